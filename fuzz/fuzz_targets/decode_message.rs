@@ -1,0 +1,7 @@
+//! Placeholder target until the codec lands: feeds bytes to the crate.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data.len();
+});

@@ -1,0 +1,3 @@
+//! Operator CLI for the Calico BGP route reflector.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The Calico BGP route reflector daemon.
+
+fn main() {}
