@@ -1,0 +1,1 @@
+//! etcd v3 backend (Calico `/calico/resources/v3/projectcalico.org/...` keys).
