@@ -1,0 +1,244 @@
+//! An in-memory copy of the Calico resources, maintained from a watch stream.
+//!
+//! [`Snapshot`] holds every Node, BGPPeer, BGPConfiguration and IPPool; [`Snapshot::apply`] folds one
+//! [`WatchEvent`] into it. [`follow`] runs a watch against a [`Datastore`] for the daemon: it reconnects with
+//! backoff, keeps the last good state through outages, and publishes a new `Arc<Snapshot>` on a
+//! `tokio::sync::watch` channel after each batch of changes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use tokio::sync::watch;
+
+use crate::model::{BgpConfiguration, BgpPeer, IpPool, Kind, Node, Resource};
+use crate::store::{Datastore, InvalidRecord, Revision, SyncStatus, WatchEvent};
+
+/// How many recent invalid records a snapshot remembers (for status output).
+const MAX_INVALID: usize = 64;
+
+/// Every resource a reflector reads, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, Node>,
+    /// BGPPeers by name.
+    pub peers: BTreeMap<String, BgpPeer>,
+    /// BGPConfigurations by name (`default`, `node.<name>`).
+    pub configs: BTreeMap<String, BgpConfiguration>,
+    /// IPPools by name.
+    pub pools: BTreeMap<String, IpPool>,
+    /// The revision of the last event applied.
+    pub revision: Revision,
+    /// Whether the state is known to match the store (false before the first resync and during outages).
+    pub synced: bool,
+    /// The most recent records that failed to parse (oldest first, at most 64).
+    pub invalid: Vec<InvalidRecord>,
+}
+
+impl Snapshot {
+    /// A snapshot holding `resources`, marked synced.
+    pub fn from_resources(resources: impl IntoIterator<Item = Resource>) -> Snapshot {
+        let mut s = Snapshot {
+            synced: true,
+            ..Snapshot::default()
+        };
+        for r in resources {
+            s.insert(r);
+        }
+        s
+    }
+
+    /// Inserts or replaces a resource; returns true if anything changed.
+    pub fn insert(&mut self, r: Resource) -> bool {
+        fn put<T: PartialEq>(m: &mut BTreeMap<String, T>, name: String, v: T) -> bool {
+            if m.get(&name) == Some(&v) {
+                return false;
+            }
+            m.insert(name, v);
+            true
+        }
+        let name = r.name().to_string();
+        match r {
+            Resource::Node(v) => put(&mut self.nodes, name, v),
+            Resource::BgpPeer(v) => put(&mut self.peers, name, v),
+            Resource::BgpConfiguration(v) => put(&mut self.configs, name, v),
+            Resource::IpPool(v) => put(&mut self.pools, name, v),
+        }
+    }
+
+    /// Removes a resource; returns true if it was present.
+    pub fn remove(&mut self, kind: Kind, name: &str) -> bool {
+        match kind {
+            Kind::Node => self.nodes.remove(name).is_some(),
+            Kind::BgpPeer => self.peers.remove(name).is_some(),
+            Kind::BgpConfiguration => self.configs.remove(name).is_some(),
+            Kind::IpPool => self.pools.remove(name).is_some(),
+        }
+    }
+
+    /// Looks a resource up.
+    pub fn get(&self, kind: Kind, name: &str) -> Option<Resource> {
+        match kind {
+            Kind::Node => self.nodes.get(name).cloned().map(Resource::Node),
+            Kind::BgpPeer => self.peers.get(name).cloned().map(Resource::BgpPeer),
+            Kind::BgpConfiguration => self.configs.get(name).cloned().map(Resource::BgpConfiguration),
+            Kind::IpPool => self.pools.get(name).cloned().map(Resource::IpPool),
+        }
+    }
+
+    /// Every resource, kinds in [`Kind::ALL`] order, names sorted.
+    pub fn resources(&self) -> Vec<Resource> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.nodes.values().cloned().map(Resource::Node));
+        out.extend(self.peers.values().cloned().map(Resource::BgpPeer));
+        out.extend(self.configs.values().cloned().map(Resource::BgpConfiguration));
+        out.extend(self.pools.values().cloned().map(Resource::IpPool));
+        out
+    }
+
+    /// Number of resources held.
+    pub fn len(&self) -> usize {
+        self.nodes.len() + self.peers.len() + self.configs.len() + self.pools.len()
+    }
+
+    /// True when no resource is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `BGPConfiguration default`, if present.
+    pub fn global_config(&self) -> Option<&BgpConfiguration> {
+        self.configs.get(BgpConfiguration::DEFAULT_NAME)
+    }
+
+    /// `BGPConfiguration node.<node>`, if present.
+    pub fn node_config(&self, node: &str) -> Option<&BgpConfiguration> {
+        self.configs.get(&BgpConfiguration::node_config_name(node))
+    }
+
+    /// Folds one watch event in. Returns true if the resources (or the sync state) changed.
+    pub fn apply(&mut self, event: &WatchEvent) -> bool {
+        match event {
+            WatchEvent::Resync { resources, revision } => {
+                let mut fresh = Snapshot {
+                    revision: *revision,
+                    synced: self.synced,
+                    invalid: std::mem::take(&mut self.invalid),
+                    ..Snapshot::default()
+                };
+                for r in resources {
+                    fresh.insert(r.value.clone());
+                }
+                let changed = fresh.nodes != self.nodes
+                    || fresh.peers != self.peers
+                    || fresh.configs != self.configs
+                    || fresh.pools != self.pools;
+                *self = fresh;
+                changed
+            }
+            WatchEvent::Applied(v) => {
+                self.revision = self.revision.max(v.revision);
+                self.insert(v.value.clone())
+            }
+            WatchEvent::Deleted { kind, name, revision } => {
+                self.revision = self.revision.max(*revision);
+                self.remove(*kind, name)
+            }
+            WatchEvent::Invalid(rec) => {
+                if self.invalid.len() >= MAX_INVALID {
+                    self.invalid.remove(0);
+                }
+                self.invalid.push(rec.clone());
+                false
+            }
+            WatchEvent::Status(status) => {
+                let synced = matches!(status, SyncStatus::Synced);
+                let changed = synced != self.synced;
+                self.synced = synced;
+                changed
+            }
+        }
+    }
+}
+
+/// Follows `store` forever, publishing the maintained snapshot on `tx` after each batch of changes.
+///
+/// Returns only when every receiver is gone. Outages keep the last good snapshot (marked unsynced); a stream
+/// that ends or fails is re-opened from the last revision with exponential backoff (100 ms to 10 s).
+pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>) {
+    let mut snap = (**tx.borrow()).clone();
+    let mut have_state = false;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        let from = have_state.then_some(snap.revision);
+        let mut stream = match store.watch(from).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "datastore watch failed; retrying");
+                if snap.synced {
+                    snap.synced = false;
+                    tx.send_replace(Arc::new(snap.clone()));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        while let Some(first) = stream.next().await {
+            let mut changed = false;
+            let mut next = Some(first);
+            let mut ended = false;
+            // Apply everything already buffered before publishing once.
+            while let Some(item) = next.take() {
+                match item {
+                    Ok(ev) => {
+                        if matches!(ev, WatchEvent::Resync { .. }) {
+                            have_state = true;
+                        }
+                        if let WatchEvent::Invalid(rec) = &ev {
+                            tracing::warn!(record = %rec, "invalid datastore record skipped");
+                        }
+                        if matches!(ev, WatchEvent::Status(SyncStatus::Synced)) {
+                            backoff = Duration::from_millis(100);
+                        }
+                        changed |= snap.apply(&ev);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "datastore watch ended with an error");
+                        ended = true;
+                        break;
+                    }
+                }
+                match stream.next().now_or_never() {
+                    Some(Some(item)) => next = Some(item),
+                    Some(None) => ended = true,
+                    None => {}
+                }
+            }
+            if changed {
+                tx.send_replace(Arc::new(snap.clone()));
+            }
+            if ended || tx.is_closed() {
+                break;
+            }
+        }
+        if snap.synced {
+            snap.synced = false;
+            tx.send_replace(Arc::new(snap.clone()));
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Starts [`follow`] on the current tokio runtime and returns the receiving end.
+pub fn spawn_follower(store: Arc<dyn Datastore>) -> watch::Receiver<Arc<Snapshot>> {
+    let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    tokio::spawn(follow(store, tx));
+    rx
+}
