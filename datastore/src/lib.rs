@@ -7,7 +7,9 @@
 //! - Backends: [`etcd`] and [`kube`] behind features.
 
 pub mod error;
+pub mod identity;
 pub mod model;
+pub mod peering;
 pub mod selector;
 pub mod snapshot;
 pub mod store;
@@ -18,7 +20,9 @@ pub mod etcd;
 pub mod kube;
 
 pub use error::Error;
+pub use identity::{Identity, LocalNode};
 pub use model::{AsNumber, BgpConfiguration, BgpPeer, IpPool, Kind, Metadata, Node, PeerIp, Resource};
+pub use peering::{DesiredSession, SessionRole, desired_sessions};
 pub use selector::Selector;
 pub use snapshot::Snapshot;
 pub use store::{
