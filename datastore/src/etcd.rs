@@ -1,1 +1,0 @@
-//! etcd v3 backend (Calico `/calico/resources/v3/projectcalico.org/...` keys).
