@@ -96,11 +96,7 @@ pub struct BgpConfigurationSpec {
     )]
     pub prefix_advertisements: Vec<PrefixAdvertisement>,
     /// Password for node-to-node mesh sessions.
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_mesh_password: Option<BgpPassword>,
     /// Graceful restart time for mesh sessions.
     #[serde(

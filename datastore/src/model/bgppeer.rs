@@ -81,11 +81,7 @@ pub struct BgpPeerSpec {
     )]
     pub next_hop_mode: Option<NextHopMode>,
     /// TCP-MD5 password reference.
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<BgpPassword>,
     /// `UseNodeIP` (default) or `None`.
     #[serde(
@@ -194,11 +190,7 @@ pub enum ReversePeering {
 #[serde(rename_all = "camelCase")]
 pub struct BgpPassword {
     /// The Kubernetes Secret key holding the password.
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<SecretKeyRef>,
 }
 

@@ -22,11 +22,7 @@ pub struct Node {
 #[serde(rename_all = "camelCase")]
 pub struct NodeSpec {
     /// BGP configuration of the node; absent on nodes that do not run BGP.
-    #[serde(
-        default,
-        deserialize_with = "lenient_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<NodeBgpSpec>,
 }
 
