@@ -1,0 +1,675 @@
+//! UPDATE message (RFC 4271 section 4.3) with RFC 7606 revised error handling, End-of-RIB
+//! (RFC 4724 section 2), and cheap encoding from pre-encoded parts for update groups.
+//!
+//! ```text
+//! +-----------------------------------------------------+
+//! |   Withdrawn Routes Length (2 octets)                |
+//! +-----------------------------------------------------+
+//! |   Withdrawn Routes (variable)                       |
+//! +-----------------------------------------------------+
+//! |   Total Path Attribute Length (2 octets)            |
+//! +-----------------------------------------------------+
+//! |   Path Attributes (variable)                        |
+//! +-----------------------------------------------------+
+//! |   Network Layer Reachability Information (variable) |
+//! +-----------------------------------------------------+
+//! ```
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::attr::{
+    self, AttrValue, MpNextHop, MpReach, MpUnreach, PathAttribute, flags, malformed_treatment,
+    standard_flags, type_code,
+};
+use crate::ctx::{DecodeCtx, EncodeCtx};
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Treatment};
+use crate::header::{HEADER_LEN, MessageType, finish_header, start_header};
+use crate::nlri::{Nlri, decode_nlri_into, encode_nlri_list, nlri_list_len};
+use crate::parse::{Rd, patch_u16};
+use crate::types::{Afi, AfiSafi};
+
+/// An error found in an UPDATE that did not require a session reset (RFC 7606): see
+/// [`DecodeError::treatment`].
+pub type AttributeError = DecodeError;
+
+/// An UPDATE message.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Update {
+    /// Withdrawn Routes (IPv4 unicast).
+    pub withdrawn: Vec<Nlri>,
+    /// Path attributes in received order.
+    pub attributes: Vec<PathAttribute>,
+    /// NLRI field (IPv4 unicast).
+    pub nlri: Vec<Nlri>,
+}
+
+/// The most severe treatment among `errors` (RFC 7606 section 3 (j)), `None` if there are none.
+pub fn max_treatment(errors: &[AttributeError]) -> Option<Treatment> {
+    errors.iter().map(|e| e.treatment).max()
+}
+
+impl Update {
+    /// The first attribute with this type code.
+    pub fn attr(&self, type_code: u8) -> Option<&PathAttribute> {
+        self.attributes.iter().find(|a| a.type_code() == type_code)
+    }
+
+    /// The first attribute value with this type code.
+    pub fn value(&self, type_code: u8) -> Option<&AttrValue> {
+        self.attr(type_code).map(|a| &a.value)
+    }
+
+    /// MP_REACH_NLRI, if present.
+    pub fn mp_reach(&self) -> Option<&MpReach> {
+        self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::MpReach(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// MP_UNREACH_NLRI, if present.
+    pub fn mp_unreach(&self) -> Option<&MpUnreach> {
+        self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::MpUnreach(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// Every announced NLRI with its family: the NLRI field (IPv4 unicast) then MP_REACH_NLRI.
+    pub fn announced(&self) -> impl Iterator<Item = (AfiSafi, &Nlri)> + '_ {
+        let mp = self.attributes.iter().flat_map(|a| match &a.value {
+            AttrValue::MpReach(m) => m
+                .nlri
+                .iter()
+                .map(move |n| (m.afi_safi, n))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            _ => Vec::new().into_iter(),
+        });
+        self.nlri.iter().map(|n| (AfiSafi::IPV4_UNICAST, n)).chain(mp)
+    }
+
+    /// Every withdrawn NLRI with its family: Withdrawn Routes then MP_UNREACH_NLRI.
+    pub fn withdrawals(&self) -> impl Iterator<Item = (AfiSafi, &Nlri)> + '_ {
+        let mp = self.attributes.iter().flat_map(|a| match &a.value {
+            AttrValue::MpUnreach(m) => m
+                .withdrawn
+                .iter()
+                .map(move |n| (m.afi_safi, n))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            _ => Vec::new().into_iter(),
+        });
+        self.withdrawn
+            .iter()
+            .map(|n| (AfiSafi::IPV4_UNICAST, n))
+            .chain(mp)
+    }
+
+    /// RFC 4724 section 2: "For the IPv4 unicast address family, the End-of-RIB marker is an
+    /// UPDATE message with the minimum length [BGP-4]. For any other address family, it is an
+    /// UPDATE message that contains only the MP_UNREACH_NLRI attribute [BGP-MP] with no
+    /// withdrawn routes for that <AFI, SAFI>." Returns the family if this is such a marker.
+    pub fn end_of_rib(&self) -> Option<AfiSafi> {
+        if !self.withdrawn.is_empty() || !self.nlri.is_empty() {
+            return None;
+        }
+        match self.attributes.as_slice() {
+            [] => Some(AfiSafi::IPV4_UNICAST),
+            [
+                PathAttribute {
+                    value: AttrValue::MpUnreach(m),
+                    ..
+                },
+            ] if m.withdrawn.is_empty() && m.opaque_nlri.is_empty() => Some(m.afi_safi),
+            _ => None,
+        }
+    }
+
+    /// The End-of-RIB marker for a family (RFC 4724 section 2).
+    pub fn end_of_rib_marker(family: AfiSafi) -> Update {
+        if family == AfiSafi::IPV4_UNICAST {
+            return Update::default();
+        }
+        Update {
+            attributes: vec![PathAttribute::new(AttrValue::MpUnreach(MpUnreach {
+                afi_safi: family,
+                withdrawn: Vec::new(),
+                opaque_nlri: Bytes::new(),
+            }))],
+            ..Update::default()
+        }
+    }
+
+    /// Applies RFC 7606 "treat-as-withdraw" in place: every announced NLRI becomes a withdrawal
+    /// (NLRI field into Withdrawn Routes, MP_REACH_NLRI into MP_UNREACH_NLRI) and the other
+    /// attributes are dropped.
+    pub fn apply_treat_as_withdraw(&mut self) {
+        self.withdrawn.append(&mut self.nlri);
+        let mut unreach: Vec<MpUnreach> = Vec::new();
+        for a in self.attributes.drain(..) {
+            let (f, list, opaque) = match a.value {
+                AttrValue::MpReach(m) => (m.afi_safi, m.nlri, m.opaque_nlri),
+                AttrValue::MpUnreach(m) => (m.afi_safi, m.withdrawn, m.opaque_nlri),
+                _ => continue,
+            };
+            match unreach.iter_mut().find(|u| u.afi_safi == f) {
+                Some(u) => {
+                    u.withdrawn.extend(list);
+                    if u.opaque_nlri.is_empty() {
+                        u.opaque_nlri = opaque;
+                    }
+                }
+                None => unreach.push(MpUnreach {
+                    afi_safi: f,
+                    withdrawn: list,
+                    opaque_nlri: opaque,
+                }),
+            }
+        }
+        self.attributes = unreach
+            .into_iter()
+            .map(|u| PathAttribute::new(AttrValue::MpUnreach(u)))
+            .collect();
+    }
+
+    /// RFC 6793 section 4.2.3, for routes from a peer without 4-octet AS support: replaces
+    /// AS_PATH and AGGREGATOR with the values reconstructed from AS4_PATH / AS4_AGGREGATOR and
+    /// removes the AS4_* attributes.
+    pub fn merge_as4(&mut self) {
+        let agg = self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::Aggregator(g) => Some(*g),
+            _ => None,
+        });
+        let agg4 = self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::As4Aggregator(g) => Some(*g),
+            _ => None,
+        });
+        let as4 = self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::As4Path(p) => Some(p.clone()),
+            _ => None,
+        });
+        let (new_agg, ignore_as4_path) = attr::Aggregator::merge_as4(agg.as_ref(), agg4.as_ref());
+        for a in &mut self.attributes {
+            match &mut a.value {
+                AttrValue::Aggregator(g) => {
+                    if let Some(n) = new_agg {
+                        *g = n;
+                    }
+                }
+                AttrValue::AsPath(p) => {
+                    if let (Some(p4), false) = (&as4, ignore_as4_path) {
+                        *p = p.merge_as4(p4);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.attributes
+            .retain(|a| !matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
+    }
+
+    /// Decodes an UPDATE body (after the 19-byte header), applying RFC 7606: returns the UPDATE
+    /// without the malformed attributes, plus the errors that did not need a session reset.
+    /// If the most severe of them is `TreatAsWithdraw`, the caller must treat every announced
+    /// NLRI as withdrawn (see [`Update::apply_treat_as_withdraw`]). `Err` means session reset or
+    /// AFI/SAFI disable. Error offsets are relative to `body`.
+    pub fn decode_with_errors(
+        body: &Bytes,
+        ctx: &DecodeCtx,
+    ) -> Result<(Update, Vec<AttributeError>), DecodeError> {
+        Update::decode_rd(Rd::new(body), ctx, 0)
+    }
+
+    /// Decodes an UPDATE body and applies the RFC 7606 outcome: malformed attributes that
+    /// allow "attribute discard" are dropped, and "treat-as-withdraw" turns the UPDATE into
+    /// the withdrawal of its routes. Use [`Update::decode_with_errors`] to see the errors.
+    pub fn decode(body: &Bytes, ctx: &DecodeCtx) -> Result<Update, DecodeError> {
+        let (mut u, errors) = Update::decode_with_errors(body, ctx)?;
+        if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) {
+            u.apply_treat_as_withdraw();
+        }
+        Ok(u)
+    }
+
+    pub(crate) fn decode_rd(
+        mut r: Rd<'_>,
+        ctx: &DecodeCtx,
+        hdr: usize,
+    ) -> Result<(Update, Vec<AttributeError>), DecodeError> {
+        // RFC 4271 section 6.1: an UPDATE shorter than 23 octets has a bad length.
+        if r.remaining() < 4 {
+            let len = u16::try_from(HEADER_LEN + r.remaining()).unwrap_or(u16::MAX);
+            return Err(DecodeError::new(hdr + 16, DecodeErrorKind::BadMessageLength(len)));
+        }
+        // RFC 4271 section 6.3: "If the Withdrawn Routes Length or Total Attribute Length is too
+        // large (i.e., if Withdrawn Routes Length + Total Attribute Length + 23 exceeds the
+        // message Length), then the Error Subcode MUST be set to Malformed Attribute List."
+        let mal =
+            |s: crate::parse::Short| DecodeError::new(s.offset, DecodeErrorKind::MalformedAttributeList);
+        let wlen = usize::from(r.u16().map_err(mal)?);
+        let w = r.take(wlen).map_err(mal)?;
+        let alen = usize::from(r.u16().map_err(mal)?);
+        let a = r.take(alen).map_err(mal)?;
+        let n = r.rest();
+        let mut u = Update::default();
+        // RFC 7606 section 5.3: errors in the Withdrawn Routes or NLRI fields are handled with
+        // "session reset" (an IPv4 unicast family cannot be disabled here).
+        let v4 = AfiSafi::IPV4_UNICAST;
+        let ap4 = ctx.add_path.contains(v4);
+        u.withdrawn.reserve(w.remaining() / 4);
+        decode_nlri_into(w.slice(), Afi::IPV4, ap4, w.offset(), &mut u.withdrawn)?;
+        u.nlri.reserve(n.remaining() / 4);
+        decode_nlri_into(n.slice(), Afi::IPV4, ap4, n.offset(), &mut u.nlri)?;
+        let mut errors = Vec::new();
+        decode_attributes(a, ctx, &mut u, &mut errors)?;
+        Ok((u, errors))
+    }
+
+    /// Appends the body (after the header): lengths back-patched.
+    pub fn encode_body(&self, ctx: &EncodeCtx, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let ap4 = ctx.add_path.contains(AfiSafi::IPV4_UNICAST);
+        check_v4(&self.withdrawn)?;
+        check_v4(&self.nlri)?;
+        let wl = u16::try_from(nlri_list_len(&self.withdrawn, ap4))
+            .map_err(|_| EncodeError::FieldTooLong("withdrawn routes"))?;
+        out.put_u16(wl);
+        encode_nlri_list(&self.withdrawn, ap4, out);
+        let pos = out.len();
+        out.put_u16(0);
+        for a in &self.attributes {
+            a.encode(ctx, out)?;
+        }
+        let al =
+            u16::try_from(out.len() - pos - 2).map_err(|_| EncodeError::FieldTooLong("path attributes"))?;
+        patch_u16(out, pos, al);
+        encode_nlri_list(&self.nlri, ap4, out);
+        Ok(())
+    }
+}
+
+fn check_v4(list: &[Nlri]) -> Result<(), EncodeError> {
+    if list.iter().any(|n| !n.prefix.is_ipv4()) {
+        return Err(EncodeError::InvalidValue(
+            "non-IPv4 prefix in the IPv4 NLRI or Withdrawn Routes field",
+        ));
+    }
+    Ok(())
+}
+
+/// A 256-bit set of seen type codes.
+struct Seen([u64; 4]);
+
+impl Seen {
+    fn insert(&mut self, t: u8) -> bool {
+        let (i, b) = (usize::from(t >> 6), 1u64 << (t & 63));
+        let new = self.0[i] & b == 0;
+        self.0[i] |= b;
+        new
+    }
+    fn has(&self, t: u8) -> bool {
+        self.0[usize::from(t >> 6)] & (1u64 << (t & 63)) != 0
+    }
+}
+
+fn decode_attributes(
+    mut a: Rd<'_>,
+    ctx: &DecodeCtx,
+    u: &mut Update,
+    errors: &mut Vec<AttributeError>,
+) -> Result<(), DecodeError> {
+    let mut seen = Seen([0; 4]);
+    u.attributes.reserve(8);
+    let mut structural_error = false;
+    while !a.is_empty() {
+        let start = a.offset();
+        let whole = a; // for NOTIFICATION data
+        // RFC 7606 section 4: "There are two error cases in which the Total Attribute Length
+        // value can be in conflict with the enclosed path attributes ... In either of these
+        // cases, an error condition exists and the 'treat-as-withdraw' approach MUST be used
+        // (unless some other, more severe error is encountered dictating a stronger approach),
+        // and the Total Attribute Length MUST be relied upon to enable the beginning of the NLRI
+        // field to be located."
+        let hdr = (|| {
+            let f = a.u8()?;
+            let t = a.u8()?;
+            let l = if f & flags::EXTENDED_LENGTH != 0 {
+                usize::from(a.u16()?)
+            } else {
+                usize::from(a.u8()?)
+            };
+            Ok::<_, crate::parse::Short>((f, t, a.take(l)?))
+        })();
+        let Ok((f, t, v)) = hdr else {
+            errors.push(
+                DecodeError::new(start, DecodeErrorKind::MalformedAttributeList)
+                    .with_treatment(Treatment::TreatAsWithdraw),
+            );
+            structural_error = true;
+            break;
+        };
+        let full_len = v.offset() + v.remaining() - start;
+        let data = whole.frame().slice_ref(&whole.slice()[..full_len]);
+        let is_mp = t == type_code::MP_REACH_NLRI || t == type_code::MP_UNREACH_NLRI;
+        if !seen.insert(t) {
+            // RFC 7606 section 3 (g): "If the MP_REACH_NLRI attribute or the MP_UNREACH_NLRI
+            // attribute appears more than once in the UPDATE message, then a NOTIFICATION message
+            // MUST be sent with the Error Subcode 'Malformed Attribute List'. If any other
+            // attribute (whether recognized or unrecognized) appears more than once in an UPDATE
+            // message, then all the occurrences of the attribute other than the first one SHALL
+            // be discarded and the UPDATE message will continue to be processed."
+            if is_mp {
+                return Err(DecodeError::new(start, DecodeErrorKind::MalformedAttributeList).with_attr(t));
+            }
+            errors.push(
+                DecodeError::new(start, DecodeErrorKind::MalformedAttributeList)
+                    .with_attr(t)
+                    .with_treatment(Treatment::AttributeDiscard)
+                    .with_data(data),
+            );
+            continue;
+        }
+        // MP_* errors: RFC 7606 section 7.11 / 5.3 allow "AFI/SAFI disable" when the family is
+        // readable; otherwise "session reset".
+        let mp_family = || {
+            let s = v.slice();
+            match (s.first(), s.get(1), s.get(2)) {
+                (Some(&x), Some(&y), Some(&z)) => Some(AfiSafi::new(
+                    Afi(u16::from_be_bytes([x, y])),
+                    crate::types::Safi(z),
+                )),
+                _ => None,
+            }
+        };
+        let classify = |e: DecodeError, fam: Option<AfiSafi>| -> DecodeError {
+            if is_mp {
+                match fam {
+                    Some(fam) => e.with_treatment(Treatment::AfiSafiDisable).with_afi_safi(fam),
+                    None => e.with_treatment(Treatment::SessionReset),
+                }
+            } else {
+                e.with_treatment(malformed_treatment(t))
+            }
+        };
+        match standard_flags(t) {
+            Some(expected) => {
+                // RFC 7606 section 3 (c): "If the value of either the Optional or Transitive bits in
+                // the Attribute Flags is in conflict with their specified values, then the attribute
+                // MUST be treated as malformed and the 'treat-as-withdraw' approach used, unless the
+                // specification for the attribute mandates different handling for length errors."
+                if f & (flags::OPTIONAL | flags::TRANSITIVE) != expected {
+                    let e = DecodeError::new(start, DecodeErrorKind::AttributeFlagsError(t))
+                        .with_attr(t)
+                        .with_data(data);
+                    let e = classify(e, mp_family());
+                    if e.treatment >= Treatment::AfiSafiDisable {
+                        return Err(e);
+                    }
+                    errors.push(e);
+                    continue;
+                }
+            }
+            None => {
+                // RFC 4271 section 6.3: "If any of the well-known mandatory attributes are not
+                // recognized, then the Error Subcode MUST be set to Unrecognized Well-known
+                // Attribute. The Data field MUST contain the unrecognized attribute".
+                if f & flags::OPTIONAL == 0 {
+                    return Err(
+                        DecodeError::new(start, DecodeErrorKind::UnrecognizedWellKnownAttribute(t))
+                            .with_attr(t)
+                            .with_data(data),
+                    );
+                }
+            }
+        }
+        match attr::decode_value(t, v, ctx) {
+            Ok(value) => u.attributes.push(PathAttribute { flags: f, value }),
+            Err(fault) => {
+                let e = DecodeError::new(fault.offset, fault.kind)
+                    .with_attr(t)
+                    .with_data(data);
+                let e = classify(e, fault.afi_safi.or_else(mp_family));
+                if e.treatment >= Treatment::AfiSafiDisable {
+                    return Err(e);
+                }
+                errors.push(e);
+            }
+        }
+    }
+    let has_mp = seen.has(type_code::MP_REACH_NLRI) || seen.has(type_code::MP_UNREACH_NLRI);
+    if structural_error && !has_mp && u.nlri.is_empty() && u.withdrawn.is_empty() {
+        // Conservative choice of this crate: treat-as-withdraw needs the routes to withdraw. With
+        // an unparseable attribute list, no NLRI field and no MP_* attribute found before the
+        // error, the routes may sit in an MP_REACH_NLRI we could not locate, so the session is
+        // reset instead (RFC 7606 section 4 "unless some other, more severe error ...").
+        if let Some(e) = errors.pop() {
+            return Err(e.with_treatment(Treatment::SessionReset));
+        }
+    }
+    // RFC 7606 section 3 (d): "If any of the well-known mandatory attributes are not present in
+    // an UPDATE message, then 'treat-as-withdraw' MUST be used. (Note that [RFC4760]
+    // reclassifies NEXT_HOP as what is effectively discretionary.)" The mandatory attributes
+    // apply only when the UPDATE announces routes (RFC 4271 section 5; RFC 4760 section 3 for
+    // NEXT_HOP, needed only with a non-empty NLRI field).
+    if !structural_error && (!u.nlri.is_empty() || seen.has(type_code::MP_REACH_NLRI)) {
+        let mut required = vec![type_code::ORIGIN, type_code::AS_PATH];
+        if !u.nlri.is_empty() {
+            required.push(type_code::NEXT_HOP);
+        }
+        for t in required {
+            if !seen.has(t) {
+                errors.push(
+                    DecodeError::new(a.offset(), DecodeErrorKind::MissingWellKnownAttribute(t))
+                        .with_attr(t)
+                        .with_treatment(Treatment::TreatAsWithdraw),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Encoded size of a whole UPDATE message built from parts (see [`encode_update_parts`]).
+pub fn update_parts_len(attrs_len: usize, withdrawn: &[Nlri], nlri: &[Nlri], ctx: &EncodeCtx) -> usize {
+    let ap = ctx.add_path.contains(AfiSafi::IPV4_UNICAST);
+    HEADER_LEN + 4 + attrs_len + nlri_list_len(withdrawn, ap) + nlri_list_len(nlri, ap)
+}
+
+/// Encodes a whole UPDATE message (header included) from already-encoded path attributes
+/// (`attrs`, flags/type/length/value each) and IPv4 unicast withdrawn routes and NLRI. This is
+/// how update groups send one attribute set with many prefixes without re-encoding it.
+pub fn encode_update_parts(
+    attrs: &[u8],
+    withdrawn: &[Nlri],
+    nlri: &[Nlri],
+    ctx: &EncodeCtx,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let total = update_parts_len(attrs.len(), withdrawn, nlri, ctx);
+    if total > ctx.max_message_len() {
+        return Err(EncodeError::MessageTooLong {
+            length: total,
+            max: ctx.max_message_len(),
+        });
+    }
+    check_v4(withdrawn)?;
+    check_v4(nlri)?;
+    let ap = ctx.add_path.contains(AfiSafi::IPV4_UNICAST);
+    out.reserve(total);
+    let start = start_header(out, MessageType::Update);
+    out.put_u16(nlri_list_len(withdrawn, ap) as u16);
+    encode_nlri_list(withdrawn, ap, out);
+    out.put_u16(attrs.len() as u16);
+    out.put_slice(attrs);
+    encode_nlri_list(nlri, ap, out);
+    finish_header(out, start, ctx.max_message_len())
+}
+
+/// Packs NLRI into UPDATE messages for one family and one attribute set, as many per message
+/// as fit in the peer's maximum message size.
+///
+/// For IPv4 unicast the NLRI go in the NLRI / Withdrawn Routes fields; for other families in
+/// an MP_REACH_NLRI / MP_UNREACH_NLRI written as the first attribute (RFC 7606 section 5.1:
+/// "The MP_REACH_NLRI or MP_UNREACH_NLRI attribute (if present) SHALL be encoded as the very
+/// first path attribute in an UPDATE message").
+#[derive(Debug, Clone)]
+pub struct UpdateBuilder<'a> {
+    ctx: &'a EncodeCtx,
+    family: AfiSafi,
+    attrs: &'a [u8],
+    next_hop: Option<&'a MpNextHop>,
+    withdraw: bool,
+}
+
+impl<'a> UpdateBuilder<'a> {
+    /// Announcements of `family` with pre-encoded attributes `attrs` (which must not contain
+    /// MP_REACH_NLRI; for IPv4 unicast they must contain NEXT_HOP). `next_hop` is required for
+    /// families other than IPv4 unicast.
+    pub fn announce(
+        ctx: &'a EncodeCtx,
+        family: AfiSafi,
+        attrs: &'a [u8],
+        next_hop: Option<&'a MpNextHop>,
+    ) -> Self {
+        UpdateBuilder {
+            ctx,
+            family,
+            attrs,
+            next_hop,
+            withdraw: false,
+        }
+    }
+
+    /// Withdrawals of `family`.
+    pub fn withdraw(ctx: &'a EncodeCtx, family: AfiSafi) -> Self {
+        UpdateBuilder {
+            ctx,
+            family,
+            attrs: &[],
+            next_hop: None,
+            withdraw: true,
+        }
+    }
+
+    fn mp(&self) -> bool {
+        self.family != AfiSafi::IPV4_UNICAST
+    }
+
+    /// Size of a message carrying no NLRI.
+    fn overhead(&self) -> usize {
+        let mut n = HEADER_LEN + 4 + self.attrs.len();
+        if self.mp() {
+            // flags, type, 2-octet length (extended length is always used for MP here), AFI, SAFI
+            n += 4 + 3;
+            if !self.withdraw {
+                n += 1 + self.next_hop.map_or(0, nh_len) + 1;
+            }
+        }
+        n
+    }
+
+    /// Encodes one UPDATE with as many of `nlri` as fit and returns how many it took (at least
+    /// one, unless `nlri` is empty, in which case an empty UPDATE/End-of-RIB-like message is
+    /// written).
+    pub fn encode_next(&self, nlri: &[Nlri], out: &mut BytesMut) -> Result<usize, EncodeError> {
+        let max = self.ctx.max_message_len();
+        let ap = self.ctx.add_path.contains(self.family);
+        let mut size = self.overhead();
+        if size > max {
+            return Err(EncodeError::MessageTooLong { length: size, max });
+        }
+        let mut count = 0;
+        for n in nlri {
+            if n.prefix.afi() != self.family.afi {
+                return Err(EncodeError::InvalidValue(
+                    "prefix family differs from the update family",
+                ));
+            }
+            let l = n.encoded_len(ap);
+            if size + l > max {
+                break;
+            }
+            size += l;
+            count += 1;
+        }
+        if count == 0 && !nlri.is_empty() {
+            return Err(EncodeError::MessageTooLong {
+                length: size + nlri[0].encoded_len(ap),
+                max,
+            });
+        }
+        let part = &nlri[..count];
+        if !self.mp() {
+            let (w, a, n): (&[Nlri], &[u8], &[Nlri]) = if self.withdraw {
+                (part, &[], &[])
+            } else {
+                (&[], self.attrs, part)
+            };
+            encode_update_parts(a, w, n, self.ctx, out)?;
+            return Ok(count);
+        }
+        let start = start_header(out, MessageType::Update);
+        out.put_u16(0);
+        let alen_pos = out.len();
+        out.put_u16(0);
+        out.put_u8(flags::OPTIONAL | flags::EXTENDED_LENGTH);
+        out.put_u8(if self.withdraw {
+            type_code::MP_UNREACH_NLRI
+        } else {
+            type_code::MP_REACH_NLRI
+        });
+        let mp_len_pos = out.len();
+        out.put_u16(0);
+        out.put_u16(self.family.afi.0);
+        out.put_u8(self.family.safi.0);
+        if !self.withdraw {
+            let nh = self.next_hop.ok_or(EncodeError::InvalidValue(
+                "missing next hop for a multiprotocol update",
+            ))?;
+            out.put_u8(nh_len(nh) as u8);
+            match nh {
+                MpNextHop::Ipv4(a) => out.put_slice(&a.octets()),
+                MpNextHop::Ipv6 { global, link_local } => {
+                    out.put_slice(&global.octets());
+                    if let Some(l) = link_local {
+                        out.put_slice(&l.octets());
+                    }
+                }
+                MpNextHop::Other(b) => out.put_slice(b),
+            }
+            out.put_u8(0);
+        }
+        encode_nlri_list(part, ap, out);
+        let mp_len = out.len() - mp_len_pos - 2;
+        patch_u16(out, mp_len_pos, mp_len as u16);
+        out.put_slice(self.attrs);
+        let alen = out.len() - alen_pos - 2;
+        patch_u16(out, alen_pos, alen as u16);
+        finish_header(out, start, max)?;
+        Ok(count)
+    }
+}
+
+fn nh_len(nh: &MpNextHop) -> usize {
+    match nh {
+        MpNextHop::Ipv4(_) => 4,
+        MpNextHop::Ipv6 { link_local: None, .. } => 16,
+        MpNextHop::Ipv6 {
+            link_local: Some(_), ..
+        } => 32,
+        MpNextHop::Other(b) => b.len(),
+    }
+}
+
+/// Encodes a list of attributes into bytes for [`encode_update_parts`] / [`UpdateBuilder`].
+pub fn encode_attributes(
+    attrs: &[PathAttribute],
+    ctx: &EncodeCtx,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    for a in attrs {
+        a.encode(ctx, out)?;
+    }
+    Ok(())
+}
