@@ -207,15 +207,15 @@ impl Open {
         let mut ext = self.extended_params;
         if !ext {
             out.put_u8(0);
-            self.encode_params(false, out)?;
+            let fits = self.encode_params(false, out).is_ok();
             let plen = out.len() - start - 1;
             match u8::try_from(plen) {
-                Ok(l) if l < 255 || self.params.is_empty() => {
+                Ok(l) if fits && (l < 255 || self.params.is_empty()) => {
                     out[start] = l;
                     return Ok(());
                 }
-                // RFC 9072 section 2: 255 is reserved as the marker, so 255 and more need the
-                // extended form.
+                // RFC 9072 section 2: 255 is reserved as the marker, so 255 octets and more (or a
+                // parameter longer than 255) need the extended form.
                 _ => {
                     out.truncate(start);
                     ext = true;

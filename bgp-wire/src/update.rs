@@ -78,28 +78,21 @@ impl Update {
 
     /// Every announced NLRI with its family: the NLRI field (IPv4 unicast) then MP_REACH_NLRI.
     pub fn announced(&self) -> impl Iterator<Item = (AfiSafi, &Nlri)> + '_ {
-        let mp = self.attributes.iter().flat_map(|a| match &a.value {
-            AttrValue::MpReach(m) => m
-                .nlri
-                .iter()
-                .map(move |n| (m.afi_safi, n))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            _ => Vec::new().into_iter(),
-        });
+        let mp = self
+            .mp_reach()
+            .into_iter()
+            .flat_map(|m| m.nlri.iter().map(move |n| (m.afi_safi, n)));
         self.nlri.iter().map(|n| (AfiSafi::IPV4_UNICAST, n)).chain(mp)
     }
 
     /// Every withdrawn NLRI with its family: Withdrawn Routes then MP_UNREACH_NLRI.
     pub fn withdrawals(&self) -> impl Iterator<Item = (AfiSafi, &Nlri)> + '_ {
-        let mp = self.attributes.iter().flat_map(|a| match &a.value {
-            AttrValue::MpUnreach(m) => m
-                .withdrawn
-                .iter()
-                .map(move |n| (m.afi_safi, n))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            _ => Vec::new().into_iter(),
+        let mp = self.attributes.iter().flat_map(|a| {
+            let (f, list): (AfiSafi, &[Nlri]) = match &a.value {
+                AttrValue::MpUnreach(m) => (m.afi_safi, &m.withdrawn),
+                _ => (AfiSafi::IPV4_UNICAST, &[]),
+            };
+            list.iter().map(move |n| (f, n))
         });
         self.withdrawn
             .iter()
