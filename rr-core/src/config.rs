@@ -1,0 +1,147 @@
+//! Engine-wide and per-peer configuration. Generic BGP knobs only: nothing here knows about Calico.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::types::FamilySet;
+
+/// Engine-wide settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Our BGP identifier (RFC 4271 section 4.2).
+    pub router_id: Ipv4Addr,
+    /// Our cluster id (RFC 4456 section 7); defaults to the router id when `None`.
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Our autonomous system.
+    pub local_as: u32,
+    /// Seed for the jitter RNG (RFC 4271 section 10: jitter of timers). Same seed, same schedule.
+    pub rng_seed: u64,
+    /// Advertise and accept RFC 8654 extended messages (65535-byte messages).
+    pub extended_messages: bool,
+    /// Delay after a failed or refused session before the next attempt (the RFC's IdleHoldTimer, damping).
+    pub idle_hold_time: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults for everything but the identity.
+    ///
+    /// ```
+    /// use rr_core::EngineConfig;
+    /// let cfg = EngineConfig::new("192.0.2.1".parse().unwrap(), 64512);
+    /// assert_eq!(cfg.effective_cluster_id(), cfg.router_id);
+    /// ```
+    pub fn new(router_id: Ipv4Addr, local_as: u32) -> Self {
+        EngineConfig {
+            router_id,
+            cluster_id: None,
+            local_as,
+            rng_seed: 0x5eed,
+            extended_messages: true,
+            idle_hold_time: Duration::from_secs(5),
+        }
+    }
+
+    /// The cluster id in force (the router id unless configured).
+    pub fn effective_cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id.unwrap_or(self.router_id)
+    }
+}
+
+/// How the engine treats a peer (RFC 4456 section 8 terminology).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// An iBGP peer that is a client of this reflector.
+    RrClient,
+    /// An iBGP peer that is not a client: another reflector of the mesh, or a plain iBGP speaker.
+    NonClient,
+    /// An external peer (remote AS differs from the local AS of the session).
+    Ebgp,
+}
+
+/// Graceful restart helper settings (RFC 4724) and long-lived GR (RFC 9494).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GracefulRestartConfig {
+    /// Advertise the GR capability and act as helper for peers that advertise it.
+    pub enabled: bool,
+    /// The restart time we advertise (seconds, at most 4095).
+    pub restart_time: u16,
+    /// Advertise LLGR and keep routes of a peer that negotiated LLGR for its stale time after the GR
+    /// restart timer expires (RFC 9494).
+    pub llgr_stale_time: Option<u32>,
+}
+
+impl Default for GracefulRestartConfig {
+    fn default() -> Self {
+        GracefulRestartConfig {
+            enabled: true,
+            restart_time: 120,
+            llgr_stale_time: None,
+        }
+    }
+}
+
+/// Per-peer settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// The peer's address: outbound connections go there; inbound ones are matched on it.
+    pub remote_addr: IpAddr,
+    /// The peer's AS.
+    pub remote_as: u32,
+    /// Our AS on this session (`None`: the engine's `local_as`).
+    pub local_as: Option<u32>,
+    /// Reflection role.
+    pub role: Role,
+    /// Never connect out; wait for the peer (RFC 4271 PassiveTcpEstablishment).
+    pub passive: bool,
+    /// Hold time we propose (RFC 4271 section 4.2: zero or at least three seconds).
+    pub hold_time: Duration,
+    /// Keepalive interval; `None` means one third of the negotiated hold time.
+    pub keepalive: Option<Duration>,
+    /// Connect-retry interval (RFC 4271 ConnectRetryTime, 120 s suggested).
+    pub connect_retry: Duration,
+    /// Families we offer.
+    pub families: FamilySet,
+    /// ADD-PATH send (RFC 7911): `Some(n)` advertises "send" and sends up to `n` paths per prefix
+    /// (`usize::MAX` for every path) when the peer can receive; `None` sends the best path only.
+    pub add_path_send_max: Option<usize>,
+    /// Offer ADD-PATH receive.
+    pub add_path_receive: bool,
+    /// Maximum number of prefixes accepted (RFC 4486 Cease subcode 1 when exceeded).
+    pub max_prefixes: Option<usize>,
+    /// Graceful restart.
+    pub graceful_restart: GracefulRestartConfig,
+    /// Set NEXT_HOP to our session address on routes sent to this peer.
+    pub next_hop_self: bool,
+    /// Our address on the session for next-hop-self towards eBGP (otherwise the connection's local address).
+    pub local_addr: Option<IpAddr>,
+}
+
+impl PeerConfig {
+    /// A peer with the usual defaults (hold 90 s, connect retry 120 s, both unicast families, GR helper on).
+    ///
+    /// ```
+    /// use rr_core::{PeerConfig, Role};
+    /// let p = PeerConfig::new("10.0.0.2".parse().unwrap(), 64512, Role::RrClient);
+    /// assert_eq!(p.hold_time.as_secs(), 90);
+    /// ```
+    pub fn new(remote_addr: IpAddr, remote_as: u32, role: Role) -> Self {
+        PeerConfig {
+            remote_addr,
+            remote_as,
+            local_as: None,
+            role,
+            passive: false,
+            hold_time: Duration::from_secs(90),
+            keepalive: None,
+            connect_retry: Duration::from_secs(120),
+            families: FamilySet::both(),
+            add_path_send_max: None,
+            add_path_receive: true,
+            max_prefixes: None,
+            graceful_restart: GracefulRestartConfig::default(),
+            next_hop_self: false,
+            local_addr: None,
+        }
+    }
+}

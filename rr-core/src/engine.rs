@@ -1,0 +1,1511 @@
+//! The engine: owns every peer's session FSM, the RIBs and the update groups. Sans-I/O: events
+//! come in through `handle_*` with the current time, actions go out through
+//! [`Engine::poll_output`], and [`Engine::poll_timeout`] says when to call
+//! [`Engine::handle_timeout`] next.
+//!
+//! Work is batched: UPDATEs only touch the Adj-RIB-In and mark prefixes dirty; best path,
+//! reflection and encoding run once per batch in [`Engine::flush`], which `poll_output` calls when
+//! its queue is empty. A caller that feeds every message it has before draining outputs therefore
+//! gets one packed set of UPDATEs per batch, encoded once per update group.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::attrs::{Attrs, Interner, LLGR_STALE, NO_LLGR};
+use crate::config::{EngineConfig, PeerConfig, Role};
+use crate::encode;
+use crate::group::Groups;
+use crate::output::{DownReason, Output};
+use crate::reflect;
+use crate::rib::{AdjRibIn, InRoute, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
+use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
+use crate::timer::{Jitter, Timer, TimerTable};
+use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
+use crate::wire::Notification;
+
+/// NOTIFICATION codes used by the engine (RFC 4271 section 4.5, RFC 4486, RFC 6608).
+pub(crate) mod notif {
+    pub(crate) const OPEN_ERROR: u8 = 2;
+    pub(crate) const HOLD_TIMER_EXPIRED: u8 = 4;
+    pub(crate) const FSM_ERROR: u8 = 5;
+    pub(crate) const CEASE: u8 = 6;
+    pub(crate) const CEASE_MAX_PREFIXES: u8 = 1;
+    pub(crate) const CEASE_ADMIN_SHUTDOWN: u8 = 2;
+    pub(crate) const CEASE_DECONFIGURED: u8 = 3;
+    pub(crate) const CEASE_ADMIN_RESET: u8 = 4;
+    pub(crate) const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
+    pub(crate) const CEASE_COLLISION: u8 = 7;
+    pub(crate) const FSM_IN_OPENSENT: u8 = 1;
+    pub(crate) const FSM_IN_OPENCONFIRM: u8 = 2;
+    pub(crate) const FSM_IN_ESTABLISHED: u8 = 3;
+}
+
+/// RFC 4271 section 8.2.2 (OpenSent): "sets the HoldTimer to a large value ... A HoldTimer value of
+/// 4 minutes is suggested."
+const OPEN_HOLD: Duration = Duration::from_secs(240);
+/// RFC 7313 section 4: if EoRR does not arrive, stale routes are purged after this time.
+const REFRESH_STALE_TIME: Duration = Duration::from_secs(360);
+
+/// Errors from configuration calls.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Another peer already uses this address.
+    #[error("a peer with address {0} already exists")]
+    DuplicateAddress(IpAddr),
+    /// No such peer.
+    #[error("unknown peer {0}")]
+    UnknownPeer(PeerId),
+    /// Hold time of 1 or 2 seconds (RFC 4271 section 4.2).
+    #[error("hold time must be 0 or at least 3 seconds")]
+    HoldTime,
+}
+
+/// An UPDATE reduced to what the RIB needs (built from `bgp_wire::Update`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InUpdate {
+    pub(crate) withdrawn: Vec<(Prefix, u32)>,
+    pub(crate) announced: Vec<(Prefix, u32)>,
+    pub(crate) attrs: Option<Attrs>,
+    /// End-of-RIB marker for this family (RFC 4724 section 2).
+    pub(crate) end_of_rib: Option<Family>,
+}
+
+/// One TCP connection and its FSM.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    pub(crate) dir: Direction,
+    pub(crate) state: ConnState,
+    pub(crate) timers: TimerTable,
+    pub(crate) local_addr: Option<IpAddr>,
+}
+
+/// Counters kept per peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// UPDATE messages received.
+    pub updates_received: u64,
+    /// Messages sent to the peer (all types, counting each group message once per member).
+    pub messages_sent: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+    /// Paths ignored by loop detection.
+    pub looped_paths: u64,
+    /// UPDATEs treated as withdraw (RFC 7606).
+    pub treat_as_withdraw: u64,
+}
+
+/// A configured peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) cfg: PeerConfig,
+    pub(crate) enabled: bool,
+    pub(crate) conns: Vec<Conn>,
+    pub(crate) timers: TimerTable,
+    pub(crate) adj_in: AdjRibIn,
+    /// Negotiated parameters of the current (or, for stale routes, last) session.
+    pub(crate) neg: Option<Box<Negotiated>>,
+    pub(crate) established: Option<(ConnId, Instant)>,
+    pub(crate) local_addr: Option<IpAddr>,
+    pub(crate) remote_router_id: Ipv4Addr,
+    pub(crate) group: Option<usize>,
+    pub(crate) last_down: Option<DownReason>,
+    pub(crate) stats: PeerStats,
+    pub(crate) gr_stale: FamilySet,
+    pub(crate) llgr_stale: FamilySet,
+    pub(crate) refresh_stale: FamilySet,
+    pub(crate) eor_received: FamilySet,
+}
+
+impl Peer {
+    pub(crate) fn state(&self) -> State {
+        let best = self.conns.iter().map(|c| c.state.state()).max();
+        match best {
+            Some(s) => s,
+            None if !self.enabled || self.timers.get(Timer::IdleHold).is_some() => State::Idle,
+            None => State::Active,
+        }
+    }
+
+    pub(crate) fn local_as(&self, engine_as: u32) -> u32 {
+        self.cfg.local_as.unwrap_or(engine_as)
+    }
+
+    pub(crate) fn is_ebgp(&self) -> bool {
+        self.cfg.role == Role::Ebgp
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+}
+
+/// Public view of one peer for introspection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// Id.
+    pub id: PeerId,
+    /// Configuration.
+    pub config: PeerConfig,
+    /// FSM state (the most advanced of its connections).
+    pub state: State,
+    /// When the session reached Established.
+    pub established_since: Option<Instant>,
+    /// Negotiated parameters of the current session.
+    pub negotiated: Option<Negotiated>,
+    /// Paths in the Adj-RIB-In.
+    pub prefixes_received: usize,
+    /// Paths in the Adj-RIB-Out of the peer's update group.
+    pub prefixes_advertised: usize,
+    /// Paths kept stale (GR, LLGR or enhanced route refresh).
+    pub prefixes_stale: usize,
+    /// Why the last session ended.
+    pub last_down: Option<DownReason>,
+    /// Update group index, if established.
+    pub update_group: Option<usize>,
+    /// Counters.
+    pub stats: PeerStats,
+}
+
+/// Public view of one path of a prefix.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PathInfo {
+    /// Peer it was learned from.
+    pub peer: PeerId,
+    /// Path id it was received with (0 without ADD-PATH).
+    pub path_id: u32,
+    /// Attributes.
+    pub attrs: Arc<Attrs>,
+    /// Selected as best.
+    pub best: bool,
+    /// Stale (graceful restart, LLGR or enhanced route refresh).
+    pub stale: bool,
+}
+
+/// Public view of one Loc-RIB prefix.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RouteInfo {
+    /// The prefix.
+    pub prefix: Prefix,
+    /// Paths, best first.
+    pub paths: Vec<PathInfo>,
+    /// The step that made the best path win against the runner-up.
+    pub deciding_step: crate::best_path::Step,
+}
+
+/// The sans-I/O BGP route reflection engine.
+///
+/// ```
+/// use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
+/// let mut e = Engine::new(EngineConfig::new("192.0.2.1".parse().unwrap(), 64512));
+/// let now = Instant::ZERO;
+/// let peer = e.add_peer(now, PeerConfig::new("192.0.2.2".parse().unwrap(), 64512, Role::RrClient)).unwrap();
+/// // Not passive: the engine asks for a TCP connection right away.
+/// match e.poll_output() {
+///     Some(Output::Connect { peer: p, remote_addr, .. }) => {
+///         assert_eq!(p, peer);
+///         assert_eq!(remote_addr.to_string(), "192.0.2.2");
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) cluster_id: Ipv4Addr,
+    pub(crate) peers: Vec<Option<Peer>>,
+    by_addr: HashMap<IpAddr, PeerId>,
+    conn_peer: HashMap<ConnId, PeerId>,
+    next_conn: u64,
+    pub(crate) interner: Interner,
+    pub(crate) loc: LocRib,
+    pub(crate) dirty: Vec<Prefix>,
+    pub(crate) dirty_set: HashSet<Prefix>,
+    pub(crate) groups: Groups,
+    pub(crate) out: VecDeque<Output>,
+    jitter: Jitter,
+    pub(crate) now: Instant,
+}
+
+impl Engine {
+    /// A new engine with no peers.
+    pub fn new(cfg: EngineConfig) -> Engine {
+        Engine {
+            cluster_id: cfg.effective_cluster_id(),
+            jitter: Jitter::new(cfg.rng_seed),
+            cfg,
+            peers: Vec::new(),
+            by_addr: HashMap::new(),
+            conn_peer: HashMap::new(),
+            next_conn: 1,
+            interner: Interner::default(),
+            loc: LocRib::default(),
+            dirty: Vec::new(),
+            dirty_set: HashSet::new(),
+            groups: Groups::default(),
+            out: VecDeque::new(),
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The engine configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn tick_pub(&mut self, now: Instant) {
+        self.tick(now);
+    }
+
+    /// Whether `conn` negotiated 4-octet AS (false before OpenConfirm).
+    pub(crate) fn conn_four_octet(&self, conn: ConnId) -> bool {
+        self.conn_neg(conn).is_some_and(|n| n.four_octet_as)
+    }
+
+    /// The context to decode `conn`'s messages with.
+    pub(crate) fn conn_decode_ctx(&self, conn: ConnId) -> bgp_wire::DecodeCtx {
+        self.conn_neg(conn).map(|n| n.decode_ctx()).unwrap_or_default()
+    }
+
+    fn conn_neg(&self, conn: ConnId) -> Option<&Negotiated> {
+        let id = self.conn_peer.get(&conn)?;
+        let c = self.peer(*id)?.conns.iter().find(|c| c.id == conn)?;
+        match &c.state {
+            ConnState::OpenConfirm { neg } | ConnState::Established { neg } => Some(neg),
+            _ => None,
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
+        self.peers.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    // ---------------------------------------------------------------- configuration
+
+    /// Adds a peer and starts it (RFC 4271 Event 1 ManualStart, or Event 4 when passive).
+    pub fn add_peer(&mut self, now: Instant, cfg: PeerConfig) -> Result<PeerId, ConfigError> {
+        self.tick(now);
+        if self.by_addr.contains_key(&cfg.remote_addr) {
+            return Err(ConfigError::DuplicateAddress(cfg.remote_addr));
+        }
+        let hold = cfg.hold_time.as_secs();
+        if hold == 1 || hold == 2 {
+            return Err(ConfigError::HoldTime);
+        }
+        let id = PeerId(u32::try_from(self.peers.len()).unwrap_or(u32::MAX));
+        self.by_addr.insert(cfg.remote_addr, id);
+        self.peers.push(Some(Peer {
+            id,
+            cfg,
+            enabled: true,
+            conns: Vec::new(),
+            timers: TimerTable::default(),
+            adj_in: AdjRibIn::default(),
+            neg: None,
+            established: None,
+            local_addr: None,
+            remote_router_id: Ipv4Addr::UNSPECIFIED,
+            group: None,
+            last_down: None,
+            stats: PeerStats::default(),
+            gr_stale: FamilySet::EMPTY,
+            llgr_stale: FamilySet::EMPTY,
+            refresh_stale: FamilySet::EMPTY,
+            eor_received: FamilySet::EMPTY,
+        }));
+        self.fsm_start(id);
+        Ok(id)
+    }
+
+    /// Changes a peer's configuration. Changes that alter the session (AS, role, families,
+    /// ADD-PATH, hold time, address) reset it with Cease "Other Configuration Change" (RFC 4486);
+    /// others (max prefixes, passive, timers) apply in place.
+    pub fn update_peer(&mut self, now: Instant, id: PeerId, cfg: PeerConfig) -> Result<(), ConfigError> {
+        self.tick(now);
+        let Some(p) = self.peer(id) else {
+            return Err(ConfigError::UnknownPeer(id));
+        };
+        if cfg.remote_addr != p.cfg.remote_addr && self.by_addr.contains_key(&cfg.remote_addr) {
+            return Err(ConfigError::DuplicateAddress(cfg.remote_addr));
+        }
+        let old = p.cfg.clone();
+        let reset = old.remote_addr != cfg.remote_addr
+            || old.remote_as != cfg.remote_as
+            || old.local_as != cfg.local_as
+            || old.role != cfg.role
+            || old.families != cfg.families
+            || old.add_path_send_max != cfg.add_path_send_max
+            || old.add_path_receive != cfg.add_path_receive
+            || old.hold_time != cfg.hold_time
+            || old.graceful_restart != cfg.graceful_restart
+            || old.next_hop_self != cfg.next_hop_self
+            || old.local_addr != cfg.local_addr;
+        self.by_addr.remove(&old.remote_addr);
+        self.by_addr.insert(cfg.remote_addr, id);
+        if let Some(p) = self.peer_mut(id) {
+            p.cfg = cfg;
+        }
+        if reset {
+            let n = Notification {
+                code: notif::CEASE,
+                subcode: notif::CEASE_OTHER_CONFIG_CHANGE,
+                data: Bytes::new(),
+            };
+            self.drop_all_conns(id, Some(n), false);
+            self.fsm_start(id);
+        } else {
+            self.check_max_prefixes(id, None);
+        }
+        Ok(())
+    }
+
+    /// Removes a peer: Cease "Peer De-configured" (RFC 4486 subcode 3) on its connections, its
+    /// routes withdrawn everywhere.
+    pub fn remove_peer(&mut self, now: Instant, id: PeerId) -> Result<(), ConfigError> {
+        self.tick(now);
+        if self.peer(id).is_none() {
+            return Err(ConfigError::UnknownPeer(id));
+        }
+        let n = Notification {
+            code: notif::CEASE,
+            subcode: notif::CEASE_DECONFIGURED,
+            data: Bytes::new(),
+        };
+        self.drop_all_conns(id, Some(n), true);
+        self.clear_routes(id, |_| true);
+        if let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::take) {
+            self.by_addr.remove(&p.cfg.remote_addr);
+        }
+        Ok(())
+    }
+
+    /// Administratively stops a peer (Event 2 ManualStop): Cease "Administrative Shutdown" with an
+    /// optional RFC 9003 shutdown communication; the peer stays Idle until
+    /// [`Engine::start_peer`].
+    pub fn stop_peer(&mut self, now: Instant, id: PeerId, message: Option<&str>) -> Result<(), ConfigError> {
+        self.tick(now);
+        let Some(p) = self.peer_mut(id) else {
+            return Err(ConfigError::UnknownPeer(id));
+        };
+        p.enabled = false;
+        p.timers = TimerTable::default();
+        let n = shutdown_notification(notif::CEASE_ADMIN_SHUTDOWN, message);
+        self.drop_all_conns(id, Some(n), true);
+        self.clear_routes(id, |_| true);
+        Ok(())
+    }
+
+    /// Re-enables a stopped peer (Event 1 ManualStart).
+    pub fn start_peer(&mut self, now: Instant, id: PeerId) -> Result<(), ConfigError> {
+        self.tick(now);
+        let Some(p) = self.peer_mut(id) else {
+            return Err(ConfigError::UnknownPeer(id));
+        };
+        if !p.enabled {
+            p.enabled = true;
+            self.fsm_start(id);
+        }
+        Ok(())
+    }
+
+    /// Resets a peer's session: Cease "Administrative Reset" (RFC 4486 subcode 4) with an optional
+    /// RFC 9003 message, then reconnects.
+    pub fn reset_peer(&mut self, now: Instant, id: PeerId, message: Option<&str>) -> Result<(), ConfigError> {
+        self.tick(now);
+        if self.peer(id).is_none() {
+            return Err(ConfigError::UnknownPeer(id));
+        }
+        let n = shutdown_notification(notif::CEASE_ADMIN_RESET, message);
+        self.drop_all_conns(id, Some(n), true);
+        self.fsm_start(id);
+        Ok(())
+    }
+
+    /// Shuts every session down with Cease "Administrative Shutdown" and the RFC 8203/9003
+    /// `message`, and stops every peer.
+    pub fn shutdown(&mut self, now: Instant, message: Option<&str>) {
+        let ids: Vec<PeerId> = self.peers.iter().flatten().map(|p| p.id).collect();
+        for id in ids {
+            let _ = self.stop_peer(now, id, message);
+        }
+    }
+
+    /// Closes every connection without a NOTIFICATION, as a graceful-restart-friendly stop (the
+    /// peers keep our routes as stale, RFC 4724).
+    pub fn close_all_for_restart(&mut self, now: Instant) {
+        self.tick(now);
+        let ids: Vec<PeerId> = self.peers.iter().flatten().map(|p| p.id).collect();
+        for id in ids {
+            if let Some(p) = self.peer_mut(id) {
+                p.enabled = false;
+                p.timers = TimerTable::default();
+            }
+            self.drop_all_conns(id, None, true);
+        }
+    }
+
+    /// Asks the peer to re-send its routes (RFC 2918 ROUTE-REFRESH for each negotiated family).
+    /// Returns false if the session is not established or the peer did not advertise route refresh.
+    pub fn route_refresh(&mut self, now: Instant, id: PeerId) -> bool {
+        self.tick(now);
+        let Some(p) = self.peer(id) else { return false };
+        let (Some((conn, _)), Some(neg)) = (p.established, p.neg.as_ref()) else {
+            return false;
+        };
+        if !neg.route_refresh {
+            return false;
+        }
+        for f in neg.families.iter() {
+            self.send(id, conn, encode::route_refresh(f, 0));
+        }
+        true
+    }
+
+    // ---------------------------------------------------------------- transport events
+
+    /// The peer configured for `remote_addr`, if any.
+    pub fn peer_by_addr(&self, remote_addr: IpAddr) -> Option<PeerId> {
+        self.by_addr.get(&remote_addr).copied()
+    }
+
+    /// An inbound TCP connection from `remote_addr` was accepted (Event 17 TcpConnectionConfirmed).
+    /// Returns the connection id, or `None` if the caller must close it (unknown or stopped peer,
+    /// or two connections already).
+    pub fn handle_incoming(
+        &mut self,
+        now: Instant,
+        remote_addr: IpAddr,
+        local_addr: Option<IpAddr>,
+    ) -> Option<(PeerId, ConnId)> {
+        self.tick(now);
+        let id = self.peer_by_addr(remote_addr)?;
+        let conn = ConnId(self.next_conn);
+        let p = self.peer_mut(id)?;
+        if !p.enabled || p.conns.len() >= 2 {
+            return None;
+        }
+        p.conns.push(Conn {
+            id: conn,
+            dir: Direction::Inbound,
+            state: ConnState::Connecting,
+            timers: TimerTable::default(),
+            local_addr,
+        });
+        self.next_conn += 1;
+        self.conn_peer.insert(conn, id);
+        self.conn_up(id, conn);
+        Some((id, conn))
+    }
+
+    /// Our outbound connection `conn` is up (Event 16 Tcp_CR_Acked).
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId, local_addr: Option<IpAddr>) {
+        self.tick(now);
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
+            if !matches!(c.state, ConnState::Connecting) {
+                return;
+            }
+            c.local_addr = local_addr;
+        }
+        self.conn_up(id, conn);
+    }
+
+    /// Our outbound connection attempt failed (Event 18 TcpConnectionFails in Connect).
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId) {
+        self.tick(now);
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        self.remove_conn(id, conn);
+        self.schedule_retry(id, false);
+    }
+
+    /// The TCP connection closed or failed (Event 18 TcpConnectionFails).
+    pub fn handle_disconnected(&mut self, now: Instant, conn: ConnId) {
+        self.tick(now);
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        self.conn_down(id, conn, DownReason::ConnectionLost, None);
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// The earliest time at which [`Engine::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for p in self.peers.iter().flatten() {
+            for t in std::iter::once(p.timers.next())
+                .chain(p.conns.iter().map(|c| c.timers.next()))
+                .flatten()
+            {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        next
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        for i in 0..self.peers.len() {
+            let Some(p) = self.peers[i].as_mut() else { continue };
+            let id = p.id;
+            let due: Vec<Timer> = p.timers.expired(now).collect();
+            let mut conn_due: Vec<(ConnId, Timer)> = Vec::new();
+            for c in &mut p.conns {
+                for t in c.timers.expired(now) {
+                    conn_due.push((c.id, t));
+                }
+            }
+            for t in due {
+                self.peer_timer(id, t);
+            }
+            for (c, t) in conn_due {
+                self.conn_timer(id, c, t);
+            }
+        }
+    }
+
+    fn peer_timer(&mut self, id: PeerId, t: Timer) {
+        match t {
+            // Event 9 ConnectRetryTimer_Expires / Event 13 IdleHoldTimer_Expires: try again.
+            Timer::ConnectRetry | Timer::IdleHold => {
+                let _ = Event::ConnectRetryTimerExpires;
+                self.try_connect(id);
+            }
+            // RFC 4724 section 4.2: "If the session does not get re-established within the
+            // 'Restart Time' that the peer advertised previously, the Receiving Speaker MUST delete
+            // all the stale routes from the peer that it is retaining."
+            Timer::GrRestart => self.gr_timer_expired(id),
+            Timer::LlgrStale => {
+                self.clear_routes(id, |r| r.flags & STALE_LLGR != 0);
+                if let Some(p) = self.peer_mut(id) {
+                    p.llgr_stale = FamilySet::EMPTY;
+                }
+            }
+            // RFC 7313 section 4: stale routes not refreshed before the timer are purged.
+            Timer::RefreshStale => {
+                self.clear_routes(id, |r| r.flags & STALE_REFRESH != 0);
+                if let Some(p) = self.peer_mut(id) {
+                    p.refresh_stale = FamilySet::EMPTY;
+                }
+            }
+            Timer::Hold | Timer::Keepalive => {}
+        }
+    }
+
+    fn conn_timer(&mut self, id: PeerId, conn: ConnId, t: Timer) {
+        match t {
+            // Event 10 HoldTimer_Expires: NOTIFICATION "Hold Timer Expired", close.
+            Timer::Hold => {
+                let n = Notification {
+                    code: notif::HOLD_TIMER_EXPIRED,
+                    subcode: 0,
+                    data: Bytes::new(),
+                };
+                self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+            }
+            // Event 11 KeepaliveTimer_Expires: send KEEPALIVE, restart the timer.
+            Timer::Keepalive => {
+                let ka = self
+                    .peer(id)
+                    .and_then(|p| p.conns.iter().find(|c| c.id == conn))
+                    .and_then(|c| match &c.state {
+                        ConnState::OpenConfirm { neg } | ConnState::Established { neg } => {
+                            Some(neg.keepalive)
+                        }
+                        _ => None,
+                    });
+                if let Some(ka) = ka.filter(|k| !k.is_zero()) {
+                    self.send(id, conn, encode::keepalive());
+                    let at = self.now + self.jitter.apply(ka);
+                    if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
+                        c.timers.set(Timer::Keepalive, at);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- FSM internals
+
+    /// Event 1/4: ManualStart. Connect now unless passive (then wait in Active).
+    fn fsm_start(&mut self, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        if p.enabled && !p.cfg.passive {
+            self.try_connect(id);
+        }
+    }
+
+    fn try_connect(&mut self, id: PeerId) {
+        let conn = ConnId(self.next_conn);
+        let Some(p) = self.peer_mut(id) else { return };
+        if !p.enabled || p.cfg.passive || p.conns.iter().any(|c| c.dir == Direction::Outbound) {
+            return;
+        }
+        // RFC 4271 8.2.2: an Established session blocks new outbound attempts.
+        if p.established.is_some() {
+            return;
+        }
+        p.conns.push(Conn {
+            id: conn,
+            dir: Direction::Outbound,
+            state: ConnState::Connecting,
+            timers: TimerTable::default(),
+            local_addr: None,
+        });
+        let (remote_addr, local_addr) = (p.cfg.remote_addr, p.cfg.local_addr);
+        let retry = p.cfg.connect_retry;
+        self.next_conn += 1;
+        self.conn_peer.insert(conn, id);
+        // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
+        let at = self.now + self.jitter.apply(retry);
+        if let Some(p) = self.peer_mut(id) {
+            p.timers.set(Timer::ConnectRetry, at);
+        }
+        self.out.push_back(Output::Connect {
+            peer: id,
+            conn,
+            remote_addr,
+            local_addr,
+        });
+    }
+
+    fn schedule_retry(&mut self, id: PeerId, after_session: bool) {
+        let Some(p) = self.peer(id) else { return };
+        if !p.enabled || p.cfg.passive || !p.conns.is_empty() {
+            return;
+        }
+        let d = if after_session {
+            self.cfg.idle_hold_time
+        } else {
+            p.cfg.connect_retry
+        };
+        let at = self.now + self.jitter.apply(d);
+        if let Some(p) = self.peer_mut(id) {
+            p.timers.set(
+                if after_session {
+                    Timer::IdleHold
+                } else {
+                    Timer::ConnectRetry
+                },
+                at,
+            );
+        }
+    }
+
+    fn offer(&self, p: &Peer) -> LocalOffer {
+        let fams = p.cfg.families;
+        LocalOffer {
+            asn: p.local_as(self.cfg.local_as),
+            hold_time: u16::try_from(p.cfg.hold_time.as_secs()).unwrap_or(u16::MAX),
+            families: fams,
+            add_path_send: if p.cfg.add_path_send_max.is_some() {
+                fams
+            } else {
+                FamilySet::EMPTY
+            },
+            add_path_receive: if p.cfg.add_path_receive {
+                fams
+            } else {
+                FamilySet::EMPTY
+            },
+            extended_messages: self.cfg.extended_messages,
+            gr_restart_time: p
+                .cfg
+                .graceful_restart
+                .enabled
+                .then_some(p.cfg.graceful_restart.restart_time),
+            llgr_stale_time: p.cfg.graceful_restart.llgr_stale_time,
+        }
+    }
+
+    /// TCP up on `conn`: send OPEN, go to OpenSent with the large initial hold timer.
+    fn conn_up(&mut self, id: PeerId, conn: ConnId) {
+        let Some(p) = self.peer(id) else { return };
+        let offer = self.offer(p);
+        let bytes = encode::open(&offer, self.cfg.router_id);
+        let at = self.now + OPEN_HOLD;
+        if let Some(p) = self.peer_mut(id) {
+            p.timers.stop(Timer::ConnectRetry);
+            if let Some(c) = p.conn_mut(conn) {
+                c.state = ConnState::OpenSent { offer };
+                c.timers.set(Timer::Hold, at);
+            }
+        }
+        self.send(id, conn, bytes);
+    }
+
+    pub(crate) fn send(&mut self, id: PeerId, conn: ConnId, bytes: Bytes) {
+        if let Some(p) = self.peer_mut(id) {
+            p.stats.messages_sent += 1;
+        }
+        self.out.push_back(Output::Send { conn, bytes });
+    }
+
+    fn remove_conn(&mut self, id: PeerId, conn: ConnId) {
+        self.conn_peer.remove(&conn);
+        if let Some(p) = self.peer_mut(id) {
+            p.conns.retain(|c| c.id != conn);
+            if p.conns.is_empty() {
+                p.timers.stop(Timer::ConnectRetry);
+            }
+        }
+    }
+
+    /// Closes one connection (after an optional NOTIFICATION). If it carried the established
+    /// session, the session goes down: graceful-restart retention or route removal.
+    pub(crate) fn conn_down(
+        &mut self,
+        id: PeerId,
+        conn: ConnId,
+        reason: DownReason,
+        notify: Option<Notification>,
+    ) {
+        if let Some(n) = &notify {
+            self.send(id, conn, encode::notification(n.code, n.subcode, &n.data));
+        }
+        let was_established = self
+            .peer(id)
+            .is_some_and(|p| p.established.is_some_and(|(c, _)| c == conn));
+        self.out.push_back(Output::Close { conn });
+        self.remove_conn(id, conn);
+        if was_established {
+            self.session_down(id, reason);
+        }
+        self.schedule_retry(id, true);
+    }
+
+    fn drop_all_conns(&mut self, id: PeerId, notify: Option<Notification>, no_retry: bool) {
+        let conns: Vec<(ConnId, State)> = self
+            .peer(id)
+            .map(|p| p.conns.iter().map(|c| (c.id, c.state.state())).collect())
+            .unwrap_or_default();
+        for (c, st) in conns {
+            // A NOTIFICATION is only meaningful once our OPEN is out (OpenSent or later).
+            let n = if st >= State::OpenSent {
+                notify.clone()
+            } else {
+                None
+            };
+            let reason = match &n {
+                Some(n) => DownReason::NotificationSent(n.clone()),
+                None => DownReason::ConnectionLost,
+            };
+            self.conn_down(id, c, reason, n);
+        }
+        if no_retry && let Some(p) = self.peer_mut(id) {
+            p.timers.stop(Timer::ConnectRetry);
+            p.timers.stop(Timer::IdleHold);
+        }
+    }
+
+    fn session_down(&mut self, id: PeerId, reason: DownReason) {
+        self.groups_leave(id);
+        let gr_enabled = self
+            .peer(id)
+            .is_some_and(|p| p.cfg.graceful_restart.enabled && p.enabled);
+        let Some(p) = self.peer_mut(id) else { return };
+        p.established = None;
+        p.last_down = Some(reason.clone());
+        p.eor_received = FamilySet::EMPTY;
+        p.refresh_stale = FamilySet::EMPTY;
+        p.timers.stop(Timer::RefreshStale);
+        // RFC 4724 section 4.2: "When the Receiving Speaker detects termination of the TCP session
+        // for a BGP session with a peer that has advertised the Graceful Restart Capability, it
+        // MUST retain the routes received from the peer for all the address families that were
+        // previously received in the Graceful Restart Capability and MUST mark them as stale".
+        // A NOTIFICATION ends the session for good (RFC 8538 N-bit not implemented).
+        let gr: Option<PeerGr> = match (&reason, gr_enabled) {
+            (DownReason::ConnectionLost | DownReason::Replaced, true) => {
+                p.neg.as_ref().and_then(|n| n.peer_gr)
+            }
+            _ => None,
+        };
+        let retained = gr.map_or(FamilySet::EMPTY, |g| g.families);
+        self.out.push_back(Output::SessionDown { peer: id, reason });
+        // Drop what is not retained, mark the rest stale.
+        self.clear_routes(id, |r| !retained.contains(r.family));
+        if let Some(g) = gr {
+            self.mark_stale(id, retained, STALE_GR);
+            let at = self.now + Duration::from_secs(u64::from(g.restart_time));
+            if let Some(p) = self.peer_mut(id) {
+                p.gr_stale = p.gr_stale.union(retained);
+                p.timers.set(Timer::GrRestart, at);
+            }
+        }
+    }
+
+    fn gr_timer_expired(&mut self, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        let llgr = p.neg.as_ref().and_then(|n| n.peer_llgr);
+        let stale = p.gr_stale;
+        match llgr {
+            // RFC 9494 section 4.2: when the restart timer expires, routes of families with a
+            // non-zero long-lived stale time enter the long-lived stale phase, carrying LLGR_STALE;
+            // routes carrying NO_LLGR are removed.
+            Some((fams, time)) if time > 0 && !fams.intersect(stale).is_empty() => {
+                let keep = fams.intersect(stale);
+                self.clear_routes(id, |r| {
+                    r.flags & STALE_GR != 0 && (!keep.contains(r.family) || r.attrs.has_community(NO_LLGR))
+                });
+                self.enter_llgr(id, keep);
+                let at = self.now + Duration::from_secs(u64::from(time));
+                if let Some(p) = self.peer_mut(id) {
+                    p.gr_stale = FamilySet::EMPTY;
+                    p.llgr_stale = keep;
+                    p.timers.set(Timer::LlgrStale, at);
+                }
+            }
+            _ => {
+                self.clear_routes(id, |r| r.flags & STALE_GR != 0);
+                if let Some(p) = self.peer_mut(id) {
+                    p.gr_stale = FamilySet::EMPTY;
+                }
+            }
+        }
+    }
+
+    fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut changed = Vec::new();
+        for ((prefix, path_id), r) in p.adj_in.iter_mut() {
+            if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
+                let mut a = (*r.attrs).clone();
+                if !a.has_community(LLGR_STALE) {
+                    a.communities.push(LLGR_STALE);
+                }
+                r.attrs = self.interner.intern(a);
+                r.flags = (r.flags & !STALE_GR) | STALE_LLGR;
+                changed.push((*prefix, *path_id, r.flags, Arc::clone(&r.attrs)));
+            }
+        }
+        for (prefix, path_id, flags, attrs) in changed {
+            self.loc.set_flags(&prefix, id, path_id, flags, Some(&attrs));
+            self.mark_dirty(prefix);
+        }
+    }
+
+    fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        for ((prefix, path_id), r) in p.adj_in.iter_mut() {
+            if fams.contains(prefix.family()) {
+                r.flags |= flag;
+                self.loc.set_flags(prefix, id, *path_id, r.flags, None);
+                if flag == STALE_LLGR {
+                    self.dirty_set.insert(*prefix);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn mark_dirty(&mut self, prefix: Prefix) {
+        if self.dirty_set.insert(prefix) {
+            self.dirty.push(prefix);
+        }
+    }
+
+    /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB.
+    pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut removed = Vec::new();
+        p.adj_in.retain(|(prefix, path_id), r| {
+            let keep = !pred(&RouteRef {
+                family: prefix.family(),
+                flags: r.flags,
+                attrs: &r.attrs,
+            });
+            if !keep {
+                removed.push((*prefix, *path_id));
+            }
+            keep
+        });
+        for (prefix, path_id) in removed {
+            self.loc.remove(&prefix, id, path_id);
+            self.mark_dirty(prefix);
+        }
+    }
+
+    /// RFC 4486 section 4: Cease subcode 1 when the peer exceeds its prefix limit; the data field
+    /// carries AFI, SAFI and the upper bound.
+    fn check_max_prefixes(&mut self, id: PeerId, family: Option<Family>) -> bool {
+        let Some(p) = self.peer(id) else { return false };
+        let Some(max) = p.cfg.max_prefixes else {
+            return false;
+        };
+        if p.adj_in.len() <= max {
+            return false;
+        }
+        let Some((conn, _)) = p.established else {
+            return false;
+        };
+        let (afi, safi) = family.unwrap_or(Family::Ipv4Unicast).afi_safi();
+        let mut data = Vec::with_capacity(7);
+        data.extend_from_slice(&afi.to_be_bytes());
+        data.push(safi);
+        data.extend_from_slice(&u32::try_from(max).unwrap_or(u32::MAX).to_be_bytes());
+        let n = Notification {
+            code: notif::CEASE,
+            subcode: notif::CEASE_MAX_PREFIXES,
+            data: Bytes::from(data),
+        };
+        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+        true
+    }
+
+    // ---------------------------------------------------------------- message handlers
+
+    fn conn_state(&self, id: PeerId, conn: ConnId) -> Option<State> {
+        self.peer(id)?
+            .conns
+            .iter()
+            .find(|c| c.id == conn)
+            .map(|c| c.state.state())
+    }
+
+    /// RFC 6608 FSM error for an unexpected message in the current state.
+    fn fsm_error(&mut self, id: PeerId, conn: ConnId, st: State) {
+        let sub = match st {
+            State::OpenSent => notif::FSM_IN_OPENSENT,
+            State::OpenConfirm => notif::FSM_IN_OPENCONFIRM,
+            State::Established => notif::FSM_IN_ESTABLISHED,
+            _ => 0,
+        };
+        let n = Notification {
+            code: notif::FSM_ERROR,
+            subcode: sub,
+            data: Bytes::new(),
+        };
+        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+    }
+
+    fn restart_hold(&mut self, id: PeerId, conn: ConnId) {
+        let now = self.now;
+        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
+            let hold = match &c.state {
+                ConnState::OpenConfirm { neg } | ConnState::Established { neg } => neg.hold_time,
+                _ => return,
+            };
+            if !hold.is_zero() {
+                c.timers.set(Timer::Hold, now + hold);
+            }
+        }
+    }
+
+    /// Event 19 BGPOpen (or 22 BGPOpenMsgErr when the OPEN is unacceptable).
+    pub(crate) fn on_open(&mut self, conn: ConnId, remote: RemoteOpen) {
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        let Some(st) = self.conn_state(id, conn) else {
+            return;
+        };
+        if st != State::OpenSent {
+            // RFC 4271 8.2.2: OPEN in OpenConfirm/Established is an FSM error (RFC 6608 subcodes).
+            self.fsm_error(id, conn, st);
+            return;
+        }
+        let Some(p) = self.peer(id) else { return };
+        let offer = match p.conns.iter().find(|c| c.id == conn).map(|c| &c.state) {
+            Some(ConnState::OpenSent { offer }) => offer.clone(),
+            _ => return,
+        };
+        let neg = match negotiate(
+            &offer,
+            self.cfg.router_id,
+            p.cfg.remote_as,
+            p.cfg.keepalive,
+            &remote,
+        ) {
+            Ok(n) => n,
+            Err(rej) => {
+                let data = if rej.subcode == 1 {
+                    Bytes::from_static(&[0, 4])
+                } else {
+                    Bytes::new()
+                };
+                let n = Notification {
+                    code: notif::OPEN_ERROR,
+                    subcode: rej.subcode,
+                    data,
+                };
+                self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+                return;
+            }
+        };
+        // Collision detection (RFC 4271 section 6.8).
+        if !self.resolve_collision(id, conn, remote.router_id) {
+            return;
+        }
+        let ka = neg.keepalive;
+        let hold = neg.hold_time;
+        let now = self.now;
+        let ka_at = now + self.jitter.apply(ka);
+        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
+            c.state = ConnState::OpenConfirm { neg: Box::new(neg) };
+            // RFC 4271 8.2.2: "sets the HoldTimer according to the negotiated value".
+            if hold.is_zero() {
+                c.timers.stop(Timer::Hold);
+            } else {
+                c.timers.set(Timer::Hold, now + hold);
+            }
+            if !ka.is_zero() {
+                c.timers.set(Timer::Keepalive, ka_at);
+            }
+        }
+        self.send(id, conn, encode::keepalive());
+    }
+
+    /// Returns false if `conn` was closed by collision resolution.
+    fn resolve_collision(&mut self, id: PeerId, conn: ConnId, remote_id: Ipv4Addr) -> bool {
+        let Some(p) = self.peer(id) else { return false };
+        let this_dir = p.conns.iter().find(|c| c.id == conn).map(|c| c.dir);
+        let others: Vec<(ConnId, State, Direction, bool)> = p
+            .conns
+            .iter()
+            .filter(|c| c.id != conn)
+            .map(|c| {
+                let gr = matches!(&c.state, ConnState::Established { neg } if neg.peer_gr.is_some());
+                (c.id, c.state.state(), c.dir, gr)
+            })
+            .collect();
+        let collision = || Notification {
+            code: notif::CEASE,
+            subcode: notif::CEASE_COLLISION,
+            data: Bytes::new(),
+        };
+        for (other, st, other_dir, gr) in others {
+            match st {
+                State::Established => {
+                    if gr {
+                        // RFC 4724 section 4.2: "If the session ... is in the Established state and
+                        // a new OPEN arrives ... the Receiving Speaker MUST close the TCP connection
+                        // of the old session" — the peer restarted; its routes go stale.
+                        self.conn_down(id, other, DownReason::Replaced, None);
+                    } else {
+                        // RFC 4271 6.8: "collision with existing BGP connection that is in the
+                        // Established state causes closing of the newly created connection."
+                        let n = collision();
+                        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+                        return false;
+                    }
+                }
+                State::OpenSent | State::OpenConfirm => {
+                    // RFC 4271 6.8: "If the value of the local BGP Identifier is less than the
+                    // remote one, the local system closes the BGP connection that already exists
+                    // ... and accepts the BGP connection initiated by the remote system."
+                    // Otherwise the connection initiated by the remote system is closed.
+                    let keep_dir = if u32::from(self.cfg.router_id) < u32::from(remote_id) {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    };
+                    let n = collision();
+                    if this_dir == Some(keep_dir) {
+                        self.conn_down(id, other, DownReason::NotificationSent(n.clone()), Some(n));
+                    } else if other_dir == keep_dir {
+                        let _ = Event::OpenCollisionDump;
+                        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Event 26 KeepAliveMsg.
+    pub(crate) fn on_keepalive(&mut self, conn: ConnId) {
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        let Some(st) = self.conn_state(id, conn) else {
+            return;
+        };
+        match st {
+            State::OpenConfirm => {
+                self.restart_hold(id, conn);
+                self.established(id, conn);
+            }
+            State::Established => self.restart_hold(id, conn),
+            _ => self.fsm_error(id, conn, st),
+        }
+    }
+
+    fn established(&mut self, id: PeerId, conn: ConnId) {
+        let now = self.now;
+        let Some(p) = self.peer_mut(id) else { return };
+        let Some(c) = p.conn_mut(conn) else { return };
+        let neg = match std::mem::replace(&mut c.state, ConnState::Connecting) {
+            ConnState::OpenConfirm { neg } => neg,
+            other => {
+                c.state = other;
+                return;
+            }
+        };
+        c.state = ConnState::Established { neg: neg.clone() };
+        let local = c.local_addr;
+        p.established = Some((conn, now));
+        p.local_addr = local;
+        p.remote_router_id = neg.remote_router_id;
+        p.stats.established_transitions += 1;
+        p.eor_received = FamilySet::EMPTY;
+        p.timers.stop(Timer::ConnectRetry);
+        p.timers.stop(Timer::IdleHold);
+        // RFC 4724 section 4.2: on re-establishment, stale routes of families the peer no longer
+        // lists with the Forwarding State bit are deleted; the rest wait for End-of-RIB.
+        let keep = neg
+            .peer_gr
+            .map_or(FamilySet::EMPTY, |g| g.forwarding.intersect(g.families));
+        let stale = p.gr_stale.union(p.llgr_stale);
+        p.timers.stop(Timer::GrRestart);
+        p.neg = Some(neg.clone());
+        let drop = FamilySet::from_bits(stale.bits() & !keep.bits());
+        if !drop.is_empty() {
+            self.clear_routes(id, |r| {
+                r.flags & (STALE_GR | STALE_LLGR) != 0 && drop.contains(r.family)
+            });
+        }
+        let decode_ctx = neg.decode_ctx();
+        self.out.push_back(Output::Established {
+            peer: id,
+            conn,
+            decode_ctx,
+            negotiated: neg,
+        });
+        self.groups_join(id);
+    }
+
+    /// Event 27 UpdateMsg.
+    pub(crate) fn on_update(&mut self, conn: ConnId, upd: InUpdate) {
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        let Some(st) = self.conn_state(id, conn) else {
+            return;
+        };
+        if st != State::Established {
+            self.fsm_error(id, conn, st);
+            return;
+        }
+        self.restart_hold(id, conn);
+        let (router_id, cluster_id, local_as) = (self.cfg.router_id, self.cluster_id, self.cfg.local_as);
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        p.stats.updates_received += 1;
+        let neg_fams = p.neg.as_ref().map_or(FamilySet::EMPTY, |n| n.families);
+        let mut first_family = None;
+        for (prefix, path_id) in &upd.withdrawn {
+            if p.adj_in.remove(&(*prefix, *path_id)).is_some() {
+                self.loc.remove(prefix, id, *path_id);
+                if self.dirty_set.insert(*prefix) {
+                    self.dirty.push(*prefix);
+                }
+            }
+        }
+        if let Some(attrs) = upd.attrs {
+            let looped = if p.cfg.role == Role::Ebgp {
+                reflect::ebgp_loop_check(&attrs, p.local_as(local_as)).is_err()
+            } else {
+                reflect::ibgp_loop_check(&attrs, router_id, cluster_id).is_err()
+            };
+            let shared = if looped {
+                None
+            } else {
+                Some(self.interner.intern(attrs))
+            };
+            for (prefix, path_id) in &upd.announced {
+                if !neg_fams.contains(prefix.family()) {
+                    continue;
+                }
+                first_family.get_or_insert(prefix.family());
+                match &shared {
+                    Some(a) => {
+                        p.adj_in.insert(
+                            (*prefix, *path_id),
+                            InRoute {
+                                attrs: Arc::clone(a),
+                                flags: 0,
+                            },
+                        );
+                        self.loc.upsert(*prefix, id, *path_id, Arc::clone(a), 0);
+                    }
+                    None => {
+                        // Looped: ignored, and an earlier path with the same key is implicitly
+                        // withdrawn.
+                        p.stats.looped_paths += 1;
+                        if p.adj_in.remove(&(*prefix, *path_id)).is_none() {
+                            continue;
+                        }
+                        self.loc.remove(prefix, id, *path_id);
+                    }
+                }
+                if self.dirty_set.insert(*prefix) {
+                    self.dirty.push(*prefix);
+                }
+            }
+        }
+        if let Some(f) = upd.end_of_rib {
+            self.on_end_of_rib(id, f);
+        }
+        self.check_max_prefixes(id, first_family);
+    }
+
+    /// The UPDATE was malformed with RFC 7606 "treat-as-withdraw": its NLRI are withdrawn.
+    pub(crate) fn on_treat_as_withdraw(&mut self, conn: ConnId, nlri: Vec<(Prefix, u32)>) {
+        if let Some(p) = self
+            .conn_peer
+            .get(&conn)
+            .copied()
+            .and_then(|id| self.peer_mut(id))
+        {
+            p.stats.treat_as_withdraw += 1;
+        }
+        self.on_update(
+            conn,
+            InUpdate {
+                withdrawn: nlri,
+                ..InUpdate::default()
+            },
+        );
+    }
+
+    fn on_end_of_rib(&mut self, id: PeerId, f: Family) {
+        let Some(p) = self.peer_mut(id) else { return };
+        p.eor_received.insert(f);
+        // RFC 4724 section 4.2: "Once the End-of-RIB marker for an address family is received
+        // from the peer, it MUST immediately remove any routes from the peer that are still marked
+        // as stale for that address family."
+        if p.gr_stale.contains(f) || p.llgr_stale.contains(f) {
+            p.gr_stale.remove(f);
+            p.llgr_stale.remove(f);
+            if p.llgr_stale.is_empty() {
+                p.timers.stop(Timer::LlgrStale);
+            }
+            self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
+        }
+    }
+
+    /// Event 25 NotifMsg (or 24 NotifMsgVerErr): close without answering.
+    pub(crate) fn on_notification(&mut self, conn: ConnId, n: Notification) {
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        self.conn_down(id, conn, DownReason::NotificationReceived(n), None);
+    }
+
+    /// ROUTE-REFRESH received (RFC 2918 section 4, RFC 7313 section 4).
+    pub(crate) fn on_route_refresh(&mut self, conn: ConnId, family: Option<Family>, subtype: u8) {
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        let Some(st) = self.conn_state(id, conn) else {
+            return;
+        };
+        if st != State::Established {
+            self.fsm_error(id, conn, st);
+            return;
+        }
+        self.restart_hold(id, conn);
+        let Some(f) = family else { return }; // RFC 2918: unknown AFI/SAFI is ignored
+        match subtype {
+            // Normal request: re-advertise our Adj-RIB-Out for the family.
+            0 => self.groups_refresh(id, f),
+            // RFC 7313 section 4: BoRR — mark the peer's routes of the family stale ...
+            1 => {
+                self.mark_stale(id, FamilySet::only(f), STALE_REFRESH);
+                let at = self.now + REFRESH_STALE_TIME;
+                if let Some(p) = self.peer_mut(id) {
+                    p.refresh_stale.insert(f);
+                    p.timers.set(Timer::RefreshStale, at);
+                }
+            }
+            // ... and on EoRR purge those still stale.
+            2 => {
+                if let Some(p) = self.peer_mut(id) {
+                    p.refresh_stale.remove(f);
+                    if p.refresh_stale.is_empty() {
+                        p.timers.stop(Timer::RefreshStale);
+                    }
+                }
+                self.clear_routes(id, |r| r.family == f && r.flags & STALE_REFRESH != 0);
+            }
+            // RFC 7313 section 5: other subtypes are ignored.
+            _ => {}
+        }
+    }
+
+    /// A decode error on `conn` with RFC 7606 treatment "session reset" (or "AFI/SAFI disable",
+    /// which the engine implements as a reset, as RFC 7606 permits): send the NOTIFICATION and close.
+    pub(crate) fn on_session_reset(&mut self, conn: ConnId, n: Notification) {
+        let Some(&id) = self.conn_peer.get(&conn) else {
+            return;
+        };
+        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+    }
+
+    // ---------------------------------------------------------------- outputs and introspection
+
+    /// The next action for the caller. When the queue is empty, pending RIB changes are flushed
+    /// first (best path, reflection, update-group encoding), so draining this until `None` after
+    /// feeding a batch of events produces one packed set of UPDATEs.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if self.out.is_empty() {
+            self.flush();
+        }
+        self.out.pop_front()
+    }
+
+    /// Runs best path and update-group encoding for every prefix changed since the last flush.
+    pub fn flush(&mut self) {
+        self.groups_flush();
+        if self.dirty.is_empty() {
+            self.interner_maybe_collect();
+        }
+    }
+
+    fn interner_maybe_collect(&mut self) {
+        // Collect only when dead entries may dominate, to keep this off the hot path.
+        let live_paths: usize = self.peers.iter().flatten().map(|p| p.adj_in.len()).sum();
+        if self.interner.len() > 1024 && self.interner.len() > live_paths {
+            self.interner.collect();
+        }
+    }
+
+    /// Every configured peer.
+    pub fn peers(&self) -> impl Iterator<Item = PeerInfo> + '_ {
+        self.peers.iter().flatten().map(|p| self.peer_info(p))
+    }
+
+    /// One peer.
+    pub fn peer_info_of(&self, id: PeerId) -> Option<PeerInfo> {
+        self.peer(id).map(|p| self.peer_info(p))
+    }
+
+    fn peer_info(&self, p: &Peer) -> PeerInfo {
+        PeerInfo {
+            id: p.id,
+            config: p.cfg.clone(),
+            state: p.state(),
+            established_since: p.established.map(|(_, t)| t),
+            negotiated: p.established.and(p.neg.as_deref().cloned()),
+            prefixes_received: p.adj_in.len(),
+            prefixes_advertised: p.group.map_or(0, |g| self.groups.adj_out_len(g)),
+            prefixes_stale: p.adj_in.values().filter(|r| r.flags != 0).count(),
+            last_down: p.last_down.clone(),
+            update_group: p.group,
+            stats: p.stats,
+        }
+    }
+
+    /// Number of prefixes in the Loc-RIB.
+    pub fn loc_rib_len(&self) -> usize {
+        self.loc.map.len()
+    }
+
+    /// Number of distinct interned attribute sets.
+    pub fn attr_sets(&self) -> usize {
+        self.interner.len()
+    }
+
+    /// The Loc-RIB entry for `prefix`, paths ranked best first with the deciding step.
+    pub fn route(&self, prefix: &Prefix) -> Option<RouteInfo> {
+        let paths = self.loc.map.get(prefix)?.as_slice();
+        if paths.is_empty() {
+            return None;
+        }
+        let mut order = Vec::new();
+        self.rank(paths, &mut order);
+        let step = self.best_step(paths, &order);
+        Some(RouteInfo {
+            prefix: *prefix,
+            paths: order
+                .iter()
+                .enumerate()
+                .map(|(rank, &i)| PathInfo {
+                    peer: paths[i].peer,
+                    path_id: paths[i].path_id,
+                    attrs: Arc::clone(&paths[i].attrs),
+                    best: rank == 0,
+                    stale: paths[i].flags != 0,
+                })
+                .collect(),
+            deciding_step: step,
+        })
+    }
+
+    /// Every Loc-RIB prefix (unordered).
+    pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
+        self.loc.map.keys().copied()
+    }
+
+    /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
+    pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<Attrs>, bool)> + '_ {
+        self.peer(id).into_iter().flat_map(|p| {
+            p.adj_in
+                .iter()
+                .map(|((pr, pid), r)| (*pr, *pid, &r.attrs, r.flags != 0))
+        })
+    }
+}
+
+/// A route as seen by [`Engine::clear_routes`] predicates.
+pub(crate) struct RouteRef<'a> {
+    pub(crate) family: Family,
+    pub(crate) flags: u8,
+    pub(crate) attrs: &'a Arc<Attrs>,
+}
+
+/// Cease with an RFC 8203/9003 shutdown communication (truncated to 255 octets on a character
+/// boundary).
+fn shutdown_notification(subcode: u8, message: Option<&str>) -> Notification {
+    let data = match message {
+        None => Bytes::new(),
+        Some(m) => {
+            let mut end = m.len().min(255);
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            let mut v = Vec::with_capacity(end + 1);
+            v.push(end as u8);
+            v.extend_from_slice(&m.as_bytes()[..end]);
+            Bytes::from(v)
+        }
+    };
+    Notification {
+        code: notif::CEASE,
+        subcode,
+        data,
+    }
+}

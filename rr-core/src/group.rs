@@ -1,0 +1,606 @@
+//! Update groups: peers whose outbound treatment is identical share one Adj-RIB-Out and one
+//! encoding of every UPDATE.
+//!
+//! The group key holds everything that changes what or how we send: the peer's role (which decides
+//! which paths reflection allows), the eBGP treatment (local AS, next hop), and the negotiated
+//! 4-octet AS, ADD-PATH send families and limit, families, extended messages and LLGR. Each flush
+//! diffs the desired paths of every dirty prefix against the group's Adj-RIB-Out, buckets the
+//! changes by (family, attribute set, source peer), encodes each bucket once into densely packed
+//! UPDATEs and hands the same `Bytes` to every member.
+//!
+//! "Never back to the sender" is per member: a bucket remembers its source peer and is sent to
+//! every member except that one. When the best path of a prefix moves to a path learned from a
+//! member, that member is sent a withdrawal of the path it had received before.
+//!
+//! Slow peers: every message is queued for every member as a shared `Bytes` (one reference count
+//! per member, no copy). The engine does not yet let a member fall behind and catch up from the
+//! Adj-RIB-Out; a caller whose per-connection queue overflows should reset that session (the peer
+//! then resynchronises from the Adj-RIB-Out on re-join). This is the partial part of the design.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::attrs::Attrs;
+use crate::best_path::{Candidate, Step, compare};
+use crate::config::Role;
+use crate::encode::{self, Export, Packer};
+use crate::engine::{Engine, Peer};
+use crate::output::Output;
+use crate::reflect::{self, Source};
+use crate::rib::{Path, STALE_LLGR, Slots};
+use crate::types::{Family, FamilySet, PeerId, Prefix, PrefixFamily};
+
+/// Everything that makes two peers' outbound streams differ.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct GroupKey {
+    pub(crate) role: Role,
+    pub(crate) local_as: u32,
+    pub(crate) next_hop: Option<IpAddr>,
+    pub(crate) four_octet_as: bool,
+    pub(crate) add_path_tx: FamilySet,
+    pub(crate) add_path_max: usize,
+    pub(crate) families: FamilySet,
+    pub(crate) extended: bool,
+    pub(crate) llgr: bool,
+    pub(crate) enhanced_refresh: bool,
+}
+
+/// A path as advertised by a group.
+#[derive(Clone, Debug)]
+pub(crate) struct OutRoute {
+    pub(crate) id: u32,
+    pub(crate) peer: PeerId,
+    pub(crate) attrs: Arc<Attrs>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) key: GroupKey,
+    /// Members in sync with the Adj-RIB-Out.
+    pub(crate) members: Vec<PeerId>,
+    /// Members waiting for the initial table.
+    pub(crate) joining: Vec<PeerId>,
+    /// Members that asked for a route refresh of a family.
+    pub(crate) refreshing: Vec<(PeerId, Family)>,
+    pub(crate) adj_out: HashMap<Prefix, Slots<OutRoute>>,
+}
+
+/// All update groups.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    list: Vec<Option<Group>>,
+    by_key: HashMap<GroupKey, usize>,
+}
+
+impl Groups {
+    pub(crate) fn adj_out_len(&self, g: usize) -> usize {
+        self.list
+            .get(g)
+            .and_then(Option::as_ref)
+            .map_or(0, |g| g.adj_out.values().map(|s| s.as_slice().len()).sum())
+    }
+
+    /// Number of live groups.
+    pub(crate) fn len(&self) -> usize {
+        self.list.iter().flatten().count()
+    }
+}
+
+type BucketKey = (Family, usize, PeerId);
+/// Announcement buckets: NLRI sharing one attribute set and source peer.
+type Buckets = HashMap<BucketKey, (Arc<Attrs>, Vec<(Prefix, u32)>)>;
+
+/// Changes of one group collected during a flush.
+#[derive(Default)]
+struct Batch {
+    ann: Buckets,
+    wd: [Vec<(Prefix, u32)>; 2],
+    member_wd: Vec<(PeerId, Prefix, u32)>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.ann.is_empty() && self.wd.iter().all(Vec::is_empty) && self.member_wd.is_empty()
+    }
+}
+
+fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
+    let peer = peers.get(p.peer.0 as usize).and_then(Option::as_ref);
+    Candidate {
+        attrs: &p.attrs,
+        ebgp: peer.is_some_and(Peer::is_ebgp),
+        peer_router_id: peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |x| x.remote_router_id),
+        peer_addr: peer.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |x| x.cfg.remote_addr),
+        llgr_stale: p.flags & STALE_LLGR != 0,
+        path_id: p.path_id,
+    }
+}
+
+/// Ranks `paths` best first into `order` (repeated selection; see [`crate::best_path::rank`]).
+fn rank_paths(peers: &[Option<Peer>], paths: &[Path], order: &mut Vec<usize>) {
+    order.clear();
+    order.extend(0..paths.len());
+    for k in 0..order.len() {
+        let mut b = k;
+        for j in k + 1..order.len() {
+            if compare(
+                &candidate(peers, &paths[order[j]]),
+                &candidate(peers, &paths[order[b]]),
+            )
+            .0 == std::cmp::Ordering::Less
+            {
+                b = j;
+            }
+        }
+        order.swap(k, b);
+    }
+}
+
+fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
+    let Some(src) = peers.get(p.peer.0 as usize).and_then(Option::as_ref) else {
+        return false;
+    };
+    reflect::may_advertise(Source::from(src.cfg.role), key.role)
+        && reflect::communities_allow(&p.attrs, key.role)
+        // RFC 9494 section 4.4: LLGR-stale routes are advertised only to peers that support LLGR.
+        && (p.flags & STALE_LLGR == 0 || key.llgr)
+}
+
+/// The (out path id, index into `paths`) a group should advertise for a prefix.
+fn desired(
+    peers: &[Option<Peer>],
+    key: &GroupKey,
+    fam: Family,
+    paths: &[Path],
+    order: &[usize],
+    want: &mut Vec<(u32, usize)>,
+) {
+    want.clear();
+    if !key.families.contains(fam) {
+        return;
+    }
+    if key.add_path_tx.contains(fam) {
+        // RFC 7911: every path (or the best N) with its own path identifier.
+        for &i in order {
+            if want.len() >= key.add_path_max {
+                break;
+            }
+            if exportable(peers, key, &paths[i]) {
+                want.push((paths[i].out_id, i));
+            }
+        }
+    } else if let Some(&b) = order.first() {
+        // Without ADD-PATH only the best path is advertised; if reflection rules forbid it for
+        // this group, nothing is (RFC 4456 section 8 applies to the best path).
+        if exportable(peers, key, &paths[b]) {
+            want.push((0, b));
+        }
+    }
+}
+
+impl Engine {
+    pub(crate) fn rank(&self, paths: &[Path], order: &mut Vec<usize>) {
+        rank_paths(&self.peers, paths, order);
+    }
+
+    pub(crate) fn best_step(&self, paths: &[Path], order: &[usize]) -> Step {
+        match order {
+            [b, r, ..] => {
+                compare(
+                    &candidate(&self.peers, &paths[*b]),
+                    &candidate(&self.peers, &paths[*r]),
+                )
+                .1
+            }
+            _ => Step::OnlyPath,
+        }
+    }
+
+    fn group_key(&self, p: &Peer) -> Option<GroupKey> {
+        let neg = p.neg.as_ref()?;
+        let nh_self = p.cfg.role == Role::Ebgp || p.cfg.next_hop_self;
+        Some(GroupKey {
+            role: p.cfg.role,
+            local_as: p.local_as(self.cfg.local_as),
+            next_hop: if nh_self {
+                p.cfg.local_addr.or(p.local_addr)
+            } else {
+                None
+            },
+            four_octet_as: neg.four_octet_as,
+            add_path_tx: if p.cfg.add_path_send_max.is_some() {
+                neg.add_path_tx
+            } else {
+                FamilySet::EMPTY
+            },
+            add_path_max: p.cfg.add_path_send_max.unwrap_or(1).max(1),
+            families: neg.families,
+            extended: neg.extended_messages,
+            llgr: neg.peer_llgr.is_some(),
+            enhanced_refresh: neg.enhanced_route_refresh,
+        })
+    }
+
+    /// Number of live update groups.
+    pub fn update_groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Adds an established peer to its group (created and filled from the Loc-RIB if new); the
+    /// peer receives the table and End-of-RIB at the next flush.
+    pub(crate) fn groups_join(&mut self, id: PeerId) {
+        let Some(key) = self.peer(id).and_then(|p| self.group_key(p)) else {
+            return;
+        };
+        let gi = match self.groups.by_key.get(&key) {
+            Some(&g) => g,
+            None => {
+                let mut adj_out = HashMap::new();
+                let mut order = Vec::new();
+                let mut want = Vec::new();
+                for (prefix, slots) in &self.loc.map {
+                    let paths = slots.as_slice();
+                    if paths.is_empty() {
+                        continue;
+                    }
+                    rank_paths(&self.peers, paths, &mut order);
+                    desired(&self.peers, &key, prefix.family(), paths, &order, &mut want);
+                    let mut s = Slots::Empty;
+                    for &(oid, i) in &want {
+                        s.push(OutRoute {
+                            id: oid,
+                            peer: paths[i].peer,
+                            attrs: Arc::clone(&paths[i].attrs),
+                        });
+                    }
+                    if !s.is_empty() {
+                        adj_out.insert(*prefix, s);
+                    }
+                }
+                let g = Group {
+                    key: key.clone(),
+                    members: Vec::new(),
+                    joining: Vec::new(),
+                    refreshing: Vec::new(),
+                    adj_out,
+                };
+                let gi = match self.groups.list.iter().position(Option::is_none) {
+                    Some(i) => {
+                        self.groups.list[i] = Some(g);
+                        i
+                    }
+                    None => {
+                        self.groups.list.push(Some(g));
+                        self.groups.list.len() - 1
+                    }
+                };
+                self.groups.by_key.insert(key, gi);
+                gi
+            }
+        };
+        if let Some(g) = self.groups.list[gi].as_mut() {
+            g.joining.push(id);
+        }
+        if let Some(p) = self.peer_mut(id) {
+            p.group = Some(gi);
+        }
+    }
+
+    pub(crate) fn groups_leave(&mut self, id: PeerId) {
+        let Some(gi) = self.peer_mut(id).and_then(|p| p.group.take()) else {
+            return;
+        };
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return;
+        };
+        g.members.retain(|m| *m != id);
+        g.joining.retain(|m| *m != id);
+        g.refreshing.retain(|(m, _)| *m != id);
+        if g.members.is_empty() && g.joining.is_empty() {
+            let key = g.key.clone();
+            self.groups.list[gi] = None;
+            self.groups.by_key.remove(&key);
+        }
+    }
+
+    pub(crate) fn groups_refresh(&mut self, id: PeerId, f: Family) {
+        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
+            return;
+        };
+        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut)
+            && g.key.families.contains(f)
+            && g.members.contains(&id)
+        {
+            g.refreshing.push((id, f));
+        }
+    }
+
+    /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
+    /// then the initial table for joining members and re-sends for route refreshes.
+    pub(crate) fn groups_flush(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let ng = self.groups.list.len();
+        let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
+        let mut order = Vec::new();
+        let mut want = Vec::new();
+        {
+            let Engine {
+                loc,
+                peers,
+                groups,
+                dirty_set,
+                ..
+            } = self;
+            for prefix in &dirty {
+                dirty_set.remove(prefix);
+                let paths: &[Path] = loc.map.get(prefix).map_or(&[], |s| s.as_slice());
+                rank_paths(peers, paths, &mut order);
+                let fam = prefix.family();
+                for (gi, g) in groups.list.iter_mut().enumerate() {
+                    let Some(g) = g.as_mut() else { continue };
+                    desired(peers, &g.key, fam, paths, &order, &mut want);
+                    diff_prefix(peers, gi, g, &mut batches[gi], *prefix, paths, &want);
+                }
+                if paths.is_empty() {
+                    loc.map.remove(prefix);
+                }
+            }
+        }
+        for (gi, batch) in batches.into_iter().enumerate() {
+            if !batch.is_empty() {
+                self.encode_batch(gi, batch);
+            }
+            self.serve_joiners(gi);
+        }
+        // Keep the allocation of the dirty list for the next batch.
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &Attrs) -> Export {
+        let src_peer = self.peer(src);
+        let src_kind = src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role));
+        let src_rid = src_peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
+        match key.role {
+            Role::Ebgp => Export {
+                ebgp_local_as: Some(key.local_as),
+                reflect: None,
+                next_hop: reflect::ebgp_next_hop(attrs.next_hop, key.next_hop),
+                default_local_pref: false,
+                strip_med: src_kind == Source::Ebgp,
+                four_octet_as: key.four_octet_as,
+            },
+            _ => Export {
+                ebgp_local_as: None,
+                reflect: (src_kind != Source::Ebgp)
+                    .then(|| (reflect::reflection_ids(attrs, src_rid), self.cluster_id)),
+                next_hop: key.next_hop,
+                default_local_pref: src_kind == Source::Ebgp,
+                strip_med: false,
+                four_octet_as: key.four_octet_as,
+            },
+        }
+    }
+
+    /// Encodes announcement buckets into `packer`, returning (messages, excluded peer) runs.
+    fn encode_buckets(&self, key: &GroupKey, ann: Buckets, out: &mut Vec<(Bytes, PeerId)>) {
+        let mut blk = BytesMut::with_capacity(256);
+        let mut buckets: Vec<_> = ann.into_iter().collect();
+        // Deterministic order (hash map iteration is not).
+        buckets.sort_unstable_by(|a, b| (a.0.0, a.0.2, &a.1.1.first()).cmp(&(b.0.0, b.0.2, &b.1.1.first())));
+        for ((fam, _, src), (attrs, nlri)) in buckets {
+            let ex = self.export_for(key, src, &attrs);
+            blk.clear();
+            encode::attrs_block(&attrs, &ex, fam, &mut blk);
+            let nh = ex.next_hop.or(attrs.next_hop);
+            let ll = if ex.next_hop.is_some() {
+                None
+            } else {
+                attrs.next_hop_link_local
+            };
+            let mut packer = Packer::new(key.extended);
+            packer.announce(fam, &blk, nh, ll, key.add_path_tx.contains(fam), &nlri);
+            out.extend(packer.out.into_iter().map(|m| (m, src)));
+        }
+    }
+
+    fn send_to(&mut self, to: PeerId, bytes: Bytes) {
+        let conn = self.peer(to).and_then(|p| p.established).map(|(c, _)| c);
+        if let Some(conn) = conn {
+            if let Some(p) = self.peer_mut(to) {
+                p.stats.messages_sent += 1;
+            }
+            self.out.push_back(Output::Send { conn, bytes });
+        }
+    }
+
+    fn encode_batch(&mut self, gi: usize, mut batch: Batch) {
+        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
+            return;
+        };
+        let key = g.key.clone();
+        let members = g.members.clone();
+        let mut msgs: Vec<(Bytes, Option<PeerId>)> = Vec::new();
+        for fam in Family::ALL {
+            let wd = &mut batch.wd[fam.index()];
+            if !wd.is_empty() {
+                wd.sort_unstable();
+                let mut packer = Packer::new(key.extended);
+                packer.withdraw(fam, key.add_path_tx.contains(fam), wd);
+                msgs.extend(packer.out.into_iter().map(|m| (m, None)));
+            }
+        }
+        let mut ann_msgs = Vec::new();
+        self.encode_buckets(&key, std::mem::take(&mut batch.ann), &mut ann_msgs);
+        msgs.extend(ann_msgs.into_iter().map(|(m, s)| (m, Some(s))));
+        for (m, exclude) in msgs {
+            for &to in &members {
+                if Some(to) != exclude {
+                    self.send_to(to, m.clone());
+                }
+            }
+        }
+        // Per-member withdrawals (best path moved to a path learned from that member).
+        batch.member_wd.sort_unstable();
+        let mut i = 0;
+        while i < batch.member_wd.len() {
+            let to = batch.member_wd[i].0;
+            let mut j = i;
+            let mut lists: [Vec<(Prefix, u32)>; 2] = [Vec::new(), Vec::new()];
+            while j < batch.member_wd.len() && batch.member_wd[j].0 == to {
+                let (_, p, id) = batch.member_wd[j];
+                lists[p.family().index()].push((p, id));
+                j += 1;
+            }
+            for fam in Family::ALL {
+                if !lists[fam.index()].is_empty() {
+                    let mut packer = Packer::new(key.extended);
+                    packer.withdraw(fam, key.add_path_tx.contains(fam), &lists[fam.index()]);
+                    for m in packer.out {
+                        self.send_to(to, m);
+                    }
+                }
+            }
+            i = j;
+        }
+    }
+
+    /// Walks the group's Adj-RIB-Out (families in `fams`) into buckets.
+    fn walk(&self, g: &Group, fams: FamilySet) -> Buckets {
+        let mut ann: Buckets = HashMap::new();
+        for (prefix, slots) in &g.adj_out {
+            if !fams.contains(prefix.family()) {
+                continue;
+            }
+            for r in slots.as_slice() {
+                let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
+                ann.entry(k)
+                    .or_insert_with(|| (Arc::clone(&r.attrs), Vec::new()))
+                    .1
+                    .push((*prefix, r.id));
+            }
+        }
+        for v in ann.values_mut() {
+            v.1.sort_unstable();
+        }
+        ann
+    }
+
+    /// Initial table + End-of-RIB for joining members; re-sends for route refresh requests.
+    fn serve_joiners(&mut self, gi: usize) {
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return;
+        };
+        let joiners = std::mem::take(&mut g.joining);
+        let refreshing = std::mem::take(&mut g.refreshing);
+        if joiners.is_empty() && refreshing.is_empty() {
+            return;
+        }
+        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
+            return;
+        };
+        let key = g.key.clone();
+        if !joiners.is_empty() {
+            let ann = self.walk(g, key.families);
+            let mut msgs = Vec::new();
+            self.encode_buckets(&key, ann, &mut msgs);
+            for (m, src) in msgs {
+                for &to in &joiners {
+                    if to != src {
+                        self.send_to(to, m.clone());
+                    }
+                }
+            }
+            // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it completes
+            // the initial update for an address family".
+            for f in key.families.iter() {
+                let eor = encode::end_of_rib(f);
+                for &to in &joiners {
+                    self.send_to(to, eor.clone());
+                }
+            }
+            if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
+                g.members.extend(joiners);
+            }
+        }
+        for (to, f) in refreshing {
+            let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
+                return;
+            };
+            let ann = self.walk(g, FamilySet::only(f));
+            let mut msgs = Vec::new();
+            self.encode_buckets(&key, ann, &mut msgs);
+            // RFC 7313 section 4: with enhanced route refresh, "the speaker MUST send a BoRR
+            // message before ... and an EoRR message after" the re-advertisement.
+            if key.enhanced_refresh {
+                self.send_to(to, encode::route_refresh(f, 1));
+            }
+            for (m, src) in msgs {
+                if to != src {
+                    self.send_to(to, m);
+                }
+            }
+            if key.enhanced_refresh {
+                self.send_to(to, encode::route_refresh(f, 2));
+            }
+        }
+    }
+}
+
+/// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes.
+fn diff_prefix(
+    peers: &[Option<Peer>],
+    gi: usize,
+    g: &mut Group,
+    batch: &mut Batch,
+    prefix: Prefix,
+    paths: &[Path],
+    want: &[(u32, usize)],
+) {
+    let fam = prefix.family();
+    let old = g.adj_out.remove(&prefix).unwrap_or_default();
+    let old = old.as_slice();
+    let mut new = Slots::Empty;
+    let is_member = |id: PeerId| {
+        peers
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|p| p.group == Some(gi))
+    };
+    for &(oid, i) in want {
+        let p = &paths[i];
+        new.push(OutRoute {
+            id: oid,
+            peer: p.peer,
+            attrs: Arc::clone(&p.attrs),
+        });
+        match old.iter().find(|o| o.id == oid) {
+            Some(o) if Arc::ptr_eq(&o.attrs, &p.attrs) && o.peer == p.peer => continue,
+            // The member the new path came from holds the old one: it must be withdrawn there,
+            // since the new announcement is not sent back to it.
+            Some(o) if o.peer != p.peer && is_member(p.peer) => batch.member_wd.push((p.peer, prefix, oid)),
+            _ => {}
+        }
+        let k = (fam, Arc::as_ptr(&p.attrs) as usize, p.peer);
+        batch
+            .ann
+            .entry(k)
+            .or_insert_with(|| (Arc::clone(&p.attrs), Vec::new()))
+            .1
+            .push((prefix, oid));
+    }
+    for o in old {
+        if !want.iter().any(|(oid, _)| *oid == o.id) {
+            batch.wd[fam.index()].push((prefix, o.id));
+        }
+    }
+    if !new.is_empty() {
+        g.adj_out.insert(prefix, new);
+    }
+}

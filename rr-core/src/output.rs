@@ -1,0 +1,87 @@
+//! What the engine asks its caller to do, and why sessions went down.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+
+use crate::session::Negotiated;
+use crate::types::{ConnId, PeerId};
+use crate::wire::Notification;
+
+/// An action for the caller (the daemon or a test harness), drained with
+/// [`Engine::poll_output`](crate::Engine::poll_output).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// Open a TCP connection to `remote_addr` (port 179 or the caller's choice) and report the
+    /// result with `handle_connected(conn)` or `handle_connect_failed(conn)`.
+    Connect {
+        /// The peer.
+        peer: PeerId,
+        /// The id the connection will have.
+        conn: ConnId,
+        /// Where to connect.
+        remote_addr: IpAddr,
+        /// Source address to bind, if configured.
+        local_addr: Option<IpAddr>,
+    },
+    /// Write `bytes` (one or more whole BGP messages) to `conn`. For update-group traffic the
+    /// same `Bytes` is handed to every member: clone it, don't copy it.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// Encoded messages.
+        bytes: Bytes,
+    },
+    /// Close `conn` after writing what was queued before (a NOTIFICATION, typically).
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The session reached Established on `conn`. From now on decode the peer's messages with
+    /// `decode_ctx`.
+    Established {
+        /// The peer.
+        peer: PeerId,
+        /// The connection carrying the session.
+        conn: ConnId,
+        /// The context to decode this peer's messages with from now on.
+        decode_ctx: bgp_wire::DecodeCtx,
+        /// What was negotiated.
+        negotiated: Box<Negotiated>,
+    },
+    /// The established session of `peer` ended.
+    SessionDown {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: DownReason,
+    },
+}
+
+/// Why a session (or a connection attempt) ended, and who caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// We sent this NOTIFICATION (protocol error, hold timer, max-prefix, admin action...).
+    NotificationSent(Notification),
+    /// The peer sent this NOTIFICATION.
+    NotificationReceived(Notification),
+    /// The TCP connection closed or failed without a NOTIFICATION.
+    ConnectionLost,
+    /// A newer connection of the same peer replaced this one (graceful restart detected).
+    Replaced,
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::NotificationSent(n) => write!(f, "sent notification {}/{}", n.code, n.subcode),
+            DownReason::NotificationReceived(n) => {
+                write!(f, "received notification {}/{}", n.code, n.subcode)
+            }
+            DownReason::ConnectionLost => f.write_str("connection lost"),
+            DownReason::Replaced => f.write_str("replaced by a new connection"),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Route reflection rules (RFC 4456 section 8) and eBGP export, as small pure functions.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::attrs::{Attrs, NO_ADVERTISE, NO_EXPORT, Segment, SegmentKind};
+use crate::config::Role;
+
+/// Where a path in the Loc-RIB was learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Source {
+    /// From a route-reflection client.
+    Client,
+    /// From an iBGP peer that is not a client.
+    NonClient,
+    /// From an eBGP peer.
+    Ebgp,
+}
+
+impl From<Role> for Source {
+    fn from(r: Role) -> Source {
+        match r {
+            Role::RrClient => Source::Client,
+            Role::NonClient => Source::NonClient,
+            Role::Ebgp => Source::Ebgp,
+        }
+    }
+}
+
+/// Whether a best path learned from `from` may be advertised to a peer of role `to`
+/// (the "never back to the sender" rule is applied per member by the update group).
+///
+/// ```
+/// use rr_core::config::Role;
+/// use rr_core::reflect::{may_advertise, Source};
+/// assert!(may_advertise(Source::Client, Role::NonClient));
+/// assert!(!may_advertise(Source::NonClient, Role::NonClient));
+/// ```
+pub fn may_advertise(from: Source, to: Role) -> bool {
+    match (from, to) {
+        // RFC 4456 section 8: "A route from a Client peer: Reflect to all the Client peers within
+        // the cluster except the originator, as well as to all the Non-Client peers."
+        (Source::Client, _) => true,
+        // "A route from a Non-Client peer: Reflect to all the Clients within the cluster."
+        (Source::NonClient, Role::RrClient) => true,
+        // RFC 4271 section 9.2: routes learned from iBGP are not advertised to other internal peers
+        // unless reflected; non-client to non-client is exactly that case.
+        (Source::NonClient, Role::NonClient) => false,
+        (Source::NonClient, Role::Ebgp) => true,
+        // "Routes from EBGP peers: Send to all the Client and Non-Client Peers."
+        (Source::Ebgp, _) => true,
+    }
+}
+
+/// Why an inbound path was rejected by loop detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoopReason {
+    /// Our cluster id is in CLUSTER_LIST.
+    ClusterList,
+    /// ORIGINATOR_ID is our router id.
+    OriginatorId,
+    /// Our AS is in AS_PATH (eBGP-learned path).
+    AsPath,
+}
+
+/// Inbound loop detection for a path from an iBGP peer.
+pub fn ibgp_loop_check(attrs: &Attrs, router_id: Ipv4Addr, cluster_id: Ipv4Addr) -> Result<(), LoopReason> {
+    // RFC 4456 section 8: "A router that recognizes the ORIGINATOR_ID attribute SHOULD ignore a
+    // route received with its BGP Identifier as the ORIGINATOR_ID."
+    if attrs.originator_id == Some(router_id) {
+        return Err(LoopReason::OriginatorId);
+    }
+    // RFC 4456 section 8: "If the local CLUSTER_ID is found in the CLUSTER_LIST, the advertisement
+    // received SHOULD be ignored."
+    if attrs.cluster_list.contains(&cluster_id) {
+        return Err(LoopReason::ClusterList);
+    }
+    Ok(())
+}
+
+/// Inbound loop detection for a path from an eBGP peer (RFC 4271 section 9.1.2: a route whose
+/// AS_PATH contains our AS is not feasible).
+pub fn ebgp_loop_check(attrs: &Attrs, local_as: u32) -> Result<(), LoopReason> {
+    if attrs.as_path.iter().any(|s| s.asns.contains(&local_as)) {
+        return Err(LoopReason::AsPath);
+    }
+    Ok(())
+}
+
+/// Whether well-known communities forbid advertising to a peer of `to` role (RFC 1997).
+pub fn communities_allow(attrs: &Attrs, to: Role) -> bool {
+    // RFC 1997: NO_ADVERTISE "MUST NOT be advertised to other BGP peers"; NO_EXPORT "MUST NOT be
+    // advertised outside a BGP confederation boundary".
+    !(attrs.has_community(NO_ADVERTISE) || (to == Role::Ebgp && attrs.has_community(NO_EXPORT)))
+}
+
+/// The reflection attributes towards an iBGP peer for a path learned over iBGP from a peer whose
+/// BGP identifier is `peer_router_id`: (ORIGINATOR_ID to send, whether to prepend our cluster id).
+///
+/// NEXT_HOP and LOCAL_PREF are not touched: RFC 4456 section 10 "the route reflector ... SHOULD NOT
+/// modify the following path attributes: NEXT_HOP, AS_PATH, LOCAL_PREF, and MED".
+pub fn reflection_ids(attrs: &Attrs, peer_router_id: Ipv4Addr) -> Ipv4Addr {
+    // RFC 4456 section 8: "ORIGINATOR_ID ... This attribute will be created by an RR in reflecting
+    // a route ... If the ORIGINATOR_ID is already present, it MUST NOT be overwritten" — the
+    // attribute "carries the BGP Identifier of the originator of the route within the local AS".
+    attrs.originator_id.unwrap_or(peer_router_id)
+}
+
+/// CLUSTER_LIST to send when reflecting: RFC 4456 section 8: "When an RR reflects a route, it MUST
+/// prepend the local CLUSTER_ID to the CLUSTER_LIST. If the CLUSTER_LIST is empty, it MUST create a
+/// new one."
+pub fn reflected_cluster_list(attrs: &Attrs, cluster_id: Ipv4Addr, out: &mut Vec<Ipv4Addr>) {
+    out.clear();
+    out.push(cluster_id);
+    out.extend_from_slice(&attrs.cluster_list);
+}
+
+/// AS_PATH towards an eBGP peer: RFC 4271 section 5.1.2 b) "the advertising speaker ... shall
+/// prepend its own AS number as the last element of the sequence (put it in the leftmost position)";
+/// if the path is empty or starts with an AS_SET, a new AS_SEQUENCE segment is created.
+pub fn ebgp_as_path(as_path: &[Segment], local_as: u32) -> Vec<Segment> {
+    let mut out = Vec::with_capacity(as_path.len() + 1);
+    match as_path.first() {
+        Some(Segment {
+            kind: SegmentKind::Sequence,
+            asns,
+        }) if asns.len() < 255 => {
+            let mut s = Vec::with_capacity(asns.len() + 1);
+            s.push(local_as);
+            s.extend_from_slice(asns);
+            out.push(Segment {
+                kind: SegmentKind::Sequence,
+                asns: s,
+            });
+            out.extend(as_path[1..].iter().filter(|s| is_not_confed(s)).cloned());
+        }
+        _ => {
+            out.push(Segment {
+                kind: SegmentKind::Sequence,
+                asns: vec![local_as],
+            });
+            // RFC 5065: confederation segments are removed when leaving the confederation.
+            out.extend(as_path.iter().filter(|s| is_not_confed(s)).cloned());
+        }
+    }
+    out
+}
+
+fn is_not_confed(s: &Segment) -> bool {
+    matches!(s.kind, SegmentKind::Sequence | SegmentKind::Set)
+}
+
+/// NEXT_HOP towards an eBGP peer: RFC 4271 section 5.1.3: to an external peer the next hop is the
+/// local address of the session, unless the original next hop shares the peer's subnet (first-party
+/// next hop); without subnet knowledge the engine keeps the original only when configured not to
+/// use next-hop-self and the route was learned over eBGP on a shared subnet is unknowable, so the
+/// local address is used whenever known.
+pub fn ebgp_next_hop(original: Option<IpAddr>, local_addr: Option<IpAddr>) -> Option<IpAddr> {
+    local_addr.or(original)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrs::Origin;
+
+    #[test]
+    fn matrix() {
+        use Role::*;
+        assert!(may_advertise(Source::Client, RrClient));
+        assert!(may_advertise(Source::Client, NonClient));
+        assert!(may_advertise(Source::Client, Ebgp));
+        assert!(may_advertise(Source::NonClient, RrClient));
+        assert!(!may_advertise(Source::NonClient, NonClient));
+        assert!(may_advertise(Source::NonClient, Ebgp));
+        assert!(may_advertise(Source::Ebgp, RrClient));
+        assert!(may_advertise(Source::Ebgp, NonClient));
+        assert!(may_advertise(Source::Ebgp, Ebgp));
+    }
+
+    #[test]
+    fn loops() {
+        let rid: Ipv4Addr = "1.1.1.1".parse().unwrap();
+        let cid: Ipv4Addr = "9.9.9.9".parse().unwrap();
+        let mut a = Attrs::new(Origin::Igp, None);
+        assert_eq!(ibgp_loop_check(&a, rid, cid), Ok(()));
+        a.cluster_list = vec!["8.8.8.8".parse().unwrap(), cid];
+        assert_eq!(ibgp_loop_check(&a, rid, cid), Err(LoopReason::ClusterList));
+        a.cluster_list.clear();
+        a.originator_id = Some(rid);
+        assert_eq!(ibgp_loop_check(&a, rid, cid), Err(LoopReason::OriginatorId));
+        a.as_path = vec![Segment {
+            kind: SegmentKind::Sequence,
+            asns: vec![5, 64512],
+        }];
+        assert_eq!(ebgp_loop_check(&a, 64512), Err(LoopReason::AsPath));
+        assert_eq!(ebgp_loop_check(&a, 7), Ok(()));
+    }
+
+    #[test]
+    fn originator_kept_or_set_and_cluster_prepended() {
+        let peer: Ipv4Addr = "2.2.2.2".parse().unwrap();
+        let mut a = Attrs::new(Origin::Igp, None);
+        assert_eq!(reflection_ids(&a, peer), peer);
+        a.originator_id = Some("3.3.3.3".parse().unwrap());
+        assert_eq!(reflection_ids(&a, peer), "3.3.3.3".parse::<Ipv4Addr>().unwrap());
+        a.cluster_list = vec!["7.7.7.7".parse().unwrap()];
+        let mut out = Vec::new();
+        reflected_cluster_list(&a, "9.9.9.9".parse().unwrap(), &mut out);
+        assert_eq!(
+            out,
+            vec!["9.9.9.9".parse::<Ipv4Addr>().unwrap(), "7.7.7.7".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn as_prepend() {
+        assert_eq!(
+            ebgp_as_path(&[], 65000),
+            vec![Segment {
+                kind: SegmentKind::Sequence,
+                asns: vec![65000]
+            }]
+        );
+        let p = vec![Segment {
+            kind: SegmentKind::Sequence,
+            asns: vec![1, 2],
+        }];
+        assert_eq!(ebgp_as_path(&p, 65000)[0].asns, vec![65000, 1, 2]);
+        let s = vec![Segment {
+            kind: SegmentKind::Set,
+            asns: vec![1, 2],
+        }];
+        let out = ebgp_as_path(&s, 65000);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].kind, SegmentKind::Set);
+    }
+
+    #[test]
+    fn well_known_communities() {
+        let mut a = Attrs::new(Origin::Igp, None);
+        assert!(communities_allow(&a, Role::Ebgp));
+        a.communities.push(NO_EXPORT);
+        assert!(!communities_allow(&a, Role::Ebgp));
+        assert!(communities_allow(&a, Role::RrClient));
+        a.communities.push(NO_ADVERTISE);
+        assert!(!communities_allow(&a, Role::RrClient));
+    }
+}

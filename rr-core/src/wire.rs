@@ -1,0 +1,323 @@
+//! The bridge from `bgp_wire` messages to the engine: decoded messages in, RFC 7606 outcomes
+//! applied, negotiated decode/encode contexts out.
+
+use std::net::IpAddr;
+
+use bgp_wire::{
+    AddPathMap, AfiSafi, AttrValue, Capability, DecodeCtx, DecodeError, EncodeCtx, Message, MpNextHop, Open,
+    Treatment, Update, max_treatment,
+};
+use bytes::Bytes;
+
+pub use bgp_wire::Notification;
+
+use crate::attrs::{Attrs, Origin, RawAttr, Segment, SegmentKind};
+use crate::engine::{Engine, InUpdate};
+use crate::session::{Negotiated, PeerGr, RemoteOpen};
+use crate::types::{ConnId, Family, FamilySet, Instant};
+
+fn family(f: AfiSafi) -> Option<Family> {
+    Family::from_afi_safi(f.afi.0, f.safi.0)
+}
+
+fn afi_safi(f: Family) -> AfiSafi {
+    match f {
+        Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
+        Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
+    }
+}
+
+fn add_path_map(s: FamilySet) -> AddPathMap {
+    AddPathMap::with(s.iter().map(afi_safi))
+}
+
+impl Negotiated {
+    /// How to decode this peer's messages (RFC 6793 4-octet AS, RFC 7911 receive, RFC 8654).
+    pub fn decode_ctx(&self) -> DecodeCtx {
+        DecodeCtx {
+            four_octet_as: self.four_octet_as,
+            add_path: add_path_map(self.add_path_rx),
+            extended_message: self.extended_messages,
+        }
+    }
+
+    /// How messages to this peer are encoded.
+    pub fn encode_ctx(&self) -> EncodeCtx {
+        EncodeCtx {
+            four_octet_as: self.four_octet_as,
+            add_path: add_path_map(self.add_path_tx),
+            extended_message: self.extended_messages,
+        }
+    }
+}
+
+/// Reduces an OPEN to what negotiation needs.
+pub(crate) fn remote_open(o: &Open) -> RemoteOpen {
+    let mut r = RemoteOpen {
+        version: o.version,
+        asn: o.asn(),
+        hold_time: o.hold_time.secs(),
+        router_id: o.bgp_id.addr(),
+        ..RemoteOpen::default()
+    };
+    for c in o.capabilities() {
+        match c {
+            Capability::MultiProtocol(f) => {
+                let set = r.mp_families.get_or_insert(FamilySet::EMPTY);
+                if let Some(f) = family(*f) {
+                    set.insert(f);
+                }
+            }
+            Capability::RouteRefresh => r.route_refresh = true,
+            // Pre-standard route refresh code 128 (Cisco) means the same.
+            Capability::Unknown { code: 128, .. } => r.route_refresh = true,
+            Capability::EnhancedRouteRefresh => r.enhanced_route_refresh = true,
+            Capability::FourOctetAs(_) => r.four_octet_as = true,
+            Capability::AddPath(list) => {
+                for (f, mode) in list {
+                    if let Some(f) = family(*f) {
+                        if mode.sends() {
+                            r.add_path_send.insert(f);
+                        }
+                        if mode.receives() {
+                            r.add_path_receive.insert(f);
+                        }
+                    }
+                }
+            }
+            Capability::GracefulRestart(g) => {
+                let mut gr = PeerGr {
+                    restarting: g.restart_state,
+                    restart_time: g.restart_time,
+                    ..PeerGr::default()
+                };
+                for f in &g.families {
+                    if let Some(fam) = family(f.afi_safi) {
+                        gr.families.insert(fam);
+                        if f.forwarding {
+                            gr.forwarding.insert(fam);
+                        }
+                    }
+                }
+                r.graceful_restart = Some(gr);
+            }
+            Capability::LongLivedGracefulRestart(list) => {
+                let mut fams = FamilySet::EMPTY;
+                let mut time = u32::MAX;
+                for f in list {
+                    if let Some(fam) = family(f.afi_safi) {
+                        fams.insert(fam);
+                        time = time.min(f.stale_time);
+                    }
+                }
+                if !fams.is_empty() {
+                    r.llgr = Some((fams, time));
+                }
+            }
+            Capability::ExtendedMessage => r.extended_messages = true,
+            _ => {}
+        }
+    }
+    r
+}
+
+fn segment_kind(t: bgp_wire::SegmentType) -> SegmentKind {
+    match t {
+        bgp_wire::SegmentType::AsSet => SegmentKind::Set,
+        bgp_wire::SegmentType::AsSequence => SegmentKind::Sequence,
+        bgp_wire::SegmentType::AsConfedSequence => SegmentKind::ConfedSequence,
+        bgp_wire::SegmentType::AsConfedSet => SegmentKind::ConfedSet,
+        // Unknown segment types cannot come out of the decoder; count them like AS_SET.
+        _ => SegmentKind::Set,
+    }
+}
+
+/// Converts a decoded UPDATE. Returns the update and whether it must be treated as withdraw
+/// because a mandatory attribute is missing (RFC 7606 section 3 (d)).
+pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) {
+    if !four_octet_as {
+        // RFC 6793 section 4.2.3: reconstruct the real path from AS4_PATH.
+        u.merge_as4();
+    }
+    let end_of_rib = u.end_of_rib().and_then(family);
+    let mut out = InUpdate {
+        end_of_rib,
+        ..InUpdate::default()
+    };
+    for (f, n) in u.withdrawals() {
+        if family(f).is_some() {
+            out.withdrawn.push((n.prefix, n.path_id.unwrap_or(0)));
+        }
+    }
+    for (f, n) in u.announced() {
+        if family(f).is_some() {
+            out.announced.push((n.prefix, n.path_id.unwrap_or(0)));
+        }
+    }
+    if out.announced.is_empty() {
+        return (out, false);
+    }
+    let mut a = Attrs::new(Origin::Incomplete, None);
+    let (mut has_origin, mut has_path, mut has_v4_nh, mut v6_nh) = (false, false, false, None);
+    let ctx = EncodeCtx {
+        four_octet_as: true,
+        ..EncodeCtx::default()
+    };
+    for pa in &u.attributes {
+        match &pa.value {
+            AttrValue::Origin(o) => {
+                has_origin = true;
+                a.origin = match o {
+                    bgp_wire::Origin::Igp => Origin::Igp,
+                    bgp_wire::Origin::Egp => Origin::Egp,
+                    _ => Origin::Incomplete,
+                };
+            }
+            AttrValue::AsPath(p) => {
+                has_path = true;
+                a.as_path = p
+                    .segments
+                    .iter()
+                    .map(|s| Segment {
+                        kind: segment_kind(s.kind),
+                        asns: s.asns.clone(),
+                    })
+                    .collect();
+            }
+            AttrValue::NextHop(nh) => {
+                has_v4_nh = true;
+                a.next_hop = Some(IpAddr::V4(*nh));
+            }
+            AttrValue::MultiExitDisc(m) => a.med = Some(*m),
+            AttrValue::LocalPref(l) => a.local_pref = Some(*l),
+            AttrValue::AtomicAggregate => a.atomic_aggregate = true,
+            AttrValue::Aggregator(g) => a.aggregator = Some((g.asn, g.address)),
+            AttrValue::Communities(c) => a.communities = c.iter().map(|c| c.0).collect(),
+            AttrValue::OriginatorId(o) => a.originator_id = Some(*o),
+            AttrValue::ClusterList(l) => a.cluster_list = l.clone(),
+            AttrValue::MpReach(m) => match &m.next_hop {
+                MpNextHop::Ipv6 { global, link_local } => v6_nh = Some((IpAddr::V6(*global), *link_local)),
+                MpNextHop::Ipv4(v4) => v6_nh = Some((IpAddr::V4(*v4), None)),
+                _ => {}
+            },
+            AttrValue::MpUnreach(_) | AttrValue::As4Path(_) | AttrValue::As4Aggregator(_) => {}
+            AttrValue::Unknown { type_code, bytes } => a.other.push(RawAttr {
+                flags: pa.flags,
+                type_code: *type_code,
+                value: bytes.clone(),
+            }),
+            other => {
+                let mut v = Vec::new();
+                if other.encode(&ctx, &mut v).is_ok() {
+                    a.other.push(RawAttr {
+                        flags: pa.flags,
+                        type_code: other.type_code(),
+                        value: Bytes::from(v),
+                    });
+                }
+            }
+        }
+    }
+    let v4_announced = out.announced.iter().any(|(p, _)| p.is_ipv4());
+    if let Some((nh, ll)) = v6_nh {
+        if !v4_announced {
+            a.next_hop = Some(nh);
+        }
+        a.next_hop_link_local = ll;
+    }
+    // IPv4 NLRI in MP_REACH (RFC 8950 not negotiated) use the MP next hop too.
+    let missing =
+        !has_origin || !has_path || (v4_announced && !has_v4_nh && v6_nh.is_none()) || a.next_hop.is_none();
+    if missing {
+        return (
+            InUpdate {
+                withdrawn: out.withdrawn.into_iter().chain(out.announced).collect(),
+                ..InUpdate::default()
+            },
+            true,
+        );
+    }
+    // Mixed IPv4 (NLRI field) and IPv6 (MP_REACH) in one UPDATE carry different next hops; the
+    // engine stores one next hop per attribute set, so split the families.
+    out.attrs = Some(a);
+    (out, false)
+}
+
+impl Engine {
+    /// A message decoded by the caller (with the context from [`crate::Output::Established`];
+    /// before that any context decodes OPEN, KEEPALIVE and NOTIFICATION). Decode UPDATEs with
+    /// `bgp_wire::Message::decode`, which applies RFC 7606 attribute-discard and
+    /// treat-as-withdraw; pass `Err` results to [`Engine::handle_decode_error`].
+    pub fn handle_message(&mut self, now: Instant, conn: ConnId, msg: Message) {
+        self.tick_pub(now);
+        match msg {
+            Message::Open(o) => self.on_open(conn, remote_open(&o)),
+            Message::Keepalive => self.on_keepalive(conn),
+            Message::Update(u) => {
+                let four = self.conn_four_octet(conn);
+                let split = split_mixed(u);
+                for u in split {
+                    let (upd, taw) = in_update(u, four);
+                    if taw {
+                        self.on_treat_as_withdraw(conn, upd.withdrawn);
+                    } else {
+                        self.on_update(conn, upd);
+                    }
+                }
+            }
+            Message::Notification(n) => self.on_notification(conn, n),
+            Message::RouteRefresh(rr) => {
+                self.on_route_refresh(conn, Family::from_afi_safi(rr.afi.0, rr.safi.0), rr.subtype.0)
+            }
+            // Message types added to bgp-wire later are ignored.
+            _ => {}
+        }
+    }
+
+    /// A message that failed to decode. RFC 7606 "session reset" and "AFI/SAFI disable" (which
+    /// the engine implements as a reset, as RFC 7606 section 2 permits) send the NOTIFICATION that
+    /// `bgp_wire` derives from the error (`From<&DecodeError> for Notification`) and close.
+    pub fn handle_decode_error(&mut self, now: Instant, conn: ConnId, err: &DecodeError) {
+        self.tick_pub(now);
+        if err.treatment >= Treatment::AfiSafiDisable {
+            self.on_session_reset(conn, Notification::from(err));
+        }
+    }
+
+    /// Decodes a whole frame with the connection's negotiated context and handles it: the
+    /// one-call path for callers that decode on the engine's thread (tests, simple tools).
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
+        let ctx = self.conn_decode_ctx(conn);
+        match Message::decode_with_errors(frame, &ctx) {
+            Ok((Message::Update(mut u), errors))
+                if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
+            {
+                // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
+                // session stays up.
+                u.apply_treat_as_withdraw();
+                self.tick_pub(now);
+                let (upd, _) = in_update(u, ctx.four_octet_as);
+                let mut all = upd.withdrawn;
+                all.extend(upd.announced);
+                self.on_treat_as_withdraw(conn, all);
+            }
+            Ok((m, _)) => self.handle_message(now, conn, m),
+            Err(e) => self.handle_decode_error(now, conn, &e),
+        }
+    }
+}
+
+/// Splits an UPDATE announcing both IPv4 (NLRI field) and MP_REACH routes into two, so each
+/// attribute set has one next hop.
+fn split_mixed(mut u: Update) -> Vec<Update> {
+    let has_mp = u.mp_reach().is_some_and(|m| !m.nlri.is_empty());
+    if u.nlri.is_empty() || !has_mp {
+        return vec![u];
+    }
+    let mut v4 = u.clone();
+    v4.attributes
+        .retain(|a| !matches!(a.value, AttrValue::MpReach(_) | AttrValue::MpUnreach(_)));
+    u.nlri.clear();
+    u.withdrawn.clear();
+    vec![v4, u]
+}
