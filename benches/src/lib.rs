@@ -1,1 +1,13 @@
-//! Shared helpers for the benchmarks and the load generator.
+//! Shared helpers for the benchmarks and the end-to-end load test.
+//!
+//! The load test (`rr-load`, `rr-compare`) opens N iBGP client sessions from distinct 127.0.x.y addresses
+//! against a route reflector, each announcing P /26 prefixes, and measures convergence, propagation latency
+//! and the reflector's CPU and memory. See `BENCHMARKS.md` at the repository root.
+
+pub mod bird;
+pub mod bits;
+pub mod cli;
+pub mod load;
+pub mod plan;
+pub mod procstat;
+pub mod wire;
