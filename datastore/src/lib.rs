@@ -6,7 +6,9 @@
 //! - [`snapshot`]: an in-memory copy maintained from a watch.
 //! - Backends: [`etcd`] and [`kube`] behind features.
 
+pub mod conformance;
 pub mod error;
+pub mod file;
 pub mod identity;
 pub mod model;
 pub mod peering;
@@ -20,6 +22,7 @@ pub mod etcd;
 pub mod kube;
 
 pub use error::Error;
+pub use file::FileDatastore;
 pub use identity::{Identity, LocalNode};
 pub use model::{AsNumber, BgpConfiguration, BgpPeer, IpPool, Kind, Metadata, Node, PeerIp, Resource};
 pub use peering::{DesiredSession, SessionRole, desired_sessions};

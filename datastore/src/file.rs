@@ -1,0 +1,589 @@
+//! The file backend: a multi-document YAML of calicoctl-style `projectcalico.org/v3` manifests.
+//!
+//! - Each document is one manifest (`apiVersion`, `kind`, `metadata`, `spec`), or a `kind: List` whose `items`
+//!   are manifests. Empty documents are ignored.
+//! - The file is reloaded when it changes: a `notify` watch on its directory (editors often replace the file
+//!   by renaming), plus a poll every [`FileDatastore::DEFAULT_POLL`] as a fallback (network file systems,
+//!   missed events). A missing file is an empty datastore.
+//! - An invalid edit is reported as [`WatchEvent::Invalid`] naming the file, the document (1-based, e.g.
+//!   `rr.yaml#3` or `rr.yaml#2.items[4]`) and the field, and the last good state stays in force: a document
+//!   with a readable kind and name keeps that object's last good version; a YAML syntax error or a document
+//!   that cannot be attributed to an object rejects the whole reload.
+//! - Writes re-read the file (to see external edits), check the revision (compare-and-swap), and rewrite the
+//!   whole file atomically (temporary file + rename). Comments in the file are not preserved by writes.
+//! - Revisions are a counter kept by this process: it increases on every reload that changes something and on
+//!   every write. Watches replay from a bounded history; older revisions get a `Resync`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::model::{Kind, Resource};
+use crate::store::{
+    Datastore, InvalidRecord, Listing, Revision, SyncStatus, Versioned, WatchEvent, WatchStream,
+};
+
+/// Events kept for replaying `watch(Some(rev))`.
+const HISTORY: usize = 4096;
+
+type Key = (Kind, String);
+
+/// The file-backed datastore. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct FileDatastore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FileDatastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDatastore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    state: Mutex<State>,
+    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<Key, Versioned<Resource>>,
+    invalid: Vec<InvalidRecord>,
+    revision: u64,
+    /// The file text last loaded or written (to skip no-op reloads).
+    last_text: Option<String>,
+    /// Whether the last read failed (reported as `Unavailable`).
+    unreadable: Option<String>,
+    history: VecDeque<(u64, WatchEvent)>,
+    /// Revisions after this one are all in `history`.
+    history_floor: u64,
+    watchers: Vec<mpsc::UnboundedSender<WatchEvent>>,
+}
+
+impl State {
+    fn broadcast(&mut self, ev: &WatchEvent) {
+        self.watchers.retain(|w| w.send(ev.clone()).is_ok());
+    }
+
+    fn record(&mut self, rev: u64, ev: WatchEvent) {
+        self.broadcast(&ev);
+        self.history.push_back((rev, ev));
+        while self.history.len() > HISTORY {
+            if let Some((r, _)) = self.history.pop_front() {
+                // Replaying from before `r` is no longer possible.
+                self.history_floor = self.history_floor.max(r);
+            }
+        }
+    }
+
+    fn resync_event(&self) -> WatchEvent {
+        WatchEvent::Resync {
+            resources: self.objects.values().cloned().collect(),
+            revision: Revision(self.revision),
+        }
+    }
+}
+
+/// The outcome of parsing the file text.
+struct Parsed {
+    /// Valid objects, in file order of first appearance.
+    objects: BTreeMap<Key, Resource>,
+    /// Invalid documents, with the object they name when readable.
+    invalid: Vec<(Option<Key>, InvalidRecord)>,
+    /// Set when the whole file must be rejected.
+    fatal: bool,
+}
+
+fn parse_text(path: &Path, text: &str) -> Parsed {
+    let file = path.display().to_string();
+    let mut out = Parsed {
+        objects: BTreeMap::new(),
+        invalid: Vec::new(),
+        fatal: false,
+    };
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let source = format!("{file}#{}", i + 1);
+        let value = match serde_json::Value::deserialize(doc) {
+            Ok(v) => v,
+            Err(e) => {
+                out.fatal = true;
+                out.invalid.push((
+                    None,
+                    record(
+                        None,
+                        None,
+                        &source,
+                        Error::invalid(&source, "", "", e.to_string()),
+                    ),
+                ));
+                // After a syntax error the document stream cannot be trusted.
+                break;
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        let is_list = value.get("kind").and_then(|k| k.as_str()) == Some("List");
+        if is_list {
+            let items = value
+                .get("items")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            for (j, item) in items.into_iter().enumerate() {
+                add_doc(&mut out, format!("{source}.items[{j}]"), item);
+            }
+        } else {
+            add_doc(&mut out, source, value);
+        }
+    }
+    out
+}
+
+fn record(kind: Option<Kind>, name: Option<String>, source: &str, error: Error) -> InvalidRecord {
+    InvalidRecord {
+        kind,
+        name,
+        source: source.to_string(),
+        error,
+    }
+}
+
+fn add_doc(out: &mut Parsed, source: String, value: serde_json::Value) {
+    let kind = value.get("kind").and_then(|k| k.as_str()).and_then(Kind::parse);
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(|n| n.as_str())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    match Resource::from_value(value) {
+        Ok(r) => {
+            let key = (r.kind(), r.name().to_string());
+            match out.objects.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    let (k, n) = e.key().clone();
+                    let err = Error::invalid(
+                        format!("{k}/{n}"),
+                        "metadata.name",
+                        &n,
+                        format!("duplicate {k} in {source}: the first one is used"),
+                    );
+                    out.invalid.push((None, record(Some(k), Some(n), &source, err)));
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(r);
+                }
+            }
+        }
+        Err(e) => {
+            let key = kind.zip(name.clone());
+            if key.is_none() {
+                out.fatal = true;
+            }
+            out.invalid.push((key, record(kind, name, &source, e)));
+        }
+    }
+}
+
+impl FileDatastore {
+    /// The default poll interval of the change-detection fallback.
+    pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
+
+    /// Opens (and loads) the file, and when called inside a tokio runtime starts reloading it on change with
+    /// [`Self::DEFAULT_POLL`] as the poll fallback. A missing file is an empty datastore; an unreadable one
+    /// is an error.
+    pub fn open(path: impl Into<PathBuf>) -> Result<FileDatastore, Error> {
+        Self::open_with_poll(path, Self::DEFAULT_POLL)
+    }
+
+    /// Like [`Self::open`] with a custom poll interval.
+    pub fn open_with_poll(path: impl Into<PathBuf>, poll: Duration) -> Result<FileDatastore, Error> {
+        let path = path.into();
+        let store = FileDatastore {
+            inner: Arc::new(Inner {
+                path,
+                state: Mutex::new(State::default()),
+                watcher: Mutex::new(None),
+            }),
+        };
+        store.reload_inner(true)?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            store.start_watching(poll);
+        }
+        Ok(store)
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Re-reads the file now (normally done automatically). Returns true if the state changed.
+    pub fn reload(&self) -> Result<bool, Error> {
+        self.reload_inner(false)
+    }
+
+    /// Forgets the replay history, so that a `watch(Some(rev))` from before now gets a `Resync`
+    /// (the equivalent of an etcd compaction; used by the conformance battery).
+    pub fn compact_history(&self) {
+        let mut st = self.lock();
+        st.history.clear();
+        st.history_floor = st.revision;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update; the data is still usable.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_text(&self) -> Result<String, Error> {
+        match std::fs::read_to_string(&self.inner.path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::Unavailable(format!(
+                "reading {}: {e}",
+                self.inner.path.display()
+            ))),
+        }
+    }
+
+    fn reload_inner(&self, initial: bool) -> Result<bool, Error> {
+        let text = match self.read_text() {
+            Ok(t) => t,
+            Err(e) => {
+                let mut st = self.lock();
+                if initial {
+                    return Err(e);
+                }
+                let msg = e.to_string();
+                if st.unreadable.as_deref() != Some(&msg) {
+                    tracing::warn!(error = %msg, "datastore file unreadable; keeping the last good state");
+                    st.broadcast(&WatchEvent::Status(SyncStatus::Unavailable(msg.clone())));
+                    st.unreadable = Some(msg);
+                }
+                return Ok(false);
+            }
+        };
+        let mut st = self.lock();
+        Ok(self.apply_text(&mut st, text))
+    }
+
+    /// Folds new file text into the state; returns true if objects changed.
+    fn apply_text(&self, st: &mut State, text: String) -> bool {
+        let was_unreadable = st.unreadable.take().is_some();
+        if was_unreadable {
+            st.broadcast(&WatchEvent::Status(SyncStatus::Synced));
+        }
+        if st.last_text.as_deref() == Some(text.as_str()) {
+            return false;
+        }
+        let parsed = parse_text(&self.inner.path, &text);
+        st.last_text = Some(text);
+        let records: Vec<InvalidRecord> = parsed.invalid.iter().map(|(_, r)| r.clone()).collect();
+        for r in &records {
+            tracing::warn!(record = %r, "invalid document in datastore file");
+            st.broadcast(&WatchEvent::Invalid(r.clone()));
+        }
+        st.invalid = records;
+        if parsed.fatal {
+            tracing::warn!(file = %self.inner.path.display(), "datastore file rejected; keeping the last good state");
+            return false;
+        }
+        let mut next = parsed.objects;
+        // Objects whose new document is invalid keep their last good version.
+        for (key, _) in &parsed.invalid {
+            if let Some(key) = key
+                && let Some(old) = st.objects.get(key)
+            {
+                next.insert(key.clone(), old.value.clone());
+            }
+        }
+        let rev = st.revision + 1;
+        let mut events = Vec::new();
+        for (key, r) in &next {
+            if st.objects.get(key).map(|v| &v.value) != Some(r) {
+                events.push(WatchEvent::Applied(Versioned::new(r.clone(), Revision(rev))));
+            }
+        }
+        for key in st.objects.keys() {
+            if !next.contains_key(key) {
+                events.push(WatchEvent::Deleted {
+                    kind: key.0,
+                    name: key.1.clone(),
+                    revision: Revision(rev),
+                });
+            }
+        }
+        if events.is_empty() {
+            return false;
+        }
+        st.revision = rev;
+        for ev in events {
+            match &ev {
+                WatchEvent::Applied(v) => {
+                    st.objects
+                        .insert((v.value.kind(), v.value.name().to_string()), v.clone());
+                }
+                WatchEvent::Deleted { kind, name, .. } => {
+                    st.objects.remove(&(*kind, name.clone()));
+                }
+                _ => {}
+            }
+            st.record(rev, ev);
+        }
+        true
+    }
+
+    fn start_watching(&self, poll: Duration) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let file_name = self.inner.path.file_name().map(|n| n.to_os_string());
+        let handler = move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res
+                && ev
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name)
+            {
+                let _ = tx.send(());
+            }
+        };
+        let dir = match self.inner.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        match notify::recommended_watcher(handler) {
+            Ok(mut w) => {
+                use notify::Watcher as _;
+                if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                    tracing::warn!(error = %e, "cannot watch datastore directory; polling only");
+                }
+                *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+            }
+            Err(e) => tracing::warn!(error = %e, "file watching unavailable; polling only"),
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    ev = rx.recv() => {
+                        if ev.is_none() {
+                            // The watcher is gone; keep polling.
+                            rx = mpsc::unbounded_channel().1;
+                        }
+                        // Let the writer finish (editors write in several steps), then coalesce.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        while rx.try_recv().is_ok() {}
+                    }
+                    _ = tick.tick() => {}
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                let store = FileDatastore { inner };
+                if let Err(e) = store.reload() {
+                    tracing::warn!(error = %e, "reloading datastore file failed");
+                }
+            }
+        });
+    }
+
+    /// Renders every object as a multi-document YAML.
+    fn render(objects: &BTreeMap<Key, Versioned<Resource>>) -> Result<String, Error> {
+        let mut out = String::new();
+        for v in objects.values() {
+            let doc = serde_yaml_ng::to_string(&v.value)
+                .map_err(|e| Error::Backend(format!("serializing {}: {e}", v.value.id())))?;
+            out.push_str("---\n");
+            out.push_str(&doc);
+        }
+        Ok(out)
+    }
+
+    /// Runs a write: refresh from disk, let `f` change the objects, write the file, publish events.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<Key, Versioned<Resource>>, Revision) -> Result<(T, WatchEvent), Error>,
+    ) -> Result<T, Error> {
+        let text = self.read_text()?;
+        let mut st = self.lock();
+        self.apply_text(&mut st, text);
+        let rev = Revision(st.revision + 1);
+        let mut objects = st.objects.clone();
+        let (result, event) = f(&mut objects, rev)?;
+        let rendered = Self::render(&objects)?;
+        let path = &self.inner.path;
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        std::fs::write(&tmp, &rendered)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| Error::Unavailable(format!("writing {}: {e}", path.display())))?;
+        st.objects = objects;
+        st.revision = rev.0;
+        st.last_text = Some(rendered);
+        st.invalid.clear();
+        st.record(rev.0, event);
+        Ok(result)
+    }
+}
+
+#[async_trait]
+impl Datastore for FileDatastore {
+    async fn list(&self, kind: Kind) -> Result<Listing, Error> {
+        let st = self.lock();
+        Ok(Listing {
+            resources: st
+                .objects
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            invalid: st
+                .invalid
+                .iter()
+                .filter(|r| r.kind.is_none_or(|k| k == kind))
+                .cloned()
+                .collect(),
+            revision: Revision(st.revision),
+        })
+    }
+
+    async fn watch(&self, from: Option<Revision>) -> Result<WatchStream, Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut st = self.lock();
+        let mut initial = Vec::new();
+        match from {
+            Some(r) if r.0 >= st.history_floor && r.0 <= st.revision => {
+                initial.extend(
+                    st.history
+                        .iter()
+                        .filter(|(rev, _)| *rev > r.0)
+                        .map(|(_, e)| e.clone()),
+                );
+            }
+            _ => {
+                initial.push(st.resync_event());
+                initial.extend(st.invalid.iter().cloned().map(WatchEvent::Invalid));
+            }
+        }
+        initial.push(match &st.unreadable {
+            None => WatchEvent::Status(SyncStatus::Synced),
+            Some(msg) => WatchEvent::Status(SyncStatus::Unavailable(msg.clone())),
+        });
+        st.watchers.push(tx);
+        drop(st);
+        let rest = tokio_stream_from(rx);
+        Ok(futures::stream::iter(initial).chain(rest).map(Ok).boxed())
+    }
+
+    async fn get(&self, kind: Kind, name: &str) -> Result<Versioned<Resource>, Error> {
+        self.lock()
+            .objects
+            .get(&(kind, name.to_string()))
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                kind,
+                name: name.to_string(),
+            })
+    }
+
+    async fn create(&self, resource: &Resource) -> Result<Revision, Error> {
+        let resource = validated(resource)?;
+        self.write(|objects, rev| {
+            let key = (resource.kind(), resource.name().to_string());
+            if objects.contains_key(&key) {
+                return Err(Error::AlreadyExists {
+                    kind: key.0,
+                    name: key.1,
+                });
+            }
+            let v = Versioned::new(resource, rev);
+            objects.insert(key, v.clone());
+            Ok((rev, WatchEvent::Applied(v)))
+        })
+    }
+
+    async fn update(&self, resource: &Resource, expected: Revision) -> Result<Revision, Error> {
+        let resource = validated(resource)?;
+        self.write(|objects, rev| {
+            let key = (resource.kind(), resource.name().to_string());
+            let Some(cur) = objects.get(&key) else {
+                return Err(Error::NotFound {
+                    kind: key.0,
+                    name: key.1,
+                });
+            };
+            if cur.revision != expected {
+                return Err(Error::Conflict {
+                    kind: key.0,
+                    name: key.1,
+                    expected,
+                    actual: Some(cur.revision),
+                });
+            }
+            let v = Versioned::new(resource, rev);
+            objects.insert(key, v.clone());
+            Ok((rev, WatchEvent::Applied(v)))
+        })
+    }
+
+    async fn delete(&self, kind: Kind, name: &str, expected: Option<Revision>) -> Result<(), Error> {
+        self.write(|objects, rev| {
+            let key = (kind, name.to_string());
+            let Some(cur) = objects.get(&key) else {
+                return Err(Error::NotFound {
+                    kind,
+                    name: name.to_string(),
+                });
+            };
+            if let Some(exp) = expected
+                && cur.revision != exp
+            {
+                return Err(Error::Conflict {
+                    kind,
+                    name: name.to_string(),
+                    expected: exp,
+                    actual: Some(cur.revision),
+                });
+            }
+            objects.remove(&key);
+            Ok((
+                (),
+                WatchEvent::Deleted {
+                    kind,
+                    name: name.to_string(),
+                    revision: rev,
+                },
+            ))
+        })
+    }
+}
+
+/// Round-trips a resource through its manifest form so that only valid resources are written.
+fn validated(r: &Resource) -> Result<Resource, Error> {
+    let mut r = Resource::from_value(r.to_value())?;
+    r.metadata_mut().resource_version = None;
+    Ok(r)
+}
+
+/// Adapts an unbounded receiver into a stream.
+fn tokio_stream_from<T: Send + 'static>(
+    rx: mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
