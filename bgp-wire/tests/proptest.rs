@@ -417,13 +417,13 @@ proptest! {
         v.push(ty);
         v.extend_from_slice(&body);
         let d = c.mirror();
-        if let Ok((m, errors)) = Message::decode_with_errors(&Bytes::from(v), &d) {
-            if errors.is_empty() {
-                let again = encode(&m, &c).expect("a decoded message re-encodes");
-                let (m2, e2) = Message::decode_with_errors(&again, &d).expect("re-encoding decodes");
-                prop_assert!(e2.is_empty());
-                prop_assert_eq!(m2, m);
-            }
+        if let Ok((m, errors)) = Message::decode_with_errors(&Bytes::from(v), &d)
+            && errors.is_empty()
+        {
+            let again = encode(&m, &c).expect("a decoded message re-encodes");
+            let (m2, e2) = Message::decode_with_errors(&again, &d).expect("re-encoding decodes");
+            prop_assert!(e2.is_empty());
+            prop_assert_eq!(m2, m);
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bgp_wire::attr::{flags, type_code};
+use bgp_wire::attr::type_code;
 use bgp_wire::capability::code as cap;
 use bgp_wire::notification::{cease, code};
 use bgp_wire::*;
@@ -16,7 +16,7 @@ fn hex(s: &str) -> Vec<u8> {
         .flat_map(|l| l.split('|').next().unwrap_or("").bytes())
         .filter(|b| b.is_ascii_hexdigit())
         .collect();
-    assert!(d.len() % 2 == 0, "odd hex length in {s:?}");
+    assert!(d.len().is_multiple_of(2), "odd hex length in {s:?}");
     d.chunks(2)
         .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
         .collect()
