@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use etcd_client::{Client, WatchOptions, WatchResponse, WatchStream};
+use etcd_client::{Client, GetOptions, WatchOptions, WatchResponse, WatchStream};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -221,6 +221,25 @@ impl Task {
             Ok((c, _)) => c,
             Err(e) => return End::Failed(e),
         };
+        if self.down {
+            // Resuming after an outage: if the history since `next` was compacted meanwhile, relist now
+            // rather than report `Available` and then learn it from the canceled watcher.
+            let at = next.iter().copied().min().unwrap_or(1).saturating_sub(1).max(1);
+            let opts = GetOptions::new().with_count_only().with_revision(at);
+            match call(
+                &endpoint,
+                timeout,
+                client.get(self.cfg.prefix.as_str(), Some(opts)),
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(EtcdError::Rejected(msg)) if msg.contains("compacted") => {
+                    return End::Compacted(at);
+                }
+                Err(e) => return End::Failed(e),
+            }
+        }
         let mut stream = match open(&mut client, &endpoint, &self.cfg.prefix, next, timeout).await {
             Ok(s) => s,
             Err(e) => return End::Failed(e),
