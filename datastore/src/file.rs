@@ -102,6 +102,8 @@ struct Parsed {
     invalid: Vec<(Option<Key>, InvalidRecord)>,
     /// Set when the whole file must be rejected.
     fatal: bool,
+    /// Keys in file order.
+    order: Vec<Key>,
 }
 
 fn parse_text(path: &Path, text: &str) -> Parsed {
@@ -110,6 +112,7 @@ fn parse_text(path: &Path, text: &str) -> Parsed {
         objects: BTreeMap::new(),
         invalid: Vec::new(),
         fatal: false,
+        order: Vec::new(),
     };
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let source = format!("{file}#{}", i + 1);
@@ -150,6 +153,19 @@ fn parse_text(path: &Path, text: &str) -> Parsed {
     out
 }
 
+/// Parses a multi-document YAML of manifests (as `calicoctl apply -f` reads), naming each document
+/// `source#N` (1-based; `source#N.items[i]` inside a `kind: List`). Returns the valid resources in file order
+/// and the invalid documents; a YAML syntax error stops the parse there.
+pub fn parse_manifests(source: &str, text: &str) -> (Vec<Resource>, Vec<InvalidRecord>) {
+    let mut parsed = parse_text(Path::new(source), text);
+    let resources = parsed
+        .order
+        .iter()
+        .filter_map(|k| parsed.objects.remove(k))
+        .collect();
+    (resources, parsed.invalid.into_iter().map(|(_, r)| r).collect())
+}
+
 fn record(kind: Option<Kind>, name: Option<String>, source: &str, error: Error) -> InvalidRecord {
     InvalidRecord {
         kind,
@@ -182,6 +198,7 @@ fn add_doc(out: &mut Parsed, source: String, value: serde_json::Value) {
                     out.invalid.push((None, record(Some(k), Some(n), &source, err)));
                 }
                 std::collections::btree_map::Entry::Vacant(e) => {
+                    out.order.push(e.key().clone());
                     e.insert(r);
                 }
             }

@@ -22,7 +22,7 @@ pub mod etcd;
 pub mod kube;
 
 pub use error::Error;
-pub use file::FileDatastore;
+pub use file::{FileDatastore, parse_manifests};
 pub use identity::{Identity, LocalNode};
 pub use model::{AsNumber, BgpConfiguration, BgpPeer, IpPool, Kind, Metadata, Node, PeerIp, Resource};
 pub use peering::{DesiredSession, SessionRole, desired_sessions};

@@ -10,7 +10,12 @@ use datastore::{Error, Kind, Resource};
 
 fn invalid_parts(e: Error) -> (String, String, String, String) {
     match e {
-        Error::Invalid { resource, field, value, reason } => (resource, field, value, reason),
+        Error::Invalid {
+            resource,
+            field,
+            value,
+            reason,
+        } => (resource, field, value, reason),
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
@@ -24,7 +29,9 @@ fn node_from_etcd_json() {
                 "routeReflectorClusterID":"10.0.0.1"},
          "orchRefs":[{"nodeName":"kube-master","orchestrator":"k8s"}]},
  "status":{}}"#;
-    let Resource::Node(n) = Resource::from_json(json).unwrap() else { panic!("not a node") };
+    let Resource::Node(n) = Resource::from_json(json).unwrap() else {
+        panic!("not a node")
+    };
     assert_eq!(n.name(), "kube-master");
     assert_eq!(n.ipv4(), Some("10.192.0.2".parse().unwrap()));
     assert_eq!(n.ipv6(), Some("fe0a::2".parse().unwrap()));
@@ -32,7 +39,10 @@ fn node_from_etcd_json() {
     assert_eq!(bgp.ipv4_address.unwrap().network().to_string(), "10.192.0.0/16");
     assert_eq!(n.cluster_id(), Some(Ipv4Addr::new(10, 0, 0, 1)));
     assert_eq!(n.as_number(), None);
-    assert_eq!(n.metadata.labels.get("routeReflector").map(String::as_str), Some("true"));
+    assert_eq!(
+        n.metadata.labels.get("routeReflector").map(String::as_str),
+        Some("true")
+    );
 }
 
 #[test]
@@ -44,9 +54,17 @@ fn bgppeer_every_field() {
          "localASNumber":64999,"numAllowedLocalASNumbers":2,"ttlSecurity":1,
          "sourceAddress":"None","reachableBy":"172.19.4.1","filters":["a","b"],
          "reversePeering":"Manual","failureDetectionMode":"None","someFutureField":{"x":1}}}"#;
-    let Resource::BgpPeer(p) = Resource::from_json(json).unwrap() else { panic!("not a peer") };
+    let Resource::BgpPeer(p) = Resource::from_json(json).unwrap() else {
+        panic!("not a peer")
+    };
     let s = &p.spec;
-    assert_eq!(s.peer_ip, Some(PeerIp { ip: "172.19.4.87".parse().unwrap(), port: Some(1790) }));
+    assert_eq!(
+        s.peer_ip,
+        Some(PeerIp {
+            ip: "172.19.4.87".parse().unwrap(),
+            port: Some(1790)
+        })
+    );
     assert_eq!(s.as_number, Some(AsNumber(65546)));
     assert_eq!(s.node_selector.as_ref().unwrap().as_str(), "has(routeReflector)");
     let r = s.password.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
@@ -79,14 +97,26 @@ fn peer_ip_forms() {
         assert_eq!(p.port, *port, "{text}");
         assert_eq!(p.to_string().parse::<PeerIp>().unwrap(), p, "round trip {text}");
     }
-    for bad in ["10.0.0.1:", "10.0.0.1:99999", "[10.0.0.1]:5", "host:179", "fd00::1:", "[fd00::1]x"] {
+    for bad in [
+        "10.0.0.1:",
+        "10.0.0.1:99999",
+        "[10.0.0.1]:5",
+        "host:179",
+        "fd00::1:",
+        "[fd00::1]x",
+    ] {
         assert!(bad.parse::<PeerIp>().is_err(), "{bad} should be rejected");
     }
 }
 
 #[test]
 fn as_number_forms() {
-    for (json, want) in [("64512", 64512u32), ("\"64512\"", 64512), ("\"1.10\"", 65546), ("4294967295", u32::MAX)] {
+    for (json, want) in [
+        ("64512", 64512u32),
+        ("\"64512\"", 64512),
+        ("\"1.10\"", 65546),
+        ("4294967295", u32::MAX),
+    ] {
         let v: AsNumber = serde_json::from_str(json).unwrap();
         assert_eq!(v.0, want, "{json}");
     }
@@ -219,11 +249,20 @@ fn invalid_values_name_resource_field_and_value() {
             "apiVersion",
             "\"v1\"",
         ),
-        (r#"{"kind":"Node","metadata":{}}"#, "Node/?", "metadata.name", "\"\""),
+        (
+            r#"{"kind":"Node","metadata":{}}"#,
+            "Node/?",
+            "metadata.name",
+            "\"\"",
+        ),
     ];
     for (json, resource, field, value) in cases {
         let (r, f, v, reason) = invalid_parts(Resource::from_json(json.as_bytes()).unwrap_err());
-        assert_eq!((r.as_str(), f.as_str(), v.as_str()), (*resource, *field, *value), "{json} ({reason})");
+        assert_eq!(
+            (r.as_str(), f.as_str(), v.as_str()),
+            (*resource, *field, *value),
+            "{json} ({reason})"
+        );
         assert!(!reason.is_empty());
     }
 }
@@ -234,7 +273,9 @@ fn unknown_fields_and_empty_strings_are_ignored() {
         "metadata":{"name":"x","annotations":{"a":"b"},"managedFields":[{}]},
         "spec":{"node":"","nodeSelector":"","peerIP":"10.0.0.9","asNumber":64512,"nextHopMode":"",
                 "password":null,"filters":null,"brandNew":[1,2,3]}}"#;
-    let Resource::BgpPeer(p) = Resource::from_json(json).unwrap() else { panic!() };
+    let Resource::BgpPeer(p) = Resource::from_json(json).unwrap() else {
+        panic!()
+    };
     assert!(p.is_global());
     assert_eq!(p.spec.next_hop_mode, None);
     assert!(p.spec.filters.is_empty());
@@ -243,7 +284,9 @@ fn unknown_fields_and_empty_strings_are_ignored() {
 #[test]
 fn yaml_labels_accept_scalars() {
     let y = "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: rr1\n  labels:\n    route-reflector: true\n    rack: 7\nspec:\n  bgp:\n    ipv4Address: 10.0.0.1/24\n";
-    let Resource::Node(n) = Resource::from_yaml(y).unwrap() else { panic!() };
+    let Resource::Node(n) = Resource::from_yaml(y).unwrap() else {
+        panic!()
+    };
     assert_eq!(n.metadata.labels["route-reflector"], "true");
     assert_eq!(n.metadata.labels["rack"], "7");
 }
@@ -269,7 +312,12 @@ fn round_trip_through_json_and_yaml() {
         let again = Resource::from_json(r.to_json().as_bytes()).unwrap();
         assert_eq!(r, again, "json round trip of {}", r.id());
         let yaml = serde_yaml_ng::to_string(&r).unwrap();
-        assert_eq!(Resource::from_yaml(&yaml).unwrap(), r, "yaml round trip of {}", r.id());
+        assert_eq!(
+            Resource::from_yaml(&yaml).unwrap(),
+            r,
+            "yaml round trip of {}",
+            r.id()
+        );
         let v = r.to_value();
         assert_eq!(v["apiVersion"], "projectcalico.org/v3");
         assert_eq!(v["kind"], r.kind().as_str());
@@ -285,6 +333,17 @@ fn kind_names() {
     assert_eq!(Kind::parse("bgppeer"), Some(Kind::BgpPeer));
     assert_eq!(Kind::parse("ippools"), Some(Kind::IpPool));
     assert_eq!(Kind::parse("pods"), None);
-    assert_eq!(Resource::from_value_of(Kind::Node, serde_json::json!({"metadata":{"name":"n"}})).unwrap().kind(), Kind::Node);
-    assert!(Resource::from_value_of(Kind::Node, serde_json::json!({"kind":"BGPPeer","metadata":{"name":"n"}})).is_err());
+    assert_eq!(
+        Resource::from_value_of(Kind::Node, serde_json::json!({"metadata":{"name":"n"}}))
+            .unwrap()
+            .kind(),
+        Kind::Node
+    );
+    assert!(
+        Resource::from_value_of(
+            Kind::Node,
+            serde_json::json!({"kind":"BGPPeer","metadata":{"name":"n"}})
+        )
+        .is_err()
+    );
 }

@@ -5,11 +5,17 @@ use std::collections::BTreeMap;
 use datastore::selector::{Selector, SelectorError};
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
+/// Label pairs of a test case.
+type Pairs = &'static [(&'static str, &'static str)];
+
 /// (selector, labels, expected match)
-const MATCH_CASES: &[(&str, &[(&str, &str)], bool)] = &[
+const MATCH_CASES: &[(&str, Pairs, bool)] = &[
     // empty and all()
     ("", &[], true),
     ("   ", &[("a", "b")], true),
@@ -63,13 +69,21 @@ const MATCH_CASES: &[(&str, &[(&str, &str)], bool)] = &[
     ("a == '1' || b == '1' && c == '1'", &[("a", "1")], true),
     ("a == '1' || b == '1' && c == '1'", &[("b", "1")], false),
     ("(a == '1' || b == '1') && c == '1'", &[("a", "1")], false),
-    ("(a == '1' || b == '1') && c == '1'", &[("a", "1"), ("c", "1")], true),
+    (
+        "(a == '1' || b == '1') && c == '1'",
+        &[("a", "1"), ("c", "1")],
+        true,
+    ),
     ("!has(a) || has(b)", &[("a", "1")], false),
     ("!(has(a) || has(b))", &[("b", "1")], false),
     ("!(has(a) || has(b))", &[], true),
     ("((has(a)))", &[("a", "")], true),
     // labels with the full identifier alphabet
-    ("kubernetes.io/hostname == 'rr-1'", &[("kubernetes.io/hostname", "rr-1")], true),
+    (
+        "kubernetes.io/hostname == 'rr-1'",
+        &[("kubernetes.io/hostname", "rr-1")],
+        true,
+    ),
     ("my_label-2 == 'x'", &[("my_label-2", "x")], true),
     // label names that look like keywords
     ("in == 'x'", &[("in", "x")], true),
@@ -80,14 +94,30 @@ const MATCH_CASES: &[(&str, &[(&str, &str)], bool)] = &[
     ("a == '\"q\"'", &[("a", "\"q\"")], true),
     // typical reflector selectors
     ("route-reflector == 'true'", &[("route-reflector", "true")], true),
-    ("route-reflector == 'true'", &[("route-reflector", "false")], false),
+    (
+        "route-reflector == 'true'",
+        &[("route-reflector", "false")],
+        false,
+    ),
     ("route-reflector == 'true'", &[], false),
     ("has(route-reflector)", &[("route-reflector", "true")], true),
     ("!has(route-reflector)", &[("route-reflector", "true")], false),
     ("!has(route-reflector)", &[("rack", "rack1")], true),
-    ("rack == 'rack1' && !has(route-reflector)", &[("rack", "rack1")], true),
-    ("rack == 'rack1' && !has(route-reflector)", &[("rack", "rack1"), ("route-reflector", "")], false),
-    ("rack == 'rack1' && !has(route-reflector)", &[("rack", "rack2")], false),
+    (
+        "rack == 'rack1' && !has(route-reflector)",
+        &[("rack", "rack1")],
+        true,
+    ),
+    (
+        "rack == 'rack1' && !has(route-reflector)",
+        &[("rack", "rack1"), ("route-reflector", "")],
+        false,
+    ),
+    (
+        "rack == 'rack1' && !has(route-reflector)",
+        &[("rack", "rack2")],
+        false,
+    ),
 ];
 
 #[test]
