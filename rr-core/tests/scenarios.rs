@@ -1,0 +1,610 @@
+//! Multi-speaker scenarios on virtual time (see `harness`).
+
+mod harness;
+
+use std::time::Duration;
+
+use bgp_wire::{AfiSafi, AttrValue, Capability, Community, Message, Update};
+use bytes::Bytes;
+use harness::*;
+use rr_core::best_path::Step;
+use rr_core::{DownReason, EngineConfig, Prefix, Role, State};
+
+const AS: u32 = 64512;
+
+fn rr_cfg(rid: &str, cluster: &str) -> EngineConfig {
+    let mut c = EngineConfig::new(v4(rid), AS);
+    c.cluster_id = Some(v4(cluster));
+    c
+}
+
+fn pfx(s: &str) -> Prefix {
+    s.parse().unwrap()
+}
+
+fn value(u: &Update, code: u8) -> Option<&AttrValue> {
+    u.value(code)
+}
+
+/// A reflector with two scripted clients, both sessions up and the initial End-of-RIBs drained.
+fn two_clients() -> (Net, usize, usize, usize) {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    assert!(net.script(c1).established && net.script(c2).established);
+    for c in [c1, c2] {
+        let eors: Vec<_> = net
+            .take_updates(c)
+            .iter()
+            .filter_map(Update::end_of_rib)
+            .collect();
+        assert_eq!(
+            eors,
+            vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+            "initial table ends with EoR"
+        );
+    }
+    (net, rr, c1, c2)
+}
+
+#[test]
+fn client_routes_are_reflected_with_rfc4456_attributes() {
+    let (mut net, rr, c1, c2) = two_clients();
+    let extra = vec![
+        AttrValue::LocalPref(200),
+        AttrValue::MultiExitDisc(5),
+        AttrValue::Communities(vec![Community(0xFDE8_0001)]),
+    ];
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", extra)),
+    );
+    let got = net.take_updates(c2);
+    assert_eq!(got.len(), 1, "both prefixes packed in one UPDATE");
+    let u = &got[0];
+    assert_eq!(announced_v4(&got), vec!["10.1.0.0/24", "10.1.1.0/24"]);
+    assert_eq!(value(u, 1), Some(&AttrValue::Origin(bgp_wire::Origin::Igp)));
+    assert_eq!(
+        value(u, 2),
+        Some(&AttrValue::AsPath(bgp_wire::AsPath::new())),
+        "AS_PATH untouched"
+    );
+    assert_eq!(
+        value(u, 3),
+        Some(&AttrValue::NextHop(v4("10.0.0.11"))),
+        "NEXT_HOP untouched"
+    );
+    assert_eq!(value(u, 4), Some(&AttrValue::MultiExitDisc(5)));
+    assert_eq!(
+        value(u, 5),
+        Some(&AttrValue::LocalPref(200)),
+        "LOCAL_PREF untouched"
+    );
+    assert_eq!(
+        value(u, 8),
+        Some(&AttrValue::Communities(vec![Community(0xFDE8_0001)]))
+    );
+    assert_eq!(
+        value(u, 9),
+        Some(&AttrValue::OriginatorId(v4("10.0.0.11"))),
+        "ORIGINATOR_ID set"
+    );
+    assert_eq!(
+        value(u, 10),
+        Some(&AttrValue::ClusterList(vec![v4("1.1.1.1")])),
+        "cluster id prepended"
+    );
+    assert!(
+        net.take_updates(c1).is_empty(),
+        "never sent back to the originator"
+    );
+    let r = net.engine(rr).route(&pfx("10.1.0.0/24")).unwrap();
+    assert_eq!(r.deciding_step, Step::OnlyPath);
+    assert_eq!(r.paths.len(), 1);
+}
+
+#[test]
+fn withdrawals_propagate() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(
+        announced_v4(&net.take_updates(c2)),
+        vec!["10.1.0.0/24", "10.1.1.0/24"]
+    );
+    net.script_send(c1, Message::Update(withdraw(&["10.1.0.0/24"])));
+    let got = net.take_updates(c2);
+    assert_eq!(got.len(), 1);
+    let w: Vec<String> = got[0].withdrawals().map(|(_, n)| n.prefix.to_string()).collect();
+    assert_eq!(w, vec!["10.1.0.0/24"]);
+    assert_eq!(net.engine(rr).loc_rib_len(), 1);
+    assert!(net.engine(rr).route(&pfx("10.1.0.0/24")).is_none());
+}
+
+#[test]
+fn best_path_change_withdraws_from_the_new_source() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.9.0.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(announced_v4(&net.take_updates(c2)), vec!["10.9.0.0/24"]);
+    // c2 announces the same prefix with a higher LOCAL_PREF: it becomes best; c2 must not keep
+    // c1's path from us, and c1 now receives c2's.
+    net.script_send(
+        c2,
+        Message::Update(announce(
+            &["10.9.0.0/24"],
+            "10.0.0.12",
+            vec![AttrValue::LocalPref(300)],
+        )),
+    );
+    let to_c2 = net.take_updates(c2);
+    assert_eq!(to_c2.len(), 1);
+    assert_eq!(to_c2[0].withdrawals().count(), 1);
+    let to_c1 = net.take_updates(c1);
+    assert_eq!(value(&to_c1[0], 3), Some(&AttrValue::NextHop(v4("10.0.0.12"))));
+    let r = net.engine(rr).route(&pfx("10.9.0.0/24")).unwrap();
+    assert_eq!(r.deciding_step, Step::LocalPref);
+}
+
+/// Two reflectors meshed as non-clients (both connect: collision detection picks one session),
+/// each with one scripted client.
+fn two_reflectors(cluster1: &str, cluster2: &str) -> (Net, usize, usize, usize, usize) {
+    let mut net = Net::default();
+    let r1 = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", cluster1));
+    let r2 = net.add_engine("10.0.0.2", rr_cfg("10.0.0.2", cluster2));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    net.peer(r1, r2, Role::NonClient, |_| {});
+    net.peer(r2, r1, Role::NonClient, |_| {});
+    net.peer(r1, c1, Role::RrClient, |_| {});
+    net.peer(r2, c2, Role::RrClient, |_| {});
+    net.run_for(Duration::from_secs(1));
+    for e in [r1, r2] {
+        let states: Vec<State> = net.engine(e).peers().map(|p| p.state).collect();
+        assert_eq!(states, vec![State::Established, State::Established]);
+    }
+    net.take_updates(c1);
+    net.take_updates(c2);
+    (net, r1, r2, c1, c2)
+}
+
+#[test]
+fn reflectors_in_one_cluster_drop_each_others_reflections() {
+    let (mut net, r1, r2, c1, c2) = two_reflectors("1.1.1.1", "1.1.1.1");
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    net.run_for(Duration::from_secs(1));
+    assert!(
+        net.take_updates(c2).is_empty(),
+        "same cluster: the reflection is a loop"
+    );
+    assert!(net.engine(r2).route(&pfx("10.1.0.0/24")).is_none());
+    let looped: u64 = net.engine(r2).peers().map(|p| p.stats.looped_paths).sum();
+    assert_eq!(looped, 1);
+    assert!(net.engine(r1).route(&pfx("10.1.0.0/24")).is_some());
+    assert!(net.take_updates(c1).is_empty());
+}
+
+#[test]
+fn reflectors_in_two_clusters_pass_routes_without_echo() {
+    let (mut net, r1, _r2, c1, c2) = two_reflectors("1.1.1.1", "2.2.2.2");
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    net.run_for(Duration::from_secs(1));
+    let got = net.take_updates(c2);
+    assert_eq!(announced_v4(&got), vec!["10.1.0.0/24"]);
+    assert_eq!(value(&got[0], 9), Some(&AttrValue::OriginatorId(v4("10.0.0.11"))));
+    assert_eq!(
+        value(&got[0], 10),
+        Some(&AttrValue::ClusterList(vec![v4("2.2.2.2"), v4("1.1.1.1")]))
+    );
+    assert_eq!(value(&got[0], 3), Some(&AttrValue::NextHop(v4("10.0.0.11"))));
+    // r2 learned it from a non-client: clients only, so nothing goes back to r1.
+    let r2_id = net.engine(r1).peer_by_addr(ip("10.0.0.2")).unwrap();
+    assert_eq!(
+        net.engine(r1).adj_rib_in(r2_id).count(),
+        0,
+        "no echo to the originating reflector"
+    );
+    assert!(net.take_updates(c1).is_empty());
+}
+
+#[test]
+fn non_client_routes_reach_clients_only() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let n1 = net.add_script("10.0.0.21", AS, "10.0.0.21", modern_caps(AS));
+    let n2 = net.add_script("10.0.0.22", AS, "10.0.0.22", modern_caps(AS));
+    net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, n1, Role::NonClient, |_| {});
+    net.peer(rr, n2, Role::NonClient, |_| {});
+    for n in [c1, n1, n2] {
+        net.take_updates(n);
+    }
+    net.script_send(
+        n1,
+        Message::Update(announce(&["10.2.0.0/24"], "10.0.0.21", vec![])),
+    );
+    let to_c1 = net.take_updates(c1);
+    assert_eq!(announced_v4(&to_c1), vec!["10.2.0.0/24"]);
+    assert_eq!(
+        value(&to_c1[0], 9),
+        Some(&AttrValue::OriginatorId(v4("10.0.0.21")))
+    );
+    assert!(
+        net.take_updates(n2).is_empty(),
+        "non-client to non-client is not reflected"
+    );
+    assert!(net.take_updates(n1).is_empty());
+    // A client route goes to every non-client.
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.3.0.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(announced_v4(&net.take_updates(n1)), vec!["10.3.0.0/24"]);
+    assert_eq!(announced_v4(&net.take_updates(n2)), vec!["10.3.0.0/24"]);
+}
+
+#[test]
+fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(120, false, true));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps);
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    let p1 = net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.take_updates(c2);
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(announced_v4(&net.take_updates(c2)).len(), 2);
+
+    net.script_crash(c1);
+    let info = net.engine(rr).peer_info_of(p1).unwrap();
+    assert_eq!(info.prefixes_stale, 2, "routes kept as stale");
+    assert!(
+        net.take_updates(c2).is_empty(),
+        "no withdrawal while the peer restarts"
+    );
+    assert!(net.engine(rr).route(&pfx("10.1.0.0/24")).unwrap().paths[0].stale);
+
+    // The client comes back (restarting, forwarding preserved) and re-announces one prefix.
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(120, true, true));
+    net.script(c1).caps = caps;
+    net.run_for(Duration::from_secs(10));
+    assert!(net.script(c1).established);
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    assert!(
+        net.engine(rr).route(&pfx("10.1.1.0/24")).is_some(),
+        "still stale before EoR"
+    );
+    net.script_send(
+        c1,
+        Message::Update(Update::end_of_rib_marker(AfiSafi::IPV4_UNICAST)),
+    );
+    let got = net.take_updates(c2);
+    let w: Vec<String> = got
+        .iter()
+        .flat_map(|u| u.withdrawals().map(|(_, n)| n.prefix.to_string()))
+        .collect();
+    assert_eq!(
+        w,
+        vec!["10.1.1.0/24"],
+        "only the route not re-announced is swept at EoR"
+    );
+    assert_eq!(net.engine(rr).peer_info_of(p1).unwrap().prefixes_stale, 0);
+    assert!(net.engine(rr).route(&pfx("10.1.0.0/24")).is_some());
+}
+
+#[test]
+fn graceful_restart_timer_sweeps_stale_routes() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(60, false, true));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps);
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    net.take_updates(c2);
+    net.script(c1).accept = false;
+    net.script_crash(c1);
+    net.run_for(Duration::from_secs(59));
+    assert!(net.take_updates(c2).is_empty());
+    net.run_for(Duration::from_secs(2));
+    let got = net.take_updates(c2);
+    assert_eq!(
+        got.iter().map(|u| u.withdrawals().count()).sum::<usize>(),
+        1,
+        "swept at the restart time"
+    );
+    assert_eq!(net.engine(rr).loc_rib_len(), 0);
+}
+
+#[test]
+fn route_refresh_resends_the_table() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    net.take_updates(c2);
+    net.script_send(c2, refresh_v4());
+    let got = net.take_updates(c2);
+    assert_eq!(
+        announced_v4(&got),
+        vec!["10.1.0.0/24", "10.1.1.0/24"],
+        "table re-sent"
+    );
+    // And the other direction: the engine asks a peer to re-send.
+    let p1 = net.engine(rr).peer_by_addr(ip("10.0.0.11")).unwrap();
+    let now = net.now;
+    assert!(net.engine(rr).route_refresh(now, p1));
+    net.pump();
+    let asked = net
+        .script(c1)
+        .received
+        .iter()
+        .filter(|m| matches!(m, Message::RouteRefresh(_)))
+        .count();
+    assert_eq!(asked, 2, "one ROUTE-REFRESH per negotiated family");
+}
+
+#[test]
+fn malformed_update_is_treated_as_withdraw_and_session_stays_up() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(announced_v4(&net.take_updates(c2)).len(), 1);
+    // Same prefix, MULTI_EXIT_DISC with length 3 (RFC 7606 section 7.4: treat-as-withdraw).
+    let body: &[u8] = &[
+        0, 0, // withdrawn length
+        0, 20, // attributes length
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 0, // AS_PATH empty
+        0x40, 3, 4, 10, 0, 0, 11, // NEXT_HOP
+        0x80, 4, 3, 0, 0, 1, // MED, bad length
+        24, 10, 1, 0, // 10.1.0.0/24
+    ];
+    let mut frame = vec![0xff; 16];
+    frame.extend_from_slice(&u16::try_from(19 + body.len()).unwrap().to_be_bytes());
+    frame.push(2);
+    frame.extend_from_slice(body);
+    net.script_send_raw(c1, Bytes::from(frame));
+    let got = net.take_updates(c2);
+    assert_eq!(
+        got.iter().map(|u| u.withdrawals().count()).sum::<usize>(),
+        1,
+        "treated as withdraw"
+    );
+    assert!(net.engine(rr).route(&pfx("10.1.0.0/24")).is_none());
+    assert!(net.script(c1).established, "session stays up");
+    assert!(
+        !net.script(c1)
+            .received
+            .iter()
+            .any(|m| matches!(m, Message::Notification(_)))
+    );
+    let p1 = net.engine(rr).peer_by_addr(ip("10.0.0.11")).unwrap();
+    let info = net.engine(rr).peer_info_of(p1).unwrap();
+    assert_eq!(info.state, State::Established);
+    assert_eq!(info.stats.treat_as_withdraw, 1);
+}
+
+#[test]
+fn max_prefix_closes_with_cease_subcode_1() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    let p1 = net.peer(rr, c1, Role::RrClient, |c| c.max_prefixes = Some(2));
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.take_updates(c2);
+    net.script_send(
+        c1,
+        Message::Update(announce(
+            &["10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24"],
+            "10.0.0.11",
+            vec![],
+        )),
+    );
+    let n = net
+        .script(c1)
+        .received
+        .iter()
+        .find_map(|m| match m {
+            Message::Notification(n) => Some(n.clone()),
+            _ => None,
+        })
+        .expect("notification");
+    assert_eq!((n.code, n.subcode), (6, 1));
+    assert_eq!(
+        &n.data[..],
+        &[0, 1, 1, 0, 0, 0, 2],
+        "AFI, SAFI, upper bound (RFC 4486)"
+    );
+    assert!(!net.script(c1).established);
+    let down = &net.enode(rr).down;
+    assert!(matches!(&down[0], (p, DownReason::NotificationSent(n)) if *p == p1 && n.subcode == 1));
+    assert!(
+        net.take_updates(c2).is_empty(),
+        "over-limit routes never reflected"
+    );
+    assert_eq!(net.engine(rr).loc_rib_len(), 0);
+}
+
+#[test]
+fn add_path_sends_every_path_to_capable_clients_and_best_to_others() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    let mut caps = modern_caps(AS);
+    caps.push(Capability::AddPath(vec![(
+        AfiSafi::IPV4_UNICAST,
+        bgp_wire::AddPathMode::Receive,
+    )]));
+    let c3 = net.add_script("10.0.0.13", AS, "10.0.0.13", caps);
+    let c4 = net.add_script("10.0.0.14", AS, "10.0.0.14", modern_caps(AS));
+    for c in [c1, c2, c3, c4] {
+        net.peer(rr, c, Role::RrClient, |p| p.add_path_send_max = Some(usize::MAX));
+    }
+    for c in [c1, c2, c3, c4] {
+        net.take_updates(c);
+    }
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.5.0.0/24"], "10.0.0.11", vec![])),
+    );
+    net.script_send(
+        c2,
+        Message::Update(announce(&["10.5.0.0/24"], "10.0.0.12", vec![])),
+    );
+    let to_c3 = net.take_updates(c3);
+    let ids: std::collections::BTreeSet<u32> = to_c3
+        .iter()
+        .flat_map(|u| u.announced().map(|(_, n)| n.path_id.unwrap()))
+        .collect();
+    assert_eq!(ids.len(), 2, "both ECMP paths with distinct path ids");
+    let to_c4 = net.take_updates(c4);
+    let last = to_c4.last().unwrap();
+    assert_eq!(
+        value(last, 3),
+        Some(&AttrValue::NextHop(v4("10.0.0.11"))),
+        "best only: lower router id wins"
+    );
+    assert_eq!(
+        net.engine(rr).route(&pfx("10.5.0.0/24")).unwrap().deciding_step,
+        Step::RouterId
+    );
+}
+
+#[test]
+fn ebgp_peers_get_the_ebgp_treatment() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let e1 = net.add_script("10.0.0.31", 65001, "10.0.0.31", modern_caps(65001));
+    net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, e1, Role::Ebgp, |_| {});
+    net.take_updates(c1);
+    net.take_updates(e1);
+    let mut u = announce(&["10.7.0.0/24"], "10.0.0.31", vec![AttrValue::MultiExitDisc(9)]);
+    u.attributes[1] =
+        bgp_wire::PathAttribute::new(AttrValue::AsPath(bgp_wire::AsPath::from_sequence([65001])));
+    net.script_send(e1, Message::Update(u));
+    let to_c1 = net.take_updates(c1);
+    assert_eq!(
+        value(&to_c1[0], 5),
+        Some(&AttrValue::LocalPref(100)),
+        "LOCAL_PREF added towards iBGP"
+    );
+    assert_eq!(
+        value(&to_c1[0], 9),
+        None,
+        "eBGP routes are not reflected: no ORIGINATOR_ID"
+    );
+    net.script_send(
+        c1,
+        Message::Update(announce(
+            &["10.8.0.0/24"],
+            "10.0.0.11",
+            vec![AttrValue::LocalPref(7)],
+        )),
+    );
+    let to_e1 = net.take_updates(e1);
+    let u = &to_e1[0];
+    assert_eq!(
+        value(u, 2),
+        Some(&AttrValue::AsPath(bgp_wire::AsPath::from_sequence([AS]))),
+        "AS prepended"
+    );
+    assert_eq!(
+        value(u, 3),
+        Some(&AttrValue::NextHop(v4("10.0.0.1"))),
+        "next hop self towards eBGP"
+    );
+    assert_eq!(value(u, 5), None, "no LOCAL_PREF to eBGP");
+    assert_eq!(value(u, 9), None);
+    assert_eq!(value(u, 10), None);
+}
+
+#[test]
+fn update_groups_share_one_encoding() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let clients: Vec<usize> = (0..5)
+        .map(|i| {
+            let a = format!("10.0.0.{}", 11 + i);
+            net.add_script(&a, AS, &a, modern_caps(AS))
+        })
+        .collect();
+    for &c in &clients {
+        net.peer(rr, c, Role::RrClient, |_| {});
+    }
+    assert_eq!(net.engine(rr).update_groups(), 1);
+    for &c in &clients {
+        net.take_updates(c);
+    }
+    net.script_send(
+        clients[0],
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    for &c in &clients[1..] {
+        assert_eq!(announced_v4(&net.take_updates(c)), vec!["10.1.0.0/24"]);
+    }
+}
+
+#[test]
+fn connection_collision_keeps_one_session() {
+    let mut net = Net::default();
+    let r1 = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let r2 = net.add_engine("10.0.0.2", rr_cfg("10.0.0.2", "2.2.2.2"));
+    let now = net.now;
+    // Configure both sides before any I/O so both connect at once (RFC 4271 section 6.8).
+    let p12 = net
+        .engine(r1)
+        .add_peer(now, rr_core::PeerConfig::new(ip("10.0.0.2"), AS, Role::NonClient))
+        .unwrap();
+    let p21 = net
+        .engine(r2)
+        .add_peer(now, rr_core::PeerConfig::new(ip("10.0.0.1"), AS, Role::NonClient))
+        .unwrap();
+    net.pump();
+    // Both connections reached OpenSent; one was closed with Cease 7, the other carries the session.
+    net.run_for(Duration::from_secs(300));
+    for (e, p) in [(r1, p12), (r2, p21)] {
+        let info = net.engine(e).peer_info_of(p).unwrap();
+        assert_eq!(info.state, State::Established);
+        assert_eq!(
+            info.stats.established_transitions, 1,
+            "the surviving session never flapped"
+        );
+    }
+    assert!(net.enode(r1).down.is_empty() && net.enode(r2).down.is_empty());
+}
