@@ -367,8 +367,16 @@ fn encode(m: &Message, c: &EncodeCtx) -> Result<Bytes, EncodeError> {
     Ok(b.freeze())
 }
 
+/// 512 cases, or `PROPTEST_CASES` when set (for longer local runs).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn encode_then_decode_is_identity((c, msg) in ctx_and_message()) {
@@ -422,6 +430,40 @@ proptest! {
         {
             let again = encode(&m, &c).expect("a decoded message re-encodes");
             let (m2, e2) = Message::decode_with_errors(&again, &d).expect("re-encoding decodes");
+            prop_assert!(e2.is_empty());
+            prop_assert_eq!(m2, m);
+        }
+    }
+
+    /// Valid messages with a few bytes overwritten and possibly truncated: never panics, and
+    /// whatever still decodes re-encodes and decodes to the same value.
+    #[test]
+    fn mutated_messages_decode_stably(
+        (c, msg) in ctx_and_message(),
+        d in ctx(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let Ok(bytes) = encode(&msg, &c) else { return Ok(()) };
+        let mut v = bytes.to_vec();
+        // keep the header valid so the body parsers are reached
+        for (i, b) in edits {
+            let i = i.index(v.len());
+            if i >= 19 {
+                v[i] = b;
+            }
+        }
+        let new_len = 19 + cut.index(v.len() - 18);
+        if new_len < v.len() && new_len % 3 == 0 {
+            v.truncate(new_len);
+            v[16..18].copy_from_slice(&(new_len as u16).to_be_bytes());
+        }
+        let rx = d.mirror();
+        if let Ok((m, errors)) = Message::decode_with_errors(&Bytes::from(v), &rx)
+            && errors.is_empty()
+        {
+            let again = encode(&m, &d).expect("a decoded message re-encodes");
+            let (m2, e2) = Message::decode_with_errors(&again, &rx).expect("re-encoding decodes");
             prop_assert!(e2.is_empty());
             prop_assert_eq!(m2, m);
         }
