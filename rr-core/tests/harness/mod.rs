@@ -22,7 +22,7 @@ use rr_core::{ConnId, DownReason, Engine, EngineConfig, Instant, Output, PeerCon
 /// A node of the network.
 pub enum Node {
     /// An engine under test.
-    Engine(EngineNode),
+    Engine(Box<EngineNode>),
     /// A scripted speaker.
     Script(Scripted),
 }
@@ -114,12 +114,12 @@ impl Default for Net {
 impl Net {
     /// Adds an engine; returns its node index.
     pub fn add_engine(&mut self, addr: &str, cfg: EngineConfig) -> usize {
-        self.nodes.push(Node::Engine(EngineNode {
+        self.nodes.push(Node::Engine(Box::new(EngineNode {
             addr: ip(addr),
             engine: Engine::new(cfg),
             established: Vec::new(),
             down: Vec::new(),
-        }));
+        })));
         self.nodes.len() - 1
     }
 
