@@ -2,7 +2,7 @@
 //! negotiation. A state holds only its own data: `OpenSent` what we offered, `OpenConfirm` and
 //! `Established` the negotiated session.
 //!
-//! The engine keeps one [`ConnState`] per TCP connection (RFC 4271 section 8: "one FSM per
+//! The engine keeps one connection state per TCP connection (RFC 4271 section 8: "one FSM per
 //! connection" while a collision is unresolved) and derives the peer's [`State`] from them.
 
 use std::net::Ipv4Addr;
