@@ -238,20 +238,14 @@ pub(crate) fn decode_nlri_into(
     base: usize,
     out: &mut Vec<Nlri>,
 ) -> Result<(), DecodeError> {
-    let (max_len, v6) = if afi == Afi::IPV6 {
-        (128u8, true)
-    } else {
-        (32u8, false)
-    };
+    let v6 = afi == Afi::IPV6;
     let mut i = 0usize;
     while i < buf.len() {
         let start = i;
+        let err = |at: usize| DecodeError::new(base + at, DecodeErrorKind::InvalidNetworkField);
         let path_id = if add_path {
             let Some(b) = buf.get(i..i + 4) else {
-                return Err(DecodeError::new(
-                    base + start,
-                    DecodeErrorKind::InvalidNetworkField,
-                ));
+                return Err(err(start));
             };
             i += 4;
             Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
@@ -259,45 +253,40 @@ pub(crate) fn decode_nlri_into(
             None
         };
         let Some(&len) = buf.get(i) else {
-            return Err(DecodeError::new(
-                base + start,
-                DecodeErrorKind::InvalidNetworkField,
-            ));
+            return Err(err(start));
         };
-        i += 1;
-        if len > max_len {
-            return Err(DecodeError::new(
-                base + i - 1,
-                DecodeErrorKind::InvalidNetworkField,
-            ));
-        }
         let n = usize::from(len).div_ceil(8);
-        let Some(bytes) = buf.get(i..i + n) else {
-            return Err(DecodeError::new(
-                base + i - 1,
-                DecodeErrorKind::InvalidNetworkField,
-            ));
+        let Some(bytes) = buf.get(i + 1..i + 1 + n) else {
+            return Err(err(i));
         };
-        i += n;
         // RFC 4271 section 4.3: "the value of trailing bits is irrelevant": host bits are cleared.
         let prefix = if v6 {
+            if len > 128 {
+                return Err(err(i));
+            }
             let mut a = [0u8; 16];
             a[..n].copy_from_slice(bytes);
-            Prefix::v6(Ipv6Addr::from(a), len)
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            Prefix(Inner::V6((u128::from_be_bytes(a) & mask).to_be_bytes(), len))
         } else {
+            if len > 32 {
+                return Err(err(i));
+            }
             let mut a = [0u8; 4];
             a[..n].copy_from_slice(bytes);
-            Prefix::v4(Ipv4Addr::from(a), len)
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            Prefix(Inner::V4((u32::from_be_bytes(a) & mask).to_be_bytes(), len))
         };
-        match prefix {
-            Ok(prefix) => out.push(Nlri { path_id, prefix }),
-            Err(_) => {
-                return Err(DecodeError::new(
-                    base + start,
-                    DecodeErrorKind::InvalidNetworkField,
-                ));
-            }
-        }
+        i += 1 + n;
+        out.push(Nlri { path_id, prefix });
     }
     Ok(())
 }

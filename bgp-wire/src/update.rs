@@ -343,7 +343,8 @@ fn decode_attributes(
             break;
         };
         let full_len = v.offset() + v.remaining() - start;
-        let data = whole.frame().slice_ref(&whole.slice()[..full_len]);
+        // NOTIFICATION data: the whole attribute, built only on error.
+        let data = || whole.frame().slice_ref(&whole.slice()[..full_len]);
         let is_mp = t == type_code::MP_REACH_NLRI || t == type_code::MP_UNREACH_NLRI;
         if !seen.insert(t) {
             // RFC 7606 section 3 (g): "If the MP_REACH_NLRI attribute or the MP_UNREACH_NLRI
@@ -359,7 +360,7 @@ fn decode_attributes(
                 DecodeError::new(start, DecodeErrorKind::MalformedAttributeList)
                     .with_attr(t)
                     .with_treatment(Treatment::AttributeDiscard)
-                    .with_data(data),
+                    .with_data(data()),
             );
             continue;
         }
@@ -394,7 +395,7 @@ fn decode_attributes(
                 if f & (flags::OPTIONAL | flags::TRANSITIVE) != expected {
                     let e = DecodeError::new(start, DecodeErrorKind::AttributeFlagsError(t))
                         .with_attr(t)
-                        .with_data(data);
+                        .with_data(data());
                     let e = classify(e, mp_family());
                     if e.treatment >= Treatment::AfiSafiDisable {
                         return Err(e);
@@ -411,7 +412,7 @@ fn decode_attributes(
                     return Err(
                         DecodeError::new(start, DecodeErrorKind::UnrecognizedWellKnownAttribute(t))
                             .with_attr(t)
-                            .with_data(data),
+                            .with_data(data()),
                     );
                 }
             }
@@ -421,7 +422,7 @@ fn decode_attributes(
             Err(fault) => {
                 let e = DecodeError::new(fault.offset, fault.kind)
                     .with_attr(t)
-                    .with_data(data);
+                    .with_data(data());
                 let e = classify(e, fault.afi_safi.or_else(mp_family));
                 if e.treatment >= Treatment::AfiSafiDisable {
                     return Err(e);
@@ -446,11 +447,12 @@ fn decode_attributes(
     // apply only when the UPDATE announces routes (RFC 4271 section 5; RFC 4760 section 3 for
     // NEXT_HOP, needed only with a non-empty NLRI field).
     if !structural_error && (!u.nlri.is_empty() || seen.has(type_code::MP_REACH_NLRI)) {
-        let mut required = vec![type_code::ORIGIN, type_code::AS_PATH];
-        if !u.nlri.is_empty() {
-            required.push(type_code::NEXT_HOP);
-        }
-        for t in required {
+        let required: &[u8] = if u.nlri.is_empty() {
+            &[type_code::ORIGIN, type_code::AS_PATH]
+        } else {
+            &[type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP]
+        };
+        for &t in required {
             if !seen.has(t) {
                 errors.push(
                     DecodeError::new(a.offset(), DecodeErrorKind::MissingWellKnownAttribute(t))
