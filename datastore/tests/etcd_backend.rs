@@ -5,7 +5,8 @@ mod etcd_support;
 
 use std::time::Duration;
 
-use datastore::etcd::{EtcdBackend, EtcdConfig, EtcdError, EtcdKind, RawEvent, RawWatch};
+use datastore::Kind;
+use datastore::etcd::{EtcdBackend, EtcdConfig, EtcdError, RawEvent, RawWatch};
 use etcd_support::{EtcdServer, Pki, client_tls, fast, free_port, next_event};
 
 const NODES: &str = "/calico/resources/v3/projectcalico.org/nodes/";
@@ -17,13 +18,18 @@ fn node_json(name: &str, ip: &str) -> String {
     )
 }
 
+/// The initial snapshot and the `Available` that follows it.
 async fn snapshot(w: &mut RawWatch) -> datastore::etcd::RawSnapshot {
-    match next_event(w, 10, "the initial snapshot").await {
+    let snap = match next_event(w, 10, "the initial snapshot").await {
         RawEvent::Snapshot {
             snapshot,
             relist: false,
         } => snapshot,
         other => panic!("expected the initial snapshot, got {other:?}"),
+    };
+    match next_event(w, 10, "Available after the snapshot").await {
+        RawEvent::Available => snap,
+        other => panic!("expected Available after the snapshot, got {other:?}"),
     }
 }
 
@@ -41,7 +47,7 @@ async fn list_get_and_compare_and_swap() {
     let snap = be.list_raw().await.expect("list");
     assert_eq!(snap.records.len(), 1, "{snap:?}");
     let a = &snap.records[0];
-    assert_eq!((a.kind, a.name.as_str()), (EtcdKind::Nodes, "a"));
+    assert_eq!((a.kind, a.name.as_str()), (Kind::Node, "a"));
     assert_eq!(a.key, format!("{NODES}a"));
     assert_eq!(a.mod_revision, rev_a);
     assert!(snap.revision >= rev_a);
@@ -49,64 +55,58 @@ async fn list_get_and_compare_and_swap() {
     // Create: only if absent.
     let body = br#"{"kind":"BGPPeer","apiVersion":"projectcalico.org/v3","metadata":{"name":"p"},"spec":{}}"#;
     let rev_p = be
-        .create_raw(EtcdKind::BgpPeers, "p", body.to_vec())
+        .create_raw(Kind::BgpPeer, "p", body.to_vec())
         .await
         .expect("create");
-    match be.create_raw(EtcdKind::BgpPeers, "p", body.to_vec()).await {
+    match be.create_raw(Kind::BgpPeer, "p", body.to_vec()).await {
         Err(EtcdError::AlreadyExists { revision, .. }) => assert_eq!(revision, rev_p),
         other => panic!("second create must fail with AlreadyExists, got {other:?}"),
     }
     let got = be
-        .get_raw(EtcdKind::BgpPeers, "p")
+        .get_raw(Kind::BgpPeer, "p")
         .await
         .expect("get")
         .expect("present");
     assert_eq!((got.mod_revision, got.value.as_slice()), (rev_p, &body[..]));
 
     // Update: only at the expected revision.
-    match be
-        .update_raw(EtcdKind::BgpPeers, "p", b"{}".to_vec(), rev_p - 1)
-        .await
-    {
+    match be.update_raw(Kind::BgpPeer, "p", b"{}".to_vec(), rev_p - 1).await {
         Err(EtcdError::Conflict {
             expected, current, ..
         }) => assert_eq!((expected, current), (rev_p - 1, rev_p)),
         other => panic!("stale update must conflict, got {other:?}"),
     }
     let rev_p2 = be
-        .update_raw(EtcdKind::BgpPeers, "p", b"{}".to_vec(), rev_p)
+        .update_raw(Kind::BgpPeer, "p", b"{}".to_vec(), rev_p)
         .await
         .expect("update at the current revision");
     assert!(rev_p2 > rev_p);
-    match be
-        .update_raw(EtcdKind::BgpPeers, "nope", b"{}".to_vec(), rev_p)
-        .await
-    {
+    match be.update_raw(Kind::BgpPeer, "nope", b"{}".to_vec(), rev_p).await {
         Err(EtcdError::NotFound { key }) => assert_eq!(key, format!("{PEERS}nope")),
         other => panic!("update of a missing key must be NotFound, got {other:?}"),
     }
 
     // Delete: with a stale revision refused, with the right one done, then NotFound.
     assert!(matches!(
-        be.delete_raw(EtcdKind::BgpPeers, "p", Some(rev_p)).await,
+        be.delete_raw(Kind::BgpPeer, "p", Some(rev_p)).await,
         Err(EtcdError::Conflict { .. })
     ));
     let rev_del = be
-        .delete_raw(EtcdKind::BgpPeers, "p", Some(rev_p2))
+        .delete_raw(Kind::BgpPeer, "p", Some(rev_p2))
         .await
         .expect("delete");
     assert!(rev_del > rev_p2);
     assert!(matches!(
-        be.delete_raw(EtcdKind::BgpPeers, "p", None).await,
+        be.delete_raw(Kind::BgpPeer, "p", None).await,
         Err(EtcdError::NotFound { .. })
     ));
-    assert_eq!(be.get_raw(EtcdKind::BgpPeers, "p").await.expect("get"), None);
+    assert_eq!(be.get_raw(Kind::BgpPeer, "p").await.expect("get"), None);
     // Unconditional delete.
-    be.delete_raw(EtcdKind::Nodes, "a", None).await.expect("delete a");
+    be.delete_raw(Kind::Node, "a", None).await.expect("delete a");
     assert!(be.list_raw().await.expect("list").records.is_empty());
     // Names that cannot be keys.
     assert!(matches!(
-        be.create_raw(EtcdKind::Nodes, "x/y", b"{}".to_vec()).await,
+        be.create_raw(Kind::Node, "x/y", b"{}".to_vec()).await,
         Err(EtcdError::InvalidName(_))
     ));
 }
@@ -118,12 +118,12 @@ async fn list_pages_through_many_keys_at_one_revision() {
     cfg.page_size = 7;
     let be = EtcdBackend::connect(cfg).await.expect("connect");
     for i in 0..40 {
-        be.create_raw(EtcdKind::Nodes, &format!("n{i:02}"), b"{}".to_vec())
+        be.create_raw(Kind::Node, &format!("n{i:02}"), b"{}".to_vec())
             .await
             .expect("create");
     }
     for i in 0..9 {
-        be.create_raw(EtcdKind::IpPools, &format!("pool{i}"), b"{}".to_vec())
+        be.create_raw(Kind::IpPool, &format!("pool{i}"), b"{}".to_vec())
             .await
             .expect("create");
     }
@@ -131,7 +131,7 @@ async fn list_pages_through_many_keys_at_one_revision() {
     let names: Vec<String> = snap
         .records
         .iter()
-        .filter(|r| r.kind == EtcdKind::Nodes)
+        .filter(|r| r.kind == Kind::Node)
         .map(|r| r.name.clone())
         .collect();
     let want: Vec<String> = (0..40).map(|i| format!("n{i:02}")).collect();
@@ -154,7 +154,7 @@ async fn watch_reports_snapshot_then_every_change_once() {
         RawEvent::Put(r) => {
             assert_eq!(
                 (r.kind, r.name.as_str(), r.mod_revision),
-                (EtcdKind::Nodes, "b", rev_b)
+                (Kind::Node, "b", rev_b)
             );
             assert_eq!(r.value, node_json("b", "10.0.0.2").into_bytes());
         }
@@ -164,7 +164,7 @@ async fn watch_reports_snapshot_then_every_change_once() {
     match next_event(&mut w, 5, "delete a").await {
         RawEvent::Deleted {
             kind, name, revision, ..
-        } => assert_eq!((kind, name.as_str(), revision), (EtcdKind::Nodes, "a", rev_del)),
+        } => assert_eq!((kind, name.as_str(), revision), (Kind::Node, "a", rev_del)),
         other => panic!("expected delete a, got {other:?}"),
     }
     // A nested key under a watched kind is reported, not fatal.
@@ -175,7 +175,7 @@ async fn watch_reports_snapshot_then_every_change_once() {
     }
     let rev_c = etcd.put(&format!("{PEERS}c"), "{}");
     match next_event(&mut w, 5, "put c").await {
-        RawEvent::Put(r) => assert_eq!((r.kind, r.mod_revision), (EtcdKind::BgpPeers, rev_c)),
+        RawEvent::Put(r) => assert_eq!((r.kind, r.mod_revision), (Kind::BgpPeer, rev_c)),
         other => panic!("expected put c, got {other:?}"),
     }
     // Other kinds are not watched.
@@ -202,7 +202,7 @@ async fn watch_continuity_across_forced_compaction() {
         let mut revs = Vec::new();
         for i in 0..60 {
             let rev = writer
-                .create_raw(EtcdKind::Nodes, &format!("n{i}"), b"{}".to_vec())
+                .create_raw(Kind::Node, &format!("n{i}"), b"{}".to_vec())
                 .await
                 .expect("create");
             revs.push(rev);
@@ -269,16 +269,16 @@ async fn watch_behind_compaction_relists() {
             other => panic!("expected a relist, got {other:?}"),
         }
     };
-    let mut names: Vec<(EtcdKind, String, i64)> = snap
+    let mut names: Vec<(Kind, String, i64)> = snap
         .records
         .iter()
         .map(|r| (r.kind, r.name.clone(), r.mod_revision))
         .collect();
     names.sort();
     assert_eq!(names.len(), 3, "{names:?}");
-    assert_eq!((names[0].0, names[0].1.as_str()), (EtcdKind::Nodes, "keep"));
-    assert_eq!(names[1], (EtcdKind::Nodes, "new".to_owned(), rev_new));
-    assert_eq!(names[2], (EtcdKind::BgpPeers, "p".to_owned(), rev_peer));
+    assert_eq!((names[0].0, names[0].1.as_str()), (Kind::Node, "keep"));
+    assert_eq!(names[1], (Kind::Node, "new".to_owned(), rev_new));
+    assert_eq!(names[2], (Kind::BgpPeer, "p".to_owned(), rev_peer));
     assert!(snap.revision >= rev_peer);
     match next_event(&mut w, 5, "Available").await {
         RawEvent::Available => {}
@@ -311,7 +311,7 @@ async fn reconnect_after_etcd_restart() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     // Writes fail cleanly while it is down.
-    match be.create_raw(EtcdKind::Nodes, "x", b"{}".to_vec()).await {
+    match be.create_raw(Kind::Node, "x", b"{}".to_vec()).await {
         Err(e) => assert!(e.is_transient(), "{e}"),
         Ok(_) => panic!("a write cannot succeed with etcd down"),
     }
@@ -327,7 +327,7 @@ async fn reconnect_after_etcd_restart() {
         other => panic!("expected put two, got {other:?}"),
     }
     // The backend's own writes work again too.
-    be.create_raw(EtcdKind::Nodes, "three", b"{}".to_vec())
+    be.create_raw(Kind::Node, "three", b"{}".to_vec())
         .await
         .expect("write after recovery");
 }
@@ -343,7 +343,7 @@ async fn dead_endpoint_is_skipped() {
     let be = EtcdBackend::connect(fast(cfg))
         .await
         .expect("connect via the second endpoint");
-    be.create_raw(EtcdKind::Nodes, "n", b"{}".to_vec())
+    be.create_raw(Kind::Node, "n", b"{}".to_vec())
         .await
         .expect("create");
     let mut w = be.watch_raw();
@@ -356,6 +356,12 @@ async fn dead_endpoint_is_skipped() {
             RawEvent::Unavailable { error } => assert!(error.contains(&dead), "{error}"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+    assert_eq!(next_event(&mut w, 5, "Available").await, RawEvent::Available);
+    let rev = etcd.put(&format!("{NODES}m"), "{}");
+    match next_event(&mut w, 5, "a later write").await {
+        RawEvent::Put(r) => assert_eq!(r.mod_revision, rev),
+        other => panic!("expected the later write, got {other:?}"),
     }
 }
 
@@ -373,7 +379,7 @@ async fn tls_with_client_certificates() {
         .await
         .expect("TLS connect with the right CA");
     let rev = be
-        .create_raw(EtcdKind::Nodes, "tls", b"{}".to_vec())
+        .create_raw(Kind::Node, "tls", b"{}".to_vec())
         .await
         .expect("create over TLS");
     let mut w = be.watch_raw();
@@ -419,7 +425,7 @@ async fn username_and_password() {
     cfg.username = Some("root".into());
     cfg.password = Some("rootpw".into());
     let be = EtcdBackend::connect(cfg).await.expect("connect with credentials");
-    be.create_raw(EtcdKind::Nodes, "n", b"{}".to_vec())
+    be.create_raw(Kind::Node, "n", b"{}".to_vec())
         .await
         .expect("authenticated write");
     let mut w = be.watch_raw();

@@ -5,14 +5,15 @@ use std::time::Duration;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 
 use super::error::EtcdError;
-use super::keys::EtcdKind;
+use super::keys::EtcdKeys;
 use super::pool::call;
+use crate::model::Kind;
 
 /// One stored resource as etcd holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRecord {
     /// Its kind (from the key).
-    pub kind: EtcdKind,
+    pub kind: Kind,
     /// Its name (the last key segment).
     pub name: String,
     /// The full etcd key.
@@ -44,7 +45,7 @@ pub struct RawSnapshot {
 }
 
 /// Turns a key-value pair under `kind`'s directory into a record, or says why it is not one.
-pub(crate) fn record(kind: EtcdKind, prefix: &str, kv: &KeyValue) -> Result<RawRecord, InvalidKey> {
+pub(crate) fn record(kind: Kind, prefix: &str, kv: &KeyValue) -> Result<RawRecord, InvalidKey> {
     match kind.name_of(prefix, kv.key()) {
         Ok(name) => Ok(RawRecord {
             kind,
@@ -73,18 +74,19 @@ pub(crate) fn prefix_end(dir: &str) -> Vec<u8> {
     vec![0]
 }
 
-/// Lists every kind at a single revision, page by page. The first page fixes the revision; the others
-/// are read at it. If it is compacted meanwhile, the list starts over at the newest revision.
-pub(crate) async fn list_all(
+/// Lists `kinds` at a single revision, page by page. The first page fixes the revision; the others are
+/// read at it. If it is compacted meanwhile, the list starts over at the newest revision.
+pub(crate) async fn list(
     client: &mut Client,
     endpoint: &str,
+    kinds: &[Kind],
     prefix: &str,
     page_size: i64,
     timeout: Duration,
 ) -> Result<RawSnapshot, EtcdError> {
     let mut attempts = 0;
     loop {
-        match list_once(client, endpoint, prefix, page_size, timeout).await {
+        match list_once(client, endpoint, kinds, prefix, page_size, timeout).await {
             Err(EtcdError::Compacted(_)) if attempts < 3 => attempts += 1,
             other => return other,
         }
@@ -94,13 +96,14 @@ pub(crate) async fn list_all(
 async fn list_once(
     client: &mut Client,
     endpoint: &str,
+    kinds: &[Kind],
     prefix: &str,
     page_size: i64,
     timeout: Duration,
 ) -> Result<RawSnapshot, EtcdError> {
     let mut snap = RawSnapshot::default();
     let mut revision = 0;
-    for kind in EtcdKind::ALL {
+    for &kind in kinds {
         let dir = kind.dir(prefix);
         let end = prefix_end(&dir);
         let mut start = dir.clone().into_bytes();
@@ -149,7 +152,7 @@ pub(crate) async fn get(
     client: &mut Client,
     endpoint: &str,
     prefix: &str,
-    kind: EtcdKind,
+    kind: Kind,
     key: &str,
     timeout: Duration,
 ) -> Result<Option<RawRecord>, EtcdError> {

@@ -21,17 +21,19 @@ mod error;
 mod keys;
 mod kv;
 mod pool;
+mod store;
 mod watch;
 
 use std::sync::Arc;
 
 pub use config::{CALICO_PREFIX, EtcdConfig, EtcdTlsFiles};
 pub use error::EtcdError;
-pub use keys::EtcdKind;
 pub use kv::{InvalidKey, RawRecord, RawSnapshot};
 pub use watch::{RawEvent, RawWatch};
 
+use crate::model::Kind;
 use config::Prepared;
+use keys::EtcdKeys;
 use kv::{Expect, Write};
 use pool::{Pool, SharedPool};
 
@@ -103,15 +105,21 @@ impl EtcdBackend {
 
     /// Every resource of every kind at one revision.
     pub async fn list_raw(&self) -> Result<RawSnapshot, EtcdError> {
+        self.list_kinds(&Kind::ALL).await
+    }
+
+    /// Every resource of `kinds` at one revision.
+    pub async fn list_kinds(&self, kinds: &[Kind]) -> Result<RawSnapshot, EtcdError> {
         let cfg = self.inner.cfg.clone();
         self.inner
             .pool
             .run(|mut client, endpoint| {
                 let cfg = cfg.clone();
                 async move {
-                    kv::list_all(
+                    kv::list(
                         &mut client,
                         &endpoint,
+                        kinds,
                         &cfg.prefix,
                         cfg.page_size,
                         cfg.request_timeout,
@@ -123,7 +131,7 @@ impl EtcdBackend {
     }
 
     /// One resource, if present.
-    pub async fn get_raw(&self, kind: EtcdKind, name: &str) -> Result<Option<RawRecord>, EtcdError> {
+    pub async fn get_raw(&self, kind: Kind, name: &str) -> Result<Option<RawRecord>, EtcdError> {
         let cfg = self.inner.cfg.clone();
         let key = kind.key(&cfg.prefix, name)?;
         self.inner
@@ -146,14 +154,14 @@ impl EtcdBackend {
     }
 
     /// Creates a resource that must not exist yet; returns its mod_revision.
-    pub async fn create_raw(&self, kind: EtcdKind, name: &str, value: Vec<u8>) -> Result<i64, EtcdError> {
+    pub async fn create_raw(&self, kind: Kind, name: &str, value: Vec<u8>) -> Result<i64, EtcdError> {
         self.cas(kind, name, Expect::Absent, Write::Put(value)).await
     }
 
     /// Replaces a resource whose mod_revision is still `expected`; returns the new mod_revision.
     pub async fn update_raw(
         &self,
-        kind: EtcdKind,
+        kind: Kind,
         name: &str,
         value: Vec<u8>,
         expected: i64,
@@ -163,17 +171,12 @@ impl EtcdBackend {
     }
 
     /// Deletes a resource (at mod_revision `expected` when given); returns the revision of the deletion.
-    pub async fn delete_raw(
-        &self,
-        kind: EtcdKind,
-        name: &str,
-        expected: Option<i64>,
-    ) -> Result<i64, EtcdError> {
+    pub async fn delete_raw(&self, kind: Kind, name: &str, expected: Option<i64>) -> Result<i64, EtcdError> {
         self.cas(kind, name, Expect::Present(expected), Write::Delete)
             .await
     }
 
-    async fn cas(&self, kind: EtcdKind, name: &str, expect: Expect, write: Write) -> Result<i64, EtcdError> {
+    async fn cas(&self, kind: Kind, name: &str, expect: Expect, write: Write) -> Result<i64, EtcdError> {
         let timeout = self.inner.cfg.request_timeout;
         let key = kind.key(&self.inner.cfg.prefix, name)?;
         self.inner
@@ -188,7 +191,13 @@ impl EtcdBackend {
     /// Starts listing and watching every kind (a task on the current tokio runtime, with its own
     /// connections); see [`RawEvent`] for what it reports.
     pub fn watch_raw(&self) -> RawWatch {
+        self.watch_raw_from(None)
+    }
+
+    /// [`EtcdBackend::watch_raw`], or with `Some(rev)`, the changes after revision `rev` without a first list
+    /// (a relist if `rev` is compacted).
+    pub fn watch_raw_from(&self, from: Option<i64>) -> RawWatch {
         let pool = Pool::new(&self.inner.cfg, self.inner.prepared.clone());
-        watch::spawn(self.inner.cfg.clone(), pool)
+        watch::spawn(self.inner.cfg.clone(), pool, from)
     }
 }

@@ -10,6 +10,8 @@
 //!              Unavailable (once) ─► backoff, next endpoint ─► re-watch from next[kind]
 //!                                                      (Available once the watchers exist again)
 //! ```
+//! Every `Snapshot` is followed by `Available`. A watch started from a given revision skips the first list
+//! (and relists at once if that revision is already compacted).
 //! `next[kind]` is one past the mod_revision of the last event delivered for that kind (or past the
 //! revision of a progress notification), so a re-created watcher repeats nothing and skips nothing.
 
@@ -25,11 +27,13 @@ use tokio::task::JoinHandle;
 
 use super::config::EtcdConfig;
 use super::error::EtcdError;
-use super::keys::EtcdKind;
-use super::kv::{InvalidKey, RawRecord, RawSnapshot, list_all, prefix_end, record};
+use super::keys::EtcdKeys;
+use super::keys::KINDS;
+use super::kv::{InvalidKey, RawRecord, RawSnapshot, list, prefix_end, record};
 use super::pool::{Backoff, Pool, call};
+use crate::model::Kind;
 
-/// What the watch task reports, in order.
+/// What the watch task reports, in order. Every `Snapshot` is followed by `Available`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RawEvent {
@@ -46,7 +50,7 @@ pub enum RawEvent {
     /// A resource was deleted.
     Deleted {
         /// Its kind.
-        kind: EtcdKind,
+        kind: Kind,
         /// Its name.
         name: String,
         /// Its key.
@@ -61,7 +65,8 @@ pub enum RawEvent {
         /// The last error.
         error: String,
     },
-    /// etcd is reachable again and the watch resumed without a gap.
+    /// In step with etcd: after a snapshot, after the watchers of a watch from a revision exist, and after an
+    /// outage once the watch resumed without a gap.
     Available,
 }
 
@@ -93,10 +98,10 @@ impl Drop for RawWatch {
     }
 }
 
-/// Starts the list-then-watch task.
-pub(crate) fn spawn(cfg: Arc<EtcdConfig>, pool: Pool) -> RawWatch {
+/// Starts the list-then-watch task; with `from`, watches changes after that revision without listing.
+pub(crate) fn spawn(cfg: Arc<EtcdConfig>, pool: Pool, from: Option<i64>) -> RawWatch {
     let (tx, rx) = mpsc::channel(1024);
-    let task = tokio::spawn(run(cfg, pool, tx));
+    let task = tokio::spawn(run(cfg, pool, tx, from));
     RawWatch { rx, task }
 }
 
@@ -117,9 +122,12 @@ struct Task {
     backoff: Backoff,
     /// True between an `Unavailable` and the next `Available`.
     down: bool,
+    /// An `Available` is owed once the watchers exist (after an outage, or first thing for a watch from a
+    /// revision); the start position is then checked against compaction first.
+    announce: bool,
 }
 
-async fn run(cfg: Arc<EtcdConfig>, pool: Pool, tx: mpsc::Sender<RawEvent>) {
+async fn run(cfg: Arc<EtcdConfig>, pool: Pool, tx: mpsc::Sender<RawEvent>, from: Option<i64>) {
     let backoff = Backoff::new(&cfg);
     let mut t = Task {
         cfg,
@@ -127,34 +135,43 @@ async fn run(cfg: Arc<EtcdConfig>, pool: Pool, tx: mpsc::Sender<RawEvent>) {
         tx,
         backoff,
         down: false,
+        announce: false,
     };
-    let mut listed_before = false;
+    let mut listed_before = from.is_some();
+    let mut from = from;
     loop {
-        let snapshot = match t.list().await {
-            Ok(s) => s,
-            Err(e) => {
-                if !t.failed(e).await {
+        let mut next = match from.take() {
+            Some(rev) => {
+                t.announce = true;
+                [rev.saturating_add(1); KINDS]
+            }
+            None => {
+                let snapshot = match t.list().await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        if !t.failed(e).await {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                let next = [snapshot.revision + 1; KINDS];
+                let event = RawEvent::Snapshot {
+                    snapshot,
+                    relist: listed_before,
+                };
+                listed_before = true;
+                t.announce = true;
+                if t.tx.send(event).await.is_err() || !t.up().await {
                     return;
                 }
-                continue;
+                next
             }
         };
-        let mut next = [snapshot.revision + 1; 4];
-        let event = RawEvent::Snapshot {
-            snapshot,
-            relist: listed_before,
-        };
-        listed_before = true;
-        if t.tx.send(event).await.is_err() || !t.up().await {
-            return;
-        }
         loop {
             match t.watch(&mut next).await {
                 End::Compacted(rev) => {
-                    tracing::info!(
-                        compact_revision = rev,
-                        "etcd watch fell behind a compaction; relisting"
-                    );
+                    tracing::info!(compact_revision = rev, "etcd watch position compacted; relisting");
                     break;
                 }
                 End::Failed(e) => {
@@ -173,6 +190,7 @@ impl Task {
     async fn failed(&mut self, e: EtcdError) -> bool {
         let endpoint = self.pool.endpoint().to_owned();
         tracing::warn!(%endpoint, error = %e, "etcd request failed");
+        self.announce = true;
         if !self.down {
             self.down = true;
             let event = RawEvent::Unavailable { error: e.to_string() };
@@ -189,12 +207,15 @@ impl Task {
         }
     }
 
-    /// Back in contact: reset the backoff and report `Available` if an outage was reported.
+    /// In step with etcd: reset the backoff and send the `Available` owed, if any.
     async fn up(&mut self) -> bool {
         self.backoff.reset();
         if self.down {
-            self.down = false;
             tracing::info!(endpoint = %self.pool.endpoint(), "etcd reachable again");
+        }
+        self.down = false;
+        if self.announce {
+            self.announce = false;
             return self.tx.send(RawEvent::Available).await.is_ok();
         }
         true
@@ -203,9 +224,10 @@ impl Task {
     async fn list(&mut self) -> Result<RawSnapshot, EtcdError> {
         let (mut client, _) = self.pool.client().await?;
         let endpoint = self.pool.endpoint().to_owned();
-        list_all(
+        list(
             &mut client,
             &endpoint,
+            &Kind::ALL,
             &self.cfg.prefix,
             self.cfg.page_size,
             self.cfg.request_timeout,
@@ -214,16 +236,16 @@ impl Task {
     }
 
     /// Opens one stream with a watcher per kind from `next`, then relays events until it ends.
-    async fn watch(&mut self, next: &mut [i64; 4]) -> End {
+    async fn watch(&mut self, next: &mut [i64; KINDS]) -> End {
         let endpoint = self.pool.endpoint().to_owned();
         let timeout = self.cfg.request_timeout;
         let mut client = match self.pool.client().await {
             Ok((c, _)) => c,
             Err(e) => return End::Failed(e),
         };
-        if self.down {
-            // Resuming after an outage: if the history since `next` was compacted meanwhile, relist now
-            // rather than report `Available` and then learn it from the canceled watcher.
+        if self.announce {
+            // Resuming after an outage (or starting from a given revision): if the history since `next` is
+            // compacted, relist now rather than report `Available` and then learn it from a canceled watcher.
             let at = next.iter().copied().min().unwrap_or(1).saturating_sub(1).max(1);
             let opts = GetOptions::new().with_count_only().with_revision(at);
             match call(
@@ -244,7 +266,7 @@ impl Task {
             Ok(s) => s,
             Err(e) => return End::Failed(e),
         };
-        let mut created = [false; 4];
+        let mut created = [false; KINDS];
         let mut all_created = false;
         loop {
             let msg = if all_created {
@@ -288,14 +310,14 @@ impl Task {
     async fn handle(
         &mut self,
         resp: &WatchResponse,
-        next: &mut [i64; 4],
-        created: &mut [bool; 4],
+        next: &mut [i64; KINDS],
+        created: &mut [bool; KINDS],
     ) -> Result<(), End> {
-        let Some(idx) = usize::try_from(resp.watch_id()).ok().filter(|i| *i < 4) else {
+        let Some(idx) = usize::try_from(resp.watch_id()).ok().filter(|i| *i < KINDS) else {
             // Progress answers to the whole stream carry watch id -1; nothing to do.
             return Ok(());
         };
-        let kind = EtcdKind::ALL[idx];
+        let kind = Kind::ALL[idx];
         if resp.canceled() {
             // etcd api/etcdserverpb: "compact_revision is set to the minimum index if a watcher tries to
             // watch at a compacted index ... The client should treat the watcher as canceled and should
@@ -363,10 +385,10 @@ async fn open(
     client: &mut Client,
     endpoint: &str,
     prefix: &str,
-    next: &[i64; 4],
+    next: &[i64; KINDS],
     timeout: Duration,
 ) -> Result<WatchStream, EtcdError> {
-    let options = |kind: EtcdKind| {
+    let options = |kind: Kind| {
         let i = kind.index();
         WatchOptions::new()
             .with_range(prefix_end(&kind.dir(prefix)))
@@ -374,14 +396,14 @@ async fn open(
             .with_watch_id(i as i64)
             .with_progress_notify()
     };
-    let first = EtcdKind::ALL[0];
+    let first = Kind::ALL[0];
     let mut stream = call(
         endpoint,
         timeout,
         client.watch(first.dir(prefix), Some(options(first))),
     )
     .await?;
-    for kind in &EtcdKind::ALL[1..] {
+    for kind in &Kind::ALL[1..] {
         call(
             endpoint,
             timeout,
