@@ -608,3 +608,178 @@ fn connection_collision_keeps_one_session() {
     }
     assert!(net.enode(r1).down.is_empty() && net.enode(r2).down.is_empty());
 }
+
+#[test]
+fn ipv6_routes_are_reflected_through_mp_reach() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.script_send(
+        c1,
+        Message::Update(announce6(
+            &["fd00:1::/64", "fd00:2::/64"],
+            "fd00::11",
+            Some("fe80::11"),
+        )),
+    );
+    let got = net.take_updates(c2);
+    assert_eq!(got.len(), 1);
+    let m = got[0].mp_reach().expect("MP_REACH_NLRI");
+    assert_eq!(m.afi_safi, AfiSafi::IPV6_UNICAST);
+    assert_eq!(
+        m.next_hop,
+        bgp_wire::MpNextHop::Ipv6 {
+            global: "fd00::11".parse().unwrap(),
+            link_local: Some("fe80::11".parse().unwrap())
+        },
+        "IPv6 next hops untouched"
+    );
+    let mut got_p: Vec<String> = m.nlri.iter().map(|n| n.prefix.to_string()).collect();
+    got_p.sort();
+    assert_eq!(got_p, vec!["fd00:1::/64", "fd00:2::/64"]);
+    assert_eq!(value(&got[0], 9), Some(&AttrValue::OriginatorId(v4("10.0.0.11"))));
+    net.script_send(c1, Message::Update(withdraw6(&["fd00:1::/64"])));
+    let got = net.take_updates(c2);
+    let w: Vec<String> = got
+        .iter()
+        .flat_map(|u| u.withdrawals().map(|(_, n)| n.prefix.to_string()))
+        .collect();
+    assert_eq!(w, vec!["fd00:1::/64"]);
+    assert_eq!(net.engine(rr).loc_rib_len(), 1);
+}
+
+#[test]
+fn two_octet_as_peer_gets_as_trans_and_as4_path() {
+    let mut net = Net::default();
+    let mut cfg = rr_cfg("10.0.0.1", "1.1.1.1");
+    cfg.local_as = 4_200_000_000;
+    let rr = net.add_engine("10.0.0.1", cfg);
+    let caps4 = modern_caps(4_200_000_000);
+    let c1 = net.add_script("10.0.0.11", 4_200_000_000, "10.0.0.11", caps4);
+    // An old eBGP speaker without the 4-octet AS capability.
+    let old = net.add_script("10.0.0.41", 65001, "10.0.0.41", vec![Capability::RouteRefresh]);
+    net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, old, Role::Ebgp, |_| {});
+    assert!(net.script(old).established);
+    net.take_updates(old);
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.6.0.0/24"], "10.0.0.11", vec![])),
+    );
+    let got = net.take_updates(old);
+    let u = &got[0];
+    // Decoded with a 2-octet context: AS_PATH carries AS_TRANS, AS4_PATH the real AS.
+    assert_eq!(
+        value(u, 2),
+        Some(&AttrValue::AsPath(bgp_wire::AsPath::from_sequence([23456])))
+    );
+    assert_eq!(
+        value(u, 17),
+        Some(&AttrValue::As4Path(bgp_wire::AsPath::from_sequence([
+            4_200_000_000
+        ])))
+    );
+}
+
+#[test]
+fn llgr_keeps_routes_with_llgr_stale_after_the_restart_timer() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(10, false, true));
+    caps.push(llgr_cap(100));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps.clone());
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", caps);
+    for c in [c1, c2] {
+        net.peer(rr, c, Role::RrClient, |p| {
+            p.graceful_restart.llgr_stale_time = Some(3600)
+        });
+    }
+    net.take_updates(c2);
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    net.take_updates(c2);
+    net.script(c1).accept = false;
+    net.script_crash(c1);
+    net.run_for(Duration::from_secs(11));
+    let got = net.take_updates(c2);
+    assert_eq!(
+        announced_v4(&got),
+        vec!["10.1.0.0/24"],
+        "re-advertised in the LLGR phase"
+    );
+    assert_eq!(
+        value(got.last().unwrap(), 8),
+        Some(&AttrValue::Communities(vec![Community::LLGR_STALE])),
+        "with LLGR_STALE (RFC 9494)"
+    );
+    net.run_for(Duration::from_secs(100));
+    let got = net.take_updates(c2);
+    assert_eq!(
+        got.iter().map(|u| u.withdrawals().count()).sum::<usize>(),
+        1,
+        "removed at the LLGR stale time"
+    );
+    assert_eq!(net.engine(rr).loc_rib_len(), 0);
+}
+
+#[test]
+fn enhanced_route_refresh_both_directions() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(Capability::EnhancedRouteRefresh);
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps.clone());
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", caps);
+    net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    net.take_updates(c2);
+    // c2 asks: BoRR, the table, EoRR (RFC 7313 section 4).
+    net.script_send(c2, refresh_v4());
+    let order: Vec<String> = net
+        .script(c2)
+        .received
+        .iter()
+        .filter_map(|m| match m {
+            Message::RouteRefresh(r) => Some(format!("rr{}", r.subtype.0)),
+            Message::Update(u) if u.end_of_rib().is_none() => Some("update".into()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order.first().map(String::as_str), Some("rr1"));
+    assert_eq!(order.last().map(String::as_str), Some("rr2"));
+    assert!(order.contains(&"update".to_string()));
+    // c1 refreshes its own routes: BoRR, only one prefix, EoRR: the other is purged.
+    let rr_msg = |subtype| {
+        Message::RouteRefresh(bgp_wire::RouteRefresh {
+            afi: bgp_wire::Afi::IPV4,
+            safi: bgp_wire::Safi::UNICAST,
+            subtype: bgp_wire::RouteRefreshSubtype(subtype),
+        })
+    };
+    net.take_updates(c2);
+    net.script_send(c1, rr_msg(1));
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    assert!(
+        net.engine(rr).route(&pfx("10.1.1.0/24")).is_some(),
+        "kept until EoRR"
+    );
+    net.script_send(c1, rr_msg(2));
+    assert!(
+        net.engine(rr).route(&pfx("10.1.1.0/24")).is_none(),
+        "purged at EoRR"
+    );
+    let w: Vec<String> = net
+        .take_updates(c2)
+        .iter()
+        .flat_map(|u| u.withdrawals().map(|(_, n)| n.prefix.to_string()))
+        .collect();
+    assert_eq!(w, vec!["10.1.1.0/24"]);
+}

@@ -544,3 +544,71 @@ pub fn announced_v4(updates: &[Update]) -> Vec<String> {
 pub fn refresh_v4() -> Message {
     Message::RouteRefresh(RouteRefresh::request(AfiSafi::IPV4_UNICAST))
 }
+
+/// An IPv6 UPDATE announcing `prefixes` through MP_REACH_NLRI.
+pub fn announce6(prefixes: &[&str], next_hop: &str, link_local: Option<&str>) -> Update {
+    Update {
+        withdrawn: vec![],
+        attributes: vec![
+            PathAttribute::new(AttrValue::MpReach(bgp_wire::MpReach {
+                afi_safi: AfiSafi::IPV6_UNICAST,
+                next_hop: bgp_wire::MpNextHop::Ipv6 {
+                    global: next_hop.parse().expect("v6"),
+                    link_local: link_local.map(|l| l.parse().expect("v6")),
+                },
+                nlri: prefixes
+                    .iter()
+                    .map(|p| Nlri::new(p.parse().expect("prefix")))
+                    .collect(),
+                opaque_nlri: Bytes::new(),
+            })),
+            PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
+            PathAttribute::new(AttrValue::AsPath(bgp_wire::AsPath::new())),
+        ],
+        nlri: vec![],
+    }
+}
+
+/// An IPv6 UPDATE withdrawing `prefixes` through MP_UNREACH_NLRI.
+pub fn withdraw6(prefixes: &[&str]) -> Update {
+    Update {
+        withdrawn: vec![],
+        attributes: vec![PathAttribute::new(AttrValue::MpUnreach(bgp_wire::MpUnreach {
+            afi_safi: AfiSafi::IPV6_UNICAST,
+            withdrawn: prefixes
+                .iter()
+                .map(|p| Nlri::new(p.parse().expect("prefix")))
+                .collect(),
+            opaque_nlri: Bytes::new(),
+        }))],
+        nlri: vec![],
+    }
+}
+
+/// Long-lived GR capability for both unicast families.
+pub fn llgr_cap(stale_time: u32) -> Capability {
+    Capability::LongLivedGracefulRestart(
+        [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
+            .into_iter()
+            .map(|afi_safi| bgp_wire::LlgrFamily {
+                afi_safi,
+                flags: 0,
+                stale_time,
+            })
+            .collect(),
+    )
+}
+
+/// Route-refresh messages scripted node `n` received (subtype values), drained.
+pub fn take_refreshes(net: &mut Net, n: usize) -> Vec<u8> {
+    let s = net.script(n);
+    let mut out = Vec::new();
+    s.received.retain(|m| match m {
+        Message::RouteRefresh(r) => {
+            out.push(r.subtype.0);
+            false
+        }
+        _ => true,
+    });
+    out
+}

@@ -1,0 +1,99 @@
+//! In-memory fan-out timing: N clients x P prefixes each through one engine, every client
+//! receiving every other client's routes (no sockets). Prints time, messages and bytes encoded.
+//!
+//! `cargo run --release -p rr-core --example fanout -- 1000 100`
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant as StdInstant;
+
+use bgp_wire::{
+    AfiSafi, AsPath, Asn, AttrValue, Capability, EncodeCtx, HoldTime, Message, Nlri, Open, PathAttribute,
+    Prefix, RouterId, Update,
+};
+use bytes::BytesMut;
+use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
+
+const AS: u32 = 64512;
+
+fn frame(m: Message) -> bytes::Bytes {
+    let mut b = BytesMut::new();
+    m.encode(
+        &EncodeCtx {
+            four_octet_as: true,
+            ..EncodeCtx::default()
+        },
+        &mut b,
+    )
+    .expect("encode");
+    b.freeze()
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let n = args.first().copied().unwrap_or(1000);
+    let p = args.get(1).copied().unwrap_or(100);
+    let mut e = Engine::new(EngineConfig::new(Ipv4Addr::new(10, 255, 255, 1), AS));
+    let now = Instant::from_millis(1);
+    let addr = |i: usize| Ipv4Addr::from(0x0a00_0000 + 2 + i as u32);
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let mut cfg = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
+        cfg.passive = true;
+        e.add_peer(now, cfg).expect("peer");
+        let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
+        let caps = vec![
+            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
+            Capability::FourOctetAs(AS),
+        ];
+        let open = Open::new(
+            Asn::new(AS).expect("as"),
+            HoldTime::DEFAULT,
+            RouterId::new(addr(i)).expect("id"),
+            caps,
+        );
+        e.handle_frame(now, c, &frame(Message::Open(open)));
+        e.handle_frame(now, c, &frame(Message::Keepalive));
+        conns.push(c);
+    }
+    while e.poll_output().is_some() {}
+    let updates: Vec<_> = (0..n)
+        .map(|i| {
+            let nlri = (0..p)
+                .map(|k| {
+                    let a = Ipv4Addr::from(0x6400_0000 + ((i * p + k) as u32) * 256);
+                    Nlri::new(Prefix::new(IpAddr::V4(a), 24).expect("prefix"))
+                })
+                .collect();
+            frame(Message::Update(Update {
+                withdrawn: vec![],
+                attributes: vec![
+                    PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
+                    PathAttribute::new(AttrValue::AsPath(AsPath::new())),
+                    PathAttribute::new(AttrValue::NextHop(addr(i))),
+                    PathAttribute::new(AttrValue::LocalPref(100)),
+                ],
+                nlri,
+            }))
+        })
+        .collect();
+    let t = StdInstant::now();
+    for (i, u) in updates.iter().enumerate() {
+        e.handle_frame(now, conns[i], u);
+    }
+    let t_in = t.elapsed();
+    let (mut msgs, mut bytes, mut distinct) = (0usize, 0usize, std::collections::HashSet::new());
+    while let Some(o) = e.poll_output() {
+        if let Output::Send { bytes: b, .. } = o {
+            msgs += 1;
+            bytes += b.len();
+            distinct.insert(b.as_ptr() as usize);
+        }
+    }
+    let total = t.elapsed();
+    println!(
+        "{n} clients x {p} prefixes: input {t_in:?}, total {total:?}; {msgs} sends ({} distinct encodings), {bytes} bytes queued; loc-rib {} prefixes, {} update groups",
+        distinct.len(),
+        e.loc_rib_len(),
+        e.update_groups()
+    );
+}
