@@ -35,7 +35,7 @@ fi
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "==> cargo bench --no-run"
-cargo bench --workspace --no-run --quiet
+cargo bench -p benches --no-run --quiet
 echo "==> fuzz crate builds"
 cargo build --manifest-path fuzz/Cargo.toml --quiet
 echo "==> cargo test"
