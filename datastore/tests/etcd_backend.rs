@@ -393,6 +393,7 @@ async fn tls_with_client_certificates() {
     cfg.tls.ca_file = Some(other.path("ca.pem"));
     match EtcdBackend::connect(cfg).await {
         Err(EtcdError::Tls { endpoint, reason }) => {
+            eprintln!("wrong CA refused: {reason}");
             assert_eq!(endpoint, etcd.endpoint());
             assert!(
                 reason.to_ascii_lowercase().contains("certificate"),
@@ -408,6 +409,14 @@ async fn tls_with_client_certificates() {
     match EtcdBackend::connect(cfg).await {
         Err(e) => assert!(!e.to_string().is_empty()),
         Ok(_) => panic!("etcd requires a client certificate"),
+    }
+
+    // A dead https endpoint is an outage, not a TLS problem.
+    let mut cfg = fast(EtcdConfig::new([format!("https://127.0.0.1:{}", free_port())]));
+    cfg.tls = client_tls(&client);
+    match EtcdBackend::connect(cfg).await {
+        Err(e @ EtcdError::Unavailable { .. }) => assert!(e.is_transient()),
+        other => panic!("a dead https endpoint must be Unavailable, got {other:?}"),
     }
 
     // Plain http against the TLS port fails too.

@@ -14,7 +14,9 @@ pub enum EtcdError {
     #[error("etcd configuration: {0}")]
     Config(String),
     /// The TLS handshake with an endpoint failed (wrong CA, rejected client certificate...).
-    #[error("etcd endpoint {endpoint}: TLS handshake failed: {reason}")]
+    #[error(
+        "etcd endpoint {endpoint}: TLS handshake failed (check ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE): {reason}"
+    )]
     Tls {
         /// The endpoint URL.
         endpoint: String,

@@ -259,6 +259,8 @@ impl Task {
                 Err(EtcdError::Rejected(msg)) if msg.contains("compacted") => {
                     return End::Compacted(at);
                 }
+                // A start revision beyond the store's (a caller's mistake): the watch simply waits for it.
+                Err(EtcdError::Rejected(msg)) if msg.contains("future revision") => {}
                 Err(e) => return End::Failed(e),
             }
         }

@@ -1,0 +1,125 @@
+//! Outages as the daemon sees them through the [`Datastore`] trait: `Status(Unavailable)` while etcd is
+//! unreachable, `Status(Synced)` when it is back, no resync and no lost event across a restart, and a
+//! backend started while etcd is down.
+
+mod etcd_support;
+
+use std::time::Duration;
+
+use datastore::etcd::EtcdBackend;
+use datastore::{Datastore, Kind, SyncStatus, WatchEvent, WatchStream};
+use etcd_support::EtcdServer;
+use futures::StreamExt;
+
+const PEERS: &str = "/calico/resources/v3/projectcalico.org/bgppeers/";
+
+fn peer(name: &str) -> String {
+    format!(
+        r#"{{"kind":"BGPPeer","apiVersion":"projectcalico.org/v3","metadata":{{"name":"{name}"}},"spec":{{"peerIP":"10.1.1.1","asNumber":64512}}}}"#
+    )
+}
+
+async fn next(w: &mut WatchStream, secs: u64, what: &str) -> WatchEvent {
+    match tokio::time::timeout(Duration::from_secs(secs), w.next()).await {
+        Ok(Some(Ok(ev))) => ev,
+        Ok(Some(Err(e))) => panic!("watch error while waiting for {what}: {e}"),
+        Ok(None) => panic!("watch ended while waiting for {what}"),
+        Err(_) => panic!("no event within {secs} s while waiting for {what}"),
+    }
+}
+
+#[tokio::test]
+async fn outage_reports_unavailable_then_synced_without_resync() {
+    let mut etcd = EtcdServer::start();
+    etcd.put(&format!("{PEERS}a"), &peer("a"));
+    let store = EtcdBackend::new(etcd.config()).expect("config");
+    let mut w = store.watch(None).await.expect("watch");
+    assert!(matches!(
+        next(&mut w, 10, "resync").await,
+        WatchEvent::Resync { .. }
+    ));
+    assert_eq!(
+        next(&mut w, 5, "synced").await,
+        WatchEvent::Status(SyncStatus::Synced)
+    );
+
+    etcd.stop();
+    match next(&mut w, 10, "unavailable").await {
+        WatchEvent::Status(SyncStatus::Unavailable(why)) => assert!(!why.is_empty()),
+        other => panic!("expected Status(Unavailable), got {other:?}"),
+    }
+    // Reads fail as Unavailable while it is down.
+    match store.list(Kind::BgpPeer).await {
+        Err(e) => assert!(e.is_transient(), "{e}"),
+        Ok(l) => panic!("list cannot succeed with etcd down: {l:?}"),
+    }
+    // Down for a while: no further status noise, however many retries.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), w.next())
+            .await
+            .is_err(),
+        "one Unavailable per outage"
+    );
+    etcd.restart();
+    assert_eq!(
+        next(&mut w, 15, "synced again").await,
+        WatchEvent::Status(SyncStatus::Synced)
+    );
+    let rev = etcd.put(&format!("{PEERS}b"), &peer("b"));
+    match next(&mut w, 5, "the write after the outage").await {
+        WatchEvent::Applied(v) => {
+            assert_eq!(v.value.name(), "b");
+            assert_eq!(v.revision.0, u64::try_from(rev).expect("positive"));
+        }
+        other => panic!("expected Applied (no resync after a plain restart), got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn backend_started_while_etcd_is_down() {
+    let mut etcd = EtcdServer::start();
+    etcd.put(&format!("{PEERS}a"), &peer("a"));
+    etcd.stop();
+    // No I/O at construction: the daemon starts during an outage.
+    let store = EtcdBackend::new(etcd.config()).expect("config");
+    let mut w = store.watch(None).await.expect("watch");
+    match next(&mut w, 10, "unavailable").await {
+        WatchEvent::Status(SyncStatus::Unavailable(why)) => {
+            assert!(why.contains("127.0.0.1"), "names the endpoint: {why}");
+        }
+        other => panic!("expected Status(Unavailable), got {other:?}"),
+    }
+    etcd.restart();
+    match next(&mut w, 15, "resync").await {
+        WatchEvent::Resync { resources, .. } => {
+            assert_eq!(resources.len(), 1);
+            assert_eq!(resources[0].value.name(), "a");
+        }
+        other => panic!("expected Resync, got {other:?}"),
+    }
+    assert_eq!(
+        next(&mut w, 5, "synced").await,
+        WatchEvent::Status(SyncStatus::Synced)
+    );
+}
+
+/// A watch from a revision in the future waits for it instead of failing.
+#[tokio::test]
+async fn watch_from_a_future_revision_waits() {
+    let etcd = EtcdServer::start();
+    let store = EtcdBackend::connect(etcd.config()).await.expect("connect");
+    let now = store.probe().await.expect("probe");
+    let from = u64::try_from(now + 2).expect("positive");
+    let mut w = store.watch(Some(datastore::Revision(from))).await.expect("watch");
+    assert_eq!(
+        next(&mut w, 5, "synced").await,
+        WatchEvent::Status(SyncStatus::Synced)
+    );
+    etcd.put(&format!("{PEERS}skipped1"), &peer("skipped1"));
+    etcd.put(&format!("{PEERS}skipped2"), &peer("skipped2"));
+    etcd.put(&format!("{PEERS}seen"), &peer("seen"));
+    match next(&mut w, 5, "the first write after the revision").await {
+        WatchEvent::Applied(v) => assert_eq!(v.value.name(), "seen"),
+        other => panic!("expected Applied(seen), got {other:?}"),
+    }
+}
