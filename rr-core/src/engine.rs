@@ -276,6 +276,10 @@ impl Engine {
         self.conn_neg(conn).map(|n| n.decode_ctx()).unwrap_or_default()
     }
 
+    pub(crate) fn peer_of_conn(&self, conn: ConnId) -> Option<PeerId> {
+        self.conn_peer.get(&conn).copied()
+    }
+
     fn conn_neg(&self, conn: ConnId) -> Option<&Negotiated> {
         let id = self.conn_peer.get(&conn)?;
         let c = self.peer(*id)?.conns.iter().find(|c| c.id == conn)?;

@@ -12,12 +12,16 @@
 //! every member except that one. When the best path of a prefix moves to a path learned from a
 //! member, that member is sent a withdrawal of the path it had received before.
 //!
-//! Slow peers: every message is queued for every member as a shared `Bytes` (one reference count
-//! per member, no copy). The engine does not yet let a member fall behind and catch up from the
-//! Adj-RIB-Out; a caller whose per-connection queue overflows should reset that session (the peer
-//! then resynchronises from the Adj-RIB-Out on re-join). This is the partial part of the design.
+//! Slow peers: every message is queued for every in-sync member as a shared `Bytes` (one reference
+//! count per member, no copy). When the caller reports a member's connection as congested
+//! ([`Engine::set_congested`]), the member leaves the in-sync list and the group only records which
+//! (prefix, path id) keys changed for it — a set bounded by the table size, not by the churn. When
+//! the connection drains, the member catches up from the group's Adj-RIB-Out: the current path of
+//! every recorded key, or its withdrawal, encoded for that member alone, then it rejoins the
+//! shared stream. A slow member never stalls the others and never makes the engine buffer
+//! messages for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -65,6 +69,10 @@ pub(crate) struct Group {
     pub(crate) joining: Vec<PeerId>,
     /// Members that asked for a route refresh of a family.
     pub(crate) refreshing: Vec<(PeerId, Family)>,
+    /// Congested members and the keys that changed since they fell behind.
+    pub(crate) behind: Vec<(PeerId, HashSet<(Prefix, u32)>)>,
+    /// Members whose congestion cleared, waiting to catch up at the next flush.
+    pub(crate) catching_up: Vec<(PeerId, HashSet<(Prefix, u32)>)>,
     pub(crate) adj_out: HashMap<Prefix, Slots<OutRoute>>,
 }
 
@@ -265,6 +273,8 @@ impl Engine {
                     members: Vec::new(),
                     joining: Vec::new(),
                     refreshing: Vec::new(),
+                    behind: Vec::new(),
+                    catching_up: Vec::new(),
                     adj_out,
                 };
                 let gi = match self.groups.list.iter().position(Option::is_none) {
@@ -299,7 +309,9 @@ impl Engine {
         g.members.retain(|m| *m != id);
         g.joining.retain(|m| *m != id);
         g.refreshing.retain(|(m, _)| *m != id);
-        if g.members.is_empty() && g.joining.is_empty() {
+        g.behind.retain(|(m, _)| *m != id);
+        g.catching_up.retain(|(m, _)| *m != id);
+        if g.members.is_empty() && g.joining.is_empty() && g.behind.is_empty() && g.catching_up.is_empty() {
             let key = g.key.clone();
             self.groups.list[gi] = None;
             self.groups.by_key.remove(&key);
@@ -458,12 +470,15 @@ impl Engine {
                 lists[p.family().index()].push((p, id));
                 j += 1;
             }
-            for fam in Family::ALL {
-                if !lists[fam.index()].is_empty() {
-                    let mut packer = Packer::new(key.extended);
-                    packer.withdraw(fam, key.add_path_tx.contains(fam), &lists[fam.index()]);
-                    for m in packer.out {
-                        self.send_to(to, m);
+            // A member that is behind gets these through its catch-up instead.
+            if members.contains(&to) {
+                for fam in Family::ALL {
+                    if !lists[fam.index()].is_empty() {
+                        let mut packer = Packer::new(key.extended);
+                        packer.withdraw(fam, key.add_path_tx.contains(fam), &lists[fam.index()]);
+                        for m in packer.out {
+                            self.send_to(to, m);
+                        }
                     }
                 }
             }
@@ -499,6 +514,10 @@ impl Engine {
         };
         let joiners = std::mem::take(&mut g.joining);
         let refreshing = std::mem::take(&mut g.refreshing);
+        let catching_up = std::mem::take(&mut g.catching_up);
+        for (to, keys) in catching_up {
+            self.catch_up(gi, to, keys);
+        }
         if joiners.is_empty() && refreshing.is_empty() {
             return;
         }
@@ -553,6 +572,82 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
+    /// high watermark and `false` when it has drained: a congested update-group member stops
+    /// receiving the group's stream and, once drained, catches up from the group's Adj-RIB-Out
+    /// with only the keys that changed meanwhile (see the module documentation).
+    pub fn set_congested(&mut self, now: crate::types::Instant, conn: crate::types::ConnId, congested: bool) {
+        self.tick_pub(now);
+        let Some(id) = self.peer_of_conn(conn) else { return };
+        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
+            return;
+        };
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return;
+        };
+        if congested {
+            if let Some(pos) = g.members.iter().position(|m| *m == id) {
+                g.members.swap_remove(pos);
+                g.behind.push((id, HashSet::new()));
+            }
+        } else if let Some(pos) = g.behind.iter().position(|(m, _)| *m == id) {
+            let entry = g.behind.swap_remove(pos);
+            g.catching_up.push(entry);
+        }
+    }
+
+    /// Sends `to` the current state of every key that changed while it was behind, then puts it
+    /// back in the group's shared stream.
+    fn catch_up(&mut self, gi: usize, to: PeerId, keys: HashSet<(Prefix, u32)>) {
+        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
+            return;
+        };
+        let key = g.key.clone();
+        let mut ann: Buckets = HashMap::new();
+        let mut wd: [Vec<(Prefix, u32)>; 2] = [Vec::new(), Vec::new()];
+        for (prefix, id) in keys {
+            let cur = g
+                .adj_out
+                .get(&prefix)
+                .and_then(|s| s.as_slice().iter().find(|r| r.id == id));
+            match cur {
+                Some(r) if r.peer != to => {
+                    let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
+                    ann.entry(k)
+                        .or_insert_with(|| (Arc::clone(&r.attrs), Vec::new()))
+                        .1
+                        .push((prefix, id));
+                }
+                // Gone, or now learned from `to` itself: withdraw whatever it may hold.
+                _ => wd[prefix.family().index()].push((prefix, id)),
+            }
+        }
+        for fam in Family::ALL {
+            let list = &mut wd[fam.index()];
+            if !list.is_empty() {
+                list.sort_unstable();
+                let mut packer = Packer::new(key.extended);
+                packer.withdraw(fam, key.add_path_tx.contains(fam), list);
+                for m in packer.out {
+                    self.send_to(to, m);
+                }
+            }
+        }
+        for v in ann.values_mut() {
+            v.1.sort_unstable();
+        }
+        let mut msgs = Vec::new();
+        self.encode_buckets(&key, ann, &mut msgs);
+        for (m, _) in msgs {
+            self.send_to(to, m);
+        }
+        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
+            g.members.push(to);
+        }
+    }
+}
+
 /// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes.
 fn diff_prefix(
     peers: &[Option<Peer>],
@@ -594,10 +689,16 @@ fn diff_prefix(
             .or_insert_with(|| (Arc::clone(&p.attrs), Vec::new()))
             .1
             .push((prefix, oid));
+        for (_, keys) in &mut g.behind {
+            keys.insert((prefix, oid));
+        }
     }
     for o in old {
         if !want.iter().any(|(oid, _)| *oid == o.id) {
             batch.wd[fam.index()].push((prefix, o.id));
+            for (_, keys) in &mut g.behind {
+                keys.insert((prefix, o.id));
+            }
         }
     }
     if !new.is_empty() {

@@ -783,3 +783,47 @@ fn enhanced_route_refresh_both_directions() {
         .collect();
     assert_eq!(w, vec!["10.1.1.0/24"]);
 }
+
+#[test]
+fn congested_member_falls_behind_and_catches_up_from_adj_rib_out() {
+    let (mut net, rr, c1, c2) = two_clients();
+    let c3 = net.add_script("10.0.0.13", AS, "10.0.0.13", modern_caps(AS));
+    net.peer(rr, c3, Role::RrClient, |_| {});
+    net.take_updates(c3);
+    net.congest(rr, c2, true);
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    net.script_send(c1, Message::Update(withdraw(&["10.1.0.0/24"])));
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.2.0/24"], "10.0.0.11", vec![])),
+    );
+    assert!(
+        net.take_updates(c2).is_empty(),
+        "nothing queued for a congested member"
+    );
+    assert_eq!(
+        announced_v4(&net.take_updates(c3)),
+        vec!["10.1.1.0/24", "10.1.2.0/24"],
+        "others unaffected"
+    );
+    net.congest(rr, c2, false);
+    let got = net.take_updates(c2);
+    assert_eq!(
+        announced_v4(&got),
+        vec!["10.1.1.0/24", "10.1.2.0/24"],
+        "caught up to the current state"
+    );
+    assert!(
+        got.len() <= 2,
+        "one withdrawal message and one packed announcement"
+    );
+    // Back in the shared stream.
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.3.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(announced_v4(&net.take_updates(c2)), vec!["10.1.3.0/24"]);
+}

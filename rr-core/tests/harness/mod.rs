@@ -612,3 +612,19 @@ pub fn take_refreshes(net: &mut Net, n: usize) -> Vec<u8> {
     });
     out
 }
+
+impl Net {
+    /// Reports engine node `e`'s connection to scripted node `s` as congested or drained.
+    pub fn congest(&mut self, e: usize, s: usize, congested: bool) {
+        let conn = self
+            .links
+            .iter()
+            .find(|((n, _), (m, _))| *n == e && *m == s)
+            .map(|((_, c), _)| *c)
+            .expect("a link between the two nodes");
+        let now = self.now;
+        self.engine(e)
+            .set_congested(now, rr_core::ConnId::from_raw(conn), congested);
+        self.pump();
+    }
+}
