@@ -1,3 +1,136 @@
 //! The Calico BGP route reflector daemon.
+//!
+//! Start-up: parse the configuration ([`config`]), open the datastore, follow it into snapshots, and run the
+//! tasks described in [`tasks`]: one engine task owning [`rr_core::Engine`], one reader and one writer per
+//! BGP connection, the listeners, the datastore watcher ([`reconcile`]), the metrics/health endpoint and the
+//! control API ([`http`]). SIGTERM/SIGINT stop it as `--shutdown-mode` says.
 
-fn main() {}
+mod config;
+mod http;
+mod metrics;
+mod reconcile;
+mod sockopt;
+mod tasks;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use datastore::{Datastore, Snapshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info};
+
+use crate::config::{Args, Config, DatastoreSettings, LogFormat};
+use crate::tasks::{EngineCmd, EngineTask, Health};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cfg = match Config::resolve(args, &|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rr-daemon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(cfg.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rr-daemon: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("rr-daemon: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
+    Ok(match &cfg.datastore {
+        DatastoreSettings::File(p) => Arc::new(
+            datastore::FileDatastore::open(p).with_context(|| format!("opening datastore file {}", p.display()))?,
+        ),
+        DatastoreSettings::Etcd(e) => {
+            let mut c = datastore::etcd::EtcdConfig::new(e.endpoints.clone());
+            c.tls.ca_file = e.ca_cert_file.clone();
+            c.tls.cert_file = e.cert_file.clone();
+            c.tls.key_file = e.key_file.clone();
+            // Connecting lazily: an unreachable etcd at start-up is an outage, not a fatal error.
+            Arc::new(datastore::etcd::EtcdBackend::new(c).context("etcd datastore")?)
+        }
+        DatastoreSettings::Kubernetes { kubeconfig } => {
+            let mut k = datastore::kube::KubeConfig::from_env();
+            if let Some(p) = kubeconfig {
+                k.kubeconfig = Some(p.clone());
+            }
+            Arc::new(datastore::kube::KubeDatastore::connect(&k).await.context("kubernetes datastore")?)
+        }
+    })
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    info!(version = env!("CARGO_PKG_VERSION"), datastore = ?cfg.datastore, "starting");
+    let store = open_datastore(&cfg).await?;
+
+    let metrics = Arc::new(metrics::Metrics::default());
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let (health_tx, health_rx) = watch::channel(Health::default());
+    let (tx, rx) = mpsc::channel::<EngineCmd>(1024);
+
+    if let Some(addr) = cfg.metrics_addr {
+        let bound = http::serve_tcp(addr, http::metrics_router(Arc::new(registry), health_rx))
+            .await
+            .with_context(|| format!("binding the metrics endpoint {addr} (--metrics-addr)"))?;
+        info!(%bound, "metrics endpoint: /metrics /healthz /readyz");
+    }
+    http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()))
+        .await
+        .with_context(|| format!("binding the control socket {} (--control-socket)", cfg.control_socket.display()))?;
+    info!(socket = %cfg.control_socket.display(), "control API");
+    if let Some(addr) = cfg.control_addr {
+        let bound = http::serve_tcp(addr, http::control_router(tx.clone()))
+            .await
+            .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
+        info!(%bound, "control API on TCP");
+    }
+
+    let engine = tokio::spawn(EngineTask::new(tx.clone(), metrics, health_tx).run(rx));
+
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+    tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));
+    let secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
+    tokio::spawn(reconcile::run(cfg.clone(), snap_rx, secrets, tx.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT"),
+    }
+    let (done_tx, done_rx) = oneshot::channel();
+    if tx.send(EngineCmd::Shutdown { mode: cfg.shutdown_mode, done: done_tx }).await.is_ok() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
+    }
+    let _ = std::fs::remove_file(&cfg.control_socket);
+    engine.abort();
+    info!("stopped");
+    Ok(())
+}

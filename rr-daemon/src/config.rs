@@ -1,0 +1,526 @@
+//! Start-up configuration.
+//!
+//! The daemon takes the environment of the `calico/routereflector` container it replaces (`IP`, `IP6`,
+//! `NODENAME`, `DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`,
+//! `KUBECONFIG`; libcalico-go also accepts each with a `CALICO_` prefix) and the same settings as flags. A flag
+//! wins over the plain variable, which wins over the `CALICO_` one.
+//!
+//! [`Args`] is the raw clap view (the environment-backed settings stay strings there, so that a value from the
+//! `CALICO_` fallback is checked exactly like one from the flag); [`Config::resolve`] validates everything and
+//! returns an error that names the offending setting, so a bad value stops start-up with a clear message.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Which datastore backend to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DatastoreKind {
+    /// etcd v3 (`DATASTORE_TYPE=etcdv3`).
+    Etcdv3,
+    /// The Kubernetes API (`DATASTORE_TYPE=kubernetes`).
+    Kubernetes,
+    /// A calicoctl-style multi-document YAML file (the embedded default).
+    File,
+}
+
+/// What to do with the BGP sessions on SIGTERM/SIGINT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum ShutdownMode {
+    /// Close the TCP connections without a NOTIFICATION, so clients doing graceful restart (RFC 4724) keep
+    /// the reflected routes while the reflector is away (projectcalico/calico#9259).
+    #[default]
+    Graceful,
+    /// Send a Cease / Administrative Shutdown NOTIFICATION with a message (RFC 8203), so clients flush at once.
+    Cease,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Raw command line and environment, as clap sees them.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "rr-daemon", version, about = "The Calico BGP route reflector daemon")]
+pub(crate) struct Args {
+    /// This reflector's IPv4 address: router id, source address, and BGP listen address (also `CALICO_IP`).
+    #[arg(long, env = "IP")]
+    pub(crate) ip: Option<String>,
+    /// This reflector's IPv6 address (also `CALICO_IP6`).
+    #[arg(long, env = "IP6")]
+    pub ip6: Option<String>,
+    /// The Calico node name of this reflector (also `CALICO_NODENAME`).
+    #[arg(long, env = "NODENAME")]
+    pub(crate) nodename: Option<String>,
+    /// Datastore backend: `etcdv3`, `kubernetes` or `file` (also `CALICO_DATASTORE_TYPE`).
+    #[arg(long = "datastore", env = "DATASTORE_TYPE")]
+    pub(crate) datastore: Option<String>,
+    /// Comma-separated etcd v3 endpoint URLs (also `CALICO_ETCD_ENDPOINTS`).
+    #[arg(long, env = "ETCD_ENDPOINTS")]
+    pub(crate) etcd_endpoints: Option<String>,
+    /// etcd CA certificate file (also `CALICO_ETCD_CA_CERT_FILE`).
+    #[arg(long, env = "ETCD_CA_CERT_FILE")]
+    pub(crate) etcd_ca_cert_file: Option<String>,
+    /// etcd client certificate file (also `CALICO_ETCD_CERT_FILE`).
+    #[arg(long, env = "ETCD_CERT_FILE")]
+    pub(crate) etcd_cert_file: Option<String>,
+    /// etcd client key file (also `CALICO_ETCD_KEY_FILE`).
+    #[arg(long, env = "ETCD_KEY_FILE")]
+    pub(crate) etcd_key_file: Option<String>,
+    /// kubeconfig for the Kubernetes datastore (also `CALICO_KUBECONFIG`).
+    #[arg(long, env = "KUBECONFIG")]
+    pub(crate) kubeconfig: Option<String>,
+    /// The YAML file for `--datastore file`.
+    #[arg(long)]
+    pub(crate) file: Option<PathBuf>,
+    /// Override the BGP listen port (otherwise BGPConfiguration `node.<name>` / `default` listenPort, or 179).
+    #[arg(long)]
+    pub(crate) listen_port: Option<u16>,
+    /// Address of the HTTP endpoint serving `/metrics`, `/healthz` and `/readyz`; `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:9179")]
+    pub(crate) metrics_addr: String,
+    /// Unix socket of the control API used by `rr-cli` (default: `rr-daemon.sock` in the temp directory).
+    #[arg(long)]
+    pub(crate) control_socket: Option<PathBuf>,
+    /// Also serve the control API on this TCP address.
+    #[arg(long)]
+    pub(crate) control_addr: Option<String>,
+    /// What to do with sessions on SIGTERM/SIGINT.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) shutdown_mode: ShutdownMode,
+    /// Cluster id when this reflector is not (yet) a Calico node with routeReflectorClusterID.
+    #[arg(long)]
+    pub(crate) cluster_id: Option<String>,
+    /// Router id (default: the node's IPv4 address).
+    #[arg(long)]
+    pub(crate) router_id: Option<String>,
+    /// Local AS number when the node and BGPConfiguration do not give one (plain or asdot).
+    #[arg(long = "as")]
+    pub(crate) asn: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) log_format: LogFormat,
+    /// BGP passwords from a directory laid out like a mounted Kubernetes Secret (`DIR/<secret>/<key>`),
+    /// instead of the datastore's secrets (the file datastore has none).
+    #[arg(long)]
+    pub(crate) secrets_dir: Option<PathBuf>,
+}
+
+/// A start-up setting that is invalid. The message names the setting (flag and variables).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {setting}: {reason}")]
+pub(crate) struct ConfigError {
+    /// The setting, e.g. `--ip / IP / CALICO_IP`.
+    pub(crate) setting: String,
+    /// What is wrong with it.
+    pub(crate) reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { setting: setting.into(), reason: reason.into() }
+    }
+}
+
+/// etcd v3 connection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EtcdSettings {
+    /// Endpoint URLs.
+    pub(crate) endpoints: Vec<String>,
+    /// CA certificate file.
+    pub(crate) ca_cert_file: Option<PathBuf>,
+    /// Client certificate file.
+    pub(crate) cert_file: Option<PathBuf>,
+    /// Client key file.
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+/// The datastore to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DatastoreSettings {
+    /// etcd v3.
+    Etcd(EtcdSettings),
+    /// The Kubernetes API, from a kubeconfig or the in-cluster configuration.
+    Kubernetes {
+        /// kubeconfig path; `None` means in-cluster / default discovery.
+        kubeconfig: Option<PathBuf>,
+    },
+    /// A YAML file.
+    File(PathBuf),
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// IPv4 address (router id, listen and source address), when given.
+    pub(crate) ip: Option<Ipv4Addr>,
+    /// IPv6 address, when given.
+    pub ip6: Option<Ipv6Addr>,
+    /// Node name, when given.
+    pub(crate) nodename: Option<String>,
+    /// Datastore.
+    pub(crate) datastore: DatastoreSettings,
+    /// Listen port override.
+    pub(crate) listen_port: Option<u16>,
+    /// Metrics endpoint address, `None` when disabled.
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    /// Control API unix socket.
+    pub(crate) control_socket: PathBuf,
+    /// Control API TCP address.
+    pub(crate) control_addr: Option<SocketAddr>,
+    /// Shutdown mode.
+    pub(crate) shutdown_mode: ShutdownMode,
+    /// Cluster id fallback.
+    pub(crate) cluster_id: Option<Ipv4Addr>,
+    /// Router id override.
+    pub(crate) router_id: Option<Ipv4Addr>,
+    /// Local AS fallback.
+    pub(crate) asn: Option<u32>,
+    /// Log format.
+    pub(crate) log_format: LogFormat,
+    /// Secret directory.
+    pub(crate) secrets_dir: Option<PathBuf>,
+}
+
+/// Look up `name` as given on the command line / plain variable, else its `CALICO_` twin.
+fn pick(flag_or_env: Option<String>, env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    flag_or_env
+        .or_else(|| env(&format!("CALICO_{name}")))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn setting(flag: &str, var: &str) -> String {
+    format!("--{flag} / {var} / CALICO_{var}")
+}
+
+/// Parse an AS number: plain (`64512`) or asdot (`1.10` = 1 * 65536 + 10).
+pub(crate) fn parse_asn(s: &str) -> Result<u32, String> {
+    if let Some((hi, lo)) = s.split_once('.') {
+        let hi: u16 = hi.parse().map_err(|_| format!("{s:?} is not an AS number"))?;
+        let lo: u16 = lo.parse().map_err(|_| format!("{s:?} is not an AS number"))?;
+        Ok((u32::from(hi) << 16) | u32::from(lo))
+    } else {
+        s.parse::<u32>().map_err(|_| format!("{s:?} is not an AS number"))
+    }
+}
+
+fn parse_v4(setting: &str, s: &str) -> Result<Ipv4Addr, ConfigError> {
+    // Calico writes addresses as CIDRs in places; accept `a.b.c.d/len` too.
+    let addr = s.split('/').next().unwrap_or(s);
+    addr.parse::<Ipv4Addr>()
+        .map_err(|_| ConfigError::new(setting, format!("{s:?} is not an IPv4 address")))
+}
+
+fn file_must_exist(setting: &str, p: &str) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(p);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ConfigError::new(setting, format!("{p:?} is not a readable file")))
+    }
+}
+
+impl Config {
+    /// Validate raw arguments; `env` looks up the `CALICO_`-prefixed variables (the process environment in
+    /// production, a map in tests).
+    pub(crate) fn resolve(args: Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let ip = pick(args.ip, env, "IP")
+            .filter(|v| v != "autodetect" && v != "none")
+            .map(|v| parse_v4(&setting("ip", "IP"), &v))
+            .transpose()?;
+        let ip6 = pick(args.ip6, env, "IP6")
+            .filter(|v| v != "autodetect" && v != "none")
+            .map(|v| {
+                let a = v.split('/').next().unwrap_or(&v);
+                a.parse::<Ipv6Addr>().map_err(|_| {
+                    ConfigError::new(setting("ip6", "IP6"), format!("{v:?} is not an IPv6 address"))
+                })
+            })
+            .transpose()?;
+        let nodename = pick(args.nodename, env, "NODENAME");
+        if let Some(n) = &nodename
+            && (n.len() > 253 || n.contains(char::is_whitespace) || n.contains('/'))
+        {
+            return Err(ConfigError::new(setting("nodename", "NODENAME"), format!("{n:?} is not a node name")));
+        }
+
+        let endpoints = pick(args.etcd_endpoints, env, "ETCD_ENDPOINTS");
+        let ds_setting = setting("datastore", "DATASTORE_TYPE");
+        let kind = match pick(args.datastore, env, "DATASTORE_TYPE").as_deref() {
+            Some("etcdv3") => DatastoreKind::Etcdv3,
+            Some("kubernetes") => DatastoreKind::Kubernetes,
+            Some("file") => DatastoreKind::File,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    ds_setting,
+                    format!("{other:?} is not one of etcdv3, kubernetes, file"),
+                ));
+            }
+            // The old container defaulted to etcdv3 when ETCD_ENDPOINTS was set.
+            None if endpoints.is_some() => DatastoreKind::Etcdv3,
+            None if args.file.is_some() => DatastoreKind::File,
+            None => {
+                return Err(ConfigError::new(
+                    ds_setting,
+                    "no datastore given: use --datastore file --file PATH, or set DATASTORE_TYPE",
+                ));
+            }
+        };
+        let datastore = match kind {
+            DatastoreKind::File => {
+                let p = args.file.ok_or_else(|| {
+                    ConfigError::new("--file", "--datastore file needs --file PATH")
+                })?;
+                if !p.is_file() {
+                    return Err(ConfigError::new("--file", format!("{} is not a readable file", p.display())));
+                }
+                DatastoreSettings::File(p)
+            }
+            DatastoreKind::Etcdv3 => {
+                let es = setting("etcd-endpoints", "ETCD_ENDPOINTS");
+                let raw = endpoints.ok_or_else(|| ConfigError::new(&es, "required with etcdv3"))?;
+                let mut eps = Vec::new();
+                for e in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                    let rest = e
+                        .strip_prefix("http://")
+                        .or_else(|| e.strip_prefix("https://"))
+                        .ok_or_else(|| ConfigError::new(&es, format!("{e:?} is not an http(s):// URL")))?;
+                    let hostport = rest.trim_end_matches('/');
+                    let ok = hostport.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                    if !ok {
+                        return Err(ConfigError::new(&es, format!("{e:?} has no host:port")));
+                    }
+                    eps.push(e.to_string());
+                }
+                if eps.is_empty() {
+                    return Err(ConfigError::new(&es, "no endpoint given"));
+                }
+                let file = |flag: &str, var: &str, v: Option<String>| {
+                    pick(v, env, var).map(|p| file_must_exist(&setting(flag, var), &p)).transpose()
+                };
+                let ca_cert_file = file("etcd-ca-cert-file", "ETCD_CA_CERT_FILE", args.etcd_ca_cert_file)?;
+                let cert_file = file("etcd-cert-file", "ETCD_CERT_FILE", args.etcd_cert_file)?;
+                let key_file = file("etcd-key-file", "ETCD_KEY_FILE", args.etcd_key_file)?;
+                if cert_file.is_some() != key_file.is_some() {
+                    return Err(ConfigError::new(
+                        setting("etcd-cert-file", "ETCD_CERT_FILE"),
+                        "a client certificate needs its key (ETCD_KEY_FILE) and the other way round",
+                    ));
+                }
+                DatastoreSettings::Etcd(EtcdSettings { endpoints: eps, ca_cert_file, cert_file, key_file })
+            }
+            DatastoreKind::Kubernetes => {
+                let kubeconfig = pick(args.kubeconfig, env, "KUBECONFIG")
+                    .map(|p| file_must_exist(&setting("kubeconfig", "KUBECONFIG"), &p))
+                    .transpose()?;
+                DatastoreSettings::Kubernetes { kubeconfig }
+            }
+        };
+
+        if args.listen_port == Some(0) {
+            return Err(ConfigError::new("--listen-port", "port 0 is not a BGP port"));
+        }
+        let metrics_addr = match args.metrics_addr.trim() {
+            "off" | "none" | "" => None,
+            a => Some(a.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new("--metrics-addr", format!("{a:?} is not an address:port"))
+            })?),
+        };
+        let control_addr = args
+            .control_addr
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::new("--control-addr", format!("{a:?} is not an address:port")))
+            })
+            .transpose()?;
+        let control_socket =
+            args.control_socket.unwrap_or_else(|| std::env::temp_dir().join("rr-daemon.sock"));
+        let cluster_id = args.cluster_id.map(|c| parse_v4("--cluster-id", &c)).transpose()?;
+        let router_id = args.router_id.map(|c| parse_v4("--router-id", &c)).transpose()?;
+        if router_id == Some(Ipv4Addr::UNSPECIFIED) {
+            return Err(ConfigError::new("--router-id", "0.0.0.0 is not a router id"));
+        }
+        let asn = args
+            .asn
+            .map(|a| match parse_asn(a.trim()) {
+                Ok(0) => Err(ConfigError::new("--as", "AS 0 is reserved")),
+                Ok(n) => Ok(n),
+                Err(e) => Err(ConfigError::new("--as", e)),
+            })
+            .transpose()?;
+        Ok(Config {
+            ip,
+            ip6,
+            nodename,
+            datastore,
+            listen_port: args.listen_port,
+            metrics_addr,
+            control_socket,
+            control_addr,
+            shutdown_mode: args.shutdown_mode,
+            cluster_id,
+            router_id,
+            asn,
+            log_format: args.log_format,
+            secrets_dir: args.secrets_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut full = vec!["rr-daemon"];
+        full.extend_from_slice(argv);
+        let args = Args::try_parse_from(full).map_err(|e| ConfigError::new("argv", e.to_string()))?;
+        Config::resolve(args, &|k| env.get(k).cloned())
+    }
+
+    fn example_file() -> tempfile::NamedTempFile {
+        tempfile::NamedTempFile::new().expect("temp file")
+    }
+
+    #[test]
+    fn file_datastore_from_flags() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        let c = resolve(&["--datastore", "file", "--file", p, "--ip", "127.0.1.1"], &[]).expect("valid");
+        assert_eq!(c.datastore, DatastoreSettings::File(f.path().to_path_buf()));
+        assert_eq!(c.ip, Some(Ipv4Addr::new(127, 0, 1, 1)));
+        assert_eq!(c.shutdown_mode, ShutdownMode::Graceful);
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9179".parse().expect("addr")));
+    }
+
+    #[test]
+    fn file_implied_by_file_flag() {
+        let f = example_file();
+        let c = resolve(&["--file", f.path().to_str().expect("utf8")], &[]).expect("valid");
+        assert!(matches!(c.datastore, DatastoreSettings::File(_)));
+    }
+
+    #[test]
+    fn calico_prefixed_variables_are_used() {
+        let c = resolve(
+            &[],
+            &[
+                ("CALICO_IP", "10.0.0.5"),
+                ("CALICO_IP6", "fd00::5/64"),
+                ("CALICO_NODENAME", "rr-a"),
+                ("CALICO_DATASTORE_TYPE", "etcdv3"),
+                ("CALICO_ETCD_ENDPOINTS", "http://127.0.0.1:2379, https://127.0.0.2:2379"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.ip, Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert_eq!(c.ip6, Some("fd00::5".parse().expect("v6")));
+        assert_eq!(c.nodename.as_deref(), Some("rr-a"));
+        match c.datastore {
+            DatastoreSettings::Etcd(e) => {
+                assert_eq!(e.endpoints, vec!["http://127.0.0.1:2379", "https://127.0.0.2:2379"])
+            }
+            other => panic!("expected etcd, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flag_wins_over_calico_variable() {
+        let f = example_file();
+        let c = resolve(
+            &["--file", f.path().to_str().expect("utf8"), "--ip", "127.0.0.9"],
+            &[("CALICO_IP", "10.9.9.9")],
+        )
+        .expect("valid");
+        assert_eq!(c.ip, Some(Ipv4Addr::new(127, 0, 0, 9)));
+    }
+
+    #[test]
+    fn etcd_default_when_endpoints_set() {
+        let c = resolve(&["--etcd-endpoints", "http://127.0.0.1:2379"], &[]).expect("valid");
+        assert!(matches!(c.datastore, DatastoreSettings::Etcd(_)));
+    }
+
+    #[test]
+    fn kubernetes_without_kubeconfig_is_in_cluster() {
+        let c = resolve(&["--datastore", "kubernetes"], &[]).expect("valid");
+        assert_eq!(c.datastore, DatastoreSettings::Kubernetes { kubeconfig: None });
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: Vec<Case> = vec![
+            (vec!["--file", p, "--ip", "300.1.1.1"], vec![], "IP"),
+            (vec!["--file", p], vec![("CALICO_IP", "nope")], "CALICO_IP"),
+            (vec!["--file", p, "--ip6", "1.2.3.4"], vec![], "IP6"),
+            (vec!["--datastore", "etcd"], vec![], "DATASTORE_TYPE"),
+            (vec!["--datastore", "etcdv3"], vec![], "ETCD_ENDPOINTS"),
+            (vec!["--datastore", "etcdv3", "--etcd-endpoints", "127.0.0.1:2379"], vec![], "ETCD_ENDPOINTS"),
+            (
+                vec!["--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-ca-cert-file", "/nonexistent/ca.pem"],
+                vec![],
+                "ETCD_CA_CERT_FILE",
+            ),
+            (
+                vec!["--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-cert-file", p],
+                vec![],
+                "ETCD_CERT_FILE",
+            ),
+            (vec!["--datastore", "kubernetes", "--kubeconfig", "/nonexistent/kc"], vec![], "KUBECONFIG"),
+            (vec!["--datastore", "file"], vec![], "--file"),
+            (vec!["--datastore", "file", "--file", "/nonexistent.yaml"], vec![], "--file"),
+            (vec![], vec![], "DATASTORE_TYPE"),
+            (vec!["--file", p, "--metrics-addr", "localhost"], vec![], "--metrics-addr"),
+            (vec!["--file", p, "--cluster-id", "x"], vec![], "--cluster-id"),
+            (vec!["--file", p, "--router-id", "0.0.0.0"], vec![], "--router-id"),
+            (vec!["--file", p, "--as", "0"], vec![], "--as"),
+            (vec!["--file", p, "--as", "70000.1"], vec![], "--as"),
+            (vec!["--file", p, "--listen-port", "0"], vec![], "--listen-port"),
+            (vec!["--file", p, "--nodename", "a b"], vec![], "NODENAME"),
+        ];
+        for (argv, env, name) in cases {
+            let err = resolve(&argv, &env).expect_err(&format!("{argv:?} {env:?} must fail"));
+            assert!(err.to_string().contains(name), "{argv:?}: {err} does not name {name}");
+        }
+    }
+
+    #[test]
+    fn clap_rejects_bad_typed_flags() {
+        for argv in [
+            vec!["rr-daemon", "--listen-port", "70000"],
+            vec!["rr-daemon", "--shutdown-mode", "abrupt"],
+        ] {
+            let err = Args::try_parse_from(&argv).expect_err("must fail").to_string();
+            let flag = argv[1];
+            assert!(err.contains(flag), "{err} does not name {flag}");
+        }
+    }
+
+    #[test]
+    fn asn_forms() {
+        assert_eq!(parse_asn("64512"), Ok(64512));
+        assert_eq!(parse_asn("1.10"), Ok(65546));
+        assert!(parse_asn("4294967296").is_err());
+        assert!(parse_asn("a.b").is_err());
+    }
+
+    #[test]
+    fn cidr_form_of_ip_accepted() {
+        let f = example_file();
+        let c = resolve(&["--file", f.path().to_str().expect("utf8"), "--ip", "10.1.2.3/16"], &[]).expect("valid");
+        assert_eq!(c.ip, Some(Ipv4Addr::new(10, 1, 2, 3)));
+    }
+}

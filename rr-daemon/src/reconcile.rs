@@ -1,0 +1,264 @@
+//! From datastore snapshots to the desired engine state.
+//!
+//! The watcher task follows the datastore ([`datastore::snapshot::follow`]); on every new snapshot this module
+//! resolves who we are, runs the peering computation ([`datastore::peering::compute`]), maps each
+//! [`DesiredSession`] onto an [`rr_core::PeerConfig`] plus the transport details the engine does not know
+//! (port, TCP-MD5 password, GTSM), and hands the whole [`Desired`] set to the engine task, which diffs it
+//! against the peers it has. Only a change of the computed set is sent, so unrelated resource edits cost
+//! nothing downstream.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datastore::model::{NextHopMode, SourceAddress};
+use datastore::peering::{DesiredSession, SessionRole};
+use datastore::{Datastore, Identity, Snapshot};
+use rr_core::{GracefulRestartConfig, PeerConfig, Role};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::tasks::EngineCmd;
+
+/// Calico's session timers (confd's BIRD template): connect retry 5 s.
+const CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// BIRD's default hold time, which Calico nodes use.
+const DEFAULT_HOLD: Duration = Duration::from_secs(240);
+
+/// A peer as the engine task manages it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PeerSpec {
+    /// Display name: the peer's node name, else its address.
+    pub name: String,
+    /// Peer address (the engine's key).
+    pub addr: IpAddr,
+    /// Peer TCP port for outgoing connections.
+    pub port: u16,
+    /// Role as computed from the datastore (for display).
+    pub role: SessionRole,
+    /// The BGPPeer (or mesh) that produced the session.
+    pub origin: String,
+    /// TCP-MD5 key.
+    pub password: Option<String>,
+    /// GTSM hop count.
+    pub ttl_security: Option<u8>,
+    /// Engine configuration of the peer.
+    pub config: PeerConfig,
+}
+
+/// Engine-wide identity; a change rebuilds the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EngineIdentity {
+    /// BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// Cluster id (`None`: not a reflector; the engine then uses the router id).
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Local AS.
+    pub local_as: u32,
+}
+
+/// Everything the engine task should converge to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Desired {
+    /// Engine identity.
+    pub identity: EngineIdentity,
+    /// Addresses to listen on.
+    pub listen_ips: Vec<IpAddr>,
+    /// BGP listen port.
+    pub listen_port: u16,
+    /// Peers.
+    pub peers: Vec<PeerSpec>,
+    /// The node name resolved.
+    pub node_name: String,
+}
+
+/// Picks our node name: `NODENAME`, else the Node whose IPv4 address is `IP`, else the host name when a Node
+/// has it, else the only Node with a cluster id (a single standalone reflector in a file datastore).
+pub(crate) fn node_name(cfg: &Config, snap: &Snapshot) -> String {
+    if let Some(n) = &cfg.nodename {
+        return n.clone();
+    }
+    if let Some(ip) = cfg.ip
+        && let Some((n, _)) = snap.nodes.iter().find(|(_, node)| node.ipv4() == Some(IpAddr::V4(ip)))
+    {
+        return n.clone();
+    }
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim();
+        if snap.nodes.contains_key(h) {
+            return h.to_string();
+        }
+    }
+    let reflectors: Vec<&String> =
+        snap.nodes.iter().filter(|(_, n)| n.cluster_id().is_some()).map(|(k, _)| k).collect();
+    if let [only] = reflectors.as_slice() {
+        return (*only).clone();
+    }
+    // A standalone reflector: no Node; found by peerIP.
+    String::from("rr-daemon")
+}
+
+fn role(r: SessionRole) -> Role {
+    match r {
+        SessionRole::RouteReflectorClient => Role::RrClient,
+        SessionRole::Ebgp => Role::Ebgp,
+        _ => Role::NonClient,
+    }
+}
+
+/// Maps one desired session onto the engine's peer configuration.
+pub(crate) fn peer_spec(s: &DesiredSession, local_as: u32, password: Option<String>) -> PeerSpec {
+    let mut c = PeerConfig::new(s.peer_ip, s.remote_as.0, role(s.role));
+    if s.local_as.0 != local_as {
+        c.local_as = Some(s.local_as.0);
+    }
+    c.passive = s.options.passive;
+    c.hold_time = s.options.hold_time.unwrap_or(DEFAULT_HOLD);
+    c.keepalive = s.options.keepalive_time;
+    c.connect_retry = CONNECT_RETRY;
+    // Calico runs every session with `add paths on`: send every path to peers that can receive them, so
+    // clients see the ECMP paths a single-best reflector would hide.
+    c.add_path_send_max = Some(usize::MAX);
+    c.add_path_receive = true;
+    c.max_prefixes = s.options.max_prefixes.map(|m| m as usize);
+    c.graceful_restart = GracefulRestartConfig {
+        enabled: true,
+        restart_time: s.options.restart_time.map_or(120, |d| d.as_secs().min(4095) as u16),
+        llgr_stale_time: None,
+    };
+    c.next_hop_self = matches!(s.options.next_hop_mode, Some(NextHopMode::SelfHop));
+    c.local_addr = match s.options.source_address {
+        SourceAddress::None => None,
+        _ => Some(s.local_ip),
+    };
+    PeerSpec {
+        name: s.peer_node.clone().unwrap_or_else(|| s.peer_ip.to_string()),
+        addr: s.peer_ip,
+        port: s.peer_port,
+        role: s.role,
+        origin: s.origin.resource_name().to_string(),
+        password,
+        ttl_security: s.options.ttl_security,
+        config: c,
+    }
+}
+
+/// Where BGP passwords come from: the datastore's secrets, or a directory laid out like a mounted Kubernetes
+/// Secret volume (`DIR/<secret name>/<key>`).
+pub(crate) struct Secrets {
+    store: Arc<dyn Datastore>,
+    dir: Option<PathBuf>,
+    cache: HashMap<(String, String), Option<String>>,
+}
+
+impl Secrets {
+    pub(crate) fn new(store: Arc<dyn Datastore>, dir: Option<PathBuf>) -> Self {
+        Self { store, dir, cache: HashMap::new() }
+    }
+
+    async fn get(&mut self, name: &str, key: &str) -> Option<String> {
+        let k = (name.to_string(), key.to_string());
+        if let Some(v) = self.cache.get(&k) {
+            return v.clone();
+        }
+        let v = if let Some(dir) = &self.dir {
+            std::fs::read_to_string(dir.join(name).join(key)).ok().map(|s| s.trim_end_matches('\n').to_string())
+        } else {
+            match self.store.secret(name, key).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(secret = name, key, error = %e, "BGP password not available; session without TCP-MD5");
+                    None
+                }
+            }
+        };
+        self.cache.insert(k, v.clone());
+        v
+    }
+}
+
+/// Computes the desired state from a snapshot.
+pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets) -> Option<Desired> {
+    let name = node_name(cfg, snap);
+    let identity = Identity {
+        node_name: name.clone(),
+        ipv4: cfg.ip,
+        ipv6: cfg.ip6,
+        cluster_id: cfg.cluster_id,
+        as_number: cfg.asn.map(datastore::AsNumber),
+    };
+    let p = datastore::peering::compute(snap, &identity);
+    for w in &p.warnings {
+        tracing::warn!("{w}");
+    }
+    let local = &p.local;
+    let Some(router_id) = cfg.router_id.or_else(|| local.router_id()) else {
+        tracing::error!(node = %name, "no router id: set IP (or --router-id), or give node {name} an ipv4Address");
+        return None;
+    };
+    let local_as = local.as_number.0;
+    let mut peers = Vec::with_capacity(p.sessions.len());
+    for s in &p.sessions {
+        let password = match &s.options.password {
+            Some(r) => secrets.get(&r.name, &r.key).await,
+            None => None,
+        };
+        peers.push(peer_spec(s, local_as, password));
+    }
+    let mut listen_ips: Vec<IpAddr> = Vec::new();
+    listen_ips.extend(local.ipv4);
+    listen_ips.extend(local.ipv6);
+    Some(Desired {
+        identity: EngineIdentity { router_id, cluster_id: local.cluster_id, local_as },
+        listen_ips,
+        listen_port: cfg.listen_port.unwrap_or(local.listen_port),
+        peers,
+        node_name: name,
+    })
+}
+
+/// The watcher side: turns each new snapshot into a [`Desired`] and sends it to the engine when it changed.
+/// Also reports the datastore sync state. An outage keeps the last snapshot (and so every session).
+pub(crate) async fn run(
+    cfg: Arc<Config>,
+    mut snaps: watch::Receiver<Arc<Snapshot>>,
+    mut secrets: Secrets,
+    tx: mpsc::Sender<EngineCmd>,
+) {
+    let mut last: Option<Desired> = None;
+    let mut last_synced = None;
+    loop {
+        let snap = snaps.borrow_and_update().clone();
+        if last_synced != Some(snap.synced) {
+            last_synced = Some(snap.synced);
+            if tx.send(EngineCmd::DatastoreSynced(snap.synced)).await.is_err() {
+                return;
+            }
+        }
+        // Until the first full listing arrives the snapshot is empty: computing from it would remove
+        // everything, so wait (a later outage keeps the last good snapshot, marked unsynced).
+        if snap.synced || last.is_some() {
+            let started = std::time::Instant::now();
+            if let Some(d) = desired(&cfg, &snap, &mut secrets).await
+                && last.as_ref() != Some(&d)
+            {
+                tracing::info!(
+                    node = %d.node_name,
+                    peers = d.peers.len(),
+                    revision = %snap.revision,
+                    took_us = started.elapsed().as_micros() as u64,
+                    "desired sessions changed"
+                );
+                last = Some(d.clone());
+                if tx.send(EngineCmd::Desired(Box::new(d))).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if snaps.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The daemon's tasks and the channels between them.
+//!
+//! ```text
+//!  datastore backend ──watch stream──► snapshot::follow ──watch<Arc<Snapshot>>──► reconcile::run
+//!                                                                                     │ Desired (peers,
+//!                                                                                     │ identity, port)
+//!   listener (IP:port, IP6:port) ── Incoming{stream} ──┐                              ▼
+//!   connect task (one per attempt) ─ Connected/Failed ─┤        ┌──────────────────────────────────┐
+//!   session reader (one per conn) ── Frame / Message / ├─mpsc──►│ engine task: owns rr_core::Engine │
+//!                     DecodeError / Disconnected       │ (1024) │  sleep_until(poll_timeout)        │
+//!   control API / metrics ── Control{oneshot} ─────────┘        │  → handle_timeout                 │
+//!   signal handler ── Shutdown{mode} ──────────────────────────►│  drains poll_output():            │
+//!                                                               └──────────────────────────────────┘
+//!                         Send{bytes} (shared Bytes, bounded mpsc per connection)  │   Connect → spawn connect
+//!                                                                                  ▼   Close   → writer ends
+//!                                                                    session writer (one per conn) ──► TCP
+//! ```
+//!
+//! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode in parallel with the
+//!   connection's negotiated [`bgp_wire::DecodeCtx`], which the engine task hands them on
+//!   [`rr_core::Output::Established`]. Until then they pass whole frames, and the engine decodes them with
+//!   the context it holds (so a frame never meets the wrong context).
+//! - Writers take shared `Bytes` from a bounded queue: one encoding of an update group is written to every
+//!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
+//!   rather than letting it block the engine or grow memory without bound.
+//! - The engine task is the only owner of the RIB: no locks on the hot path.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp_wire::{DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification};
+use bytes::{Bytes, BytesMut};
+use rr_core::{ConnId, Engine, Output, PeerId};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::ShutdownMode;
+use crate::metrics::Metrics;
+use crate::reconcile::{Desired, EngineIdentity, PeerSpec};
+use crate::sockopt;
+
+mod control;
+mod converge;
+
+/// Messages queued per connection before the peer counts as stuck.
+const SEND_QUEUE: usize = 8192;
+/// Outgoing connection timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// RFC 4486 Cease subcodes used here.
+const CEASE: u8 = 6;
+const CEASE_CONNECTION_REJECTED: u8 = 5;
+
+/// Everything the engine task reacts to.
+pub(crate) enum EngineCmd {
+    /// New desired state from the datastore.
+    Desired(Box<Desired>),
+    /// The datastore watch is (not) in step with its store.
+    DatastoreSynced(bool),
+    /// The listener accepted a connection.
+    Incoming { stream: TcpStream, remote: SocketAddr, local: SocketAddr },
+    /// An outgoing connection is up.
+    Connected { conn: ConnId, stream: TcpStream },
+    /// An outgoing connection failed.
+    ConnectFailed { conn: ConnId, error: String },
+    /// A frame received before the session's decode context was known.
+    Frame { conn: ConnId, frame: Bytes },
+    /// A decoded message.
+    Message { conn: ConnId, msg: Box<Message> },
+    /// A frame that did not decode (or broken framing).
+    DecodeError { conn: ConnId, err: DecodeError },
+    /// The connection ended (EOF or error).
+    Disconnected { conn: ConnId },
+    /// A control API request.
+    Control(ControlReq, oneshot::Sender<Result<Value, String>>),
+    /// Stop.
+    Shutdown { mode: ShutdownMode, done: oneshot::Sender<()> },
+}
+
+/// Control API requests answered by the engine task.
+#[derive(Debug, Clone)]
+pub(crate) enum ControlReq {
+    Status,
+    Peers,
+    Routes { prefix: Option<String> },
+    Reset { name: String },
+    Refresh { name: String },
+}
+
+/// Queue entries of a session writer.
+enum WriteCmd {
+    Send(Bytes),
+    Close,
+}
+
+struct ConnHandle {
+    peer: PeerId,
+    tx: mpsc::Sender<WriteCmd>,
+    ctx: watch::Sender<Option<DecodeCtx>>,
+}
+
+struct PeerEntry {
+    id: PeerId,
+    spec: PeerSpec,
+}
+
+/// Shared state the HTTP endpoints read without asking the engine task.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Health {
+    /// The datastore has been listed at least once.
+    pub datastore_seen: bool,
+    /// The datastore watch is currently in step.
+    pub datastore_synced: bool,
+    /// A BGP listener is bound.
+    pub listening: bool,
+}
+
+struct Listener {
+    ip: IpAddr,
+    port: u16,
+    sock: Arc<TcpListener>,
+    task: AbortHandle,
+}
+
+/// The engine task's state.
+pub(crate) struct EngineTask {
+    engine: Option<Engine>,
+    identity: Option<EngineIdentity>,
+    epoch: tokio::time::Instant,
+    peers: HashMap<IpAddr, PeerEntry>,
+    by_id: HashMap<PeerId, IpAddr>,
+    conns: HashMap<ConnId, ConnHandle>,
+    /// Connect attempts in flight, and those the engine gave up on meanwhile.
+    connecting: HashSet<ConnId>,
+    cancelled: HashSet<ConnId>,
+    pending_peer: HashMap<ConnId, PeerId>,
+    listeners: Vec<Listener>,
+    tx: mpsc::Sender<EngineCmd>,
+    metrics: Arc<Metrics>,
+    health: watch::Sender<Health>,
+    node_name: String,
+    listen_port: u16,
+    rng_seed: u64,
+}
+
+impl EngineTask {
+    pub(crate) fn new(tx: mpsc::Sender<EngineCmd>, metrics: Arc<Metrics>, health: watch::Sender<Health>) -> Self {
+        Self {
+            engine: None,
+            identity: None,
+            epoch: tokio::time::Instant::now(),
+            peers: HashMap::new(),
+            by_id: HashMap::new(),
+            conns: HashMap::new(),
+            connecting: HashSet::new(),
+            cancelled: HashSet::new(),
+            pending_peer: HashMap::new(),
+            listeners: Vec::new(),
+            tx,
+            metrics,
+            health,
+            node_name: String::new(),
+            listen_port: 0,
+            rng_seed: rand::random(),
+        }
+    }
+
+    fn now(&self) -> rr_core::Instant {
+        let d = tokio::time::Instant::now().saturating_duration_since(self.epoch);
+        rr_core::Instant::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Runs until shutdown or until every sender is gone.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<EngineCmd>) {
+        let mut gauge_tick = tokio::time::interval(Duration::from_secs(1));
+        gauge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.drain();
+            let deadline = self
+                .engine
+                .as_ref()
+                .and_then(Engine::poll_timeout)
+                .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if let EngineCmd::Shutdown { mode, done } = cmd {
+                        self.shutdown(mode).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    self.handle(cmd);
+                    // Take whatever else is queued before flushing, so UPDATEs get packed.
+                    for _ in 0..256 {
+                        match rx.try_recv() {
+                            Ok(EngineCmd::Shutdown { mode, done }) => {
+                                self.shutdown(mode).await;
+                                let _ = done.send(());
+                                return;
+                            }
+                            Ok(cmd) => self.handle(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    let now = self.now();
+                    if let Some(e) = self.engine.as_mut() {
+                        e.handle_timeout(now);
+                    }
+                }
+                _ = gauge_tick.tick() => self.update_gauges(),
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: EngineCmd) {
+        let now = self.now();
+        match cmd {
+            EngineCmd::Desired(d) => self.apply_desired(*d),
+            EngineCmd::DatastoreSynced(s) => {
+                self.health.send_modify(|h| {
+                    h.datastore_synced = s;
+                    h.datastore_seen |= s;
+                });
+                self.metrics.datastore_synced.set(i64::from(s));
+                if !s {
+                    warn!("datastore unavailable: keeping every session and the last good configuration");
+                }
+            }
+            EngineCmd::Incoming { stream, remote, local } => self.incoming(stream, remote, local),
+            EngineCmd::Connected { conn, stream } => {
+                self.connecting.remove(&conn);
+                let peer = self.peer_of_conn_hint(conn);
+                if self.cancelled.remove(&conn) || self.engine.is_none() {
+                    return;
+                }
+                let Some(peer) = peer else { return };
+                let local = stream.local_addr().ok().map(|a| a.ip());
+                self.start_conn(conn, peer, stream);
+                if let Some(e) = self.engine.as_mut() {
+                    e.handle_connected(now, conn, local);
+                }
+            }
+            EngineCmd::ConnectFailed { conn, error } => {
+                self.connecting.remove(&conn);
+                self.pending_peer.remove(&conn);
+                if self.cancelled.remove(&conn) {
+                    return;
+                }
+                debug!(conn = conn.get(), %error, "connect failed");
+                if let Some(e) = self.engine.as_mut() {
+                    e.handle_connect_failed(now, conn);
+                }
+            }
+            EngineCmd::Frame { conn, frame } => {
+                self.metrics.messages_received.inc();
+                if self.conns.contains_key(&conn)
+                    && let Some(e) = self.engine.as_mut()
+                {
+                    e.handle_frame(now, conn, &frame);
+                }
+            }
+            EngineCmd::Message { conn, msg } => {
+                self.metrics.messages_received.inc();
+                if self.conns.contains_key(&conn)
+                    && let Some(e) = self.engine.as_mut()
+                {
+                    e.handle_message(now, conn, *msg);
+                }
+            }
+            EngineCmd::DecodeError { conn, err } => {
+                self.metrics.decode_errors.inc();
+                if let Some(h) = self.conns.get(&conn) {
+                    let name = self.by_id.get(&h.peer).and_then(|a| self.peers.get(a)).map(|p| p.spec.name.clone());
+                    warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
+                }
+                if self.conns.contains_key(&conn)
+                    && let Some(e) = self.engine.as_mut()
+                {
+                    e.handle_decode_error(now, conn, &err);
+                }
+            }
+            EngineCmd::Disconnected { conn } => {
+                if self.conns.remove(&conn).is_some()
+                    && let Some(e) = self.engine.as_mut()
+                {
+                    e.handle_disconnected(now, conn);
+                }
+            }
+            EngineCmd::Control(req, reply) => {
+                let _ = reply.send(self.control(req));
+            }
+            EngineCmd::Shutdown { .. } => {}
+        }
+    }
+
+    /// The peer an outgoing connection was opened for (recorded when the engine asked for it).
+    fn peer_of_conn_hint(&mut self, conn: ConnId) -> Option<PeerId> {
+        self.pending_peer.remove(&conn)
+    }
+}
+
+impl EngineTask {
+    // ------------------------------------------------------------------ outputs
+
+    /// Drains every engine output and acts on it.
+    fn drain(&mut self) {
+        loop {
+            let Some(out) = self.engine.as_mut().and_then(Engine::poll_output) else { break };
+            match out {
+                Output::Send { conn, bytes } => {
+                    self.metrics.bytes_sent.inc_by(bytes.len() as u64);
+                    let Some(h) = self.conns.get(&conn) else { continue };
+                    if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
+                        warn!(conn = conn.get(), "send queue full or closed: dropping the connection");
+                        self.conns.remove(&conn);
+                        let now = self.now();
+                        if let Some(e) = self.engine.as_mut() {
+                            e.handle_disconnected(now, conn);
+                        }
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(h) = self.conns.remove(&conn) {
+                        let _ = h.tx.try_send(WriteCmd::Close);
+                    } else if self.connecting.contains(&conn) {
+                        self.cancelled.insert(conn);
+                    }
+                }
+                Output::Connect { peer, conn, remote_addr, local_addr } => {
+                    self.connect(peer, conn, remote_addr, local_addr);
+                }
+                Output::Established { peer, conn, decode_ctx, negotiated } => {
+                    if let Some(h) = self.conns.get(&conn) {
+                        let _ = h.ctx.send(Some(decode_ctx));
+                    }
+                    self.metrics.session_up.inc();
+                    let name = self.peer_name(peer);
+                    info!(peer = %name, families = ?negotiated.families, add_path_tx = ?negotiated.add_path_tx,
+                          hold = ?negotiated.hold_time, "session established");
+                }
+                Output::SessionDown { peer, reason } => {
+                    self.metrics.session_down.inc();
+                    let name = self.peer_name(peer);
+                    info!(peer = %name, %reason, "session down");
+                }
+                other => debug!(?other, "unhandled engine output"),
+            }
+        }
+    }
+
+    fn peer_name(&self, id: PeerId) -> String {
+        self.by_id.get(&id).and_then(|a| self.peers.get(a)).map_or_else(|| format!("#{}", id.get()), |p| p.spec.name.clone())
+    }
+
+    fn spec_of(&self, id: PeerId) -> Option<&PeerSpec> {
+        self.by_id.get(&id).and_then(|a| self.peers.get(a)).map(|p| &p.spec)
+    }
+
+    fn connect(&mut self, peer: PeerId, conn: ConnId, remote: IpAddr, local: Option<IpAddr>) {
+        let Some(spec) = self.spec_of(peer).cloned() else { return };
+        self.connecting.insert(conn);
+        self.pending_peer.insert(conn, peer);
+        let tx = self.tx.clone();
+        let span = info_span!("peer", name = %spec.name, addr = %spec.addr);
+        tokio::spawn(
+            async move {
+                let res = tokio::time::timeout(CONNECT_TIMEOUT, connect_socket(remote, spec.port, local, &spec)).await;
+                let cmd = match res {
+                    Ok(Ok(stream)) => EngineCmd::Connected { conn, stream },
+                    Ok(Err(e)) => EngineCmd::ConnectFailed { conn, error: e.to_string() },
+                    Err(_) => EngineCmd::ConnectFailed { conn, error: "timed out".into() },
+                };
+                let _ = tx.send(cmd).await;
+            }
+            .instrument(span),
+        );
+    }
+
+    fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, local: SocketAddr) {
+        let now = self.now();
+        let ip = canonical(remote.ip());
+        let accepted = self.engine.as_mut().and_then(|e| e.handle_incoming(now, ip, Some(local.ip())));
+        match accepted {
+            Some((peer, conn)) => {
+                debug!(%remote, conn = conn.get(), "accepted");
+                self.start_conn(conn, peer, stream);
+            }
+            None => {
+                // RFC 4486 section 4: "If a BGP speaker decides to disallow a BGP connection (e.g., the peer is
+                // not configured locally) after the speaker accepts a transport protocol connection, then the
+                // BGP speaker SHOULD send a NOTIFICATION message with the Error Code Cease and the Error
+                // Subcode 'Connection Rejected'."
+                self.metrics.connections_rejected.inc();
+                info!(%remote, "connection from an address we have no (enabled) peering for: rejected");
+                tokio::spawn(reject(stream, Notification::new(CEASE, CEASE_CONNECTION_REJECTED)));
+            }
+        }
+    }
+
+    /// Spawns the reader and writer tasks of a connection.
+    fn start_conn(&mut self, conn: ConnId, peer: PeerId, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
+        let (ctx_tx, ctx_rx) = watch::channel(None);
+        let name = self.peer_name(peer);
+        let span = info_span!("peer", name = %name, conn = conn.get());
+        let reader = tokio::spawn(read_loop(conn, rd, ctx_rx, self.tx.clone()).instrument(span.clone()));
+        tokio::spawn(write_loop(wr, rx, reader.abort_handle()).instrument(span));
+        self.conns.insert(conn, ConnHandle { peer, tx, ctx: ctx_tx });
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens an outgoing BGP connection with the peer's socket options.
+async fn connect_socket(remote: IpAddr, port: u16, local: Option<IpAddr>, spec: &PeerSpec) -> std::io::Result<TcpStream> {
+    let sock = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    if let Some(l) = local {
+        sock.bind(SocketAddr::new(l, 0))?;
+    }
+    if let Some(pw) = &spec.password {
+        sockopt::set_tcp_md5(&sock, remote, Some(pw.as_bytes()))?;
+    }
+    if let Some(h) = spec.ttl_security {
+        sockopt::set_gtsm(&sock, remote.is_ipv6(), h)?;
+    }
+    sock.connect(SocketAddr::new(remote, port)).await
+}
+
+/// Sends `n` on a connection we refuse, then closes it.
+async fn reject(mut stream: TcpStream, n: Notification) {
+    let mut buf = BytesMut::new();
+    if Message::Notification(n).encode(&EncodeCtx::default(), &mut buf).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&buf)).await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Reads, frames and decodes one connection.
+async fn read_loop(
+    conn: ConnId,
+    mut rd: OwnedReadHalf,
+    ctx: watch::Receiver<Option<DecodeCtx>>,
+    tx: mpsc::Sender<EngineCmd>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        // Frame whatever is buffered.
+        loop {
+            let cur = ctx.borrow().clone();
+            let max = if cur.as_ref().is_some_and(|c| c.extended_message) { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN };
+            match bgp_wire::frame_len(&buf, max) {
+                Ok(Some(len)) => {
+                    let frame = buf.split_to(len).freeze();
+                    let cmd = match &cur {
+                        None => EngineCmd::Frame { conn, frame },
+                        Some(c) => match Message::decode(&frame, c) {
+                            Ok(msg) => EngineCmd::Message { conn, msg: Box::new(msg) },
+                            Err(err) => EngineCmd::DecodeError { conn, err },
+                        },
+                    };
+                    if tx.send(cmd).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    // Bad marker or length: RFC 4271 section 6.1 header errors end the session; stop reading.
+                    let _ = tx.send(EngineCmd::DecodeError { conn, err }).await;
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(EngineCmd::Disconnected { conn }).await;
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes queued messages; on `Close` (or when the engine drops the queue) flushes and closes.
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>, reader: AbortHandle) {
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            WriteCmd::Send(b) => {
+                if wr.write_all(&b).await.is_err() {
+                    // The reader sees the failure too and reports the disconnection.
+                    return;
+                }
+            }
+            WriteCmd::Close => break,
+        }
+    }
+    let _ = wr.shutdown().await;
+    // Give the peer a moment to read a final NOTIFICATION before the socket goes away entirely.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    reader.abort();
+}

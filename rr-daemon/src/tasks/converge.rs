@@ -1,0 +1,210 @@
+//! The engine task converging on the datastore: peer diff, listeners, identity changes, shutdown.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rr_core::{Engine, EngineConfig};
+use tokio::net::TcpListener;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::{EngineCmd, EngineTask, Listener, PeerEntry, WriteCmd};
+use crate::config::ShutdownMode;
+use crate::reconcile::Desired;
+use crate::sockopt;
+
+impl EngineTask {
+    /// Converges on a new desired state: the engine identity, the listeners, then the peers (added, updated
+    /// in place, or removed with Cease "Peer De-configured"); peers that did not change are not touched.
+    pub(super) fn apply_desired(&mut self, d: Desired) {
+        let now = self.now();
+        self.node_name = d.node_name.clone();
+        if self.identity != Some(d.identity) {
+            if let Some(old) = self.identity {
+                // rr-core fixes the router id, cluster id and AS at construction: a change restarts every
+                // session (Cease "Other Configuration Change", RFC 4486) under a fresh engine.
+                warn!(?old, new = ?d.identity, "identity changed: restarting every session");
+                if let Some(mut e) = self.engine.take() {
+                    e.shutdown(now, Some("reflector identity changed"));
+                    self.engine = Some(e);
+                    self.drain();
+                }
+                for (_, h) in self.conns.drain() {
+                    let _ = h.tx.try_send(WriteCmd::Close);
+                }
+                self.cancelled.extend(self.connecting.iter().copied());
+                self.peers.clear();
+                self.by_id.clear();
+            }
+            let mut cfg = EngineConfig::new(d.identity.router_id, d.identity.local_as);
+            cfg.cluster_id = d.identity.cluster_id;
+            cfg.rng_seed = self.rng_seed;
+            self.engine = Some(Engine::new(cfg));
+            self.identity = Some(d.identity);
+            info!(router_id = %d.identity.router_id, cluster_id = ?d.identity.cluster_id,
+                  local_as = d.identity.local_as, node = %d.node_name, "engine identity");
+        }
+
+        self.ensure_listeners(&d.listen_ips, d.listen_port);
+
+        let wanted: HashSet<IpAddr> = d.peers.iter().map(|p| p.addr).collect();
+        let gone: Vec<IpAddr> = self.peers.keys().filter(|a| !wanted.contains(a)).copied().collect();
+        for addr in gone {
+            if let Some(p) = self.peers.remove(&addr) {
+                info!(peer = %p.spec.name, %addr, "peer de-configured");
+                self.by_id.remove(&p.id);
+                self.set_listener_md5(addr, None);
+                if let Some(e) = self.engine.as_mut()
+                    && let Err(err) = e.remove_peer(now, p.id)
+                {
+                    warn!(%addr, error = %err, "remove peer");
+                }
+            }
+        }
+        for spec in d.peers {
+            let addr = spec.addr;
+            match self.peers.get_mut(&addr) {
+                Some(entry) if entry.spec == spec => {}
+                Some(entry) => {
+                    let id = entry.id;
+                    let md5_changed = entry.spec.password != spec.password;
+                    let cfg_changed = entry.spec.config != spec.config;
+                    entry.spec = spec.clone();
+                    if md5_changed {
+                        self.set_listener_md5(addr, spec.password.as_deref());
+                    }
+                    if cfg_changed && let Some(e) = self.engine.as_mut() {
+                        info!(peer = %spec.name, %addr, "peer configuration changed");
+                        if let Err(err) = e.update_peer(now, id, spec.config.clone()) {
+                            warn!(%addr, error = %err, "update peer");
+                        }
+                    } else if md5_changed && let Some(e) = self.engine.as_mut() {
+                        // The key protects new connections only: reset so the session comes back signed.
+                        let _ = e.reset_peer(now, id, Some("TCP-MD5 key changed"));
+                    }
+                }
+                None => {
+                    self.set_listener_md5(addr, spec.password.as_deref());
+                    let Some(e) = self.engine.as_mut() else { continue };
+                    match e.add_peer(now, spec.config.clone()) {
+                        Ok(id) => {
+                            info!(peer = %spec.name, %addr, port = spec.port, role = %spec.role,
+                                  origin = %spec.origin, "peer configured");
+                            self.by_id.insert(id, addr);
+                            self.peers.insert(addr, PeerEntry { id, spec });
+                        }
+                        Err(err) => warn!(%addr, error = %err, "add peer"),
+                    }
+                }
+            }
+        }
+        self.metrics.peers_configured.set(self.peers.len() as i64);
+    }
+
+    fn set_listener_md5(&self, addr: IpAddr, key: Option<&str>) {
+        for l in &self.listeners {
+            if l.ip.is_ipv4() != addr.is_ipv4() && !l.ip.is_unspecified() {
+                continue;
+            }
+            match sockopt::set_tcp_md5(&*l.sock, addr, key.map(str::as_bytes)) {
+                Ok(()) => {}
+                // Removing a key that was never installed.
+                Err(_) if key.is_none() => {}
+                Err(e) => warn!(%addr, error = %e, "TCP-MD5 on listener"),
+            }
+        }
+    }
+
+    /// Binds (or re-binds, after a listenPort change) the BGP listeners.
+    fn ensure_listeners(&mut self, ips: &[IpAddr], port: u16) {
+        let ips: Vec<IpAddr> = if ips.is_empty() { vec![IpAddr::from([0u8; 4])] } else { ips.to_vec() };
+        let same = self.listen_port == port
+            && self.listeners.len() == ips.len()
+            && self.listeners.iter().all(|l| ips.contains(&l.ip) && l.port == port);
+        if same {
+            return;
+        }
+        for l in self.listeners.drain(..) {
+            l.task.abort();
+        }
+        self.listen_port = port;
+        for ip in ips {
+            let addr = SocketAddr::new(ip, port);
+            let sock = match bind_listener(addr) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    error!(%addr, error = %e, "cannot bind the BGP listener");
+                    continue;
+                }
+            };
+            info!(%addr, "BGP listener bound");
+            let tx = self.tx.clone();
+            let s2 = sock.clone();
+            let task = tokio::spawn(
+                async move {
+                    loop {
+                        match s2.accept().await {
+                            Ok((stream, remote)) => {
+                                let local = stream.local_addr().unwrap_or(addr);
+                                if tx.send(EngineCmd::Incoming { stream, remote, local }).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                warn!(error = %e, "accept");
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                }
+                .instrument(info_span!("listener", %addr)),
+            )
+            .abort_handle();
+            self.listeners.push(Listener { ip, port, sock, task });
+        }
+        // Keys for peers already configured.
+        let keyed: Vec<(IpAddr, String)> =
+            self.peers.iter().filter_map(|(a, p)| p.spec.password.clone().map(|k| (*a, k))).collect();
+        for (a, k) in keyed {
+            self.set_listener_md5(a, Some(&k));
+        }
+        self.health.send_modify(|h| h.listening = !self.listeners.is_empty());
+    }
+
+    /// SIGTERM/SIGINT.
+    pub(super) async fn shutdown(&mut self, mode: ShutdownMode) {
+        let now = self.now();
+        for l in self.listeners.drain(..) {
+            l.task.abort();
+        }
+        if let Some(e) = self.engine.as_mut() {
+            match mode {
+                // RFC 4724 section 4: the receiving speaker keeps the routes of a peer whose session ends
+                // without a NOTIFICATION, marked stale, until the restarting speaker comes back.
+                ShutdownMode::Graceful => e.close_all_for_restart(now),
+                // RFC 8203/9003: Cease / Administrative Shutdown with a message the operator can read.
+                ShutdownMode::Cease => e.shutdown(now, Some("route reflector shutting down")),
+            }
+        }
+        self.drain();
+        let graceful = mode == ShutdownMode::Graceful;
+        let conns: Vec<_> = self.conns.drain().collect();
+        info!(connections = conns.len(), ?mode, "shutting down");
+        for (_, h) in conns {
+            let _ = h.tx.try_send(WriteCmd::Close);
+            if graceful {
+                // Dropping the queue after Close: the writer closes the socket without a NOTIFICATION.
+                drop(h);
+            }
+        }
+        // Let writers flush their last NOTIFICATIONs.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(1024)
+}

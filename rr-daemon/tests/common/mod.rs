@@ -1,0 +1,94 @@
+//! Test harness: real BIRD 2 and GoBGP processes, the rr-daemon binary, and small helpers, all on loopback
+//! addresses with unprivileged ports. Every child process is killed when its handle is dropped.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod bird;
+pub mod gobgp;
+pub mod rr;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on `addr` (bind port 0, read it, release it).
+pub fn free_port(addr: &str) -> u16 {
+    let l = TcpListener::bind((addr, 0)).expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` and the last observation after
+/// `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < timeout {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
+}
+
+/// Whether `bird`/`birdc` and `gobgpd`/`gobgp` are installed; tests print a note and return early when not
+/// (scripts/test.sh installs them).
+pub fn have(bin: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// A child process killed (SIGKILL) and reaped on drop.
+pub struct ChildGuard {
+    pub child: Option<std::process::Child>,
+    pub name: String,
+}
+
+impl ChildGuard {
+    pub fn new(name: &str, child: std::process::Child) -> Self {
+        Self { child: Some(child), name: name.to_string() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends `sig` (e.g. `libc::SIGTERM`) to the child.
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = std::process::Command::new("kill").arg(format!("-{sig}")).arg(c.id().to_string()).status();
+        }
+    }
+
+    /// Waits for the child to exit, up to `timeout`; returns its status.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(c) = &mut self.child
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
