@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use datastore::Kind;
 use datastore::etcd::{EtcdBackend, EtcdConfig, EtcdError, RawEvent, RawWatch};
-use etcd_support::{EtcdServer, Pki, client_tls, fast, free_port, next_event};
+use etcd_support::{EtcdCluster, EtcdServer, Pki, client_tls, fast, free_port, next_event};
 
 const NODES: &str = "/calico/resources/v3/projectcalico.org/nodes/";
 const PEERS: &str = "/calico/resources/v3/projectcalico.org/bgppeers/";
@@ -362,6 +362,59 @@ async fn dead_endpoint_is_skipped() {
     match next_event(&mut w, 5, "a later write").await {
         RawEvent::Put(r) => assert_eq!(r.mod_revision, rev),
         other => panic!("expected the later write, got {other:?}"),
+    }
+}
+
+/// A three-member cluster, every member in `ETCD_ENDPOINTS`: the member in use dies; the watch moves to
+/// another member and resumes where it stopped, and writes go on through the next endpoint.
+#[tokio::test]
+async fn cluster_member_failure_moves_to_another_endpoint() {
+    let mut cluster = EtcdCluster::start(3);
+    let cfg = fast(EtcdConfig::new(cluster.endpoints()));
+    let be = EtcdBackend::connect(cfg).await.expect("connect");
+    let mut w = be.watch_raw();
+    snapshot(&mut w).await;
+    let r1 = be
+        .create_raw(Kind::Node, "before", b"{}".to_vec())
+        .await
+        .expect("create");
+    match next_event(&mut w, 5, "put before").await {
+        RawEvent::Put(r) => assert_eq!(r.mod_revision, r1),
+        other => panic!("expected put before, got {other:?}"),
+    }
+
+    // Endpoints are used in order: member 0 serves both the watch and the writes.
+    cluster.members[0].stop();
+    let dead = cluster.members[0].endpoint();
+    match next_event(&mut w, 10, "the lost member").await {
+        RawEvent::Unavailable { error } => assert!(error.contains(&dead), "{error}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    match next_event(&mut w, 20, "the watch on another member").await {
+        RawEvent::Available => {}
+        other => panic!("expected Available, got {other:?}"),
+    }
+    let mut r2 = None;
+    for _ in 0..20 {
+        // The first attempts may meet a leader election.
+        match be.create_raw(Kind::Node, "after", b"{}".to_vec()).await {
+            Ok(rev) => {
+                r2 = Some(rev);
+                break;
+            }
+            Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(250)).await,
+            Err(e) => panic!("write after failover: {e}"),
+        }
+    }
+    let r2 = r2.expect("a write through the surviving members");
+    match next_event(&mut w, 10, "put after").await {
+        RawEvent::Put(r) => assert_eq!((r.name.as_str(), r.mod_revision), ("after", r2)),
+        other => panic!("expected put after, got {other:?}"),
+    }
+    let r3 = cluster.members[2].put(&format!("{NODES}via-m2"), "{}");
+    match next_event(&mut w, 10, "a write on member 2").await {
+        RawEvent::Put(r) => assert_eq!(r.mod_revision, r3),
+        other => panic!("expected the write on member 2, got {other:?}"),
     }
 }
 

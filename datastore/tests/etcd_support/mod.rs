@@ -39,9 +39,12 @@ pub struct ServerTls {
     pub key: PathBuf,
 }
 
-/// A running (or stopped) etcd.
+/// A running (or stopped) etcd: a single-member cluster, or one member of an [`EtcdCluster`].
 pub struct EtcdServer {
     dir: TempDir,
+    name: String,
+    /// `--initial-cluster`.
+    cluster: String,
     client_port: u16,
     peer_port: u16,
     tls: Option<ServerTls>,
@@ -65,10 +68,13 @@ impl EtcdServer {
     fn start_with(tls: Option<ServerTls>, ctl_tls: Option<ServerTls>) -> Self {
         require("etcd", "etcd-server");
         require("etcdctl", "etcd-client");
+        let peer_port = free_port();
         let mut s = EtcdServer {
             dir: tempfile::tempdir().expect("temporary directory"),
+            name: "default".into(),
+            cluster: format!("default=http://127.0.0.1:{peer_port}"),
             client_port: free_port(),
-            peer_port: free_port(),
+            peer_port,
             tls,
             ctl_tls,
             child: None,
@@ -102,6 +108,12 @@ impl EtcdServer {
     }
 
     fn spawn(&mut self, client_port: u16) {
+        let log = self.spawn_nowait(client_port);
+        self.wait_healthy(client_port, &log);
+    }
+
+    /// Starts the process and returns its log path (a cluster member waits for its peers).
+    fn spawn_nowait(&mut self, client_port: u16) -> PathBuf {
         self.started += 1;
         let data = self.dir.path().join("data");
         let log_path = self.dir.path().join(format!("etcd-{}.log", self.started));
@@ -113,13 +125,13 @@ impl EtcdServer {
         // etcd reads ETCD_* variables as flags: start it with a clean environment.
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--name=default")
+            .arg(format!("--name={}", self.name))
             .arg(format!("--data-dir={}", data.display()))
             .arg(format!("--listen-client-urls={client}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=default={peer}"))
+            .arg(format!("--initial-cluster={}", self.cluster))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
@@ -131,7 +143,7 @@ impl EtcdServer {
         }
         let child = cmd.spawn().expect("spawn etcd");
         self.child = Some(child);
-        self.wait_healthy(client_port, &log_path);
+        log_path
     }
 
     fn wait_healthy(&mut self, port: u16, log: &Path) {
@@ -239,6 +251,58 @@ impl EtcdServer {
     pub fn revision_on(&self, port: u16) -> i64 {
         let out = self.ctl_ok_on(port, &["get", "-w", "json", "--limit=1", "/"]);
         header_revision(&out)
+    }
+}
+
+/// A cluster of etcd members on 127.0.0.1.
+pub struct EtcdCluster {
+    pub members: Vec<EtcdServer>,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members and waits until each is healthy.
+    pub fn start(n: usize) -> Self {
+        require("etcd", "etcd-server");
+        require("etcdctl", "etcd-client");
+        let peers: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let cluster = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("m{i}=http://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members: Vec<EtcdServer> = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| EtcdServer {
+                dir: tempfile::tempdir().expect("temporary directory"),
+                name: format!("m{i}"),
+                cluster: cluster.clone(),
+                client_port: free_port(),
+                peer_port: *p,
+                tls: None,
+                ctl_tls: None,
+                child: None,
+                started: 0,
+            })
+            .collect();
+        let logs: Vec<PathBuf> = members
+            .iter_mut()
+            .map(|m| {
+                let port = m.client_port;
+                m.spawn_nowait(port)
+            })
+            .collect();
+        for (m, log) in members.iter_mut().zip(&logs) {
+            let port = m.client_port;
+            m.wait_healthy(port, log);
+        }
+        EtcdCluster { members }
+    }
+
+    /// Every member's client URL, in order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(EtcdServer::endpoint).collect()
     }
 }
 
