@@ -167,6 +167,31 @@ async fn watch_reports_snapshot_then_every_change_once() {
         } => assert_eq!((kind, name.as_str(), revision), (Kind::Node, "a", rev_del)),
         other => panic!("expected delete a, got {other:?}"),
     }
+    // One revision, several events: a range delete of three keys.
+    for n in ["x1", "x2", "x3"] {
+        etcd.put(&format!("{NODES}{n}"), "{}");
+    }
+    for _ in 0..3 {
+        assert!(matches!(next_event(&mut w, 5, "puts x*").await, RawEvent::Put(_)));
+    }
+    let out = etcd.ctl_ok(&["del", "-w", "json", "--prefix", &format!("{NODES}x")]);
+    assert!(out.contains("\"deleted\":3"), "{out}");
+    let mut gone = Vec::new();
+    for _ in 0..3 {
+        match next_event(&mut w, 5, "the range delete").await {
+            RawEvent::Deleted { name, revision, .. } => gone.push((name, revision)),
+            other => panic!("expected Deleted, got {other:?}"),
+        }
+    }
+    let rev = gone[0].1;
+    assert_eq!(
+        gone,
+        vec![
+            ("x1".to_owned(), rev),
+            ("x2".to_owned(), rev),
+            ("x3".to_owned(), rev)
+        ]
+    );
     // A nested key under a watched kind is reported, not fatal.
     etcd.put(&format!("{PEERS}ns/odd"), "{}");
     match next_event(&mut w, 5, "the invalid key").await {

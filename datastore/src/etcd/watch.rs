@@ -343,14 +343,17 @@ impl Task {
             }
             return Ok(());
         }
+        // One transaction (or a range delete) yields several events with the same revision; etcd sends all
+        // events of a revision in one response. Never deliver twice what an earlier response covered
+        // (cannot happen with a correct start revision; cheap to enforce).
+        let floor = next[idx];
         for ev in resp.events() {
             let Some(kv) = ev.kv() else { continue };
             let rev = kv.mod_revision();
-            if rev < next[idx] {
-                // Never deliver twice (cannot happen with a correct start revision; cheap to enforce).
+            if rev < floor {
                 continue;
             }
-            next[idx] = rev + 1;
+            next[idx] = next[idx].max(rev + 1);
             let prefix = &self.cfg.prefix;
             // A delete event carries the key and its deletion revision with version 0; a put has
             // version >= 1 (mvccpb.Event). Deciding on the version avoids `Event::event_type`, which
