@@ -106,14 +106,14 @@ impl BirdSpec {
         let _ = writeln!(c, "template bgp calico {{");
         let _ = writeln!(c, "  local {} port {} as {};", self.addr, self.port, self.asn);
         let _ = writeln!(c, "  strict bind yes; source address {};", self.addr);
-        let _ = writeln!(c, "  multihop; gateway recursive;");
+        let _ = writeln!(c, "  multihop;");
         let _ = writeln!(c, "  graceful restart; graceful restart time {};", self.gr_time);
         let _ = writeln!(c, "  connect delay time 2; connect retry time 5; error wait time 5,30;");
         if let Some(id) = self.rr_cluster_id {
             let _ = writeln!(c, "  rr cluster id {id};");
         }
-        let _ = writeln!(c, "  ipv4 {{ import all; export filter export4; add paths on; }};");
-        let _ = writeln!(c, "  ipv6 {{ import all; export filter export6; add paths on; }};");
+        let _ = writeln!(c, "  ipv4 {{ gateway recursive; import all; export filter export4; add paths on; }};");
+        let _ = writeln!(c, "  ipv6 {{ gateway recursive; import all; export filter export6; add paths on; }};");
         let _ = writeln!(c, "}}");
         for n in &self.neighbors {
             let _ = writeln!(c, "protocol bgp {} from calico {{", n.name);
@@ -228,8 +228,14 @@ impl Bird {
             .stderr(log)
             .spawn()
             .expect("spawn bird (apt-get install bird2)");
-        let g = ChildGuard::new(&spec.name, child);
+        let mut g = ChildGuard::new(&spec.name, child);
+        let log_path = dir.path().join("bird.log");
         wait_for("bird control socket", Duration::from_secs(10), || {
+            if let Some(c) = g.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("bird exited ({st}): {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
             if sock.exists() { Ok(()) } else { Err("no socket yet".into()) }
         });
         g
@@ -280,7 +286,11 @@ impl Bird {
     pub fn wait_established(&self, name: &str, timeout: Duration) {
         wait_for(&format!("{} protocol {name} Established", self.spec.name), timeout, || {
             let s = self.proto_state(name);
-            if s.starts_with("Established") { Ok(()) } else { Err(s) }
+            if s.starts_with("Established") {
+                Ok(())
+            } else {
+                Err(format!("{s:?}; {}; log: {}", self.birdc("show protocols"), self.log()))
+            }
         });
     }
 
@@ -327,13 +337,26 @@ mod tests {
 
     #[test]
     fn parses_add_path_routes() {
-        let text = "BIRD 2.0.12 ready.\nTable master4:\n\
-10.3.0.0/26          unreachable [rr1 15:12:09.912 from 127.0.1.1] * (100/-) [i]\n\
-\tType: BGP univ\n\tBGP.origin: IGP\n\tBGP.as_path: \n\tBGP.next_hop: 100.64.0.3\n\tBGP.local_pref: 100\n\
-\tBGP.originator_id: 127.0.1.3\n\tBGP.cluster_list: 244.0.0.1\n\
-                     unreachable [rr1 15:12:09.912 from 127.0.1.1] (100/-) [i]\n\
-\tType: BGP univ\n\tBGP.origin: IGP\n\tBGP.next_hop: 100.64.0.4\n\
-10.2.0.0/26          blackhole [s4 15:12:05.360] * (200)\n\tType: static univ\n";
+        let text = [
+            "BIRD 2.0.12 ready.",
+            "Table master4:",
+            "10.3.0.0/26          unreachable [rr1 15:12:09.912 from 127.0.1.1] * (100/-) [i]",
+            "\tType: BGP univ",
+            "\tBGP.origin: IGP",
+            "\tBGP.as_path: ",
+            "\tBGP.next_hop: 100.64.0.3",
+            "\tBGP.local_pref: 100",
+            "\tBGP.originator_id: 127.0.1.3",
+            "\tBGP.cluster_list: 244.0.0.1",
+            "                     unreachable [rr1 15:12:09.912 from 127.0.1.1] (100/-) [i]",
+            "\tType: BGP univ",
+            "\tBGP.origin: IGP",
+            "\tBGP.next_hop: 100.64.0.4",
+            "10.2.0.0/26          blackhole [s4 15:12:05.360] * (200)",
+            "\tType: static univ",
+        ]
+        .join("\n");
+        let text = text.as_str();
         let r = parse_routes(text);
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].prefix, "10.3.0.0/26");
