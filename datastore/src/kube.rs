@@ -1,1 +1,0 @@
-//! Kubernetes API backend (core/v1 Nodes with `projectcalico.org/*` annotations, Calico CRDs).
