@@ -234,7 +234,9 @@ impl Capability {
         let cap = match code {
             code::MULTIPROTOCOL => {
                 let afi = Afi(v.u16().ok()?);
-                let _reserved = v.u8().ok()?;
+                if v.u8().ok()? != 0 {
+                    return None; // reserved octet not zero: keep byte-exact as Unknown
+                }
                 Capability::MultiProtocol(AfiSafi::new(afi, Safi(v.u8().ok()?)))
             }
             code::ROUTE_REFRESH => Capability::RouteRefresh,

@@ -4,9 +4,10 @@
 //! - Decoding and encoding take a context ([`DecodeCtx`], [`EncodeCtx`]) with what the OPEN
 //!   exchange negotiated ([`negotiate`]): 4-octet AS, ADD-PATH per family, extended messages.
 //! - Well-formed messages round-trip byte-exact: attribute order, attribute flags (including
-//!   Extended Length) and unknown attributes, capabilities and parameters are kept. One
-//!   exception: NLRI host bits beyond the prefix length are cleared ("irrelevant", RFC 4271
-//!   section 4.3).
+//!   Extended Length) and unknown attributes, capabilities and parameters are kept. Known
+//!   capabilities with non-zero reserved bits are kept as unknown ones. Exceptions: NLRI host
+//!   bits beyond the prefix length are cleared ("irrelevant", RFC 4271 section 4.3) and the
+//!   MP_REACH_NLRI Reserved octet is written as 0 (RFC 4760 section 3).
 //! - UPDATE errors follow RFC 7606: [`Update::decode_with_errors`] returns the errors that do
 //!   not reset the session, each with its [`Treatment`]; session-reset errors map to a
 //!   [`Notification`] with `From<&DecodeError>`.

@@ -203,6 +203,38 @@ impl Update {
             .retain(|a| !matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
     }
 
+    /// RFC 6793 section 4.2.2, before sending to a peer without 4-octet AS support: if AS_PATH
+    /// holds AS numbers above 65535 (written as AS_TRANS on a 2-octet session), adds an AS4_PATH
+    /// with the real path (confederation segments left out: "the AS_CONFED_SEQUENCE and
+    /// AS_CONFED_SET path segments ... MUST NOT be carried in the AS4_PATH"); likewise
+    /// AS4_AGGREGATOR for an AGGREGATOR above 65535. Existing AS4_* attributes are replaced.
+    pub fn add_as4_for_two_octet_peer(&mut self) {
+        self.attributes
+            .retain(|a| !matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
+        let mut extra = Vec::new();
+        for a in &self.attributes {
+            match &a.value {
+                AttrValue::AsPath(p) if p.needs_as4() => {
+                    let segments = p
+                        .segments
+                        .iter()
+                        .filter(|s| !s.kind.is_confed())
+                        .cloned()
+                        .collect();
+                    extra.push(PathAttribute::new(AttrValue::As4Path(crate::aspath::AsPath {
+                        segments,
+                        four_octet_wire: true,
+                    })));
+                }
+                AttrValue::Aggregator(g) if g.asn > 0xffff => {
+                    extra.push(PathAttribute::new(AttrValue::As4Aggregator(*g)));
+                }
+                _ => {}
+            }
+        }
+        self.attributes.extend(extra);
+    }
+
     /// Decodes an UPDATE body (after the 19-byte header), applying RFC 7606: returns the UPDATE
     /// without the malformed attributes, plus the errors that did not need a session reset.
     /// If the most severe of them is `TreatAsWithdraw`, the caller must treat every announced

@@ -257,3 +257,38 @@ fn validated_newtypes() {
     assert!("::/129".parse::<Prefix>().is_err());
     let _ = Bytes::new();
 }
+
+#[test]
+fn as4_attributes_for_old_speakers_round_trip_through_merge() {
+    // RFC 6793 4.2.2 on the way out, 4.2.3 on the way in: the path survives a 2-octet hop.
+    let mut u = Update {
+        withdrawn: vec![],
+        attributes: vec![
+            PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+            PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([
+                65001,
+                4_200_000_000,
+                65003,
+            ]))),
+            PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
+            PathAttribute::new(AttrValue::Aggregator(Aggregator {
+                asn: 4_200_000_001,
+                address: Ipv4Addr::new(192, 0, 2, 9),
+            })),
+        ],
+        nlri: v4_prefixes(1),
+    };
+    let original = u.clone();
+    u.add_as4_for_two_octet_peer();
+    let old = EncodeCtx::default();
+    let mut b = BytesMut::new();
+    Message::Update(u).encode(&old, &mut b).unwrap();
+    let decoded = decode_all(b, &old.mirror());
+    let mut got = decoded[0].1.clone();
+    let Some(AttrValue::AsPath(p)) = got.value(type_code::AS_PATH) else {
+        panic!()
+    };
+    assert_eq!(p.to_string(), "65001 23456 65003");
+    got.merge_as4();
+    assert_eq!(got, original);
+}
