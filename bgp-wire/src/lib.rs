@@ -43,6 +43,8 @@
 
 pub mod aspath;
 pub mod attr;
+mod attr_decode;
+mod builder;
 pub mod capability;
 pub mod community;
 pub mod ctx;
