@@ -417,6 +417,24 @@ impl PathAttribute {
         self.flags & flags::PARTIAL != 0
     }
 
+    /// The attribute as it should be passed on to other peers, for attributes this crate does not
+    /// know. RFC 4271 section 5: "Unrecognized non-transitive optional attributes MUST be quietly
+    /// ignored and not passed along to other BGP peers" (`None`); "If a path with an
+    /// unrecognized transitive optional attribute is accepted and passed to other BGP peers,
+    /// then the unrecognized transitive optional attribute of that path MUST be passed, along
+    /// with the path, to other BGP peers with the Partial bit in the Attribute Flags octet set
+    /// to 1". Known attributes are returned unchanged (their own rules apply).
+    pub fn for_propagation(&self) -> Option<PathAttribute> {
+        match self.value {
+            AttrValue::Unknown { .. } if !self.is_transitive() => None,
+            AttrValue::Unknown { .. } => Some(PathAttribute {
+                flags: self.flags | flags::PARTIAL,
+                value: self.value.clone(),
+            }),
+            _ => Some(self.clone()),
+        }
+    }
+
     /// Encoded size (header and value) under `ctx`.
     pub fn encoded_len(&self, ctx: &EncodeCtx) -> usize {
         let v = self.value.encoded_len(ctx);

@@ -292,3 +292,29 @@ fn as4_attributes_for_old_speakers_round_trip_through_merge() {
     got.merge_as4();
     assert_eq!(got, original);
 }
+
+#[test]
+fn unknown_attribute_propagation_rfc4271_5() {
+    let t = PathAttribute {
+        flags: 0xc0,
+        value: AttrValue::Unknown {
+            type_code: 99,
+            bytes: Bytes::from_static(b"x"),
+        },
+    };
+    assert_eq!(
+        t.for_propagation().unwrap().flags,
+        0xe0,
+        "transitive: Partial set"
+    );
+    let n = PathAttribute {
+        flags: 0x80,
+        value: AttrValue::Unknown {
+            type_code: 98,
+            bytes: Bytes::new(),
+        },
+    };
+    assert!(n.for_propagation().is_none(), "non-transitive: dropped");
+    let k = PathAttribute::new(AttrValue::MultiExitDisc(5));
+    assert_eq!(k.for_propagation(), Some(k.clone()));
+}
