@@ -30,7 +30,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp_wire::{DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification};
+use bgp_wire::{
+    DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification, Treatment,
+};
 use bytes::{Bytes, BytesMut};
 use rr_core::{ConnId, Engine, Output, PeerId};
 use serde_json::Value;
@@ -476,8 +478,15 @@ async fn read_loop(
                     let frame = buf.split_to(len).freeze();
                     let cmd = match &cur {
                         None => EngineCmd::Frame { conn, frame },
-                        Some(c) => match Message::decode(&frame, c) {
-                            Ok(msg) => EngineCmd::Message { conn, msg: Box::new(msg) },
+                        Some(c) => match Message::decode_with_errors(&frame, c) {
+                            // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself so
+                            // that it withdraws the routes and counts the event.
+                            Ok((Message::Update(_), errors))
+                                if bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
+                            {
+                                EngineCmd::Frame { conn, frame }
+                            }
+                            Ok((msg, _)) => EngineCmd::Message { conn, msg: Box::new(msg) },
                             Err(err) => EngineCmd::DecodeError { conn, err },
                         },
                     };
