@@ -29,6 +29,27 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::parse::{Rd, patch_u16};
 use crate::types::{Asn, HoldTime, RouterId};
 
+use nom::combinator::all_consuming;
+use nom::multi::{length_data, many0};
+use nom::number::complete::{be_u8, be_u16};
+use nom::{IResult, Parser};
+
+/// One optional parameter: type, then a 1-octet length (2 octets in the RFC 9072 form), value.
+fn param(i: &[u8], extended: bool) -> IResult<&[u8], (u8, &[u8])> {
+    let (i, ty) = be_u8(i)?;
+    let (i, v) = if extended {
+        length_data(be_u16).parse(i)?
+    } else {
+        length_data(be_u8).parse(i)?
+    };
+    Ok((i, (ty, v)))
+}
+
+/// One capability (RFC 5492 section 4): code, 1-octet length, value.
+fn tlv8(i: &[u8]) -> IResult<&[u8], (u8, &[u8])> {
+    (be_u8, length_data(be_u8)).parse(i)
+}
+
 /// Optional parameter type: Capabilities (RFC 5492).
 pub const PARAM_CAPABILITIES: u8 = 2;
 /// RFC 9072: the Non-Ext OP Type value marking the extended format.
@@ -154,35 +175,36 @@ impl Open {
             len = usize::from(r.u16().map_err(short)?);
             extended = true;
         }
-        let mut p = r.take(len).map_err(short)?;
+        let p = r.take(len).map_err(short)?;
         if !r.is_empty() {
             return Err(DecodeError::new(
                 r.offset(),
                 DecodeErrorKind::MalformedOptionalParameters,
             ));
         }
-        let mut params = Vec::new();
-        while !p.is_empty() {
-            let ty = p.u8().map_err(short)?;
-            let plen = if extended {
-                usize::from(p.u16().map_err(short)?)
-            } else {
-                usize::from(p.u8().map_err(short)?)
+        let nom_err = |e: nom::Err<nom::error::Error<&[u8]>>| {
+            let at = match e {
+                nom::Err::Error(e) | nom::Err::Failure(e) => p.sub(e.input).offset(),
+                nom::Err::Incomplete(_) => p.offset(),
             };
-            let mut v = p.take(plen).map_err(short)?;
+            DecodeError::new(at, DecodeErrorKind::MalformedOptionalParameters)
+        };
+        let (_, raw) = all_consuming(many0(|i| param(i, extended)))
+            .parse(p.slice())
+            .map_err(nom_err)?;
+        let mut params = Vec::with_capacity(raw.len());
+        for (ty, v) in raw {
             if ty == PARAM_CAPABILITIES {
-                let mut caps = Vec::new();
-                while !v.is_empty() {
-                    let code = v.u8().map_err(short)?;
-                    let clen = usize::from(v.u8().map_err(short)?);
-                    let value = v.take(clen).map_err(short)?;
-                    caps.push(Capability::decode_value(code, value));
-                }
+                let (_, caps) = all_consuming(many0(tlv8)).parse(v).map_err(nom_err)?;
+                let caps = caps
+                    .into_iter()
+                    .map(|(code, value)| Capability::decode_value(code, p.sub(value)))
+                    .collect();
                 params.push(OptionalParameter::Capabilities(caps));
             } else {
                 params.push(OptionalParameter::Unknown {
                     param_type: ty,
-                    bytes: v.bytes(),
+                    bytes: p.sub(v).bytes(),
                 });
             }
         }

@@ -1,14 +1,11 @@
-//! Internal bounded reader over a received frame. nom's complete parsers do the reading; this
-//! wrapper tracks the absolute offset for error reporting and hands out zero-copy `Bytes`
-//! (`slice_ref`) for opaque values. Nothing here is public.
+//! Internal bounded reader over a received frame: fixed-size fields and length-bounded
+//! sub-readers, the absolute offset for error reporting, and zero-copy `Bytes` (`slice_ref`)
+//! for opaque values. The TLV sequences of OPEN (optional parameters, capabilities) are parsed
+//! with nom combinators in `open.rs`. Nothing here is public.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
-use nom::bytes::complete::take;
-use nom::number::complete::{be_u8, be_u16, be_u24, be_u32};
-
-type NomErr<'a> = nom::Err<nom::error::Error<&'a [u8]>>;
 
 /// Ran out of input at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,46 +54,60 @@ impl<'a> Rd<'a> {
         self.frame
     }
 
-    fn step<T>(&mut self, r: Result<(&'a [u8], T), NomErr<'a>>) -> Result<T, Short> {
-        match r {
-            Ok((rest, v)) => {
+    /// Splits off `n` bytes. Hand-written rather than nom's `take`: nom's `&[u8]` input methods
+    /// are not `#[inline]`, and without LTO the call per field cost about a third of the
+    /// attribute decode time (measured with callgrind on a 6-attribute set).
+    #[inline]
+    fn split(&mut self, n: usize) -> Result<&'a [u8], Short> {
+        match self.i.split_at_checked(n) {
+            Some((head, rest)) => {
                 self.i = rest;
-                Ok(v)
+                Ok(head)
             }
-            Err(_) => Err(Short {
+            None => Err(Short {
                 offset: self.offset(),
             }),
         }
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self) -> Result<u8, Short> {
-        let r = be_u8(self.i);
-        self.step(r)
+        self.split(1).map(|b| b[0])
     }
 
+    #[inline]
     pub(crate) fn u16(&mut self) -> Result<u16, Short> {
-        let r = be_u16(self.i);
-        self.step(r)
+        self.split(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
 
+    #[inline]
     pub(crate) fn u24(&mut self) -> Result<u32, Short> {
-        let r = be_u24(self.i);
-        self.step(r)
+        self.split(3).map(|b| u32::from_be_bytes([0, b[0], b[1], b[2]]))
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self) -> Result<u32, Short> {
-        let r = be_u32(self.i);
-        self.step(r)
+        self.split(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Splits off the next `n` bytes as a bounded sub-reader.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize) -> Result<Rd<'a>, Short> {
-        let r = take(n)(self.i);
-        let s: &'a [u8] = self.step(r)?;
+        let s = self.split(n)?;
         Ok(Rd {
             frame: self.frame,
             i: s,
         })
+    }
+
+    /// A reader over `s`, which must be a sub-slice of the frame (as returned by a nom parser
+    /// run on [`Rd::slice`]).
+    pub(crate) fn sub(&self, s: &'a [u8]) -> Rd<'a> {
+        Rd {
+            frame: self.frame,
+            i: s,
+        }
     }
 
     /// Consumes everything left.
