@@ -152,6 +152,19 @@ impl<'a> UpdateBuilder<'a> {
             encode_update_parts(a, w, n, self.ctx, out)?;
             return Ok(count);
         }
+        // Checked before anything is written, so a failure leaves `out` untouched.
+        let nh = match (self.withdraw, self.next_hop) {
+            (true, _) => None,
+            (false, None) => {
+                return Err(EncodeError::InvalidValue(
+                    "missing next hop for a multiprotocol update",
+                ));
+            }
+            (false, Some(nh)) => Some((
+                nh,
+                u8::try_from(nh_len(nh)).map_err(|_| EncodeError::FieldTooLong("mp_reach next hop"))?,
+            )),
+        };
         let start = start_header(out, MessageType::Update);
         out.put_u16(0);
         let alen_pos = out.len();
@@ -166,11 +179,8 @@ impl<'a> UpdateBuilder<'a> {
         out.put_u16(0);
         out.put_u16(self.family.afi.0);
         out.put_u8(self.family.safi.0);
-        if !self.withdraw {
-            let nh = self.next_hop.ok_or(EncodeError::InvalidValue(
-                "missing next hop for a multiprotocol update",
-            ))?;
-            out.put_u8(nh_len(nh) as u8);
+        if let Some((nh, nhl)) = nh {
+            out.put_u8(nhl);
             match nh {
                 MpNextHop::Ipv4(a) => out.put_slice(&a.octets()),
                 MpNextHop::Ipv6 { global, link_local } => {
