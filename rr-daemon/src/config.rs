@@ -111,6 +111,46 @@ pub(crate) struct Args {
     /// instead of the datastore's secrets (the file datastore has none).
     #[arg(long)]
     pub(crate) secrets_dir: Option<PathBuf>,
+    /// Validate the configuration, print it and exit.
+    #[arg(long)]
+    pub(crate) check_config: bool,
+}
+
+impl Args {
+    /// Parses `argv`; a setting that clap took from its plain variable (`IP`) yields to the `CALICO_`-prefixed
+    /// one (`CALICO_IP`) when that is set too, as libcalico-go does. Flags always win.
+    pub(crate) fn parse_env_aware<I, T>(
+        argv: I,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let m = Args::command().try_get_matches_from(argv)?;
+        let mut a = Args::from_arg_matches(&m)?;
+        let from_env = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::EnvVariable);
+        let fields: [(&str, &str, &mut Option<String>); 9] = [
+            ("ip", "IP", &mut a.ip),
+            ("ip6", "IP6", &mut a.ip6),
+            ("nodename", "NODENAME", &mut a.nodename),
+            ("datastore", "DATASTORE_TYPE", &mut a.datastore),
+            ("etcd_endpoints", "ETCD_ENDPOINTS", &mut a.etcd_endpoints),
+            ("etcd_ca_cert_file", "ETCD_CA_CERT_FILE", &mut a.etcd_ca_cert_file),
+            ("etcd_cert_file", "ETCD_CERT_FILE", &mut a.etcd_cert_file),
+            ("etcd_key_file", "ETCD_KEY_FILE", &mut a.etcd_key_file),
+            ("kubeconfig", "KUBECONFIG", &mut a.kubeconfig),
+        ];
+        for (id, var, field) in fields {
+            if from_env(id)
+                && let Some(v) = env(&format!("CALICO_{var}")).filter(|v| !v.trim().is_empty())
+            {
+                *field = Some(v);
+            }
+        }
+        Ok(a)
+    }
 }
 
 /// A start-up setting that is invalid. The message names the setting (flag and variables).
@@ -125,7 +165,10 @@ pub(crate) struct ConfigError {
 
 impl ConfigError {
     fn new(setting: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { setting: setting.into(), reason: reason.into() }
+        Self {
+            setting: setting.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -249,7 +292,10 @@ impl Config {
         if let Some(n) = &nodename
             && (n.len() > 253 || n.contains(char::is_whitespace) || n.contains('/'))
         {
-            return Err(ConfigError::new(setting("nodename", "NODENAME"), format!("{n:?} is not a node name")));
+            return Err(ConfigError::new(
+                setting("nodename", "NODENAME"),
+                format!("{n:?} is not a node name"),
+            ));
         }
 
         let endpoints = pick(args.etcd_endpoints, env, "ETCD_ENDPOINTS");
@@ -276,11 +322,14 @@ impl Config {
         };
         let datastore = match kind {
             DatastoreKind::File => {
-                let p = args.file.ok_or_else(|| {
-                    ConfigError::new("--file", "--datastore file needs --file PATH")
-                })?;
+                let p = args
+                    .file
+                    .ok_or_else(|| ConfigError::new("--file", "--datastore file needs --file PATH"))?;
                 if !p.is_file() {
-                    return Err(ConfigError::new("--file", format!("{} is not a readable file", p.display())));
+                    return Err(ConfigError::new(
+                        "--file",
+                        format!("{} is not a readable file", p.display()),
+                    ));
                 }
                 DatastoreSettings::File(p)
             }
@@ -294,7 +343,9 @@ impl Config {
                         .or_else(|| e.strip_prefix("https://"))
                         .ok_or_else(|| ConfigError::new(&es, format!("{e:?} is not an http(s):// URL")))?;
                     let hostport = rest.trim_end_matches('/');
-                    let ok = hostport.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                    let ok = hostport
+                        .rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
                     if !ok {
                         return Err(ConfigError::new(&es, format!("{e:?} has no host:port")));
                     }
@@ -304,7 +355,9 @@ impl Config {
                     return Err(ConfigError::new(&es, "no endpoint given"));
                 }
                 let file = |flag: &str, var: &str, v: Option<String>| {
-                    pick(v, env, var).map(|p| file_must_exist(&setting(flag, var), &p)).transpose()
+                    pick(v, env, var)
+                        .map(|p| file_must_exist(&setting(flag, var), &p))
+                        .transpose()
                 };
                 let ca_cert_file = file("etcd-ca-cert-file", "ETCD_CA_CERT_FILE", args.etcd_ca_cert_file)?;
                 let cert_file = file("etcd-cert-file", "ETCD_CERT_FILE", args.etcd_cert_file)?;
@@ -315,7 +368,12 @@ impl Config {
                         "a client certificate needs its key (ETCD_KEY_FILE) and the other way round",
                     ));
                 }
-                DatastoreSettings::Etcd(EtcdSettings { endpoints: eps, ca_cert_file, cert_file, key_file })
+                DatastoreSettings::Etcd(EtcdSettings {
+                    endpoints: eps,
+                    ca_cert_file,
+                    cert_file,
+                    key_file,
+                })
             }
             DatastoreKind::Kubernetes => {
                 let kubeconfig = pick(args.kubeconfig, env, "KUBECONFIG")
@@ -328,12 +386,13 @@ impl Config {
         if args.listen_port == Some(0) {
             return Err(ConfigError::new("--listen-port", "port 0 is not a BGP port"));
         }
-        let metrics_addr = match args.metrics_addr.trim() {
-            "off" | "none" | "" => None,
-            a => Some(a.parse::<SocketAddr>().map_err(|_| {
-                ConfigError::new("--metrics-addr", format!("{a:?} is not an address:port"))
-            })?),
-        };
+        let metrics_addr =
+            match args.metrics_addr.trim() {
+                "off" | "none" | "" => None,
+                a => Some(a.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError::new("--metrics-addr", format!("{a:?} is not an address:port"))
+                })?),
+            };
         let control_addr = args
             .control_addr
             .map(|a| {
@@ -341,9 +400,13 @@ impl Config {
                     .map_err(|_| ConfigError::new("--control-addr", format!("{a:?} is not an address:port")))
             })
             .transpose()?;
-        let control_socket =
-            args.control_socket.unwrap_or_else(|| std::env::temp_dir().join("rr-daemon.sock"));
-        let cluster_id = args.cluster_id.map(|c| parse_v4("--cluster-id", &c)).transpose()?;
+        let control_socket = args
+            .control_socket
+            .unwrap_or_else(|| std::env::temp_dir().join("rr-daemon.sock"));
+        let cluster_id = args
+            .cluster_id
+            .map(|c| parse_v4("--cluster-id", &c))
+            .transpose()?;
         let router_id = args.router_id.map(|c| parse_v4("--router-id", &c)).transpose()?;
         if router_id == Some(Ipv4Addr::UNSPECIFIED) {
             return Err(ConfigError::new("--router-id", "0.0.0.0 is not a router id"));
@@ -419,7 +482,10 @@ mod tests {
                 ("CALICO_IP6", "fd00::5/64"),
                 ("CALICO_NODENAME", "rr-a"),
                 ("CALICO_DATASTORE_TYPE", "etcdv3"),
-                ("CALICO_ETCD_ENDPOINTS", "http://127.0.0.1:2379, https://127.0.0.2:2379"),
+                (
+                    "CALICO_ETCD_ENDPOINTS",
+                    "http://127.0.0.1:2379, https://127.0.0.2:2379",
+                ),
             ],
         )
         .expect("valid");
@@ -428,7 +494,10 @@ mod tests {
         assert_eq!(c.nodename.as_deref(), Some("rr-a"));
         match c.datastore {
             DatastoreSettings::Etcd(e) => {
-                assert_eq!(e.endpoints, vec!["http://127.0.0.1:2379", "https://127.0.0.2:2379"])
+                assert_eq!(
+                    e.endpoints,
+                    vec!["http://127.0.0.1:2379", "https://127.0.0.2:2379"]
+                )
             }
             other => panic!("expected etcd, got {other:?}"),
         }
@@ -468,9 +537,18 @@ mod tests {
             (vec!["--file", p, "--ip6", "1.2.3.4"], vec![], "IP6"),
             (vec!["--datastore", "etcd"], vec![], "DATASTORE_TYPE"),
             (vec!["--datastore", "etcdv3"], vec![], "ETCD_ENDPOINTS"),
-            (vec!["--datastore", "etcdv3", "--etcd-endpoints", "127.0.0.1:2379"], vec![], "ETCD_ENDPOINTS"),
             (
-                vec!["--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-ca-cert-file", "/nonexistent/ca.pem"],
+                vec!["--datastore", "etcdv3", "--etcd-endpoints", "127.0.0.1:2379"],
+                vec![],
+                "ETCD_ENDPOINTS",
+            ),
+            (
+                vec![
+                    "--etcd-endpoints",
+                    "http://127.0.0.1:2379",
+                    "--etcd-ca-cert-file",
+                    "/nonexistent/ca.pem",
+                ],
                 vec![],
                 "ETCD_CA_CERT_FILE",
             ),
@@ -479,11 +557,23 @@ mod tests {
                 vec![],
                 "ETCD_CERT_FILE",
             ),
-            (vec!["--datastore", "kubernetes", "--kubeconfig", "/nonexistent/kc"], vec![], "KUBECONFIG"),
+            (
+                vec!["--datastore", "kubernetes", "--kubeconfig", "/nonexistent/kc"],
+                vec![],
+                "KUBECONFIG",
+            ),
             (vec!["--datastore", "file"], vec![], "--file"),
-            (vec!["--datastore", "file", "--file", "/nonexistent.yaml"], vec![], "--file"),
+            (
+                vec!["--datastore", "file", "--file", "/nonexistent.yaml"],
+                vec![],
+                "--file",
+            ),
             (vec![], vec![], "DATASTORE_TYPE"),
-            (vec!["--file", p, "--metrics-addr", "localhost"], vec![], "--metrics-addr"),
+            (
+                vec!["--file", p, "--metrics-addr", "localhost"],
+                vec![],
+                "--metrics-addr",
+            ),
             (vec!["--file", p, "--cluster-id", "x"], vec![], "--cluster-id"),
             (vec!["--file", p, "--router-id", "0.0.0.0"], vec![], "--router-id"),
             (vec!["--file", p, "--as", "0"], vec![], "--as"),
@@ -493,7 +583,10 @@ mod tests {
         ];
         for (argv, env, name) in cases {
             let err = resolve(&argv, &env).expect_err(&format!("{argv:?} {env:?} must fail"));
-            assert!(err.to_string().contains(name), "{argv:?}: {err} does not name {name}");
+            assert!(
+                err.to_string().contains(name),
+                "{argv:?}: {err} does not name {name}"
+            );
         }
     }
 
@@ -520,7 +613,11 @@ mod tests {
     #[test]
     fn cidr_form_of_ip_accepted() {
         let f = example_file();
-        let c = resolve(&["--file", f.path().to_str().expect("utf8"), "--ip", "10.1.2.3/16"], &[]).expect("valid");
+        let c = resolve(
+            &["--file", f.path().to_str().expect("utf8"), "--ip", "10.1.2.3/16"],
+            &[],
+        )
+        .expect("valid");
         assert_eq!(c.ip, Some(Ipv4Addr::new(10, 1, 2, 3)));
     }
 }

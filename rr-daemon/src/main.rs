@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use datastore::{Datastore, Snapshot};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
@@ -25,14 +24,23 @@ use crate::config::{Args, Config, DatastoreSettings, LogFormat};
 use crate::tasks::{EngineCmd, EngineTask, Health};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let cfg = match Config::resolve(args, &|k| std::env::var(k).ok()) {
+    let env = |k: &str| std::env::var(k).ok();
+    let args = match Args::parse_env_aware(std::env::args_os(), &env) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let check = args.check_config;
+    let cfg = match Config::resolve(args, &env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rr-daemon: {e}");
             return ExitCode::from(2);
         }
     };
+    if check {
+        println!("{cfg:#?}");
+        return ExitCode::SUCCESS;
+    }
     init_tracing(cfg.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -54,7 +62,9 @@ fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -64,7 +74,8 @@ fn init_tracing(format: LogFormat) {
 async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
     Ok(match &cfg.datastore {
         DatastoreSettings::File(p) => Arc::new(
-            datastore::FileDatastore::open(p).with_context(|| format!("opening datastore file {}", p.display()))?,
+            datastore::FileDatastore::open(p)
+                .with_context(|| format!("opening datastore file {}", p.display()))?,
         ),
         DatastoreSettings::Etcd(e) => {
             let mut c = datastore::etcd::EtcdConfig::new(e.endpoints.clone());
@@ -79,7 +90,11 @@ async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
             if let Some(p) = kubeconfig {
                 k.kubeconfig = Some(p.clone());
             }
-            Arc::new(datastore::kube::KubeDatastore::connect(&k).await.context("kubernetes datastore")?)
+            Arc::new(
+                datastore::kube::KubeDatastore::connect(&k)
+                    .await
+                    .context("kubernetes datastore")?,
+            )
         }
     })
 }
@@ -103,7 +118,12 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()))
         .await
-        .with_context(|| format!("binding the control socket {} (--control-socket)", cfg.control_socket.display()))?;
+        .with_context(|| {
+            format!(
+                "binding the control socket {} (--control-socket)",
+                cfg.control_socket.display()
+            )
+        })?;
     info!(socket = %cfg.control_socket.display(), "control API");
     if let Some(addr) = cfg.control_addr {
         let bound = http::serve_tcp(addr, http::control_router(tx.clone()))
@@ -126,7 +146,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => info!("SIGINT"),
     }
     let (done_tx, done_rx) = oneshot::channel();
-    if tx.send(EngineCmd::Shutdown { mode: cfg.shutdown_mode, done: done_tx }).await.is_ok() {
+    if tx
+        .send(EngineCmd::Shutdown {
+            mode: cfg.shutdown_mode,
+            done: done_tx,
+        })
+        .await
+        .is_ok()
+    {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
     }
     let _ = std::fs::remove_file(&cfg.control_socket);
