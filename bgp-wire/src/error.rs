@@ -27,6 +27,7 @@ pub enum Treatment {
 /// What went wrong while decoding. Each kind maps to one NOTIFICATION code/subcode in
 /// `From<&DecodeError> for Notification`.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum DecodeErrorKind {
     /// RFC 4271 section 6.1: the marker is not all ones.
@@ -91,6 +92,7 @@ pub enum DecodeErrorKind {
 /// A decode error: where (byte offset from the start of the decoded buffer), what, and how the
 /// receiver must treat it (RFC 7606).
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[error("{kind} at offset {offset} ({treatment:?})")]
 #[non_exhaustive]
 pub struct DecodeError {

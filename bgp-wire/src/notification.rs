@@ -127,9 +127,9 @@ pub mod route_refresh {
     pub const INVALID_MESSAGE_LENGTH: u8 = 1;
 }
 
-/// A NOTIFICATION message.
+/// A NOTIFICATION message. With the `serde` feature it serializes as `code`, `subcode`,
+/// `data`, plus `description` and, for Cease 2/4, `shutdown_message`.
 #[derive(Clone, PartialEq, Eq, Debug)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Notification {
     /// Error code ([`code`]).
     pub code: u8,
@@ -291,5 +291,22 @@ impl std::fmt::Display for Notification {
             write!(f, ": {m:?}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Notification {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let msg = self.shutdown_message().and_then(Result::ok);
+        let mut st = s.serialize_struct("Notification", if msg.is_some() { 5 } else { 4 })?;
+        st.serialize_field("code", &self.code)?;
+        st.serialize_field("subcode", &self.subcode)?;
+        st.serialize_field("data", &self.data)?;
+        st.serialize_field("description", self.description())?;
+        if let Some(m) = msg {
+            st.serialize_field("shutdown_message", m)?;
+        }
+        st.end()
     }
 }

@@ -56,6 +56,17 @@ fn notification_and_open_serialize() {
     let n = Notification::cease_with_message(2, "bye").unwrap();
     let s = serde_json::to_string(&Message::Notification(n)).unwrap();
     assert!(s.contains("\"code\":6") && s.contains("\"subcode\":2"), "{s}");
+    assert!(
+        s.contains("\"description\":\"administrative shutdown\"")
+            && s.contains("\"shutdown_message\":\"bye\""),
+        "{s}"
+    );
+    let e = Message::decode(&Bytes::from_static(&[0; 19]), &DecodeCtx::default()).unwrap_err();
+    let s = serde_json::to_string(&e).unwrap();
+    assert!(
+        s.contains("ConnectionNotSynchronized") && s.contains("SessionReset"),
+        "{s}"
+    );
     let o = Open::new(
         Asn::new(4200000000).unwrap(),
         HoldTime::DEFAULT,
