@@ -1,7 +1,9 @@
 //! In-memory fan-out timing: N clients x P prefixes each through one engine, every client
 //! receiving every other client's routes (no sockets). Prints time, messages and bytes encoded.
 //!
-//! `cargo run --release -p rr-core --example fanout -- 1000 100`
+//! `cargo run --release -p rr-core --example fanout -- 1000 100 [--no-groups]`
+//!
+//! Memory is read from `/proc/self/status` (resident set before and after the routes arrive).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant as StdInstant;
@@ -14,6 +16,19 @@ use bytes::BytesMut;
 use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
 
 const AS: u32 = 64512;
+
+/// Resident set size and its peak in bytes, from `/proc/self/status` (Linux; 0 elsewhere).
+fn rss() -> (usize, usize) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
 
 fn frame(m: Message) -> bytes::Bytes {
     let mut b = BytesMut::new();
@@ -32,7 +47,9 @@ fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n = args.first().copied().unwrap_or(1000);
     let p = args.get(1).copied().unwrap_or(100);
-    let mut e = Engine::new(EngineConfig::new(Ipv4Addr::new(10, 255, 255, 1), AS));
+    let mut cfg = EngineConfig::new(Ipv4Addr::new(10, 255, 255, 1), AS);
+    cfg.update_groups = !std::env::args().any(|a| a == "--no-groups");
+    let mut e = Engine::new(cfg);
     let now = Instant::from_millis(1);
     let addr = |i: usize| Ipv4Addr::from(0x0a00_0000 + 2 + i as u32);
     let mut conns = Vec::new();
@@ -76,6 +93,7 @@ fn main() {
             }))
         })
         .collect();
+    let (rss_before, _) = rss();
     let t = StdInstant::now();
     for (i, u) in updates.iter().enumerate() {
         e.handle_frame(now, conns[i], u);
@@ -90,6 +108,26 @@ fn main() {
         }
     }
     let total = t.elapsed();
+    let (rss_after, peak) = rss();
+    let held = rss_after.saturating_sub(rss_before);
+    let m = e.rib_memory();
+    let per = |b: usize| b as f64 / m.paths_in.max(1) as f64;
+    println!(
+        "RIB memory for {} stored paths: Adj-RIB-In {:.0} B/path, Loc-RIB {:.0} B/path, Adj-RIB-Out {:.0} B/path, {} attribute sets {:.0} B/path; total {:.0} B/path",
+        m.paths_in,
+        per(m.adj_rib_in),
+        per(m.loc_rib),
+        per(m.adj_rib_out),
+        m.attr_sets,
+        per(m.attrs),
+        per(m.adj_rib_in + m.loc_rib + m.adj_rib_out + m.attrs)
+    );
+    println!(
+        "RSS growth while converging: {:.1} MiB ({} B per stored route); peak RSS {:.1} MiB",
+        held as f64 / 1048576.0,
+        held / (n * p).max(1),
+        peak as f64 / 1048576.0
+    );
     println!(
         "{n} clients x {p} prefixes: input {t_in:?}, total {total:?}; {msgs} sends ({} distinct encodings), {bytes} bytes queued; loc-rib {} prefixes, {} update groups",
         distinct.len(),

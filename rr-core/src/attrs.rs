@@ -208,6 +208,28 @@ impl Interner {
         self.map.is_empty()
     }
 
+    /// Approximate heap bytes of the interned sets.
+    pub fn memory(&self) -> usize {
+        self.map
+            .keys()
+            .map(|a| {
+                std::mem::size_of::<Attrs>()
+                    + 16
+                    + a.as_path
+                        .iter()
+                        .map(|s| 32 + s.asns.capacity() * 4)
+                        .sum::<usize>()
+                    + a.communities.capacity() * 4
+                    + a.cluster_list.capacity() * 4
+                    + a.other
+                        .iter()
+                        .map(|r| std::mem::size_of::<RawAttr>() + r.value.len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+            + self.map.capacity() * 9
+    }
+
     /// Drops sets no route refers to any more.
     pub fn collect(&mut self) {
         self.map.retain(|k, _| Arc::strong_count(k) > 1);

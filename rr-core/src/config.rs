@@ -20,6 +20,9 @@ pub struct EngineConfig {
     pub extended_messages: bool,
     /// Delay after a failed or refused session before the next attempt (the RFC's IdleHoldTimer, damping).
     pub idle_hold_time: Duration,
+    /// Share one Adj-RIB-Out and one encoding among peers with identical outbound treatment.
+    /// `false` gives every peer its own group (for benchmarks and debugging).
+    pub update_groups: bool,
 }
 
 impl EngineConfig {
@@ -38,6 +41,7 @@ impl EngineConfig {
             rng_seed: 0x5eed,
             extended_messages: true,
             idle_hold_time: Duration::from_secs(5),
+            update_groups: true,
         }
     }
 

@@ -202,6 +202,35 @@ pub struct RouteInfo {
     pub deciding_step: crate::best_path::Step,
 }
 
+/// Estimated heap bytes held by the RIBs (hash tables sized from their capacity, plus the
+/// out-of-line path lists of multi-path prefixes). Attribute sets are counted once, shared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RibMemory {
+    /// Paths stored in all Adj-RIBs-In.
+    pub paths_in: usize,
+    /// Bytes of all Adj-RIBs-In.
+    pub adj_rib_in: usize,
+    /// Bytes of the Loc-RIB.
+    pub loc_rib: usize,
+    /// Bytes of all update groups' Adj-RIBs-Out.
+    pub adj_rib_out: usize,
+    /// Distinct interned attribute sets.
+    pub attr_sets: usize,
+    /// Bytes of the interned attribute sets (struct plus inline vectors, approximate).
+    pub attrs: usize,
+}
+
+pub(crate) fn table_bytes<K, V>(m: &HashMap<K, V>) -> usize {
+    // hashbrown keeps capacity = 7/8 of a power-of-two bucket count, one control byte per bucket.
+    let buckets = if m.capacity() == 0 {
+        0
+    } else {
+        (m.capacity() * 8 / 7).next_power_of_two()
+    };
+    buckets * (std::mem::size_of::<(K, V)>() + 1)
+}
+
 /// The sans-I/O BGP route reflection engine.
 ///
 /// ```
@@ -1386,6 +1415,10 @@ impl Engine {
     /// feeding a batch of events produces one packed set of UPDATEs.
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.out.is_empty() {
+            // Give back the memory of a large burst (initial fan-out) once it is drained.
+            if self.out.capacity() > 65536 {
+                self.out.shrink_to(4096);
+            }
             self.flush();
         }
         self.out.pop_front()
@@ -1394,6 +1427,10 @@ impl Engine {
     /// Runs best path and update-group encoding for every prefix changed since the last flush.
     pub fn flush(&mut self) {
         self.groups_flush();
+        if self.dirty_set.capacity() > 65536 && self.dirty_set.is_empty() {
+            self.dirty_set.shrink_to(4096);
+            self.dirty.shrink_to(4096);
+        }
         if self.dirty.is_empty() {
             self.interner_maybe_collect();
         }
@@ -1431,6 +1468,29 @@ impl Engine {
             update_group: p.group,
             stats: p.stats,
         }
+    }
+
+    /// Estimated memory held by the RIBs.
+    pub fn rib_memory(&self) -> RibMemory {
+        let mut m = RibMemory::default();
+        for p in self.peers.iter().flatten() {
+            m.paths_in += p.adj_in.len();
+            m.adj_rib_in += table_bytes(&p.adj_in);
+        }
+        m.loc_rib = table_bytes(&self.loc.map)
+            + self
+                .loc
+                .map
+                .values()
+                .map(|s| match s {
+                    crate::rib::Slots::Many(v) => v.capacity() * std::mem::size_of::<crate::rib::Path>(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        m.adj_rib_out = self.groups.memory();
+        m.attr_sets = self.interner.len();
+        m.attrs = self.interner.memory();
+        m
     }
 
     /// Number of prefixes in the Loc-RIB.

@@ -50,6 +50,8 @@ pub(crate) struct GroupKey {
     pub(crate) extended: bool,
     pub(crate) llgr: bool,
     pub(crate) enhanced_refresh: bool,
+    /// Set when update groups are disabled: one group per peer.
+    pub(crate) solo: Option<PeerId>,
 }
 
 /// A path as advertised by a group.
@@ -89,6 +91,24 @@ impl Groups {
             .get(g)
             .and_then(Option::as_ref)
             .map_or(0, |g| g.adj_out.values().map(|s| s.as_slice().len()).sum())
+    }
+
+    /// Estimated bytes of every Adj-RIB-Out.
+    pub(crate) fn memory(&self) -> usize {
+        self.list
+            .iter()
+            .flatten()
+            .map(|g| {
+                crate::engine::table_bytes(&g.adj_out)
+                    + g.adj_out
+                        .values()
+                        .map(|s| match s {
+                            Slots::Many(v) => v.capacity() * std::mem::size_of::<OutRoute>(),
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+            })
+            .sum()
     }
 
     /// Number of live groups.
@@ -229,6 +249,7 @@ impl Engine {
             extended: neg.extended_messages,
             llgr: neg.peer_llgr.is_some(),
             enhanced_refresh: neg.enhanced_route_refresh,
+            solo: (!self.cfg.update_groups).then_some(p.id),
         })
     }
 

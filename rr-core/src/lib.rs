@@ -26,7 +26,7 @@ pub mod timer;
 pub mod types;
 
 pub use config::{EngineConfig, GracefulRestartConfig, PeerConfig, Role};
-pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RouteInfo};
+pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
 pub use output::{DownReason, Output};
 pub use session::{Negotiated, State};
 pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix};
