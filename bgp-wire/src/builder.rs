@@ -8,7 +8,7 @@ use crate::attr::{MpNextHop, PathAttribute, flags, type_code};
 use crate::ctx::EncodeCtx;
 use crate::error::EncodeError;
 use crate::header::{HEADER_LEN, MessageType, finish_header, start_header};
-use crate::nlri::{Nlri, encode_nlri_list, nlri_list_len};
+use crate::nlri::{Nlri, encode_nlri_fast, nlri_list_len};
 use crate::parse::patch_u16;
 use crate::types::AfiSafi;
 use crate::update::check_v4;
@@ -39,13 +39,15 @@ pub fn encode_update_parts(
     check_v4(withdrawn)?;
     check_v4(nlri)?;
     let ap = ctx.add_path.contains(AfiSafi::IPV4_UNICAST);
+    let wlen = nlri_list_len(withdrawn, ap);
+    let nlen = total - HEADER_LEN - 4 - attrs.len() - wlen;
     out.reserve(total);
     let start = start_header(out, MessageType::Update);
-    out.put_u16(nlri_list_len(withdrawn, ap) as u16);
-    encode_nlri_list(withdrawn, ap, out);
+    out.put_u16(wlen as u16);
+    encode_nlri_fast(withdrawn, ap, wlen, out);
     out.put_u16(attrs.len() as u16);
     out.put_slice(attrs);
-    encode_nlri_list(nlri, ap, out);
+    encode_nlri_fast(nlri, ap, nlen, out);
     finish_header(out, start, ctx.max_message_len())
 }
 
@@ -193,7 +195,7 @@ impl<'a> UpdateBuilder<'a> {
             }
             out.put_u8(0);
         }
-        encode_nlri_list(part, ap, out);
+        encode_nlri_fast(part, ap, nlri_list_len(part, ap), out);
         let mp_len = out.len() - mp_len_pos - 2;
         patch_u16(out, mp_len_pos, mp_len as u16);
         out.put_slice(self.attrs);

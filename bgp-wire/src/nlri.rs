@@ -17,7 +17,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use bytes::BufMut;
+use bytes::{BufMut, BytesMut};
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::types::{Afi, InvalidValue};
@@ -105,7 +105,7 @@ impl Prefix {
 
     /// Octets of the address that go on the wire: `ceil(len / 8)` leading bytes.
     pub fn wire_bytes(&self) -> &[u8] {
-        let n = usize::from(self.len()).div_ceil(8);
+        let n = (usize::from(self.len()) + 7) >> 3;
         match &self.0 {
             Inner::V4(a, _) => &a[..n],
             Inner::V6(a, _) => &a[..n],
@@ -114,7 +114,7 @@ impl Prefix {
 
     /// Encoded size without a path id: length octet plus address octets.
     pub fn encoded_len(&self) -> usize {
-        1 + usize::from(self.len()).div_ceil(8)
+        1 + ((usize::from(self.len()) + 7) >> 3)
     }
 
     /// True if `other` is equal to or more specific than `self` (same family).
@@ -228,6 +228,31 @@ pub fn encode_nlri_list(list: &[Nlri], add_path: bool, out: &mut impl BufMut) {
     }
 }
 
+/// [`encode_nlri_list`] specialised for `BytesMut`, the hot path of UPDATE encoding: the
+/// buffer is grown once and each entry is written with fixed-size copies (the address is
+/// copied whole, its zero tail is overwritten by the next entry and the slack cut at the end).
+/// `total` must be `nlri_list_len(list, add_path)`, which callers have already computed.
+pub(crate) fn encode_nlri_fast(list: &[Nlri], add_path: bool, total: usize, out: &mut BytesMut) {
+    let start = out.len();
+    out.resize(start + total + 20, 0);
+    let buf = &mut out[start..];
+    let mut i = 0;
+    for n in list {
+        if add_path {
+            buf[i..i + 4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
+            i += 4;
+        }
+        let len = n.prefix.len();
+        buf[i] = len;
+        match &n.prefix.0 {
+            Inner::V4(a, _) => buf[i + 1..i + 5].copy_from_slice(a),
+            Inner::V6(a, _) => buf[i + 1..i + 17].copy_from_slice(a),
+        }
+        i += 1 + ((usize::from(len) + 7) >> 3);
+    }
+    out.truncate(start + total);
+}
+
 /// Decodes a whole NLRI field of family `afi` into `out`. `base` is the offset of `buf` in the
 /// message, for error offsets. Errors are RFC 7606 section 5.3 NLRI errors, reported as
 /// `InvalidNetworkField` (the caller sets the treatment).
@@ -255,7 +280,7 @@ pub(crate) fn decode_nlri_into(
         let Some(&len) = buf.get(i) else {
             return Err(err(start));
         };
-        let n = usize::from(len).div_ceil(8);
+        let n = (usize::from(len) + 7) >> 3;
         let Some(bytes) = buf.get(i + 1..i + 1 + n) else {
             return Err(err(i));
         };

@@ -25,7 +25,7 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Treatment};
 
 pub use crate::builder::{UpdateBuilder, encode_attributes, encode_update_parts, update_parts_len};
 use crate::header::HEADER_LEN;
-use crate::nlri::{Nlri, decode_nlri_into, encode_nlri_list, nlri_list_len};
+use crate::nlri::{Nlri, decode_nlri_into, encode_nlri_fast, nlri_list_len};
 use crate::parse::{Rd, patch_u16};
 use crate::types::{Afi, AfiSafi};
 
@@ -298,10 +298,12 @@ impl Update {
         let ap4 = ctx.add_path.contains(AfiSafi::IPV4_UNICAST);
         check_v4(&self.withdrawn)?;
         check_v4(&self.nlri)?;
-        let wl = u16::try_from(nlri_list_len(&self.withdrawn, ap4))
-            .map_err(|_| EncodeError::FieldTooLong("withdrawn routes"))?;
+        let wlen = nlri_list_len(&self.withdrawn, ap4);
+        let wl = u16::try_from(wlen).map_err(|_| EncodeError::FieldTooLong("withdrawn routes"))?;
+        let nlen = nlri_list_len(&self.nlri, ap4);
+        out.reserve(4 + wlen + nlen + 64 * self.attributes.len());
         out.put_u16(wl);
-        encode_nlri_list(&self.withdrawn, ap4, out);
+        encode_nlri_fast(&self.withdrawn, ap4, wlen, out);
         let pos = out.len();
         out.put_u16(0);
         for a in &self.attributes {
@@ -310,7 +312,7 @@ impl Update {
         let al =
             u16::try_from(out.len() - pos - 2).map_err(|_| EncodeError::FieldTooLong("path attributes"))?;
         patch_u16(out, pos, al);
-        encode_nlri_list(&self.nlri, ap4, out);
+        encode_nlri_fast(&self.nlri, ap4, nlen, out);
         Ok(())
     }
 }
