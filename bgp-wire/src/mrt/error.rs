@@ -87,8 +87,8 @@ pub enum MrtErrorKind {
     #[error("peer index {0} is not in the peer index table")]
     UnknownPeerIndex(u16),
     /// The BGP message carried by the record did not decode.
-    #[error("bgp message: {0}")]
-    Bgp(String),
+    #[error("bgp: {0}")]
+    Bgp(crate::DecodeError),
 }
 
 /// A failure while encoding an MRT record.

@@ -9,10 +9,15 @@
 //!   with their ADDPATH variants;
 //! - anything else is kept as bytes, so every record re-encodes byte-exact.
 //!
+//! BGP content stays as bytes in the records and is decoded on demand with the crate's codec:
+//! [`Bgp4mpMessage::decode`] (context from the subtype), [`ReadRecord::decode_message`] (errors with
+//! record number and stream offset) and [`RibEntry::decode_attributes`] (RFC 6396 section 4.3.4 layout).
+//!
 //! [`MrtReader`] iterates over an `std::io::Read`; [`decompress`] detects gzip and bzip2 by their magic
 //! bytes (decoding them needs the `compression` feature); [`MrtWriter`] writes records back.
 //! Errors ([`MrtError`]) name the record number and the byte offset.
 
+mod bgp;
 mod bgp4mp;
 mod cursor;
 mod error;
@@ -20,6 +25,7 @@ mod io;
 mod record;
 mod table_dump_v2;
 
+pub use bgp::{encode_rib_attributes, rib_decode_ctx};
 pub use bgp4mp::{Bgp4mp, Bgp4mpMessage, Bgp4mpPeer, StateChange};
 pub use error::{MrtEncodeError, MrtError, MrtErrorKind};
 pub use io::{Compression, DETECT_LEN, MrtReader, MrtWriter, ReadRecord, decompress};

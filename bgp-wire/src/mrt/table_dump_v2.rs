@@ -3,7 +3,7 @@
 //!
 //! RIB entries keep their path attributes as the record's bytes. Those attributes are encoded with 4-octet
 //! AS numbers and an abbreviated MP_REACH_NLRI holding only the next-hop length and next hop (RFC 6396
-//! section 4.3.4); [`crate::mrt::rib`] decodes them.
+//! section 4.3.4); `RibEntry::decode_attributes` decodes them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -34,19 +34,14 @@ protocol device {}
 ipv4 table master4;
 ipv6 table master6;
 protocol static s4 {
-  ipv4 { import filter {
-    bgp_community.add((64512, 100));
-    bgp_large_community.add((64512, 1, 2));
-    bgp_ext_community.add((rt, 64512, 7));
-    accept;
-  }; };
+  ipv4;
   route 10.11.1.0/24 blackhole;
   route 10.11.2.0/24 blackhole;
   route 10.11.128.0/17 blackhole;
   route 100.64.0.0/10 blackhole;
 }
 protocol static s6 {
-  ipv6 { import filter { bgp_community.add((64512, 600)); accept; }; };
+  ipv6;
   route 2001:db8:11::/48 blackhole;
   route 2001:db8:11:1::/64 blackhole;
   route 2001:db8::/32 blackhole;
@@ -57,8 +52,19 @@ protocol bgp gobgp {
   strict bind yes;
   graceful restart on;
   mrtdump { states, messages };
-  ipv4 { import all; export all; add paths on; next hop address 100.64.0.11; };
-  ipv6 { import all; export all; add paths on; next hop address 2001:db8:11::1; };
+  # Communities are set on export: BIRD dumps attributes that a filter set on a non-BGP route with
+  # flags 0, which RFC 7606 treats as malformed, so the static routes themselves carry none.
+  ipv4 { import all; add paths on; next hop address 100.64.0.11;
+    export filter {
+      bgp_community.add((64512, 100));
+      bgp_large_community.add((64512, 1, 2));
+      bgp_ext_community.add((rt, 64512, 7));
+      accept;
+    };
+  };
+  ipv6 { import all; add paths on; next hop address 2001:db8:11::1;
+    export filter { bgp_community.add((64512, 600)); accept; };
+  };
 }
 CONF
 
@@ -122,13 +128,13 @@ birdc -s "$D/bird.ctl" "reload in gobgp"
 sleep 1
 G global rib del 10.12.1.0/24 || true
 sleep 4
-# GoBGP keeps no updates dump until its first 60 s dump interval has passed.
+birdc -s "$D/bird.ctl" "mrt dump table \"master4\" to \"$D/bird-rib4.mrt\""
+birdc -s "$D/bird.ctl" "mrt dump table \"master6\" to \"$D/bird-rib6.mrt\""
+# GoBGP writes its table dump only after its 60 s dump interval.
 sleep 50
 G neighbor "$BIRD_IP" shutdown --reason "maintenance window, back in 5 minutes" ||
   G neighbor "$BIRD_IP" disable --reason "maintenance window, back in 5 minutes"
 sleep 2
-birdc -s "$D/bird.ctl" "mrt dump table \"master4\" to \"$D/bird-rib4.mrt\"" || true
-birdc -s "$D/bird.ctl" "mrt dump table \"master6\" to \"$D/bird-rib6.mrt\"" || true
 sleep 1
 ls -la "$D"
 cp "$D"/*.mrt "$OUT"/
