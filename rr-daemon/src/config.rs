@@ -111,6 +111,9 @@ pub(crate) struct Args {
     /// instead of the datastore's secrets (the file datastore has none).
     #[arg(long)]
     pub(crate) secrets_dir: Option<PathBuf>,
+    /// Bytes queued for one peer above which it stops receiving new updates until it has caught up.
+    #[arg(long, default_value_t = 8 << 20)]
+    pub(crate) write_queue_high: usize,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub(crate) check_config: bool,
@@ -230,6 +233,8 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     /// Secret directory.
     pub(crate) secrets_dir: Option<PathBuf>,
+    /// Write-queue high watermark in bytes.
+    pub(crate) write_queue_high: usize,
 }
 
 /// Look up `name` as given on the command line / plain variable, else its `CALICO_` twin.
@@ -434,6 +439,7 @@ impl Config {
             asn,
             log_format: args.log_format,
             secrets_dir: args.secrets_dir,
+            write_queue_high: args.write_queue_high.max(4096),
         })
     }
 }

@@ -28,10 +28,12 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bgp_wire::{
-    DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification, Treatment,
+    DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification,
+    Treatment,
 };
 use bytes::{Bytes, BytesMut};
 use rr_core::{ConnId, Engine, Output, PeerId};
@@ -51,8 +53,12 @@ use crate::sockopt;
 mod control;
 mod converge;
 
-/// Messages queued per connection before the peer counts as stuck.
-const SEND_QUEUE: usize = 8192;
+/// Messages queued per connection before the peer counts as stuck and is dropped (last resort).
+const SEND_QUEUE: usize = 65536;
+/// Flow control: above `--write-queue-high` bytes queued for a connection the engine is told the member is
+/// congested ([`Engine::set_congested`]) and stops feeding it the group's stream; once the queue has drained
+/// below an eighth of that, the member catches up from the group's Adj-RIB-Out.
+const LOW_WATERMARK_DIVISOR: usize = 8;
 /// Outgoing connection timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -67,7 +73,11 @@ pub(crate) enum EngineCmd {
     /// The datastore watch is (not) in step with its store.
     DatastoreSynced(bool),
     /// The listener accepted a connection.
-    Incoming { stream: TcpStream, remote: SocketAddr, local: SocketAddr },
+    Incoming {
+        stream: TcpStream,
+        remote: SocketAddr,
+        local: SocketAddr,
+    },
     /// An outgoing connection is up.
     Connected { conn: ConnId, stream: TcpStream },
     /// An outgoing connection failed.
@@ -80,10 +90,15 @@ pub(crate) enum EngineCmd {
     DecodeError { conn: ConnId, err: DecodeError },
     /// The connection ended (EOF or error).
     Disconnected { conn: ConnId },
+    /// A congested connection's write queue drained below the low watermark.
+    Drained { conn: ConnId },
     /// A control API request.
     Control(ControlReq, oneshot::Sender<Result<Value, String>>),
     /// Stop.
-    Shutdown { mode: ShutdownMode, done: oneshot::Sender<()> },
+    Shutdown {
+        mode: ShutdownMode,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Control API requests answered by the engine task.
@@ -96,6 +111,13 @@ pub(crate) enum ControlReq {
     Refresh { name: String },
 }
 
+/// Write-queue accounting shared by the engine task and a connection's writer.
+#[derive(Default)]
+struct Flow {
+    queued: AtomicUsize,
+    congested: AtomicBool,
+}
+
 /// Queue entries of a session writer.
 enum WriteCmd {
     Send(Bytes),
@@ -105,6 +127,7 @@ enum WriteCmd {
 struct ConnHandle {
     peer: PeerId,
     tx: mpsc::Sender<WriteCmd>,
+    flow: Arc<Flow>,
     ctx: watch::Sender<Option<DecodeCtx>>,
 }
 
@@ -150,10 +173,17 @@ pub(crate) struct EngineTask {
     node_name: String,
     listen_port: u16,
     rng_seed: u64,
+    high_watermark: usize,
+    low_watermark: usize,
 }
 
 impl EngineTask {
-    pub(crate) fn new(tx: mpsc::Sender<EngineCmd>, metrics: Arc<Metrics>, health: watch::Sender<Health>) -> Self {
+    pub(crate) fn new(
+        tx: mpsc::Sender<EngineCmd>,
+        metrics: Arc<Metrics>,
+        health: watch::Sender<Health>,
+        high_watermark: usize,
+    ) -> Self {
         Self {
             engine: None,
             identity: None,
@@ -171,6 +201,8 @@ impl EngineTask {
             node_name: String::new(),
             listen_port: 0,
             rng_seed: rand::random(),
+            high_watermark,
+            low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
         }
     }
 
@@ -237,7 +269,11 @@ impl EngineTask {
                     warn!("datastore unavailable: keeping every session and the last good configuration");
                 }
             }
-            EngineCmd::Incoming { stream, remote, local } => self.incoming(stream, remote, local),
+            EngineCmd::Incoming {
+                stream,
+                remote,
+                local,
+            } => self.incoming(stream, remote, local),
             EngineCmd::Connected { conn, stream } => {
                 self.connecting.remove(&conn);
                 let peer = self.peer_of_conn_hint(conn);
@@ -281,7 +317,11 @@ impl EngineTask {
             EngineCmd::DecodeError { conn, err } => {
                 self.metrics.decode_errors.inc();
                 if let Some(h) = self.conns.get(&conn) {
-                    let name = self.by_id.get(&h.peer).and_then(|a| self.peers.get(a)).map(|p| p.spec.name.clone());
+                    let name = self
+                        .by_id
+                        .get(&h.peer)
+                        .and_then(|a| self.peers.get(a))
+                        .map(|p| p.spec.name.clone());
                     warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
                 }
                 if self.conns.contains_key(&conn)
@@ -295,6 +335,14 @@ impl EngineTask {
                     && let Some(e) = self.engine.as_mut()
                 {
                     e.handle_disconnected(now, conn);
+                }
+            }
+            EngineCmd::Drained { conn } => {
+                if self.conns.contains_key(&conn)
+                    && let Some(e) = self.engine.as_mut()
+                {
+                    debug!(conn = conn.get(), "write queue drained: catching up");
+                    e.set_congested(now, conn, false);
                 }
             }
             EngineCmd::Control(req, reply) => {
@@ -316,17 +364,40 @@ impl EngineTask {
     /// Drains every engine output and acts on it.
     fn drain(&mut self) {
         loop {
-            let Some(out) = self.engine.as_mut().and_then(Engine::poll_output) else { break };
+            let Some(out) = self.engine.as_mut().and_then(Engine::poll_output) else {
+                break;
+            };
             match out {
                 Output::Send { conn, bytes } => {
                     self.metrics.bytes_sent.inc_by(bytes.len() as u64);
                     let Some(h) = self.conns.get(&conn) else { continue };
+                    let queued = h.flow.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
+                    let congest =
+                        queued > self.high_watermark && !h.flow.congested.swap(true, Ordering::AcqRel);
                     if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
-                        warn!(conn = conn.get(), "send queue full or closed: dropping the connection");
+                        warn!(
+                            conn = conn.get(),
+                            "send queue full or closed: dropping the connection"
+                        );
                         self.conns.remove(&conn);
                         let now = self.now();
                         if let Some(e) = self.engine.as_mut() {
                             e.handle_disconnected(now, conn);
+                        }
+                    } else if congest {
+                        debug!(
+                            conn = conn.get(),
+                            queued, "write queue above the high watermark: congested"
+                        );
+                        let now = self.now();
+                        if let Some(e) = self.engine.as_mut() {
+                            e.set_congested(now, conn, true);
+                            // The writer may have drained meanwhile without seeing the flag.
+                            if h.flow.queued.load(Ordering::Acquire) < self.low_watermark
+                                && h.flow.congested.swap(false, Ordering::AcqRel)
+                            {
+                                e.set_congested(now, conn, false);
+                            }
                         }
                     }
                 }
@@ -337,10 +408,20 @@ impl EngineTask {
                         self.cancelled.insert(conn);
                     }
                 }
-                Output::Connect { peer, conn, remote_addr, local_addr } => {
+                Output::Connect {
+                    peer,
+                    conn,
+                    remote_addr,
+                    local_addr,
+                } => {
                     self.connect(peer, conn, remote_addr, local_addr);
                 }
-                Output::Established { peer, conn, decode_ctx, negotiated } => {
+                Output::Established {
+                    peer,
+                    conn,
+                    decode_ctx,
+                    negotiated,
+                } => {
                     if let Some(h) = self.conns.get(&conn) {
                         let _ = h.ctx.send(Some(decode_ctx));
                     }
@@ -360,26 +441,42 @@ impl EngineTask {
     }
 
     fn peer_name(&self, id: PeerId) -> String {
-        self.by_id.get(&id).and_then(|a| self.peers.get(a)).map_or_else(|| format!("#{}", id.get()), |p| p.spec.name.clone())
+        self.by_id
+            .get(&id)
+            .and_then(|a| self.peers.get(a))
+            .map_or_else(|| format!("#{}", id.get()), |p| p.spec.name.clone())
     }
 
     fn spec_of(&self, id: PeerId) -> Option<&PeerSpec> {
-        self.by_id.get(&id).and_then(|a| self.peers.get(a)).map(|p| &p.spec)
+        self.by_id
+            .get(&id)
+            .and_then(|a| self.peers.get(a))
+            .map(|p| &p.spec)
     }
 
     fn connect(&mut self, peer: PeerId, conn: ConnId, remote: IpAddr, local: Option<IpAddr>) {
-        let Some(spec) = self.spec_of(peer).cloned() else { return };
+        let Some(spec) = self.spec_of(peer).cloned() else {
+            return;
+        };
         self.connecting.insert(conn);
         self.pending_peer.insert(conn, peer);
         let tx = self.tx.clone();
         let span = info_span!("peer", name = %spec.name, addr = %spec.addr);
         tokio::spawn(
             async move {
-                let res = tokio::time::timeout(CONNECT_TIMEOUT, connect_socket(remote, spec.port, local, &spec)).await;
+                let res =
+                    tokio::time::timeout(CONNECT_TIMEOUT, connect_socket(remote, spec.port, local, &spec))
+                        .await;
                 let cmd = match res {
                     Ok(Ok(stream)) => EngineCmd::Connected { conn, stream },
-                    Ok(Err(e)) => EngineCmd::ConnectFailed { conn, error: e.to_string() },
-                    Err(_) => EngineCmd::ConnectFailed { conn, error: "timed out".into() },
+                    Ok(Err(e)) => EngineCmd::ConnectFailed {
+                        conn,
+                        error: e.to_string(),
+                    },
+                    Err(_) => EngineCmd::ConnectFailed {
+                        conn,
+                        error: "timed out".into(),
+                    },
                 };
                 let _ = tx.send(cmd).await;
             }
@@ -390,7 +487,10 @@ impl EngineTask {
     fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, local: SocketAddr) {
         let now = self.now();
         let ip = canonical(remote.ip());
-        let accepted = self.engine.as_mut().and_then(|e| e.handle_incoming(now, ip, Some(local.ip())));
+        let accepted = self
+            .engine
+            .as_mut()
+            .and_then(|e| e.handle_incoming(now, ip, Some(local.ip())));
         match accepted {
             Some((peer, conn)) => {
                 debug!(%remote, conn = conn.get(), "accepted");
@@ -403,7 +503,10 @@ impl EngineTask {
                 // Subcode 'Connection Rejected'."
                 self.metrics.connections_rejected.inc();
                 info!(%remote, "connection from an address we have no (enabled) peering for: rejected");
-                tokio::spawn(reject(stream, Notification::new(CEASE, CEASE_CONNECTION_REJECTED)));
+                tokio::spawn(reject(
+                    stream,
+                    Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
+                ));
             }
         }
     }
@@ -417,8 +520,24 @@ impl EngineTask {
         let name = self.peer_name(peer);
         let span = info_span!("peer", name = %name, conn = conn.get());
         let reader = tokio::spawn(read_loop(conn, rd, ctx_rx, self.tx.clone()).instrument(span.clone()));
-        tokio::spawn(write_loop(wr, rx, reader.abort_handle()).instrument(span));
-        self.conns.insert(conn, ConnHandle { peer, tx, ctx: ctx_tx });
+        let flow = Arc::new(Flow::default());
+        let w = Writer {
+            conn,
+            flow: flow.clone(),
+            tx: self.tx.clone(),
+            reader: reader.abort_handle(),
+            low_watermark: self.low_watermark,
+        };
+        tokio::spawn(w.run(wr, rx).instrument(span));
+        self.conns.insert(
+            conn,
+            ConnHandle {
+                peer,
+                tx,
+                flow,
+                ctx: ctx_tx,
+            },
+        );
     }
 }
 
@@ -437,8 +556,17 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Opens an outgoing BGP connection with the peer's socket options.
-async fn connect_socket(remote: IpAddr, port: u16, local: Option<IpAddr>, spec: &PeerSpec) -> std::io::Result<TcpStream> {
-    let sock = if remote.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+async fn connect_socket(
+    remote: IpAddr,
+    port: u16,
+    local: Option<IpAddr>,
+    spec: &PeerSpec,
+) -> std::io::Result<TcpStream> {
+    let sock = if remote.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     if let Some(l) = local {
         sock.bind(SocketAddr::new(l, 0))?;
     }
@@ -454,7 +582,10 @@ async fn connect_socket(remote: IpAddr, port: u16, local: Option<IpAddr>, spec: 
 /// Sends `n` on a connection we refuse, then closes it.
 async fn reject(mut stream: TcpStream, n: Notification) {
     let mut buf = BytesMut::new();
-    if Message::Notification(n).encode(&EncodeCtx::default(), &mut buf).is_ok() {
+    if Message::Notification(n)
+        .encode(&EncodeCtx::default(), &mut buf)
+        .is_ok()
+    {
         let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&buf)).await;
     }
     let _ = stream.shutdown().await;
@@ -472,7 +603,11 @@ async fn read_loop(
         // Frame whatever is buffered.
         loop {
             let cur = ctx.borrow().clone();
-            let max = if cur.as_ref().is_some_and(|c| c.extended_message) { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN };
+            let max = if cur.as_ref().is_some_and(|c| c.extended_message) {
+                MAX_EXTENDED_MESSAGE_LEN
+            } else {
+                MAX_MESSAGE_LEN
+            };
             match bgp_wire::frame_len(&buf, max) {
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len).freeze();
@@ -486,7 +621,10 @@ async fn read_loop(
                             {
                                 EngineCmd::Frame { conn, frame }
                             }
-                            Ok((msg, _)) => EngineCmd::Message { conn, msg: Box::new(msg) },
+                            Ok((msg, _)) => EngineCmd::Message {
+                                conn,
+                                msg: Box::new(msg),
+                            },
                             Err(err) => EngineCmd::DecodeError { conn, err },
                         },
                     };
@@ -515,21 +653,40 @@ async fn read_loop(
     }
 }
 
-/// Writes queued messages; on `Close` (or when the engine drops the queue) flushes and closes.
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>, reader: AbortHandle) {
-    while let Some(cmd) = rx.recv().await {
-        match cmd {
-            WriteCmd::Send(b) => {
-                if wr.write_all(&b).await.is_err() {
-                    // The reader sees the failure too and reports the disconnection.
-                    return;
+/// The writing side of a connection.
+struct Writer {
+    conn: ConnId,
+    flow: Arc<Flow>,
+    tx: mpsc::Sender<EngineCmd>,
+    reader: AbortHandle,
+    low_watermark: usize,
+}
+
+impl Writer {
+    /// Writes queued messages; on `Close` (or when the engine drops the queue) flushes and closes.
+    async fn run(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                WriteCmd::Send(b) => {
+                    if wr.write_all(&b).await.is_err() {
+                        // The reader sees the failure too and reports the disconnection.
+                        return;
+                    }
+                    let left = self
+                        .flow
+                        .queued
+                        .fetch_sub(b.len(), Ordering::AcqRel)
+                        .saturating_sub(b.len());
+                    if left < self.low_watermark && self.flow.congested.swap(false, Ordering::AcqRel) {
+                        let _ = self.tx.send(EngineCmd::Drained { conn: self.conn }).await;
+                    }
                 }
+                WriteCmd::Close => break,
             }
-            WriteCmd::Close => break,
         }
+        let _ = wr.shutdown().await;
+        // Give the peer a moment to read a final NOTIFICATION before the socket goes away entirely.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.reader.abort();
     }
-    let _ = wr.shutdown().await;
-    // Give the peer a moment to read a final NOTIFICATION before the socket goes away entirely.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    reader.abort();
 }

@@ -5,6 +5,7 @@
 
 pub mod bird;
 pub mod gobgp;
+pub mod raw;
 pub mod rr;
 
 use std::net::TcpListener;
@@ -50,7 +51,10 @@ pub struct ChildGuard {
 
 impl ChildGuard {
     pub fn new(name: &str, child: std::process::Child) -> Self {
-        Self { child: Some(child), name: name.to_string() }
+        Self {
+            child: Some(child),
+            name: name.to_string(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -60,7 +64,10 @@ impl ChildGuard {
     /// Sends `sig` (e.g. `libc::SIGTERM`) to the child.
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = std::process::Command::new("kill").arg(format!("-{sig}")).arg(c.id().to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(c.id().to_string())
+                .status();
         }
     }
 
