@@ -121,6 +121,7 @@ pub(crate) struct Peer {
     pub(crate) llgr_stale: FamilySet,
     pub(crate) refresh_stale: FamilySet,
     pub(crate) eor_received: FamilySet,
+    pub(crate) last_event: Option<Event>,
 }
 
 impl Peer {
@@ -172,6 +173,8 @@ pub struct PeerInfo {
     pub update_group: Option<usize>,
     /// Counters.
     pub stats: PeerStats,
+    /// The last FSM event (RFC 4271 numbering in [`Event`]).
+    pub last_event: Option<Event>,
 }
 
 /// Public view of one path of a prefix.
@@ -364,6 +367,7 @@ impl Engine {
             llgr_stale: FamilySet::EMPTY,
             refresh_stale: FamilySet::EMPTY,
             eor_received: FamilySet::EMPTY,
+            last_event: None,
         }));
         self.fsm_start(id);
         Ok(id)
@@ -439,6 +443,7 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
+        p.last_event = Some(Event::ManualStop);
         p.enabled = false;
         p.timers = TimerTable::default();
         let n = shutdown_notification(notif::CEASE_ADMIN_SHUTDOWN, message);
@@ -570,6 +575,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::TcpConnectionFails);
         self.remove_conn(id, conn);
         self.schedule_retry(id, false);
     }
@@ -580,6 +586,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::TcpConnectionFails);
         self.conn_down(id, conn, DownReason::ConnectionLost, None);
     }
 
@@ -625,7 +632,14 @@ impl Engine {
         match t {
             // Event 9 ConnectRetryTimer_Expires / Event 13 IdleHoldTimer_Expires: try again.
             Timer::ConnectRetry | Timer::IdleHold => {
-                let _ = Event::ConnectRetryTimerExpires;
+                self.event(
+                    id,
+                    if t == Timer::IdleHold {
+                        Event::IdleHoldTimerExpires
+                    } else {
+                        Event::ConnectRetryTimerExpires
+                    },
+                );
                 self.try_connect(id);
             }
             // RFC 4724 section 4.2: "If the session does not get re-established within the
@@ -653,6 +667,7 @@ impl Engine {
         match t {
             // Event 10 HoldTimer_Expires: NOTIFICATION "Hold Timer Expired", close.
             Timer::Hold => {
+                self.event(id, Event::HoldTimerExpires);
                 let n = Notification {
                     code: notif::HOLD_TIMER_EXPIRED,
                     subcode: 0,
@@ -662,6 +677,7 @@ impl Engine {
             }
             // Event 11 KeepaliveTimer_Expires: send KEEPALIVE, restart the timer.
             Timer::Keepalive => {
+                self.event(id, Event::KeepaliveTimerExpires);
                 let ka = self
                     .peer(id)
                     .and_then(|p| p.conns.iter().find(|c| c.id == conn))
@@ -687,6 +703,15 @@ impl Engine {
 
     /// Event 1/4: ManualStart. Connect now unless passive (then wait in Active).
     fn fsm_start(&mut self, id: PeerId) {
+        let passive = self.peer(id).is_some_and(|p| p.cfg.passive);
+        self.event(
+            id,
+            if passive {
+                Event::ManualStartPassive
+            } else {
+                Event::ManualStart
+            },
+        );
         let Some(p) = self.peer(id) else { return };
         if p.enabled && !p.cfg.passive {
             self.try_connect(id);
@@ -778,6 +803,7 @@ impl Engine {
 
     /// TCP up on `conn`: send OPEN, go to OpenSent with the large initial hold timer.
     fn conn_up(&mut self, id: PeerId, conn: ConnId) {
+        self.event(id, Event::TcpConnectionUp);
         let Some(p) = self.peer(id) else { return };
         let offer = self.offer(p);
         let bytes = encode::open(&offer, self.cfg.router_id);
@@ -959,6 +985,13 @@ impl Engine {
         }
     }
 
+    /// Records the last FSM event of a peer (introspection).
+    fn event(&mut self, id: PeerId, ev: Event) {
+        if let Some(p) = self.peer_mut(id) {
+            p.last_event = Some(ev);
+        }
+    }
+
     pub(crate) fn mark_dirty(&mut self, prefix: Prefix) {
         if self.dirty_set.insert(prefix) {
             self.dirty.push(prefix);
@@ -1059,6 +1092,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::BgpOpen);
         let Some(st) = self.conn_state(id, conn) else {
             return;
         };
@@ -1166,7 +1200,7 @@ impl Engine {
                     if this_dir == Some(keep_dir) {
                         self.conn_down(id, other, DownReason::NotificationSent(n.clone()), Some(n));
                     } else if other_dir == keep_dir {
-                        let _ = Event::OpenCollisionDump;
+                        self.event(id, Event::OpenCollisionDump);
                         self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
                         return false;
                     }
@@ -1182,6 +1216,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::KeepAliveMsg);
         let Some(st) = self.conn_state(id, conn) else {
             return;
         };
@@ -1244,6 +1279,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::UpdateMsg);
         let Some(st) = self.conn_state(id, conn) else {
             return;
         };
@@ -1355,6 +1391,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::NotifMsg);
         self.conn_down(id, conn, DownReason::NotificationReceived(n), None);
     }
 
@@ -1405,6 +1442,7 @@ impl Engine {
         let Some(&id) = self.conn_peer.get(&conn) else {
             return;
         };
+        self.event(id, Event::UpdateMsgErr);
         self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
     }
 
@@ -1467,6 +1505,7 @@ impl Engine {
             last_down: p.last_down.clone(),
             update_group: p.group,
             stats: p.stats,
+            last_event: p.last_event,
         }
     }
 

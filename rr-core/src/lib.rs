@@ -5,6 +5,50 @@
 //! touches a socket, a clock or a global RNG, so the same engine runs under the tokio daemon, a
 //! deterministic test harness on virtual time, or a fuzzer.
 //!
+//! # Driving an engine
+//!
+//! The caller owns sockets and time. A typical loop: feed everything that arrived
+//! (`handle_incoming`, `handle_connected`, `handle_frame` or `handle_message`,
+//! `handle_disconnected`), call `handle_timeout` when `poll_timeout` is due, then drain
+//! `poll_output` and act on each [`Output`]. Draining runs best path, reflection and update-group
+//! encoding once for everything fed since the last drain.
+//!
+//! ```
+//! use bgp_wire::{Asn, Capability, DecodeCtx, EncodeCtx, HoldTime, Message, Open, RouterId};
+//! use bytes::BytesMut;
+//! use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role, State};
+//!
+//! let mut rr = Engine::new(EngineConfig::new("192.0.2.1".parse()?, 64512));
+//! let t0 = Instant::ZERO;
+//! let mut client = PeerConfig::new("192.0.2.2".parse()?, 64512, Role::RrClient);
+//! client.passive = true;
+//! let peer = rr.add_peer(t0, client)?;
+//!
+//! // The client connects and sends its OPEN and a KEEPALIVE (encoded with bgp-wire).
+//! let (_, conn) = rr.handle_incoming(t0, "192.0.2.2".parse()?, None).expect("configured peer");
+//! let open = Open::new(Asn::new(64512)?, HoldTime::DEFAULT, RouterId::new("192.0.2.2".parse()?)?,
+//!     vec![Capability::FourOctetAs(64512)]);
+//! for m in [Message::Open(open), Message::Keepalive] {
+//!     let mut buf = BytesMut::new();
+//!     m.encode(&EncodeCtx::default(), &mut buf)?;
+//!     rr.handle_frame(t0, conn, &buf.freeze());
+//! }
+//!
+//! // The engine answered with OPEN, KEEPALIVE, the (empty) table and End-of-RIB.
+//! let mut sent = Vec::new();
+//! while let Some(o) = rr.poll_output() {
+//!     match o {
+//!         Output::Send { bytes, .. } => sent.push(Message::decode(&bytes, &DecodeCtx::default())?),
+//!         Output::Established { decode_ctx, .. } => assert!(decode_ctx.four_octet_as),
+//!         _ => {}
+//!     }
+//! }
+//! assert!(matches!(sent[0], Message::Open(_)));
+//! assert!(matches!(sent.last(), Some(Message::Update(u)) if u.end_of_rib().is_some()));
+//! assert_eq!(rr.peer_info_of(peer).unwrap().state, State::Established);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Modules: [`session`] (RFC 4271 FSM and OPEN negotiation), [`timer`] (enum-indexed timers and
 //! seeded jitter), [`attrs`] (interned attribute sets), [`best_path`] (RFC 4271 9.1.2.2 and RFC
 //! 4456 section 9), [`reflect`] (RFC 4456 section 8 rules), the RIBs and update groups inside
@@ -28,6 +72,6 @@ pub mod types;
 pub use config::{EngineConfig, GracefulRestartConfig, PeerConfig, Role};
 pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
 pub use output::{DownReason, Output};
-pub use session::{Negotiated, State};
+pub use session::{Event, Negotiated, State};
 pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix};
 pub use wire::Notification;

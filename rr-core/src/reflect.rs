@@ -151,11 +151,11 @@ fn is_not_confed(s: &Segment) -> bool {
     matches!(s.kind, SegmentKind::Sequence | SegmentKind::Set)
 }
 
-/// NEXT_HOP towards an eBGP peer: RFC 4271 section 5.1.3: to an external peer the next hop is the
-/// local address of the session, unless the original next hop shares the peer's subnet (first-party
-/// next hop); without subnet knowledge the engine keeps the original only when configured not to
-/// use next-hop-self and the route was learned over eBGP on a shared subnet is unknowable, so the
-/// local address is used whenever known.
+/// NEXT_HOP towards an eBGP peer: RFC 4271 section 5.1.3 2) "When sending a message to an
+/// external peer X, and the peer is one IP hop away from the speaker ... the BGP speaker can use
+/// ... the IP address of the interface that the speaker uses to establish the BGP connection to
+/// peer X". The engine does not know subnets, so it uses the session's local address when known
+/// and keeps the original next hop otherwise.
 pub fn ebgp_next_hop(original: Option<IpAddr>, local_addr: Option<IpAddr>) -> Option<IpAddr> {
     local_addr.or(original)
 }

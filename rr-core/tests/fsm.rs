@@ -204,6 +204,10 @@ fn opensent_hold_timer_expires_after_four_minutes() {
     e.handle_timeout(t(240));
     let n = notification(&drain(&mut e)).unwrap();
     assert_eq!((n.code, n.subcode), (4, 0));
+    assert_eq!(
+        e.peer_info_of(_p).unwrap().last_event,
+        Some(rr_core::Event::HoldTimerExpires)
+    );
 }
 
 #[test]
@@ -372,6 +376,10 @@ fn stop_peer_sends_admin_shutdown_with_message_and_stays_idle() {
     assert_eq!((n.code, n.subcode), (6, 2));
     assert_eq!(n.shutdown_message(), Some(Ok("maintenance")));
     assert_eq!(state(&e, p), State::Idle);
+    assert_eq!(
+        e.peer_info_of(p).unwrap().last_event,
+        Some(rr_core::Event::ManualStop)
+    );
     assert_eq!(e.poll_timeout(), None, "no reconnect while stopped");
     e.start_peer(t(6), p).unwrap();
     assert!(matches!(drain(&mut e).as_slice(), [Output::Connect { .. }]));

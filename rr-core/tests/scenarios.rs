@@ -827,3 +827,48 @@ fn congested_member_falls_behind_and_catches_up_from_adj_rib_out() {
     );
     assert_eq!(announced_v4(&net.take_updates(c2)), vec!["10.1.3.0/24"]);
 }
+
+#[test]
+fn add_path_receive_keeps_each_path_by_id() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(Capability::AddPath(vec![(
+        AfiSafi::IPV4_UNICAST,
+        bgp_wire::AddPathMode::Send,
+    )]));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps);
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    let p1 = net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.take_updates(c2);
+    let with_id = |id: u32, nh: &str| {
+        let mut u = announce(&["10.4.0.0/24"], nh, vec![]);
+        u.nlri[0].path_id = Some(id);
+        u
+    };
+    net.script_send(c1, Message::Update(with_id(7, "10.0.0.11")));
+    net.script_send(c1, Message::Update(with_id(9, "10.0.0.111")));
+    assert_eq!(
+        net.engine(rr).adj_rib_in(p1).count(),
+        2,
+        "keyed by (prefix, path id)"
+    );
+    let r = net.engine(rr).route(&pfx("10.4.0.0/24")).unwrap();
+    assert_eq!(r.paths.len(), 2);
+    assert_eq!((r.paths[0].path_id, r.deciding_step), (7, Step::PathId));
+    let got = net.take_updates(c2);
+    assert_eq!(
+        value(got.last().unwrap(), 3),
+        Some(&AttrValue::NextHop(v4("10.0.0.11")))
+    );
+    let mut w = withdraw(&["10.4.0.0/24"]);
+    w.withdrawn[0].path_id = Some(7);
+    net.script_send(c1, Message::Update(w));
+    let got = net.take_updates(c2);
+    assert_eq!(
+        value(got.last().unwrap(), 3),
+        Some(&AttrValue::NextHop(v4("10.0.0.111"))),
+        "fails over to path 9"
+    );
+}
