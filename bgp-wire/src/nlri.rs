@@ -285,30 +285,45 @@ pub(crate) fn decode_nlri_into(
             return Err(err(i));
         };
         // RFC 4271 section 4.3: "the value of trailing bits is irrelevant": host bits are cleared.
+        // The address is loaded as a whole word when the buffer is long enough (bytes past the
+        // prefix belong to the next entry and are masked away), else copied byte by byte.
         let prefix = if v6 {
             if len > 128 {
                 return Err(err(i));
             }
-            let mut a = [0u8; 16];
-            a[..n].copy_from_slice(bytes);
+            let a = match buf.get(i + 1..i + 17) {
+                Some(w) => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(w);
+                    u128::from_be_bytes(a)
+                }
+                None => {
+                    let mut a = [0u8; 16];
+                    a[..n].copy_from_slice(bytes);
+                    u128::from_be_bytes(a)
+                }
+            };
             let mask = if len == 0 {
                 0
             } else {
                 u128::MAX << (128 - u32::from(len))
             };
-            Prefix(Inner::V6((u128::from_be_bytes(a) & mask).to_be_bytes(), len))
+            Prefix(Inner::V6((a & mask).to_be_bytes(), len))
         } else {
             if len > 32 {
                 return Err(err(i));
             }
-            let mut a = [0u8; 4];
-            a[..n].copy_from_slice(bytes);
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len))
+            let a = match buf.get(i + 1..i + 5) {
+                Some(w) => u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
+                None => {
+                    let mut a = [0u8; 4];
+                    a[..n].copy_from_slice(bytes);
+                    u32::from_be_bytes(a)
+                }
             };
-            Prefix(Inner::V4((u32::from_be_bytes(a) & mask).to_be_bytes(), len))
+            // len 0 shifts the whole word out: mask 0.
+            let mask = (u64::MAX << (32 - u32::from(len))) as u32;
+            Prefix(Inner::V4((a & mask).to_be_bytes(), len))
         };
         i += 1 + n;
         out.push(Nlri { path_id, prefix });
