@@ -367,4 +367,25 @@ mod tests {
         assert_eq!(v[0].path_id, Some(7));
         assert_eq!(v[1].prefix.to_string(), "0.0.0.0/0");
     }
+
+    #[test]
+    fn word_loads_mask_the_next_entry_and_host_bits() {
+        let mut v = Vec::new();
+        decode_nlri_into(
+            &[9, 0xff, 0xff, 24, 1, 2, 3, 0, 32, 1, 2, 3, 4],
+            Afi::IPV4,
+            false,
+            0,
+            &mut v,
+        )
+        .unwrap();
+        let s: Vec<String> = v.iter().map(|n| n.prefix.to_string()).collect();
+        assert_eq!(s, ["255.128.0.0/9", "1.2.3.0/24", "0.0.0.0/0", "1.2.3.4/32"]);
+        let mut w = Vec::new();
+        let mut buf = vec![17, 0x20, 0x01, 0xff, 64];
+        buf.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1]);
+        decode_nlri_into(&buf, Afi::IPV6, false, 0, &mut w).unwrap();
+        let s: Vec<String> = w.iter().map(|n| n.prefix.to_string()).collect();
+        assert_eq!(s, ["2001:8000::/17", "2001:db8:0:1::/64"]);
+    }
 }
