@@ -312,6 +312,8 @@ fn put_nlri(out: &mut BytesMut, p: &Prefix, path_id: u32, add_path: bool) {
 pub(crate) struct Packer {
     max: usize,
     pub(crate) out: Vec<Bytes>,
+    /// NLRI dropped because their attributes alone exceed the message size limit.
+    pub(crate) oversized: usize,
 }
 
 impl Packer {
@@ -319,6 +321,7 @@ impl Packer {
         Packer {
             max: if extended { 65535 } else { 4096 },
             out: Vec::new(),
+            oversized: 0,
         }
     }
 
@@ -344,9 +347,17 @@ impl Packer {
             match family {
                 Family::Ipv4Unicast => {
                     out.put_slice(attrs);
+                    let first = i;
                     while i < nlri.len() && out.len() + nlri_len(&nlri[i].0, add_path) <= self.max {
                         put_nlri(&mut out, &nlri[i].0, nlri[i].1, add_path);
                         i += 1;
+                    }
+                    if i == first {
+                        // The attributes alone leave no room for an NLRI within this peer's
+                        // maximum message size (RFC 8654 section 4: a message that would exceed
+                        // it is not sent): these routes are not advertised to this group.
+                        self.oversized += nlri.len() - i;
+                        return;
                     }
                     let alen = u16::try_from(attrs.len()).unwrap_or(u16::MAX);
                     out[alen_at..alen_at + 2].copy_from_slice(&alen.to_be_bytes());
@@ -378,15 +389,15 @@ impl Packer {
                         }
                     }
                     out.put_u8(0); // reserved
-                    let limit = self.max - attrs.len();
+                    let limit = self.max.saturating_sub(attrs.len());
                     let first = i;
                     while i < nlri.len() && out.len() + nlri_len(&nlri[i].0, add_path) <= limit {
                         put_nlri(&mut out, &nlri[i].0, nlri[i].1, add_path);
                         i += 1;
                     }
                     if i == first {
-                        // Attribute block too large to carry any NLRI: give up on this batch
-                        // rather than loop (cannot happen below 65535 bytes of attributes).
+                        // As for IPv4: no room for any NLRI, the routes are not advertised.
+                        self.oversized += nlri.len() - i;
                         return;
                     }
                     let mlen = u16::try_from(out.len() - mstart).unwrap_or(u16::MAX);
@@ -508,5 +519,17 @@ mod tests {
         assert!(p.out[0].len() > 4090);
         let total: usize = p.out.iter().map(|m| m.len() - 23 - blk.len()).sum();
         assert_eq!(total, 2000 * 4);
+        // Attributes that alone exceed the limit: nothing sent, no endless loop.
+        let mut big = a.clone();
+        big.communities = (0..1100).collect();
+        let mut blk = BytesMut::new();
+        attrs_block(&big, &ex, Family::Ipv4Unicast, &mut blk);
+        let mut p = Packer::new(false);
+        p.announce(Family::Ipv4Unicast, &blk, None, None, false, &nlri[..3]);
+        assert!(p.out.is_empty());
+        assert_eq!(p.oversized, 3);
+        let mut p = Packer::new(false);
+        p.announce(Family::Ipv6Unicast, &blk, None, None, false, &nlri[..3]);
+        assert!(p.out.is_empty());
     }
 }
