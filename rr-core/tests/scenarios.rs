@@ -872,3 +872,70 @@ fn add_path_receive_keeps_each_path_by_id() {
         "fails over to path 9"
     );
 }
+
+#[test]
+fn new_connection_from_a_gr_peer_replaces_the_established_session() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(120, false, true));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps);
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    let p1 = net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    net.take_updates(c2);
+    // c1 restarts: the reflector still thinks the old session is up when the new OPEN arrives.
+    net.script_forget(c1);
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(120, true, true));
+    net.script(c1).caps = caps;
+    assert!(net.script_connect(c1, rr));
+    assert!(net.script(c1).established, "the new connection is accepted");
+    assert!(matches!(net.enode(rr).down.last(), Some((p, DownReason::Replaced)) if *p == p1));
+    assert_eq!(
+        net.engine(rr).peer_info_of(p1).unwrap().prefixes_stale,
+        2,
+        "RFC 4724: routes kept stale"
+    );
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    net.script_send(
+        c1,
+        Message::Update(Update::end_of_rib_marker(AfiSafi::IPV4_UNICAST)),
+    );
+    let w: Vec<String> = net
+        .take_updates(c2)
+        .iter()
+        .flat_map(|u| u.withdrawals().map(|(_, n)| n.prefix.to_string()))
+        .collect();
+    assert_eq!(w, vec!["10.1.0.0/24"]);
+}
+
+#[test]
+fn new_connection_while_established_without_gr_is_rejected_with_cease_7() {
+    let (mut net, rr, c1, _c2) = two_clients();
+    let p1 = net.engine(rr).peer_by_addr(ip("10.0.0.11")).unwrap();
+    net.script_forget(c1);
+    assert!(net.script_connect(c1, rr));
+    let n = net
+        .script(c1)
+        .received
+        .iter()
+        .find_map(|m| match m {
+            Message::Notification(n) => Some(n.clone()),
+            _ => None,
+        })
+        .expect("notification on the new connection");
+    assert_eq!((n.code, n.subcode), (6, 7), "connection collision resolution");
+    assert_eq!(
+        net.engine(rr).peer_info_of(p1).unwrap().state,
+        State::Established,
+        "old session kept"
+    );
+}

@@ -628,3 +628,37 @@ impl Net {
         self.pump();
     }
 }
+
+impl Net {
+    /// Scripted node `n` forgets its connection without the engine noticing (it restarted and
+    /// its old TCP state is gone; the engine's side stays Established).
+    pub fn script_forget(&mut self, n: usize) {
+        let s = self.script(n);
+        let Some(c) = s.conn.take() else { return };
+        s.established = false;
+        s.open_received = false;
+        s.next_keepalive = None;
+        if let Some(to) = self.links.remove(&(n, c)) {
+            self.links.remove(&to);
+        }
+    }
+
+    /// Scripted node `n` opens a new connection to engine node `e` and sends its OPEN.
+    pub fn script_connect(&mut self, n: usize, e: usize) -> bool {
+        let now = self.now;
+        let (my, their) = (self.addr_of(n), self.addr_of(e));
+        let Some((_, ec)) = self.engine(e).handle_incoming(now, my, Some(their)) else {
+            return false;
+        };
+        let c = self.next_script_conn;
+        self.next_script_conn += 1;
+        let s = self.script(n);
+        s.conn = Some(c);
+        s.ctx = DecodeCtx::default();
+        self.links.insert((n, c), (e, ec.get()));
+        self.links.insert((e, ec.get()), (n, c));
+        self.script_send_open(n);
+        self.pump();
+        true
+    }
+}
