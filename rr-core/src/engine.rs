@@ -47,6 +47,9 @@ pub(crate) mod notif {
 /// RFC 4271 section 8.2.2 (OpenSent): "sets the HoldTimer to a large value ... A HoldTimer value of
 /// 4 minutes is suggested."
 const OPEN_HOLD: Duration = Duration::from_secs(240);
+/// How long stale routes wait for End-of-RIB once a restarted peer is back (RFC 4724 section 4.2
+/// leaves the value to the implementation; BIRD and FRR use 360 s).
+const STALE_PATH_TIME: Duration = Duration::from_secs(360);
 /// RFC 7313 section 4: if EoRR does not arrive, stale routes are purged after this time.
 const REFRESH_STALE_TIME: Duration = Duration::from_secs(360);
 
@@ -920,6 +923,16 @@ impl Engine {
 
     fn gr_timer_expired(&mut self, id: PeerId) {
         let Some(p) = self.peer(id) else { return };
+        if p.established.is_some() {
+            // The stale-path timer of a re-established session: End-of-RIB never came.
+            self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
+            if let Some(p) = self.peer_mut(id) {
+                p.gr_stale = FamilySet::EMPTY;
+                p.llgr_stale = FamilySet::EMPTY;
+                p.timers.stop(Timer::LlgrStale);
+            }
+            return;
+        }
         let llgr = p.neg.as_ref().and_then(|n| n.peer_llgr);
         let stale = p.gr_stale;
         match llgr {
@@ -1258,6 +1271,13 @@ impl Engine {
         let stale = p.gr_stale.union(p.llgr_stale);
         p.timers.stop(Timer::GrRestart);
         p.neg = Some(neg.clone());
+        p.gr_stale = p.gr_stale.intersect(keep);
+        p.llgr_stale = p.llgr_stale.intersect(keep);
+        if !stale.intersect(keep).is_empty() {
+            // RFC 4724 section 4.2: the receiving speaker "MAY use a (configurable) timer to
+            // remove stale routes" if the End-of-RIB never comes: the stale-path timer.
+            p.timers.set(Timer::GrRestart, now + STALE_PATH_TIME);
+        }
         let drop = FamilySet::from_bits(stale.bits() & !keep.bits());
         if !drop.is_empty() {
             self.clear_routes(id, |r| {
@@ -1381,6 +1401,9 @@ impl Engine {
             p.llgr_stale.remove(f);
             if p.llgr_stale.is_empty() {
                 p.timers.stop(Timer::LlgrStale);
+            }
+            if p.gr_stale.union(p.llgr_stale).is_empty() && p.established.is_some() {
+                p.timers.stop(Timer::GrRestart); // the stale-path timer
             }
             self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
         }

@@ -354,6 +354,15 @@ impl Engine {
     /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
     /// then the initial table for joining members and re-sends for route refreshes.
     pub(crate) fn groups_flush(&mut self) {
+        let pending = self
+            .groups
+            .list
+            .iter()
+            .flatten()
+            .any(|g| !g.joining.is_empty() || !g.refreshing.is_empty() || !g.catching_up.is_empty());
+        if self.dirty.is_empty() && !pending {
+            return;
+        }
         let dirty = std::mem::take(&mut self.dirty);
         let ng = self.groups.list.len();
         let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();

@@ -939,3 +939,32 @@ fn new_connection_while_established_without_gr_is_rejected_with_cease_7() {
         "old session kept"
     );
 }
+
+#[test]
+fn stale_path_timer_sweeps_when_end_of_rib_never_comes() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let mut caps = modern_caps(AS);
+    caps.push(gr_cap(120, true, true));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", caps);
+    let c2 = net.add_script("10.0.0.12", AS, "10.0.0.12", modern_caps(AS));
+    let p1 = net.peer(rr, c1, Role::RrClient, |_| {});
+    net.peer(rr, c2, Role::RrClient, |_| {});
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    net.take_updates(c2);
+    net.script_crash(c1);
+    net.run_for(Duration::from_secs(10));
+    assert!(net.script(c1).established, "back, but it never sends End-of-RIB");
+    assert_eq!(net.engine(rr).peer_info_of(p1).unwrap().prefixes_stale, 1);
+    net.run_for(Duration::from_secs(355));
+    assert_eq!(
+        net.engine(rr).peer_info_of(p1).unwrap().prefixes_stale,
+        0,
+        "stale-path timer (360 s)"
+    );
+    let w: usize = net.take_updates(c2).iter().map(|u| u.withdrawals().count()).sum();
+    assert_eq!(w, 1);
+}
