@@ -1323,7 +1323,14 @@ impl Engine {
                 }
             }
         }
-        if let Some(attrs) = upd.attrs {
+        if let Some(mut attrs) = upd.attrs {
+            if p.cfg.role == Role::Ebgp {
+                // RFC 4271 5.1.5: LOCAL_PREF "received from an external peer ... MUST be ignored";
+                // ORIGINATOR_ID and CLUSTER_LIST (RFC 4456) only make sense inside the AS.
+                attrs.local_pref = None;
+                attrs.originator_id = None;
+                attrs.cluster_list.clear();
+            }
             let looped = if p.cfg.role == Role::Ebgp {
                 reflect::ebgp_loop_check(&attrs, p.local_as(local_as)).is_err()
             } else {

@@ -514,7 +514,11 @@ fn ebgp_peers_get_the_ebgp_treatment() {
     net.peer(rr, e1, Role::Ebgp, |_| {});
     net.take_updates(c1);
     net.take_updates(e1);
-    let mut u = announce(&["10.7.0.0/24"], "10.0.0.31", vec![AttrValue::MultiExitDisc(9)]);
+    let mut u = announce(
+        &["10.7.0.0/24"],
+        "10.0.0.31",
+        vec![AttrValue::MultiExitDisc(9), AttrValue::LocalPref(999)],
+    );
     u.attributes[1] =
         bgp_wire::PathAttribute::new(AttrValue::AsPath(bgp_wire::AsPath::from_sequence([65001])));
     net.script_send(e1, Message::Update(u));
