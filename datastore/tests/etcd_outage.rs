@@ -123,3 +123,43 @@ async fn watch_from_a_future_revision_waits() {
         other => panic!("expected Applied(seen), got {other:?}"),
     }
 }
+
+/// etcd frozen (SIGSTOP: connections stay open, nothing answers): HTTP/2 keep-alive pings notice it, the
+/// outage is reported, and the watch resumes when etcd thaws.
+#[tokio::test]
+async fn silent_etcd_is_detected_by_keepalive() {
+    let etcd = EtcdServer::start();
+    let store = EtcdBackend::new(etcd.config()).expect("config");
+    let mut w = store.watch(None).await.expect("watch");
+    assert!(matches!(
+        next(&mut w, 10, "resync").await,
+        WatchEvent::Resync { .. }
+    ));
+    assert_eq!(
+        next(&mut w, 5, "synced").await,
+        WatchEvent::Status(SyncStatus::Synced)
+    );
+
+    // The watchers exist once a write comes through.
+    etcd.put(&format!("{PEERS}before"), &peer("before"));
+    assert!(matches!(next(&mut w, 5, "a write").await, WatchEvent::Applied(_)));
+
+    etcd.signal("STOP");
+    let frozen = std::time::Instant::now();
+    match next(&mut w, 40, "unavailable").await {
+        WatchEvent::Status(SyncStatus::Unavailable(why)) => {
+            eprintln!("frozen etcd noticed after {:?}: {why}", frozen.elapsed());
+        }
+        other => panic!("expected Status(Unavailable), got {other:?}"),
+    }
+    etcd.signal("CONT");
+    assert_eq!(
+        next(&mut w, 30, "synced again").await,
+        WatchEvent::Status(SyncStatus::Synced)
+    );
+    etcd.put(&format!("{PEERS}after"), &peer("after"));
+    match next(&mut w, 5, "the write after the thaw").await {
+        WatchEvent::Applied(v) => assert_eq!(v.value.name(), "after"),
+        other => panic!("expected Applied, got {other:?}"),
+    }
+}

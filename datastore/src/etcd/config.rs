@@ -188,9 +188,11 @@ impl Prepared {
     pub(crate) fn options(&self, endpoint: &str) -> ConnectOptions {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(self.request_timeout)
-            // HTTP/2 pings detect a silently dead peer on an idle watch stream.
-            .with_keep_alive(Duration::from_secs(5), self.request_timeout)
-            .with_keep_alive_while_idle(true);
+            // HTTP/2 pings detect a silently dead peer under an open watch stream. etcd's server enforces
+            // `--grpc-keepalive-min-time` (5 s) and refuses pings on a connection without streams
+            // (GOAWAY "too_many_pings"), hence 10 s and no pings while idle.
+            .with_keep_alive(Duration::from_secs(10), self.request_timeout)
+            .with_keep_alive_while_idle(false);
         if endpoint.starts_with("https://")
             && let Some(tls) = &self.tls
         {

@@ -177,6 +177,18 @@ impl EtcdServer {
         }
     }
 
+    /// Sends a signal (`STOP`, `CONT`) to etcd: a stopped etcd keeps its sockets open but never answers,
+    /// like a host behind a silent network partition.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().map(Child::id).expect("etcd is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{sig} {pid}");
+    }
+
     /// Starts etcd again on the same data directory and port.
     pub fn restart(&mut self) {
         self.stop();
