@@ -41,14 +41,28 @@ impl RrEtcd {
         let metrics_port = free_port("127.0.0.1");
         let log = std::fs::File::create(dir.path().join("rr.log")).expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rr-daemon"));
-        for var in ["IP", "IP6", "NODENAME", "DATASTORE_TYPE", "ETCD_ENDPOINTS", "KUBECONFIG"] {
+        for var in [
+            "IP",
+            "IP6",
+            "NODENAME",
+            "DATASTORE_TYPE",
+            "ETCD_ENDPOINTS",
+            "KUBECONFIG",
+        ] {
             cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
         }
         for var in ["ETCD_CA_CERT_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE"] {
             cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
         }
         let child = cmd
-            .args(["--datastore", "etcdv3", "--etcd-endpoints", endpoint, "--nodename", node])
+            .args([
+                "--datastore",
+                "etcdv3",
+                "--etcd-endpoints",
+                endpoint,
+                "--nodename",
+                node,
+            ])
             .arg("--control-socket")
             .arg(&ctl)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -80,11 +94,8 @@ impl RrEtcd {
         let mut s = UnixStream::connect(&self.ctl).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: rr\r\nConnection: close\r\n\r\n"
-        )
-        .map_err(|e| e.to_string())?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: rr\r\nConnection: close\r\n\r\n")
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&buf).into_owned();
@@ -124,7 +135,11 @@ impl RrEtcd {
 
     fn metrics(&self) -> String {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).expect("metrics");
-        write!(s, "GET /metrics HTTP/1.1\r\nHost: rr\r\nConnection: close\r\n\r\n").expect("write");
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: rr\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
         let mut buf = String::new();
         s.read_to_string(&mut buf).expect("read");
         buf
@@ -135,7 +150,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || after.len() < n {
             break;
         }
@@ -180,7 +197,8 @@ fn put_client(etcd: &EtcdServer, n: u8, port: u16) {
 fn bird_client(n: u8, rr_port: u16) -> (BirdSpec, u16) {
     let port = free_port("127.0.0.1");
     let mut spec = BirdSpec::client(n, port, 64512);
-    spec.neighbors.push(BirdNeighbor::new("rr1", RR_IP, rr_port, 64512));
+    spec.neighbors
+        .push(BirdNeighbor::new("rr1", RR_IP, rr_port, 64512));
     (spec, port)
 }
 
@@ -208,7 +226,10 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
         &format!("{PREFIX}/bgppeers/peer-with-route-reflectors"),
         r#"{"kind":"BGPPeer","apiVersion":"projectcalico.org/v3","metadata":{"name":"peer-with-route-reflectors"},"spec":{"nodeSelector":"all()","peerSelector":"route-reflector == 'true'"}}"#,
     );
-    etcd.put(&format!("{PREFIX}/nodes/rr1"), &node_json("rr1", RR_IP, Some(CLUSTER)));
+    etcd.put(
+        &format!("{PREFIX}/nodes/rr1"),
+        &node_json("rr1", RR_IP, Some(CLUSTER)),
+    );
     let (spec2, port2) = bird_client(2, rr_port);
     let (spec3, port3) = bird_client(3, rr_port);
     put_client(&etcd, 2, port2);
@@ -236,9 +257,17 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
     put_client(&etcd, 4, port4);
-    wait_for("node4 configured at the reflector", Duration::from_secs(1), || {
-        if rr.has_peer("node4") { Ok(()) } else { Err(format!("{}", rr.get("/peers"))) }
-    });
+    wait_for(
+        "node4 configured at the reflector",
+        Duration::from_secs(1),
+        || {
+            if rr.has_peer("node4") {
+                Ok(())
+            } else {
+                Err(format!("{}", rr.get("/peers")))
+            }
+        },
+    );
     let configured = t0.elapsed();
     wait_for("node4 Established", T, || {
         let s = rr.peer_state("node4");
@@ -251,18 +280,34 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
         "a new client must come up within 1 s of its write; took {up:?}"
     );
     wait_for("node4's routes at node2", T, || {
-        if has_route(&bird2, "10.4.0.0/26") { Ok(()) } else { Err("not yet".into()) }
+        if has_route(&bird2, "10.4.0.0/26") {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
     });
 
     // A deleted node: its session closes, its routes go; the others stay.
     etcd.ctl_ok(&["del", &format!("{PREFIX}/nodes/node3")]);
     wait_for("node3 session closed", Duration::from_secs(5), || {
         let s = bird3.proto_state("rr1");
-        if s.starts_with("Established") { Err(s) } else { Ok(()) }
+        if s.starts_with("Established") {
+            Err(s)
+        } else {
+            Ok(())
+        }
     });
-    wait_for("node3's routes withdrawn at node2", Duration::from_secs(5), || {
-        if has_route(&bird2, "10.3.0.0/26") { Err("still there".into()) } else { Ok(()) }
-    });
+    wait_for(
+        "node3's routes withdrawn at node2",
+        Duration::from_secs(5),
+        || {
+            if has_route(&bird2, "10.3.0.0/26") {
+                Err("still there".into())
+            } else {
+                Ok(())
+            }
+        },
+    );
     bird3.kill();
     assert!(bird2.proto_state("rr1").starts_with("Established"));
     assert!(bird4.proto_state("rr1").starts_with("Established"));
@@ -270,7 +315,11 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
     // etcd down for 30 s: not synced, but every session and route stays.
     etcd.stop();
     wait_for("datastore reported not synced", Duration::from_secs(10), || {
-        if rr.synced() { Err(format!("{}", rr.get("/status"))) } else { Ok(()) }
+        if rr.synced() {
+            Err(format!("{}", rr.get("/status")))
+        } else {
+            Ok(())
+        }
     });
     assert!(
         rr.metrics().contains("rr_datastore_synced 0"),
@@ -284,7 +333,11 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
                 "{} lost its session during the outage",
                 b.spec.name
             );
-            assert!(has_route(b, other), "{} lost {other} during the outage", b.spec.name);
+            assert!(
+                has_route(b, other),
+                "{} lost {other} during the outage",
+                b.spec.name
+            );
         }
         assert_eq!(rr.peer_state("node2"), "Established");
         assert_eq!(rr.peer_state("node4"), "Established");
@@ -299,15 +352,30 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
     etcd.ctl_ok_on(other, &["compact", &now.to_string()]);
     etcd.restart();
     wait_for("datastore synced again", T, || {
-        if rr.synced() { Ok(()) } else { Err(format!("{}", rr.get("/status"))) }
+        if rr.synced() {
+            Ok(())
+        } else {
+            Err(format!("{}", rr.get("/status")))
+        }
     });
-    wait_for("node4 session closed after the relist", Duration::from_secs(10), || {
-        let s = bird4.proto_state("rr1");
-        if s.starts_with("Established") { Err(s) } else { Ok(()) }
-    });
+    wait_for(
+        "node4 session closed after the relist",
+        Duration::from_secs(10),
+        || {
+            let s = bird4.proto_state("rr1");
+            if s.starts_with("Established") {
+                Err(s)
+            } else {
+                Ok(())
+            }
+        },
+    );
     assert!(
         bird2.proto_state("rr1").starts_with("Established"),
         "node2 kept its session"
     );
-    assert!(rr.log().contains("relisting") || rr.log().contains("compact"), "relist logged");
+    assert!(
+        rr.log().contains("relisting") || rr.log().contains("compact"),
+        "relist logged"
+    );
 }
