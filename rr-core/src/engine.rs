@@ -8,7 +8,7 @@
 //! its queue is empty. A caller that feeds every message it has before draining outputs therefore
 //! gets one packed set of UPDATEs per batch, encoded once per update group.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use crate::attrs::{Attrs, Interner, LLGR_STALE, NO_LLGR};
 use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
+use crate::hash::FastSet;
 use crate::output::{DownReason, Output};
 use crate::reflect;
 use crate::rib::{AdjRibIn, InRoute, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
@@ -227,7 +228,7 @@ pub struct RibMemory {
     pub attrs: usize,
 }
 
-pub(crate) fn table_bytes<K, V>(m: &HashMap<K, V>) -> usize {
+pub(crate) fn table_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
     // hashbrown keeps capacity = 7/8 of a power-of-two bucket count, one control byte per bucket.
     let buckets = if m.capacity() == 0 {
         0
@@ -264,7 +265,7 @@ pub struct Engine {
     pub(crate) interner: Interner,
     pub(crate) loc: LocRib,
     pub(crate) dirty: Vec<Prefix>,
-    pub(crate) dirty_set: HashSet<Prefix>,
+    pub(crate) dirty_set: FastSet<Prefix>,
     pub(crate) groups: Groups,
     pub(crate) out: VecDeque<Output>,
     jitter: Jitter,
@@ -285,7 +286,7 @@ impl Engine {
             interner: Interner::default(),
             loc: LocRib::default(),
             dirty: Vec::new(),
-            dirty_set: HashSet::new(),
+            dirty_set: FastSet::default(),
             groups: Groups::default(),
             out: VecDeque::new(),
             now: Instant::ZERO,

@@ -21,7 +21,7 @@
 //! shared stream. A slow member never stalls the others and never makes the engine buffer
 //! messages for it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -32,6 +32,7 @@ use crate::best_path::{Candidate, Step, compare};
 use crate::config::Role;
 use crate::encode::{self, Export, Packer};
 use crate::engine::{Engine, Peer};
+use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
 use crate::reflect::{self, Source};
 use crate::rib::{Path, STALE_LLGR, Slots};
@@ -72,10 +73,10 @@ pub(crate) struct Group {
     /// Members that asked for a route refresh of a family.
     pub(crate) refreshing: Vec<(PeerId, Family)>,
     /// Congested members and the keys that changed since they fell behind.
-    pub(crate) behind: Vec<(PeerId, HashSet<(Prefix, u32)>)>,
+    pub(crate) behind: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
     /// Members whose congestion cleared, waiting to catch up at the next flush.
-    pub(crate) catching_up: Vec<(PeerId, HashSet<(Prefix, u32)>)>,
-    pub(crate) adj_out: HashMap<Prefix, Slots<OutRoute>>,
+    pub(crate) catching_up: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
+    pub(crate) adj_out: FastMap<Prefix, Slots<OutRoute>>,
 }
 
 /// All update groups.
@@ -267,7 +268,7 @@ impl Engine {
         let gi = match self.groups.by_key.get(&key) {
             Some(&g) => g,
             None => {
-                let mut adj_out = HashMap::new();
+                let mut adj_out = FastMap::default();
                 let mut order = Vec::new();
                 let mut want = Vec::new();
                 for (prefix, slots) in &self.loc.map {
@@ -619,7 +620,7 @@ impl Engine {
         if congested {
             if let Some(pos) = g.members.iter().position(|m| *m == id) {
                 g.members.swap_remove(pos);
-                g.behind.push((id, HashSet::new()));
+                g.behind.push((id, FastSet::default()));
             }
         } else if let Some(pos) = g.behind.iter().position(|(m, _)| *m == id) {
             let entry = g.behind.swap_remove(pos);
@@ -629,7 +630,7 @@ impl Engine {
 
     /// Sends `to` the current state of every key that changed while it was behind, then puts it
     /// back in the group's shared stream.
-    fn catch_up(&mut self, gi: usize, to: PeerId, keys: HashSet<(Prefix, u32)>) {
+    fn catch_up(&mut self, gi: usize, to: PeerId, keys: FastSet<(Prefix, u32)>) {
         let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
             return;
         };

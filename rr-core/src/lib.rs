@@ -57,6 +57,7 @@
 mod encode;
 mod engine;
 mod group;
+mod hash;
 mod output;
 mod rib;
 mod wire;

@@ -5,10 +5,10 @@
 //! prefix, every feasible path (so best path and ADD-PATH can rank them) in a [`Slots`] that holds
 //! one path inline and only allocates when a prefix has several.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::attrs::Attrs;
+use crate::hash::FastMap;
 use crate::types::{PeerId, Prefix};
 
 /// Route flag: stale after the peer's session went down with GR (RFC 4724).
@@ -26,7 +26,7 @@ pub(crate) struct InRoute {
 }
 
 /// Adj-RIB-In of one peer.
-pub(crate) type AdjRibIn = HashMap<(Prefix, u32), InRoute>;
+pub(crate) type AdjRibIn = FastMap<(Prefix, u32), InRoute>;
 
 /// A small collection that stores zero or one element without allocating.
 #[derive(Clone, Debug, Default)]
@@ -103,7 +103,7 @@ pub(crate) struct Path {
 /// Loc-RIB: every path per prefix.
 #[derive(Debug, Default)]
 pub(crate) struct LocRib {
-    pub(crate) map: HashMap<Prefix, Slots<Path>>,
+    pub(crate) map: FastMap<Prefix, Slots<Path>>,
 }
 
 impl LocRib {
