@@ -687,3 +687,24 @@ async fn the_backend_only_uses_the_declared_permissions() {
         );
     }
 }
+
+#[tokio::test]
+async fn large_clusters_are_listed_in_pages() {
+    let server = FakeApiServer::start(Groups::V1Crds).await;
+    for i in 0..1203 {
+        server.put_node(k8s_node(&format!("n{i:04}"), json!({}), json!({})));
+    }
+    let ds = connect(&server).await;
+    let listing = ds.list(Kind::Node).await.expect("list");
+    assert_eq!(listing.resources.len(), 1203);
+    assert_eq!(listing.resources[1202].value.name(), "n1202");
+    assert_eq!(server.requests("list", "nodes"), 3, "500 per page");
+    let mut w = ds.watch(None).await.expect("watch");
+    let first = next(&mut w).await;
+    assert_eq!(names(&first, Kind::Node).len(), 1203);
+    assert_eq!(
+        server.requests("list", "nodes"),
+        6,
+        "the watcher pages its list too"
+    );
+}

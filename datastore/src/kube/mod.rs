@@ -33,6 +33,9 @@ use crate::error::Error;
 use crate::model::{Kind, Resource};
 use crate::store::{Datastore, Listing, Revision, Versioned, WatchStream};
 
+/// Objects per page of a list request (client-go's default).
+const LIST_PAGE_SIZE: u32 = 500;
+
 /// The namespace of the calico-node Secrets when `NAMESPACE` is unset.
 pub const DEFAULT_NAMESPACE: &str = "kube-system";
 
@@ -249,16 +252,38 @@ fn map_object(e: &kube::Error, kind: Kind, name: &str) -> Error {
 impl Datastore for KubeDatastore {
     /// `list` on the kind's resource ([`REQUIRED_PERMISSIONS`]).
     async fn list(&self, kind: Kind) -> Result<Listing, Error> {
-        let list = self
-            .api(kind)
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| map_transport(&e, kind.plural()))?;
+        // Paged like kube's watcher and client-go (500 per page). A paged list is one consistent snapshot at the
+        // first page's resourceVersion; if the continue token expires (410) the list starts over.
+        let api = self.api(kind);
+        let mut attempts = 0;
+        let items = 'restart: loop {
+            attempts += 1;
+            let mut items = Vec::new();
+            let mut revision = None;
+            let mut lp = ListParams::default().limit(LIST_PAGE_SIZE);
+            loop {
+                let page = match api.list(&lp).await {
+                    Ok(p) => p,
+                    Err(kube::Error::Api(s)) if s.code == 410 && revision.is_some() && attempts < 3 => {
+                        continue 'restart;
+                    }
+                    Err(e) => return Err(map_transport(&e, kind.plural())),
+                };
+                revision
+                    .get_or_insert_with(|| convert::revision_of(page.metadata.resource_version.as_deref()));
+                items.extend(page.items);
+                match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                    Some(c) => lp.continue_token = Some(c),
+                    None => break 'restart (items, revision.unwrap_or_default()),
+                }
+            }
+        };
+        let (items, revision) = items;
         let mut listing = Listing {
-            revision: convert::revision_of(list.metadata.resource_version.as_deref()),
+            revision,
             ..Listing::default()
         };
-        for obj in &list.items {
+        for obj in &items {
             match watch::convert_object(kind, obj) {
                 Ok(v) => listing.resources.push(v),
                 Err(bad) => listing.invalid.push(*bad),
