@@ -79,19 +79,39 @@ pub(crate) enum EngineCmd {
         local: SocketAddr,
     },
     /// An outgoing connection is up.
-    Connected { conn: ConnId, stream: TcpStream },
+    Connected {
+        generation: u64,
+        conn: ConnId,
+        stream: TcpStream,
+    },
     /// An outgoing connection failed.
-    ConnectFailed { conn: ConnId, error: String },
+    ConnectFailed {
+        generation: u64,
+        conn: ConnId,
+        error: String,
+    },
     /// A frame received before the session's decode context was known.
-    Frame { conn: ConnId, frame: Bytes },
+    Frame {
+        generation: u64,
+        conn: ConnId,
+        frame: Bytes,
+    },
     /// A decoded message.
-    Message { conn: ConnId, msg: Box<Message> },
+    Message {
+        generation: u64,
+        conn: ConnId,
+        msg: Box<Message>,
+    },
     /// A frame that did not decode (or broken framing).
-    DecodeError { conn: ConnId, err: DecodeError },
+    DecodeError {
+        generation: u64,
+        conn: ConnId,
+        err: DecodeError,
+    },
     /// The connection ended (EOF or error).
-    Disconnected { conn: ConnId },
+    Disconnected { generation: u64, conn: ConnId },
     /// A congested connection's write queue drained below the low watermark.
-    Drained { conn: ConnId },
+    Drained { generation: u64, conn: ConnId },
     /// A control API request.
     Control(ControlReq, oneshot::Sender<Result<Value, String>>),
     /// Stop.
@@ -99,6 +119,22 @@ pub(crate) enum EngineCmd {
         mode: ShutdownMode,
         done: oneshot::Sender<()>,
     },
+}
+
+impl EngineCmd {
+    /// The engine generation a connection event belongs to.
+    fn generation(&self) -> Option<u64> {
+        match self {
+            EngineCmd::Connected { generation, .. }
+            | EngineCmd::ConnectFailed { generation, .. }
+            | EngineCmd::Frame { generation, .. }
+            | EngineCmd::Message { generation, .. }
+            | EngineCmd::DecodeError { generation, .. }
+            | EngineCmd::Disconnected { generation, .. }
+            | EngineCmd::Drained { generation, .. } => Some(*generation),
+            _ => None,
+        }
+    }
 }
 
 /// Control API requests answered by the engine task.
@@ -175,6 +211,9 @@ pub(crate) struct EngineTask {
     rng_seed: u64,
     high_watermark: usize,
     low_watermark: usize,
+    /// Engine generation: bumped when the engine is rebuilt, so that late events of the old one's
+    /// connections (whose ids the new engine reuses) are ignored.
+    generation: u64,
 }
 
 impl EngineTask {
@@ -203,6 +242,7 @@ impl EngineTask {
             rng_seed: rand::random(),
             high_watermark,
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
+            generation: 0,
         }
     }
 
@@ -257,6 +297,10 @@ impl EngineTask {
 
     fn handle(&mut self, cmd: EngineCmd) {
         let now = self.now();
+        if cmd.generation().is_some_and(|g| g != self.generation) {
+            // From a connection of an engine that was replaced (identity change): its ids mean nothing now.
+            return;
+        }
         match cmd {
             EngineCmd::Desired(d) => self.apply_desired(*d),
             EngineCmd::DatastoreSynced(s) => {
@@ -274,7 +318,7 @@ impl EngineTask {
                 remote,
                 local,
             } => self.incoming(stream, remote, local),
-            EngineCmd::Connected { conn, stream } => {
+            EngineCmd::Connected { conn, stream, .. } => {
                 self.connecting.remove(&conn);
                 let peer = self.peer_of_conn_hint(conn);
                 if self.cancelled.remove(&conn) || self.engine.is_none() {
@@ -287,7 +331,7 @@ impl EngineTask {
                     e.handle_connected(now, conn, local);
                 }
             }
-            EngineCmd::ConnectFailed { conn, error } => {
+            EngineCmd::ConnectFailed { conn, error, .. } => {
                 self.connecting.remove(&conn);
                 self.pending_peer.remove(&conn);
                 if self.cancelled.remove(&conn) {
@@ -298,7 +342,7 @@ impl EngineTask {
                     e.handle_connect_failed(now, conn);
                 }
             }
-            EngineCmd::Frame { conn, frame } => {
+            EngineCmd::Frame { conn, frame, .. } => {
                 self.metrics.messages_received.inc();
                 if self.conns.contains_key(&conn)
                     && let Some(e) = self.engine.as_mut()
@@ -306,7 +350,7 @@ impl EngineTask {
                     e.handle_frame(now, conn, &frame);
                 }
             }
-            EngineCmd::Message { conn, msg } => {
+            EngineCmd::Message { conn, msg, .. } => {
                 self.metrics.messages_received.inc();
                 if self.conns.contains_key(&conn)
                     && let Some(e) = self.engine.as_mut()
@@ -314,7 +358,7 @@ impl EngineTask {
                     e.handle_message(now, conn, *msg);
                 }
             }
-            EngineCmd::DecodeError { conn, err } => {
+            EngineCmd::DecodeError { conn, err, .. } => {
                 self.metrics.decode_errors.inc();
                 if let Some(h) = self.conns.get(&conn) {
                     let name = self
@@ -330,14 +374,14 @@ impl EngineTask {
                     e.handle_decode_error(now, conn, &err);
                 }
             }
-            EngineCmd::Disconnected { conn } => {
+            EngineCmd::Disconnected { conn, .. } => {
                 if self.conns.remove(&conn).is_some()
                     && let Some(e) = self.engine.as_mut()
                 {
                     e.handle_disconnected(now, conn);
                 }
             }
-            EngineCmd::Drained { conn } => {
+            EngineCmd::Drained { conn, .. } => {
                 if self.conns.contains_key(&conn)
                     && let Some(e) = self.engine.as_mut()
                 {
@@ -461,6 +505,7 @@ impl EngineTask {
         self.connecting.insert(conn);
         self.pending_peer.insert(conn, peer);
         let tx = self.tx.clone();
+        let generation = self.generation;
         let span = info_span!("peer", name = %spec.name, addr = %spec.addr);
         tokio::spawn(
             async move {
@@ -468,12 +513,18 @@ impl EngineTask {
                     tokio::time::timeout(CONNECT_TIMEOUT, connect_socket(remote, spec.port, local, &spec))
                         .await;
                 let cmd = match res {
-                    Ok(Ok(stream)) => EngineCmd::Connected { conn, stream },
+                    Ok(Ok(stream)) => EngineCmd::Connected {
+                        generation,
+                        conn,
+                        stream,
+                    },
                     Ok(Err(e)) => EngineCmd::ConnectFailed {
+                        generation,
                         conn,
                         error: e.to_string(),
                     },
                     Err(_) => EngineCmd::ConnectFailed {
+                        generation,
                         conn,
                         error: "timed out".into(),
                     },
@@ -519,9 +570,12 @@ impl EngineTask {
         let (ctx_tx, ctx_rx) = watch::channel(None);
         let name = self.peer_name(peer);
         let span = info_span!("peer", name = %name, conn = conn.get());
-        let reader = tokio::spawn(read_loop(conn, rd, ctx_rx, self.tx.clone()).instrument(span.clone()));
+        let reader = tokio::spawn(
+            read_loop(self.generation, conn, rd, ctx_rx, self.tx.clone()).instrument(span.clone()),
+        );
         let flow = Arc::new(Flow::default());
         let w = Writer {
+            generation: self.generation,
             conn,
             flow: flow.clone(),
             tx: self.tx.clone(),
@@ -593,6 +647,7 @@ async fn reject(mut stream: TcpStream, n: Notification) {
 
 /// Reads, frames and decodes one connection.
 async fn read_loop(
+    generation: u64,
     conn: ConnId,
     mut rd: OwnedReadHalf,
     ctx: watch::Receiver<Option<DecodeCtx>>,
@@ -612,20 +667,33 @@ async fn read_loop(
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len).freeze();
                     let cmd = match &cur {
-                        None => EngineCmd::Frame { conn, frame },
+                        None => EngineCmd::Frame {
+                            generation,
+                            conn,
+                            frame,
+                        },
                         Some(c) => match Message::decode_with_errors(&frame, c) {
                             // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself so
                             // that it withdraws the routes and counts the event.
                             Ok((Message::Update(_), errors))
                                 if bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
                             {
-                                EngineCmd::Frame { conn, frame }
+                                EngineCmd::Frame {
+                                    generation,
+                                    conn,
+                                    frame,
+                                }
                             }
                             Ok((msg, _)) => EngineCmd::Message {
+                                generation,
                                 conn,
                                 msg: Box::new(msg),
                             },
-                            Err(err) => EngineCmd::DecodeError { conn, err },
+                            Err(err) => EngineCmd::DecodeError {
+                                generation,
+                                conn,
+                                err,
+                            },
                         },
                     };
                     if tx.send(cmd).await.is_err() {
@@ -635,7 +703,13 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(err) => {
                     // Bad marker or length: RFC 4271 section 6.1 header errors end the session; stop reading.
-                    let _ = tx.send(EngineCmd::DecodeError { conn, err }).await;
+                    let _ = tx
+                        .send(EngineCmd::DecodeError {
+                            generation,
+                            conn,
+                            err,
+                        })
+                        .await;
                     return;
                 }
             }
@@ -645,7 +719,7 @@ async fn read_loop(
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) | Err(_) => {
-                let _ = tx.send(EngineCmd::Disconnected { conn }).await;
+                let _ = tx.send(EngineCmd::Disconnected { generation, conn }).await;
                 return;
             }
             Ok(_) => {}
@@ -655,6 +729,7 @@ async fn read_loop(
 
 /// The writing side of a connection.
 struct Writer {
+    generation: u64,
     conn: ConnId,
     flow: Arc<Flow>,
     tx: mpsc::Sender<EngineCmd>,
@@ -678,7 +753,13 @@ impl Writer {
                         .fetch_sub(b.len(), Ordering::AcqRel)
                         .saturating_sub(b.len());
                     if left < self.low_watermark && self.flow.congested.swap(false, Ordering::AcqRel) {
-                        let _ = self.tx.send(EngineCmd::Drained { conn: self.conn }).await;
+                        let _ = self
+                            .tx
+                            .send(EngineCmd::Drained {
+                                generation: self.generation,
+                                conn: self.conn,
+                            })
+                            .await;
                     }
                 }
                 WriteCmd::Close => break,

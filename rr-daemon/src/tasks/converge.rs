@@ -32,9 +32,12 @@ impl EngineTask {
                 for (_, h) in self.conns.drain() {
                     let _ = h.tx.try_send(WriteCmd::Close);
                 }
-                self.cancelled.extend(self.connecting.iter().copied());
+                self.connecting.clear();
+                self.cancelled.clear();
+                self.pending_peer.clear();
                 self.peers.clear();
                 self.by_id.clear();
+                self.generation += 1;
             }
             let mut cfg = EngineConfig::new(d.identity.router_id, d.identity.local_as);
             cfg.cluster_id = d.identity.cluster_id;
@@ -48,7 +51,12 @@ impl EngineTask {
         self.ensure_listeners(&d.listen_ips, d.listen_port);
 
         let wanted: HashSet<IpAddr> = d.peers.iter().map(|p| p.addr).collect();
-        let gone: Vec<IpAddr> = self.peers.keys().filter(|a| !wanted.contains(a)).copied().collect();
+        let gone: Vec<IpAddr> = self
+            .peers
+            .keys()
+            .filter(|a| !wanted.contains(a))
+            .copied()
+            .collect();
         for addr in gone {
             if let Some(p) = self.peers.remove(&addr) {
                 info!(peer = %p.spec.name, %addr, "peer de-configured");
@@ -117,10 +125,17 @@ impl EngineTask {
 
     /// Binds (or re-binds, after a listenPort change) the BGP listeners.
     fn ensure_listeners(&mut self, ips: &[IpAddr], port: u16) {
-        let ips: Vec<IpAddr> = if ips.is_empty() { vec![IpAddr::from([0u8; 4])] } else { ips.to_vec() };
+        let ips: Vec<IpAddr> = if ips.is_empty() {
+            vec![IpAddr::from([0u8; 4])]
+        } else {
+            ips.to_vec()
+        };
         let same = self.listen_port == port
             && self.listeners.len() == ips.len()
-            && self.listeners.iter().all(|l| ips.contains(&l.ip) && l.port == port);
+            && self
+                .listeners
+                .iter()
+                .all(|l| ips.contains(&l.ip) && l.port == port);
         if same {
             return;
         }
@@ -146,7 +161,15 @@ impl EngineTask {
                         match s2.accept().await {
                             Ok((stream, remote)) => {
                                 let local = stream.local_addr().unwrap_or(addr);
-                                if tx.send(EngineCmd::Incoming { stream, remote, local }).await.is_err() {
+                                if tx
+                                    .send(EngineCmd::Incoming {
+                                        stream,
+                                        remote,
+                                        local,
+                                    })
+                                    .await
+                                    .is_err()
+                                {
                                     return;
                                 }
                             }
@@ -163,12 +186,16 @@ impl EngineTask {
             self.listeners.push(Listener { ip, port, sock, task });
         }
         // Keys for peers already configured.
-        let keyed: Vec<(IpAddr, String)> =
-            self.peers.iter().filter_map(|(a, p)| p.spec.password.clone().map(|k| (*a, k))).collect();
+        let keyed: Vec<(IpAddr, String)> = self
+            .peers
+            .iter()
+            .filter_map(|(a, p)| p.spec.password.clone().map(|k| (*a, k)))
+            .collect();
         for (a, k) in keyed {
             self.set_listener_md5(a, Some(&k));
         }
-        self.health.send_modify(|h| h.listening = !self.listeners.is_empty());
+        self.health
+            .send_modify(|h| h.listening = !self.listeners.is_empty());
     }
 
     /// SIGTERM/SIGINT.
@@ -203,7 +230,11 @@ impl EngineTask {
 }
 
 fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let s = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let s = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     s.set_reuseaddr(true)?;
     s.bind(addr)?;
     s.listen(1024)
