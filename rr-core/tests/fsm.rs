@@ -416,3 +416,64 @@ fn graceful_shutdown_of_all_peers() {
     assert_eq!(n.shutdown_message(), Some(Ok("bye")));
     assert_eq!(state(&e, p), State::Idle);
 }
+
+#[test]
+fn connect_manual_stop_goes_idle_without_notification() {
+    let mut e = engine();
+    let p = e.add_peer(t(0), cfg(false)).unwrap();
+    drain(&mut e);
+    e.stop_peer(t(1), p, None).unwrap();
+    let outs = drain(&mut e);
+    assert!(
+        notification(&outs).is_none(),
+        "no OPEN sent yet: nothing to notify"
+    );
+    assert!(outs.iter().any(|o| matches!(o, Output::Close { .. })));
+    assert_eq!(state(&e, p), State::Idle);
+}
+
+#[test]
+fn opensent_tcp_failure_retries_without_session_down() {
+    let mut e = engine();
+    let (p, c) = to_opensent(&mut e);
+    e.handle_disconnected(t(2), c);
+    let outs = drain(&mut e);
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::SessionDown { .. })),
+        "never established"
+    );
+    assert_eq!(
+        e.peer_info_of(p).unwrap().last_event,
+        Some(rr_core::Event::TcpConnectionFails)
+    );
+    assert!(e.poll_timeout().is_some(), "a retry is scheduled");
+}
+
+#[test]
+fn openconfirm_notification_received_closes() {
+    let mut e = engine();
+    let (p, c) = to_openconfirm(&mut e);
+    e.handle_message(t(2), c, Message::Notification(Notification::new(2, 2)));
+    let outs = drain(&mut e);
+    assert!(notification(&outs).is_none());
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn } if *conn == c))
+    );
+    assert!(state(&e, p) < State::OpenSent);
+}
+
+#[test]
+fn established_update_restarts_the_hold_timer() {
+    let mut e = engine();
+    let (p, c) = to_established(&mut e);
+    // KEEPALIVEs from the peer at 20 s and 40 s keep a 30 s hold timer from expiring.
+    for s in [20, 40] {
+        while let Some(at) = e.poll_timeout().filter(|at| *at <= t(s)) {
+            e.handle_timeout(at);
+        }
+        e.handle_message(t(s), c, Message::Keepalive);
+        drain(&mut e);
+    }
+    assert_eq!(state(&e, p), State::Established);
+}
