@@ -708,3 +708,40 @@ async fn large_clusters_are_listed_in_pages() {
         "the watcher pages its list too"
     );
 }
+
+#[tokio::test]
+async fn https_kubeconfig_builds_a_tls_client_and_an_unreachable_server_is_unavailable() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    \
+             insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: x\n  \
+             context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    )
+    .expect("write");
+    // Discovery fails: unavailable, not a panic.
+    let err = KubeDatastore::connect(&KubeConfig::with_kubeconfig(&path))
+        .await
+        .expect_err("no server");
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    // With the group given, the client is built (rustls) and calls report Unavailable.
+    let mut cfg = KubeConfig::with_kubeconfig(&path);
+    cfg.api_group = Some(CalicoApiGroup::CrdV1);
+    let ds = KubeDatastore::connect(&cfg).await.expect("client");
+    assert!(matches!(ds.list(Kind::BgpPeer).await, Err(Error::Unavailable(_))));
+    // And a watch reports the outage instead of ending.
+    let mut w = ds.watch(None).await.expect("watch");
+    assert!(matches!(
+        next(&mut w).await,
+        WatchEvent::Status(SyncStatus::Unavailable(_))
+    ));
+}
