@@ -251,6 +251,40 @@ impl FileDatastore {
         self.reload_inner(false)
     }
 
+    /// An automatic reload that only applies content that has stopped changing: editors that truncate and
+    /// rewrite, or delete and recreate, would otherwise make objects vanish for a moment (and sessions flap).
+    async fn reload_settled(&self) {
+        const SETTLE: Duration = Duration::from_millis(100);
+        let mut text = self.read_text();
+        if text.as_ref().ok() == self.lock().last_text.as_ref() {
+            return;
+        }
+        for _ in 0..20 {
+            tokio::time::sleep(SETTLE).await;
+            let again = self.read_text();
+            if again == text {
+                break;
+            }
+            text = again;
+        }
+        // An empty file replacing a non-empty datastore must stay empty for a while to count.
+        if matches!(&text, Ok(t) if t.trim().is_empty()) && !self.lock().objects.is_empty() {
+            tokio::time::sleep(SETTLE * 10).await;
+            if self.read_text() != text {
+                return; // Something was written meanwhile: the next reload picks it up.
+            }
+        }
+        let mut st = self.lock();
+        match text {
+            Ok(t) => {
+                self.apply_text(&mut st, t);
+            }
+            Err(e) => {
+                mark_unreadable(&mut st, e.to_string());
+            }
+        }
+    }
+
     /// Forgets the replay history, so that a `watch(Some(rev))` from before now gets a `Resync`
     /// (the equivalent of an etcd compaction; used by the conformance battery).
     pub fn compact_history(&self) {
@@ -283,12 +317,7 @@ impl FileDatastore {
                 if initial {
                     return Err(e);
                 }
-                let msg = e.to_string();
-                if st.unreadable.as_deref() != Some(&msg) {
-                    tracing::warn!(error = %msg, "datastore file unreadable; keeping the last good state");
-                    st.broadcast(&WatchEvent::Status(SyncStatus::Unavailable(msg.clone())));
-                    st.unreadable = Some(msg);
-                }
+                mark_unreadable(&mut st, e.to_string());
                 return Ok(false);
             }
         };
@@ -296,12 +325,18 @@ impl FileDatastore {
         Ok(self.apply_text(&mut st, text))
     }
 
-    /// Folds new file text into the state; returns true if objects changed.
+    /// Folds new file text into the state; returns true if objects changed. After an outage, `Synced` is
+    /// announced once the changes are out.
     fn apply_text(&self, st: &mut State, text: String) -> bool {
         let was_unreadable = st.unreadable.take().is_some();
+        let changed = self.apply_text_inner(st, text);
         if was_unreadable {
             st.broadcast(&WatchEvent::Status(SyncStatus::Synced));
         }
+        changed
+    }
+
+    fn apply_text_inner(&self, st: &mut State, text: String) -> bool {
         if st.last_text.as_deref() == Some(text.as_str()) {
             return false;
         }
@@ -408,9 +443,7 @@ impl FileDatastore {
                 }
                 let Some(inner) = weak.upgrade() else { return };
                 let store = FileDatastore { inner };
-                if let Err(e) = store.reload() {
-                    tracing::warn!(error = %e, "reloading datastore file failed");
-                }
+                store.reload_settled().await;
             }
         });
     }
@@ -588,6 +621,15 @@ impl Datastore for FileDatastore {
                 },
             ))
         })
+    }
+}
+
+/// Records that the file cannot be read (announced once per distinct error).
+fn mark_unreadable(st: &mut State, msg: String) {
+    if st.unreadable.as_deref() != Some(&msg) {
+        tracing::warn!(error = %msg, "datastore file unreadable; keeping the last good state");
+        st.broadcast(&WatchEvent::Status(SyncStatus::Unavailable(msg.clone())));
+        st.unreadable = Some(msg);
     }
 }
 

@@ -1,10 +1,39 @@
 //! Calico datastore model, selectors, peering algorithm and backends (file, etcd v3, Kubernetes).
 //!
-//! - [`model`]: the `projectcalico.org/v3` resources (Node, BGPPeer, BGPConfiguration, IPPool) with serde.
-//! - [`selector`]: Calico's label selector language.
-//! - [`store`]: the [`Datastore`] trait every backend implements, with its watch events.
-//! - [`snapshot`]: an in-memory copy maintained from a watch.
-//! - Backends: [`etcd`] and [`kube`] behind features.
+//! - [`model`]: the `projectcalico.org/v3` resources (Node, BGPPeer, BGPConfiguration, IPPool) with serde,
+//!   compatible with what calicoctl and Calico write.
+//! - [`selector`]: Calico's label selector language (parser with positioned errors, evaluator).
+//! - [`store`]: the [`Datastore`] trait every backend implements, with its watch events and revisions.
+//! - [`snapshot`]: an in-memory copy of all resources, maintained from a watch ([`snapshot::follow`]).
+//! - [`identity`] and [`peering`]: who this reflector is, and the sessions it must have
+//!   ([`peering::desired_sessions`]), reproducing confd's `updatePeersV1` and client rule.
+//! - Backends: [`file`] (multi-document YAML, the embedded default), `etcd` and `kube` behind features.
+//! - [`conformance`]: the battery every backend passes.
+//!
+//! ```
+//! use datastore::{Identity, Snapshot, desired_sessions, parse_manifests};
+//! let yaml = r#"
+//! apiVersion: projectcalico.org/v3
+//! kind: Node
+//! metadata: {name: rr-1, labels: {route-reflector: "true"}}
+//! spec: {bgp: {ipv4Address: 10.0.0.1/24, routeReflectorClusterID: 244.0.0.1}}
+//! ---
+//! apiVersion: projectcalico.org/v3
+//! kind: Node
+//! metadata: {name: node-1}
+//! spec: {bgp: {ipv4Address: 10.0.0.11/24}}
+//! ---
+//! apiVersion: projectcalico.org/v3
+//! kind: BGPPeer
+//! metadata: {name: peer-with-route-reflectors}
+//! spec: {nodeSelector: all(), peerSelector: route-reflector == 'true'}
+//! "#;
+//! let (resources, invalid) = parse_manifests("example.yaml", yaml);
+//! assert!(invalid.is_empty());
+//! let sessions = desired_sessions(&Snapshot::from_resources(resources), &Identity::named("rr-1"));
+//! assert_eq!(sessions.len(), 1);
+//! assert!(sessions[0].role.is_client());
+//! ```
 
 pub mod conformance;
 pub mod error;

@@ -214,6 +214,7 @@ struct Ctx<'a> {
     global_as: AsNumber,
     nodes: Vec<NodeView<'a>>,
     by_ip: HashMap<IpAddr, usize>,
+    by_name: HashMap<&'a str, usize>,
     emitted: HashMap<(IpAddr, u16), usize>,
     out: Vec<Candidate>,
     warnings: Vec<String>,
@@ -231,6 +232,7 @@ pub fn compute(snap: &Snapshot, identity: &Identity) -> Peering {
         .map(|n| node_view(snap, n, global_as))
         .collect();
     let mut by_ip = HashMap::with_capacity(nodes.len() * 2);
+    let by_name = nodes.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
     for (i, n) in nodes.iter().enumerate() {
         for ip in [n.v4, n.v6].into_iter().flatten() {
             by_ip.entry(ip).or_insert(i);
@@ -243,6 +245,7 @@ pub fn compute(snap: &Snapshot, identity: &Identity) -> Peering {
         global_as,
         nodes,
         by_ip,
+        by_name,
         emitted: HashMap::new(),
         out: Vec::new(),
         warnings: Vec::new(),
@@ -482,12 +485,7 @@ impl Ctx<'_> {
         options.reachable_by = None;
         let remote: Vec<usize> = match (&p.spec.node_selector, &p.spec.node) {
             (Some(sel), _) => self.matching(sel).collect(),
-            (None, Some(name)) => self
-                .nodes
-                .iter()
-                .position(|n| n.name == name)
-                .into_iter()
-                .collect(),
+            (None, Some(name)) => self.by_name.get(name.as_str()).copied().into_iter().collect(),
             (None, None) => (0..self.nodes.len()).collect(),
         };
         for i in remote {
