@@ -52,6 +52,7 @@ fn be32(c: &[u8]) -> u32 {
 
 /// Decodes the value of a known or unknown attribute. `four` is the 4-octet AS mode and
 /// `add_path` tells which families carry path ids.
+#[inline]
 pub(crate) fn decode_value(t: u8, v: Rd<'_>, ctx: &crate::ctx::DecodeCtx) -> Result<AttrValue, AttrFault> {
     use type_code as tc;
     Ok(match t {
