@@ -23,15 +23,18 @@ fn setup(base: u8, extra_flags: &[&str]) -> Setup {
     let rr_ip = Ipv4Addr::new(127, 0, base, 1);
     let rr_port = free_port("127.0.0.1");
     let mut topo = Topology::calico_rr(rr_port);
-    topo.nodes.push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
     let mut specs = Vec::new();
     for n in [2u8, 3] {
         let port = free_port("127.0.0.1");
         let mut spec = BirdSpec::client(n, port, 64512);
         spec.addr = Ipv4Addr::new(127, 0, base, n);
         spec.name = format!("bird{base}-{n}");
-        spec.neighbors.push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes.push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        spec.neighbors
+            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+        topo.nodes
+            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
         specs.push(spec);
     }
     let rr = Rr::start("rr1", &topo.yaml(), extra_flags);
@@ -55,7 +58,10 @@ fn restarting_client_keeps_its_routes_at_others_until_end_of_rib() {
     spec3.routes4 = vec!["10.3.0.0/26".into(), "10.33.0.0/26".into()];
     birds[1].set_routes(spec3.routes4.clone(), spec3.routes6.clone());
     wait_for("bird2 has both prefixes of client 3", T, || {
-        let n = ["10.3.0.0/26", "10.33.0.0/26"].iter().filter(|p| !birds[0].bgp_routes(p).is_empty()).count();
+        let n = ["10.3.0.0/26", "10.33.0.0/26"]
+            .iter()
+            .filter(|p| !birds[0].bgp_routes(p).is_empty())
+            .count();
         if n == 2 { Ok(()) } else { Err(format!("{n}")) }
     });
 
@@ -71,15 +77,25 @@ fn restarting_client_keeps_its_routes_at_others_until_end_of_rib() {
         std::thread::sleep(Duration::from_millis(1500));
         for _ in 0..10 {
             let r2 = b2.bgp_routes("10.33.0.0/26");
-            assert!(!r2.is_empty(), "client 2 lost 10.33.0.0/26 while client 3 restarts: {}", rr.log());
+            assert!(
+                !r2.is_empty(),
+                "client 2 lost 10.33.0.0/26 while client 3 restarts: {}",
+                rr.log()
+            );
             if down_at.elapsed() > Duration::from_secs(3) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
         let p = rr.peer("node3").expect("peer node3");
-        assert_ne!(p["state"], "Established", "the reflector should have seen the session drop: {p}");
-        assert!(p["prefixes_stale"].as_u64().unwrap_or(0) > 0, "routes kept as stale: {p}");
+        assert_ne!(
+            p["state"], "Established",
+            "the reflector should have seen the session drop: {p}"
+        );
+        assert!(
+            p["prefixes_stale"].as_u64().unwrap_or(0) > 0,
+            "routes kept as stale: {p}"
+        );
         h.join().expect("restart thread");
     });
     birds[1].wait_established("rr1", T);
@@ -105,16 +121,48 @@ fn reflector_sigterm_lets_clients_keep_routes() {
     }
     let Setup { mut rr, birds } = setup(4, &[]);
     wait_for("bird2 has client 3's route", T, || {
-        if birds[0].bgp_routes("10.3.0.0/26").is_empty() { Err("missing".into()) } else { Ok(()) }
+        if birds[0].bgp_routes("10.3.0.0/26").is_empty() {
+            Err("missing".into())
+        } else {
+            Ok(())
+        }
     });
     let st = rr.stop("TERM").expect("rr-daemon exits on SIGTERM");
     assert!(st.success(), "exit status {st}: {}", rr.log());
     // No Cease: BIRD treats the drop as a graceful restart of the reflector and keeps the routes (stale).
     std::thread::sleep(Duration::from_secs(2));
     let r = birds[0].bgp_routes("10.3.0.0/26");
-    assert!(!r.is_empty(), "route flushed after a graceful stop: {}", birds[0].birdc("show protocols all rr1"));
+    assert!(
+        !r.is_empty(),
+        "route flushed after a graceful stop: {}",
+        birds[0].birdc("show protocols all rr1")
+    );
     let proto = birds[0].birdc("show protocols all rr1");
     assert!(!proto.contains("Received: Administrative shutdown"), "{proto}");
+
+    // While the reflector is away client 3 replaces 10.3.0.0/26 by 10.33.0.0/26. The reflector comes back
+    // on the same datastore: sessions return, client 2 learns the new prefix and, after the reflector's
+    // End-of-RIB, flushes the stale one.
+    let mut birds = birds;
+    let r6 = birds[1].spec.routes6.clone();
+    birds[1].set_routes(vec!["10.33.0.0/26".into()], r6);
+    let yaml = std::fs::read_to_string(&rr.yaml).expect("yaml");
+    let rr2 = Rr::start("rr1", &yaml, &[]);
+    for b in &birds {
+        b.wait_established("rr1", T);
+    }
+    rr2.wait_established("node2", T);
+    rr2.wait_established("node3", T);
+    wait_for("client 2 in step after the reflector returned", T, || {
+        let old = birds[0].bgp_routes("10.3.0.0/26");
+        let new = birds[0].bgp_routes("10.33.0.0/26");
+        let other = birds[1].bgp_routes("10.2.0.0/26");
+        if old.is_empty() && new.len() == 1 && other.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("old {old:?} new {new:?} other {other:?}"))
+        }
+    });
 }
 
 #[test]
@@ -125,14 +173,29 @@ fn reflector_sigterm_with_cease_mode_flushes_clients() {
     }
     let Setup { mut rr, birds } = setup(5, &["--shutdown-mode", "cease"]);
     wait_for("bird2 has client 3's route", T, || {
-        if birds[0].bgp_routes("10.3.0.0/26").is_empty() { Err("missing".into()) } else { Ok(()) }
+        if birds[0].bgp_routes("10.3.0.0/26").is_empty() {
+            Err("missing".into())
+        } else {
+            Ok(())
+        }
     });
     let st = rr.stop("TERM").expect("rr-daemon exits on SIGTERM");
     assert!(st.success(), "exit status {st}");
-    wait_for("route flushed after administrative shutdown", Duration::from_secs(10), || {
-        if birds[0].bgp_routes("10.3.0.0/26").is_empty() { Ok(()) } else { Err("still there".into()) }
-    });
+    wait_for(
+        "route flushed after administrative shutdown",
+        Duration::from_secs(10),
+        || {
+            if birds[0].bgp_routes("10.3.0.0/26").is_empty() {
+                Ok(())
+            } else {
+                Err("still there".into())
+            }
+        },
+    );
     let proto = birds[0].birdc("show protocols all rr1");
     assert!(proto.contains("Administrative shutdown"), "{proto}");
-    assert!(proto.contains("route reflector shutting down"), "shutdown communication (RFC 8203): {proto}");
+    assert!(
+        proto.contains("route reflector shutting down"),
+        "shutdown communication (RFC 8203): {proto}"
+    );
 }
