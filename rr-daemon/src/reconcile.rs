@@ -81,7 +81,10 @@ pub(crate) fn node_name(cfg: &Config, snap: &Snapshot) -> String {
         return n.clone();
     }
     if let Some(ip) = cfg.ip
-        && let Some((n, _)) = snap.nodes.iter().find(|(_, node)| node.ipv4() == Some(IpAddr::V4(ip)))
+        && let Some((n, _)) = snap
+            .nodes
+            .iter()
+            .find(|(_, node)| node.ipv4() == Some(IpAddr::V4(ip)))
     {
         return n.clone();
     }
@@ -91,8 +94,12 @@ pub(crate) fn node_name(cfg: &Config, snap: &Snapshot) -> String {
             return h.to_string();
         }
     }
-    let reflectors: Vec<&String> =
-        snap.nodes.iter().filter(|(_, n)| n.cluster_id().is_some()).map(|(k, _)| k).collect();
+    let reflectors: Vec<&String> = snap
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.cluster_id().is_some())
+        .map(|(k, _)| k)
+        .collect();
     if let [only] = reflectors.as_slice() {
         return (*only).clone();
     }
@@ -125,7 +132,10 @@ pub(crate) fn peer_spec(s: &DesiredSession, local_as: u32, password: Option<Stri
     c.max_prefixes = s.options.max_prefixes.map(|m| m as usize);
     c.graceful_restart = GracefulRestartConfig {
         enabled: true,
-        restart_time: s.options.restart_time.map_or(120, |d| d.as_secs().min(4095) as u16),
+        restart_time: s
+            .options
+            .restart_time
+            .map_or(120, |d| d.as_secs().min(4095) as u16),
         llgr_stale_time: None,
     };
     c.next_hop_self = matches!(s.options.next_hop_mode, Some(NextHopMode::SelfHop));
@@ -155,7 +165,11 @@ pub(crate) struct Secrets {
 
 impl Secrets {
     pub(crate) fn new(store: Arc<dyn Datastore>, dir: Option<PathBuf>) -> Self {
-        Self { store, dir, cache: HashMap::new() }
+        Self {
+            store,
+            dir,
+            cache: HashMap::new(),
+        }
     }
 
     async fn get(&mut self, name: &str, key: &str) -> Option<String> {
@@ -164,7 +178,9 @@ impl Secrets {
             return v.clone();
         }
         let v = if let Some(dir) = &self.dir {
-            std::fs::read_to_string(dir.join(name).join(key)).ok().map(|s| s.trim_end_matches('\n').to_string())
+            std::fs::read_to_string(dir.join(name).join(key))
+                .ok()
+                .map(|s| s.trim_end_matches('\n').to_string())
         } else {
             match self.store.secret(name, key).await {
                 Ok(v) => Some(v),
@@ -211,7 +227,11 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
     listen_ips.extend(local.ipv4);
     listen_ips.extend(local.ipv6);
     Some(Desired {
-        identity: EngineIdentity { router_id, cluster_id: local.cluster_id, local_as },
+        identity: EngineIdentity {
+            router_id,
+            cluster_id: local.cluster_id,
+            local_as,
+        },
         listen_ips,
         listen_port: cfg.listen_port.unwrap_or(local.listen_port),
         peers,
@@ -260,5 +280,94 @@ pub(crate) async fn run(
         if snaps.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datastore::AsNumber;
+    use datastore::peering::{SessionOptions, SessionOrigin};
+
+    fn session(role: SessionRole) -> DesiredSession {
+        DesiredSession {
+            peer_ip: "10.0.0.2".parse().expect("ip"),
+            peer_port: 1790,
+            role,
+            remote_as: AsNumber(64512),
+            local_as: AsNumber(64512),
+            local_ip: "10.0.0.1".parse().expect("ip"),
+            peer_node: Some("node-2".into()),
+            peer_cluster_id: None,
+            origin: SessionOrigin::BgpPeer {
+                name: "peer-with-route-reflectors".into(),
+                reverse: true,
+            },
+            options: SessionOptions::default(),
+        }
+    }
+
+    #[test]
+    fn client_session_maps_to_calico_defaults() {
+        let p = peer_spec(&session(SessionRole::RouteReflectorClient), 64512, None);
+        assert_eq!(p.name, "node-2");
+        assert_eq!(p.port, 1790);
+        assert_eq!(p.origin, "peer-with-route-reflectors");
+        assert_eq!(p.config.role, Role::RrClient);
+        assert_eq!(p.config.local_as, None);
+        assert_eq!(p.config.hold_time, DEFAULT_HOLD);
+        assert_eq!(p.config.connect_retry, CONNECT_RETRY);
+        assert_eq!(p.config.add_path_send_max, Some(usize::MAX));
+        assert!(p.config.graceful_restart.enabled);
+        assert_eq!(p.config.graceful_restart.restart_time, 120);
+        assert!(!p.config.next_hop_self);
+        assert_eq!(p.config.local_addr, Some("10.0.0.1".parse().expect("ip")));
+        assert!(!p.config.passive);
+    }
+
+    #[test]
+    fn roles_and_options_map() {
+        assert_eq!(
+            peer_spec(&session(SessionRole::ReflectorMesh), 64512, None)
+                .config
+                .role,
+            Role::NonClient
+        );
+        assert_eq!(
+            peer_spec(&session(SessionRole::NodeMesh), 64512, None)
+                .config
+                .role,
+            Role::NonClient
+        );
+        let mut s = session(SessionRole::Ebgp);
+        s.remote_as = AsNumber(65001);
+        s.local_as = AsNumber(64999);
+        s.options.passive = true;
+        s.options.restart_time = Some(Duration::from_secs(300));
+        s.options.keepalive_time = Some(Duration::from_secs(10));
+        s.options.next_hop_mode = Some(NextHopMode::SelfHop);
+        s.options.source_address = SourceAddress::None;
+        s.options.ttl_security = Some(2);
+        let p = peer_spec(&s, 64512, Some("pw".into()));
+        assert_eq!(p.config.role, Role::Ebgp);
+        assert_eq!(p.config.remote_as, 65001);
+        assert_eq!(p.config.local_as, Some(64999));
+        assert!(p.config.passive);
+        assert_eq!(p.config.graceful_restart.restart_time, 300);
+        assert_eq!(p.config.keepalive, Some(Duration::from_secs(10)));
+        assert!(p.config.next_hop_self);
+        assert_eq!(p.config.local_addr, None);
+        assert_eq!(p.ttl_security, Some(2));
+        assert_eq!(p.password.as_deref(), Some("pw"));
+    }
+
+    #[test]
+    fn restart_time_is_capped_at_the_capability_maximum() {
+        let mut s = session(SessionRole::RouteReflectorClient);
+        s.options.restart_time = Some(Duration::from_secs(100_000));
+        assert_eq!(
+            peer_spec(&s, 64512, None).config.graceful_restart.restart_time,
+            4095
+        );
     }
 }
