@@ -1,0 +1,363 @@
+//! FSM internals: connection set-up and tear-down, collision detection (RFC 4271 section 6.8),
+//! session down with graceful-restart retention (RFC 4724), LLGR (RFC 9494), stale marking.
+
+use super::*;
+
+impl Engine {
+    /// Event 1/4: ManualStart. Connect now unless passive (then wait in Active).
+    pub(super) fn fsm_start(&mut self, id: PeerId) {
+        let passive = self.peer(id).is_some_and(|p| p.cfg.passive);
+        self.event(
+            id,
+            if passive {
+                Event::ManualStartPassive
+            } else {
+                Event::ManualStart
+            },
+        );
+        let Some(p) = self.peer(id) else { return };
+        if p.enabled && !p.cfg.passive {
+            self.try_connect(id);
+        }
+    }
+
+    pub(super) fn try_connect(&mut self, id: PeerId) {
+        let conn = ConnId(self.next_conn);
+        let Some(p) = self.peer_mut(id) else { return };
+        if !p.enabled || p.cfg.passive || p.conns.iter().any(|c| c.dir == Direction::Outbound) {
+            return;
+        }
+        // RFC 4271 8.2.2: an Established session blocks new outbound attempts.
+        if p.established.is_some() {
+            return;
+        }
+        p.conns.push(Conn {
+            id: conn,
+            dir: Direction::Outbound,
+            state: ConnState::Connecting,
+            timers: TimerTable::default(),
+            local_addr: None,
+        });
+        let (remote_addr, local_addr) = (p.cfg.remote_addr, p.cfg.local_addr);
+        let retry = p.cfg.connect_retry;
+        self.next_conn += 1;
+        self.conn_peer.insert(conn, id);
+        // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
+        let at = self.now + self.jitter.apply(retry);
+        if let Some(p) = self.peer_mut(id) {
+            p.timers.set(Timer::ConnectRetry, at);
+        }
+        self.out.push_back(Output::Connect {
+            peer: id,
+            conn,
+            remote_addr,
+            local_addr,
+        });
+    }
+
+    pub(super) fn schedule_retry(&mut self, id: PeerId, after_session: bool) {
+        let Some(p) = self.peer(id) else { return };
+        if !p.enabled || p.cfg.passive || !p.conns.is_empty() {
+            return;
+        }
+        let d = if after_session {
+            self.cfg.idle_hold_time
+        } else {
+            p.cfg.connect_retry
+        };
+        let at = self.now + self.jitter.apply(d);
+        if let Some(p) = self.peer_mut(id) {
+            p.timers.set(
+                if after_session {
+                    Timer::IdleHold
+                } else {
+                    Timer::ConnectRetry
+                },
+                at,
+            );
+        }
+    }
+
+    pub(super) fn offer(&self, p: &Peer) -> LocalOffer {
+        let fams = p.cfg.families;
+        LocalOffer {
+            asn: p.local_as(self.cfg.local_as),
+            hold_time: u16::try_from(p.cfg.hold_time.as_secs()).unwrap_or(u16::MAX),
+            families: fams,
+            add_path_send: if p.cfg.add_path_send_max.is_some() {
+                fams
+            } else {
+                FamilySet::EMPTY
+            },
+            add_path_receive: if p.cfg.add_path_receive {
+                fams
+            } else {
+                FamilySet::EMPTY
+            },
+            extended_messages: self.cfg.extended_messages,
+            gr_restart_time: p
+                .cfg
+                .graceful_restart
+                .enabled
+                .then_some(p.cfg.graceful_restart.restart_time),
+            llgr_stale_time: p.cfg.graceful_restart.llgr_stale_time,
+        }
+    }
+
+    /// TCP up on `conn`: send OPEN, go to OpenSent with the large initial hold timer.
+    pub(super) fn conn_up(&mut self, id: PeerId, conn: ConnId) {
+        self.event(id, Event::TcpConnectionUp);
+        let Some(p) = self.peer(id) else { return };
+        let offer = self.offer(p);
+        let bytes = encode::open(&offer, self.cfg.router_id);
+        let at = self.now + OPEN_HOLD;
+        if let Some(p) = self.peer_mut(id) {
+            p.timers.stop(Timer::ConnectRetry);
+            if let Some(c) = p.conn_mut(conn) {
+                c.state = ConnState::OpenSent { offer };
+                c.timers.set(Timer::Hold, at);
+            }
+        }
+        self.send(id, conn, bytes);
+    }
+
+    pub(crate) fn send(&mut self, id: PeerId, conn: ConnId, bytes: Bytes) {
+        if let Some(p) = self.peer_mut(id) {
+            p.stats.messages_sent += 1;
+        }
+        self.out.push_back(Output::Send { conn, bytes });
+    }
+
+    pub(super) fn remove_conn(&mut self, id: PeerId, conn: ConnId) {
+        self.conn_peer.remove(&conn);
+        if let Some(p) = self.peer_mut(id) {
+            p.conns.retain(|c| c.id != conn);
+            if p.conns.is_empty() {
+                p.timers.stop(Timer::ConnectRetry);
+            }
+        }
+    }
+
+    /// Closes one connection (after an optional NOTIFICATION). If it carried the established
+    /// session, the session goes down: graceful-restart retention or route removal.
+    pub(crate) fn conn_down(
+        &mut self,
+        id: PeerId,
+        conn: ConnId,
+        reason: DownReason,
+        notify: Option<Notification>,
+    ) {
+        if let Some(n) = &notify {
+            self.send(id, conn, encode::notification(n.code, n.subcode, &n.data));
+        }
+        let was_established = self
+            .peer(id)
+            .is_some_and(|p| p.established.is_some_and(|(c, _)| c == conn));
+        self.out.push_back(Output::Close { conn });
+        self.remove_conn(id, conn);
+        if was_established {
+            self.session_down(id, reason);
+        }
+        self.schedule_retry(id, true);
+    }
+
+    pub(super) fn drop_all_conns(&mut self, id: PeerId, notify: Option<Notification>, no_retry: bool) {
+        let conns: Vec<(ConnId, State)> = self
+            .peer(id)
+            .map(|p| p.conns.iter().map(|c| (c.id, c.state.state())).collect())
+            .unwrap_or_default();
+        for (c, st) in conns {
+            // A NOTIFICATION is only meaningful once our OPEN is out (OpenSent or later).
+            let n = if st >= State::OpenSent {
+                notify.clone()
+            } else {
+                None
+            };
+            let reason = match &n {
+                Some(n) => DownReason::NotificationSent(n.clone()),
+                None => DownReason::ConnectionLost,
+            };
+            self.conn_down(id, c, reason, n);
+        }
+        if no_retry && let Some(p) = self.peer_mut(id) {
+            p.timers.stop(Timer::ConnectRetry);
+            p.timers.stop(Timer::IdleHold);
+        }
+    }
+
+    pub(super) fn session_down(&mut self, id: PeerId, reason: DownReason) {
+        self.groups_leave(id);
+        let gr_enabled = self
+            .peer(id)
+            .is_some_and(|p| p.cfg.graceful_restart.enabled && p.enabled);
+        let Some(p) = self.peer_mut(id) else { return };
+        p.established = None;
+        p.last_down = Some(reason.clone());
+        p.eor_received = FamilySet::EMPTY;
+        p.refresh_stale = FamilySet::EMPTY;
+        p.timers.stop(Timer::RefreshStale);
+        // RFC 4724 section 4.2: "When the Receiving Speaker detects termination of the TCP session
+        // for a BGP session with a peer that has advertised the Graceful Restart Capability, it
+        // MUST retain the routes received from the peer for all the address families that were
+        // previously received in the Graceful Restart Capability and MUST mark them as stale".
+        // A NOTIFICATION ends the session for good (RFC 8538 N-bit not implemented).
+        let gr: Option<PeerGr> = match (&reason, gr_enabled) {
+            (DownReason::ConnectionLost | DownReason::Replaced, true) => {
+                p.neg.as_ref().and_then(|n| n.peer_gr)
+            }
+            _ => None,
+        };
+        let retained = gr.map_or(FamilySet::EMPTY, |g| g.families);
+        self.out.push_back(Output::SessionDown { peer: id, reason });
+        // Drop what is not retained, mark the rest stale.
+        self.clear_routes(id, |r| !retained.contains(r.family));
+        if let Some(g) = gr {
+            self.mark_stale(id, retained, STALE_GR);
+            let at = self.now + Duration::from_secs(u64::from(g.restart_time));
+            if let Some(p) = self.peer_mut(id) {
+                p.gr_stale = p.gr_stale.union(retained);
+                p.timers.set(Timer::GrRestart, at);
+            }
+        }
+    }
+
+    pub(super) fn gr_timer_expired(&mut self, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        if p.established.is_some() {
+            // The stale-path timer of a re-established session: End-of-RIB never came.
+            self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
+            if let Some(p) = self.peer_mut(id) {
+                p.gr_stale = FamilySet::EMPTY;
+                p.llgr_stale = FamilySet::EMPTY;
+                p.timers.stop(Timer::LlgrStale);
+            }
+            return;
+        }
+        let llgr = p.neg.as_ref().and_then(|n| n.peer_llgr);
+        let stale = p.gr_stale;
+        match llgr {
+            // RFC 9494 section 4.2: when the restart timer expires, routes of families with a
+            // non-zero long-lived stale time enter the long-lived stale phase, carrying LLGR_STALE;
+            // routes carrying NO_LLGR are removed.
+            Some((fams, time)) if time > 0 && !fams.intersect(stale).is_empty() => {
+                let keep = fams.intersect(stale);
+                self.clear_routes(id, |r| {
+                    r.flags & STALE_GR != 0 && (!keep.contains(r.family) || r.attrs.has_community(NO_LLGR))
+                });
+                self.enter_llgr(id, keep);
+                let at = self.now + Duration::from_secs(u64::from(time));
+                if let Some(p) = self.peer_mut(id) {
+                    p.gr_stale = FamilySet::EMPTY;
+                    p.llgr_stale = keep;
+                    p.timers.set(Timer::LlgrStale, at);
+                }
+            }
+            _ => {
+                self.clear_routes(id, |r| r.flags & STALE_GR != 0);
+                if let Some(p) = self.peer_mut(id) {
+                    p.gr_stale = FamilySet::EMPTY;
+                }
+            }
+        }
+    }
+
+    pub(super) fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut changed = Vec::new();
+        for ((prefix, path_id), r) in p.adj_in.iter_mut() {
+            if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
+                let mut a = (*r.attrs).clone();
+                if !a.has_community(LLGR_STALE) {
+                    a.communities.push(LLGR_STALE);
+                }
+                r.attrs = self.interner.intern(a);
+                r.flags = (r.flags & !STALE_GR) | STALE_LLGR;
+                changed.push((*prefix, *path_id, r.flags, Arc::clone(&r.attrs)));
+            }
+        }
+        for (prefix, path_id, flags, attrs) in changed {
+            self.loc.set_flags(&prefix, id, path_id, flags, Some(&attrs));
+            self.mark_dirty(prefix);
+        }
+    }
+
+    pub(super) fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        for ((prefix, path_id), r) in p.adj_in.iter_mut() {
+            if fams.contains(prefix.family()) {
+                r.flags |= flag;
+                self.loc.set_flags(prefix, id, *path_id, r.flags, None);
+                if flag == STALE_LLGR {
+                    self.dirty_set.insert(*prefix);
+                }
+            }
+        }
+    }
+
+    /// Records the last FSM event of a peer (introspection).
+    pub(super) fn event(&mut self, id: PeerId, ev: Event) {
+        if let Some(p) = self.peer_mut(id) {
+            p.last_event = Some(ev);
+        }
+    }
+
+    pub(crate) fn mark_dirty(&mut self, prefix: Prefix) {
+        if self.dirty_set.insert(prefix) {
+            self.dirty.push(prefix);
+        }
+    }
+
+    /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB.
+    pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
+        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut removed = Vec::new();
+        p.adj_in.retain(|(prefix, path_id), r| {
+            let keep = !pred(&RouteRef {
+                family: prefix.family(),
+                flags: r.flags,
+                attrs: &r.attrs,
+            });
+            if !keep {
+                removed.push((*prefix, *path_id));
+            }
+            keep
+        });
+        for (prefix, path_id) in removed {
+            self.loc.remove(&prefix, id, path_id);
+            self.mark_dirty(prefix);
+        }
+    }
+
+    /// RFC 4486 section 4: Cease subcode 1 when the peer exceeds its prefix limit; the data field
+    /// carries AFI, SAFI and the upper bound.
+    pub(super) fn check_max_prefixes(&mut self, id: PeerId, family: Option<Family>) -> bool {
+        let Some(p) = self.peer(id) else { return false };
+        let Some(max) = p.cfg.max_prefixes else {
+            return false;
+        };
+        if p.adj_in.len() <= max {
+            return false;
+        }
+        let Some((conn, _)) = p.established else {
+            return false;
+        };
+        let (afi, safi) = family.unwrap_or(Family::Ipv4Unicast).afi_safi();
+        let mut data = Vec::with_capacity(7);
+        data.extend_from_slice(&afi.to_be_bytes());
+        data.push(safi);
+        data.extend_from_slice(&u32::try_from(max).unwrap_or(u32::MAX).to_be_bytes());
+        let n = Notification {
+            code: notif::CEASE,
+            subcode: notif::CEASE_MAX_PREFIXES,
+            data: Bytes::from(data),
+        };
+        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
+        true
+    }
+}
