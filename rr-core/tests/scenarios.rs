@@ -972,3 +972,28 @@ fn stale_path_timer_sweeps_when_end_of_rib_never_comes() {
     let w: usize = net.take_updates(c2).iter().map(|u| u.withdrawals().count()).sum();
     assert_eq!(w, 1);
 }
+
+#[test]
+fn malformed_atomic_aggregate_is_discarded_and_the_route_kept() {
+    let (mut net, rr, c1, c2) = two_clients();
+    // ATOMIC_AGGREGATE with length 1 (RFC 7606 section 7.6: attribute discard).
+    let body: &[u8] = &[
+        0, 0, // withdrawn length
+        0, 18, // attributes length
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 0, // AS_PATH empty
+        0x40, 3, 4, 10, 0, 0, 11, // NEXT_HOP
+        0x40, 6, 1, 0, // ATOMIC_AGGREGATE, bad length
+        24, 10, 1, 0, // 10.1.0.0/24
+    ];
+    let mut frame = vec![0xff; 16];
+    frame.extend_from_slice(&u16::try_from(19 + body.len()).unwrap().to_be_bytes());
+    frame.push(2);
+    frame.extend_from_slice(body);
+    net.script_send_raw(c1, Bytes::from(frame));
+    let got = net.take_updates(c2);
+    assert_eq!(announced_v4(&got), vec!["10.1.0.0/24"], "route kept");
+    assert_eq!(value(&got[0], 6), None, "the malformed attribute is discarded");
+    assert!(net.engine(rr).route(&pfx("10.1.0.0/24")).is_some());
+    assert!(net.script(c1).established);
+}
