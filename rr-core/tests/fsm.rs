@@ -477,3 +477,29 @@ fn established_update_restarts_the_hold_timer() {
     }
     assert_eq!(state(&e, p), State::Established);
 }
+
+#[test]
+fn connect_retry_expiry_in_connect_drops_the_attempt_and_retries() {
+    let mut e = engine();
+    let p = e.add_peer(t(0), cfg(false)).unwrap();
+    let Some(Output::Connect { conn: first, .. }) = e.poll_output() else {
+        panic!()
+    };
+    // The caller never reports the outcome; ConnectRetry fires (Event 9).
+    let at = e.poll_timeout().unwrap();
+    e.handle_timeout(at);
+    let outs = drain(&mut e);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Close { conn } if *conn == first))
+    );
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Connect { conn, .. } if *conn != first))
+    );
+    assert_eq!(state(&e, p), State::Connect);
+    assert_eq!(
+        e.peer_info_of(p).unwrap().last_event,
+        Some(rr_core::Event::ConnectRetryTimerExpires)
+    );
+}

@@ -391,6 +391,9 @@ impl Engine {
         if cfg.remote_addr != p.cfg.remote_addr && self.by_addr.contains_key(&cfg.remote_addr) {
             return Err(ConfigError::DuplicateAddress(cfg.remote_addr));
         }
+        if matches!(cfg.hold_time.as_secs(), 1 | 2) {
+            return Err(ConfigError::HoldTime);
+        }
         let old = p.cfg.clone();
         let reset = old.remote_addr != cfg.remote_addr
             || old.remote_as != cfg.remote_as
@@ -647,6 +650,19 @@ impl Engine {
                         Event::ConnectRetryTimerExpires
                     },
                 );
+                // RFC 4271 8.2.2 (Connect state, Event 9): "drops the TCP connection, restarts
+                // the ConnectRetryTimer, ... initiates a TCP connection".
+                let stuck: Vec<ConnId> = self.peer(id).map_or_else(Vec::new, |p| {
+                    p.conns
+                        .iter()
+                        .filter(|c| c.dir == Direction::Outbound && matches!(c.state, ConnState::Connecting))
+                        .map(|c| c.id)
+                        .collect()
+                });
+                for c in stuck {
+                    self.out.push_back(Output::Close { conn: c });
+                    self.remove_conn(id, c);
+                }
                 self.try_connect(id);
             }
             // RFC 4724 section 4.2: "If the session does not get re-established within the
