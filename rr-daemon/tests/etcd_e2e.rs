@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::{ChildGuard, free_port, have, wait_for};
-use etcd_support::EtcdServer;
+use etcd_support::{EtcdServer, Pki};
 use serde_json::Value;
 
 const RR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
@@ -36,6 +36,19 @@ struct RrEtcd {
 
 impl RrEtcd {
     fn start(node: &str, endpoint: &str) -> RrEtcd {
+        let args = [
+            "--datastore",
+            "etcdv3",
+            "--etcd-endpoints",
+            endpoint,
+            "--nodename",
+            node,
+        ];
+        Self::start_with(node, &args, &[])
+    }
+
+    /// Starts rr-daemon with these arguments and environment (after clearing the datastore variables).
+    fn start_with(node: &str, args: &[&str], env: &[(&str, String)]) -> RrEtcd {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctl = dir.path().join("ctl.sock");
         let metrics_port = free_port("127.0.0.1");
@@ -48,21 +61,15 @@ impl RrEtcd {
             "DATASTORE_TYPE",
             "ETCD_ENDPOINTS",
             "KUBECONFIG",
+            "ETCD_CA_CERT_FILE",
+            "ETCD_CERT_FILE",
+            "ETCD_KEY_FILE",
         ] {
             cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
         }
-        for var in ["ETCD_CA_CERT_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE"] {
-            cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
-        }
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let child = cmd
-            .args([
-                "--datastore",
-                "etcdv3",
-                "--etcd-endpoints",
-                endpoint,
-                "--nodename",
-                node,
-            ])
+            .args(args)
             .arg("--control-socket")
             .arg(&ctl)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -378,4 +385,59 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
         rr.log().contains("relisting") || rr.log().contains("compact"),
         "relist logged"
     );
+}
+
+/// The daemon configured like the container it replaces (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`,
+/// `ETCD_CA_CERT_FILE`/`ETCD_CERT_FILE`/`ETCD_KEY_FILE`, one of them with the `CALICO_` prefix) reads its
+/// identity from an etcd that requires client certificates; with a CA that did not sign etcd's certificate it
+/// stays not ready and says why.
+#[test]
+fn etcd_with_client_certificates_from_the_environment() {
+    let pki = Pki::new();
+    let server = pki.issue("server");
+    let client = pki.issue("client");
+    let etcd = EtcdServer::start_tls(server, client.clone());
+    let rr_port = free_port("127.0.0.1");
+    etcd.put(
+        &format!("{PREFIX}/bgpconfigurations/default"),
+        &format!(
+            r#"{{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{{"name":"default"}},"spec":{{"nodeToNodeMeshEnabled":false,"asNumber":64512,"listenPort":{rr_port}}}}}"#
+        ),
+    );
+    etcd.put(
+        &format!("{PREFIX}/nodes/rr1"),
+        &node_json("rr1", RR_IP, Some(CLUSTER)),
+    );
+
+    let env = |ca: &std::path::Path| {
+        vec![
+            ("DATASTORE_TYPE", "etcdv3".to_string()),
+            ("NODENAME", "rr1".to_string()),
+            ("ETCD_ENDPOINTS", etcd.endpoint()),
+            ("CALICO_ETCD_CA_CERT_FILE", ca.display().to_string()),
+            ("ETCD_CERT_FILE", client.cert.display().to_string()),
+            ("ETCD_KEY_FILE", client.key.display().to_string()),
+        ]
+    };
+    let rr = RrEtcd::start_with("rr1", &[], &env(&client.ca));
+    wait_for("identity read over TLS", T, || {
+        let st = rr.get("/status");
+        if st["datastore_synced"] == true && st["cluster_id"] == CLUSTER {
+            Ok(())
+        } else {
+            Err(format!("{st}; log: {}", rr.log()))
+        }
+    });
+    assert_eq!(rr.get("/status")["listen_port"], rr_port);
+
+    let other = Pki::new();
+    let rr_bad = RrEtcd::start_with("rr1", &[], &env(&other.path("ca.pem")));
+    wait_for("the TLS failure in the log", T, || {
+        if rr_bad.log().contains("TLS handshake failed") {
+            Ok(())
+        } else {
+            Err(rr_bad.log())
+        }
+    });
+    assert_ne!(rr_bad.get("/status")["datastore_synced"], true);
 }
