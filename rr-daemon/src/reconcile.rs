@@ -7,7 +7,7 @@
 //! against the peers it has. Only a change of the computed set is sent, so unrelated resource edits cost
 //! nothing downstream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,7 +160,10 @@ pub(crate) fn peer_spec(s: &DesiredSession, local_as: u32, password: Option<Stri
 pub(crate) struct Secrets {
     store: Arc<dyn Datastore>,
     dir: Option<PathBuf>,
-    cache: HashMap<(String, String), Option<String>>,
+    /// Last good value of each (secret, key).
+    cache: HashMap<(String, String), String>,
+    /// Keys read during the current pass (each secret is read once per recomputation).
+    fresh: HashSet<(String, String)>,
 }
 
 impl Secrets {
@@ -169,29 +172,48 @@ impl Secrets {
             store,
             dir,
             cache: HashMap::new(),
+            fresh: HashSet::new(),
         }
     }
 
+    /// Starts a recomputation: secrets are read again (a rotated password applies on the next datastore
+    /// change).
+    fn begin_pass(&mut self) {
+        self.fresh.clear();
+    }
+
+    /// The password, read afresh once per pass. A read that fails keeps the last good value, so an outage of
+    /// the secret store never changes (and so never resets) a session.
     async fn get(&mut self, name: &str, key: &str) -> Option<String> {
         let k = (name.to_string(), key.to_string());
-        if let Some(v) = self.cache.get(&k) {
-            return v.clone();
+        if self.fresh.contains(&k) {
+            return self.cache.get(&k).cloned();
         }
-        let v = if let Some(dir) = &self.dir {
+        self.fresh.insert(k.clone());
+        let read = if let Some(dir) = &self.dir {
             std::fs::read_to_string(dir.join(name).join(key))
-                .ok()
                 .map(|s| s.trim_end_matches('\n').to_string())
+                .map_err(|e| e.to_string())
         } else {
-            match self.store.secret(name, key).await {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    tracing::warn!(secret = name, key, error = %e, "BGP password not available; session without TCP-MD5");
-                    None
-                }
-            }
+            self.store.secret(name, key).await.map_err(|e| e.to_string())
         };
-        self.cache.insert(k, v.clone());
-        v
+        match read {
+            Ok(v) => {
+                self.cache.insert(k, v.clone());
+                Some(v)
+            }
+            Err(e) => {
+                let last = self.cache.get(&k).cloned();
+                tracing::warn!(
+                    secret = name,
+                    key,
+                    error = %e,
+                    keeping_last = last.is_some(),
+                    "BGP password not readable"
+                );
+                last
+            }
+        }
     }
 }
 
@@ -206,6 +228,7 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
         as_number: cfg.asn.map(datastore::AsNumber),
     };
     let p = datastore::peering::compute(snap, &identity);
+    secrets.begin_pass();
     for w in &p.warnings {
         tracing::warn!("{w}");
     }
