@@ -35,7 +35,13 @@ pub(crate) fn metrics_router(registry: Arc<Registry>, health: watch::Receiver<He
 async fn metrics(State(s): State<MetricsState>) -> Response {
     let mut out = String::new();
     match prometheus_client::encoding::text::encode(&mut out, &s.registry) {
-        Ok(()) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out)
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            out,
+        )
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -48,7 +54,11 @@ async fn readyz(State(s): State<MetricsState>) -> Response {
     if h.datastore_seen && h.listening {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        let why = if h.datastore_seen { "BGP listener not bound\n" } else { "datastore not read yet\n" };
+        let why = if h.datastore_seen {
+            "BGP listener not bound\n"
+        } else {
+            "datastore not read yet\n"
+        };
         (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     }
 }
@@ -56,23 +66,42 @@ async fn readyz(State(s): State<MetricsState>) -> Response {
 /// The control API router.
 pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
     Router::new()
-        .route("/status", get(|s: State<mpsc::Sender<EngineCmd>>| ask(s, ControlReq::Status)))
-        .route("/peers", get(|s: State<mpsc::Sender<EngineCmd>>| ask(s, ControlReq::Peers)))
+        .route(
+            "/status",
+            get(|s: State<mpsc::Sender<EngineCmd>>| ask(s, ControlReq::Status)),
+        )
+        .route(
+            "/peers",
+            get(|s: State<mpsc::Sender<EngineCmd>>| ask(s, ControlReq::Peers)),
+        )
         .route(
             "/routes",
-            get(|s: State<mpsc::Sender<EngineCmd>>, Query(q): Query<HashMap<String, String>>| {
-                ask(s, ControlReq::Routes { prefix: q.get("prefix").cloned().filter(|p| !p.is_empty()) })
-            }),
+            get(
+                |s: State<mpsc::Sender<EngineCmd>>, Query(q): Query<HashMap<String, String>>| {
+                    ask(
+                        s,
+                        ControlReq::Routes {
+                            prefix: q.get("prefix").cloned().filter(|p| !p.is_empty()),
+                        },
+                    )
+                },
+            ),
         )
         .route(
             "/peers/{name}/reset",
-            post(|s: State<mpsc::Sender<EngineCmd>>, UrlPath(name): UrlPath<String>| ask(s, ControlReq::Reset { name })),
+            post(
+                |s: State<mpsc::Sender<EngineCmd>>, UrlPath(name): UrlPath<String>| {
+                    ask(s, ControlReq::Reset { name })
+                },
+            ),
         )
         .route(
             "/peers/{name}/refresh",
-            post(|s: State<mpsc::Sender<EngineCmd>>, UrlPath(name): UrlPath<String>| {
-                ask(s, ControlReq::Refresh { name })
-            }),
+            post(
+                |s: State<mpsc::Sender<EngineCmd>>, UrlPath(name): UrlPath<String>| {
+                    ask(s, ControlReq::Refresh { name })
+                },
+            ),
         )
         .with_state(tx)
 }
@@ -84,7 +113,11 @@ async fn ask(State(tx): State<mpsc::Sender<EngineCmd>>, req: ControlReq) -> Resp
     }
     match orx.await {
         Ok(Ok(v)) => axum::Json::<Value>(v).into_response(),
-        Ok(Err(e)) => (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": e}))).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": e})),
+        )
+            .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
@@ -107,7 +140,10 @@ pub(crate) async fn serve_unix(path: &Path, router: Router) -> std::io::Result<(
 }
 
 /// Serves `router` on a TCP address; returns the bound address.
-pub(crate) async fn serve_tcp(addr: std::net::SocketAddr, router: Router) -> std::io::Result<std::net::SocketAddr> {
+pub(crate) async fn serve_tcp(
+    addr: std::net::SocketAddr,
+    router: Router,
+) -> std::io::Result<std::net::SocketAddr> {
     let l = tokio::net::TcpListener::bind(addr).await?;
     let bound = l.local_addr()?;
     tokio::spawn(async move {

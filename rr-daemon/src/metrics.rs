@@ -25,17 +25,61 @@ impl Metrics {
     /// Registers every metric under the `rr_` prefix.
     pub(crate) fn register(&self, r: &mut Registry) {
         let r = r.sub_registry_with_prefix("rr");
-        r.register("peers_configured", "Peers the datastore asks for", self.peers_configured.clone());
-        r.register("peers_established", "Sessions in Established", self.peers_established.clone());
-        r.register("paths_received", "Paths in all Adj-RIBs-In", self.paths_received.clone());
-        r.register("loc_rib_prefixes", "Prefixes in the Loc-RIB", self.loc_rib_prefixes.clone());
-        r.register("attribute_sets", "Interned path attribute sets", self.attribute_sets.clone());
-        r.register("datastore_synced", "1 when the datastore watch is in step", self.datastore_synced.clone());
-        r.register("session_up", "Sessions that reached Established", self.session_up.clone());
-        r.register("session_down", "Established sessions that ended", self.session_down.clone());
-        r.register("messages_received", "BGP messages received", self.messages_received.clone());
-        r.register("bytes_sent", "BGP bytes queued for sending", self.bytes_sent.clone());
-        r.register("decode_errors", "Messages that failed to decode", self.decode_errors.clone());
+        r.register(
+            "peers_configured",
+            "Peers the datastore asks for",
+            self.peers_configured.clone(),
+        );
+        r.register(
+            "peers_established",
+            "Sessions in Established",
+            self.peers_established.clone(),
+        );
+        r.register(
+            "paths_received",
+            "Paths in all Adj-RIBs-In",
+            self.paths_received.clone(),
+        );
+        r.register(
+            "loc_rib_prefixes",
+            "Prefixes in the Loc-RIB",
+            self.loc_rib_prefixes.clone(),
+        );
+        r.register(
+            "attribute_sets",
+            "Interned path attribute sets",
+            self.attribute_sets.clone(),
+        );
+        r.register(
+            "datastore_synced",
+            "1 when the datastore watch is in step",
+            self.datastore_synced.clone(),
+        );
+        r.register(
+            "session_up",
+            "Sessions that reached Established",
+            self.session_up.clone(),
+        );
+        r.register(
+            "session_down",
+            "Established sessions that ended",
+            self.session_down.clone(),
+        );
+        r.register(
+            "messages_received",
+            "BGP messages received",
+            self.messages_received.clone(),
+        );
+        r.register(
+            "bytes_sent",
+            "BGP bytes queued for sending",
+            self.bytes_sent.clone(),
+        );
+        r.register(
+            "decode_errors",
+            "Messages that failed to decode",
+            self.decode_errors.clone(),
+        );
         r.register(
             "connections_rejected",
             "Connections refused with Cease / Connection Rejected",

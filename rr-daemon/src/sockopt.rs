@@ -32,7 +32,9 @@ fn sockaddr_storage(addr: IpAddr) -> libc::sockaddr_storage {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: 0,
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: `sockaddr_storage` is larger than and suitably aligned for `sockaddr_in`.
@@ -65,7 +67,11 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) ->
             size_of::<T>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Install (or with `key == None` remove) the TCP-MD5 key used with `peer` on `socket`.
@@ -127,7 +133,11 @@ pub(crate) fn min_ttl(socket: &impl AsRawFd) -> io::Result<i32> {
             &mut len,
         )
     };
-    if rc == 0 { Ok(v) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(v)
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -183,10 +193,15 @@ mod tests {
         let addr: SocketAddr = l.local_addr().expect("addr");
         let plain = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
         plain.set_ttl_v4(64).expect("ttl");
-        assert!(plain.connect_timeout(&addr.into(), Duration::from_millis(500)).is_err());
+        assert!(
+            plain
+                .connect_timeout(&addr.into(), Duration::from_millis(500))
+                .is_err()
+        );
         let gtsm = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
         set_gtsm(&gtsm, false, 1).expect("gtsm on client");
-        gtsm.connect_timeout(&addr.into(), Duration::from_millis(2000)).expect("TTL 255 connects");
+        gtsm.connect_timeout(&addr.into(), Duration::from_millis(2000))
+            .expect("TTL 255 connects");
         let c: TcpStream = gtsm.into();
         assert_eq!(c.ttl().expect("ttl"), 255);
     }

@@ -16,7 +16,12 @@ fn repo() -> PathBuf {
 }
 
 fn birdc(sock: &std::path::Path, cmd: &str) -> String {
-    let o = Command::new("birdc").arg("-s").arg(sock).args(cmd.split_whitespace()).output().expect("birdc");
+    let o = Command::new("birdc")
+        .arg("-s")
+        .arg(sock)
+        .args(cmd.split_whitespace())
+        .output()
+        .expect("birdc");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -59,17 +64,36 @@ fn readme_example_reflects_between_two_birds() {
         socks.push(sock);
     }
     let status = rr.get("/status");
-    assert_eq!(status["node"], "rr1", "the daemon found its node without NODENAME: {status}");
-    wait_for("node-a sees node-b's routes reflected", Duration::from_secs(30), || {
-        let out = birdc(&socks[0], "show route all");
-        let ok = out.contains("10.3.0.0/26")
-            && out.contains("fd00:3::/122")
-            && out.contains("BGP.originator_id: 127.0.1.3")
-            && out.contains("BGP.cluster_list: 244.0.0.1");
-        if ok { Ok(()) } else { Err(format!("{out}\nrr log: {}", rr.log())) }
-    });
-    wait_for("node-b sees node-a's routes reflected", Duration::from_secs(30), || {
-        let out = birdc(&socks[1], "show route all");
-        if out.contains("10.2.0.0/26") && out.contains("BGP.originator_id: 127.0.1.2") { Ok(()) } else { Err(out) }
-    });
+    assert_eq!(
+        status["node"], "rr1",
+        "the daemon found its node without NODENAME: {status}"
+    );
+    wait_for(
+        "node-a sees node-b's routes reflected",
+        Duration::from_secs(30),
+        || {
+            let out = birdc(&socks[0], "show route all");
+            let ok = out.contains("10.3.0.0/26")
+                && out.contains("fd00:3::/122")
+                && out.contains("BGP.originator_id: 127.0.1.3")
+                && out.contains("BGP.cluster_list: 244.0.0.1");
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{out}\nrr log: {}", rr.log()))
+            }
+        },
+    );
+    wait_for(
+        "node-b sees node-a's routes reflected",
+        Duration::from_secs(30),
+        || {
+            let out = birdc(&socks[1], "show route all");
+            if out.contains("10.2.0.0/26") && out.contains("BGP.originator_id: 127.0.1.2") {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        },
+    );
 }

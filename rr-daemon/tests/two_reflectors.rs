@@ -25,9 +25,15 @@ fn build(base: u8, cids: [&str; 2], c2: &[usize], c3: &[usize]) -> Net {
     let mut topo = Topology::calico_rr(rr_port);
     topo.peers.clear();
     // Reflectors mesh with each other; clients peer with the reflectors of their rack.
-    topo.peers.push(("rr-mesh".into(), "{nodeSelector: has(route-reflector), peerSelector: has(route-reflector)}".into()));
+    topo.peers.push((
+        "rr-mesh".into(),
+        "{nodeSelector: has(route-reflector), peerSelector: has(route-reflector)}".into(),
+    ));
     for (i, ip) in rr_ips.iter().enumerate() {
-        topo.nodes.push(NodeDef::reflector(&format!("rr{}", i + 1), *ip, cids[i].parse().expect("ip")).label("rack", &format!("r{i}")));
+        topo.nodes.push(
+            NodeDef::reflector(&format!("rr{}", i + 1), *ip, cids[i].parse().expect("ip"))
+                .label("rack", &format!("r{i}")),
+        );
     }
     let mut specs = Vec::new();
     for (n, which) in [(2u8, c2), (3u8, c3)] {
@@ -37,7 +43,12 @@ fn build(base: u8, cids: [&str; 2], c2: &[usize], c3: &[usize]) -> Net {
         spec.name = format!("bird{base}-{n}");
         let mut node = NodeDef::client(&format!("node{n}"), spec.addr, port);
         for &i in which {
-            spec.neighbors.push(BirdNeighbor::new(&format!("rr{}", i + 1), rr_ips[i], rr_port, 64512));
+            spec.neighbors.push(BirdNeighbor::new(
+                &format!("rr{}", i + 1),
+                rr_ips[i],
+                rr_port,
+                64512,
+            ));
             node = node.label(&format!("uses-r{i}"), "true");
         }
         topo.nodes.push(node);
@@ -62,8 +73,11 @@ fn build(base: u8, cids: [&str; 2], c2: &[usize], c3: &[usize]) -> Net {
 }
 
 fn cluster_lists(b: &Bird, prefix: &str) -> Vec<String> {
-    let mut v: Vec<String> =
-        b.bgp_routes(prefix).iter().map(|r| r.attr("cluster_list").unwrap_or("").to_string()).collect();
+    let mut v: Vec<String> = b
+        .bgp_routes(prefix)
+        .iter()
+        .map(|r| r.attr("cluster_list").unwrap_or("").to_string())
+        .collect();
     v.sort();
     v
 }
@@ -78,11 +92,18 @@ fn different_cluster_ids_reflect_between_reflectors() {
     // other, so client 2's route reaches client 3 with both cluster ids, the nearest first.
     let net = build(9, ["244.0.0.1", "244.0.0.2"], &[0], &[1]);
     let role = net.rrs[0].peer("rr2").expect("rr2")["role"].clone();
-    assert_eq!(role, "rr-client", "different cluster ids: the other reflector is a client");
+    assert_eq!(
+        role, "rr-client",
+        "different cluster ids: the other reflector is a client"
+    );
     wait_for("client 3 has client 2's route through both reflectors", T, || {
         let r = net.birds[1].bgp_routes("10.2.0.0/26");
-        let Some(r) = r.first() else { return Err("missing".into()) };
-        if r.attr("cluster_list") == Some("244.0.0.2 244.0.0.1") && r.attr("originator_id") == Some("127.0.9.2") {
+        let Some(r) = r.first() else {
+            return Err("missing".into());
+        };
+        if r.attr("cluster_list") == Some("244.0.0.2 244.0.0.1")
+            && r.attr("originator_id") == Some("127.0.9.2")
+        {
             Ok(())
         } else {
             Err(format!("{r:?}"))
@@ -90,7 +111,11 @@ fn different_cluster_ids_reflect_between_reflectors() {
     });
     wait_for("client 2 has client 3's IPv6 route", T, || {
         let l = cluster_lists(&net.birds[0], "fd00:3::/122");
-        if l == ["244.0.0.1 244.0.0.2"] { Ok(()) } else { Err(format!("{l:?}")) }
+        if l == ["244.0.0.1 244.0.0.2"] {
+            Ok(())
+        } else {
+            Err(format!("{l:?}"))
+        }
     });
 }
 
@@ -104,10 +129,17 @@ fn same_cluster_id_shared_clients_get_one_path_per_reflector() {
     // one reflector to the other carries the shared cluster id and is dropped there (RFC 4456 section 8).
     let net = build(10, ["244.0.0.1", "244.0.0.1"], &[0, 1], &[0, 1]);
     let role = net.rrs[0].peer("rr2").expect("rr2")["role"].clone();
-    assert_eq!(role, "reflector-mesh", "same cluster id: the other reflector is a non-client");
+    assert_eq!(
+        role, "reflector-mesh",
+        "same cluster id: the other reflector is a non-client"
+    );
     wait_for("client 3 has client 2's route from both reflectors", T, || {
         let l = cluster_lists(&net.birds[1], "10.2.0.0/26");
-        if l == ["244.0.0.1", "244.0.0.1"] { Ok(()) } else { Err(format!("{l:?}")) }
+        if l == ["244.0.0.1", "244.0.0.1"] {
+            Ok(())
+        } else {
+            Err(format!("{l:?}"))
+        }
     });
     // The reflectors learned client 2's route once each, from client 2: the copy from the other reflector was
     // dropped by the cluster-list loop check.
@@ -130,12 +162,25 @@ fn same_cluster_id_disjoint_clients_do_not_see_each_other() {
     let net = build(11, ["244.0.0.1", "244.0.0.1"], &[0], &[1]);
     wait_for("rr2 got client 3's route", T, || {
         let r = net.rrs[1].get("/routes?prefix=10.3.0.0/26");
-        if r.as_array().is_some_and(|a| !a.is_empty()) { Ok(()) } else { Err(r.to_string()) }
+        if r.as_array().is_some_and(|a| !a.is_empty()) {
+            Ok(())
+        } else {
+            Err(r.to_string())
+        }
     });
     // Give reflection time to happen if it (wrongly) would.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(net.birds[1].bgp_routes("10.2.0.0/26").is_empty(), "client 3 must not get client 2's route");
-    assert!(net.birds[0].bgp_routes("10.3.0.0/26").is_empty(), "client 2 must not get client 3's route");
+    assert!(
+        net.birds[1].bgp_routes("10.2.0.0/26").is_empty(),
+        "client 3 must not get client 2's route"
+    );
+    assert!(
+        net.birds[0].bgp_routes("10.3.0.0/26").is_empty(),
+        "client 2 must not get client 3's route"
+    );
     let r = net.rrs[1].get("/routes?prefix=10.2.0.0/26");
-    assert!(r.as_array().is_some_and(Vec::is_empty), "rr2 must drop the looped route: {r}");
+    assert!(
+        r.as_array().is_some_and(Vec::is_empty),
+        "rr2 must drop the looped route: {r}"
+    );
 }

@@ -19,7 +19,11 @@ fn state_name(s: State) -> &'static str {
 
 impl EngineTask {
     fn peer_json(&self, p: &PeerInfo) -> Value {
-        let spec = self.by_id.get(&p.id).and_then(|a| self.peers.get(a)).map(|e| &e.spec);
+        let spec = self
+            .by_id
+            .get(&p.id)
+            .and_then(|a| self.peers.get(a))
+            .map(|e| &e.spec);
         let now = self.now();
         json!({
             "name": spec.map(|s| s.name.clone()),
@@ -52,7 +56,10 @@ impl EngineTask {
     }
 
     fn find_peer(&self, name: &str) -> Option<rr_core::PeerId> {
-        self.peers.iter().find(|(a, e)| e.spec.name == name || a.to_string() == name).map(|(_, e)| e.id)
+        self.peers
+            .iter()
+            .find(|(a, e)| e.spec.name == name || a.to_string() == name)
+            .map(|(_, e)| e.id)
     }
 
     pub(super) fn control(&mut self, req: ControlReq) -> Result<Value, String> {
@@ -133,7 +140,9 @@ impl EngineTask {
             ControlReq::Reset { name } => {
                 let id = self.find_peer(&name).ok_or_else(|| format!("no peer {name:?}"))?;
                 let engine = self.engine.as_mut().ok_or("no engine")?;
-                engine.reset_peer(now, id, Some("reset by operator")).map_err(|e| e.to_string())?;
+                engine
+                    .reset_peer(now, id, Some("reset by operator"))
+                    .map_err(|e| e.to_string())?;
                 Ok(json!({"reset": name}))
             }
             ControlReq::Refresh { name } => {
@@ -142,7 +151,9 @@ impl EngineTask {
                 if engine.route_refresh(now, id) {
                     Ok(json!({"refresh": name}))
                 } else {
-                    Err(format!("peer {name:?} is not established or did not negotiate route refresh"))
+                    Err(format!(
+                        "peer {name:?} is not established or did not negotiate route refresh"
+                    ))
                 }
             }
         }

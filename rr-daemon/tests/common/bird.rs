@@ -28,7 +28,15 @@ pub struct BirdNeighbor {
 
 impl BirdNeighbor {
     pub fn new(name: &str, addr: Ipv4Addr, port: u16, asn: u32) -> Self {
-        Self { name: name.to_string(), addr, port, asn, password: None, ttl_security: false, rr_client: false }
+        Self {
+            name: name.to_string(),
+            addr,
+            port,
+            asn,
+            password: None,
+            ttl_security: false,
+            rr_client: false,
+        }
     }
 }
 
@@ -108,12 +116,21 @@ impl BirdSpec {
         let _ = writeln!(c, "  strict bind yes; source address {};", self.addr);
         let _ = writeln!(c, "  multihop;");
         let _ = writeln!(c, "  graceful restart; graceful restart time {};", self.gr_time);
-        let _ = writeln!(c, "  connect delay time 2; connect retry time 5; error wait time 5,30;");
+        let _ = writeln!(
+            c,
+            "  connect delay time 2; connect retry time 5; error wait time 5,30;"
+        );
         if let Some(id) = self.rr_cluster_id {
             let _ = writeln!(c, "  rr cluster id {id};");
         }
-        let _ = writeln!(c, "  ipv4 {{ gateway recursive; import all; export filter export4; add paths on; }};");
-        let _ = writeln!(c, "  ipv6 {{ gateway recursive; import all; export filter export6; add paths on; }};");
+        let _ = writeln!(
+            c,
+            "  ipv4 {{ gateway recursive; import all; export filter export4; add paths on; }};"
+        );
+        let _ = writeln!(
+            c,
+            "  ipv6 {{ gateway recursive; import all; export filter export6; add paths on; }};"
+        );
         let _ = writeln!(c, "}}");
         for n in &self.neighbors {
             let _ = writeln!(c, "protocol bgp {} from calico {{", n.name);
@@ -189,13 +206,25 @@ pub fn parse_routes(text: &str) -> Vec<BirdRoute> {
             rest.trim_start()
         };
         let Some(open) = body.find('[') else { continue };
-        let Some(close) = body[open..].find(']') else { continue };
+        let Some(close) = body[open..].find(']') else {
+            continue;
+        };
         let inside = &body[open + 1..open + close];
         let mut words = inside.split_whitespace();
         let proto = words.next().unwrap_or_default().to_string();
         let from = inside.split_once(" from ").map(|(_, a)| a.trim().to_string());
-        let primary = body[open + close..].trim_start_matches(']').trim_start().starts_with('*');
-        out.push(BirdRoute { table: table.clone(), prefix: prefix.clone(), proto, from, primary, attrs: BTreeMap::new() });
+        let primary = body[open + close..]
+            .trim_start_matches(']')
+            .trim_start()
+            .starts_with('*');
+        out.push(BirdRoute {
+            table: table.clone(),
+            prefix: prefix.clone(),
+            proto,
+            from,
+            primary,
+            attrs: BTreeMap::new(),
+        });
     }
     out
 }
@@ -210,15 +239,30 @@ pub struct Bird {
 impl Bird {
     fn paths(dir: &tempfile::TempDir) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
         let d = dir.path();
-        (d.join("bird.conf"), d.join("bird.ctl"), d.join("bird.pid"), d.join("bird.log"))
+        (
+            d.join("bird.conf"),
+            d.join("bird.ctl"),
+            d.join("bird.pid"),
+            d.join("bird.log"),
+        )
     }
 
     fn spawn(spec: &BirdSpec, dir: &tempfile::TempDir, recovery: bool) -> ChildGuard {
         let (conf, sock, pid, log) = Self::paths(dir);
         std::fs::write(&conf, spec.config()).expect("write bird config");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("bird log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("bird log");
         let mut cmd = Command::new("bird");
-        cmd.arg("-c").arg(&conf).arg("-s").arg(&sock).arg("-P").arg(&pid).arg("-f");
+        cmd.arg("-c")
+            .arg(&conf)
+            .arg("-s")
+            .arg(&sock)
+            .arg("-P")
+            .arg(&pid)
+            .arg("-f");
         if recovery {
             cmd.arg("-R");
         }
@@ -234,9 +278,16 @@ impl Bird {
             if let Some(c) = g.child.as_mut()
                 && let Ok(Some(st)) = c.try_wait()
             {
-                panic!("bird exited ({st}): {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+                panic!(
+                    "bird exited ({st}): {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
             }
-            if sock.exists() { Ok(()) } else { Err("no socket yet".into()) }
+            if sock.exists() {
+                Ok(())
+            } else {
+                Err("no socket yet".into())
+            }
         });
         g
     }
@@ -267,7 +318,10 @@ impl Bird {
 
     /// Routes learned over BGP for `prefix`.
     pub fn bgp_routes(&self, prefix: &str) -> Vec<BirdRoute> {
-        self.routes().into_iter().filter(|r| r.prefix == prefix && r.is_bgp()).collect()
+        self.routes()
+            .into_iter()
+            .filter(|r| r.prefix == prefix && r.is_bgp())
+            .collect()
     }
 
     /// BGP state of protocol `name` (`Established`, `Active`, `Connect`, ...).
@@ -284,14 +338,22 @@ impl Bird {
 
     /// Waits until protocol `name` is Established.
     pub fn wait_established(&self, name: &str, timeout: Duration) {
-        wait_for(&format!("{} protocol {name} Established", self.spec.name), timeout, || {
-            let s = self.proto_state(name);
-            if s.starts_with("Established") {
-                Ok(())
-            } else {
-                Err(format!("{s:?}; {}; log: {}", self.birdc("show protocols"), self.log()))
-            }
-        });
+        wait_for(
+            &format!("{} protocol {name} Established", self.spec.name),
+            timeout,
+            || {
+                let s = self.proto_state(name);
+                if s.starts_with("Established") {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{s:?}; {}; log: {}",
+                        self.birdc("show protocols"),
+                        self.log()
+                    ))
+                }
+            },
+        );
     }
 
     /// Replaces the announced prefixes and reconfigures (a soft change: sessions stay up).
@@ -301,14 +363,20 @@ impl Bird {
         let (conf, ..) = Self::paths(&self.dir);
         std::fs::write(&conf, self.spec.config()).expect("write bird config");
         let out = self.birdc("configure");
-        assert!(out.contains("Reconfigured") || out.contains("Reconfiguration"), "birdc configure: {out}");
+        assert!(
+            out.contains("Reconfigured") || out.contains("Reconfiguration"),
+            "birdc configure: {out}"
+        );
     }
 
     /// Graceful restart: `birdc graceful restart` (BIRD stops, telling nobody), then start again with
     /// `new_spec` in recovery mode (`-R`) after `down_for`.
     pub fn graceful_restart(&mut self, new_spec: BirdSpec, down_for: Duration) {
         let out = self.birdc("graceful restart");
-        assert!(!out.contains("syntax error"), "graceful restart not supported: {out}");
+        assert!(
+            !out.contains("syntax error"),
+            "graceful restart not supported: {out}"
+        );
         if self.guard.wait_timeout(Duration::from_secs(10)).is_none() {
             self.guard.kill();
         }

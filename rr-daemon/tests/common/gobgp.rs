@@ -38,19 +38,37 @@ impl Gobgp {
     pub fn start(name: &str, addr: Ipv4Addr, port: u16, asn: u32, neighbors: &[(Ipv4Addr, u16)]) -> Gobgp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut c = String::new();
-        let _ = writeln!(c, "[global.config]\n  as = {asn}\n  router-id = \"{addr}\"\n  port = {port}");
+        let _ = writeln!(
+            c,
+            "[global.config]\n  as = {asn}\n  router-id = \"{addr}\"\n  port = {port}"
+        );
         let _ = writeln!(c, "  local-address-list = [\"{addr}\"]");
         for (n, nport) in neighbors {
-            let _ = writeln!(c, "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{n}\"");
+            let _ = writeln!(
+                c,
+                "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{n}\""
+            );
             let _ = writeln!(c, "    peer-as = {asn}");
-            let _ = writeln!(c, "  [neighbors.transport.config]\n    remote-port = {nport}\n    local-address = \"{addr}\"");
+            let _ = writeln!(
+                c,
+                "  [neighbors.transport.config]\n    remote-port = {nport}\n    local-address = \"{addr}\""
+            );
             let _ = writeln!(c, "  [neighbors.timers.config]\n    connect-retry = 5");
-            let _ = writeln!(c, "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120");
+            let _ = writeln!(
+                c,
+                "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120"
+            );
             for fam in ["ipv4-unicast", "ipv6-unicast"] {
                 let _ = writeln!(c, "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]");
                 let _ = writeln!(c, "      afi-safi-name = \"{fam}\"");
-                let _ = writeln!(c, "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true");
-                let _ = writeln!(c, "    [neighbors.afi-safis.add-paths.config]\n      receive = true");
+                let _ = writeln!(
+                    c,
+                    "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true"
+                );
+                let _ = writeln!(
+                    c,
+                    "    [neighbors.afi-safis.add-paths.config]\n      receive = true"
+                );
             }
         }
         let conf = dir.path().join("gobgpd.toml");
@@ -69,7 +87,13 @@ impl Gobgp {
             .stderr(log)
             .spawn()
             .expect("spawn gobgpd (apt-get install gobgpd)");
-        let g = Gobgp { name: name.to_string(), addr, api_port, dir, guard: ChildGuard::new(name, child) };
+        let g = Gobgp {
+            name: name.to_string(),
+            addr,
+            api_port,
+            dir,
+            guard: ChildGuard::new(name, child),
+        };
         wait_for("gobgpd API", Duration::from_secs(10), || {
             let o = g.cli(&["global"]);
             if o.contains("AS") { Ok(()) } else { Err(o) }
@@ -91,7 +115,18 @@ impl Gobgp {
     pub fn announce(&self, prefix: &str, next_hop: &str, local_pref: u32) {
         let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
         let lp = local_pref.to_string();
-        let out = self.cli(&["global", "rib", "add", prefix, "nexthop", next_hop, "local-pref", &lp, "-a", fam]);
+        let out = self.cli(&[
+            "global",
+            "rib",
+            "add",
+            prefix,
+            "nexthop",
+            next_hop,
+            "local-pref",
+            &lp,
+            "-a",
+            fam,
+        ]);
         assert!(out.trim().is_empty(), "gobgp rib add: {out}");
     }
 
@@ -120,7 +155,10 @@ impl Gobgp {
     /// Paths for `prefix` learned from a neighbor.
     pub fn learned(&self, prefix: &str) -> Vec<GobgpPath> {
         let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-        self.rib(fam).into_iter().filter(|p| p.prefix == prefix && p.neighbor.is_some()).collect()
+        self.rib(fam)
+            .into_iter()
+            .filter(|p| p.prefix == prefix && p.neighbor.is_some())
+            .collect()
     }
 
     pub fn log(&self) -> String {

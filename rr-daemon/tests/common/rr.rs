@@ -34,7 +34,13 @@ impl NodeDef {
         }
     }
     pub fn client(name: &str, ipv4: Ipv4Addr, port: u16) -> Self {
-        Self { name: name.into(), ipv4, cluster_id: None, labels: Vec::new(), listen_port: Some(port) }
+        Self {
+            name: name.into(),
+            ipv4,
+            cluster_id: None,
+            labels: Vec::new(),
+            listen_port: Some(port),
+        }
     }
     pub fn label(mut self, k: &str, v: &str) -> Self {
         self.labels.push((k.into(), v.into()));
@@ -84,7 +90,9 @@ impl Topology {
                 n.name,
                 labels.join(", "),
                 n.ipv4,
-                n.cluster_id.map(|c| format!(", routeReflectorClusterID: {c}")).unwrap_or_default()
+                n.cluster_id
+                    .map(|c| format!(", routeReflectorClusterID: {c}"))
+                    .unwrap_or_default()
             );
             if let Some(p) = n.listen_port {
                 let _ = write!(
@@ -96,7 +104,10 @@ impl Topology {
             }
         }
         for (name, spec) in &self.peers {
-            let _ = write!(y, "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: {name}}}\nspec: {spec}\n");
+            let _ = write!(
+                y,
+                "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+            );
         }
         y
     }
@@ -147,9 +158,18 @@ impl Rr {
             .stderr(log)
             .spawn()
             .expect("spawn rr-daemon");
-        let rr = Rr { name: node.to_string(), dir, yaml, ctl, metrics_port, guard: ChildGuard::new(node, child) };
+        let rr = Rr {
+            name: node.to_string(),
+            dir,
+            yaml,
+            ctl,
+            metrics_port,
+            guard: ChildGuard::new(node, child),
+        };
         wait_for("rr-daemon control socket", Duration::from_secs(20), || {
-            rr.try_get("/status").map(|_| ()).map_err(|e| format!("{e}; log: {}", rr.log()))
+            rr.try_get("/status")
+                .map(|_| ())
+                .map_err(|e| format!("{e}; log: {}", rr.log()))
         });
         rr
     }
@@ -163,15 +183,27 @@ impl Rr {
 
     fn http(&self, method: &str, path: &str) -> Result<(u16, Value), String> {
         let mut s = UnixStream::connect(&self.ctl).map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: rr\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        s.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: rr\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&buf).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
-        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("bad status")?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or("bad status")?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
         let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
         Ok((status, v))
     }
@@ -188,7 +220,8 @@ impl Rr {
     }
 
     pub fn post(&self, path: &str) -> (u16, Value) {
-        self.http("POST", path).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        self.http("POST", path)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     /// The `/peers` entry for `name` (node name or address).
@@ -201,13 +234,19 @@ impl Rr {
     }
 
     pub fn peer_state(&self, name: &str) -> String {
-        self.peer(name).and_then(|p| p["state"].as_str().map(str::to_string)).unwrap_or_default()
+        self.peer(name)
+            .and_then(|p| p["state"].as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 
     pub fn wait_established(&self, name: &str, timeout: Duration) {
         wait_for(&format!("{} peer {name} Established", self.name), timeout, || {
             let s = self.peer_state(name);
-            if s == "Established" { Ok(()) } else { Err(format!("{s}; peers: {}", self.get("/peers"))) }
+            if s == "Established" {
+                Ok(())
+            } else {
+                Err(format!("{s}; peers: {}", self.get("/peers")))
+            }
         });
     }
 
@@ -228,8 +267,16 @@ impl Rr {
         let mut buf = String::new();
         s.read_to_string(&mut buf).expect("read");
         let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
         (status, body)
     }
 }
@@ -238,7 +285,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || after.len() < n {
             break;
         }
