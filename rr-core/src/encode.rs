@@ -1,4 +1,5 @@
-//! Encoding of the messages the engine sends.
+//! Encoding of the messages the engine sends. OPEN goes through `bgp_wire` (capabilities are its
+//! business); KEEPALIVE, NOTIFICATION, ROUTE-REFRESH and End-of-RIB are fixed layouts written here.
 //!
 //! UPDATEs are built here rather than through `bgp_wire::Update` values because an update group
 //! packs many prefixes sharing one attribute set into as few messages as the size limit allows:
@@ -16,7 +17,6 @@ use crate::types::{Family, Prefix};
 
 /// Message type codes (RFC 4271 section 4.1, RFC 2918).
 pub(crate) mod msg_type {
-    pub(crate) const OPEN: u8 = 1;
     pub(crate) const UPDATE: u8 = 2;
     pub(crate) const NOTIFICATION: u8 = 3;
     pub(crate) const ROUTE_REFRESH: u8 = 5;
@@ -70,83 +70,86 @@ pub(crate) fn route_refresh(family: Family, subtype: u8) -> Bytes {
     out.freeze()
 }
 
-/// Our OPEN (RFC 4271 section 4.2) with capabilities (RFC 5492).
-pub(crate) fn open(offer: &LocalOffer, router_id: Ipv4Addr) -> Bytes {
-    let mut caps = BytesMut::with_capacity(64);
-    let cap = |caps: &mut BytesMut, code: u8, value: &[u8]| {
-        caps.put_u8(code);
-        caps.put_u8(value.len() as u8);
-        caps.put_slice(value);
+/// Our OPEN (RFC 4271 section 4.2) with capabilities (RFC 5492), encoded by `bgp_wire`.
+/// `None` if the identity cannot be put on the wire (AS 0, router id 0.0.0.0, hold time 1 or 2),
+/// which configuration validation rules out.
+pub(crate) fn open(offer: &LocalOffer, router_id: Ipv4Addr) -> Option<Bytes> {
+    use bgp_wire::{AddPathMode, AfiSafi, Capability, GrFamily, GracefulRestart, LlgrFamily};
+    let fam = |f: Family| match f {
+        Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
+        Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
     };
-    for f in offer.families.iter() {
-        let (afi, safi) = f.afi_safi();
-        // RFC 4760 section 8: AFI, reserved, SAFI.
-        let [a, b] = afi.to_be_bytes();
-        cap(&mut caps, 1, &[a, b, 0, safi]);
-    }
-    cap(&mut caps, 2, &[]); // RFC 2918 route refresh
-    cap(&mut caps, 70, &[]); // RFC 7313 enhanced route refresh
-    cap(&mut caps, 65, &offer.asn.to_be_bytes()); // RFC 6793
-    let mut ap = Vec::new();
-    for f in offer.families.iter() {
-        let mode =
-            u8::from(offer.add_path_receive.contains(f)) | (u8::from(offer.add_path_send.contains(f)) << 1);
-        if mode != 0 {
-            let (afi, safi) = f.afi_safi();
-            ap.extend_from_slice(&afi.to_be_bytes());
-            ap.push(safi);
-            ap.push(mode);
-        }
-    }
+    let mut caps: Vec<Capability> = offer
+        .families
+        .iter()
+        .map(|f| Capability::MultiProtocol(fam(f)))
+        .collect();
+    caps.push(Capability::RouteRefresh); // RFC 2918
+    caps.push(Capability::EnhancedRouteRefresh); // RFC 7313
+    caps.push(Capability::FourOctetAs(offer.asn)); // RFC 6793
+    let ap: Vec<(AfiSafi, AddPathMode)> = offer
+        .families
+        .iter()
+        .filter_map(|f| {
+            let mode = match (
+                offer.add_path_receive.contains(f),
+                offer.add_path_send.contains(f),
+            ) {
+                (true, true) => AddPathMode::Both,
+                (true, false) => AddPathMode::Receive,
+                (false, true) => AddPathMode::Send,
+                (false, false) => return None,
+            };
+            Some((fam(f), mode))
+        })
+        .collect();
     if !ap.is_empty() {
-        cap(&mut caps, 69, &ap); // RFC 7911
+        caps.push(Capability::AddPath(ap)); // RFC 7911
     }
     if let Some(rt) = offer.gr_restart_time {
-        // RFC 4724 section 3: Restart Flags (4 bits) and Restart Time (12 bits), then per family
-        // AFI, SAFI and flags. We are a helper: no R bit, no preserved forwarding state.
-        let mut gr = Vec::new();
-        gr.extend_from_slice(&(rt.min(4095)).to_be_bytes());
-        for f in offer.families.iter() {
-            let (afi, safi) = f.afi_safi();
-            gr.extend_from_slice(&afi.to_be_bytes());
-            gr.push(safi);
-            gr.push(0);
-        }
-        cap(&mut caps, 64, &gr);
+        // RFC 4724 section 3. We are a helper: no Restart State bit, no preserved forwarding.
+        caps.push(Capability::GracefulRestart(GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: rt.min(4095),
+            families: offer
+                .families
+                .iter()
+                .map(|f| GrFamily {
+                    afi_safi: fam(f),
+                    forwarding: false,
+                })
+                .collect(),
+        }));
         if let Some(st) = offer.llgr_stale_time {
-            // RFC 9494 section 3: AFI, SAFI, flags, 24-bit long-lived stale time per family.
-            let mut ll = Vec::new();
-            for f in offer.families.iter() {
-                let (afi, safi) = f.afi_safi();
-                ll.extend_from_slice(&afi.to_be_bytes());
-                ll.push(safi);
-                ll.push(0);
-                ll.extend_from_slice(&st.min(0xff_ffff).to_be_bytes()[1..]);
-            }
-            cap(&mut caps, 71, &ll);
+            // RFC 9494 section 3: per family, a 24-bit long-lived stale time.
+            caps.push(Capability::LongLivedGracefulRestart(
+                offer
+                    .families
+                    .iter()
+                    .map(|f| LlgrFamily {
+                        afi_safi: fam(f),
+                        flags: 0,
+                        stale_time: st.min(0xff_ffff),
+                    })
+                    .collect(),
+            ));
         }
     }
     if offer.extended_messages {
-        cap(&mut caps, 6, &[]); // RFC 8654
+        caps.push(Capability::ExtendedMessage); // RFC 8654
     }
-    let mut out = BytesMut::with_capacity(HEADER_LEN + 12 + caps.len());
-    let s = header(&mut out, msg_type::OPEN);
-    out.put_u8(4);
-    // RFC 6793 section 4.1: AS_TRANS in My AS when our AS does not fit in 2 octets.
-    out.put_u16(u16::try_from(offer.asn).unwrap_or(23456));
-    out.put_u16(offer.hold_time);
-    out.put_slice(&router_id.octets());
-    // One Capabilities optional parameter (type 2) per 255 octets of capabilities.
-    let chunks: Vec<&[u8]> = caps.chunks(255).collect();
-    let opt_len: usize = chunks.iter().map(|c| 2 + c.len()).sum();
-    out.put_u8(u8::try_from(opt_len).unwrap_or(255));
-    for c in chunks {
-        out.put_u8(2);
-        out.put_u8(c.len() as u8);
-        out.put_slice(c);
-    }
-    patch_len(&mut out, s);
-    out.freeze()
+    let open = bgp_wire::Open::new(
+        bgp_wire::Asn::new(offer.asn).ok()?,
+        bgp_wire::HoldTime::new(offer.hold_time).ok()?,
+        bgp_wire::RouterId::new(router_id).ok()?,
+        caps,
+    );
+    let mut out = BytesMut::with_capacity(128);
+    bgp_wire::Message::Open(open)
+        .encode(&bgp_wire::EncodeCtx::default(), &mut out)
+        .ok()?;
+    Some(out.freeze())
 }
 
 /// How an attribute set is rewritten for one update group (the export treatment).

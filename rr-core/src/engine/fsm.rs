@@ -109,7 +109,13 @@ impl Engine {
         self.event(id, Event::TcpConnectionUp);
         let Some(p) = self.peer(id) else { return };
         let offer = self.offer(p);
-        let bytes = encode::open(&offer, self.cfg.router_id);
+        let Some(bytes) = encode::open(&offer, self.cfg.router_id) else {
+            // AS 0 or router id 0.0.0.0: refused by add_peer, so unreachable; close rather than
+            // send a malformed OPEN.
+            self.out.push_back(Output::Close { conn });
+            self.remove_conn(id, conn);
+            return;
+        };
         let at = self.now + OPEN_HOLD;
         if let Some(p) = self.peer_mut(id) {
             p.timers.stop(Timer::ConnectRetry);

@@ -70,6 +70,9 @@ pub enum ConfigError {
     /// Hold time of 1 or 2 seconds (RFC 4271 section 4.2).
     #[error("hold time must be 0 or at least 3 seconds")]
     HoldTime,
+    /// Router id 0.0.0.0 or AS 0.
+    #[error("router id 0.0.0.0 and AS 0 cannot be used")]
+    Identity,
 }
 
 /// An UPDATE reduced to what the RIB needs (built from `bgp_wire::Update`).
@@ -353,6 +356,10 @@ impl Engine {
         let hold = cfg.hold_time.as_secs();
         if hold == 1 || hold == 2 {
             return Err(ConfigError::HoldTime);
+        }
+        // RFC 6286 / RFC 7607: the BGP identifier is non-zero and AS 0 is not usable.
+        if self.cfg.router_id.is_unspecified() || cfg.local_as.unwrap_or(self.cfg.local_as) == 0 {
+            return Err(ConfigError::Identity);
         }
         let id = PeerId(u32::try_from(self.peers.len()).unwrap_or(u32::MAX));
         self.by_addr.insert(cfg.remote_addr, id);
