@@ -14,7 +14,34 @@
 //! - TLS from PEM files (CA, client certificate and key) and optional username/password.
 //!
 //! Modules: [`config`] (settings, environment), `error`, `keys` (key layout), `kv` (list, get, CAS),
-//! `pool` (endpoint rotation, backoff), `watch` (the list-then-watch task).
+//! `pool` (endpoint rotation, backoff), `watch` (the list-then-watch task), `store` (the [`Datastore`]
+//! implementation: JSON parsing, invalid records, error mapping).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use datastore::etcd::{EtcdBackend, EtcdConfig};
+//! use datastore::{Datastore, SyncStatus, WatchEvent};
+//! use futures::StreamExt;
+//!
+//! // ETCD_ENDPOINTS, ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD
+//! // (each also with a CALICO_ prefix), or build the config by hand:
+//! let config = EtcdConfig::from_env()
+//!     .unwrap_or_else(|| EtcdConfig::new(["http://127.0.0.1:2379"]));
+//! let store = EtcdBackend::new(config)?; // no I/O yet: etcd may still be down
+//! let mut watch = store.watch(None).await?;
+//! while let Some(event) = watch.next().await {
+//!     match event? {
+//!         WatchEvent::Resync { resources, revision } => println!("{} resources at {revision}", resources.len()),
+//!         WatchEvent::Applied(v) => println!("{} at {}", v.value.id(), v.revision),
+//!         WatchEvent::Deleted { kind, name, .. } => println!("{kind}/{name} deleted"),
+//!         WatchEvent::Invalid(bad) => eprintln!("skipped {bad}"),
+//!         WatchEvent::Status(SyncStatus::Unavailable(why)) => eprintln!("etcd unreachable: {why}"),
+//!         WatchEvent::Status(_) => println!("in sync"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 mod error;
@@ -32,6 +59,8 @@ pub use kv::{InvalidKey, RawRecord, RawSnapshot};
 pub use watch::{RawEvent, RawWatch};
 
 use crate::model::Kind;
+#[cfg(doc)]
+use crate::store::Datastore;
 use config::Prepared;
 use keys::EtcdKeys;
 use kv::{Expect, Write};
