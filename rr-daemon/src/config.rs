@@ -114,6 +114,10 @@ pub(crate) struct Args {
     /// Bytes queued for one peer above which it stops receiving new updates until it has caught up.
     #[arg(long, default_value_t = 8 << 20)]
     pub(crate) write_queue_high: usize,
+    /// Paths accepted from one peer before its session is closed with Cease / Maximum Number of Prefixes
+    /// Reached (RFC 4486); Calico has no per-peer setting, so this applies to every peer. Unlimited if unset.
+    #[arg(long)]
+    pub(crate) max_prefixes: Option<usize>,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub(crate) check_config: bool,
@@ -235,6 +239,8 @@ pub(crate) struct Config {
     pub(crate) secrets_dir: Option<PathBuf>,
     /// Write-queue high watermark in bytes.
     pub(crate) write_queue_high: usize,
+    /// Per-peer prefix limit.
+    pub(crate) max_prefixes: Option<usize>,
 }
 
 /// Look up `name` as given on the command line / plain variable, else its `CALICO_` twin.
@@ -440,6 +446,7 @@ impl Config {
             log_format: args.log_format,
             secrets_dir: args.secrets_dir,
             write_queue_high: args.write_queue_high.max(4096),
+            max_prefixes: args.max_prefixes,
         })
     }
 }

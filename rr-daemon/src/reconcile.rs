@@ -116,7 +116,12 @@ fn role(r: SessionRole) -> Role {
 }
 
 /// Maps one desired session onto the engine's peer configuration.
-pub(crate) fn peer_spec(s: &DesiredSession, local_as: u32, password: Option<String>) -> PeerSpec {
+pub(crate) fn peer_spec(
+    s: &DesiredSession,
+    local_as: u32,
+    password: Option<String>,
+    default_max_prefixes: Option<usize>,
+) -> PeerSpec {
     let mut c = PeerConfig::new(s.peer_ip, s.remote_as.0, role(s.role));
     if s.local_as.0 != local_as {
         c.local_as = Some(s.local_as.0);
@@ -129,7 +134,11 @@ pub(crate) fn peer_spec(s: &DesiredSession, local_as: u32, password: Option<Stri
     // clients see the ECMP paths a single-best reflector would hide.
     c.add_path_send_max = Some(usize::MAX);
     c.add_path_receive = true;
-    c.max_prefixes = s.options.max_prefixes.map(|m| m as usize);
+    c.max_prefixes = s
+        .options
+        .max_prefixes
+        .map(|m| m as usize)
+        .or(default_max_prefixes);
     c.graceful_restart = GracefulRestartConfig {
         enabled: true,
         restart_time: s
@@ -244,7 +253,7 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
             Some(r) => secrets.get(&r.name, &r.key).await,
             None => None,
         };
-        peers.push(peer_spec(s, local_as, password));
+        peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
     }
     let mut listen_ips: Vec<IpAddr> = Vec::new();
     listen_ips.extend(local.ipv4);
@@ -332,7 +341,7 @@ mod tests {
 
     #[test]
     fn client_session_maps_to_calico_defaults() {
-        let p = peer_spec(&session(SessionRole::RouteReflectorClient), 64512, None);
+        let p = peer_spec(&session(SessionRole::RouteReflectorClient), 64512, None, None);
         assert_eq!(p.name, "node-2");
         assert_eq!(p.port, 1790);
         assert_eq!(p.origin, "peer-with-route-reflectors");
@@ -351,13 +360,13 @@ mod tests {
     #[test]
     fn roles_and_options_map() {
         assert_eq!(
-            peer_spec(&session(SessionRole::ReflectorMesh), 64512, None)
+            peer_spec(&session(SessionRole::ReflectorMesh), 64512, None, None)
                 .config
                 .role,
             Role::NonClient
         );
         assert_eq!(
-            peer_spec(&session(SessionRole::NodeMesh), 64512, None)
+            peer_spec(&session(SessionRole::NodeMesh), 64512, None, None)
                 .config
                 .role,
             Role::NonClient
@@ -371,7 +380,7 @@ mod tests {
         s.options.next_hop_mode = Some(NextHopMode::SelfHop);
         s.options.source_address = SourceAddress::None;
         s.options.ttl_security = Some(2);
-        let p = peer_spec(&s, 64512, Some("pw".into()));
+        let p = peer_spec(&s, 64512, Some("pw".into()), None);
         assert_eq!(p.config.role, Role::Ebgp);
         assert_eq!(p.config.remote_as, 65001);
         assert_eq!(p.config.local_as, Some(64999));
@@ -389,7 +398,10 @@ mod tests {
         let mut s = session(SessionRole::RouteReflectorClient);
         s.options.restart_time = Some(Duration::from_secs(100_000));
         assert_eq!(
-            peer_spec(&s, 64512, None).config.graceful_restart.restart_time,
+            peer_spec(&s, 64512, None, None)
+                .config
+                .graceful_restart
+                .restart_time,
             4095
         );
     }

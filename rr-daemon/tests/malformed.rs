@@ -136,3 +136,47 @@ fn raw_peer_errors_get_notifications_and_others_are_unaffected() {
     assert!(!birds[0].bgp_routes("10.3.0.0/26").is_empty());
     assert!(!birds[1].bgp_routes("10.2.0.0/26").is_empty());
 }
+
+/// UPDATE announcing `n` /24s from 10.77.0.0.
+fn update_many(n: u8) -> Vec<u8> {
+    let mut attrs = vec![0x40, 1, 1, 0];
+    attrs.extend_from_slice(&[0x40, 2, 0]);
+    attrs.extend_from_slice(&[0x40, 3, 4, 100, 64, 0, 9]);
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    for i in 0..n {
+        body.extend_from_slice(&[24, 10, 77, i]);
+    }
+    msg(2, &body)
+}
+
+#[test]
+fn max_prefixes_closes_the_session_with_cease_1() {
+    let base = 15;
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let raw_ip = Ipv4Addr::new(127, 0, base, 9);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    topo.nodes
+        .push(NodeDef::client("raw", raw_ip, free_port("127.0.0.1")));
+    let rr = Rr::start("rr1", &topo.yaml(), &["--max-prefixes", "3"]);
+    let rr_addr = SocketAddr::new(rr_ip.into(), rr_port);
+    let mut p = wait_for("raw peer established", T, || RawPeer::establish(raw_ip, rr_addr));
+    p.send(&update_many(3));
+    p.send(&msg(4, &[]));
+    wait_for("3 prefixes accepted", T, || {
+        let n = rr
+            .peer("raw")
+            .and_then(|v| v["prefixes_received"].as_u64())
+            .unwrap_or(0);
+        if n == 3 { Ok(()) } else { Err(n.to_string()) }
+    });
+    p.send(&update_many(4));
+    // RFC 4486 section 4: Cease, subcode 1 "Maximum Number of Prefixes Reached".
+    assert_eq!(p.notification(), Some((6, 1)));
+    let last = rr.peer("raw").expect("raw")["last_down"].clone();
+    assert_eq!(last, "sent notification 6/1", "{last}");
+}
