@@ -441,3 +441,38 @@ fn etcd_with_client_certificates_from_the_environment() {
     });
     assert_ne!(rr_bad.get("/status")["datastore_synced"], true);
 }
+
+/// Started while etcd is down, the daemon waits (not ready, nothing configured) and takes its identity and
+/// peers from etcd as soon as etcd comes up.
+#[test]
+fn daemon_started_before_etcd() {
+    let mut etcd = EtcdServer::start();
+    let rr_port = free_port("127.0.0.1");
+    etcd.put(
+        &format!("{PREFIX}/bgpconfigurations/default"),
+        &format!(
+            r#"{{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{{"name":"default"}},"spec":{{"nodeToNodeMeshEnabled":false,"asNumber":64512,"listenPort":{rr_port}}}}}"#
+        ),
+    );
+    etcd.put(
+        &format!("{PREFIX}/nodes/rr1"),
+        &node_json("rr1", RR_IP, Some(CLUSTER)),
+    );
+    etcd.stop();
+
+    let rr = RrEtcd::start("rr1", &etcd.endpoint());
+    std::thread::sleep(Duration::from_secs(2));
+    let st = rr.get("/status");
+    assert_ne!(st["datastore_synced"], true, "{st}");
+    assert_eq!(st["peers"], 0, "{st}");
+
+    etcd.restart();
+    wait_for("identity read once etcd is up", T, || {
+        let st = rr.get("/status");
+        if st["datastore_synced"] == true && st["cluster_id"] == CLUSTER {
+            Ok(())
+        } else {
+            Err(format!("{st}; log: {}", rr.log()))
+        }
+    });
+}
