@@ -476,3 +476,96 @@ fn daemon_started_before_etcd() {
         }
     });
 }
+
+/// Two reflector instances, each with its own Node in etcd and its own cluster id, mesh purely from the
+/// data: client 2 peers only with rr1, client 3 only with rr2, and each gets the other's routes through the
+/// reflector mesh with both cluster ids in CLUSTER_LIST (RFC 4456 section 8).
+#[test]
+fn two_reflectors_mesh_from_etcd_data() {
+    assert!(
+        have("bird") && have("birdc"),
+        "BIRD 2 is needed: apt-get install -y bird2"
+    );
+    let etcd = EtcdServer::start();
+    let rr_port = free_port("127.0.0.1");
+    let rr_ips = [Ipv4Addr::new(127, 0, 7, 1), Ipv4Addr::new(127, 0, 7, 11)];
+    let cids = ["244.0.7.1", "244.0.7.2"];
+    etcd.put(
+        &format!("{PREFIX}/bgpconfigurations/default"),
+        &format!(
+            r#"{{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{{"name":"default"}},"spec":{{"nodeToNodeMeshEnabled":false,"asNumber":64512,"listenPort":{rr_port}}}}}"#
+        ),
+    );
+    let peer = |name: &str, node_sel: &str, peer_sel: &str| {
+        etcd.put(
+            &format!("{PREFIX}/bgppeers/{name}"),
+            &format!(
+                r#"{{"kind":"BGPPeer","apiVersion":"projectcalico.org/v3","metadata":{{"name":"{name}"}},"spec":{{"nodeSelector":"{node_sel}","peerSelector":"{peer_sel}"}}}}"#
+            ),
+        );
+    };
+    peer("rr-mesh", "has(route-reflector)", "has(route-reflector)");
+    peer("clients-of-r0", "has(uses-r0)", "rack == 'r0'");
+    peer("clients-of-r1", "has(uses-r1)", "rack == 'r1'");
+    for i in 0..2 {
+        let name = format!("rr{}", i + 1);
+        etcd.put(
+            &format!("{PREFIX}/nodes/{name}"),
+            &format!(
+                r#"{{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{{"name":"{name}","labels":{{"route-reflector":"true","rack":"r{i}"}}}},"spec":{{"bgp":{{"ipv4Address":"{}/32","routeReflectorClusterID":"{}"}}}}}}"#,
+                rr_ips[i], cids[i]
+            ),
+        );
+    }
+    let mut birds = Vec::new();
+    for (n, i) in [(2u8, 0usize), (3, 1)] {
+        let port = free_port("127.0.0.1");
+        let mut spec = BirdSpec::client(n, port, 64512);
+        spec.addr = Ipv4Addr::new(127, 0, 7, n);
+        spec.name = format!("bird7-{n}");
+        spec.neighbors.push(BirdNeighbor::new(
+            &format!("rr{}", i + 1),
+            rr_ips[i],
+            rr_port,
+            64512,
+        ));
+        let name = format!("node{n}");
+        etcd.put(
+            &format!("{PREFIX}/bgpconfigurations/node.{name}"),
+            &node_port_json(&name, port),
+        );
+        etcd.put(
+            &format!("{PREFIX}/nodes/{name}"),
+            &format!(
+                r#"{{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{{"name":"{name}","labels":{{"uses-r{i}":"true"}}}},"spec":{{"bgp":{{"ipv4Address":"{}/32"}}}}}}"#,
+                spec.addr
+            ),
+        );
+        birds.push(Bird::start(spec));
+    }
+    let rr1 = RrEtcd::start("rr1", &etcd.endpoint());
+    let rr2 = RrEtcd::start("rr2", &etcd.endpoint());
+    birds[0].wait_established("rr1", T);
+    birds[1].wait_established("rr2", T);
+    wait_for("rr1 meshed with rr2", T, || {
+        let s = rr1.peer_state("rr2");
+        if s == "Established" {
+            Ok(())
+        } else {
+            Err(format!("{s}; {}", rr1.get("/peers")))
+        }
+    });
+    assert_eq!(rr2.get("/status")["cluster_id"], cids[1]);
+    for (b, prefix, list) in [
+        (&birds[1], "10.2.0.0/26", format!("{} {}", cids[1], cids[0])),
+        (&birds[0], "10.3.0.0/26", format!("{} {}", cids[0], cids[1])),
+    ] {
+        wait_for(&format!("{prefix} at {}", b.spec.name), T, || {
+            let r = b.bgp_routes(prefix);
+            match r.first() {
+                Some(r) if r.attr("cluster_list") == Some(list.as_str()) => Ok(()),
+                _ => Err(format!("{r:?}")),
+            }
+        });
+    }
+}
