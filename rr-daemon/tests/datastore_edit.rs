@@ -252,3 +252,41 @@ fn broken_datastore_edit_keeps_every_session() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(transitions(&rr, "node3"), 1);
 }
+
+#[test]
+fn control_api_reset_and_refresh() {
+    if !have("bird") {
+        eprintln!("bird2 not installed: skipping");
+        return;
+    }
+    let base = 16;
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let (n2, s2) = client(base, 2, rr_ip, rr_port);
+    topo.nodes.push(n2);
+    let rr = Rr::start("rr1", &topo.yaml(), &[]);
+    let b2 = Bird::start(s2);
+    rr.wait_established("node2", T);
+
+    let (code, v) = rr.post("/peers/node2/refresh");
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = rr.post("/peers/nobody/reset");
+    assert_eq!(code, 400, "{v}");
+
+    let (code, v) = rr.post("/peers/node2/reset");
+    assert_eq!(code, 200, "{v}");
+    // RFC 4486 Cease / Administrative Reset (6/4) with the RFC 9003 message; the session comes back.
+    wait_for("node2 re-established", T, || {
+        let t = transitions(&rr, "node2");
+        if t == 2 && rr.peer_state("node2") == "Established" {
+            Ok(())
+        } else {
+            Err(format!("{t} {}", rr.log()))
+        }
+    });
+    let last = rr.peer("node2").expect("node2")["last_down"].clone();
+    assert_eq!(last, "sent notification 6/4", "{last}");
+}
