@@ -268,7 +268,7 @@ fn control_api_reset_and_refresh() {
     let (n2, s2) = client(base, 2, rr_ip, rr_port);
     topo.nodes.push(n2);
     let rr = Rr::start("rr1", &topo.yaml(), &[]);
-    let b2 = Bird::start(s2);
+    let _b2 = Bird::start(s2);
     rr.wait_established("node2", T);
 
     let (code, v) = rr.post("/peers/node2/refresh");
