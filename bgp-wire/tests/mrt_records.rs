@@ -382,7 +382,44 @@ fn short_and_empty_inputs_are_plain() {
     assert_eq!(MrtReader::new(r).count(), 0);
 }
 
+/// Hands out the stream in the given chunk sizes (cycled), as a socket or a decompressor might.
+struct Chunked<'a> {
+    data: &'a [u8],
+    sizes: Vec<usize>,
+    next: usize,
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.next % self.sizes.len()]
+            .min(buf.len())
+            .min(self.data.len());
+        self.next += 1;
+        buf[..size].copy_from_slice(&self.data[..size]);
+        self.data = &self.data[size..];
+        Ok(size)
+    }
+}
+
+fn all_captures() -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mrt");
+    let mut all = Vec::new();
+    for name in ["bird-updates.mrt", "bird-rib4.mrt", "gobgp-table.mrt"] {
+        all.extend(std::fs::read(dir.join(name)).unwrap());
+    }
+    all
+}
+
 proptest! {
+    #[test]
+    fn records_are_the_same_however_the_stream_is_split(sizes in proptest::collection::vec(1usize..40, 1..8)) {
+        let data = all_captures();
+        let whole: Vec<_> = MrtReader::new(&data[..]).collect::<Result<_, _>>().unwrap();
+        let split: Vec<_> =
+            MrtReader::new(Chunked { data: &data, sizes, next: 0 }).collect::<Result<_, _>>().unwrap();
+        prop_assert_eq!(whole, split);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
         for r in MrtReader::new(&data[..]).filter_map(Result::ok) {
