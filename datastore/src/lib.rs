@@ -7,7 +7,7 @@
 //! - [`snapshot`]: an in-memory copy of all resources, maintained from a watch ([`snapshot::follow`]).
 //! - [`identity`] and [`peering`]: who this reflector is, and the sessions it must have
 //!   ([`peering::desired_sessions`]), reproducing confd's `updatePeersV1` and client rule.
-//! - Backends: [`file`] (multi-document YAML, the embedded default), `etcd` and `kube` behind features.
+//! - Backends: [`file`](mod@file) (multi-document YAML, the embedded default), `etcd` and `kube` behind features.
 //! - [`conformance`]: the battery every backend passes.
 //!
 //! ```
