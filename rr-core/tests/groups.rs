@@ -1,0 +1,90 @@
+//! Update groups share one encoding: the same `Bytes` (same allocation) goes to every member.
+
+use bgp_wire::{
+    AsPath, Asn, AttrValue, Capability, EncodeCtx, HoldTime, Message, Nlri, Open, PathAttribute, RouterId,
+    Update,
+};
+use bytes::{Bytes, BytesMut};
+use rr_core::{ConnId, Engine, EngineConfig, Instant, Output, PeerConfig, Role};
+
+const AS: u32 = 64512;
+
+fn frame(m: Message) -> Bytes {
+    let mut b = BytesMut::new();
+    m.encode(
+        &EncodeCtx {
+            four_octet_as: true,
+            ..EncodeCtx::default()
+        },
+        &mut b,
+    )
+    .unwrap();
+    b.freeze()
+}
+
+fn established(e: &mut Engine, addr: &str, role: Role) -> ConnId {
+    let now = Instant::from_millis(1);
+    let mut c = PeerConfig::new(addr.parse().unwrap(), AS, role);
+    c.passive = true;
+    e.add_peer(now, c).unwrap();
+    let (_, conn) = e.handle_incoming(now, addr.parse().unwrap(), None).unwrap();
+    let open = Open::new(
+        Asn::new(AS).unwrap(),
+        HoldTime::DEFAULT,
+        RouterId::new(addr.parse().unwrap()).unwrap(),
+        vec![Capability::FourOctetAs(AS)],
+    );
+    e.handle_frame(now, conn, &frame(Message::Open(open)));
+    e.handle_frame(now, conn, &frame(Message::Keepalive));
+    conn
+}
+
+#[test]
+fn one_encoding_per_group_and_none_back_to_the_source() {
+    let mut e = Engine::new(EngineConfig::new("10.0.0.1".parse().unwrap(), AS));
+    let clients: Vec<ConnId> = ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
+        .iter()
+        .map(|a| established(&mut e, a, Role::RrClient))
+        .collect();
+    let nonclient = established(&mut e, "10.0.0.9", Role::NonClient);
+    while e.poll_output().is_some() {}
+    assert_eq!(
+        e.update_groups(),
+        2,
+        "clients share a group; the non-client has its own"
+    );
+    let upd = Update {
+        withdrawn: vec![],
+        attributes: vec![
+            PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
+            PathAttribute::new(AttrValue::AsPath(AsPath::new())),
+            PathAttribute::new(AttrValue::NextHop("10.0.0.2".parse().unwrap())),
+        ],
+        nlri: (0..50u8)
+            .map(|i| Nlri::new(format!("10.{i}.0.0/16").parse().unwrap()))
+            .collect(),
+    };
+    e.handle_frame(Instant::from_millis(2), clients[0], &frame(Message::Update(upd)));
+    let mut sends: Vec<(ConnId, Bytes)> = Vec::new();
+    while let Some(o) = e.poll_output() {
+        if let Output::Send { conn, bytes } = o {
+            sends.push((conn, bytes));
+        }
+    }
+    let to = |c: ConnId| {
+        sends
+            .iter()
+            .filter(|(x, _)| *x == c)
+            .map(|(_, b)| b.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(to(clients[0]).is_empty(), "not back to the source");
+    let (b1, b2, bn) = (to(clients[1]), to(clients[2]), to(nonclient));
+    assert_eq!(
+        (b1.len(), b2.len(), bn.len()),
+        (1, 1, 1),
+        "50 prefixes packed in one UPDATE per group"
+    );
+    assert_eq!(b1[0].as_ptr(), b2[0].as_ptr(), "group members share one encoding");
+    assert_ne!(b1[0].as_ptr(), bn[0].as_ptr(), "another group encodes its own");
+}
