@@ -68,20 +68,30 @@ impl EtcdServer {
     fn start_with(tls: Option<ServerTls>, ctl_tls: Option<ServerTls>) -> Self {
         require("etcd", "etcd-server");
         require("etcdctl", "etcd-client");
-        let peer_port = free_port();
-        let mut s = EtcdServer {
-            dir: tempfile::tempdir().expect("temporary directory"),
-            name: "default".into(),
-            cluster: format!("default=http://127.0.0.1:{peer_port}"),
-            client_port: free_port(),
-            peer_port,
-            tls,
-            ctl_tls,
-            child: None,
-            started: 0,
-        };
-        s.spawn(s.client_port);
-        s
+        // Free ports are found by binding and releasing them, so a parallel test may take one first: on a
+        // failed start, try again with new ports.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let peer_port = free_port();
+            let mut s = EtcdServer {
+                dir: tempfile::tempdir().expect("temporary directory"),
+                name: "default".into(),
+                cluster: format!("default=http://127.0.0.1:{peer_port}"),
+                client_port: free_port(),
+                peer_port,
+                tls: tls.clone(),
+                ctl_tls: ctl_tls.clone(),
+                child: None,
+                started: 0,
+            };
+            let port = s.client_port;
+            let log = s.spawn_nowait(port);
+            match s.wait_healthy(port, &log) {
+                Ok(()) => return s,
+                Err(e) => last = e,
+            }
+        }
+        panic!("etcd did not start (3 attempts); last log:\n{last}");
     }
 
     fn scheme(&self) -> &'static str {
@@ -109,7 +119,9 @@ impl EtcdServer {
 
     fn spawn(&mut self, client_port: u16) {
         let log = self.spawn_nowait(client_port);
-        self.wait_healthy(client_port, &log);
+        if let Err(e) = self.wait_healthy(client_port, &log) {
+            panic!("etcd did not start again; log:\n{e}");
+        }
     }
 
     /// Starts the process and returns its log path (a cluster member waits for its peers).
@@ -146,17 +158,19 @@ impl EtcdServer {
         log_path
     }
 
-    fn wait_healthy(&mut self, port: u16, log: &Path) {
+    /// Waits until etcd answers on `port`; `Err(log)` if it exited meanwhile (e.g. a port taken).
+    fn wait_healthy(&mut self, port: u16, log: &Path) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("etcd exited ({status}) during start-up; log:\n{}", tail(log));
+                self.child = None;
+                return Err(format!("etcd exited ({status}) during start-up:\n{}", tail(log)));
             }
             let out = self.ctl_on(port, &["endpoint", "health"]);
             if out.status.success() {
-                return;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 panic!(
@@ -272,10 +286,21 @@ pub struct EtcdCluster {
 }
 
 impl EtcdCluster {
-    /// Starts `n` members and waits until each is healthy.
+    /// Starts `n` members and waits until each is healthy (with new ports if a start fails).
     pub fn start(n: usize) -> Self {
         require("etcd", "etcd-server");
         require("etcdctl", "etcd-client");
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(n) {
+                Ok(c) => return c,
+                Err(e) => last = e,
+            }
+        }
+        panic!("etcd cluster did not start (3 attempts); last log:\n{last}");
+    }
+
+    fn try_start(n: usize) -> Result<Self, String> {
         let peers: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let cluster = peers
             .iter()
@@ -307,9 +332,9 @@ impl EtcdCluster {
             .collect();
         for (m, log) in members.iter_mut().zip(&logs) {
             let port = m.client_port;
-            m.wait_healthy(port, log);
+            m.wait_healthy(port, log)?;
         }
-        EtcdCluster { members }
+        Ok(EtcdCluster { members })
     }
 
     /// Every member's client URL, in order.
