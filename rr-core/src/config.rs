@@ -111,7 +111,7 @@ pub struct PeerConfig {
     pub add_path_send_max: Option<usize>,
     /// Offer ADD-PATH receive.
     pub add_path_receive: bool,
-    /// Maximum number of prefixes accepted (RFC 4486 Cease subcode 1 when exceeded).
+    /// Maximum number of paths accepted per address family (RFC 4486 Cease subcode 1 when exceeded).
     pub max_prefixes: Option<usize>,
     /// Graceful restart.
     pub graceful_restart: GracefulRestartConfig,

@@ -997,3 +997,38 @@ fn malformed_atomic_aggregate_is_discarded_and_the_route_kept() {
     assert!(net.engine(rr).route(&pfx("10.1.0.0/24")).is_some());
     assert!(net.script(c1).established);
 }
+
+#[test]
+fn max_prefix_counts_each_family_and_withdrawals() {
+    let mut net = Net::default();
+    let rr = net.add_engine("10.0.0.1", rr_cfg("10.0.0.1", "1.1.1.1"));
+    let c1 = net.add_script("10.0.0.11", AS, "10.0.0.11", modern_caps(AS));
+    let p1 = net.peer(rr, c1, Role::RrClient, |c| c.max_prefixes = Some(2));
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    net.script_send(
+        c1,
+        Message::Update(announce6(&["fd00:1::/64", "fd00:2::/64"], "fd00::11", None)),
+    );
+    net.script_send(c1, Message::Update(withdraw(&["10.1.0.0/24"])));
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.2.0/24"], "10.0.0.11", vec![])),
+    );
+    assert!(net.script(c1).established, "2 per family, withdrawals counted");
+    assert_eq!(net.engine(rr).peer_info_of(p1).unwrap().prefixes_received, 4);
+    net.script_send(c1, Message::Update(announce6(&["fd00:3::/64"], "fd00::11", None)));
+    let n = net
+        .script(c1)
+        .received
+        .iter()
+        .find_map(|m| match m {
+            Message::Notification(n) => Some(n.clone()),
+            _ => None,
+        })
+        .expect("notification");
+    assert_eq!((n.code, n.subcode), (6, 1));
+    assert_eq!(&n.data[..3], &[0, 2, 1], "the IPv6 unicast family is named");
+}

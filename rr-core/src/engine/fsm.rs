@@ -334,6 +334,10 @@ impl Engine {
             }
             keep
         });
+        for (prefix, _) in &removed {
+            let n = &mut p.counts[prefix.family().index()];
+            *n = n.saturating_sub(1);
+        }
         for (prefix, path_id) in removed {
             self.loc.remove(&prefix, id, path_id);
             self.mark_dirty(prefix);
@@ -347,13 +351,19 @@ impl Engine {
         let Some(max) = p.cfg.max_prefixes else {
             return false;
         };
-        if p.adj_in.len() <= max {
+        // The limit applies per address family (the RFC 4486 data names one AFI/SAFI); the family
+        // of the UPDATE being processed is checked first.
+        let over = family
+            .into_iter()
+            .chain(Family::ALL)
+            .find(|f| p.counts[f.index()] > max);
+        let Some(over) = over else {
             return false;
-        }
+        };
         let Some((conn, _)) = p.established else {
             return false;
         };
-        let (afi, safi) = family.unwrap_or(Family::Ipv4Unicast).afi_safi();
+        let (afi, safi) = over.afi_safi();
         let mut data = Vec::with_capacity(7);
         data.extend_from_slice(&afi.to_be_bytes());
         data.push(safi);

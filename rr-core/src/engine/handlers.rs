@@ -258,6 +258,8 @@ impl Engine {
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
             if p.adj_in.remove(&(*prefix, *path_id)).is_some() {
+                let n = &mut p.counts[prefix.family().index()];
+                *n = n.saturating_sub(1);
                 self.loc.remove(prefix, id, *path_id);
                 if self.dirty_set.insert(*prefix) {
                     self.dirty.push(*prefix);
@@ -289,13 +291,13 @@ impl Engine {
                 first_family.get_or_insert(prefix.family());
                 match &shared {
                     Some(a) => {
-                        p.adj_in.insert(
-                            (*prefix, *path_id),
-                            InRoute {
-                                attrs: Arc::clone(a),
-                                flags: 0,
-                            },
-                        );
+                        let route = InRoute {
+                            attrs: Arc::clone(a),
+                            flags: 0,
+                        };
+                        if p.adj_in.insert((*prefix, *path_id), route).is_none() {
+                            p.counts[prefix.family().index()] += 1;
+                        }
                         self.loc.upsert(*prefix, id, *path_id, Arc::clone(a), 0);
                     }
                     None => {
@@ -305,6 +307,8 @@ impl Engine {
                         if p.adj_in.remove(&(*prefix, *path_id)).is_none() {
                             continue;
                         }
+                        let n = &mut p.counts[prefix.family().index()];
+                        *n = n.saturating_sub(1);
                         self.loc.remove(prefix, id, *path_id);
                     }
                 }

@@ -132,6 +132,8 @@ pub(crate) struct Peer {
     pub(crate) refresh_stale: FamilySet,
     pub(crate) eor_received: FamilySet,
     pub(crate) last_event: Option<Event>,
+    /// Adj-RIB-In paths per family (max-prefix).
+    pub(crate) counts: [usize; 2],
 }
 
 impl Peer {
@@ -382,6 +384,7 @@ impl Engine {
             refresh_stale: FamilySet::EMPTY,
             eor_received: FamilySet::EMPTY,
             last_event: None,
+            counts: [0; 2],
         }));
         self.fsm_start(id);
         Ok(id)
