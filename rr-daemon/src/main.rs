@@ -84,6 +84,12 @@ async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
             c.tls.ca_file = e.ca_cert_file.clone();
             c.tls.cert_file = e.cert_file.clone();
             c.tls.key_file = e.key_file.clone();
+            // Username and password (ETCD_USERNAME / ETCD_PASSWORD, CALICO_ prefix first) have no flag:
+            // secrets stay out of the process's command line.
+            if let Some(env) = datastore::etcd::EtcdConfig::from_lookup(|k| std::env::var(k).ok()) {
+                c.username = env.username;
+                c.password = env.password;
+            }
             // Connecting lazily: an unreachable etcd at start-up is an outage, not a fatal error.
             Arc::new(datastore::etcd::EtcdBackend::new(c).context("etcd datastore")?)
         }
