@@ -29,7 +29,10 @@ fn typical_attributes() -> Vec<PathAttribute> {
         PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
         PathAttribute::new(AttrValue::MultiExitDisc(10)),
         PathAttribute::new(AttrValue::LocalPref(100)),
-        PathAttribute::new(AttrValue::Communities(vec![Community::new(64512, 100), Community::new(64512, 200)])),
+        PathAttribute::new(AttrValue::Communities(vec![
+            Community::new(64512, 100),
+            Community::new(64512, 200),
+        ])),
     ]
 }
 
@@ -40,11 +43,18 @@ fn update(nlri: usize) -> Update {
             Nlri::new(Prefix::v4(addr, 24).expect("a /24"))
         })
         .collect();
-    Update { withdrawn: vec![], attributes: typical_attributes(), nlri }
+    Update {
+        withdrawn: vec![],
+        attributes: typical_attributes(),
+        nlri,
+    }
 }
 
 fn contexts() -> (DecodeCtx, EncodeCtx) {
-    let d = DecodeCtx { four_octet_as: true, ..DecodeCtx::default() };
+    let d = DecodeCtx {
+        four_octet_as: true,
+        ..DecodeCtx::default()
+    };
     let e = d.mirror();
     (d, e)
 }
@@ -64,7 +74,9 @@ fn update_500_nlri(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("update_500_nlri");
     g.throughput(Throughput::Elements(NLRI as u64));
-    g.bench_function("decode/bgp-wire", |b| b.iter(|| Message::decode(black_box(&frame), &dctx).unwrap()));
+    g.bench_function("decode/bgp-wire", |b| {
+        b.iter(|| Message::decode(black_box(&frame), &dctx).unwrap())
+    });
     g.bench_function("decode/bgpkit-parser", |b| {
         b.iter(|| parse_bgp_message(&mut black_box(&frame).clone(), false, &AsnLength::Bits32).unwrap())
     });
@@ -77,7 +89,9 @@ fn update_500_nlri(c: &mut Criterion) {
         })
     });
     let theirs = parse_bgp_message(&mut frame.clone(), false, &AsnLength::Bits32).unwrap();
-    g.bench_function("encode/bgpkit-parser", |b| b.iter(|| black_box(&theirs).encode(AsnLength::Bits32).unwrap()));
+    g.bench_function("encode/bgpkit-parser", |b| {
+        b.iter(|| black_box(&theirs).encode(AsnLength::Bits32).unwrap())
+    });
     g.finish();
 }
 
@@ -88,7 +102,9 @@ fn attributes_6(c: &mut Criterion) {
     let body = frame.slice(bgp_wire::HEADER_LEN..);
     assert_eq!(Update::decode(&body, &dctx).expect("decodes").attributes.len(), 6);
     let mut g = c.benchmark_group("attributes_6");
-    g.bench_function("decode/bgp-wire", |b| b.iter(|| Update::decode(black_box(&body), &dctx).unwrap()));
+    g.bench_function("decode/bgp-wire", |b| {
+        b.iter(|| Update::decode(black_box(&body), &dctx).unwrap())
+    });
     g.bench_function("decode/bgpkit-parser", |b| {
         b.iter(|| parse_bgp_update_message(black_box(&body).clone(), false, &AsnLength::Bits32).unwrap())
     });
