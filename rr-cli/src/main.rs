@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
+mod control;
 mod decode;
 
 /// Operator CLI for the Calico BGP route reflector.
@@ -25,12 +27,36 @@ struct Cli {
 enum Command {
     /// Decode an MRT file (BGP4MP, TABLE_DUMP_V2; gzip/bzip2 detected) into one JSON object per line.
     Decode(decode::DecodeArgs),
+    /// Show nodes, bgppeers or bgpconfigurations from the datastore.
+    Get(admin::GetArgs),
+    /// Create or update resources from a manifest file (compare-and-swap).
+    Apply(admin::ApplyArgs),
+    /// Delete a resource from the datastore.
+    Delete(admin::DeleteArgs),
+    /// Make nodes route reflectors, list reflectors and check the topology.
+    Reflector(admin::ReflectorArgs),
+    /// The running daemon's identity and counters (control API).
+    Status(control::StatusArgs),
+    /// The running daemon's BGP sessions (control API).
+    Peers(control::PeersArgs),
+    /// The running daemon's Loc-RIB with the best-path reason (control API).
+    Routes(control::RoutesArgs),
+    /// Reset or refresh one session of the running daemon (control API).
+    Peer(control::PeerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Get(args) => admin::get(args),
+        Command::Apply(args) => admin::apply(args),
+        Command::Delete(args) => admin::delete(args),
+        Command::Reflector(args) => admin::reflector(args),
+        Command::Status(args) => control::status(args),
+        Command::Peers(args) => control::peers(args),
+        Command::Routes(args) => control::routes(args),
+        Command::Peer(args) => control::peer(args),
     };
     match result {
         Ok(code) => code,

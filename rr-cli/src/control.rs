@@ -1,0 +1,318 @@
+//! Daemon inspection over the control API (HTTP/JSON on the daemon's unix socket, or TCP):
+//! `status`, `peers`, `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`.
+//!
+//! Routes used (served by `rr-daemon`): `GET /status`, `GET /peers`, `GET /routes?prefix=P`,
+//! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`. Errors come back as HTTP 400 with
+//! `{"error": "..."}`, which is printed as is.
+
+mod http;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use crate::admin::render_table;
+use http::Endpoint;
+
+/// Exit code when the daemon refused the request.
+const EXIT_REFUSED: u8 = 1;
+
+/// Output format of the inspection commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned columns.
+    #[default]
+    Table,
+    /// The control API's JSON, pretty-printed.
+    Json,
+}
+
+/// How to reach the daemon.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ControlArgs {
+    /// The daemon's control socket (its --control-socket; default: `rr-daemon.sock` in the temp directory).
+    #[arg(long, global = true, env = "RR_CONTROL_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Use the daemon's TCP control address (its --control-addr) instead of the socket.
+    #[arg(long, global = true, conflicts_with = "socket")]
+    control_addr: Option<String>,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t)]
+    output: Output,
+}
+
+impl ControlArgs {
+    fn endpoint(&self) -> Endpoint {
+        match (&self.control_addr, &self.socket) {
+            (Some(a), _) => Endpoint::Tcp(a.clone()),
+            (None, Some(p)) => Endpoint::Unix(p.clone()),
+            // The daemon's default (rr-daemon/src/config.rs).
+            (None, None) => Endpoint::Unix(std::env::temp_dir().join("rr-daemon.sock")),
+        }
+    }
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    ctl: ControlArgs,
+}
+
+/// `peers`.
+#[derive(Debug, Args)]
+pub(crate) struct PeersArgs {
+    #[command(flatten)]
+    ctl: ControlArgs,
+}
+
+/// `routes [PREFIX]`.
+#[derive(Debug, Args)]
+pub(crate) struct RoutesArgs {
+    /// One prefix (e.g. 10.2.0.0/26); the whole Loc-RIB when omitted.
+    prefix: Option<String>,
+    #[command(flatten)]
+    ctl: ControlArgs,
+}
+
+/// `peer reset|refresh NAME`.
+#[derive(Debug, Args)]
+pub(crate) struct PeerArgs {
+    #[command(subcommand)]
+    action: PeerAction,
+    #[command(flatten)]
+    ctl: ControlArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum PeerAction {
+    /// Close the session with a Cease / Administrative Reset and let it come back.
+    Reset {
+        /// The peer: its session name (as `peers` shows) or its address.
+        name: String,
+    },
+    /// Ask the peer to resend its routes (ROUTE-REFRESH, RFC 2918).
+    Refresh {
+        /// The peer: its session name (as `peers` shows) or its address.
+        name: String,
+    },
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986 section 2.3).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Calls the API; `Ok(Err(message))` when the daemon answered with an error.
+fn call(ctl: &ControlArgs, method: &str, path: &str) -> anyhow::Result<Result<Value, String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let resp = rt.block_on(http::request(&ctl.endpoint(), method, path))?;
+    let text = String::from_utf8_lossy(&resp.body);
+    if (200..300).contains(&resp.status) {
+        let v = serde_json::from_str(&text)
+            .with_context(|| format!("{path}: the daemon's answer is not JSON"))?;
+        return Ok(Ok(v));
+    }
+    let msg = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| text.trim().to_string());
+    Ok(Err(format!("{path}: HTTP {}: {msg}", resp.status)))
+}
+
+/// Runs `call` and prints the result as JSON or with `table`.
+fn show(
+    ctl: &ControlArgs,
+    method: &str,
+    path: &str,
+    table: impl Fn(&Value) -> String,
+) -> anyhow::Result<ExitCode> {
+    match call(ctl, method, path)? {
+        Ok(v) => {
+            match ctl.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+                Output::Table => print!("{}", table(&v)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(msg) => {
+            eprintln!("rr-cli: {msg}");
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+    }
+}
+
+/// A JSON value as a table cell: strings bare, null as `-`.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "-".to_string(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    }
+}
+
+/// `1d2h`, `3h4m`, `5m6s`, `7s`.
+fn duration(v: &Value) -> String {
+    let Some(s) = v.as_u64() else {
+        return "-".to_string();
+    };
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) => format!("{m}m{sec}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// `status`.
+pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    show(&args.ctl, "GET", "/status", |v| {
+        let Some(obj) = v.as_object() else {
+            return format!("{v}\n");
+        };
+        let mut out = String::new();
+        for (k, val) in obj {
+            let shown = if k == "uptime_secs" {
+                duration(val)
+            } else {
+                cell(val)
+            };
+            out.push_str(&format!("{:<18} {shown}\n", format!("{k}:")));
+        }
+        out
+    })
+}
+
+/// `peers`.
+pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
+    show(&args.ctl, "GET", "/peers", |v| {
+        let rows: Vec<Vec<String>> = v
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                vec![
+                    cell(&p["name"]),
+                    cell(&p["address"]),
+                    cell(&p["remote_as"]),
+                    cell(&p["role"]),
+                    cell(&p["state"]),
+                    duration(&p["established_for_secs"]),
+                    cell(&p["prefixes_received"]),
+                    cell(&p["prefixes_advertised"]),
+                    cell(&p["last_down"]),
+                ]
+            })
+            .collect();
+        render_table(
+            &[
+                "NAME",
+                "ADDRESS",
+                "ASN",
+                "ROLE",
+                "STATE",
+                "SINCE",
+                "RECEIVED",
+                "ADVERTISED",
+                "LAST-DOWN",
+            ],
+            &rows,
+        )
+    })
+}
+
+/// `routes [PREFIX]`.
+pub(crate) fn routes(args: &RoutesArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.prefix {
+        Some(p) => format!("/routes?prefix={}", encode(p)),
+        None => "/routes".to_string(),
+    };
+    show(&args.ctl, "GET", &path, |v| {
+        let mut rows = Vec::new();
+        for r in v.as_array().map(Vec::as_slice).unwrap_or_default() {
+            for p in r["paths"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let best = p["best"].as_bool().unwrap_or(false);
+                let mut flags = String::new();
+                flags.push(if best { '*' } else { ' ' });
+                if p["stale"].as_bool().unwrap_or(false) {
+                    flags.push('S');
+                }
+                rows.push(vec![
+                    cell(&r["prefix"]),
+                    flags.trim_end().to_string(),
+                    cell(&p["from"]),
+                    cell(&p["next_hop"]),
+                    cell(&p["local_pref"]),
+                    cell(&p["med"]),
+                    cell(&p["as_path"]),
+                    cell(&p["originator_id"]),
+                    cell(&p["cluster_list"]),
+                    if best {
+                        cell(&r["best_reason"])
+                    } else {
+                        String::new()
+                    },
+                ]);
+            }
+        }
+        render_table(
+            &[
+                "PREFIX",
+                "BEST",
+                "FROM",
+                "NEXT-HOP",
+                "LOCAL-PREF",
+                "MED",
+                "AS-PATH",
+                "ORIGINATOR",
+                "CLUSTER-LIST",
+                "REASON",
+            ],
+            &rows,
+        )
+    })
+}
+
+/// `peer reset|refresh NAME`.
+pub(crate) fn peer(args: &PeerArgs) -> anyhow::Result<ExitCode> {
+    let (name, verb) = match &args.action {
+        PeerAction::Reset { name } => (name, "reset"),
+        PeerAction::Refresh { name } => (name, "refresh"),
+    };
+    if name.is_empty() {
+        return Err(anyhow!("the peer name is empty"));
+    }
+    let path = format!("/peers/{}/{verb}", encode(name));
+    show(&args.ctl, "POST", &path, |_| format!("{verb} sent to {name}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_and_durations() {
+        assert_eq!(encode("10.0.0.0/8"), "10.0.0.0%2F8");
+        assert_eq!(encode("fd00::/64"), "fd00%3A%3A%2F64");
+        assert_eq!(duration(&Value::from(59)), "59s");
+        assert_eq!(duration(&Value::from(3725)), "1h2m");
+        assert_eq!(duration(&Value::from(90061)), "1d1h");
+        assert_eq!(duration(&Value::Null), "-");
+        assert_eq!(cell(&serde_json::json!([64512, 64513])), "64512 64513");
+    }
+}
