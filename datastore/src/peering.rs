@@ -728,3 +728,73 @@ impl PeeringTracker {
         self.recomputations
     }
 }
+
+/// A topology that loses routes: reflectors sharing a cluster id whose clients are not attached to all of them.
+///
+/// A route from a client of only one of the reflectors reaches the others with their common cluster id in its
+/// CLUSTER_LIST, so they drop it (RFC 4456 section 8 loop detection) and their own clients never see it
+/// (projectcalico/calico#2735).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedClusterIdWarning {
+    /// The shared cluster id.
+    pub cluster_id: Ipv4Addr,
+    /// The reflector nodes sharing it, sorted.
+    pub reflectors: Vec<String>,
+    /// Client nodes peered with some but not all of those reflectors, sorted.
+    pub partial_clients: Vec<String>,
+}
+
+impl fmt::Display for SharedClusterIdWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reflectors {} share cluster id {} but clients {} are not peered with all of them: routes between \
+             clients of different reflectors are dropped by CLUSTER_LIST loop detection",
+            self.reflectors.join(", "),
+            self.cluster_id,
+            self.partial_clients.join(", ")
+        )
+    }
+}
+
+/// Finds reflector groups whose shared cluster id loses routes (see [`SharedClusterIdWarning`]).
+pub fn shared_cluster_id_warnings(snap: &Snapshot) -> Vec<SharedClusterIdWarning> {
+    let mut groups: BTreeMap<Ipv4Addr, Vec<&str>> = BTreeMap::new();
+    for n in snap.nodes.values() {
+        if let Some(cid) = n.cluster_id() {
+            groups.entry(cid).or_default().push(n.name());
+        }
+    }
+    let mut out = Vec::new();
+    for (cid, reflectors) in groups {
+        if reflectors.len() < 2 {
+            continue;
+        }
+        let client_sets: Vec<std::collections::BTreeSet<String>> = reflectors
+            .iter()
+            .map(|r| {
+                compute(snap, &Identity::named(*r))
+                    .sessions
+                    .into_iter()
+                    .filter(|s| s.role.is_client())
+                    .filter_map(|s| s.peer_node)
+                    .filter(|n| snap.nodes.get(n).is_some_and(|n| n.cluster_id().is_none()))
+                    .collect()
+            })
+            .collect();
+        let all: std::collections::BTreeSet<&String> = client_sets.iter().flatten().collect();
+        let partial: Vec<String> = all
+            .into_iter()
+            .filter(|c| !client_sets.iter().all(|s| s.contains(*c)))
+            .cloned()
+            .collect();
+        if !partial.is_empty() {
+            out.push(SharedClusterIdWarning {
+                cluster_id: cid,
+                reflectors: reflectors.iter().map(|r| r.to_string()).collect(),
+                partial_clients: partial,
+            });
+        }
+    }
+    out
+}

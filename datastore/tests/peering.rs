@@ -753,3 +753,53 @@ fn significant_changes_only() {
     let pool = Resource::IpPool(datastore::conformance::sample_pool("p").unwrap());
     assert!(!significant_change(None, Some(&pool)));
 }
+
+#[test]
+fn shared_cluster_id_with_disjoint_clients_is_flagged() {
+    use datastore::peering::shared_cluster_id_warnings;
+    // The documented setup: both reflectors serve every client. Fine.
+    assert!(shared_cluster_id_warnings(&snap(&documented_setup())).is_empty());
+    // Racks pinned to different reflectors that share a cluster id: the calico#2735 trap.
+    let s = snap(
+        &(config("default", NO_MESH)
+            + &node(
+                "rr-1",
+                "rr: '1'",
+                "ipv4Address: 10.20.0.1/24, routeReflectorClusterID: 244.0.0.1",
+            )
+            + &node(
+                "rr-2",
+                "rr: '2'",
+                "ipv4Address: 10.20.0.2/24, routeReflectorClusterID: 244.0.0.1",
+            )
+            + &node("a", "rack: '1'", "ipv4Address: 10.20.0.11/24")
+            + &node("b", "rack: '2'", "ipv4Address: 10.20.0.12/24")
+            + &node("c", "rack: '3'", "ipv4Address: 10.20.0.13/24")
+            + &peer("rack1", "nodeSelector: rack == '1', peerSelector: rr == '1'")
+            + &peer("rack2", "nodeSelector: rack == '2', peerSelector: rr == '2'")
+            + &peer("rack3", "nodeSelector: rack == '3', peerSelector: has(rr)")),
+    );
+    let w = shared_cluster_id_warnings(&s);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].cluster_id, Ipv4Addr::new(244, 0, 0, 1));
+    assert_eq!(w[0].reflectors, ["rr-1", "rr-2"]);
+    assert_eq!(w[0].partial_clients, ["a", "b"]);
+    assert!(w[0].to_string().contains("244.0.0.1"));
+    // Different cluster ids per reflector: no trap.
+    let fixed = snap(
+        &(config("default", NO_MESH)
+            + &node(
+                "rr-1",
+                "rr: '1'",
+                "ipv4Address: 10.20.0.1/24, routeReflectorClusterID: 244.0.0.1",
+            )
+            + &node(
+                "rr-2",
+                "rr: '2'",
+                "ipv4Address: 10.20.0.2/24, routeReflectorClusterID: 244.0.0.2",
+            )
+            + &node("a", "rack: '1'", "ipv4Address: 10.20.0.11/24")
+            + &peer("rack1", "nodeSelector: rack == '1', peerSelector: rr == '1'")),
+    );
+    assert!(shared_cluster_id_warnings(&fixed).is_empty());
+}
