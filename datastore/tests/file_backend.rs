@@ -271,13 +271,31 @@ async fn unreadable_file_reports_unavailable_and_recovers() {
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
     store.reload().unwrap();
-    wait_for(&mut w, |e| matches!(e, WatchEvent::Status(SyncStatus::Unavailable(_)))).await;
-    assert_eq!(store.list(Kind::Node).await.unwrap().resources.len(), 5, "the last good state holds");
+    wait_for(&mut w, |e| {
+        matches!(e, WatchEvent::Status(SyncStatus::Unavailable(_)))
+    })
+    .await;
+    assert_eq!(
+        store.list(Kind::Node).await.unwrap().resources.len(),
+        5,
+        "the last good state holds"
+    );
     std::fs::remove_dir(&path).unwrap();
-    write(&path, &std::fs::read_to_string(FIXTURE).unwrap().replace("10.0.0.11/24", "10.0.0.77/24"));
+    write(
+        &path,
+        &std::fs::read_to_string(FIXTURE)
+            .unwrap()
+            .replace("10.0.0.11/24", "10.0.0.77/24"),
+    );
     store.reload().unwrap();
     // The change comes first, then Synced.
-    let ev = wait_for(&mut w, |e| !matches!(e, WatchEvent::Status(SyncStatus::Unavailable(_)))).await;
-    assert!(matches!(&ev, WatchEvent::Applied(v) if v.value.name() == "node-1"), "{ev:?}");
+    let ev = wait_for(&mut w, |e| {
+        !matches!(e, WatchEvent::Status(SyncStatus::Unavailable(_)))
+    })
+    .await;
+    assert!(
+        matches!(&ev, WatchEvent::Applied(v) if v.value.name() == "node-1"),
+        "{ev:?}"
+    );
     assert_eq!(next(&mut w).await, WatchEvent::Status(SyncStatus::Synced));
 }
