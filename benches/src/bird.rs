@@ -87,6 +87,20 @@ pub struct ReflectorSetup {
     pub add_path: bool,
     /// Hold time the reflector proposes.
     pub hold_time: u16,
+    /// Run the reflector under `nice -n VALUE` (negative: ahead of other work on a shared machine).
+    pub nice: Option<i32>,
+}
+
+/// A command for `program`, wrapped in `nice -n VALUE` when asked (the pid stays the program's: nice execs).
+fn command(program: &str, nice: Option<i32>) -> Command {
+    match nice {
+        Some(n) => {
+            let mut c = Command::new("nice");
+            c.arg("-n").arg(n.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 /// The bird.conf for a reflector serving every client of the plan.
@@ -131,7 +145,7 @@ pub fn start_bird(s: &ReflectorSetup, bird: &str) -> Result<Running, String> {
     let log = dir.path().join("log");
     std::fs::write(&cfg, bird_config(s, &log)).map_err(|e| e.to_string())?;
     let stderr = std::fs::File::create(dir.path().join("stderr")).map_err(|e| e.to_string())?;
-    let child = Command::new(bird)
+    let child = command(bird, s.nice)
         .arg("-c")
         .arg(&cfg)
         .arg("-s")
@@ -177,7 +191,7 @@ pub fn calico_yaml(s: &ReflectorSetup, reflector_name: &str) -> String {
     let _ = writeln!(y, "  labels:\n    route-reflector: \"true\"");
     let _ = writeln!(
         y,
-        "spec:\n  bgp:\n    ipv4Address: {REFLECTOR_ADDR}/8\n    asNumber: {}\n    routeReflectorClusterID: {REFLECTOR_ADDR}",
+        "spec:\n  bgp:\n    ipv4Address: {REFLECTOR_ADDR}/32\n    asNumber: {}\n    routeReflectorClusterID: {REFLECTOR_ADDR}",
         s.asn
     );
     let _ = writeln!(
@@ -191,7 +205,7 @@ pub fn calico_yaml(s: &ReflectorSetup, reflector_name: &str) -> String {
     for i in 0..s.plan.clients {
         let _ = writeln!(
             y,
-            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: node-{i}\nspec:\n  bgp:\n    ipv4Address: {}/8\n    asNumber: {}",
+            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: node-{i}\nspec:\n  bgp:\n    ipv4Address: {}/32\n    asNumber: {}",
             client_addr(i),
             s.asn
         );
@@ -206,11 +220,16 @@ pub fn start_daemon(s: &ReflectorSetup, daemon: &str, extra_args: &[String]) -> 
     let name = "rr-0";
     std::fs::write(&file, calico_yaml(s, name)).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(dir.path().join("log")).map_err(|e| e.to_string())?;
-    let child = Command::new(daemon)
+    let child = command(daemon, s.nice)
         .arg("--datastore")
         .arg("file")
         .arg("--file")
         .arg(&file)
+        // Our own control socket, and no metrics listener: other daemons may run on this machine.
+        .arg("--control-socket")
+        .arg(dir.path().join("ctl.sock"))
+        .arg("--metrics-addr")
+        .arg("off")
         .args(extra_args)
         .env("NODENAME", name)
         .env("IP", REFLECTOR_ADDR.to_string())
@@ -242,6 +261,7 @@ mod tests {
             port: 17900,
             add_path: false,
             hold_time: 240,
+            nice: None,
         }
     }
 
@@ -258,7 +278,7 @@ mod tests {
     fn calico_yaml_lists_every_node() {
         let y = calico_yaml(&setup(), "rr-0");
         assert_eq!(y.matches("kind: Node").count(), 4);
-        assert!(y.contains("ipv4Address: 127.0.1.2/8"));
+        assert!(y.contains("ipv4Address: 127.0.1.2/32"));
         assert!(y.contains("listenPort: 17900"));
         assert!(y.contains("routeReflectorClusterID: 127.0.0.1"));
     }

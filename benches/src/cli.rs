@@ -21,9 +21,14 @@ pub struct Workload {
     /// Give up on convergence (and on each flap step) after this many seconds.
     #[arg(long, default_value_t = 120.0)]
     pub timeout: f64,
-    /// Sessions allowed in connect + OPEN exchange at the same time.
-    #[arg(long, default_value_t = 256)]
+    /// Sessions allowed in connect + OPEN exchange at the same time. BIRD listens with a backlog of 8: more
+    /// than that at once overflows its accept queue while it is busy, and the kernel drops SYNs (1 s, 3 s, ...
+    /// retransmission stalls that measure TCP backoff rather than the reflector).
+    #[arg(long, default_value_t = 8)]
     pub connect_concurrency: usize,
+    /// Print progress to stderr every this many seconds while converging.
+    #[arg(long)]
+    pub progress: Option<f64>,
     /// Tokio worker threads of the load generator (1 leaves the other core to the reflector).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,

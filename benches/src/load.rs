@@ -84,6 +84,8 @@ pub struct LoadConfig {
     pub connect_concurrency: usize,
     /// What to do after convergence.
     pub mode: Mode,
+    /// Print established/complete/prefix counts to stderr this often while waiting for convergence.
+    pub progress: Option<Duration>,
 }
 
 /// Propagation latency figures of a churn run.
@@ -147,6 +149,10 @@ pub struct Report {
     pub reflector_cpu_total_secs: Option<f64>,
     /// Reflector peak RSS (VmHWM), MiB.
     pub reflector_peak_rss_mib: Option<f64>,
+    /// CPU seconds of the load generator itself over the run.
+    pub generator_cpu_secs: Option<f64>,
+    /// Machine 1-minute load average at the start and at the end (other work disturbs timings).
+    pub loadavg: (Option<f64>, Option<f64>),
     /// Bytes the clients sent.
     pub bytes_sent: u64,
     /// Bytes the clients received.
@@ -194,6 +200,13 @@ impl Report {
             f(self.reflector_cpu_secs, " s"),
             f(self.reflector_cpu_total_secs, " s"),
             f(self.reflector_peak_rss_mib, " MiB"),
+        );
+        let _ = writeln!(
+            s,
+            "  load generator CPU {}, machine load average {} -> {}",
+            f(self.generator_cpu_secs, " s"),
+            f(self.loadavg.0, ""),
+            f(self.loadavg.1, ""),
         );
         let _ = writeln!(
             s,
@@ -439,7 +452,7 @@ impl Client {
             .await
             .map_err(|e| format!("send OPEN: {e}"))?;
         let mut peer = None;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             while let Some(n) = wire::frame_len(rbuf)? {
                 let msg = rbuf.split_to(n);
@@ -732,6 +745,8 @@ pub async fn run(cfg: LoadConfig) -> Report {
     let pid = cfg.reflector_pid;
     let sample = move || pid.and_then(procstat::sample);
     let s0 = sample();
+    let g0 = procstat::sample(std::process::id());
+    let load0 = loadavg();
     let (stop_tx, stop_rx) = watch::channel(false);
     let sem = Arc::new(Semaphore::new(cfg.connect_concurrency.max(1)));
     let mut senders = Vec::with_capacity(n);
@@ -762,13 +777,28 @@ pub async fn run(cfg: LoadConfig) -> Report {
     }
     let mut errors = Vec::new();
     let mut all_established = None;
+    let mut last_progress = Instant::now();
     let converged = wait_for(cfg.timeout, || {
         if all_established.is_none() && sh.established.load(Relaxed) == n {
             all_established = Some(sh.start.elapsed());
         }
+        if let Some(every) = cfg.progress
+            && last_progress.elapsed() >= every
+        {
+            last_progress = Instant::now();
+            eprintln!(
+                "  {:>8.3} s: established {}, complete {}, prefixes received {}, updates {}",
+                sh.start.elapsed().as_secs_f64(),
+                sh.established.load(Relaxed),
+                sh.complete.load(Relaxed),
+                sh.nlri.load(Relaxed),
+                sh.updates.load(Relaxed)
+            );
+        }
         sh.complete.load(Relaxed) == n
     })
-    .await;
+    .await
+    .map(|_| sh.start.elapsed());
     let s_conv = sample();
     if converged.is_none() {
         errors.push(format!(
@@ -847,6 +877,7 @@ pub async fn run(cfg: LoadConfig) -> Report {
         }
     }
     let s_end = sample();
+    let g_end = procstat::sample(std::process::id());
     let _ = stop_tx.send(true);
     drop(senders);
     let mut hist = new_hist();
@@ -877,6 +908,8 @@ pub async fn run(cfg: LoadConfig) -> Report {
         reflector_cpu_secs: converged.and(cpu(s0, s_conv)),
         reflector_cpu_total_secs: cpu(s0, s_end),
         reflector_peak_rss_mib: s_end.or(s_conv).map(|s| s.peak_rss_kib as f64 / 1024.0),
+        generator_cpu_secs: cpu(g0, g_end),
+        loadavg: (load0, loadavg()),
         bytes_sent: sh.bytes_sent.load(Relaxed),
         bytes_received: sh.bytes_received.load(Relaxed),
         updates_received: sh.updates.load(Relaxed),
@@ -897,4 +930,29 @@ pub async fn run(cfg: LoadConfig) -> Report {
 /// reflector started from here inherits the limit).
 pub fn raise_fd_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
+/// Sets this process's nice value (before the runtime's threads exist, so they inherit it) by running
+/// `renice`; failures are reported on stderr and otherwise ignored.
+pub fn renice_self(n: i32) {
+    let st = std::process::Command::new("renice")
+        .arg("-n")
+        .arg(n.to_string())
+        .arg("-p")
+        .arg(std::process::id().to_string())
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !matches!(st, Ok(s) if s.success()) {
+        eprintln!("renice -n {n} failed: {st:?}");
+    }
+}
+
+/// The 1-minute load average of the machine, from `/proc/loadavg`.
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

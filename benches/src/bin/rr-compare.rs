@@ -47,6 +47,10 @@ struct Args {
     /// Write all reports and the summary as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run the reflectors under `nice -n N` and renice this load generator to N too (e.g. -10 on a busy
+    /// shared machine, so that other work disturbs the comparison less).
+    #[arg(long, allow_hyphen_values = true)]
+    nice: Option<i32>,
     /// Keep each reflector's scratch directory (configuration, logs) and print its path.
     #[arg(long)]
     keep: bool,
@@ -129,6 +133,9 @@ fn start(name: &str, setup: &ReflectorSetup, args: &Args, daemon: &str) -> Resul
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     load::raise_fd_limit();
+    if let Some(n) = args.nice {
+        load::renice_self(n);
+    }
     let daemon = match &args.daemon {
         Some(d) => d.clone(),
         None => std::env::current_exe()
@@ -152,6 +159,7 @@ fn main() -> anyhow::Result<()> {
                     port: free_port()?,
                     add_path: w.add_path,
                     hold_time: w.hold_time,
+                    nice: args.nice,
                 };
                 let mut r = match start(name, &setup, &args, &daemon) {
                     Ok(r) => r,
@@ -175,6 +183,7 @@ fn main() -> anyhow::Result<()> {
                     timeout: Duration::from_secs_f64(w.timeout.max(0.1)),
                     connect_concurrency: w.connect_concurrency,
                     mode,
+                    progress: w.progress.map(Duration::from_secs_f64),
                 };
                 let report = rt.block_on(load::run(cfg));
                 println!("run {run}: {}", report.to_text().trim_end());

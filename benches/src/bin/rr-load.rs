@@ -60,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         timeout: Duration::from_secs_f64(w.timeout.max(0.1)),
         connect_concurrency: w.connect_concurrency,
         mode: args.mode.unwrap_or(ModeCmd::Converge).mode(),
+        progress: w.progress.map(Duration::from_secs_f64),
     };
     let report = benches::cli::runtime(w.threads)?.block_on(load::run(cfg));
     print!("{}", report.to_text());
