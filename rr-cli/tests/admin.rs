@@ -1,0 +1,332 @@
+//! `rr-cli get|apply|delete|reflector` against the file datastore: manifests round-trip, reflector changes
+//! land on the node, stale writes and invalid manifests are refused with a clear message.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs rr-cli on the file datastore `store` with `args`, with no datastore variables inherited.
+fn cli(store: &Path, args: &[&str]) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rr-cli"));
+    cmd.args(args)
+        .arg("--datastore")
+        .arg("file")
+        .arg("--file")
+        .arg(store);
+    for var in ["DATASTORE_TYPE", "ETCD_ENDPOINTS", "KUBECONFIG"] {
+        cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
+    }
+    let o = cmd.output().expect("run rr-cli");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn ok(store: &Path, args: &[&str]) -> String {
+    let o = cli(store, args);
+    assert_eq!(o.code, 0, "rr-cli {args:?} failed: {}{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+fn json(store: &Path, args: &[&str]) -> Value {
+    let out = ok(store, args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("rr-cli {args:?}: not JSON ({e}): {out}"))
+}
+
+#[test]
+fn apply_get_delete_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store.yaml");
+    let example = repo().join("examples/calico.yaml");
+    let example = example.to_str().expect("utf-8 path");
+
+    let out = ok(&store, &["apply", "-f", example]);
+    for id in [
+        "BGPConfiguration/default",
+        "Node/rr1",
+        "Node/node-a",
+        "Node/node-b",
+        "BGPPeer/peer-with-route-reflectors",
+    ] {
+        assert!(
+            out.contains(&format!("{id} created")),
+            "apply output lacks {id}: {out}"
+        );
+    }
+
+    let nodes = json(&store, &["get", "nodes", "-o", "json"]);
+    let names: Vec<&str> = nodes["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|n| n["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["node-a", "node-b", "rr1"]);
+    let rr1 = json(&store, &["get", "node", "rr1", "-o", "json"]);
+    assert_eq!(rr1["spec"]["bgp"]["routeReflectorClusterID"], "244.0.0.1");
+    assert_eq!(rr1["metadata"]["labels"]["route-reflector"], "true");
+    assert_eq!(rr1["kind"], "Node");
+
+    let table = ok(&store, &["get", "bgppeers"]);
+    let mut lines = table.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("NAME") && header.contains("PEERSELECTOR"),
+        "{table}"
+    );
+    let row = lines.next().expect("one peer");
+    assert!(
+        row.starts_with("peer-with-route-reflectors") && row.contains("route-reflector =="),
+        "{table}"
+    );
+
+    // `get -o yaml` output is a manifest that applies back unchanged.
+    let yaml = ok(&store, &["get", "bgpconfigurations", "default", "-o", "yaml"]);
+    assert!(yaml.contains("listenPort: 1790"), "{yaml}");
+    let edited = dir.path().join("edited.yaml");
+    std::fs::write(&edited, yaml.replace("listenPort: 1790", "listenPort: 1791")).expect("write");
+    let out = ok(&store, &["apply", "-f", edited.to_str().expect("path")]);
+    assert!(out.contains("BGPConfiguration/default configured"), "{out}");
+    let cfg = json(&store, &["get", "bgpconfiguration", "default", "-o", "json"]);
+    assert_eq!(cfg["spec"]["listenPort"], 1791);
+
+    let out = ok(&store, &["delete", "bgppeer", "peer-with-route-reflectors"]);
+    assert!(out.contains("deleted"), "{out}");
+    let gone = cli(&store, &["get", "bgppeer", "peer-with-route-reflectors"]);
+    assert_eq!(gone.code, 1, "{}", gone.stdout);
+    assert!(gone.stderr.contains("not found"), "{}", gone.stderr);
+    let again = cli(&store, &["delete", "bgppeer", "peer-with-route-reflectors"]);
+    assert_eq!(again.code, 1);
+    assert_eq!(
+        cli(
+            &store,
+            &[
+                "delete",
+                "bgppeer",
+                "peer-with-route-reflectors",
+                "--ignore-not-found"
+            ]
+        )
+        .code,
+        0
+    );
+    let bad_kind = cli(&store, &["get", "widgets"]);
+    assert_ne!(bad_kind.code, 0);
+    assert!(bad_kind.stderr.contains("unknown kind"), "{}", bad_kind.stderr);
+}
+
+#[test]
+fn reflector_add_list_remove() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("calico.yaml");
+    std::fs::copy(repo().join("examples/calico.yaml"), &store).expect("copy example");
+
+    let list = ok(&store, &["reflector", "list"]);
+    let row = list
+        .lines()
+        .find(|l| l.contains("rr1"))
+        .unwrap_or_else(|| panic!("{list}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells, ["244.0.0.1", "rr1", "127.0.1.1", "2"], "{list}");
+
+    let out = ok(
+        &store,
+        &["reflector", "add", "node-a", "--cluster-id", "244.0.0.1"],
+    );
+    assert!(
+        out.contains("Node/node-a is a reflector with cluster id 244.0.0.1"),
+        "{out}"
+    );
+    let node = json(&store, &["get", "node", "node-a", "-o", "json"]);
+    assert_eq!(node["spec"]["bgp"]["routeReflectorClusterID"], "244.0.0.1");
+    assert_eq!(node["metadata"]["labels"]["route-reflector"], "true");
+    assert_eq!(
+        node["spec"]["bgp"]["ipv4Address"], "127.0.1.2/32",
+        "the rest of the node is kept"
+    );
+
+    // Two reflectors of one cluster, each with node-b as its only client (computed by the peering function).
+    let topo = json(&store, &["reflector", "list", "-o", "json"]);
+    let members = topo["clusters"][0]["reflectors"].as_array().expect("reflectors");
+    assert_eq!(members.len(), 2, "{topo}");
+    for m in members {
+        assert_eq!(m["clients"], 1, "{topo}");
+        assert_eq!(m["client_names"], serde_json::json!(["node-b"]), "{topo}");
+    }
+    assert_eq!(topo["warnings"], serde_json::json!([]), "{topo}");
+
+    let out = ok(&store, &["reflector", "remove", "node-a"]);
+    assert!(out.contains("no longer a reflector"), "{out}");
+    let node = json(&store, &["get", "node", "node-a", "-o", "json"]);
+    assert!(
+        node["spec"]["bgp"].get("routeReflectorClusterID").is_none(),
+        "{node}"
+    );
+    assert!(node["metadata"].get("labels").is_none(), "{node}");
+
+    let missing = cli(
+        &store,
+        &["reflector", "add", "rr-standalone", "--cluster-id", "244.0.0.9"],
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("not found") && missing.stderr.contains("standalone"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn topology_warnings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("calico.yaml");
+    // rr-a and rr-b share cluster id 244.0.0.1, but zone a only peers with rr-a and zone b only with rr-b;
+    // rr-c is alone in 244.0.0.2 and has no clients; n3 is in no zone.
+    let mut y = String::from(
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+         spec: {nodeToNodeMeshEnabled: false, asNumber: 64512}\n",
+    );
+    for (name, ip, labels, cid) in [
+        (
+            "rr-a",
+            "10.0.0.1",
+            "route-reflector: 'true', group: a",
+            Some("244.0.0.1"),
+        ),
+        (
+            "rr-b",
+            "10.0.0.2",
+            "route-reflector: 'true', group: b",
+            Some("244.0.0.1"),
+        ),
+        (
+            "rr-c",
+            "10.0.0.3",
+            "route-reflector: 'true', group: c",
+            Some("244.0.0.2"),
+        ),
+        ("n1", "10.0.1.1", "zone: a", None),
+        ("n2", "10.0.1.2", "zone: b", None),
+        ("n3", "10.0.1.3", "other: x", None),
+    ] {
+        y.push_str(&format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n\
+             spec: {{bgp: {{ipv4Address: {ip}/24{}}}}}\n",
+            cid.map(|c| format!(", routeReflectorClusterID: {c}")).unwrap_or_default()
+        ));
+    }
+    for zone in ["a", "b"] {
+        y.push_str(&format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: zone-{zone}}}\n\
+             spec: {{nodeSelector: zone == '{zone}', peerSelector: group == '{zone}'}}\n"
+        ));
+    }
+    std::fs::write(&store, y).expect("write");
+
+    let o = cli(&store, &["reflector", "list"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let rows: Vec<Vec<&str>> = o
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["244.0.0.1", "rr-a", "10.0.0.1", "1"],
+            vec!["244.0.0.1", "rr-b", "10.0.0.2", "1"],
+            vec!["244.0.0.2", "rr-c", "10.0.0.3", "0"],
+        ],
+        "{}",
+        o.stdout
+    );
+    let w = &o.stderr;
+    assert!(
+        w.contains("reflectors rr-a and rr-b share the cluster id but have disjoint client sets"),
+        "{w}"
+    );
+    assert!(
+        w.contains("cluster 244.0.0.2 has a single reflector (rr-c)"),
+        "{w}"
+    );
+    assert!(w.contains("reflector rr-c has no clients"), "{w}");
+    assert!(w.contains("clients of no reflector: n3"), "{w}");
+    assert!(!w.contains("244.0.0.1 has a single"), "{w}");
+}
+
+#[test]
+fn stale_resource_version_is_a_clean_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("calico.yaml");
+    std::fs::copy(repo().join("examples/calico.yaml"), &store).expect("copy example");
+    let before = std::fs::read_to_string(&store).expect("read");
+
+    let stale = dir.path().join("stale.yaml");
+    std::fs::write(
+        &stale,
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-a, resourceVersion: '999999'}\n\
+         spec: {bgp: {ipv4Address: 127.0.1.22/32}}\n",
+    )
+    .expect("write");
+    let o = cli(&store, &["apply", "-f", stale.to_str().expect("path")]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("Node/node-a") && o.stderr.contains("conflict"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("expected revision 999999"), "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&store).expect("read"),
+        before,
+        "nothing written"
+    );
+    let node = json(&store, &["get", "node", "node-a", "-o", "json"]);
+    assert_eq!(node["spec"]["bgp"]["ipv4Address"], "127.0.1.2/32");
+}
+
+#[test]
+fn invalid_manifest_names_file_document_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store.yaml");
+    let manifest = dir.path().join("bad.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: good}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}}\n\
+         ---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+         spec: {asNumber: banana}\n",
+    )
+    .expect("write");
+    let o = cli(&store, &["apply", "-f", manifest.to_str().expect("path")]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("bad.yaml#2"), "document named: {}", o.stderr);
+    assert!(o.stderr.contains("spec.asNumber"), "field named: {}", o.stderr);
+    assert!(o.stderr.contains("banana"), "value shown: {}", o.stderr);
+    assert!(o.stderr.contains("nothing applied"), "{}", o.stderr);
+    let get = cli(&store, &["get", "node", "good"]);
+    assert_eq!(
+        get.code, 1,
+        "the valid document was not applied either: {}",
+        get.stdout
+    );
+
+    std::fs::write(&manifest, "kind: Node\nmetadata: {name: x\n").expect("write");
+    let o = cli(&store, &["apply", "-f", manifest.to_str().expect("path")]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("bad.yaml#1"), "{}", o.stderr);
+}
