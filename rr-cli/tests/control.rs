@@ -54,6 +54,25 @@ impl Drop for Guard {
     }
 }
 
+/// Prints the tail of the daemon's and BIRD's logs when the test fails.
+struct Logs(PathBuf);
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for name in ["rr.log", "bird.log"] {
+            let text = std::fs::read_to_string(self.0.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- {name} (last 40 lines)");
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
 struct Out {
     code: i32,
     stdout: String,
@@ -135,6 +154,7 @@ fn status_peers_routes_against_the_example() {
     let sock_s = sock.to_str().expect("utf-8 path");
     let control_port = free_port();
     let _rr = start_daemon(dir.path(), &yaml, &sock, control_port);
+    let _logs = Logs(dir.path().to_path_buf());
 
     // status: the daemon found itself (rr1) in the example and reads its cluster id from the node.
     let status = wait_for("the daemon's status", Duration::from_secs(30), || {
