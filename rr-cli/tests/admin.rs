@@ -1,5 +1,9 @@
 //! `rr-cli get|apply|delete|reflector` against the file datastore: manifests round-trip, reflector changes
-//! land on the node, stale writes and invalid manifests are refused with a clear message.
+//! land on the node, stale writes and invalid manifests are refused with a clear message. The same commands
+//! against a real etcd (the `datastore` crate's fixture: Debian `etcd-server`).
+
+#[path = "../../datastore/tests/etcd_support/mod.rs"]
+mod etcd_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,12 +22,14 @@ struct Out {
 
 /// Runs rr-cli on the file datastore `store` with `args`, with no datastore variables inherited.
 fn cli(store: &Path, args: &[&str]) -> Out {
+    let file = store.to_str().expect("utf-8 path");
+    cli_on(&["--datastore", "file", "--file", file], args)
+}
+
+/// Runs rr-cli with the datastore flags `store` and `args`, with no datastore variables inherited.
+fn cli_on(store: &[&str], args: &[&str]) -> Out {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rr-cli"));
-    cmd.args(args)
-        .arg("--datastore")
-        .arg("file")
-        .arg("--file")
-        .arg(store);
+    cmd.args(args).args(store);
     for var in ["DATASTORE_TYPE", "ETCD_ENDPOINTS", "KUBECONFIG"] {
         cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
     }
@@ -329,4 +335,59 @@ fn invalid_manifest_names_file_document_and_field() {
     let o = cli(&store, &["apply", "-f", manifest.to_str().expect("path")]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("bad.yaml#1"), "{}", o.stderr);
+}
+
+#[test]
+fn etcd_apply_reflector_and_stale_write() {
+    let etcd = etcd_support::EtcdServer::start();
+    let endpoint = etcd.endpoint();
+    let store = ["--datastore", "etcdv3", "--etcd-endpoints", endpoint.as_str()];
+    let run = |args: &[&str]| {
+        let o = cli_on(&store, args);
+        assert_eq!(o.code, 0, "rr-cli {args:?} failed: {}{}", o.stdout, o.stderr);
+        o.stdout
+    };
+    let example = repo().join("examples/calico.yaml");
+    let out = run(&["apply", "-f", example.to_str().expect("path")]);
+    assert!(out.contains("Node/rr1 created"), "{out}");
+    let nodes: Value = serde_json::from_str(&run(&["get", "nodes", "-o", "json"])).expect("json");
+    assert_eq!(nodes["items"].as_array().map(Vec::len), Some(3), "{nodes}");
+
+    // The Calico key layout, readable by calico-node and calicoctl.
+    let out = run(&["reflector", "add", "node-a", "--cluster-id", "244.0.0.7"]);
+    assert!(out.contains("244.0.0.7"), "{out}");
+    let raw = etcd.ctl_ok(&[
+        "get",
+        "--print-value-only",
+        "/calico/resources/v3/projectcalico.org/nodes/node-a",
+    ]);
+    let v: Value = serde_json::from_str(raw.trim()).expect("stored JSON");
+    assert_eq!(v["spec"]["bgp"]["routeReflectorClusterID"], "244.0.0.7", "{raw}");
+    assert_eq!(v["metadata"]["labels"]["route-reflector"], "true", "{raw}");
+
+    // A copy taken before someone else's write is refused; a fresh one applies.
+    let copy = run(&["get", "node", "node-a", "-o", "yaml"]);
+    assert!(copy.contains("resourceVersion"), "{copy}");
+    run(&["reflector", "remove", "node-a"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join("node-a.yaml");
+    std::fs::write(&stale, copy.replace("127.0.1.2/32", "127.0.1.20/32")).expect("write");
+    let o = cli_on(&store, &["apply", "-f", stale.to_str().expect("path")]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("conflict on Node \"node-a\""), "{}", o.stderr);
+    let now: Value = serde_json::from_str(&run(&["get", "node", "node-a", "-o", "json"])).expect("json");
+    assert_eq!(now["spec"]["bgp"]["ipv4Address"], "127.0.1.2/32", "{now}");
+    assert!(
+        now["spec"]["bgp"].get("routeReflectorClusterID").is_none(),
+        "{now}"
+    );
+    let fresh = run(&["get", "node", "node-a", "-o", "yaml"]);
+    std::fs::write(&stale, fresh.replace("127.0.1.2/32", "127.0.1.20/32")).expect("write");
+    let out = run(&["apply", "-f", stale.to_str().expect("path")]);
+    assert!(out.contains("Node/node-a configured"), "{out}");
+
+    let out = run(&["delete", "node", "node-b"]);
+    assert!(out.contains("deleted"), "{out}");
+    let list: Value = serde_json::from_str(&run(&["reflector", "list", "-o", "json"])).expect("json");
+    assert_eq!(list["clusters"][0]["reflectors"][0]["clients"], 1, "{list}");
 }
