@@ -198,8 +198,9 @@ impl DatastoreArgs {
                 let cfg = datastore::etcd::EtcdConfig::from_lookup(|name| {
                     let plain = name.strip_prefix("CALICO_").unwrap_or(name);
                     match flags.get(plain) {
-                        Some(v) => v.clone(),
-                        None => std::env::var(name).ok(),
+                        Some(Some(v)) => Some(v.clone()),
+                        // No flag: the variable itself (CALICO_X is asked first, then X).
+                        _ => std::env::var(name).ok(),
                     }
                 })
                 .ok_or_else(|| anyhow!("--datastore etcdv3 needs --etcd-endpoints / ETCD_ENDPOINTS"))?;

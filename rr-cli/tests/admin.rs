@@ -386,6 +386,22 @@ fn etcd_apply_reflector_and_stale_write() {
     let out = run(&["apply", "-f", stale.to_str().expect("path")]);
     assert!(out.contains("Node/node-a configured"), "{out}");
 
+    // The daemon's variables select the backend too (etcdv3 is the default when ETCD_ENDPOINTS is set).
+    let o = Command::new(env!("CARGO_BIN_EXE_rr-cli"))
+        .args(["get", "node", "node-a", "-o", "json"])
+        .env_remove("DATASTORE_TYPE")
+        .env_remove("CALICO_DATASTORE_TYPE")
+        .env_remove("ETCD_ENDPOINTS")
+        .env("CALICO_ETCD_ENDPOINTS", &endpoint)
+        .output()
+        .expect("run rr-cli");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let via_env: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        via_env["spec"]["bgp"]["ipv4Address"], "127.0.1.20/32",
+        "{via_env}"
+    );
+
     let out = run(&["delete", "node", "node-b"]);
     assert!(out.contains("deleted"), "{out}");
     let list: Value = serde_json::from_str(&run(&["reflector", "list", "-o", "json"])).expect("json");
