@@ -94,6 +94,11 @@ impl Groups {
             .map_or(0, |g| g.adj_out.values().map(|s| s.as_slice().len()).sum())
     }
 
+    /// Routes in every group's Adj-RIB-Out, indexed by group.
+    pub(crate) fn adj_out_lens(&self) -> Vec<usize> {
+        (0..self.list.len()).map(|g| self.adj_out_len(g)).collect()
+    }
+
     /// Estimated bytes of every Adj-RIB-Out.
     pub(crate) fn memory(&self) -> usize {
         self.list

@@ -470,12 +470,15 @@ impl EngineTask {
                         let _ = h.ctx.send(Some(decode_ctx));
                     }
                     self.metrics.session_up.inc();
+                    // Kept current between the once-a-second gauge refreshes.
+                    self.metrics.peers_established.inc();
                     let name = self.peer_name(peer);
                     info!(peer = %name, families = ?negotiated.families, add_path_tx = ?negotiated.add_path_tx,
                           hold = ?negotiated.hold_time, "session established");
                 }
                 Output::SessionDown { peer, reason } => {
                     self.metrics.session_down.inc();
+                    self.metrics.peers_established.dec();
                     let name = self.peer_name(peer);
                     info!(peer = %name, %reason, "session down");
                 }

@@ -770,15 +770,21 @@ impl Engine {
 
     /// Every configured peer.
     pub fn peers(&self) -> impl Iterator<Item = PeerInfo> + '_ {
-        self.peers.iter().flatten().map(|p| self.peer_info(p))
+        // Count each group's Adj-RIB-Out once, not once per member (a walk of the whole table).
+        let lens = self.groups.adj_out_lens();
+        self.peers
+            .iter()
+            .flatten()
+            .map(move |p| self.peer_info_with(p, p.group.map_or(0, |g| lens.get(g).copied().unwrap_or(0))))
     }
 
     /// One peer.
     pub fn peer_info_of(&self, id: PeerId) -> Option<PeerInfo> {
-        self.peer(id).map(|p| self.peer_info(p))
+        self.peer(id)
+            .map(|p| self.peer_info_with(p, p.group.map_or(0, |g| self.groups.adj_out_len(g))))
     }
 
-    fn peer_info(&self, p: &Peer) -> PeerInfo {
+    fn peer_info_with(&self, p: &Peer, advertised: usize) -> PeerInfo {
         PeerInfo {
             id: p.id,
             config: p.cfg.clone(),
@@ -786,7 +792,7 @@ impl Engine {
             established_since: p.established.map(|(_, t)| t),
             negotiated: p.established.and(p.neg.as_deref().cloned()),
             prefixes_received: p.adj_in.len(),
-            prefixes_advertised: p.group.map_or(0, |g| self.groups.adj_out_len(g)),
+            prefixes_advertised: advertised,
             prefixes_stale: p.adj_in.values().filter(|r| r.flags != 0).count(),
             last_down: p.last_down.clone(),
             update_group: p.group,
