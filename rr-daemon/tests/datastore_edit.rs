@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -31,10 +31,7 @@ fn transitions(rr: &Rr, name: &str) -> u64 {
 
 #[test]
 fn add_remove_node_and_change_cluster_id_while_running() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let base = 6;
     let rr_ip = Ipv4Addr::new(127, 0, base, 1);
     let rr_port = free_port("127.0.0.1");
@@ -172,10 +169,7 @@ fn add_remove_node_and_change_cluster_id_while_running() {
 
 #[test]
 fn connection_from_unknown_address_is_rejected() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let base = 7;
     let rr_ip = Ipv4Addr::new(127, 0, base, 1);
     let rr_port = free_port("127.0.0.1");
@@ -205,10 +199,7 @@ fn connection_from_unknown_address_is_rejected() {
 
 #[test]
 fn broken_datastore_edit_keeps_every_session() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let base = 14;
     let rr_ip = Ipv4Addr::new(127, 0, base, 1);
     let rr_port = free_port("127.0.0.1");
@@ -255,10 +246,7 @@ fn broken_datastore_edit_keeps_every_session() {
 
 #[test]
 fn control_api_reset_and_refresh() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let base = 16;
     let rr_ip = Ipv4Addr::new(127, 0, base, 1);
     let rr_port = free_port("127.0.0.1");

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
-use common::{ChildGuard, free_port, have, wait_for};
+use common::{ChildGuard, free_port, require, wait_for};
 use etcd_support::{EtcdServer, Pki};
 use serde_json::Value;
 
@@ -215,10 +215,7 @@ fn has_route(b: &Bird, prefix: &str) -> bool {
 
 #[test]
 fn etcd_datastore_end_to_end_with_bird_clients() {
-    assert!(
-        have("bird") && have("birdc"),
-        "BIRD 2 is needed: apt-get install -y bird2"
-    );
+    require(&["bird", "birdc"]);
     let mut etcd = EtcdServer::start();
     let rr_port = free_port("127.0.0.1");
 
@@ -482,10 +479,7 @@ fn daemon_started_before_etcd() {
 /// reflector mesh with both cluster ids in CLUSTER_LIST (RFC 4456 section 8).
 #[test]
 fn two_reflectors_mesh_from_etcd_data() {
-    assert!(
-        have("bird") && have("birdc"),
-        "BIRD 2 is needed: apt-get install -y bird2"
-    );
+    require(&["bird", "birdc"]);
     let etcd = EtcdServer::start();
     let rr_port = free_port("127.0.0.1");
     let rr_ips = [Ipv4Addr::new(127, 0, 7, 1), Ipv4Addr::new(127, 0, 7, 11)];

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::rr::Rr;
-use common::{ChildGuard, have, wait_for};
+use common::{ChildGuard, require, wait_for};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -27,10 +27,7 @@ fn birdc(sock: &std::path::Path, cmd: &str) -> String {
 
 #[test]
 fn readme_example_reflects_between_two_birds() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let yaml = dir.path().join("calico.yaml");
     std::fs::copy(repo().join("examples/calico.yaml"), &yaml).expect("copy example");

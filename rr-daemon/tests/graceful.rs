@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const RR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
 const T: Duration = Duration::from_secs(30);
@@ -47,10 +47,7 @@ fn setup(base: u8, extra_flags: &[&str]) -> Setup {
 
 #[test]
 fn restarting_client_keeps_its_routes_at_others_until_end_of_rib() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let _ = RR_IP;
     let Setup { rr, mut birds } = setup(3, &[]);
     // Client 3 announces two prefixes; after its restart it announces only one.
@@ -115,10 +112,7 @@ fn restarting_client_keeps_its_routes_at_others_until_end_of_rib() {
 
 #[test]
 fn reflector_sigterm_lets_clients_keep_routes() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let Setup { mut rr, birds } = setup(4, &[]);
     wait_for("bird2 has client 3's route", T, || {
         if birds[0].bgp_routes("10.3.0.0/26").is_empty() {
@@ -167,10 +161,7 @@ fn reflector_sigterm_lets_clients_keep_routes() {
 
 #[test]
 fn reflector_sigterm_with_cease_mode_flushes_clients() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let Setup { mut rr, birds } = setup(5, &["--shutdown-mode", "cease"]);
     wait_for("bird2 has client 3's route", T, || {
         if birds[0].bgp_routes("10.3.0.0/26").is_empty() {

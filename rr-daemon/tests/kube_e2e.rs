@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
-use common::{ChildGuard, free_port, have, wait_for};
+use common::{ChildGuard, free_port, require, wait_for};
 use kube_support::{FakeApiServer, Groups};
 use serde_json::{Value, json};
 
@@ -143,10 +143,7 @@ fn k8s_node(name: &str, addr: Ipv4Addr, cluster_id: Option<&str>, reflector_labe
 
 #[test]
 fn two_reflectors_on_the_kubernetes_datastore_mesh_reflect_and_follow_annotations() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

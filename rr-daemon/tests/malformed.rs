@@ -10,17 +10,14 @@ use std::time::{Duration, Instant};
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::raw::{RawPeer, msg, update};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 const BASE: u8 = 8;
 
 #[test]
 fn raw_peer_errors_get_notifications_and_others_are_unaffected() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let rr_ip = Ipv4Addr::new(127, 0, BASE, 1);
     let raw_ip = Ipv4Addr::new(127, 0, BASE, 9);
     let rr_port = free_port("127.0.0.1");

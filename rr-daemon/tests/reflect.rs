@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::gobgp::Gobgp;
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const RR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
 const CLUSTER: &str = "244.0.0.1";
@@ -57,10 +57,7 @@ fn check_bird_path(b: &Bird, prefix: &str, originator: Ipv4Addr, next_hop: &str)
 
 #[test]
 fn bird_and_gobgp_clients_receive_each_others_routes() {
-    if !have("bird") || !have("gobgpd") {
-        eprintln!("bird2/gobgpd not installed: skipping (scripts/test.sh installs them)");
-        return;
-    }
+    require(&["bird", "gobgpd"]);
     let rr_port = free_port("127.0.0.1");
     let mut topo = Topology::calico_rr(rr_port);
     topo.nodes.push(NodeDef::reflector(

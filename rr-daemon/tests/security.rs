@@ -9,17 +9,14 @@ use std::time::Duration;
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 const BASE: u8 = 12;
 
 #[test]
 fn md5_and_gtsm_sessions_with_bird() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let rr_ip = Ipv4Addr::new(127, 0, BASE, 1);
     let rr_port = free_port("127.0.0.1");
     let mut topo = Topology::calico_rr(rr_port);

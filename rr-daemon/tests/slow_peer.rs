@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::raw::{RawPeer, msg};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const T: Duration = Duration::from_secs(60);
 const BASE: u8 = 13;
@@ -20,10 +20,7 @@ const N: usize = 20_000;
 
 #[test]
 fn slow_reader_does_not_block_others_and_catches_up() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     let rr_ip = Ipv4Addr::new(127, 0, BASE, 1);
     let raw_ip = Ipv4Addr::new(127, 0, BASE, 9);
     let rr_port = free_port("127.0.0.1");

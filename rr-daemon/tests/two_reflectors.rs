@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, have, wait_for};
+use common::{free_port, require, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -84,10 +84,7 @@ fn cluster_lists(b: &Bird, prefix: &str) -> Vec<String> {
 
 #[test]
 fn different_cluster_ids_reflect_between_reflectors() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     // Client 2 only on rr1 (244.0.0.1), client 3 only on rr2 (244.0.0.2). The reflectors are clients of each
     // other, so client 2's route reaches client 3 with both cluster ids, the nearest first.
     let net = build(9, ["244.0.0.1", "244.0.0.2"], &[0], &[1]);
@@ -121,10 +118,7 @@ fn different_cluster_ids_reflect_between_reflectors() {
 
 #[test]
 fn same_cluster_id_shared_clients_get_one_path_per_reflector() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     // Both clients on both reflectors of one cluster: each reflector reflects directly; a route reflected by
     // one reflector to the other carries the shared cluster id and is dropped there (RFC 4456 section 8).
     let net = build(10, ["244.0.0.1", "244.0.0.1"], &[0, 1], &[0, 1]);
@@ -153,10 +147,7 @@ fn same_cluster_id_shared_clients_get_one_path_per_reflector() {
 
 #[test]
 fn same_cluster_id_disjoint_clients_do_not_see_each_other() {
-    if !have("bird") {
-        eprintln!("bird2 not installed: skipping");
-        return;
-    }
+    require(&["bird"]);
     // The topology trap of projectcalico/calico#2735: clients on different reflectors sharing a cluster id.
     // RFC 4456 section 8 makes rr2 drop client 2's route (its own cluster id is in the CLUSTER_LIST).
     let net = build(11, ["244.0.0.1", "244.0.0.1"], &[0], &[1]);

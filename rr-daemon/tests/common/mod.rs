@@ -32,6 +32,23 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<
     panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
 }
 
+/// Panics, naming the Debian package, when a peer program the test needs is missing: these tests exist to
+/// run against the real BIRD and GoBGP, so a missing one is a failure, never a silent pass.
+/// `scripts/test.sh` installs them.
+pub fn require(bins: &[&str]) {
+    for bin in bins {
+        let pkg = match *bin {
+            "bird" | "birdc" => "bird2",
+            "gobgpd" | "gobgp" => "gobgpd",
+            other => other,
+        };
+        assert!(
+            have(bin),
+            "`{bin}` not found: install the Debian package {pkg} (scripts/test.sh does)"
+        );
+    }
+}
+
 /// Whether `bird`/`birdc` and `gobgpd`/`gobgp` are installed; tests print a note and return early when not
 /// (scripts/test.sh installs them).
 pub fn have(bin: &str) -> bool {
