@@ -646,6 +646,13 @@ async fn reject(mut stream: TcpStream, n: Notification) {
         let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&buf)).await;
     }
     let _ = stream.shutdown().await;
+    // Closing with the peer's OPEN still unread makes the kernel send a RST, and the peer may then lose
+    // the NOTIFICATION (it sees "broken pipe" instead). Read and discard until it closes, for 2 s at most.
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 /// Reads, frames and decodes one connection.
