@@ -131,7 +131,9 @@ type Buckets = HashMap<BucketKey, (Arc<Attrs>, Vec<(Prefix, u32)>)>;
 #[derive(Default)]
 struct Batch {
     ann: Buckets,
-    wd: [Vec<(Prefix, u32)>; 2],
+    /// Withdrawals by family: (source peer of the withdrawn path, prefix, path id). The source
+    /// was never sent the path, so it is not sent the withdrawal either.
+    wd: [Vec<(PeerId, Prefix, u32)>; 2],
     member_wd: Vec<(PeerId, Prefix, u32)>,
 }
 
@@ -475,13 +477,16 @@ impl Engine {
         let key = g.key.clone();
         let members = g.members.clone();
         let mut msgs: Vec<(Bytes, Option<PeerId>)> = Vec::new();
+        let mut list = Vec::new();
         for fam in Family::ALL {
             let wd = &mut batch.wd[fam.index()];
-            if !wd.is_empty() {
-                wd.sort_unstable();
+            wd.sort_unstable();
+            for run in wd.chunk_by(|a, b| a.0 == b.0) {
+                list.clear();
+                list.extend(run.iter().map(|&(_, p, id)| (p, id)));
                 let mut packer = Packer::new(key.extended);
-                packer.withdraw(fam, key.add_path_tx.contains(fam), wd);
-                msgs.extend(packer.out.into_iter().map(|m| (m, None)));
+                packer.withdraw(fam, key.add_path_tx.contains(fam), &list);
+                msgs.extend(packer.out.into_iter().map(|m| (m, Some(run[0].0))));
             }
         }
         let mut ann_msgs = Vec::new();
@@ -725,19 +730,31 @@ fn diff_prefix(
             .or_insert_with(|| (Arc::clone(&p.attrs), Vec::new()))
             .1
             .push((prefix, oid));
-        for (_, keys) in &mut g.behind {
-            keys.insert((prefix, oid));
-        }
+        // A member that is not in the stream needs this key at its catch-up unless it holds
+        // nothing for it before and after: the new path is its own, and so was the old one (or
+        // there was none).
+        let was = old.iter().find(|o| o.id == oid).map(|o| o.peer);
+        note_behind(g, (prefix, oid), |m| p.peer != m || was.is_some_and(|w| w != m));
     }
     for o in old {
         if !want.iter().any(|(oid, _)| *oid == o.id) {
-            batch.wd[fam.index()].push((prefix, o.id));
-            for (_, keys) in &mut g.behind {
-                keys.insert((prefix, o.id));
-            }
+            batch.wd[fam.index()].push((o.peer, prefix, o.id));
+            // Only a member that was sent the path needs its withdrawal.
+            note_behind(g, (prefix, o.id), |m| o.peer != m);
         }
     }
     if !new.is_empty() {
         g.adj_out.insert(prefix, new);
+    }
+}
+
+/// Records a changed key for every member outside the shared stream for which `relevant` holds:
+/// those congested and those whose congestion cleared but whose catch-up has not run yet (it runs
+/// after this flush's diff, so a key changed in the same flush must be in its set too).
+fn note_behind(g: &mut Group, key: (Prefix, u32), relevant: impl Fn(PeerId) -> bool) {
+    for (m, keys) in g.behind.iter_mut().chain(g.catching_up.iter_mut()) {
+        if relevant(*m) {
+            keys.insert(key);
+        }
     }
 }

@@ -832,6 +832,62 @@ fn congested_member_falls_behind_and_catches_up_from_adj_rib_out() {
     assert_eq!(announced_v4(&net.take_updates(c2)), vec!["10.1.3.0/24"]);
 }
 
+/// Regression (found by the daemon's slow-peer test): a member whose congestion cleared catches up
+/// at the next flush, after that flush's own changes were diffed. Those changes must reach it too.
+#[test]
+fn changes_in_the_flush_that_runs_a_catch_up_are_not_lost() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.congest(rr, c2, true);
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    assert!(net.take_updates(c2).is_empty());
+    // Drained, and before the engine flushes, more changes arrive in the same batch of events.
+    net.congest_quiet(rr, c2, false);
+    net.script_deliver_now(
+        c1,
+        Message::Update(announce(&["10.1.2.0/24"], "10.0.0.11", vec![])),
+    );
+    net.pump();
+    let mut got = announced_v4(&net.take_updates(c2));
+    got.sort();
+    assert_eq!(got, vec!["10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24"]);
+}
+
+/// A member is never sent withdrawals of prefixes it alone announced, in the stream or at catch-up.
+#[test]
+fn catch_up_sends_no_withdrawals_of_the_members_own_prefixes() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.congest(rr, c2, true);
+    net.script_send(
+        c2,
+        Message::Update(announce(&["10.2.0.0/24", "10.2.1.0/24"], "10.0.0.12", vec![])),
+    );
+    net.script_send(c2, Message::Update(withdraw(&["10.2.0.0/24"])));
+    net.congest(rr, c2, false);
+    let got = net.take_updates(c2);
+    assert!(
+        got.iter().all(|u| u.withdrawals().next().is_none()),
+        "withdrawals of its own prefixes: {got:?}"
+    );
+    // c1 holds 10.2.1.0/24 only.
+    let _ = net.take_updates(c1);
+    net.script_send(c2, Message::Update(withdraw(&["10.2.1.0/24"])));
+    assert!(
+        net.take_updates(c2)
+            .iter()
+            .all(|u| u.withdrawals().next().is_none()),
+        "the stream withdrew the member's own prefix back to it"
+    );
+    let w: Vec<String> = net
+        .take_updates(c1)
+        .iter()
+        .flat_map(|u| u.withdrawals().map(|(_, n)| n.prefix.to_string()))
+        .collect();
+    assert_eq!(w, vec!["10.2.1.0/24"]);
+}
+
 #[test]
 fn add_path_receive_keeps_each_path_by_id() {
     let mut net = Net::default();

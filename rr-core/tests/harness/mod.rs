@@ -410,6 +410,19 @@ impl Net {
         self.pump();
     }
 
+    /// Delivers `m` from scripted node `n` at once, before the engine's pending output is polled
+    /// (so before its next flush); call [`Net::pump`] afterwards.
+    pub fn script_deliver_now(&mut self, n: usize, m: Message) {
+        let s = self.script(n);
+        let Some(c) = s.conn else { return };
+        let ctx = Self::script_ectx(s);
+        let mut buf = BytesMut::new();
+        m.encode(&ctx, &mut buf).expect("encode");
+        if let Some(&to) = self.links.get(&(n, c)) {
+            self.on_event(Ev::Deliver(to, buf.freeze()));
+        }
+    }
+
     /// Sends raw bytes from scripted node `n`.
     pub fn script_send_raw(&mut self, n: usize, bytes: Bytes) {
         let Some(c) = self.script(n).conn else { return };
@@ -626,6 +639,20 @@ impl Net {
         self.engine(e)
             .set_congested(now, rr_core::ConnId::from_raw(conn), congested);
         self.pump();
+    }
+
+    /// Like [`Net::congest`], but without pumping: the engine does not flush until the next event,
+    /// as in a daemon that handles a batch of events before draining the engine's output.
+    pub fn congest_quiet(&mut self, e: usize, s: usize, congested: bool) {
+        let conn = self
+            .links
+            .iter()
+            .find(|((n, _), (m, _))| *n == e && *m == s)
+            .map(|((_, c), _)| *c)
+            .expect("a link between the two nodes");
+        let now = self.now;
+        self.engine(e)
+            .set_congested(now, rr_core::ConnId::from_raw(conn), congested);
     }
 }
 
