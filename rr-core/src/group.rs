@@ -77,6 +77,79 @@ pub(crate) struct Group {
     /// Members whose congestion cleared, waiting to catch up at the next flush.
     pub(crate) catching_up: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
     pub(crate) adj_out: FastMap<Prefix, Slots<OutRoute>>,
+    /// The Adj-RIB-Out again, by bucket (family, attribute set, source peer), with each bucket's
+    /// encoded UPDATEs cached: a joining member or a route refresh is served from the cache, and
+    /// only buckets that changed since are re-encoded (not a walk of the whole table per join).
+    pub(crate) buckets: FastMap<BucketKey, OutBucket>,
+}
+
+/// One bucket of a group's Adj-RIB-Out: the keys advertised with one attribute set from one source.
+#[derive(Debug)]
+pub(crate) struct OutBucket {
+    attrs: Arc<Attrs>,
+    /// The bucket's keys, plus stale entries (keys that left the bucket since, or repeats) that
+    /// [`Group::compact`] drops: a plain vector is half the memory of a hash set, and a key leaving
+    /// costs nothing until then.
+    keys: Vec<(Prefix, u32)>,
+    /// Keys really in the bucket.
+    live: usize,
+    /// The bucket encoded for the group, with the export treatment it was encoded with and its
+    /// smallest key (for a deterministic order); `None` once `keys` changed.
+    enc: Option<EncodedBucket>,
+}
+
+#[derive(Debug)]
+struct EncodedBucket {
+    export: Export,
+    first: (Prefix, u32),
+    msgs: Vec<Bytes>,
+}
+
+impl Group {
+    fn bucket_add(&mut self, prefix: Prefix, r: &OutRoute) {
+        let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
+        let b = self.buckets.entry(k).or_insert_with(|| OutBucket {
+            attrs: Arc::clone(&r.attrs),
+            keys: Vec::new(),
+            live: 0,
+            enc: None,
+        });
+        b.keys.push((prefix, r.id));
+        b.live += 1;
+        b.enc = None;
+    }
+
+    /// Call after the Adj-RIB-Out no longer holds `r` for `prefix`.
+    fn bucket_remove(&mut self, prefix: Prefix, r: &OutRoute) {
+        let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
+        let Some(b) = self.buckets.get_mut(&k) else {
+            return;
+        };
+        b.live = b.live.saturating_sub(1);
+        b.enc = None;
+        if b.live == 0 {
+            self.buckets.remove(&k);
+        } else if b.keys.len() > 2 * b.live + 32 {
+            Self::compact(&self.adj_out, k, b);
+        }
+    }
+
+    /// Drops a bucket's stale entries (checked against the Adj-RIB-Out) and sorts its keys.
+    fn compact(adj_out: &FastMap<Prefix, Slots<OutRoute>>, k: BucketKey, b: &mut OutBucket) {
+        b.keys.sort_unstable();
+        b.keys.dedup();
+        b.keys.retain(|(p, id)| {
+            adj_out.get(p).is_some_and(|s| {
+                s.as_slice()
+                    .iter()
+                    .any(|r| r.id == *id && r.peer == k.2 && Arc::as_ptr(&r.attrs) as usize == k.1)
+            })
+        });
+        debug_assert_eq!(b.keys.len(), b.live, "bucket index out of step");
+        if b.keys.capacity() > 2 * b.keys.len() + 32 {
+            b.keys.shrink_to_fit();
+        }
+    }
 }
 
 /// All update groups.
@@ -106,6 +179,13 @@ impl Groups {
             .flatten()
             .map(|g| {
                 crate::engine::table_bytes(&g.adj_out)
+                    + g.buckets
+                        .values()
+                        .map(|b| {
+                            b.keys.capacity() * std::mem::size_of::<(Prefix, u32)>()
+                                + b.enc.as_ref().map_or(0, |e| e.msgs.iter().map(Bytes::len).sum())
+                        })
+                        .sum::<usize>()
                     + g.adj_out
                         .values()
                         .map(|s| match s {
@@ -123,9 +203,9 @@ impl Groups {
     }
 }
 
-type BucketKey = (Family, usize, PeerId);
+pub(crate) type BucketKey = (Family, usize, PeerId);
 /// Announcement buckets: NLRI sharing one attribute set and source peer.
-type Buckets = HashMap<BucketKey, (Arc<Attrs>, Vec<(Prefix, u32)>)>;
+type Buckets = FastMap<BucketKey, (Arc<Attrs>, Vec<(Prefix, u32)>)>;
 
 /// Changes of one group collected during a flush.
 #[derive(Default)]
@@ -276,6 +356,16 @@ impl Engine {
             Some(&g) => g,
             None => {
                 let mut adj_out = FastMap::default();
+                let mut g = Group {
+                    key: key.clone(),
+                    members: Vec::new(),
+                    joining: Vec::new(),
+                    refreshing: Vec::new(),
+                    behind: Vec::new(),
+                    catching_up: Vec::new(),
+                    adj_out: FastMap::default(),
+                    buckets: FastMap::default(),
+                };
                 let mut order = Vec::new();
                 let mut want = Vec::new();
                 for (prefix, slots) in &self.loc.map {
@@ -293,19 +383,14 @@ impl Engine {
                             attrs: Arc::clone(&paths[i].attrs),
                         });
                     }
+                    for r in s.as_slice() {
+                        g.bucket_add(*prefix, r);
+                    }
                     if !s.is_empty() {
                         adj_out.insert(*prefix, s);
                     }
                 }
-                let g = Group {
-                    key: key.clone(),
-                    members: Vec::new(),
-                    joining: Vec::new(),
-                    refreshing: Vec::new(),
-                    behind: Vec::new(),
-                    catching_up: Vec::new(),
-                    adj_out,
-                };
+                g.adj_out = adj_out;
                 let gi = match self.groups.list.iter().position(Option::is_none) {
                     Some(i) => {
                         self.groups.list[i] = Some(g);
@@ -446,18 +531,63 @@ impl Engine {
         buckets.sort_unstable_by(|a, b| (a.0.0, a.0.2, &a.1.1.first()).cmp(&(b.0.0, b.0.2, &b.1.1.first())));
         for ((fam, _, src), (attrs, nlri)) in buckets {
             let ex = self.export_for(key, src, &attrs);
-            blk.clear();
-            encode::attrs_block(&attrs, &ex, fam, &mut blk);
-            let nh = ex.next_hop.or(attrs.next_hop);
-            let ll = if ex.next_hop.is_some() {
-                None
-            } else {
-                attrs.next_hop_link_local
-            };
-            let mut packer = Packer::new(key.extended);
-            packer.announce(fam, &blk, nh, ll, key.add_path_tx.contains(fam), &nlri);
-            out.extend(packer.out.into_iter().map(|m| (m, src)));
+            let msgs = encode_nlri(key, fam, &attrs, &ex, &nlri, &mut blk);
+            out.extend(msgs.into_iter().map(|m| (m, src)));
         }
+    }
+
+    /// The group's table (families in `fams`) as UPDATEs with the peer each came from, in a
+    /// deterministic order. Served from the bucket cache: only buckets that changed since they
+    /// were last encoded (or whose export treatment changed) are encoded again.
+    fn table_msgs(&mut self, gi: usize, fams: FamilySet) -> Vec<(Bytes, PeerId)> {
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return Vec::new();
+        };
+        for (k, b) in &mut g.buckets {
+            if b.enc.is_none() && b.keys.len() != b.live {
+                Group::compact(&g.adj_out, *k, b);
+            }
+        }
+        debug_assert_eq!(
+            g.buckets.values().map(|b| b.live).sum::<usize>(),
+            g.adj_out.values().map(|s| s.as_slice().len()).sum::<usize>(),
+            "the bucket index matches the Adj-RIB-Out"
+        );
+        let mut buckets = std::mem::take(&mut g.buckets);
+        let key = g.key.clone();
+        let mut blk = BytesMut::with_capacity(256);
+        let mut runs: Vec<(Family, PeerId, (Prefix, u32), &[Bytes])> = Vec::new();
+        for (&(fam, _, src), b) in &mut buckets {
+            if !fams.contains(fam) {
+                continue;
+            }
+            let ex = self.export_for(&key, src, &b.attrs);
+            if b.enc.as_ref().is_none_or(|e| e.export != ex) {
+                // Compacted above when it held stale entries, so these are exactly its keys.
+                b.keys.sort_unstable();
+                // A bucket is removed with its last key, so it is never empty.
+                let Some(&first) = b.keys.first() else { continue };
+                let msgs = encode_nlri(&key, fam, &b.attrs, &ex, &b.keys, &mut blk);
+                b.enc = Some(EncodedBucket {
+                    export: ex,
+                    first,
+                    msgs,
+                });
+            }
+            if let Some(e) = &b.enc {
+                runs.push((fam, src, e.first, &e.msgs));
+            }
+        }
+        runs.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let out = runs
+            .iter()
+            .flat_map(|&(_, src, _, msgs)| msgs.iter().map(move |m| (m.clone(), src)))
+            .collect();
+        drop(runs);
+        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
+            g.buckets = buckets;
+        }
+        out
     }
 
     fn send_to(&mut self, to: PeerId, bytes: Bytes) {
@@ -527,27 +657,6 @@ impl Engine {
         }
     }
 
-    /// Walks the group's Adj-RIB-Out (families in `fams`) into buckets.
-    fn walk(&self, g: &Group, fams: FamilySet) -> Buckets {
-        let mut ann: Buckets = HashMap::new();
-        for (prefix, slots) in &g.adj_out {
-            if !fams.contains(prefix.family()) {
-                continue;
-            }
-            for r in slots.as_slice() {
-                let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
-                ann.entry(k)
-                    .or_insert_with(|| (Arc::clone(&r.attrs), Vec::new()))
-                    .1
-                    .push((*prefix, r.id));
-            }
-        }
-        for v in ann.values_mut() {
-            v.1.sort_unstable();
-        }
-        ann
-    }
-
     /// Initial table + End-of-RIB for joining members; re-sends for route refresh requests.
     fn serve_joiners(&mut self, gi: usize) {
         let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
@@ -567,9 +676,7 @@ impl Engine {
         };
         let key = g.key.clone();
         if !joiners.is_empty() {
-            let ann = self.walk(g, key.families);
-            let mut msgs = Vec::new();
-            self.encode_buckets(&key, ann, &mut msgs);
+            let msgs = self.table_msgs(gi, key.families);
             for (m, src) in msgs {
                 for &to in &joiners {
                     if to != src {
@@ -590,12 +697,7 @@ impl Engine {
             }
         }
         for (to, f) in refreshing {
-            let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-                return;
-            };
-            let ann = self.walk(g, FamilySet::only(f));
-            let mut msgs = Vec::new();
-            self.encode_buckets(&key, ann, &mut msgs);
+            let msgs = self.table_msgs(gi, FamilySet::only(f));
             // RFC 7313 section 4: with enhanced route refresh, "the speaker MUST send a BoRR
             // message before ... and an EoRR message after" the re-advertisement.
             if key.enhanced_refresh {
@@ -645,7 +747,7 @@ impl Engine {
             return;
         };
         let key = g.key.clone();
-        let mut ann: Buckets = HashMap::new();
+        let mut ann = Buckets::default();
         let mut wd: [Vec<(Prefix, u32)>; 2] = [Vec::new(), Vec::new()];
         for (prefix, id) in keys {
             let cur = g
@@ -743,8 +845,24 @@ fn diff_prefix(
             note_behind(g, (prefix, o.id), |m| o.peer != m);
         }
     }
+    // The bucket index follows; the Adj-RIB-Out is updated first, since a bucket's compaction
+    // checks its keys against it.
+    let same =
+        |a: &OutRoute, b: &OutRoute| a.id == b.id && a.peer == b.peer && Arc::ptr_eq(&a.attrs, &b.attrs);
+    // (A clone of one or two routes: no allocation for the usual single path.)
+    let cur = new.clone();
     if !new.is_empty() {
         g.adj_out.insert(prefix, new);
+    }
+    for n in cur.as_slice() {
+        if !old.iter().any(|o| same(o, n)) {
+            g.bucket_add(prefix, n);
+        }
+    }
+    for o in old {
+        if !cur.as_slice().iter().any(|n| same(o, n)) {
+            g.bucket_remove(prefix, o);
+        }
     }
 }
 
@@ -757,4 +875,26 @@ fn note_behind(g: &mut Group, key: (Prefix, u32), relevant: impl Fn(PeerId) -> b
             keys.insert(key);
         }
     }
+}
+
+/// Encodes `nlri` (sorted) announced with `attrs` under export treatment `ex` into packed UPDATEs.
+fn encode_nlri(
+    key: &GroupKey,
+    fam: Family,
+    attrs: &Attrs,
+    ex: &Export,
+    nlri: &[(Prefix, u32)],
+    blk: &mut BytesMut,
+) -> Vec<Bytes> {
+    blk.clear();
+    encode::attrs_block(attrs, ex, fam, blk);
+    let nh = ex.next_hop.or(attrs.next_hop);
+    let ll = if ex.next_hop.is_some() {
+        None
+    } else {
+        attrs.next_hop_link_local
+    };
+    let mut packer = Packer::new(key.extended);
+    packer.announce(fam, blk, nh, ll, key.add_path_tx.contains(fam), nlri);
+    packer.out
 }

@@ -888,6 +888,74 @@ fn catch_up_sends_no_withdrawals_of_the_members_own_prefixes() {
     assert_eq!(w, vec!["10.2.1.0/24"]);
 }
 
+/// The initial table of a joining member and a route refresh are served from the group's cached,
+/// per-bucket encodings: after prefixes moved between attribute sets, were withdrawn and came back
+/// (stale index entries, compaction), both must still be exactly the current table.
+#[test]
+fn joiner_and_refresh_get_the_current_table_after_churn() {
+    let (mut net, rr, c1, c2) = two_clients();
+    let names: Vec<String> = (0..200).map(|i| format!("10.9.{i}.0/24")).collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    net.script_send(c1, Message::Update(announce(&all, "10.0.0.11", vec![])));
+    // A route refresh encodes (and caches) the bucket.
+    net.take_updates(c2);
+    net.script_send(c2, refresh_v4());
+    assert_eq!(announced_v4(&net.take_updates(c2)).len(), 200);
+    // 0..150 move to a second attribute set; 100..180 are withdrawn; 160..170 come back with MED 7.
+    net.script_send(
+        c1,
+        Message::Update(announce(
+            &all[..150],
+            "10.0.0.11",
+            vec![AttrValue::MultiExitDisc(5)],
+        )),
+    );
+    net.script_send(c1, Message::Update(withdraw(&all[100..180])));
+    net.script_send(
+        c1,
+        Message::Update(announce(
+            &all[160..170],
+            "10.0.0.11",
+            vec![AttrValue::MultiExitDisc(7)],
+        )),
+    );
+    let mut want: Vec<(String, Option<u32>)> = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let med = match i {
+            0..100 => Some(5),
+            160..170 => Some(7),
+            180.. => None,
+            _ => continue,
+        };
+        want.push((n.clone(), med));
+    }
+    want.sort();
+    let table = |updates: Vec<Update>| {
+        let mut got: Vec<(String, Option<u32>)> = Vec::new();
+        for u in &updates {
+            let med = match u.value(4) {
+                Some(AttrValue::MultiExitDisc(m)) => Some(*m),
+                _ => None,
+            };
+            for (_, n) in u.announced() {
+                got.push((n.prefix.to_string(), med));
+            }
+        }
+        got.sort();
+        got
+    };
+    let c3 = net.add_script("10.0.0.13", AS, "10.0.0.13", modern_caps(AS));
+    net.peer(rr, c3, Role::RrClient, |_| {});
+    assert_eq!(
+        table(net.take_updates(c3)),
+        want,
+        "a joining member's initial table"
+    );
+    net.take_updates(c2);
+    net.script_send(c2, refresh_v4());
+    assert_eq!(table(net.take_updates(c2)), want, "a route refresh");
+}
+
 #[test]
 fn add_path_receive_keeps_each_path_by_id() {
     let mut net = Net::default();

@@ -59,6 +59,10 @@ const SEND_QUEUE: usize = 65536;
 /// congested ([`Engine::set_congested`]) and stops feeding it the group's stream; once the queue has drained
 /// below an eighth of that, the member catches up from the group's Adj-RIB-Out.
 const LOW_WATERMARK_DIVISOR: usize = 8;
+/// Read buffer growth step of a session reader. Small, because every idle session keeps one buffer (at
+/// thousands of sessions a 64 KiB buffer each would be most of the daemon's memory); a larger message
+/// simply grows it.
+const READ_CHUNK: usize = 16 * 1024;
 /// Outgoing connection timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -571,11 +575,9 @@ impl EngineTask {
         let (rd, wr) = stream.into_split();
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let (ctx_tx, ctx_rx) = watch::channel(None);
-        let name = self.peer_name(peer);
-        let span = info_span!("peer", name = %name, conn = conn.get());
-        let reader = tokio::spawn(
-            read_loop(self.generation, conn, rd, ctx_rx, self.tx.clone()).instrument(span.clone()),
-        );
+        // No tracing span on the reader and writer: they log nothing themselves (the engine task reports
+        // their events), and entering a span on every poll costs a few percent of the daemon's CPU.
+        let reader = tokio::spawn(read_loop(self.generation, conn, rd, ctx_rx, self.tx.clone()));
         let flow = Arc::new(Flow::default());
         let w = Writer {
             generation: self.generation,
@@ -585,7 +587,7 @@ impl EngineTask {
             reader: reader.abort_handle(),
             low_watermark: self.low_watermark,
         };
-        tokio::spawn(w.run(wr, rx).instrument(span));
+        tokio::spawn(w.run(wr, rx));
         self.conns.insert(
             conn,
             ConnHandle {
@@ -663,7 +665,7 @@ async fn read_loop(
     ctx: watch::Receiver<Option<DecodeCtx>>,
     tx: mpsc::Sender<EngineCmd>,
 ) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         // Frame whatever is buffered.
         loop {
@@ -725,7 +727,7 @@ async fn read_loop(
             }
         }
         if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(64 * 1024);
+            buf.reserve(READ_CHUNK);
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) | Err(_) => {
@@ -747,37 +749,79 @@ struct Writer {
     low_watermark: usize,
 }
 
+/// Messages taken from a writer's queue into one vectored write at most.
+const WRITE_BATCH: usize = 64;
+
 impl Writer {
     /// Writes queued messages; on `Close` (or when the engine drops the queue) flushes and closes.
+    ///
+    /// Whatever is queued when the socket is ready goes out in one vectored write (up to
+    /// [`WRITE_BATCH`] messages), so a burst to a peer costs a few system calls, not one per UPDATE.
     async fn run(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
-        while let Some(cmd) = rx.recv().await {
-            match cmd {
-                WriteCmd::Send(b) => {
-                    if wr.write_all(&b).await.is_err() {
-                        // The reader sees the failure too and reports the disconnection.
-                        return;
-                    }
-                    let left = self
-                        .flow
-                        .queued
-                        .fetch_sub(b.len(), Ordering::AcqRel)
-                        .saturating_sub(b.len());
-                    if left < self.low_watermark && self.flow.congested.swap(false, Ordering::AcqRel) {
-                        let _ = self
-                            .tx
-                            .send(EngineCmd::Drained {
-                                generation: self.generation,
-                                conn: self.conn,
-                            })
-                            .await;
-                    }
+        let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_BATCH);
+        let mut close = false;
+        while !close {
+            match rx.recv().await {
+                Some(WriteCmd::Send(b)) => batch.push(b),
+                Some(WriteCmd::Close) | None => close = true,
+            }
+            while !close && batch.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(WriteCmd::Send(b)) => batch.push(b),
+                    Ok(WriteCmd::Close) => close = true,
+                    Err(_) => break,
                 }
-                WriteCmd::Close => break,
+            }
+            if self.write_batch(&mut wr, &mut batch).await.is_err() {
+                // The reader sees the failure too and reports the disconnection.
+                return;
             }
         }
         let _ = wr.shutdown().await;
         // Give the peer a moment to read a final NOTIFICATION before the socket goes away entirely.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.reader.abort();
+    }
+
+    /// Writes every message of `batch` (emptied), accounting each write against the queued bytes.
+    async fn write_batch(&self, wr: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+        let mut i = 0;
+        while i < batch.len() {
+            let slices: Vec<std::io::IoSlice<'_>> =
+                batch[i..].iter().map(|b| std::io::IoSlice::new(b)).collect();
+            let n = wr.write_vectored(&slices).await?;
+            drop(slices);
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            let mut left = n;
+            while left > 0 && i < batch.len() {
+                let len = batch[i].len();
+                if left >= len {
+                    left -= len;
+                    i += 1;
+                } else {
+                    bytes::Buf::advance(&mut batch[i], left);
+                    left = 0;
+                }
+            }
+            self.written(n).await;
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    /// `n` bytes left the queue: tell the engine once a congested queue drained below the low watermark.
+    async fn written(&self, n: usize) {
+        let left = self.flow.queued.fetch_sub(n, Ordering::AcqRel).saturating_sub(n);
+        if left < self.low_watermark && self.flow.congested.swap(false, Ordering::AcqRel) {
+            let _ = self
+                .tx
+                .send(EngineCmd::Drained {
+                    generation: self.generation,
+                    conn: self.conn,
+                })
+                .await;
+        }
     }
 }

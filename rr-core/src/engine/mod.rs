@@ -271,6 +271,8 @@ pub struct Engine {
     conn_peer: HashMap<ConnId, PeerId>,
     next_conn: u64,
     pub(crate) interner: Interner,
+    /// Interner size above which the next flush checks for dead attribute sets.
+    interner_check_at: usize,
     pub(crate) loc: LocRib,
     pub(crate) dirty: Vec<Prefix>,
     pub(crate) dirty_set: FastSet<Prefix>,
@@ -292,6 +294,7 @@ impl Engine {
             conn_peer: HashMap::new(),
             next_conn: 1,
             interner: Interner::default(),
+            interner_check_at: 1024,
             loc: LocRib::default(),
             dirty: Vec::new(),
             dirty_set: FastSet::default(),
@@ -761,11 +764,16 @@ impl Engine {
     }
 
     fn interner_maybe_collect(&mut self) {
-        // Collect only when dead entries may dominate, to keep this off the hot path.
+        // Collect only when dead entries may dominate, and look only when the interner has doubled
+        // since the last look, so that this stays off the hot path (amortised O(1) per flush).
+        if self.interner.len() <= self.interner_check_at {
+            return;
+        }
         let live_paths: usize = self.peers.iter().flatten().map(|p| p.adj_in.len()).sum();
-        if self.interner.len() > 1024 && self.interner.len() > live_paths {
+        if self.interner.len() > live_paths {
             self.interner.collect();
         }
+        self.interner_check_at = (self.interner.len() * 2).max(1024);
     }
 
     /// Every configured peer.
