@@ -556,7 +556,9 @@ impl Engine {
         let mut buckets = std::mem::take(&mut g.buckets);
         let key = g.key.clone();
         let mut blk = BytesMut::with_capacity(256);
-        let mut runs: Vec<(Family, PeerId, (Prefix, u32), &[Bytes])> = Vec::new();
+        // (family, source, first key) orders the buckets; then the bucket's messages.
+        type Run<'a> = ((Family, PeerId, (Prefix, u32)), &'a [Bytes]);
+        let mut runs: Vec<Run<'_>> = Vec::new();
         for (&(fam, _, src), b) in &mut buckets {
             if !fams.contains(fam) {
                 continue;
@@ -575,13 +577,13 @@ impl Engine {
                 });
             }
             if let Some(e) = &b.enc {
-                runs.push((fam, src, e.first, &e.msgs));
+                runs.push(((fam, src, e.first), &e.msgs));
             }
         }
-        runs.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        runs.sort_unstable_by_key(|r| r.0);
         let out = runs
             .iter()
-            .flat_map(|&(_, src, _, msgs)| msgs.iter().map(move |m| (m.clone(), src)))
+            .flat_map(|&((_, src, _), msgs)| msgs.iter().map(move |m| (m.clone(), src)))
             .collect();
         drop(runs);
         if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
