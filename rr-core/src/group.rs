@@ -197,6 +197,14 @@ impl Groups {
             .sum()
     }
 
+    /// Whether any group has members to serve outside the normal stream.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.list
+            .iter()
+            .flatten()
+            .any(|g| !g.joining.is_empty() || !g.refreshing.is_empty() || !g.catching_up.is_empty())
+    }
+
     /// Number of live groups.
     pub(crate) fn len(&self) -> usize {
         self.list.iter().flatten().count()
@@ -447,13 +455,7 @@ impl Engine {
     /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
     /// then the initial table for joining members and re-sends for route refreshes.
     pub(crate) fn groups_flush(&mut self) {
-        let pending = self
-            .groups
-            .list
-            .iter()
-            .flatten()
-            .any(|g| !g.joining.is_empty() || !g.refreshing.is_empty() || !g.catching_up.is_empty());
-        if self.dirty.is_empty() && !pending {
+        if self.dirty.is_empty() && !self.groups.has_pending() {
             return;
         }
         let dirty = std::mem::take(&mut self.dirty);

@@ -114,6 +114,11 @@ pub(crate) struct Args {
     /// Bytes queued for one peer above which it stops receiving new updates until it has caught up.
     #[arg(long, default_value_t = 8 << 20)]
     pub(crate) write_queue_high: usize,
+    /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none). A change
+    /// after a quiet period goes out at once; under a stream of changes, at most one batch per interval, so
+    /// that every peer gets one larger write instead of one small one per change.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) batch_interval_ms: u64,
     /// Paths accepted from one peer before its session is closed with Cease / Maximum Number of Prefixes
     /// Reached (RFC 4486); Calico has no per-peer setting, so this applies to every peer. Unlimited if unset.
     #[arg(long)]
@@ -239,6 +244,8 @@ pub(crate) struct Config {
     pub(crate) secrets_dir: Option<PathBuf>,
     /// Write-queue high watermark in bytes.
     pub(crate) write_queue_high: usize,
+    /// Minimum time between two update-group flushes.
+    pub(crate) batch_interval: std::time::Duration,
     /// Per-peer prefix limit.
     pub(crate) max_prefixes: Option<usize>,
 }
@@ -446,6 +453,7 @@ impl Config {
             log_format: args.log_format,
             secrets_dir: args.secrets_dir,
             write_queue_high: args.write_queue_high.max(4096),
+            batch_interval: std::time::Duration::from_millis(args.batch_interval_ms.min(1000)),
             max_prefixes: args.max_prefixes,
         })
     }

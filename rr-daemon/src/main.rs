@@ -140,7 +140,16 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         info!(%bound, "control API on TCP");
     }
 
-    let engine = tokio::spawn(EngineTask::new(tx.clone(), metrics, health_tx, cfg.write_queue_high).run(rx));
+    let engine = tokio::spawn(
+        EngineTask::new(
+            tx.clone(),
+            metrics,
+            health_tx,
+            cfg.write_queue_high,
+            cfg.batch_interval,
+        )
+        .run(rx),
+    );
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));

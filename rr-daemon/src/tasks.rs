@@ -215,6 +215,9 @@ pub(crate) struct EngineTask {
     rng_seed: u64,
     high_watermark: usize,
     low_watermark: usize,
+    /// Minimum time between two flushes of the engine's route changes (`--batch-interval-ms`).
+    batch_interval: Duration,
+    last_flush: tokio::time::Instant,
     /// Engine generation: bumped when the engine is rebuilt, so that late events of the old one's
     /// connections (whose ids the new engine reuses) are ignored.
     generation: u64,
@@ -226,6 +229,7 @@ impl EngineTask {
         metrics: Arc<Metrics>,
         health: watch::Sender<Health>,
         high_watermark: usize,
+        batch_interval: Duration,
     ) -> Self {
         Self {
             engine: None,
@@ -246,6 +250,8 @@ impl EngineTask {
             rng_seed: rand::random(),
             high_watermark,
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
+            batch_interval,
+            last_flush: tokio::time::Instant::now(),
             generation: 0,
         }
     }
@@ -260,12 +266,18 @@ impl EngineTask {
         let mut gauge_tick = tokio::time::interval(Duration::from_secs(1));
         gauge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            self.drain();
+            // Session traffic (OPEN, KEEPALIVE, NOTIFICATION) goes out at once; route changes are flushed
+            // at most once per batch interval.
+            let flush_at = self.drain_batched();
             let deadline = self
                 .engine
                 .as_ref()
                 .and_then(Engine::poll_timeout)
                 .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
+            let deadline = match (deadline, flush_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
@@ -290,7 +302,9 @@ impl EngineTask {
                 }
                 _ = sleep_until(deadline) => {
                     let now = self.now();
-                    if let Some(e) = self.engine.as_mut() {
+                    if let Some(e) = self.engine.as_mut()
+                        && e.poll_timeout().is_some_and(|t| t <= now)
+                    {
                         e.handle_timeout(now);
                     }
                 }
@@ -409,85 +423,111 @@ impl EngineTask {
 impl EngineTask {
     // ------------------------------------------------------------------ outputs
 
-    /// Drains every engine output and acts on it.
+    /// Sends what the engine has queued and flushes its route changes if the batch interval since the last
+    /// flush has passed; otherwise returns when the next flush is due.
+    fn drain_batched(&mut self) -> Option<tokio::time::Instant> {
+        self.drain_queued();
+        let pending = self.engine.as_ref().is_some_and(Engine::has_pending_changes);
+        if !pending {
+            return None;
+        }
+        let due = self.last_flush + self.batch_interval;
+        let now = tokio::time::Instant::now();
+        if now < due {
+            return Some(due);
+        }
+        self.last_flush = now;
+        self.drain();
+        None
+    }
+
+    /// Acts on the engine's queued outputs without flushing pending route changes.
+    fn drain_queued(&mut self) {
+        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
+            self.act(out);
+        }
+    }
+
+    /// Flushes the engine's route changes, then drains every output and acts on it.
     fn drain(&mut self) {
-        loop {
-            let Some(out) = self.engine.as_mut().and_then(Engine::poll_output) else {
-                break;
-            };
-            match out {
-                Output::Send { conn, bytes } => {
-                    self.metrics.bytes_sent.inc_by(bytes.len() as u64);
-                    let Some(h) = self.conns.get(&conn) else { continue };
-                    let queued = h.flow.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
-                    let congest =
-                        queued > self.high_watermark && !h.flow.congested.swap(true, Ordering::AcqRel);
-                    if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
-                        warn!(
-                            conn = conn.get(),
-                            "send queue full or closed: dropping the connection"
-                        );
-                        self.conns.remove(&conn);
-                        let now = self.now();
-                        if let Some(e) = self.engine.as_mut() {
-                            e.handle_disconnected(now, conn);
+        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_output) {
+            self.act(out);
+        }
+    }
+
+    /// Acts on one engine output.
+    fn act(&mut self, out: Output) {
+        match out {
+            Output::Send { conn, bytes } => {
+                self.metrics.bytes_sent.inc_by(bytes.len() as u64);
+                let Some(h) = self.conns.get(&conn) else { return };
+                let queued = h.flow.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
+                let congest = queued > self.high_watermark && !h.flow.congested.swap(true, Ordering::AcqRel);
+                if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
+                    warn!(
+                        conn = conn.get(),
+                        "send queue full or closed: dropping the connection"
+                    );
+                    self.conns.remove(&conn);
+                    let now = self.now();
+                    if let Some(e) = self.engine.as_mut() {
+                        e.handle_disconnected(now, conn);
+                    }
+                } else if congest {
+                    debug!(
+                        conn = conn.get(),
+                        queued, "write queue above the high watermark: congested"
+                    );
+                    let now = self.now();
+                    if let Some(e) = self.engine.as_mut() {
+                        e.set_congested(now, conn, true);
+                        // The writer may have drained meanwhile without seeing the flag.
+                        if h.flow.queued.load(Ordering::Acquire) < self.low_watermark
+                            && h.flow.congested.swap(false, Ordering::AcqRel)
+                        {
+                            e.set_congested(now, conn, false);
                         }
-                    } else if congest {
-                        debug!(
-                            conn = conn.get(),
-                            queued, "write queue above the high watermark: congested"
-                        );
-                        let now = self.now();
-                        if let Some(e) = self.engine.as_mut() {
-                            e.set_congested(now, conn, true);
-                            // The writer may have drained meanwhile without seeing the flag.
-                            if h.flow.queued.load(Ordering::Acquire) < self.low_watermark
-                                && h.flow.congested.swap(false, Ordering::AcqRel)
-                            {
-                                e.set_congested(now, conn, false);
-                            }
-                        }
                     }
                 }
-                Output::Close { conn } => {
-                    if let Some(h) = self.conns.remove(&conn) {
-                        let _ = h.tx.try_send(WriteCmd::Close);
-                    } else if self.connecting.contains(&conn) {
-                        self.cancelled.insert(conn);
-                    }
-                }
-                Output::Connect {
-                    peer,
-                    conn,
-                    remote_addr,
-                    local_addr,
-                } => {
-                    self.connect(peer, conn, remote_addr, local_addr);
-                }
-                Output::Established {
-                    peer,
-                    conn,
-                    decode_ctx,
-                    negotiated,
-                } => {
-                    if let Some(h) = self.conns.get(&conn) {
-                        let _ = h.ctx.send(Some(decode_ctx));
-                    }
-                    self.metrics.session_up.inc();
-                    // Kept current between the once-a-second gauge refreshes.
-                    self.metrics.peers_established.inc();
-                    let name = self.peer_name(peer);
-                    info!(peer = %name, families = ?negotiated.families, add_path_tx = ?negotiated.add_path_tx,
-                          hold = ?negotiated.hold_time, "session established");
-                }
-                Output::SessionDown { peer, reason } => {
-                    self.metrics.session_down.inc();
-                    self.metrics.peers_established.dec();
-                    let name = self.peer_name(peer);
-                    info!(peer = %name, %reason, "session down");
-                }
-                other => debug!(?other, "unhandled engine output"),
             }
+            Output::Close { conn } => {
+                if let Some(h) = self.conns.remove(&conn) {
+                    let _ = h.tx.try_send(WriteCmd::Close);
+                } else if self.connecting.contains(&conn) {
+                    self.cancelled.insert(conn);
+                }
+            }
+            Output::Connect {
+                peer,
+                conn,
+                remote_addr,
+                local_addr,
+            } => {
+                self.connect(peer, conn, remote_addr, local_addr);
+            }
+            Output::Established {
+                peer,
+                conn,
+                decode_ctx,
+                negotiated,
+            } => {
+                if let Some(h) = self.conns.get(&conn) {
+                    let _ = h.ctx.send(Some(decode_ctx));
+                }
+                self.metrics.session_up.inc();
+                // Kept current between the once-a-second gauge refreshes.
+                self.metrics.peers_established.inc();
+                let name = self.peer_name(peer);
+                info!(peer = %name, families = ?negotiated.families, add_path_tx = ?negotiated.add_path_tx,
+                  hold = ?negotiated.hold_time, "session established");
+            }
+            Output::SessionDown { peer, reason } => {
+                self.metrics.session_down.inc();
+                self.metrics.peers_established.dec();
+                let name = self.peer_name(peer);
+                info!(peer = %name, %reason, "session down");
+            }
+            other => debug!(?other, "unhandled engine output"),
         }
     }
 

@@ -751,6 +751,19 @@ impl Engine {
         self.out.pop_front()
     }
 
+    /// The next queued action, without flushing pending RIB changes first (unlike
+    /// [`Engine::poll_output`]). With [`Engine::has_pending_changes`] and [`Engine::flush`] this lets
+    /// a caller send session traffic at once while batching route changes over a short interval.
+    pub fn poll_queued(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Whether a [`Engine::flush`] would have work: changed prefixes, members joining or catching up,
+    /// or route refreshes to serve.
+    pub fn has_pending_changes(&self) -> bool {
+        !self.dirty.is_empty() || self.groups.has_pending()
+    }
+
     /// Runs best path and update-group encoding for every prefix changed since the last flush.
     pub fn flush(&mut self) {
         self.groups_flush();
