@@ -83,18 +83,16 @@ pub(crate) struct Group {
     pub(crate) buckets: FastMap<BucketKey, OutBucket>,
 }
 
-/// One bucket of a group's Adj-RIB-Out: the keys advertised with one attribute set from one source.
+/// One bucket of a group's Adj-RIB-Out: the routes advertised with one attribute set from one
+/// source. Only a count and the cached encoding are kept, not the keys: when a changed bucket must
+/// be encoded again, one pass over the Adj-RIB-Out collects the keys of every such bucket at once.
 #[derive(Debug)]
 pub(crate) struct OutBucket {
     attrs: Arc<Attrs>,
-    /// The bucket's keys, plus stale entries (keys that left the bucket since, or repeats) that
-    /// [`Group::compact`] drops: a plain vector is half the memory of a hash set, and a key leaving
-    /// costs nothing until then.
-    keys: Vec<(Prefix, u32)>,
-    /// Keys really in the bucket.
+    /// Routes in the bucket.
     live: usize,
     /// The bucket encoded for the group, with the export treatment it was encoded with and its
-    /// smallest key (for a deterministic order); `None` once `keys` changed.
+    /// smallest key (for a deterministic order); `None` once the bucket changed.
     enc: Option<EncodedBucket>,
 }
 
@@ -107,21 +105,20 @@ struct EncodedBucket {
 
 impl Group {
     fn bucket_add(&mut self, prefix: Prefix, r: &OutRoute) {
-        let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
-        let b = self.buckets.entry(k).or_insert_with(|| OutBucket {
-            attrs: Arc::clone(&r.attrs),
-            keys: Vec::new(),
-            live: 0,
-            enc: None,
-        });
-        b.keys.push((prefix, r.id));
+        let b = self
+            .buckets
+            .entry(bucket_key(prefix, r))
+            .or_insert_with(|| OutBucket {
+                attrs: Arc::clone(&r.attrs),
+                live: 0,
+                enc: None,
+            });
         b.live += 1;
         b.enc = None;
     }
 
-    /// Call after the Adj-RIB-Out no longer holds `r` for `prefix`.
     fn bucket_remove(&mut self, prefix: Prefix, r: &OutRoute) {
-        let k = (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer);
+        let k = bucket_key(prefix, r);
         let Some(b) = self.buckets.get_mut(&k) else {
             return;
         };
@@ -129,27 +126,12 @@ impl Group {
         b.enc = None;
         if b.live == 0 {
             self.buckets.remove(&k);
-        } else if b.keys.len() > 2 * b.live + 32 {
-            Self::compact(&self.adj_out, k, b);
         }
     }
+}
 
-    /// Drops a bucket's stale entries (checked against the Adj-RIB-Out) and sorts its keys.
-    fn compact(adj_out: &FastMap<Prefix, Slots<OutRoute>>, k: BucketKey, b: &mut OutBucket) {
-        b.keys.sort_unstable();
-        b.keys.dedup();
-        b.keys.retain(|(p, id)| {
-            adj_out.get(p).is_some_and(|s| {
-                s.as_slice()
-                    .iter()
-                    .any(|r| r.id == *id && r.peer == k.2 && Arc::as_ptr(&r.attrs) as usize == k.1)
-            })
-        });
-        debug_assert_eq!(b.keys.len(), b.live, "bucket index out of step");
-        if b.keys.capacity() > 2 * b.keys.len() + 32 {
-            b.keys.shrink_to_fit();
-        }
-    }
+fn bucket_key(prefix: Prefix, r: &OutRoute) -> BucketKey {
+    (prefix.family(), Arc::as_ptr(&r.attrs) as usize, r.peer)
 }
 
 /// All update groups.
@@ -181,10 +163,7 @@ impl Groups {
                 crate::engine::table_bytes(&g.adj_out)
                     + g.buckets
                         .values()
-                        .map(|b| {
-                            b.keys.capacity() * std::mem::size_of::<(Prefix, u32)>()
-                                + b.enc.as_ref().map_or(0, |e| e.msgs.iter().map(Bytes::len).sum())
-                        })
+                        .map(|b| b.enc.as_ref().map_or(0, |e| e.msgs.iter().map(Bytes::len).sum()))
                         .sum::<usize>()
                     + g.adj_out
                         .values()
@@ -545,11 +524,6 @@ impl Engine {
         let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
             return Vec::new();
         };
-        for (k, b) in &mut g.buckets {
-            if b.enc.is_none() && b.keys.len() != b.live {
-                Group::compact(&g.adj_out, *k, b);
-            }
-        }
         debug_assert_eq!(
             g.buckets.values().map(|b| b.live).sum::<usize>(),
             g.adj_out.values().map(|s| s.as_slice().len()).sum::<usize>(),
@@ -557,21 +531,47 @@ impl Engine {
         );
         let mut buckets = std::mem::take(&mut g.buckets);
         let key = g.key.clone();
+        // The buckets to encode (changed since, or a different export treatment), and one pass over
+        // the Adj-RIB-Out for their keys.
+        let mut todo: FastMap<BucketKey, (Export, Vec<(Prefix, u32)>)> = FastMap::default();
+        for (&k, b) in &buckets {
+            if !fams.contains(k.0) {
+                continue;
+            }
+            let ex = self.export_for(&key, k.2, &b.attrs);
+            if b.enc.as_ref().is_none_or(|e| e.export != ex) {
+                todo.insert(k, (ex, Vec::with_capacity(b.live)));
+            }
+        }
+        if !todo.is_empty()
+            && let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref)
+        {
+            for (prefix, slots) in &g.adj_out {
+                if !fams.contains(prefix.family()) {
+                    continue;
+                }
+                for r in slots.as_slice() {
+                    if let Some((_, keys)) = todo.get_mut(&bucket_key(*prefix, r)) {
+                        keys.push((*prefix, r.id));
+                    }
+                }
+            }
+        }
         let mut blk = BytesMut::with_capacity(256);
         // (family, source, first key) orders the buckets; then the bucket's messages.
         type Run<'a> = ((Family, PeerId, (Prefix, u32)), &'a [Bytes]);
         let mut runs: Vec<Run<'_>> = Vec::new();
-        for (&(fam, _, src), b) in &mut buckets {
+        for (&k, b) in &mut buckets {
+            let (fam, _, src) = k;
             if !fams.contains(fam) {
                 continue;
             }
-            let ex = self.export_for(&key, src, &b.attrs);
-            if b.enc.as_ref().is_none_or(|e| e.export != ex) {
-                // Compacted above when it held stale entries, so these are exactly its keys.
-                b.keys.sort_unstable();
-                // A bucket is removed with its last key, so it is never empty.
-                let Some(&first) = b.keys.first() else { continue };
-                let msgs = encode_nlri(&key, fam, &b.attrs, &ex, &b.keys, &mut blk);
+            if let Some((ex, mut keys)) = todo.remove(&k) {
+                debug_assert_eq!(keys.len(), b.live, "bucket count out of step");
+                keys.sort_unstable();
+                // A bucket is removed with its last route, so it is never empty.
+                let Some(&first) = keys.first() else { continue };
+                let msgs = encode_nlri(&key, fam, &b.attrs, &ex, &keys, &mut blk);
                 b.enc = Some(EncodedBucket {
                     export: ex,
                     first,
@@ -849,8 +849,7 @@ fn diff_prefix(
             note_behind(g, (prefix, o.id), |m| o.peer != m);
         }
     }
-    // The bucket index follows; the Adj-RIB-Out is updated first, since a bucket's compaction
-    // checks its keys against it.
+    // The bucket counts follow.
     let same =
         |a: &OutRoute, b: &OutRoute| a.id == b.id && a.peer == b.peer && Arc::ptr_eq(&a.attrs, &b.attrs);
     // (A clone of one or two routes: no allocation for the usual single path.)

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::attrs::Attrs;
-use crate::hash::FastMap;
+use crate::hash::{FastMap, FastSet};
 use crate::types::{PeerId, Prefix};
 
 /// Route flag: stale after the peer's session went down with GR (RFC 4724).
@@ -18,15 +18,10 @@ pub(crate) const STALE_LLGR: u8 = 2;
 /// Route flag: awaiting re-advertisement during an enhanced route refresh (RFC 7313).
 pub(crate) const STALE_REFRESH: u8 = 4;
 
-/// One route in an Adj-RIB-In.
-#[derive(Clone, Debug)]
-pub(crate) struct InRoute {
-    pub(crate) attrs: Arc<Attrs>,
-    pub(crate) flags: u8,
-}
-
-/// Adj-RIB-In of one peer.
-pub(crate) type AdjRibIn = FastMap<(Prefix, u32), InRoute>;
+/// Adj-RIB-In of one peer: the keys (prefix, path id) it holds. Every such path is in the Loc-RIB
+/// with its attributes and flags ([`LocRib::path`]), so they are not stored twice (this halves the
+/// per-path cost of an Adj-RIB-In).
+pub(crate) type AdjRibIn = FastSet<(Prefix, u32)>;
 
 /// A small collection that stores zero or one element without allocating.
 #[derive(Clone, Debug, Default)]
@@ -145,6 +140,15 @@ impl LocRib {
         let before = e.as_slice().len();
         e.retain(|p| !(p.peer == peer && p.path_id == path_id));
         before != e.as_slice().len()
+    }
+
+    /// The path of (`peer`, `path_id`) for `prefix`.
+    pub(crate) fn path(&self, prefix: &Prefix, peer: PeerId, path_id: u32) -> Option<&Path> {
+        self.map
+            .get(prefix)?
+            .as_slice()
+            .iter()
+            .find(|p| p.peer == peer && p.path_id == path_id)
     }
 
     /// Sets the flags of a path.

@@ -890,7 +890,8 @@ fn catch_up_sends_no_withdrawals_of_the_members_own_prefixes() {
 
 /// The initial table of a joining member and a route refresh are served from the group's cached,
 /// per-bucket encodings: after prefixes moved between attribute sets, were withdrawn and came back
-/// (stale index entries, compaction), both must still be exactly the current table.
+/// (so that some cached buckets are stale and others not), both must still be exactly the current
+/// table.
 #[test]
 fn joiner_and_refresh_get_the_current_table_after_churn() {
     let (mut net, rr, c1, c2) = two_clients();

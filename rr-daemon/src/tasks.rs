@@ -705,7 +705,8 @@ async fn read_loop(
     ctx: watch::Receiver<Option<DecodeCtx>>,
     tx: mpsc::Sender<EngineCmd>,
 ) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // Most sessions are idle after their initial table: start small, grow by READ_CHUNK when busy.
+    let mut buf = BytesMut::with_capacity(4096);
     loop {
         // Frame whatever is buffered.
         loop {
@@ -766,7 +767,7 @@ async fn read_loop(
                 }
             }
         }
-        if buf.capacity() - buf.len() < 4096 {
+        if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
         match rd.read_buf(&mut buf).await {

@@ -272,15 +272,17 @@ impl Engine {
             return;
         };
         let mut changed = Vec::new();
-        for ((prefix, path_id), r) in p.adj_in.iter_mut() {
+        for (prefix, path_id) in &p.adj_in {
+            let Some(r) = self.loc.path(prefix, id, *path_id) else {
+                continue;
+            };
             if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
                 let mut a = (*r.attrs).clone();
                 if !a.has_community(LLGR_STALE) {
                     a.communities.push(LLGR_STALE);
                 }
-                r.attrs = self.interner.intern(a);
-                r.flags = (r.flags & !STALE_GR) | STALE_LLGR;
-                changed.push((*prefix, *path_id, r.flags, Arc::clone(&r.attrs)));
+                let flags = (r.flags & !STALE_GR) | STALE_LLGR;
+                changed.push((*prefix, *path_id, flags, self.interner.intern(a)));
             }
         }
         for (prefix, path_id, flags, attrs) in changed {
@@ -293,10 +295,10 @@ impl Engine {
         let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
             return;
         };
-        for ((prefix, path_id), r) in p.adj_in.iter_mut() {
+        for (prefix, path_id) in &p.adj_in {
             if fams.contains(prefix.family()) {
-                r.flags |= flag;
-                self.loc.set_flags(prefix, id, *path_id, r.flags, None);
+                let flags = self.loc.path(prefix, id, *path_id).map_or(0, |r| r.flags) | flag;
+                self.loc.set_flags(prefix, id, *path_id, flags, None);
                 if flag == STALE_LLGR {
                     self.dirty_set.insert(*prefix);
                 }
@@ -323,7 +325,13 @@ impl Engine {
             return;
         };
         let mut removed = Vec::new();
-        p.adj_in.retain(|(prefix, path_id), r| {
+        let loc = &self.loc;
+        p.adj_in.retain(|(prefix, path_id)| {
+            let Some(r) = loc.path(prefix, id, *path_id) else {
+                // Not in the Loc-RIB (cannot happen: both are updated together): drop the key.
+                removed.push((*prefix, *path_id));
+                return false;
+            };
             let keep = !pred(&RouteRef {
                 family: prefix.family(),
                 flags: r.flags,

@@ -22,7 +22,7 @@ use crate::group::Groups;
 use crate::hash::FastSet;
 use crate::output::{DownReason, Output};
 use crate::reflect;
-use crate::rib::{AdjRibIn, InRoute, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
+use crate::rib::{AdjRibIn, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
 use crate::timer::{Jitter, Timer, TimerTable};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
@@ -234,6 +234,15 @@ pub struct RibMemory {
     pub attr_sets: usize,
     /// Bytes of the interned attribute sets (struct plus inline vectors, approximate).
     pub attrs: usize,
+}
+
+fn set_bytes<K, S>(m: &std::collections::HashSet<K, S>) -> usize {
+    let buckets = if m.capacity() == 0 {
+        0
+    } else {
+        (m.capacity() * 8 / 7).next_power_of_two()
+    };
+    buckets * (std::mem::size_of::<K>() + 1)
 }
 
 pub(crate) fn table_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
@@ -814,7 +823,11 @@ impl Engine {
             negotiated: p.established.and(p.neg.as_deref().cloned()),
             prefixes_received: p.adj_in.len(),
             prefixes_advertised: advertised,
-            prefixes_stale: p.adj_in.values().filter(|r| r.flags != 0).count(),
+            prefixes_stale: p
+                .adj_in
+                .iter()
+                .filter(|(pr, pid)| self.loc.path(pr, p.id, *pid).is_some_and(|r| r.flags != 0))
+                .count(),
             last_down: p.last_down.clone(),
             update_group: p.group,
             stats: p.stats,
@@ -827,7 +840,7 @@ impl Engine {
         let mut m = RibMemory::default();
         for p in self.peers.iter().flatten() {
             m.paths_in += p.adj_in.len();
-            m.adj_rib_in += table_bytes(&p.adj_in);
+            m.adj_rib_in += set_bytes(&p.adj_in);
         }
         m.loc_rib = table_bytes(&self.loc.map)
             + self
@@ -888,10 +901,12 @@ impl Engine {
 
     /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
     pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<Attrs>, bool)> + '_ {
-        self.peer(id).into_iter().flat_map(|p| {
-            p.adj_in
-                .iter()
-                .map(|((pr, pid), r)| (*pr, *pid, &r.attrs, r.flags != 0))
+        let loc = &self.loc;
+        self.peer(id).into_iter().flat_map(move |p| {
+            p.adj_in.iter().filter_map(move |(pr, pid)| {
+                let r = loc.path(pr, id, *pid)?;
+                Some((*pr, *pid, &r.attrs, r.flags != 0))
+            })
         })
     }
 }
