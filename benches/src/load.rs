@@ -321,6 +321,7 @@ struct Held {
 }
 
 impl Held {
+    #[inline(always)]
     fn announce(&mut self, sh: &Shared, g: usize, origin: usize, now_ns: u64) {
         if !self.bits.insert(g) {
             return;
@@ -363,7 +364,11 @@ impl Held {
         self.latency(sh, g, now_ns);
     }
 
+    #[inline(always)]
     fn latency(&mut self, sh: &Shared, g: usize, now_ns: u64) {
+        if sh.sent_ns.is_empty() {
+            return;
+        }
         if let Some(t) = sh.sent_ns.get(g) {
             let sent = t.load(Relaxed);
             if sent != 0 {

@@ -229,6 +229,7 @@ pub struct SeenAttrs {
 /// withdrawals `attrs` is empty, and it always describes the whole UPDATE). With `add_path`, each
 /// prefix is preceded by a 4-octet path identifier (RFC 7911 section 3), which is skipped. Returns an error
 /// on any overrun.
+#[inline]
 pub fn scan_update(
     msg: &[u8],
     add_path: bool,
@@ -274,6 +275,7 @@ pub fn scan_update(
     walk_prefixes(nlri, add_path, &mut |a, l| on_prefix(true, a, l, &seen))
 }
 
+#[inline(always)]
 fn walk_prefixes(mut b: &[u8], add_path: bool, f: &mut impl FnMut(u32, u8)) -> Result<(), String> {
     while !b.is_empty() {
         if add_path {
