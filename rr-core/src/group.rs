@@ -12,6 +12,13 @@
 //! every member except that one. When the best path of a prefix moves to a path learned from a
 //! member, that member is sent a withdrawal of the path it had received before.
 //!
+//! Joining members and route refreshes: the Adj-RIB-Out is also counted per bucket (family,
+//! attribute set, source peer), and each bucket keeps its UPDATEs once encoded. A member that joins
+//! gets clones of the cached messages; only buckets that changed since they were last encoded are
+//! encoded again, after one pass over the Adj-RIB-Out that collects their keys. With clients
+//! arriving one by one this turns the old full walk, hash and sort of the table per join into a
+//! pass over it per flush with joiners, plus the encoding of what actually changed.
+//!
 //! Slow peers: every message is queued for every in-sync member as a shared `Bytes` (one reference
 //! count per member, no copy). When the caller reports a member's connection as congested
 //! ([`Engine::set_congested`]), the member leaves the in-sync list and the group only records which

@@ -24,6 +24,10 @@
 //!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
 //!   rather than letting it block the engine or grow memory without bound.
 //! - The engine task is the only owner of the RIB: no locks on the hot path.
+//! - Batching: session traffic (OPEN, KEEPALIVE, NOTIFICATION) is written as soon as the engine queues it
+//!   ([`Engine::poll_queued`]); route changes are flushed ([`Engine::flush`]) at once after a quiet period and
+//!   then at most once per `--batch-interval-ms`, so under churn each peer gets a few larger writes instead of
+//!   one per change. A writer sends whatever is queued for its peer in one vectored write.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
