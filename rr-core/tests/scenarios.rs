@@ -957,6 +957,33 @@ fn joiner_and_refresh_get_the_current_table_after_churn() {
     assert_eq!(table(net.take_updates(c2)), want, "a route refresh");
 }
 
+/// A caller can send session traffic at once and batch route changes: `poll_queued` never flushes,
+/// `has_pending_changes` tells whether a flush has work, and `flush` produces the UPDATEs.
+#[test]
+fn route_changes_wait_for_an_explicit_flush_with_poll_queued() {
+    let (mut net, rr, c1, c2) = two_clients();
+    net.script_deliver_now(
+        c1,
+        Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
+    );
+    let e = net.engine(rr);
+    assert!(e.has_pending_changes());
+    assert!(e.poll_queued().is_none(), "nothing is sent before the flush");
+    e.flush();
+    assert!(!e.has_pending_changes());
+    assert!(
+        matches!(e.poll_queued(), Some(rr_core::Output::Send { .. })),
+        "the flush queued the reflected UPDATE"
+    );
+    net.pump();
+    // (The UPDATE taken out above is gone; the next change arrives through the normal path.)
+    net.script_send(
+        c1,
+        Message::Update(announce(&["10.1.1.0/24"], "10.0.0.11", vec![])),
+    );
+    assert_eq!(announced_v4(&net.take_updates(c2)), vec!["10.1.1.0/24"]);
+}
+
 #[test]
 fn add_path_receive_keeps_each_path_by_id() {
     let mut net = Net::default();
