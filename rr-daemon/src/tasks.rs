@@ -803,7 +803,8 @@ impl Writer {
     /// Whatever is queued when the socket is ready goes out in one vectored write (up to
     /// [`WRITE_BATCH`] messages), so a burst to a peer costs a few system calls, not one per UPDATE.
     async fn run(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
-        let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_BATCH);
+        // Grown on the first burst only: an idle session keeps no batch buffer.
+        let mut batch: Vec<Bytes> = Vec::new();
         let mut close = false;
         while !close {
             match rx.recv().await {
