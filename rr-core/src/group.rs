@@ -41,6 +41,7 @@ use crate::encode::{self, Export, Packer};
 use crate::engine::{Engine, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
+use crate::pmap::PrefixMap;
 use crate::reflect::{self, Source};
 use crate::rib::{Path, STALE_LLGR, Slots};
 use crate::types::{Family, FamilySet, PeerId, Prefix, PrefixFamily};
@@ -83,7 +84,7 @@ pub(crate) struct Group {
     pub(crate) behind: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
     /// Members whose congestion cleared, waiting to catch up at the next flush.
     pub(crate) catching_up: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
-    pub(crate) adj_out: FastMap<Prefix, Slots<OutRoute>>,
+    pub(crate) adj_out: PrefixMap<Slots<OutRoute>>,
     /// The Adj-RIB-Out again, by bucket (family, attribute set, source peer), with each bucket's
     /// encoded UPDATEs cached: a joining member or a route refresh is served from the cache, and
     /// only buckets that changed since are re-encoded (not a walk of the whole table per join).
@@ -167,7 +168,7 @@ impl Groups {
             .iter()
             .flatten()
             .map(|g| {
-                crate::engine::table_bytes(&g.adj_out)
+                g.adj_out.table_bytes()
                     + g.buckets
                         .values()
                         .map(|b| b.enc.as_ref().map_or(0, |e| e.msgs.iter().map(Bytes::len).sum()))
@@ -349,7 +350,7 @@ impl Engine {
         let gi = match self.groups.by_key.get(&key) {
             Some(&g) => g,
             None => {
-                let mut adj_out = FastMap::default();
+                let mut adj_out = PrefixMap::default();
                 let mut g = Group {
                     key: key.clone(),
                     members: Vec::new(),
@@ -357,12 +358,12 @@ impl Engine {
                     refreshing: Vec::new(),
                     behind: Vec::new(),
                     catching_up: Vec::new(),
-                    adj_out: FastMap::default(),
+                    adj_out: PrefixMap::default(),
                     buckets: FastMap::default(),
                 };
                 let mut order = Vec::new();
                 let mut want = Vec::new();
-                for (prefix, slots) in &self.loc.map {
+                for (prefix, slots) in self.loc.map.iter() {
                     let paths = slots.as_slice();
                     if paths.is_empty() {
                         continue;
@@ -378,10 +379,10 @@ impl Engine {
                         });
                     }
                     for r in s.as_slice() {
-                        g.bucket_add(*prefix, r);
+                        g.bucket_add(prefix, r);
                     }
                     if !s.is_empty() {
-                        adj_out.insert(*prefix, s);
+                        adj_out.insert(prefix, s);
                     }
                 }
                 g.adj_out = adj_out;
@@ -553,13 +554,13 @@ impl Engine {
         if !todo.is_empty()
             && let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref)
         {
-            for (prefix, slots) in &g.adj_out {
+            for (prefix, slots) in g.adj_out.iter() {
                 if !fams.contains(prefix.family()) {
                     continue;
                 }
                 for r in slots.as_slice() {
-                    if let Some((_, keys)) = todo.get_mut(&bucket_key(*prefix, r)) {
-                        keys.push((*prefix, r.id));
+                    if let Some((_, keys)) = todo.get_mut(&bucket_key(prefix, r)) {
+                        keys.push((prefix, r.id));
                     }
                 }
             }

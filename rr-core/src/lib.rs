@@ -59,6 +59,7 @@ mod engine;
 mod group;
 mod hash;
 mod output;
+mod pmap;
 mod rib;
 mod wire;
 

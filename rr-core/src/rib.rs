@@ -1,14 +1,14 @@
 //! RIB storage: the per-peer Adj-RIB-In and the Loc-RIB.
 //!
-//! The Adj-RIB-In of a peer maps (prefix, path id) to an interned attribute set; the prefix
-//! carries its family, so the key is the (AFI/SAFI, prefix, path id) triple. The Loc-RIB keeps, per
+//! The Adj-RIB-In of a peer holds the (prefix, path id) keys it sent; the prefix carries its
+//! family, so the key is the (AFI/SAFI, prefix, path id) triple. The Loc-RIB keeps, per
 //! prefix, every feasible path (so best path and ADD-PATH can rank them) in a [`Slots`] that holds
 //! one path inline and only allocates when a prefix has several.
 
 use std::sync::Arc;
 
 use crate::attrs::Attrs;
-use crate::hash::{FastMap, FastSet};
+use crate::pmap::{PathSet, PrefixMap};
 use crate::types::{PeerId, Prefix};
 
 /// Route flag: stale after the peer's session went down with GR (RFC 4724).
@@ -20,8 +20,8 @@ pub(crate) const STALE_REFRESH: u8 = 4;
 
 /// Adj-RIB-In of one peer: the keys (prefix, path id) it holds. Every such path is in the Loc-RIB
 /// with its attributes and flags ([`LocRib::path`]), so they are not stored twice (this halves the
-/// per-path cost of an Adj-RIB-In).
-pub(crate) type AdjRibIn = FastSet<(Prefix, u32)>;
+/// per-path cost of an Adj-RIB-In). IPv4 keys take 12 bytes ([`PathSet`]).
+pub(crate) type AdjRibIn = PathSet;
 
 /// A small collection that stores zero or one element without allocating.
 #[derive(Clone, Debug, Default)]
@@ -98,7 +98,7 @@ pub(crate) struct Path {
 /// Loc-RIB: every path per prefix.
 #[derive(Debug, Default)]
 pub(crate) struct LocRib {
-    pub(crate) map: FastMap<Prefix, Slots<Path>>,
+    pub(crate) map: PrefixMap<Slots<Path>>,
 }
 
 impl LocRib {
@@ -111,7 +111,7 @@ impl LocRib {
         attrs: Arc<Attrs>,
         flags: u8,
     ) {
-        let e = self.map.entry(prefix).or_default();
+        let e = self.map.get_or_default(prefix);
         for p in e.as_mut_slice() {
             if p.peer == peer && p.path_id == path_id {
                 p.attrs = attrs;
@@ -200,12 +200,26 @@ mod tests {
         l.upsert(p, PeerId(1), 0, a.clone(), 0);
         l.upsert(p, PeerId(2), 0, a.clone(), 0);
         l.upsert(p, PeerId(1), 0, a.clone(), 0);
-        let ids: Vec<u32> = l.map[&p].as_slice().iter().map(|x| x.out_id).collect();
+        let ids: Vec<u32> = l
+            .map
+            .get(&p)
+            .unwrap()
+            .as_slice()
+            .iter()
+            .map(|x| x.out_id)
+            .collect();
         assert_eq!(ids, vec![1, 2]);
         assert!(l.remove(&p, PeerId(1), 0));
         assert!(!l.remove(&p, PeerId(1), 0));
         l.upsert(p, PeerId(3), 0, a, 0);
-        let ids: Vec<u32> = l.map[&p].as_slice().iter().map(|x| x.out_id).collect();
+        let ids: Vec<u32> = l
+            .map
+            .get(&p)
+            .unwrap()
+            .as_slice()
+            .iter()
+            .map(|x| x.out_id)
+            .collect();
         assert_eq!(ids, vec![2, 1]);
     }
 }

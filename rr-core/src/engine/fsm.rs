@@ -272,8 +272,8 @@ impl Engine {
             return;
         };
         let mut changed = Vec::new();
-        for (prefix, path_id) in &p.adj_in {
-            let Some(r) = self.loc.path(prefix, id, *path_id) else {
+        for (prefix, path_id) in p.adj_in.iter() {
+            let Some(r) = self.loc.path(&prefix, id, path_id) else {
                 continue;
             };
             if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
@@ -282,7 +282,7 @@ impl Engine {
                     a.communities.push(LLGR_STALE);
                 }
                 let flags = (r.flags & !STALE_GR) | STALE_LLGR;
-                changed.push((*prefix, *path_id, flags, self.interner.intern(a)));
+                changed.push((prefix, path_id, flags, self.interner.intern(a)));
             }
         }
         for (prefix, path_id, flags, attrs) in changed {
@@ -295,12 +295,12 @@ impl Engine {
         let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
             return;
         };
-        for (prefix, path_id) in &p.adj_in {
+        for (prefix, path_id) in p.adj_in.iter() {
             if fams.contains(prefix.family()) {
-                let flags = self.loc.path(prefix, id, *path_id).map_or(0, |r| r.flags) | flag;
-                self.loc.set_flags(prefix, id, *path_id, flags, None);
-                if flag == STALE_LLGR {
-                    self.dirty_set.insert(*prefix);
+                let flags = self.loc.path(&prefix, id, path_id).map_or(0, |r| r.flags) | flag;
+                self.loc.set_flags(&prefix, id, path_id, flags, None);
+                if flag == STALE_LLGR && self.dirty_set.insert(prefix) {
+                    self.dirty.push(prefix);
                 }
             }
         }
@@ -326,10 +326,10 @@ impl Engine {
         };
         let mut removed = Vec::new();
         let loc = &self.loc;
-        p.adj_in.retain(|(prefix, path_id)| {
-            let Some(r) = loc.path(prefix, id, *path_id) else {
+        p.adj_in.retain(|prefix, path_id| {
+            let Some(r) = loc.path(&prefix, id, path_id) else {
                 // Not in the Loc-RIB (cannot happen: both are updated together): drop the key.
-                removed.push((*prefix, *path_id));
+                removed.push((prefix, path_id));
                 return false;
             };
             let keep = !pred(&RouteRef {
@@ -338,7 +338,7 @@ impl Engine {
                 attrs: &r.attrs,
             });
             if !keep {
-                removed.push((*prefix, *path_id));
+                removed.push((prefix, path_id));
             }
             keep
         });

@@ -257,7 +257,7 @@ impl Engine {
         let neg_fams = p.neg.as_ref().map_or(FamilySet::EMPTY, |n| n.families);
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
-            if p.adj_in.remove(&(*prefix, *path_id)) {
+            if p.adj_in.remove(prefix, *path_id) {
                 let n = &mut p.counts[prefix.family().index()];
                 *n = n.saturating_sub(1);
                 self.loc.remove(prefix, id, *path_id);
@@ -291,7 +291,7 @@ impl Engine {
                 first_family.get_or_insert(prefix.family());
                 match &shared {
                     Some(a) => {
-                        if p.adj_in.insert((*prefix, *path_id)) {
+                        if p.adj_in.insert(*prefix, *path_id) {
                             p.counts[prefix.family().index()] += 1;
                         }
                         self.loc.upsert(*prefix, id, *path_id, Arc::clone(a), 0);
@@ -300,7 +300,7 @@ impl Engine {
                         // Looped: ignored, and an earlier path with the same key is implicitly
                         // withdrawn.
                         p.stats.looped_paths += 1;
-                        if !p.adj_in.remove(&(*prefix, *path_id)) {
+                        if !p.adj_in.remove(prefix, *path_id) {
                             continue;
                         }
                         let n = &mut p.counts[prefix.family().index()];

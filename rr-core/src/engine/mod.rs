@@ -19,8 +19,8 @@ use crate::attrs::{Attrs, Interner, LLGR_STALE, NO_LLGR};
 use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
-use crate::hash::FastSet;
 use crate::output::{DownReason, Output};
+use crate::pmap::PrefixSet;
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
@@ -236,25 +236,6 @@ pub struct RibMemory {
     pub attrs: usize,
 }
 
-fn set_bytes<K, S>(m: &std::collections::HashSet<K, S>) -> usize {
-    let buckets = if m.capacity() == 0 {
-        0
-    } else {
-        (m.capacity() * 8 / 7).next_power_of_two()
-    };
-    buckets * (std::mem::size_of::<K>() + 1)
-}
-
-pub(crate) fn table_bytes<K, V, S>(m: &HashMap<K, V, S>) -> usize {
-    // hashbrown keeps capacity = 7/8 of a power-of-two bucket count, one control byte per bucket.
-    let buckets = if m.capacity() == 0 {
-        0
-    } else {
-        (m.capacity() * 8 / 7).next_power_of_two()
-    };
-    buckets * (std::mem::size_of::<(K, V)>() + 1)
-}
-
 /// The sans-I/O BGP route reflection engine.
 ///
 /// ```
@@ -284,7 +265,7 @@ pub struct Engine {
     interner_check_at: usize,
     pub(crate) loc: LocRib,
     pub(crate) dirty: Vec<Prefix>,
-    pub(crate) dirty_set: FastSet<Prefix>,
+    pub(crate) dirty_set: PrefixSet,
     pub(crate) groups: Groups,
     pub(crate) out: VecDeque<Output>,
     jitter: Jitter,
@@ -306,7 +287,7 @@ impl Engine {
             interner_check_at: 1024,
             loc: LocRib::default(),
             dirty: Vec::new(),
-            dirty_set: FastSet::default(),
+            dirty_set: PrefixSet::default(),
             groups: Groups::default(),
             out: VecDeque::new(),
             now: Instant::ZERO,
@@ -840,9 +821,9 @@ impl Engine {
         let mut m = RibMemory::default();
         for p in self.peers.iter().flatten() {
             m.paths_in += p.adj_in.len();
-            m.adj_rib_in += set_bytes(&p.adj_in);
+            m.adj_rib_in += p.adj_in.table_bytes();
         }
-        m.loc_rib = table_bytes(&self.loc.map)
+        m.loc_rib = self.loc.map.table_bytes()
             + self
                 .loc
                 .map
@@ -896,7 +877,7 @@ impl Engine {
 
     /// Every Loc-RIB prefix (unordered).
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
-        self.loc.map.keys().copied()
+        self.loc.map.keys()
     }
 
     /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
@@ -904,8 +885,8 @@ impl Engine {
         let loc = &self.loc;
         self.peer(id).into_iter().flat_map(move |p| {
             p.adj_in.iter().filter_map(move |(pr, pid)| {
-                let r = loc.path(pr, id, *pid)?;
-                Some((*pr, *pid, &r.attrs, r.flags != 0))
+                let r = loc.path(&pr, id, pid)?;
+                Some((pr, pid, &r.attrs, r.flags != 0))
             })
         })
     }
