@@ -44,7 +44,7 @@ use crate::output::Output;
 use crate::pmap::PrefixMap;
 use crate::reflect::{self, Source};
 use crate::rib::{Path, STALE_LLGR, Slots};
-use crate::types::{Family, FamilySet, PeerId, Prefix, PrefixFamily};
+use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
 /// Everything that makes two peers' outbound streams differ.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -602,6 +602,24 @@ impl Engine {
         out
     }
 
+    /// Queues `msgs` for every established peer of `to` (each message skips its source), as one
+    /// queue entry.
+    fn fan_out(&mut self, to: &[PeerId], msgs: Vec<(Bytes, Option<PeerId>)>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let conns: Vec<(PeerId, ConnId)> = to
+            .iter()
+            .filter_map(|&id| Some((id, self.peer(id)?.established?.0)))
+            .collect();
+        let counts = self.out.fan(conns.clone(), msgs);
+        for ((id, _), n) in conns.into_iter().zip(counts) {
+            if let Some(p) = self.peer_mut(id) {
+                p.stats.messages_sent += n as u64;
+            }
+        }
+    }
+
     fn send_to(&mut self, to: PeerId, bytes: Bytes) {
         let conn = self.peer(to).and_then(|p| p.established).map(|(c, _)| c);
         if let Some(conn) = conn {
@@ -634,13 +652,7 @@ impl Engine {
         let mut ann_msgs = Vec::new();
         self.encode_buckets(&key, std::mem::take(&mut batch.ann), &mut ann_msgs);
         msgs.extend(ann_msgs.into_iter().map(|(m, s)| (m, Some(s))));
-        for (m, exclude) in msgs {
-            for &to in &members {
-                if Some(to) != exclude {
-                    self.send_to(to, m.clone());
-                }
-            }
-        }
+        self.fan_out(&members, msgs);
         // Per-member withdrawals (best path moved to a path learned from that member).
         batch.member_wd.sort_unstable();
         let mut i = 0;
@@ -688,22 +700,15 @@ impl Engine {
         };
         let key = g.key.clone();
         if !joiners.is_empty() {
-            let msgs = self.table_msgs(gi, key.families);
-            for (m, src) in msgs {
-                for &to in &joiners {
-                    if to != src {
-                        self.send_to(to, m.clone());
-                    }
-                }
-            }
+            let mut msgs: Vec<(Bytes, Option<PeerId>)> = self
+                .table_msgs(gi, key.families)
+                .into_iter()
+                .map(|(m, src)| (m, Some(src)))
+                .collect();
             // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it completes
             // the initial update for an address family".
-            for f in key.families.iter() {
-                let eor = encode::end_of_rib(f);
-                for &to in &joiners {
-                    self.send_to(to, eor.clone());
-                }
-            }
+            msgs.extend(key.families.iter().map(|f| (encode::end_of_rib(f), None)));
+            self.fan_out(&joiners, msgs);
             if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
                 g.members.extend(joiners);
             }

@@ -8,7 +8,7 @@
 //! its queue is empty. A caller that feeds every message it has before draining outputs therefore
 //! gets one packed set of UPDATEs per batch, encoded once per update group.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,7 @@ use crate::wire::Notification;
 
 mod fsm;
 mod handlers;
+mod queue;
 
 /// NOTIFICATION codes used by the engine (RFC 4271 section 4.5, RFC 4486, RFC 6608).
 pub(crate) mod notif {
@@ -267,7 +268,7 @@ pub struct Engine {
     pub(crate) dirty: Vec<Prefix>,
     pub(crate) dirty_set: PrefixSet,
     pub(crate) groups: Groups,
-    pub(crate) out: VecDeque<Output>,
+    pub(crate) out: queue::OutQueue,
     jitter: Jitter,
     pub(crate) now: Instant,
 }
@@ -289,7 +290,7 @@ impl Engine {
             dirty: Vec::new(),
             dirty_set: PrefixSet::default(),
             groups: Groups::default(),
-            out: VecDeque::new(),
+            out: queue::OutQueue::default(),
             now: Instant::ZERO,
         }
     }
@@ -733,9 +734,7 @@ impl Engine {
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.out.is_empty() {
             // Give back the memory of a large burst (initial fan-out) once it is drained.
-            if self.out.capacity() > 65536 {
-                self.out.shrink_to(4096);
-            }
+            self.out.shrink_if_drained();
             self.flush();
         }
         self.out.pop_front()
