@@ -709,8 +709,9 @@ async fn read_loop(
     ctx: watch::Receiver<Option<DecodeCtx>>,
     tx: mpsc::Sender<EngineCmd>,
 ) {
-    // Most sessions are idle after their initial table: start small, grow by READ_CHUNK when busy.
-    let mut buf = BytesMut::with_capacity(4096);
+    // Most sessions are idle after their initial table: an idle session holds no read buffer (one
+    // is allocated when the socket becomes readable, 4 KiB, grown by READ_CHUNK when busy).
+    let mut buf = BytesMut::new();
     loop {
         // Frame whatever is buffered.
         loop {
@@ -771,7 +772,16 @@ async fn read_loop(
                 }
             }
         }
-        if buf.capacity() - buf.len() < 1024 {
+        if buf.is_empty() {
+            // No partial message is buffered: give the buffer back while waiting for data. (The
+            // frames split off it share its memory until the engine has handled them.)
+            buf = BytesMut::new();
+            if rd.readable().await.is_err() {
+                let _ = tx.send(EngineCmd::Disconnected { generation, conn }).await;
+                return;
+            }
+            buf.reserve(4096);
+        } else if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
         match rd.read_buf(&mut buf).await {
@@ -803,7 +813,7 @@ impl Writer {
     /// Whatever is queued when the socket is ready goes out in one vectored write (up to
     /// [`WRITE_BATCH`] messages), so a burst to a peer costs a few system calls, not one per UPDATE.
     async fn run(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
-        // Grown on the first burst only: an idle session keeps no batch buffer.
+        // Grown during a burst and given back after it (below).
         let mut batch: Vec<Bytes> = Vec::new();
         let mut close = false;
         while !close {
@@ -822,6 +832,10 @@ impl Writer {
                 // The reader sees the failure too and reports the disconnection.
                 return;
             }
+            if batch.capacity() > 8 && rx.is_empty() {
+                // The burst is over: an idle session keeps no batch buffer.
+                batch = Vec::new();
+            }
         }
         let _ = wr.shutdown().await;
         // Give the peer a moment to read a final NOTIFICATION before the socket goes away entirely.
@@ -835,6 +849,7 @@ impl Writer {
         while i < batch.len() {
             let slices: Vec<std::io::IoSlice<'_>> =
                 batch[i..].iter().map(|b| std::io::IoSlice::new(b)).collect();
+            // A heap list, freed after the call: an array here would live in every session's task.
             let n = wr.write_vectored(&slices).await?;
             drop(slices);
             if n == 0 {
