@@ -280,6 +280,9 @@ struct Shared {
     flap_up: AtomicBool,
     /// Send time (ns since start) of the last churn event per prefix; empty unless churning.
     sent_ns: Vec<AtomicU64>,
+    /// Cleared at the end of the measurement: the withdrawals caused by the teardown (clients
+    /// closing their sessions) are not propagation samples.
+    recording: AtomicBool,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     updates: AtomicU64,
@@ -366,7 +369,7 @@ impl Held {
 
     #[inline(always)]
     fn latency(&mut self, sh: &Shared, g: usize, now_ns: u64) {
-        if sh.sent_ns.is_empty() {
+        if sh.sent_ns.is_empty() || !sh.recording.load(Relaxed) {
             return;
         }
         if let Some(t) = sh.sent_ns.get(g) {
@@ -742,6 +745,7 @@ pub async fn run(cfg: LoadConfig) -> Report {
         } else {
             Vec::new()
         },
+        recording: AtomicBool::new(true),
         bytes_sent: AtomicU64::new(0),
         bytes_received: AtomicU64::new(0),
         updates: AtomicU64::new(0),
@@ -889,6 +893,7 @@ pub async fn run(cfg: LoadConfig) -> Report {
             }
         }
     }
+    sh.recording.store(false, Relaxed);
     let s_end = sample();
     let g_end = procstat::sample(std::process::id());
     // Traffic counters as of the end of the measurement: the teardown below (each client closing its
