@@ -10,32 +10,14 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_wire::{
-    AfiSafi, AsPath, Asn, AttrValue, Capability, EncodeCtx, HoldTime, Message, Nlri, Open, PathAttribute,
-    Prefix, RouterId, Update,
-};
-use bytes::{Bytes, BytesMut};
+use bgp_wire::Message;
+use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use rr_core::{ConnId, Engine, EngineConfig, Instant, Output, PeerConfig, Role};
+use rr_core::{ConnId, Engine, EngineConfig, Instant, PeerConfig, Role};
 
-const AS: u32 = 64512;
-
-fn frame(m: Message) -> Bytes {
-    let mut b = BytesMut::new();
-    m.encode(
-        &EncodeCtx {
-            four_octet_as: true,
-            ..EncodeCtx::default()
-        },
-        &mut b,
-    )
-    .expect("encode");
-    b.freeze()
-}
-
-fn addr(i: usize) -> Ipv4Addr {
-    Ipv4Addr::from(0x0a00_0002 + i as u32)
-}
+#[path = "common/workload.rs"]
+mod workload;
+use workload::{AS, addr, drain, frame, open_frame, update_frame};
 
 /// An engine with `n` established clients, and each client's UPDATE of `p` prefixes.
 fn setup(n: usize, p: usize, groups: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) {
@@ -49,41 +31,12 @@ fn setup(n: usize, p: usize, groups: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) 
         pc.passive = true;
         e.add_peer(now, pc).expect("peer");
         let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
-        let caps = vec![
-            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-            Capability::FourOctetAs(AS),
-        ];
-        let open = Open::new(
-            Asn::new(AS).expect("as"),
-            HoldTime::DEFAULT,
-            RouterId::new(addr(i)).expect("id"),
-            caps,
-        );
-        e.handle_frame(now, c, &frame(Message::Open(open)));
+        e.handle_frame(now, c, &open_frame(i));
         e.handle_frame(now, c, &frame(Message::Keepalive));
         conns.push(c);
     }
-    while e.poll_output().is_some() {}
-    let updates = (0..n)
-        .map(|i| {
-            let nlri = (0..p)
-                .map(|k| {
-                    let a = Ipv4Addr::from(0x6400_0000 + ((i * p + k) as u32) * 256);
-                    Nlri::new(Prefix::new(IpAddr::V4(a), 24).expect("prefix"))
-                })
-                .collect();
-            frame(Message::Update(Update {
-                withdrawn: vec![],
-                attributes: vec![
-                    PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
-                    PathAttribute::new(AttrValue::AsPath(AsPath::new())),
-                    PathAttribute::new(AttrValue::NextHop(addr(i))),
-                    PathAttribute::new(AttrValue::LocalPref(100)),
-                ],
-                nlri,
-            }))
-        })
-        .collect();
+    drain(&mut e);
+    let updates = (0..n).map(|i| update_frame(i, p)).collect();
     (e, conns, updates)
 }
 
@@ -93,13 +46,7 @@ fn run((mut e, conns, updates): (Engine, Vec<ConnId>, Vec<Bytes>)) -> usize {
     for (c, u) in conns.iter().zip(&updates) {
         e.handle_frame(now, *c, u);
     }
-    let mut bytes = 0;
-    while let Some(o) = e.poll_output() {
-        if let Output::Send { bytes: b, .. } = o {
-            bytes += b.len();
-        }
-    }
-    bytes
+    drain(&mut e)
 }
 
 fn fanout(c: &mut Criterion) {
@@ -136,39 +83,9 @@ fn setup_arrivals(n: usize, p: usize) -> (Engine, Vec<[Bytes; 3]>) {
         let mut pc = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
         pc.passive = true;
         e.add_peer(now, pc).expect("peer");
-        let caps = vec![
-            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-            Capability::FourOctetAs(AS),
-        ];
-        let open = Open::new(
-            Asn::new(AS).expect("as"),
-            HoldTime::DEFAULT,
-            RouterId::new(addr(i)).expect("id"),
-            caps,
-        );
-        let nlri = (0..p)
-            .map(|k| {
-                let a = Ipv4Addr::from(0x6400_0000 + ((i * p + k) as u32) * 256);
-                Nlri::new(Prefix::new(IpAddr::V4(a), 24).expect("prefix"))
-            })
-            .collect();
-        let update = Update {
-            withdrawn: vec![],
-            attributes: vec![
-                PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
-                PathAttribute::new(AttrValue::AsPath(AsPath::new())),
-                PathAttribute::new(AttrValue::NextHop(addr(i))),
-                PathAttribute::new(AttrValue::LocalPref(100)),
-            ],
-            nlri,
-        };
-        frames.push([
-            frame(Message::Open(open)),
-            frame(Message::Keepalive),
-            frame(Message::Update(update)),
-        ]);
+        frames.push([open_frame(i), frame(Message::Keepalive), update_frame(i, p)]);
     }
-    while e.poll_output().is_some() {}
+    drain(&mut e);
     (e, frames)
 }
 
@@ -182,17 +99,9 @@ fn arrive((mut e, frames): (Engine, Vec<[Bytes; 3]>)) -> usize {
         let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
         e.handle_frame(now, c, open);
         e.handle_frame(now, c, keepalive);
-        while let Some(o) = e.poll_output() {
-            if let Output::Send { bytes: b, .. } = o {
-                bytes += b.len();
-            }
-        }
+        bytes += drain(&mut e);
         e.handle_frame(now, c, update);
-        while let Some(o) = e.poll_output() {
-            if let Output::Send { bytes: b, .. } = o {
-                bytes += b.len();
-            }
-        }
+        bytes += drain(&mut e);
     }
     bytes
 }

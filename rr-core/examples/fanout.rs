@@ -8,14 +8,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant as StdInstant;
 
-use bgp_wire::{
-    AfiSafi, AsPath, Asn, AttrValue, Capability, EncodeCtx, HoldTime, Message, Nlri, Open, PathAttribute,
-    Prefix, RouterId, Update,
-};
-use bytes::BytesMut;
+use bgp_wire::Message;
 use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
 
-const AS: u32 = 64512;
+#[path = "../benches/common/workload.rs"]
+mod workload;
+use workload::{AS, addr, drain, frame, open_frame, update_frame};
 
 /// Resident set size and its peak in bytes, from `/proc/self/status` (Linux; 0 elsewhere).
 fn rss() -> (usize, usize) {
@@ -30,19 +28,6 @@ fn rss() -> (usize, usize) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn frame(m: Message) -> bytes::Bytes {
-    let mut b = BytesMut::new();
-    m.encode(
-        &EncodeCtx {
-            four_octet_as: true,
-            ..EncodeCtx::default()
-        },
-        &mut b,
-    )
-    .expect("encode");
-    b.freeze()
-}
-
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n = args.first().copied().unwrap_or(1000);
@@ -51,48 +36,18 @@ fn main() {
     cfg.update_groups = !std::env::args().any(|a| a == "--no-groups");
     let mut e = Engine::new(cfg);
     let now = Instant::from_millis(1);
-    let addr = |i: usize| Ipv4Addr::from(0x0a00_0000 + 2 + i as u32);
     let mut conns = Vec::new();
     for i in 0..n {
         let mut cfg = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
         cfg.passive = true;
         e.add_peer(now, cfg).expect("peer");
         let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
-        let caps = vec![
-            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-            Capability::FourOctetAs(AS),
-        ];
-        let open = Open::new(
-            Asn::new(AS).expect("as"),
-            HoldTime::DEFAULT,
-            RouterId::new(addr(i)).expect("id"),
-            caps,
-        );
-        e.handle_frame(now, c, &frame(Message::Open(open)));
+        e.handle_frame(now, c, &open_frame(i));
         e.handle_frame(now, c, &frame(Message::Keepalive));
         conns.push(c);
     }
-    while e.poll_output().is_some() {}
-    let updates: Vec<_> = (0..n)
-        .map(|i| {
-            let nlri = (0..p)
-                .map(|k| {
-                    let a = Ipv4Addr::from(0x6400_0000 + ((i * p + k) as u32) * 256);
-                    Nlri::new(Prefix::new(IpAddr::V4(a), 24).expect("prefix"))
-                })
-                .collect();
-            frame(Message::Update(Update {
-                withdrawn: vec![],
-                attributes: vec![
-                    PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
-                    PathAttribute::new(AttrValue::AsPath(AsPath::new())),
-                    PathAttribute::new(AttrValue::NextHop(addr(i))),
-                    PathAttribute::new(AttrValue::LocalPref(100)),
-                ],
-                nlri,
-            }))
-        })
-        .collect();
+    drain(&mut e);
+    let updates: Vec<_> = (0..n).map(|i| update_frame(i, p)).collect();
     let (rss_before, _) = rss();
     let t = StdInstant::now();
     for (i, u) in updates.iter().enumerate() {

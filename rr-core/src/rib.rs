@@ -197,29 +197,22 @@ mod tests {
         let mut l = LocRib::default();
         let p: Prefix = "10.0.0.0/24".parse().unwrap();
         let a = Arc::new(Attrs::new(Origin::Igp, None));
+        let ids = |l: &LocRib| -> Vec<u32> {
+            l.map
+                .get(&p)
+                .unwrap()
+                .as_slice()
+                .iter()
+                .map(|x| x.out_id)
+                .collect()
+        };
         l.upsert(p, PeerId(1), 0, a.clone(), 0);
         l.upsert(p, PeerId(2), 0, a.clone(), 0);
         l.upsert(p, PeerId(1), 0, a.clone(), 0);
-        let ids: Vec<u32> = l
-            .map
-            .get(&p)
-            .unwrap()
-            .as_slice()
-            .iter()
-            .map(|x| x.out_id)
-            .collect();
-        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(ids(&l), vec![1, 2]);
         assert!(l.remove(&p, PeerId(1), 0));
         assert!(!l.remove(&p, PeerId(1), 0));
         l.upsert(p, PeerId(3), 0, a, 0);
-        let ids: Vec<u32> = l
-            .map
-            .get(&p)
-            .unwrap()
-            .as_slice()
-            .iter()
-            .map(|x| x.out_id)
-            .collect();
-        assert_eq!(ids, vec![2, 1]);
+        assert_eq!(ids(&l), vec![2, 1]);
     }
 }
