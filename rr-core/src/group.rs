@@ -19,8 +19,9 @@
 //! arriving one by one this turns the old full walk, hash and sort of the table per join into a
 //! pass over it per flush with joiners, plus the encoding of what actually changed.
 //!
-//! Slow peers: every message is queued for every in-sync member as a shared `Bytes` (one reference
-//! count per member, no copy). When the caller reports a member's connection as congested
+//! Slow peers: every message goes to every in-sync member as a shared `Bytes` (one reference count
+//! per member, no copy); the whole fan-out (the members and the messages) is one entry of the
+//! engine's output queue, handed out one `Output::Send` at a time as the caller drains it. When the caller reports a member's connection as congested
 //! ([`Engine::set_congested`]), the member leaves the in-sync list and the group only records which
 //! (prefix, path id) keys changed for it — a set bounded by the table size, not by the churn. When
 //! the connection drains, the member catches up from the group's Adj-RIB-Out: the current path of
