@@ -21,13 +21,13 @@
 //!
 //! Slow peers: every message goes to every in-sync member as a shared `Bytes` (one reference count
 //! per member, no copy); the whole fan-out (the members and the messages) is one entry of the
-//! engine's output queue, handed out one `Output::Send` at a time as the caller drains it. When the caller reports a member's connection as congested
-//! ([`Engine::set_congested`]), the member leaves the in-sync list and the group only records which
-//! (prefix, path id) keys changed for it — a set bounded by the table size, not by the churn. When
-//! the connection drains, the member catches up from the group's Adj-RIB-Out: the current path of
-//! every recorded key, or its withdrawal, encoded for that member alone, then it rejoins the
-//! shared stream. A slow member never stalls the others and never makes the engine buffer
-//! messages for it.
+//! engine's output queue, handed out one `Output::Send` at a time as the caller drains it. When
+//! the caller reports a member's connection as congested ([`Engine::set_congested`]), the member
+//! leaves the in-sync list and the group only records which (prefix, path id) keys changed for it
+//! — a set bounded by the table size, not by the churn. When the connection drains, the member
+//! catches up from the group's Adj-RIB-Out: the current path of every recorded key, or its
+//! withdrawal, encoded for that member alone, then it rejoins the shared stream. A slow member
+//! never stalls the others and never makes the engine buffer messages for it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -446,21 +446,16 @@ impl Engine {
         if self.dirty.is_empty() && !self.groups.has_pending() {
             return;
         }
-        let dirty = std::mem::take(&mut self.dirty);
+        let dirty = self.dirty.take();
         let ng = self.groups.list.len();
         let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
         let mut order = Vec::new();
         let mut want = Vec::new();
         {
             let Engine {
-                loc,
-                peers,
-                groups,
-                dirty_set,
-                ..
+                loc, peers, groups, ..
             } = self;
             for prefix in &dirty {
-                dirty_set.remove(prefix);
                 let paths: &[Path] = loc.map.get(prefix).map_or(&[], |s| s.as_slice());
                 rank_paths(peers, paths, &mut order);
                 let fam = prefix.family();
@@ -481,11 +476,7 @@ impl Engine {
             self.serve_joiners(gi);
         }
         // Keep the allocation of the dirty list for the next batch.
-        let mut dirty = dirty;
-        dirty.clear();
-        if self.dirty.is_empty() {
-            self.dirty = dirty;
-        }
+        self.dirty.recycle(dirty);
     }
 
     fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &Attrs) -> Export {
@@ -613,8 +604,7 @@ impl Engine {
             .iter()
             .filter_map(|&id| Some((id, self.peer(id)?.established?.0)))
             .collect();
-        let counts = self.out.fan(conns.clone(), msgs);
-        for ((id, _), n) in conns.into_iter().zip(counts) {
+        for (id, n) in self.out.fan(conns, msgs) {
             if let Some(p) = self.peer_mut(id) {
                 p.stats.messages_sent += n as u64;
             }

@@ -197,6 +197,53 @@ impl PrefixSet {
     }
 }
 
+/// Prefixes changed since the last flush: each once, in the order first marked.
+#[derive(Debug, Default)]
+pub(crate) struct Dirty {
+    list: Vec<Prefix>,
+    set: PrefixSet,
+}
+
+impl Dirty {
+    /// Marks `p` changed (once, however often it is marked before the next [`Dirty::take`]).
+    #[inline]
+    pub(crate) fn mark(&mut self, p: Prefix) {
+        if self.set.insert(p) {
+            self.list.push(p);
+        }
+    }
+
+    /// True when nothing is marked.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Takes the marked prefixes, in order; nothing is marked afterwards. Give the list back with
+    /// [`Dirty::recycle`] to keep its allocation.
+    pub(crate) fn take(&mut self) -> Vec<Prefix> {
+        for p in &self.list {
+            self.set.remove(p);
+        }
+        std::mem::take(&mut self.list)
+    }
+
+    /// Reuses the allocation of a list returned by [`Dirty::take`] if nothing was marked since.
+    pub(crate) fn recycle(&mut self, mut list: Vec<Prefix>) {
+        if self.list.is_empty() {
+            list.clear();
+            self.list = list;
+        }
+    }
+
+    /// Gives back the memory of a large burst once nothing is marked.
+    pub(crate) fn shrink_if_drained(&mut self) {
+        if self.set.capacity() > 65536 && self.set.is_empty() {
+            self.set.shrink_to(4096);
+            self.list.shrink_to(4096);
+        }
+    }
+}
+
 /// A set of (prefix, path id) keys: one peer's Adj-RIB-In (12 bytes per IPv4 entry).
 #[derive(Debug, Default)]
 pub(crate) struct PathSet {
@@ -324,6 +371,31 @@ mod tests {
         assert!(s.remove(&p("fd00:1::/64"), 7));
         assert!(!s.remove(&p("fd00:1::/64"), 7));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn dirty_keeps_first_mark_order_once_each() {
+        let mut d = Dirty::default();
+        assert!(d.is_empty());
+        d.mark(p("10.0.1.0/24"));
+        d.mark(p("fd00::/64"));
+        d.mark(p("10.0.1.0/24"));
+        d.mark(p("10.0.0.0/24"));
+        let list = d.take();
+        assert_eq!(list, vec![p("10.0.1.0/24"), p("fd00::/64"), p("10.0.0.0/24")]);
+        assert!(d.is_empty());
+        // Taken prefixes can be marked again.
+        d.mark(p("fd00::/64"));
+        d.recycle(list);
+        assert_eq!(
+            d.take(),
+            vec![p("fd00::/64")],
+            "a recycled list never replaces new marks"
+        );
+        let list = d.take();
+        d.recycle(list);
+        assert!(d.is_empty());
+        d.shrink_if_drained();
     }
 
     #[test]

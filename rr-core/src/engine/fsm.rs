@@ -287,7 +287,7 @@ impl Engine {
         }
         for (prefix, path_id, flags, attrs) in changed {
             self.loc.set_flags(&prefix, id, path_id, flags, Some(&attrs));
-            self.mark_dirty(prefix);
+            self.dirty.mark(prefix);
         }
     }
 
@@ -299,8 +299,8 @@ impl Engine {
             if fams.contains(prefix.family()) {
                 let flags = self.loc.path(&prefix, id, path_id).map_or(0, |r| r.flags) | flag;
                 self.loc.set_flags(&prefix, id, path_id, flags, None);
-                if flag == STALE_LLGR && self.dirty_set.insert(prefix) {
-                    self.dirty.push(prefix);
+                if flag == STALE_LLGR {
+                    self.dirty.mark(prefix);
                 }
             }
         }
@@ -310,12 +310,6 @@ impl Engine {
     pub(super) fn event(&mut self, id: PeerId, ev: Event) {
         if let Some(p) = self.peer_mut(id) {
             p.last_event = Some(ev);
-        }
-    }
-
-    pub(crate) fn mark_dirty(&mut self, prefix: Prefix) {
-        if self.dirty_set.insert(prefix) {
-            self.dirty.push(prefix);
         }
     }
 
@@ -348,7 +342,7 @@ impl Engine {
         }
         for (prefix, path_id) in removed {
             self.loc.remove(&prefix, id, path_id);
-            self.mark_dirty(prefix);
+            self.dirty.mark(prefix);
         }
     }
 

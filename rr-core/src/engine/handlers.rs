@@ -261,9 +261,7 @@ impl Engine {
                 let n = &mut p.counts[prefix.family().index()];
                 *n = n.saturating_sub(1);
                 self.loc.remove(prefix, id, *path_id);
-                if self.dirty_set.insert(*prefix) {
-                    self.dirty.push(*prefix);
-                }
+                self.dirty.mark(*prefix);
             }
         }
         if let Some(mut attrs) = upd.attrs {
@@ -308,9 +306,7 @@ impl Engine {
                         self.loc.remove(prefix, id, *path_id);
                     }
                 }
-                if self.dirty_set.insert(*prefix) {
-                    self.dirty.push(*prefix);
-                }
+                self.dirty.mark(*prefix);
             }
         }
         if let Some(f) = upd.end_of_rib {

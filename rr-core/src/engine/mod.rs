@@ -20,7 +20,7 @@ use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
 use crate::output::{DownReason, Output};
-use crate::pmap::PrefixSet;
+use crate::pmap::Dirty;
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
@@ -265,8 +265,7 @@ pub struct Engine {
     /// Interner size above which the next flush checks for dead attribute sets.
     interner_check_at: usize,
     pub(crate) loc: LocRib,
-    pub(crate) dirty: Vec<Prefix>,
-    pub(crate) dirty_set: PrefixSet,
+    pub(crate) dirty: Dirty,
     pub(crate) groups: Groups,
     pub(crate) out: queue::OutQueue,
     jitter: Jitter,
@@ -287,8 +286,7 @@ impl Engine {
             interner: Interner::default(),
             interner_check_at: 1024,
             loc: LocRib::default(),
-            dirty: Vec::new(),
-            dirty_set: PrefixSet::default(),
+            dirty: Dirty::default(),
             groups: Groups::default(),
             out: queue::OutQueue::default(),
             now: Instant::ZERO,
@@ -756,10 +754,7 @@ impl Engine {
     /// Runs best path and update-group encoding for every prefix changed since the last flush.
     pub fn flush(&mut self) {
         self.groups_flush();
-        if self.dirty_set.capacity() > 65536 && self.dirty_set.is_empty() {
-            self.dirty_set.shrink_to(4096);
-            self.dirty.shrink_to(4096);
-        }
+        self.dirty.shrink_if_drained();
         if self.dirty.is_empty() {
             self.interner_maybe_collect();
         }

@@ -60,12 +60,12 @@ impl OutQueue {
     }
 
     /// Queues every message of `msgs` for every connection of `conns`, except a message to its own
-    /// source peer. Returns how many messages each peer of `conns` will be sent, in order.
+    /// source peer. Returns each peer of `conns` with how many messages it will be sent.
     pub(crate) fn fan(
         &mut self,
         conns: Vec<(PeerId, ConnId)>,
         msgs: Vec<(Bytes, Option<PeerId>)>,
-    ) -> Vec<usize> {
+    ) -> Vec<(PeerId, usize)> {
         let mut own: FastMap<PeerId, usize> = FastMap::default();
         for (_, src) in &msgs {
             if let Some(s) = src {
@@ -74,7 +74,7 @@ impl OutQueue {
         }
         let counts = conns
             .iter()
-            .map(|(p, _)| msgs.len() - own.get(p).copied().unwrap_or(0))
+            .map(|&(p, _)| (p, msgs.len() - own.get(&p).copied().unwrap_or(0)))
             .collect();
         let mut f = Fan {
             conns,
@@ -155,7 +155,7 @@ mod tests {
             (Bytes::from_static(b"d"), Some(PeerId(7))),
         ];
         let counts = q.fan(conns, msgs);
-        assert_eq!(counts, vec![3, 4, 3]);
+        assert_eq!(counts, vec![(PeerId(1), 3), (PeerId(2), 4), (PeerId(3), 3)]);
         q.push_back(Output::Close { conn: ConnId(12) });
         assert!(matches!(q.pop_front(), Some(Output::Close { conn: ConnId(9) })));
         let mut got = Vec::new();
@@ -196,13 +196,16 @@ mod tests {
             vec![(PeerId(1), ConnId(1))],
             vec![(Bytes::from_static(b"x"), Some(PeerId(1)))],
         );
-        assert_eq!(counts, vec![0]);
+        assert_eq!(counts, vec![(PeerId(1), 0)]);
         assert!(q.is_empty());
         assert_eq!(
             q.fan(Vec::new(), vec![(Bytes::from_static(b"x"), None)]),
-            Vec::<usize>::new()
+            Vec::new()
         );
-        assert_eq!(q.fan(vec![(PeerId(1), ConnId(1))], Vec::new()), vec![0]);
+        assert_eq!(
+            q.fan(vec![(PeerId(1), ConnId(1))], Vec::new()),
+            vec![(PeerId(1), 0)]
+        );
         assert!(q.is_empty());
         assert!(sends(&mut q).is_empty());
         // The last send of a fan-out removes it at once: the queue reports empty.
