@@ -13,11 +13,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp_wire::Message;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use rr_core::{ConnId, Engine, EngineConfig, Instant, PeerConfig, Role};
+use rr_core::{ConnId, Engine, EngineConfig, Instant};
 
 #[path = "common/workload.rs"]
 mod workload;
-use workload::{AS, addr, drain, frame, open_frame, update_frame};
+use workload::{AS, add_client, addr, drain, frame, open_frame, update_frame};
 
 /// An engine with `n` established clients, and each client's UPDATE of `p` prefixes.
 fn setup(n: usize, p: usize, groups: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) {
@@ -27,9 +27,7 @@ fn setup(n: usize, p: usize, groups: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) 
     let now = Instant::from_millis(1);
     let mut conns = Vec::new();
     for i in 0..n {
-        let mut pc = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
-        pc.passive = true;
-        e.add_peer(now, pc).expect("peer");
+        add_client(&mut e, now, i);
         let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
         e.handle_frame(now, c, &open_frame(i));
         e.handle_frame(now, c, &frame(Message::Keepalive));
@@ -80,9 +78,7 @@ fn setup_arrivals(n: usize, p: usize) -> (Engine, Vec<[Bytes; 3]>) {
     let now = Instant::from_millis(1);
     let mut frames = Vec::new();
     for i in 0..n {
-        let mut pc = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
-        pc.passive = true;
-        e.add_peer(now, pc).expect("peer");
+        add_client(&mut e, now, i);
         frames.push([open_frame(i), frame(Message::Keepalive), update_frame(i, p)]);
     }
     drain(&mut e);

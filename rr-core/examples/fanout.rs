@@ -9,11 +9,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant as StdInstant;
 
 use bgp_wire::Message;
-use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
+use rr_core::{Engine, EngineConfig, Instant, Output};
 
 #[path = "../benches/common/workload.rs"]
 mod workload;
-use workload::{AS, addr, drain, frame, open_frame, update_frame};
+use workload::{AS, add_client, addr, drain, frame, open_frame, update_frame};
 
 /// Resident set size and its peak in bytes, from `/proc/self/status` (Linux; 0 elsewhere).
 fn rss() -> (usize, usize) {
@@ -38,9 +38,7 @@ fn main() {
     let now = Instant::from_millis(1);
     let mut conns = Vec::new();
     for i in 0..n {
-        let mut cfg = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
-        cfg.passive = true;
-        e.add_peer(now, cfg).expect("peer");
+        add_client(&mut e, now, i);
         let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
         e.handle_frame(now, c, &open_frame(i));
         e.handle_frame(now, c, &frame(Message::Keepalive));

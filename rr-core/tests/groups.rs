@@ -1,26 +1,14 @@
 //! Update groups share one encoding: the same `Bytes` (same allocation) goes to every member.
 
 use bgp_wire::{
-    AsPath, Asn, AttrValue, Capability, EncodeCtx, HoldTime, Message, Nlri, Open, PathAttribute, RouterId,
-    Update,
+    AsPath, Asn, AttrValue, Capability, HoldTime, Message, Nlri, Open, PathAttribute, RouterId, Update,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rr_core::{ConnId, Engine, EngineConfig, Instant, Output, PeerConfig, Role};
 
-const AS: u32 = 64512;
-
-fn frame(m: Message) -> Bytes {
-    let mut b = BytesMut::new();
-    m.encode(
-        &EncodeCtx {
-            four_octet_as: true,
-            ..EncodeCtx::default()
-        },
-        &mut b,
-    )
-    .unwrap();
-    b.freeze()
-}
+#[path = "../benches/common/workload.rs"]
+mod workload;
+use workload::{AS, frame};
 
 fn established(e: &mut Engine, addr: &str, role: Role) -> ConnId {
     let now = Instant::from_millis(1);

@@ -776,10 +776,8 @@ async fn read_loop(
             // No partial message is buffered: give the buffer back while waiting for data. (The
             // frames split off it share its memory until the engine has handled them.)
             buf = BytesMut::new();
-            if rd.readable().await.is_err() {
-                let _ = tx.send(EngineCmd::Disconnected { generation, conn }).await;
-                return;
-            }
+            // An error here is reported by the read below.
+            let _ = rd.readable().await;
             buf.reserve(4096);
         } else if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);

@@ -1,5 +1,5 @@
-//! The fan-out workload shared by the `fanout` bench and the `fanout` example: client `i` at
-//! 10.0.0.2 + i, AS 64512 (iBGP), announcing `p` /24 prefixes with its own next hop.
+//! The fan-out workload shared by the `fanout` bench, the `fanout` example and `tests/groups.rs`:
+//! client `i` at 10.0.0.2 + i, AS 64512 (iBGP), announcing `p` /24 prefixes with its own next hop.
 
 #![allow(dead_code)] // Each user takes what it needs.
 
@@ -10,7 +10,7 @@ use bgp_wire::{
     Prefix, RouterId, Update,
 };
 use bytes::{Bytes, BytesMut};
-use rr_core::{Engine, Output};
+use rr_core::{Engine, Instant, Output, PeerConfig, Role};
 
 /// The clients' and the reflector's AS.
 pub(crate) const AS: u32 = 64512;
@@ -32,6 +32,13 @@ pub(crate) fn frame(m: Message) -> Bytes {
 /// Client `i`'s address (and router id, and next hop).
 pub(crate) fn addr(i: usize) -> Ipv4Addr {
     Ipv4Addr::from(0x0a00_0002 + i as u32)
+}
+
+/// Configures client `i` as a passive route-reflector client.
+pub(crate) fn add_client(e: &mut Engine, now: Instant, i: usize) {
+    let mut pc = PeerConfig::new(IpAddr::V4(addr(i)), AS, Role::RrClient);
+    pc.passive = true;
+    e.add_peer(now, pc).expect("peer");
 }
 
 /// Client `i`'s OPEN (IPv4 unicast, four-octet AS).
