@@ -1,28 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace. Installs what it needs on Debian (run as root).
+# Touches no service or process it did not start.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkgs=()
-command -v protoc >/dev/null || need_pkgs+=(protobuf-compiler)
-command -v etcd >/dev/null || need_pkgs+=(etcd-server)
-command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
-command -v bird >/dev/null || need_pkgs+=(bird2)
-command -v gobgpd >/dev/null || need_pkgs+=(gobgpd)
-command -v ip >/dev/null || need_pkgs+=(iproute2)
-command -v openssl >/dev/null || need_pkgs+=(openssl)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "==> installing ${need_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-fi
-# The Debian packages start system daemons we do not want holding port 179 or 2379.
-for svc in bird gobgpd etcd; do
-  systemctl stop "$svc" >/dev/null 2>&1 || true
-done
-pkill -x bird >/dev/null 2>&1 || true
+. scripts/lib.sh
+# Tools the tests start themselves (each test runs its own etcd, BIRD and GoBGP on free loopback ports and in its
+# own temporary directory); nothing here stops or touches a service or process it did not start.
+need_packages protoc:protobuf-compiler etcd:etcd-server etcdctl:etcd-client bird:bird2 gobgpd:gobgpd \
+  ip:iproute2 openssl:openssl
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -41,3 +28,5 @@ cargo build --manifest-path fuzz/Cargo.toml --quiet
 echo "==> cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+echo "==> the README's run command without protoc on PATH"
+scripts/check-run.sh
