@@ -206,7 +206,9 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
                         if matches!(ev, WatchEvent::Status(SyncStatus::Synced)) {
                             backoff = Duration::from_millis(100);
                         }
-                        changed |= snap.apply(&ev);
+                        // A new invalid record changes no resource, but is published too (the daemon
+                        // counts them in its metrics).
+                        changed |= snap.apply(&ev) | matches!(ev, WatchEvent::Invalid(_));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "datastore watch ended with an error");

@@ -151,16 +151,24 @@ pub(crate) struct Groups {
 }
 
 impl Groups {
-    pub(crate) fn adj_out_len(&self, g: usize) -> usize {
-        self.list
-            .get(g)
-            .and_then(Option::as_ref)
-            .map_or(0, |g| g.adj_out.values().map(|s| s.as_slice().len()).sum())
+    /// Routes in every group's Adj-RIB-Out per family, and per family and source peer (the routes a member
+    /// is not sent, because they came from it), indexed by group. One walk of each table.
+    pub(crate) fn adj_out_counts(&self) -> Vec<OutCounts> {
+        (0..self.list.len()).map(|g| self.adj_out_counts_of(g)).collect()
     }
 
-    /// Routes in every group's Adj-RIB-Out, indexed by group.
-    pub(crate) fn adj_out_lens(&self) -> Vec<usize> {
-        (0..self.list.len()).map(|g| self.adj_out_len(g)).collect()
+    /// [`Groups::adj_out_counts`] of group `g` alone.
+    pub(crate) fn adj_out_counts_of(&self, g: usize) -> OutCounts {
+        let mut c = OutCounts::default();
+        let group = self.list.get(g).and_then(Option::as_ref);
+        for (prefix, slots) in group.into_iter().flat_map(|g| g.adj_out.iter()) {
+            let f = prefix.family().index();
+            for r in slots.as_slice() {
+                c.total[f] += 1;
+                c.by_source.entry(r.peer).or_insert([0; 2])[f] += 1;
+            }
+        }
+        c
     }
 
     /// Estimated bytes of every Adj-RIB-Out.
@@ -196,6 +204,21 @@ impl Groups {
     /// Number of live groups.
     pub(crate) fn len(&self) -> usize {
         self.list.iter().flatten().count()
+    }
+}
+
+/// Routes of one group's Adj-RIB-Out, by family index ([`Family::index`]).
+#[derive(Debug, Default)]
+pub(crate) struct OutCounts {
+    pub(crate) total: [usize; 2],
+    pub(crate) by_source: FastMap<PeerId, [usize; 2]>,
+}
+
+impl OutCounts {
+    /// What member `p` is sent: every route but its own, per family.
+    pub(crate) fn sent_to(&self, p: PeerId) -> [usize; 2] {
+        let own = self.by_source.get(&p).copied().unwrap_or([0; 2]);
+        [self.total[0] - own[0], self.total[1] - own[1]]
     }
 }
 

@@ -75,4 +75,29 @@ fn one_encoding_per_group_and_none_back_to_the_source() {
     );
     assert_eq!(b1[0].as_ptr(), b2[0].as_ptr(), "group members share one encoding");
     assert_ne!(b1[0].as_ptr(), bn[0].as_ptr(), "another group encodes its own");
+    // Per member, the advertised count is what that member was sent: the source's group holds its 50
+    // routes, but none of them went to it.
+    let advertised = |addr: &str| {
+        let p = e
+            .peers()
+            .find(|p| p.config.remote_addr.to_string() == addr)
+            .expect("peer");
+        (
+            p.prefixes_advertised,
+            p.advertised_by_family,
+            p.received_by_family,
+        )
+    };
+    assert_eq!(advertised("10.0.0.2"), (0, [0, 0], [50, 0]));
+    assert_eq!(advertised("10.0.0.3"), (50, [50, 0], [0, 0]));
+    assert_eq!(advertised("10.0.0.9"), (50, [50, 0], [0, 0]));
+    let src = e
+        .peers()
+        .find(|p| p.config.remote_addr.to_string() == "10.0.0.2")
+        .unwrap();
+    assert_eq!(
+        src.accepted_by_family,
+        [50, 0],
+        "every received path is a Loc-RIB candidate"
+    );
 }

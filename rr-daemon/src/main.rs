@@ -109,7 +109,7 @@ async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
-    info!(version = env!("CARGO_PKG_VERSION"), datastore = ?cfg.datastore, "starting");
+    info!(version = metrics::VERSION, git_commit = metrics::GIT_COMMIT, datastore = ?cfg.datastore, "starting");
     let store = open_datastore(&cfg).await?;
 
     let metrics = Arc::new(metrics::Metrics::default());
@@ -143,7 +143,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let engine = tokio::spawn(
         EngineTask::new(
             tx.clone(),
-            metrics,
+            metrics.clone(),
             health_tx,
             cfg.write_queue_high,
             cfg.batch_interval,
@@ -154,7 +154,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));
     let secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
-    tokio::spawn(reconcile::run(cfg.clone(), snap_rx, secrets, tx.clone()));
+    tokio::spawn(reconcile::run(cfg.clone(), snap_rx, secrets, tx.clone(), metrics));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

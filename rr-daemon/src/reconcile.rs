@@ -20,6 +20,7 @@ use rr_core::{GracefulRestartConfig, PeerConfig, Role};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::tasks::EngineCmd;
 
 /// Calico's session timers (confd's BIRD template): connect retry 5 s.
@@ -278,11 +279,29 @@ pub(crate) async fn run(
     mut snaps: watch::Receiver<Arc<Snapshot>>,
     mut secrets: Secrets,
     tx: mpsc::Sender<EngineCmd>,
+    metrics: Arc<Metrics>,
 ) {
     let mut last: Option<Desired> = None;
     let mut last_synced = None;
+    let mut last_invalid: Option<String> = None;
     loop {
         let snap = snaps.borrow_and_update().clone();
+        metrics.datastore_applied(snap.revision.0, snap.synced);
+        // Invalid records are kept newest last (a bounded list): count those after the last one counted.
+        let keys: Vec<String> = snap.invalid.iter().map(ToString::to_string).collect();
+        let new = match last_invalid
+            .as_ref()
+            .and_then(|k| keys.iter().rposition(|x| x == k))
+        {
+            Some(i) => keys.len() - 1 - i,
+            None => keys.len(),
+        };
+        for _ in 0..new {
+            metrics.datastore_error("invalid_record");
+        }
+        if let Some(k) = keys.last() {
+            last_invalid = Some(k.clone());
+        }
         if last_synced != Some(snap.synced) {
             last_synced = Some(snap.synced);
             if tx.send(EngineCmd::DatastoreSynced(snap.synced)).await.is_err() {

@@ -50,7 +50,7 @@ use tokio::task::AbortHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::ShutdownMode;
-use crate::metrics::Metrics;
+use crate::metrics::{Dir, Metrics, WireCounts};
 use crate::reconcile::{Desired, EngineIdentity, PeerSpec};
 use crate::sockopt;
 
@@ -178,6 +178,10 @@ struct ConnHandle {
 struct PeerEntry {
     id: PeerId,
     spec: PeerSpec,
+    /// Messages and NOTIFICATIONs to and from the peer, for the metrics.
+    wire: WireCounts,
+    /// When the last established session ended (wall clock, for `rr-cli peers`).
+    last_down_at: Option<std::time::SystemTime>,
 }
 
 /// Shared state the HTTP endpoints read without asking the engine task.
@@ -332,6 +336,7 @@ impl EngineTask {
                 });
                 self.metrics.datastore_synced.set(i64::from(s));
                 if !s {
+                    self.metrics.datastore_error("unavailable");
                     warn!("datastore unavailable: keeping every session and the last good configuration");
                 }
             }
@@ -365,7 +370,10 @@ impl EngineTask {
                 }
             }
             EngineCmd::Frame { conn, frame, .. } => {
-                self.metrics.messages_received.inc();
+                self.metrics.received_messages.inc();
+                if let Some(w) = self.wire_of(conn) {
+                    w.count_frames(Dir::In, &frame);
+                }
                 if self.conns.contains_key(&conn)
                     && let Some(e) = self.engine.as_mut()
                 {
@@ -373,7 +381,14 @@ impl EngineTask {
                 }
             }
             EngineCmd::Message { conn, msg, .. } => {
-                self.metrics.messages_received.inc();
+                self.metrics.received_messages.inc();
+                if let Some(w) = self.wire_of(conn) {
+                    let notification = match &*msg {
+                        Message::Notification(n) => Some((n.code, n.subcode)),
+                        _ => None,
+                    };
+                    w.count(Dir::In, msg.message_type().to_u8(), notification);
+                }
                 if self.conns.contains_key(&conn)
                     && let Some(e) = self.engine.as_mut()
                 {
@@ -381,7 +396,7 @@ impl EngineTask {
                 }
             }
             EngineCmd::DecodeError { conn, err, .. } => {
-                self.metrics.decode_errors.inc();
+                self.metrics.malformed_messages.inc();
                 if let Some(h) = self.conns.get(&conn) {
                     let name = self
                         .by_id
@@ -463,7 +478,10 @@ impl EngineTask {
     fn act(&mut self, out: Output) {
         match out {
             Output::Send { conn, bytes } => {
-                self.metrics.bytes_sent.inc_by(bytes.len() as u64);
+                self.metrics.sent_bytes.inc_by(bytes.len() as u64);
+                if let Some(w) = self.wire_of(conn) {
+                    w.count_frames(Dir::Out, &bytes);
+                }
                 let Some(h) = self.conns.get(&conn) else { return };
                 let queued = h.flow.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
                 let congest = queued > self.high_watermark && !h.flow.congested.swap(true, Ordering::AcqRel);
@@ -518,7 +536,7 @@ impl EngineTask {
                 if let Some(h) = self.conns.get(&conn) {
                     let _ = h.ctx.send(Some(decode_ctx));
                 }
-                self.metrics.session_up.inc();
+                self.metrics.sessions_established.inc();
                 // Kept current between the once-a-second gauge refreshes.
                 self.metrics.peers_established.inc();
                 let name = self.peer_name(peer);
@@ -526,13 +544,23 @@ impl EngineTask {
                   hold = ?negotiated.hold_time, "session established");
             }
             Output::SessionDown { peer, reason } => {
-                self.metrics.session_down.inc();
+                self.metrics.sessions_closed.inc();
                 self.metrics.peers_established.dec();
+                if let Some(e) = self.by_id.get(&peer).and_then(|a| self.peers.get_mut(a)) {
+                    e.last_down_at = Some(std::time::SystemTime::now());
+                }
                 let name = self.peer_name(peer);
                 info!(peer = %name, %reason, "session down");
             }
             other => debug!(?other, "unhandled engine output"),
         }
+    }
+
+    /// The message counters of the peer of `conn`.
+    fn wire_of(&mut self, conn: ConnId) -> Option<&mut WireCounts> {
+        let peer = self.conns.get(&conn)?.peer;
+        let addr = self.by_id.get(&peer)?;
+        self.peers.get_mut(addr).map(|e| &mut e.wire)
     }
 
     fn peer_name(&self, id: PeerId) -> String {

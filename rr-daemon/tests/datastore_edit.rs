@@ -192,7 +192,7 @@ fn connection_from_unknown_address_is_rejected() {
     let (_, m) = rr.metrics_get("/metrics");
     assert!(
         m.lines()
-            .any(|l| l.starts_with("rr_connections_rejected_total") && !l.ends_with(" 0")),
+            .any(|l| l.starts_with("calico_rr_connections_rejected_total") && !l.ends_with(" 0")),
         "{m}"
     );
 }

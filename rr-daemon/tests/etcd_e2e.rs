@@ -326,7 +326,7 @@ fn etcd_datastore_end_to_end_with_bird_clients() {
         }
     });
     assert!(
-        rr.metrics().contains("rr_datastore_synced 0"),
+        rr.metrics().contains("calico_rr_datastore_synced 0"),
         "the metric shows the outage"
     );
     let down = Instant::now();

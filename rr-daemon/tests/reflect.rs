@@ -225,7 +225,7 @@ fn bird_and_gobgp_clients_receive_each_others_routes() {
     assert_eq!(status["established"], 4, "{status}");
     let (code, metrics) = rr.metrics_get("/metrics");
     assert_eq!(code, 200);
-    assert!(metrics.contains("rr_peers_established 4"), "{metrics}");
+    assert!(metrics.contains("calico_rr_peers_established 4"), "{metrics}");
     assert_eq!(rr.metrics_get("/readyz").0, 200);
     drop(gobgp);
     for b in &mut birds {

@@ -176,8 +176,15 @@ pub struct PeerInfo {
     pub negotiated: Option<Negotiated>,
     /// Paths in the Adj-RIB-In.
     pub prefixes_received: usize,
-    /// Paths in the Adj-RIB-Out of the peer's update group.
+    /// Paths advertised to this peer: its update group's Adj-RIB-Out less the peer's own routes (never
+    /// sent back to it).
     pub prefixes_advertised: usize,
+    /// [`PeerInfo::prefixes_received`] per family, indexed by [`crate::Family::index`].
+    pub received_by_family: [usize; 2],
+    /// Paths of the Adj-RIB-In that are candidates in the Loc-RIB, per family ([`crate::Family::index`]).
+    pub accepted_by_family: [usize; 2],
+    /// [`PeerInfo::prefixes_advertised`] per family ([`crate::Family::index`]).
+    pub advertised_by_family: [usize; 2],
     /// Paths kept stale (GR, LLGR or enhanced route refresh).
     pub prefixes_stale: usize,
     /// Why the last session ended.
@@ -776,20 +783,33 @@ impl Engine {
     /// Every configured peer.
     pub fn peers(&self) -> impl Iterator<Item = PeerInfo> + '_ {
         // Count each group's Adj-RIB-Out once, not once per member (a walk of the whole table).
-        let lens = self.groups.adj_out_lens();
-        self.peers
-            .iter()
-            .flatten()
-            .map(move |p| self.peer_info_with(p, p.group.map_or(0, |g| lens.get(g).copied().unwrap_or(0))))
+        let counts = self.groups.adj_out_counts();
+        self.peers.iter().flatten().map(move |p| {
+            let sent = p
+                .group
+                .and_then(|g| counts.get(g))
+                .map_or([0; 2], |c| c.sent_to(p.id));
+            self.peer_info_with(p, sent)
+        })
     }
 
     /// One peer.
     pub fn peer_info_of(&self, id: PeerId) -> Option<PeerInfo> {
-        self.peer(id)
-            .map(|p| self.peer_info_with(p, p.group.map_or(0, |g| self.groups.adj_out_len(g))))
+        let p = self.peer(id)?;
+        let sent = p
+            .group
+            .map_or([0; 2], |g| self.groups.adj_out_counts_of(g).sent_to(id));
+        Some(self.peer_info_with(p, sent))
     }
 
-    fn peer_info_with(&self, p: &Peer, advertised: usize) -> PeerInfo {
+    fn peer_info_with(&self, p: &Peer, advertised: [usize; 2]) -> PeerInfo {
+        let (mut stale, mut accepted) = (0, [0usize; 2]);
+        for (pr, pid) in p.adj_in.iter() {
+            if let Some(r) = self.loc.path(&pr, p.id, pid) {
+                accepted[pr.family().index()] += 1;
+                stale += usize::from(r.flags != 0);
+            }
+        }
         PeerInfo {
             id: p.id,
             config: p.cfg.clone(),
@@ -797,12 +817,11 @@ impl Engine {
             established_since: p.established.map(|(_, t)| t),
             negotiated: p.established.and(p.neg.as_deref().cloned()),
             prefixes_received: p.adj_in.len(),
-            prefixes_advertised: advertised,
-            prefixes_stale: p
-                .adj_in
-                .iter()
-                .filter(|(pr, pid)| self.loc.path(pr, p.id, *pid).is_some_and(|r| r.flags != 0))
-                .count(),
+            prefixes_advertised: advertised[0] + advertised[1],
+            received_by_family: p.counts,
+            accepted_by_family: accepted,
+            advertised_by_family: advertised,
+            prefixes_stale: stale,
             last_down: p.last_down.clone(),
             update_group: p.group,
             stats: p.stats,

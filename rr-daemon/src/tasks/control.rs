@@ -4,6 +4,7 @@ use rr_core::{PeerInfo, State};
 use serde_json::{Value, json};
 
 use super::{ControlReq, EngineTask};
+use crate::metrics::{PeerSample, Snapshot};
 
 fn state_name(s: State) -> &'static str {
     match s {
@@ -159,20 +160,54 @@ impl EngineTask {
         }
     }
 
+    /// Refreshes the gauges and the per-peer metrics snapshot (once a second).
     pub(super) fn update_gauges(&self) {
         let Some(e) = self.engine.as_ref() else { return };
-        let mut est = 0i64;
-        let mut received = 0i64;
+        let now = self.now();
+        let mut snap = Snapshot {
+            loc_rib_prefixes: e.loc_rib_len(),
+            attribute_sets: e.attr_sets(),
+            ..Snapshot::default()
+        };
         for p in e.peers() {
-            if p.state == State::Established {
-                est += 1;
+            let entry = self.by_id.get(&p.id).and_then(|a| self.peers.get(a));
+            let up = p.state == State::Established;
+            if let Some(g) = p.update_group.filter(|_| up) {
+                *snap.update_groups.entry(g).or_default() += 1;
             }
-            received += p.prefixes_received as i64;
+            snap.peers.push(PeerSample {
+                name: entry.map_or_else(|| p.config.remote_addr.to_string(), |e| e.spec.name.clone()),
+                address: p.config.remote_addr.to_string(),
+                role: entry.map_or_else(String::new, |e| e.spec.role.to_string()),
+                state: mib_state(p.state),
+                uptime_secs: p.established_since.map_or(0.0, |t| (now - t).as_secs_f64()),
+                received: p.received_by_family,
+                accepted: p.accepted_by_family,
+                advertised: p.advertised_by_family,
+                updates_received: p.stats.updates_received,
+                wire: entry.map(|e| e.wire.clone()).unwrap_or_default(),
+                flaps: p.stats.established_transitions - u64::from(up),
+            });
         }
+        let established = snap.peers.iter().filter(|p| p.state == 6).count();
         self.metrics.peers_configured.set(self.peers.len() as i64);
-        self.metrics.peers_established.set(est);
-        self.metrics.paths_received.set(received);
-        self.metrics.loc_rib_prefixes.set(e.loc_rib_len() as i64);
-        self.metrics.attribute_sets.set(e.attr_sets() as i64);
+        self.metrics.peers_established.set(established as i64);
+        if let Ok(mut s) = self.metrics.snapshot.lock() {
+            *s = snap;
+        }
+    }
+}
+
+/// BGP4-MIB `bgpPeerState` numbering (RFC 4273): idle(1), connect(2), active(3), opensent(4), openconfirm(5),
+/// established(6).
+fn mib_state(s: State) -> i64 {
+    match s {
+        State::Idle => 1,
+        State::Connect => 2,
+        State::Active => 3,
+        State::OpenSent => 4,
+        State::OpenConfirm => 5,
+        State::Established => 6,
+        _ => 0,
     }
 }

@@ -10,6 +10,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::{EngineCmd, EngineTask, Listener, PeerEntry, WriteCmd};
 use crate::config::ShutdownMode;
+use crate::metrics::WireCounts;
 use crate::reconcile::Desired;
 use crate::sockopt;
 
@@ -99,7 +100,15 @@ impl EngineTask {
                             info!(peer = %spec.name, %addr, port = spec.port, role = %spec.role,
                                   origin = %spec.origin, "peer configured");
                             self.by_id.insert(id, addr);
-                            self.peers.insert(addr, PeerEntry { id, spec });
+                            self.peers.insert(
+                                addr,
+                                PeerEntry {
+                                    id,
+                                    spec,
+                                    wire: WireCounts::default(),
+                                    last_down_at: None,
+                                },
+                            );
                         }
                         Err(err) => warn!(%addr, error = %err, "add peer"),
                     }
