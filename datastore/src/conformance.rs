@@ -25,8 +25,8 @@ use futures::StreamExt;
 use crate::error::Error;
 use crate::file::FileDatastore;
 use crate::model::{
-    AsNumber, BgpConfiguration, BgpPeer, IpPool, IpPoolSpec, Kind, Metadata, Node, NodeAddress, NodeBgpSpec,
-    Resource,
+    AsNumber, BgpConfiguration, BgpFilter, BgpPeer, IpPool, IpPoolSpec, Kind, Metadata, Node, NodeAddress,
+    NodeBgpSpec, Resource,
 };
 use crate::store::{Datastore, Revision, SyncStatus, WatchEvent, WatchStream};
 
@@ -148,6 +148,44 @@ pub fn sample_pool(name: &str) -> Option<IpPool> {
     })
 }
 
+/// A sample BGPFilter using every field of the API (parsed from its manifest, so a parse error shows here).
+pub fn sample_filter(name: &str) -> Result<BgpFilter, Error> {
+    let yaml = format!(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata: {{name: {name}}}
+spec:
+  exportV4:
+    - {{action: Reject, matchOperator: In, cidr: 10.77.0.0/16, prefixLength: {{min: 24, max: 26}},
+       source: RemotePeers, peerType: iBGP}}
+    - action: Accept
+      communities: {{values: ["65000:100"]}}
+      asPathPrefix: [64512, "1.10"]
+      priority: 512
+      operations:
+        - addCommunity: {{value: "65000:1:2"}}
+        - prependASPath: {{prefix: [65001, 65002]}}
+        - setPriority: {{value: 100}}
+  importV4:
+    - {{action: Reject, matchOperator: NotEqual, cidr: 10.78.0.0/24, interface: "eth*"}}
+  exportV6:
+    - {{action: Accept, matchOperator: NotIn, cidr: "fd00::/8", prefixLength: {{max: 64}}, peerType: eBGP}}
+  importV6:
+    - {{action: Reject, matchOperator: Equal, cidr: "fd01::/64"}}
+"#
+    );
+    match Resource::from_yaml(&yaml)? {
+        Resource::BgpFilter(f) => Ok(f),
+        other => Err(Error::invalid(
+            other.id(),
+            "kind",
+            other.kind().as_str(),
+            "expected BGPFilter",
+        )),
+    }
+}
+
 /// Kind, name, labels and spec equality (ignores backend-added metadata).
 pub fn same_resource(a: &Resource, b: &Resource) -> bool {
     let strip = |r: &Resource| {
@@ -227,6 +265,9 @@ pub async fn list_and_get(h: &dyn Harness) -> Outcome {
         let rev = op(C, "create pool", s.create(&r).await)?;
         made.push((r, rev));
     }
+    let r = Resource::BgpFilter(op(C, "sample filter", sample_filter("conf-list-filter"))?);
+    let rev = op(C, "create filter", s.create(&r).await)?;
+    made.push((r, rev));
     for (r, rev) in &made {
         let listing = op(C, &format!("list {}", r.kind()), s.list(r.kind()).await)?;
         let Some(found) = find(&listing.resources, r.kind(), r.name()) else {

@@ -9,6 +9,9 @@
 //!   `rr.yaml#3` or `rr.yaml#2.items[4]`) and the field, and the last good state stays in force: a document
 //!   with a readable kind and name keeps that object's last good version; a YAML syntax error or a document
 //!   that cannot be attributed to an object rejects the whole reload.
+//! - A document of a kind the reflector does not read (anything but Node, BGPPeer, BGPConfiguration, IPPool and
+//!   BGPFilter, e.g. a FelixConfiguration or a Secret) is skipped with a warning naming it; the rest of the file
+//!   applies.
 //! - Writes re-read the file (to see external edits), check the revision (compare-and-swap), and rewrite the
 //!   whole file atomically (temporary file + rename). Comments in the file are not preserved by writes.
 //! - Revisions are a counter kept by this process: it increases on every reload that changes something and on
@@ -176,7 +179,15 @@ fn record(kind: Option<Kind>, name: Option<String>, source: &str, error: Error) 
 }
 
 fn add_doc(out: &mut Parsed, source: String, value: serde_json::Value) {
-    let kind = value.get("kind").and_then(|k| k.as_str()).and_then(Kind::parse);
+    let kind_str = value.get("kind").and_then(|k| k.as_str());
+    if let Some(other) = kind_str.filter(|k| Kind::parse(k).is_none()) {
+        // A kind the reflector does not read (FelixConfiguration, a Kubernetes Secret, ...): the rest of the
+        // file still applies.
+        tracing::warn!(source = %source, kind = other,
+            "skipping a document of a kind the reflector does not use");
+        return;
+    }
+    let kind = kind_str.and_then(Kind::parse);
     let name = value
         .get("metadata")
         .and_then(|m| m.get("name"))

@@ -1,6 +1,6 @@
 //! Calico datastore model, selectors, peering algorithm and backends (file, etcd v3, Kubernetes).
 //!
-//! - [`model`]: the `projectcalico.org/v3` resources (Node, BGPPeer, BGPConfiguration, IPPool) with serde,
+//! - [`model`]: the `projectcalico.org/v3` resources (Node, BGPPeer, BGPConfiguration, IPPool, BGPFilter) with serde,
 //!   compatible with what calicoctl and Calico write.
 //! - [`selector`]: Calico's label selector language (parser with positioned errors, evaluator).
 //! - [`store`]: the [`Datastore`] trait every backend implements, with its watch events and revisions.
@@ -53,7 +53,9 @@ pub mod kube;
 pub use error::Error;
 pub use file::{FileDatastore, parse_manifests};
 pub use identity::{Identity, LocalNode};
-pub use model::{AsNumber, BgpConfiguration, BgpPeer, IpPool, Kind, Metadata, Node, PeerIp, Resource};
+pub use model::{
+    AsNumber, BgpConfiguration, BgpFilter, BgpPeer, IpPool, Kind, Metadata, Node, PeerIp, Resource,
+};
 pub use peering::{DesiredSession, SessionRole, desired_sessions};
 pub use selector::Selector;
 pub use snapshot::Snapshot;

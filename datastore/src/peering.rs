@@ -615,13 +615,15 @@ fn peer_options(p: &BgpPeer) -> SessionOptions {
 
 /// Whether replacing `old` by `new` can change any node's peerings (`None` = absent).
 ///
-/// Only Node addresses, AS, cluster id and labels; BGPPeer specs; and the AS, mesh, listen port and mesh
-/// options of BGPConfigurations count. IPPools and metadata such as annotations do not (confd#234).
+/// Only Node addresses, AS, cluster id and labels; BGPPeer and BGPFilter specs (as for confd, a filter edit
+/// recomputes the peerings that name it); and the AS, mesh, listen port and mesh options of
+/// BGPConfigurations count. IPPools and metadata such as annotations do not (confd#234).
 pub fn significant_change(old: Option<&Resource>, new: Option<&Resource>) -> bool {
     match (old, new) {
         (None, None) => false,
         (Some(Resource::IpPool(_)), None) | (None, Some(Resource::IpPool(_))) => false,
         (Some(Resource::IpPool(_)), Some(Resource::IpPool(_))) => false,
+        (Some(Resource::BgpFilter(a)), Some(Resource::BgpFilter(b))) => a.spec != b.spec,
         (Some(Resource::Node(a)), Some(Resource::Node(b))) => node_key(a) != node_key(b),
         (Some(Resource::BgpPeer(a)), Some(Resource::BgpPeer(b))) => a.spec != b.spec,
         (Some(Resource::BgpConfiguration(a)), Some(Resource::BgpConfiguration(b))) => {

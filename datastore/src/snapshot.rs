@@ -1,6 +1,6 @@
 //! An in-memory copy of the Calico resources, maintained from a watch stream.
 //!
-//! [`Snapshot`] holds every Node, BGPPeer, BGPConfiguration and IPPool; [`Snapshot::apply`] folds one
+//! [`Snapshot`] holds every Node, BGPPeer, BGPConfiguration, IPPool and BGPFilter; [`Snapshot::apply`] folds one
 //! [`WatchEvent`] into it. [`follow`] runs a watch against a [`Datastore`] for the daemon: it reconnects with
 //! backoff, keeps the last good state through outages, and publishes a new `Arc<Snapshot>` on a
 //! `tokio::sync::watch` channel after each batch of changes.
@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
-use crate::model::{BgpConfiguration, BgpPeer, IpPool, Kind, Node, Resource};
+use crate::model::{BgpConfiguration, BgpFilter, BgpPeer, IpPool, Kind, Node, Resource};
 use crate::store::{Datastore, InvalidRecord, Revision, SyncStatus, WatchEvent};
 
 /// How many recent invalid records a snapshot remembers (for status output).
@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub configs: BTreeMap<String, BgpConfiguration>,
     /// IPPools by name.
     pub pools: BTreeMap<String, IpPool>,
+    /// BGPFilters by name.
+    pub filters: BTreeMap<String, BgpFilter>,
     /// The revision of the last event applied.
     pub revision: Revision,
     /// Whether the state is known to match the store (false before the first resync and during outages).
@@ -65,6 +67,7 @@ impl Snapshot {
             Resource::BgpPeer(v) => put(&mut self.peers, name, v),
             Resource::BgpConfiguration(v) => put(&mut self.configs, name, v),
             Resource::IpPool(v) => put(&mut self.pools, name, v),
+            Resource::BgpFilter(v) => put(&mut self.filters, name, v),
         }
     }
 
@@ -75,6 +78,7 @@ impl Snapshot {
             Kind::BgpPeer => self.peers.remove(name).is_some(),
             Kind::BgpConfiguration => self.configs.remove(name).is_some(),
             Kind::IpPool => self.pools.remove(name).is_some(),
+            Kind::BgpFilter => self.filters.remove(name).is_some(),
         }
     }
 
@@ -85,6 +89,7 @@ impl Snapshot {
             Kind::BgpPeer => self.peers.get(name).cloned().map(Resource::BgpPeer),
             Kind::BgpConfiguration => self.configs.get(name).cloned().map(Resource::BgpConfiguration),
             Kind::IpPool => self.pools.get(name).cloned().map(Resource::IpPool),
+            Kind::BgpFilter => self.filters.get(name).cloned().map(Resource::BgpFilter),
         }
     }
 
@@ -95,12 +100,13 @@ impl Snapshot {
         out.extend(self.peers.values().cloned().map(Resource::BgpPeer));
         out.extend(self.configs.values().cloned().map(Resource::BgpConfiguration));
         out.extend(self.pools.values().cloned().map(Resource::IpPool));
+        out.extend(self.filters.values().cloned().map(Resource::BgpFilter));
         out
     }
 
     /// Number of resources held.
     pub fn len(&self) -> usize {
-        self.nodes.len() + self.peers.len() + self.configs.len() + self.pools.len()
+        self.nodes.len() + self.peers.len() + self.configs.len() + self.pools.len() + self.filters.len()
     }
 
     /// True when no resource is held.

@@ -50,7 +50,7 @@ async fn until(stream: &mut WatchStream, what: &str, f: impl Fn(&WatchEvent) -> 
 
 /// Waits until every kind has an open watch (the watcher lists first, then watches).
 async fn wait_for_watches(server: &FakeApiServer) {
-    for plural in ["nodes", "bgppeers", "bgpconfigurations", "ippools"] {
+    for plural in ["nodes", "bgppeers", "bgpconfigurations", "ippools", "bgpfilters"] {
         let deadline = tokio::time::Instant::now() + WAIT;
         while server.open_watches(plural) == 0 {
             assert!(tokio::time::Instant::now() < deadline, "no watch on {plural}");
@@ -629,7 +629,12 @@ async fn the_backend_only_uses_the_declared_permissions() {
         ds.list(kind).await.expect("list");
     }
     ds.get(Kind::Node, "n1").await.expect("get");
-    for kind in [Kind::BgpPeer, Kind::BgpConfiguration, Kind::IpPool] {
+    for kind in [
+        Kind::BgpPeer,
+        Kind::BgpConfiguration,
+        Kind::IpPool,
+        Kind::BgpFilter,
+    ] {
         assert!(matches!(
             ds.get(kind, "default").await,
             Err(Error::NotFound { .. })

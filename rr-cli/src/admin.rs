@@ -67,7 +67,7 @@ pub(crate) enum Output {
 /// `get KIND [NAME]`.
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
-    /// nodes, bgppeers or bgpconfigurations (singular and calicoctl spellings accepted).
+    /// nodes, bgppeers, bgpconfigurations or bgpfilters (singular and calicoctl spellings accepted).
     kind: String,
     /// One object; all of the kind when omitted.
     name: Option<String>,
@@ -91,7 +91,7 @@ pub(crate) struct ApplyArgs {
 /// `delete KIND NAME`.
 #[derive(Debug, Args)]
 pub(crate) struct DeleteArgs {
-    /// nodes, bgppeers or bgpconfigurations.
+    /// nodes, bgppeers, bgpconfigurations or bgpfilters.
     kind: String,
     /// The object name.
     name: String,
@@ -231,9 +231,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The kinds `get` and `delete` accept.
 fn parse_kind(s: &str) -> anyhow::Result<Kind> {
     match Kind::parse(s) {
-        Some(k @ (Kind::Node | Kind::BgpPeer | Kind::BgpConfiguration)) => Ok(k),
+        Some(k @ (Kind::Node | Kind::BgpPeer | Kind::BgpConfiguration | Kind::BgpFilter)) => Ok(k),
         Some(k) => bail!("{k} is read by the reflector but not managed by rr-cli (use calicoctl)"),
-        None => bail!("unknown kind {s:?}: expected nodes, bgppeers or bgpconfigurations"),
+        None => bail!("unknown kind {s:?}: expected nodes, bgppeers, bgpconfigurations or bgpfilters"),
     }
 }
 
@@ -298,6 +298,7 @@ fn table_header(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Node => &["NAME", "ASN", "IPV4", "IPV6", "CLUSTER-ID", "LABELS"],
         Kind::BgpPeer => &["NAME", "PEERIP", "NODE", "PEERSELECTOR", "ASN"],
+        Kind::BgpFilter => &["NAME", "EXPORTV4", "IMPORTV4", "EXPORTV6", "IMPORTV6"],
         _ => &["NAME", "ASN", "MESH", "LISTENPORT"],
     }
 }
@@ -350,6 +351,15 @@ fn table_row(r: &Resource) -> Vec<String> {
             opt(c.spec.node_to_node_mesh_enabled),
             opt(c.spec.listen_port),
         ],
+        Resource::BgpFilter(f) => {
+            let mut row = vec![f.metadata.name.clone()];
+            row.extend(
+                datastore::model::RuleList::ALL
+                    .iter()
+                    .map(|l| format!("{} rules", f.spec.rules(*l).len())),
+            );
+            row
+        }
         other => vec![other.name().to_string()],
     }
 }
@@ -528,7 +538,7 @@ pub(crate) fn reflector(args: &ReflectorArgs) -> anyhow::Result<ExitCode> {
         }
         ReflectorCommand::List { output } => {
             let mut resources = Vec::new();
-            for kind in [Kind::Node, Kind::BgpPeer, Kind::BgpConfiguration] {
+            for kind in [Kind::Node, Kind::BgpPeer, Kind::BgpConfiguration, Kind::BgpFilter] {
                 let listing = rt.block_on(store.list(kind))?;
                 for bad in &listing.invalid {
                     eprintln!("warning: skipped invalid record {bad}");

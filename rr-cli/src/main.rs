@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Decode an MRT file (BGP4MP, TABLE_DUMP_V2; gzip/bzip2 detected) into one JSON object per line.
     Decode(decode::DecodeArgs),
-    /// Show nodes, bgppeers or bgpconfigurations from the datastore.
+    /// Show nodes, bgppeers, bgpconfigurations or bgpfilters from the datastore.
     Get(admin::GetArgs),
     /// Create or update resources from a manifest file (compare-and-swap).
     Apply(admin::ApplyArgs),

@@ -407,3 +407,81 @@ fn etcd_apply_reflector_and_stale_write() {
     let list: Value = serde_json::from_str(&run(&["reflector", "list", "-o", "json"])).expect("json");
     assert_eq!(list["clusters"][0]["reflectors"][0]["clients"], 1, "{list}");
 }
+
+const FILTER: &str = r#"
+apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata: {name: no-node-b}
+spec:
+  exportV4:
+    - {action: Reject, matchOperator: In, cidr: 10.2.0.0/16, prefixLength: {min: 24}}
+    - action: Accept
+      operations: [{addCommunity: {value: "65000:7"}}]
+  importV6:
+    - {action: Reject, matchOperator: Equal, cidr: "fd00::/64"}
+"#;
+
+/// `get/apply/delete bgpfilters` on the file datastore and on etcd (stored under the Calico key).
+#[test]
+fn bgpfilters_apply_get_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("filter.yaml");
+    std::fs::write(&manifest, FILTER).expect("write");
+    let manifest = manifest.to_str().expect("path");
+
+    let etcd = etcd_support::EtcdServer::start();
+    let endpoint = etcd.endpoint();
+    let file = dir.path().join("store.yaml");
+    let file = file.to_str().expect("path").to_string();
+    let stores: [Vec<&str>; 2] = [
+        vec!["--datastore", "file", "--file", file.as_str()],
+        vec!["--datastore", "etcdv3", "--etcd-endpoints", endpoint.as_str()],
+    ];
+    for store in &stores {
+        let run = |args: &[&str]| {
+            let o = cli_on(store, args);
+            assert_eq!(
+                o.code, 0,
+                "rr-cli {args:?} on {store:?}: {}{}",
+                o.stdout, o.stderr
+            );
+            o.stdout
+        };
+        let out = run(&["apply", "-f", manifest]);
+        assert!(out.contains("BGPFilter/no-node-b created"), "{out}");
+        let table = run(&["get", "bgpfilters"]);
+        assert!(table.contains("EXPORTV4"), "{table}");
+        assert!(table.contains("no-node-b"), "{table}");
+        assert!(table.contains("2 rules"), "{table}");
+        let got: Value =
+            serde_json::from_str(&run(&["get", "bgpfilter", "no-node-b", "-o", "json"])).expect("json");
+        assert_eq!(got["kind"], "BGPFilter", "{got}");
+        assert_eq!(got["spec"]["exportV4"][0]["cidr"], "10.2.0.0/16", "{got}");
+        assert_eq!(got["spec"]["exportV4"][0]["prefixLength"]["min"], 24, "{got}");
+        assert_eq!(
+            got["spec"]["exportV4"][1]["operations"][0]["addCommunity"]["value"], "65000:7",
+            "{got}"
+        );
+        assert_eq!(got["spec"]["importV6"][0]["matchOperator"], "Equal", "{got}");
+        // Re-applying what `get -o yaml` printed updates it.
+        let yaml = run(&["get", "bgpfilters", "no-node-b", "-o", "yaml"]);
+        let again = dir.path().join("again.yaml");
+        std::fs::write(&again, yaml).expect("write");
+        let out = run(&["apply", "-f", again.to_str().expect("path")]);
+        assert!(out.contains("BGPFilter/no-node-b configured"), "{out}");
+        let out = run(&["delete", "bgpfilters", "no-node-b"]);
+        assert!(out.contains("deleted"), "{out}");
+        let o = cli_on(store, &["get", "bgpfilter", "no-node-b"]);
+        assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    }
+    // In etcd it lives where calicoctl puts it.
+    let o = cli_on(&stores[1], &["apply", "-f", manifest]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let raw = etcd.ctl_ok(&[
+        "get",
+        "--print-value-only",
+        "/calico/resources/v3/projectcalico.org/bgpfilters/no-node-b",
+    ]);
+    let v: Value = serde_json::from_str(raw.trim()).expect("stored JSON");
+    assert_eq!(v["spec"]["exportV4"][0]["action"], "Reject", "{raw}");
+}

@@ -47,7 +47,7 @@ const fn p(
 
 /// What the reflector (the reading side of the backend) needs:
 /// - `get`/`list`/`watch` on core `nodes` ([`crate::Datastore::get`], `list`, `watch`);
-/// - `get`/`list`/`watch` on `bgppeers`, `bgpconfigurations`, `ippools` in both Calico groups (the group is
+/// - `get`/`list`/`watch` on `bgppeers`, `bgpconfigurations`, `ippools`, `bgpfilters` in both Calico groups (the group is
 ///   chosen at run time);
 /// - `get` on `secrets` in the calico namespace ([`crate::Datastore::secret`], BGP passwords).
 pub const REQUIRED_PERMISSIONS: &[Permission] = &[
@@ -55,9 +55,11 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     p("crd.projectcalico.org", "bgppeers", READ, Scope::Cluster),
     p("crd.projectcalico.org", "bgpconfigurations", READ, Scope::Cluster),
     p("crd.projectcalico.org", "ippools", READ, Scope::Cluster),
+    p("crd.projectcalico.org", "bgpfilters", READ, Scope::Cluster),
     p("projectcalico.org", "bgppeers", READ, Scope::Cluster),
     p("projectcalico.org", "bgpconfigurations", READ, Scope::Cluster),
     p("projectcalico.org", "ippools", READ, Scope::Cluster),
+    p("projectcalico.org", "bgpfilters", READ, Scope::Cluster),
     p("", "secrets", &["get"], Scope::Namespace),
 ];
 
@@ -75,6 +77,7 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
         Scope::Cluster,
     ),
     p("crd.projectcalico.org", "ippools", WRITE_CRD, Scope::Cluster),
+    p("crd.projectcalico.org", "bgpfilters", WRITE_CRD, Scope::Cluster),
     p("projectcalico.org", "bgppeers", WRITE_CRD, Scope::Cluster),
     p(
         "projectcalico.org",
@@ -83,6 +86,7 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
         Scope::Cluster,
     ),
     p("projectcalico.org", "ippools", WRITE_CRD, Scope::Cluster),
+    p("projectcalico.org", "bgpfilters", WRITE_CRD, Scope::Cluster),
 ];
 
 /// Flattens a permission list into `(scope, api_group, resource, verb)` tuples (for comparisons).

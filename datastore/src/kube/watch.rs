@@ -1,10 +1,11 @@
-//! One watch stream over the four Calico kinds, built from kube's runtime [`watcher`].
+//! One watch stream over the Calico kinds, built from kube's runtime [`watcher`].
 //!
 //! ```text
 //!  watcher(nodes)              ─┐
 //!  watcher(bgppeers)           ─┤  KindMsg (Init / InitApply / InitDone / Apply / Delete / Failed)
 //!  watcher(bgpconfigurations)  ─┤ ─────────────► Aggregator ──► WatchEvent (Resync / Applied / Deleted /
-//!  watcher(ippools)            ─┘   (mpsc)                       Invalid / Status)
+//!  watcher(ippools)            ─┤   (mpsc)                       Invalid / Status)
+//!  watcher(bgpfilters)         ─┘
 //! ```
 //!
 //! - Each kind runs kube's `watcher` in its own task. The watcher lists (paged), then watches from the list's
@@ -118,11 +119,11 @@ pub(crate) async fn run_kind(
 /// Folds the per-kind watcher events into [`WatchEvent`]s.
 #[derive(Debug, Default)]
 pub(crate) struct Aggregator {
-    state: [BTreeMap<String, Versioned<Resource>>; 4],
+    state: [BTreeMap<String, Versioned<Resource>>; Kind::ALL.len()],
     /// Objects received since `Init` for kinds that are relisting.
-    pending: [Option<BTreeMap<String, Versioned<Resource>>>; 4],
-    listed: [bool; 4],
-    failed: [bool; 4],
+    pending: [Option<BTreeMap<String, Versioned<Resource>>>; Kind::ALL.len()],
+    listed: [bool; Kind::ALL.len()],
+    failed: [bool; Kind::ALL.len()],
     /// Invalid records seen during relists, reported right after the next `Resync`.
     invalid: Vec<InvalidRecord>,
     resynced: bool,
@@ -328,7 +329,8 @@ mod tests {
         assert!(list(&mut agg, Kind::Node, vec![obj("n1", 5, json!({}))]).is_empty());
         assert!(list(&mut agg, Kind::BgpPeer, vec![obj("p1", 6, json!({}))]).is_empty());
         assert!(list(&mut agg, Kind::BgpConfiguration, vec![]).is_empty());
-        let out = list(&mut agg, Kind::IpPool, vec![]);
+        assert!(list(&mut agg, Kind::IpPool, vec![]).is_empty());
+        let out = list(&mut agg, Kind::BgpFilter, vec![]);
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(resync_names(&out[0]), ["n1", "p1"]);
         assert!(matches!(

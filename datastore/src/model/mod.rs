@@ -5,6 +5,7 @@
 //! field path (e.g. `spec.asNumber`) and the offending value.
 
 mod bgpconfig;
+mod bgpfilter;
 mod bgppeer;
 mod ippool;
 mod node;
@@ -17,6 +18,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 pub use bgpconfig::{BgpConfiguration, BgpConfigurationSpec, Community, PrefixAdvertisement, ServiceIpBlock};
+pub use bgpfilter::{
+    AddCommunity, BgpFilter, BgpFilterRule, BgpFilterSpec, CommunityMatch, CommunityValue, FilterAction,
+    FilterOperation, FilterPeerType, FilterSource, MatchOperator, PRIORITY_RANGE, PrefixLength,
+    PrependAsPath, RuleList, SetPriority,
+};
 pub use bgppeer::{
     BgpPassword, BgpPeer, BgpPeerSpec, NextHopMode, ReversePeering, SecretKeyRef, SourceAddress,
 };
@@ -116,11 +122,19 @@ pub enum Kind {
     BgpConfiguration,
     /// `IPPool`.
     IpPool,
+    /// `BGPFilter`.
+    BgpFilter,
 }
 
 impl Kind {
     /// Every kind, in the order backends list them.
-    pub const ALL: [Kind; 4] = [Kind::Node, Kind::BgpPeer, Kind::BgpConfiguration, Kind::IpPool];
+    pub const ALL: [Kind; 5] = [
+        Kind::Node,
+        Kind::BgpPeer,
+        Kind::BgpConfiguration,
+        Kind::IpPool,
+        Kind::BgpFilter,
+    ];
 
     /// The `kind` string of the manifest (`BGPPeer`).
     pub fn as_str(self) -> &'static str {
@@ -129,6 +143,7 @@ impl Kind {
             Kind::BgpPeer => "BGPPeer",
             Kind::BgpConfiguration => "BGPConfiguration",
             Kind::IpPool => "IPPool",
+            Kind::BgpFilter => "BGPFilter",
         }
     }
 
@@ -139,6 +154,7 @@ impl Kind {
             Kind::BgpPeer => "bgppeers",
             Kind::BgpConfiguration => "bgpconfigurations",
             Kind::IpPool => "ippools",
+            Kind::BgpFilter => "bgpfilters",
         }
     }
 
@@ -169,6 +185,8 @@ pub enum Resource {
     BgpConfiguration(BgpConfiguration),
     /// An IPPool.
     IpPool(IpPool),
+    /// A BGPFilter.
+    BgpFilter(BgpFilter),
 }
 
 impl From<Node> for Resource {
@@ -192,6 +210,12 @@ impl From<IpPool> for Resource {
     }
 }
 
+impl From<BgpFilter> for Resource {
+    fn from(v: BgpFilter) -> Self {
+        Resource::BgpFilter(v)
+    }
+}
+
 impl Resource {
     /// The resource kind.
     pub fn kind(&self) -> Kind {
@@ -200,6 +224,7 @@ impl Resource {
             Resource::BgpPeer(_) => Kind::BgpPeer,
             Resource::BgpConfiguration(_) => Kind::BgpConfiguration,
             Resource::IpPool(_) => Kind::IpPool,
+            Resource::BgpFilter(_) => Kind::BgpFilter,
         }
     }
 
@@ -210,6 +235,7 @@ impl Resource {
             Resource::BgpPeer(r) => &r.metadata,
             Resource::BgpConfiguration(r) => &r.metadata,
             Resource::IpPool(r) => &r.metadata,
+            Resource::BgpFilter(r) => &r.metadata,
         }
     }
 
@@ -220,6 +246,7 @@ impl Resource {
             Resource::BgpPeer(r) => &mut r.metadata,
             Resource::BgpConfiguration(r) => &mut r.metadata,
             Resource::IpPool(r) => &mut r.metadata,
+            Resource::BgpFilter(r) => &mut r.metadata,
         }
     }
 
@@ -288,6 +315,13 @@ impl Resource {
             }
             Kind::BgpConfiguration => Resource::BgpConfiguration(typed(&rid, &v)?),
             Kind::IpPool => Resource::IpPool(typed(&rid, &v)?),
+            Kind::BgpFilter => {
+                let f: BgpFilter = typed(&rid, &v)?;
+                f.spec
+                    .validate()
+                    .map_err(|(field, value, reason)| Error::invalid(&rid, field, value, reason))?;
+                Resource::BgpFilter(f)
+            }
         };
         if r.name().is_empty() {
             return Err(Error::invalid(rid, "metadata.name", "\"\"", "name is required"));
@@ -413,6 +447,12 @@ impl Serialize for Resource {
             }
             .serialize(s),
             Resource::IpPool(r) => Manifest {
+                api_version: API_VERSION,
+                kind,
+                body: r,
+            }
+            .serialize(s),
+            Resource::BgpFilter(r) => Manifest {
                 api_version: API_VERSION,
                 kind,
                 body: r,
