@@ -14,7 +14,13 @@
 //!    visits a Go map, so its order on duplicates is unspecified). Peerings with our own addresses are dropped.
 //! 4. The node-to-node mesh when enabled and we have no cluster id (and are a Calico node): every other node
 //!    without a cluster id, passive when its address sorts after ours as a string.
-//! 5. Roles, with `effective AS = localASNumber || our AS`: a peer in another AS is eBGP; otherwise with our
+//! 5. Which side waits (confd's `bgp_processor.go`, `buildPeerFromData`): mesh sessions and global BGPPeers
+//!    whose peer is a Calico node (selected by `peerSelector`, or a `peerIP` that is a node's address) are
+//!    passive on the side whose peer address sorts after its own as a string, so exactly one side connects.
+//!    Node-scoped peerings (the documented `peer-with-route-reflectors`, and every reverse peering, so a
+//!    reflector's sessions to its clients) are never passive: both ends connect and collision detection
+//!    (RFC 4271 section 6.8) keeps one connection.
+//! 6. Roles, with `effective AS = localASNumber || our AS`: a peer in another AS is eBGP; otherwise with our
 //!    cluster id set, a peer whose cluster id equals ours is a non-client (reflector mesh) and every other peer
 //!    is a route reflector client; without a cluster id, same-AS peers are plain iBGP non-clients.
 //!
@@ -350,6 +356,27 @@ impl Ctx<'_> {
 
     /// The peers a BGPPeer gives us when it applies to us.
     fn forward(&mut self, p: &BgpPeer) {
+        let first = self.out.len();
+        self.forward_candidates(p);
+        if !p.is_global() {
+            return;
+        }
+        // confd: a global peering with another Calico node is unidirectional; the side whose peer address
+        // sorts higher (as a string) waits.
+        for i in first..self.out.len() {
+            let c = &self.out[i];
+            let waits = c.node.is_some()
+                && self
+                    .me
+                    .ip_for(c.ip.is_ipv4())
+                    .is_some_and(|mine| c.ip.to_string() > mine.to_string());
+            if waits {
+                self.out[i].options.passive = true;
+            }
+        }
+    }
+
+    fn forward_candidates(&mut self, p: &BgpPeer) {
         let origin = SessionOrigin::BgpPeer {
             name: p.name().to_string(),
             reverse: false,

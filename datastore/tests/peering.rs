@@ -116,6 +116,52 @@ fn documented_in_cluster_reflector_setup() {
 }
 
 #[test]
+fn global_peerings_between_calico_nodes_wait_on_the_higher_address_side() {
+    // confd: a global BGPPeer whose peer is a Calico node is passive where the peer address sorts higher;
+    // node-scoped and reverse peerings (a reflector's sessions to its clients) stay active on both ends.
+    let s = snap(
+        &(config("default", NO_MESH)
+            + &node(
+                "rr-1",
+                "route-reflector: 'true'",
+                "ipv4Address: 10.0.0.1/24, routeReflectorClusterID: 244.0.0.1",
+            )
+            + &node(
+                "rr-2",
+                "route-reflector: 'true'",
+                "ipv4Address: 10.0.0.2/24, routeReflectorClusterID: 244.0.0.1",
+            )
+            + &node("node-1", "", "ipv4Address: 10.0.0.11/24")
+            + &peer("rr-mesh", "peerSelector: route-reflector == 'true'")
+            + &peer("external", "peerIP: 10.0.0.200, asNumber: 64512")),
+    );
+    let passive = |me: &str| -> Vec<(String, bool)> {
+        compute(&s, &id(me))
+            .sessions
+            .iter()
+            .map(|x| (x.peer_ip.to_string(), x.options.passive))
+            .collect()
+    };
+    let own =
+        |v: &[(&str, bool)]| -> Vec<(String, bool)> { v.iter().map(|(a, b)| (a.to_string(), *b)).collect() };
+    // rr-1: rr-2 (a node, higher address) connects to us; the external router is not a node: we connect.
+    assert_eq!(
+        passive("rr-1"),
+        own(&[("10.0.0.2", true), ("10.0.0.11", false), ("10.0.0.200", false)])
+    );
+    assert_eq!(
+        passive("rr-2"),
+        own(&[("10.0.0.1", false), ("10.0.0.11", false), ("10.0.0.200", false)])
+    );
+    // node-1 peers with both reflectors through the global BGPPeer. As strings "10.0.0.1" < "10.0.0.11" <
+    // "10.0.0.2": node-1 connects to rr-1 and waits for rr-2 (which, seeing a reverse peering, connects).
+    assert_eq!(
+        passive("node-1"),
+        own(&[("10.0.0.1", false), ("10.0.0.2", true), ("10.0.0.200", false)])
+    );
+}
+
+#[test]
 fn global_peer_pointing_at_a_standalone_reflector() {
     let base = config("default", NO_MESH)
         + &node("n1", "", "ipv4Address: 10.1.0.1/24")

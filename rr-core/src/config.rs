@@ -102,8 +102,15 @@ pub struct PeerConfig {
     pub hold_time: Duration,
     /// Keepalive interval; `None` means one third of the negotiated hold time.
     pub keepalive: Option<Duration>,
-    /// Connect-retry interval (RFC 4271 ConnectRetryTime, 120 s suggested).
+    /// Connect-retry interval (RFC 4271 ConnectRetryTime, 120 s suggested): the delay after the first
+    /// failed outbound attempt, and how long an attempt may stay unanswered.
     pub connect_retry: Duration,
+    /// Upper bound of the retry delay. After each consecutive failed outbound attempt (refused,
+    /// unreachable, timed out) the delay doubles from `connect_retry` up to this bound, jittered by the
+    /// engine's seeded RNG (RFC 4271 section 10), so an absent peer costs one attempt per bound. The
+    /// count restarts when the peer connects to us, a session is established, or the configuration
+    /// changes. Equal to `connect_retry` (the default): a fixed interval.
+    pub connect_retry_max: Duration,
     /// Families we offer.
     pub families: FamilySet,
     /// ADD-PATH send (RFC 7911): `Some(n)` advertises "send" and sends up to `n` paths per prefix
@@ -122,7 +129,8 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
-    /// A peer with the usual defaults (hold 90 s, connect retry 120 s, both unicast families, GR helper on).
+    /// A peer with the usual defaults (hold 90 s, connect retry 120 s without backoff, both unicast
+    /// families, GR helper on).
     ///
     /// ```
     /// use rr_core::{PeerConfig, Role};
@@ -139,6 +147,7 @@ impl PeerConfig {
             hold_time: Duration::from_secs(90),
             keepalive: None,
             connect_retry: Duration::from_secs(120),
+            connect_retry_max: Duration::from_secs(120),
             families: FamilySet::both(),
             add_path_send_max: None,
             add_path_receive: true,
@@ -147,5 +156,24 @@ impl PeerConfig {
             next_hop_self: false,
             local_addr: None,
         }
+    }
+
+    /// The delay before the next outbound attempt after `failures` consecutive failed ones (at least
+    /// one): `connect_retry` doubled per further failure, capped at `connect_retry_max` (never below
+    /// `connect_retry`). Jitter is applied by the engine on top.
+    ///
+    /// ```
+    /// use rr_core::{PeerConfig, Role};
+    /// use std::time::Duration;
+    /// let mut p = PeerConfig::new("10.0.0.2".parse().unwrap(), 64512, Role::RrClient);
+    /// p.connect_retry = Duration::from_secs(5);
+    /// p.connect_retry_max = Duration::from_secs(120);
+    /// let secs: Vec<u64> = (1..=7).map(|n| p.retry_delay(n).as_secs()).collect();
+    /// assert_eq!(secs, [5, 10, 20, 40, 80, 120, 120]);
+    /// ```
+    pub fn retry_delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(20);
+        let grown = self.connect_retry.saturating_mul(1 << doublings);
+        grown.min(self.connect_retry_max.max(self.connect_retry))
     }
 }

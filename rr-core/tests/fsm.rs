@@ -162,6 +162,118 @@ fn connect_failure_goes_active_and_retries_after_jittered_connect_retry() {
     assert!(matches!(drain(&mut e).as_slice(), [Output::Connect { .. }]));
 }
 
+/// A peer with a 5 s retry growing to 120 s (the daemon's policy for absent clients).
+fn backoff_cfg() -> PeerConfig {
+    let mut c = cfg(false);
+    c.connect_retry = Duration::from_secs(5);
+    c.connect_retry_max = Duration::from_secs(120);
+    c
+}
+
+/// The next `Connect` the engine asks for, firing its retry timer (after closing an unanswered attempt,
+/// if any); returns (conn, time of the attempt).
+fn next_attempt(e: &mut Engine) -> (ConnId, Instant) {
+    let at = e.poll_timeout().expect("a retry is scheduled");
+    e.handle_timeout(at);
+    match drain(e).as_slice() {
+        [Output::Connect { conn, .. }] | [Output::Close { .. }, Output::Connect { conn, .. }] => (*conn, at),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Asserts that the retry scheduled at `now` waits `base` seconds, jittered to 0.75..=1.0 of it.
+fn assert_retry_in(e: &Engine, now: Instant, base: u64) {
+    let wait = Duration::from_nanos(e.poll_timeout().unwrap().as_nanos() - now.as_nanos());
+    let base = Duration::from_secs(base);
+    assert!(
+        wait >= base * 3 / 4 && wait <= base,
+        "waits {wait:?}, expected about {base:?}"
+    );
+}
+
+#[test]
+fn refused_attempts_back_off_doubling_to_the_cap_with_jitter() {
+    let mut e = engine();
+    let p = e.add_peer(t(0), backoff_cfg()).unwrap();
+    let Some(Output::Connect { mut conn, .. }) = e.poll_output() else {
+        panic!()
+    };
+    let mut now = t(0);
+    for (n, base) in [5, 10, 20, 40, 80, 120, 120, 120].into_iter().enumerate() {
+        e.handle_connect_failed(now, conn);
+        assert_eq!(e.peer_info_of(p).unwrap().connect_failures, n as u32 + 1);
+        assert_eq!(state(&e, p), State::Active);
+        assert_retry_in(&e, now, base);
+        (conn, now) = next_attempt(&mut e);
+    }
+}
+
+#[test]
+fn unanswered_attempts_count_as_failures_and_back_off() {
+    let mut e = engine();
+    let p = e.add_peer(t(0), backoff_cfg()).unwrap();
+    drain(&mut e);
+    // Nobody answers: each ConnectRetry expiry drops the attempt and starts the next, waiting longer.
+    let mut now = t(0);
+    for (n, base) in [5, 10, 20, 40].into_iter().enumerate() {
+        assert_retry_in(&e, now, base);
+        (_, now) = next_attempt(&mut e);
+        assert_eq!(e.peer_info_of(p).unwrap().connect_failures, n as u32 + 1);
+    }
+}
+
+#[test]
+fn backoff_restarts_when_the_peer_connects_to_us_or_is_reconfigured() {
+    let mut e = engine();
+    let p = e.add_peer(t(0), backoff_cfg()).unwrap();
+    let Some(Output::Connect { mut conn, .. }) = e.poll_output() else {
+        panic!()
+    };
+    let mut now = t(0);
+    for _ in 0..5 {
+        e.handle_connect_failed(now, conn);
+        (conn, now) = next_attempt(&mut e);
+    }
+    e.handle_connect_failed(now, conn);
+    assert_retry_in(&e, now, 120);
+    // The peer connects to us; the connection then fails before OPEN.
+    let (_, inbound) = e.handle_incoming(now, "10.0.0.2".parse().unwrap(), None).unwrap();
+    assert_eq!(e.peer_info_of(p).unwrap().connect_failures, 0);
+    e.handle_disconnected(now, inbound);
+    drain(&mut e);
+    (conn, now) = next_attempt(&mut e);
+    e.handle_connect_failed(now, conn);
+    assert_retry_in(&e, now, 5);
+    for _ in 0..4 {
+        (conn, now) = next_attempt(&mut e);
+        e.handle_connect_failed(now, conn);
+    }
+    assert_retry_in(&e, now, 80);
+    // A configuration change (here the keepalive, which does not reset the session) restarts the count.
+    let mut c = backoff_cfg();
+    c.keepalive = Some(Duration::from_secs(10));
+    e.update_peer(now, p, c).unwrap();
+    assert_eq!(e.peer_info_of(p).unwrap().connect_failures, 0);
+    assert_retry_in(&e, now, 5);
+}
+
+#[test]
+fn equal_retry_and_cap_keep_a_fixed_interval() {
+    let mut e = engine();
+    let mut c = backoff_cfg();
+    c.connect_retry_max = c.connect_retry;
+    e.add_peer(t(0), c).unwrap();
+    let Some(Output::Connect { mut conn, .. }) = e.poll_output() else {
+        panic!()
+    };
+    let mut now = t(0);
+    for _ in 0..6 {
+        e.handle_connect_failed(now, conn);
+        assert_retry_in(&e, now, 5);
+        (conn, now) = next_attempt(&mut e);
+    }
+}
+
 #[test]
 fn opensent_to_openconfirm_on_valid_open() {
     let mut e = engine();

@@ -39,7 +39,9 @@ impl Engine {
             local_addr: None,
         });
         let (remote_addr, local_addr) = (p.cfg.remote_addr, p.cfg.local_addr);
-        let retry = p.cfg.connect_retry;
+        // While connecting the timer bounds the attempt; after failures it also spaces the attempts
+        // (an unanswered attempt counts as a failure when the timer fires).
+        let retry = p.cfg.retry_delay(p.connect_failures.saturating_add(1));
         self.next_conn += 1;
         self.conn_peer.insert(conn, id);
         // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
@@ -63,7 +65,7 @@ impl Engine {
         let d = if after_session {
             self.cfg.idle_hold_time
         } else {
-            p.cfg.connect_retry
+            p.cfg.retry_delay(p.connect_failures.max(1))
         };
         let at = self.now + self.jitter.apply(d);
         if let Some(p) = self.peer_mut(id) {
@@ -75,6 +77,20 @@ impl Engine {
                 },
                 at,
             );
+        }
+    }
+
+    /// Forgets a peer's failed attempts; one waiting out a backoff delay is tried after the base interval.
+    pub(super) fn reset_backoff(&mut self, id: PeerId) {
+        let Some(p) = self.peer_mut(id) else { return };
+        p.connect_failures = 0;
+        let waiting = p.conns.is_empty() && p.timers.get(Timer::ConnectRetry).is_some();
+        let base = p.cfg.connect_retry;
+        if waiting {
+            let at = self.now + self.jitter.apply(base);
+            if let Some(p) = self.peer_mut(id) {
+                p.timers.set(Timer::ConnectRetry, at);
+            }
         }
     }
 

@@ -202,6 +202,7 @@ impl Engine {
         p.remote_router_id = neg.remote_router_id;
         p.stats.established_transitions += 1;
         p.eor_received = FamilySet::EMPTY;
+        p.connect_failures = 0;
         p.timers.stop(Timer::ConnectRetry);
         p.timers.stop(Timer::IdleHold);
         // RFC 4724 section 4.2: on re-establishment, stale routes of families the peer no longer

@@ -135,6 +135,8 @@ pub(crate) struct Peer {
     pub(crate) last_event: Option<Event>,
     /// Adj-RIB-In paths per family (max-prefix).
     pub(crate) counts: [usize; 2],
+    /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
+    pub(crate) connect_failures: u32,
 }
 
 impl Peer {
@@ -195,6 +197,8 @@ pub struct PeerInfo {
     pub stats: PeerStats,
     /// The last FSM event (RFC 4271 numbering in [`Event`]).
     pub last_event: Option<Event>,
+    /// Consecutive failed outbound connection attempts (0 once the peer connected or was reconfigured).
+    pub connect_failures: u32,
 }
 
 /// Public view of one path of a prefix.
@@ -384,6 +388,7 @@ impl Engine {
             eor_received: FamilySet::EMPTY,
             last_event: None,
             counts: [0; 2],
+            connect_failures: 0,
         }));
         self.fsm_start(id);
         Ok(id)
@@ -404,6 +409,7 @@ impl Engine {
             return Err(ConfigError::HoldTime);
         }
         let old = p.cfg.clone();
+        let changed = old != cfg;
         let reset = old.remote_addr != cfg.remote_addr
             || old.remote_as != cfg.remote_as
             || old.local_as != cfg.local_as
@@ -419,6 +425,11 @@ impl Engine {
         self.by_addr.insert(cfg.remote_addr, id);
         if let Some(p) = self.peer_mut(id) {
             p.cfg = cfg;
+        }
+        // A changed configuration ends the backoff: a peer waiting out a long delay is tried again
+        // after the base interval.
+        if changed && !reset {
+            self.reset_backoff(id);
         }
         if reset {
             let n = Notification {
@@ -560,6 +571,8 @@ impl Engine {
         if !p.enabled || p.conns.len() >= 2 {
             return None;
         }
+        // The peer is up: forget the failed attempts.
+        p.connect_failures = 0;
         p.conns.push(Conn {
             id: conn,
             dir: Direction::Inbound,
@@ -595,6 +608,9 @@ impl Engine {
             return;
         };
         self.event(id, Event::TcpConnectionFails);
+        if let Some(p) = self.peer_mut(id) {
+            p.connect_failures = p.connect_failures.saturating_add(1);
+        }
         self.remove_conn(id, conn);
         self.schedule_retry(id, false);
     }
@@ -668,6 +684,12 @@ impl Engine {
                         .map(|c| c.id)
                         .collect()
                 });
+                if !stuck.is_empty()
+                    && let Some(p) = self.peer_mut(id)
+                {
+                    // An attempt nobody answered within ConnectRetryTime (unreachable) counts as failed.
+                    p.connect_failures = p.connect_failures.saturating_add(1);
+                }
                 for c in stuck {
                     self.out.push_back(Output::Close { conn: c });
                     self.remove_conn(id, c);
@@ -826,6 +848,7 @@ impl Engine {
             update_group: p.group,
             stats: p.stats,
             last_event: p.last_event,
+            connect_failures: p.connect_failures,
         }
     }
 
