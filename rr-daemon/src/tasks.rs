@@ -69,6 +69,12 @@ const LOW_WATERMARK_DIVISOR: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
 /// Outgoing connection timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Granularity of the engine's timers here. Finding the engine's next deadline and firing due timers each
+/// scan every peer, so with thousands of configured peers they run at most once per this interval: while
+/// events keep arriving (connection attempts failing, messages) the next deadline is looked up again only
+/// after this much time, and due timers are fired together. Timers fire up to this much late; BGP's timers
+/// are whole seconds.
+const TIMER_GRANULARITY: Duration = Duration::from_millis(50);
 
 /// RFC 4486 Cease subcodes used here.
 const CEASE: u8 = 6;
@@ -222,6 +228,13 @@ pub(crate) struct EngineTask {
     /// Minimum time between two flushes of the engine's route changes (`--batch-interval-ms`).
     batch_interval: Duration,
     last_flush: tokio::time::Instant,
+    /// The engine's next timer deadline as last looked up, when, and whether the engine may have armed an
+    /// earlier one since (see [`TIMER_GRANULARITY`]).
+    timer_deadline: Option<tokio::time::Instant>,
+    timers_checked: tokio::time::Instant,
+    timers_stale: bool,
+    /// When due timers were last fired.
+    timers_fired: tokio::time::Instant,
     /// Engine generation: bumped when the engine is rebuilt, so that late events of the old one's
     /// connections (whose ids the new engine reuses) are ignored.
     generation: u64,
@@ -256,6 +269,10 @@ impl EngineTask {
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
             batch_interval,
             last_flush: tokio::time::Instant::now(),
+            timer_deadline: None,
+            timers_checked: tokio::time::Instant::now(),
+            timers_stale: true,
+            timers_fired: tokio::time::Instant::now(),
             generation: 0,
         }
     }
@@ -273,12 +290,7 @@ impl EngineTask {
             // Session traffic (OPEN, KEEPALIVE, NOTIFICATION) goes out at once; route changes are flushed
             // at most once per batch interval.
             let flush_at = self.drain_batched();
-            let deadline = self
-                .engine
-                .as_ref()
-                .and_then(Engine::poll_timeout)
-                .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
-            let deadline = match (deadline, flush_at) {
+            let deadline = match (self.timer_wake(), flush_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -303,18 +315,60 @@ impl EngineTask {
                             Err(_) => break,
                         }
                     }
+                    self.timers_stale = true;
                 }
                 _ = sleep_until(deadline) => {
-                    let now = self.now();
-                    if let Some(e) = self.engine.as_mut()
-                        && e.poll_timeout().is_some_and(|t| t <= now)
-                    {
-                        e.handle_timeout(now);
+                    if self.fire_due_timers() {
+                        self.timers_stale = true;
                     }
                 }
                 _ = gauge_tick.tick() => self.update_gauges(),
             }
         }
+    }
+
+    /// When the loop must wake for the engine's timers: the next deadline, looked up again at most once per
+    /// [`TIMER_GRANULARITY`] after the engine may have changed, and due timers fired at most that often.
+    fn timer_wake(&mut self) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        if self.timers_stale && now >= self.timers_checked + TIMER_GRANULARITY {
+            self.refresh_timer_deadline(now);
+        }
+        let mut wake = self.timer_deadline;
+        if self.timers_stale {
+            // The engine may have armed an earlier timer since the last look: look again in a while.
+            let recheck = self.timers_checked + TIMER_GRANULARITY;
+            wake = Some(wake.map_or(recheck, |w| w.min(recheck)));
+        }
+        wake.map(|w| w.max(self.timers_fired + TIMER_GRANULARITY))
+    }
+
+    fn refresh_timer_deadline(&mut self, now: tokio::time::Instant) {
+        self.timer_deadline = self
+            .engine
+            .as_ref()
+            .and_then(Engine::poll_timeout)
+            .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
+        self.timers_checked = now;
+        self.timers_stale = false;
+    }
+
+    /// Fires the engine's timers that are due (after looking up the deadline again if it may be stale);
+    /// `true` if any were.
+    fn fire_due_timers(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self.timers_stale {
+            self.refresh_timer_deadline(now);
+        }
+        if self.timer_deadline.is_some_and(|d| d <= now) {
+            let t = self.now();
+            if let Some(e) = self.engine.as_mut() {
+                e.handle_timeout(t);
+            }
+            self.timers_fired = now;
+            return true;
+        }
+        false
     }
 
     fn handle(&mut self, cmd: EngineCmd) {
