@@ -29,7 +29,7 @@
 //!   then at most once per `--batch-interval-ms`, so under churn each peer gets a few larger writes instead of
 //!   one per change. A writer sends whatever is queued for its peer in one vectored write.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -69,6 +69,10 @@ const LOW_WATERMARK_DIVISOR: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
 /// Outgoing connection timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Outgoing connection attempts in flight at once; the rest wait in order. At start-up with thousands of
+/// configured peers, every one is attempted at once: unbounded, that is thousands of sockets (file
+/// descriptors) and tasks at the same moment, and the memory they took stays with the process.
+const MAX_CONNECTS_IN_FLIGHT: usize = 512;
 /// Granularity of the engine's timers here. Finding the engine's next deadline and firing due timers each
 /// scan every peer, so with thousands of configured peers they run at most once per this interval: while
 /// events keep arriving (connection attempts failing, messages) the next deadline is looked up again only
@@ -216,6 +220,9 @@ pub(crate) struct EngineTask {
     connecting: HashSet<ConnId>,
     cancelled: HashSet<ConnId>,
     pending_peer: HashMap<ConnId, PeerId>,
+    /// Attempts waiting for one of the [`MAX_CONNECTS_IN_FLIGHT`] slots, and the number in flight.
+    connect_queue: VecDeque<(PeerId, ConnId, IpAddr, Option<IpAddr>)>,
+    connects_in_flight: usize,
     listeners: Vec<Listener>,
     tx: mpsc::Sender<EngineCmd>,
     metrics: Arc<Metrics>,
@@ -258,6 +265,8 @@ impl EngineTask {
             connecting: HashSet::new(),
             cancelled: HashSet::new(),
             pending_peer: HashMap::new(),
+            connect_queue: VecDeque::new(),
+            connects_in_flight: 0,
             listeners: Vec::new(),
             tx,
             metrics,
@@ -395,6 +404,7 @@ impl EngineTask {
                 local,
             } => self.incoming(stream, remote, local),
             EngineCmd::Connected { conn, stream, .. } => {
+                self.connect_finished();
                 self.connecting.remove(&conn);
                 let peer = self.peer_of_conn_hint(conn);
                 if self.cancelled.remove(&conn) || self.engine.is_none() {
@@ -408,6 +418,7 @@ impl EngineTask {
                 }
             }
             EngineCmd::ConnectFailed { conn, error, .. } => {
+                self.connect_finished();
                 self.connecting.remove(&conn);
                 self.pending_peer.remove(&conn);
                 if self.cancelled.remove(&conn) {
@@ -603,12 +614,42 @@ impl EngineTask {
             .map(|p| &p.spec)
     }
 
+    /// Starts an outgoing attempt, or queues it while [`MAX_CONNECTS_IN_FLIGHT`] are under way.
     fn connect(&mut self, peer: PeerId, conn: ConnId, remote: IpAddr, local: Option<IpAddr>) {
+        if self.spec_of(peer).is_none() {
+            return;
+        }
+        self.connecting.insert(conn);
+        self.pending_peer.insert(conn, peer);
+        if self.connects_in_flight < MAX_CONNECTS_IN_FLIGHT {
+            self.spawn_connect(peer, conn, remote, local);
+        } else {
+            self.connect_queue.push_back((peer, conn, remote, local));
+        }
+    }
+
+    /// An attempt of the current engine ended: start queued ones in its slot (skipping those the engine
+    /// gave up on meanwhile, which it no longer expects an answer for).
+    fn connect_finished(&mut self) {
+        self.connects_in_flight = self.connects_in_flight.saturating_sub(1);
+        while self.connects_in_flight < MAX_CONNECTS_IN_FLIGHT {
+            let Some((peer, conn, remote, local)) = self.connect_queue.pop_front() else {
+                break;
+            };
+            if self.cancelled.remove(&conn) || self.spec_of(peer).is_none() {
+                self.connecting.remove(&conn);
+                self.pending_peer.remove(&conn);
+                continue;
+            }
+            self.spawn_connect(peer, conn, remote, local);
+        }
+    }
+
+    fn spawn_connect(&mut self, peer: PeerId, conn: ConnId, remote: IpAddr, local: Option<IpAddr>) {
         let Some(spec) = self.spec_of(peer).cloned() else {
             return;
         };
-        self.connecting.insert(conn);
-        self.pending_peer.insert(conn, peer);
+        self.connects_in_flight += 1;
         let tx = self.tx.clone();
         let generation = self.generation;
         let span = info_span!("peer", name = %spec.name, addr = %spec.addr);
