@@ -7,6 +7,7 @@
 pub mod bird;
 pub mod bits;
 pub mod cli;
+pub mod idle;
 pub mod load;
 pub mod plan;
 pub mod procstat;

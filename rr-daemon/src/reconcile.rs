@@ -25,6 +25,11 @@ use crate::tasks::EngineCmd;
 
 /// Calico's session timers (confd's BIRD template): connect retry 5 s.
 const CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// Cap of the connect-retry backoff: a peer that keeps refusing or not answering is tried 5, 10, 20, 40,
+/// 80 s apart and then every 120 s (RFC 4271's suggested ConnectRetryTime), jittered. A Calico node
+/// connects to its reflectors itself when it comes up, which ends the backoff at once; a new or changed
+/// peer starts from 5 s. Thousands of absent nodes then cost a few attempts a second, not thousands.
+const CONNECT_RETRY_MAX: Duration = Duration::from_secs(120);
 /// BIRD's default hold time, which Calico nodes use.
 const DEFAULT_HOLD: Duration = Duration::from_secs(240);
 
@@ -131,6 +136,7 @@ pub(crate) fn peer_spec(
     c.hold_time = s.options.hold_time.unwrap_or(DEFAULT_HOLD);
     c.keepalive = s.options.keepalive_time;
     c.connect_retry = CONNECT_RETRY;
+    c.connect_retry_max = CONNECT_RETRY_MAX;
     // Calico runs every session with `add paths on`: send every path to peers that can receive them, so
     // clients see the ECMP paths a single-best reflector would hide.
     c.add_path_send_max = Some(usize::MAX);
@@ -368,6 +374,7 @@ mod tests {
         assert_eq!(p.config.local_as, None);
         assert_eq!(p.config.hold_time, DEFAULT_HOLD);
         assert_eq!(p.config.connect_retry, CONNECT_RETRY);
+        assert_eq!(p.config.connect_retry_max, CONNECT_RETRY_MAX);
         assert_eq!(p.config.add_path_send_max, Some(usize::MAX));
         assert!(p.config.graceful_restart.enabled);
         assert_eq!(p.config.graceful_restart.restart_time, 120);

@@ -29,7 +29,7 @@
 //!   then at most once per `--batch-interval-ms`, so under churn each peer gets a few larger writes instead of
 //!   one per change. A writer sends whatever is queued for its peer in one vectored write.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -69,6 +69,16 @@ const LOW_WATERMARK_DIVISOR: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
 /// Outgoing connection timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Outgoing connection attempts in flight at once; the rest wait in order. At start-up with thousands of
+/// configured peers, every one is attempted at once: unbounded, that is thousands of sockets (file
+/// descriptors) and tasks at the same moment, and the memory they took stays with the process.
+const MAX_CONNECTS_IN_FLIGHT: usize = 512;
+/// Granularity of the engine's timers here. Finding the engine's next deadline and firing due timers each
+/// scan every peer, so with thousands of configured peers they run at most once per this interval: while
+/// events keep arriving (connection attempts failing, messages) the next deadline is looked up again only
+/// after this much time, and due timers are fired together. Timers fire up to this much late; BGP's timers
+/// are whole seconds.
+const TIMER_GRANULARITY: Duration = Duration::from_millis(50);
 
 /// RFC 4486 Cease subcodes used here.
 const CEASE: u8 = 6;
@@ -214,6 +224,9 @@ pub(crate) struct EngineTask {
     connecting: HashSet<ConnId>,
     cancelled: HashSet<ConnId>,
     pending_peer: HashMap<ConnId, PeerId>,
+    /// Attempts waiting for one of the [`MAX_CONNECTS_IN_FLIGHT`] slots, and the number in flight.
+    connect_queue: VecDeque<(PeerId, ConnId, IpAddr, Option<IpAddr>)>,
+    connects_in_flight: usize,
     listeners: Vec<Listener>,
     tx: mpsc::Sender<EngineCmd>,
     metrics: Arc<Metrics>,
@@ -226,6 +239,13 @@ pub(crate) struct EngineTask {
     /// Minimum time between two flushes of the engine's route changes (`--batch-interval-ms`).
     batch_interval: Duration,
     last_flush: tokio::time::Instant,
+    /// The engine's next timer deadline as last looked up, when, and whether the engine may have armed an
+    /// earlier one since (see [`TIMER_GRANULARITY`]).
+    timer_deadline: Option<tokio::time::Instant>,
+    timers_checked: tokio::time::Instant,
+    timers_stale: bool,
+    /// When due timers were last fired.
+    timers_fired: tokio::time::Instant,
     /// Engine generation: bumped when the engine is rebuilt, so that late events of the old one's
     /// connections (whose ids the new engine reuses) are ignored.
     generation: u64,
@@ -249,6 +269,8 @@ impl EngineTask {
             connecting: HashSet::new(),
             cancelled: HashSet::new(),
             pending_peer: HashMap::new(),
+            connect_queue: VecDeque::new(),
+            connects_in_flight: 0,
             listeners: Vec::new(),
             tx,
             metrics,
@@ -260,6 +282,10 @@ impl EngineTask {
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
             batch_interval,
             last_flush: tokio::time::Instant::now(),
+            timer_deadline: None,
+            timers_checked: tokio::time::Instant::now(),
+            timers_stale: true,
+            timers_fired: tokio::time::Instant::now(),
             generation: 0,
         }
     }
@@ -277,12 +303,7 @@ impl EngineTask {
             // Session traffic (OPEN, KEEPALIVE, NOTIFICATION) goes out at once; route changes are flushed
             // at most once per batch interval.
             let flush_at = self.drain_batched();
-            let deadline = self
-                .engine
-                .as_ref()
-                .and_then(Engine::poll_timeout)
-                .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
-            let deadline = match (deadline, flush_at) {
+            let deadline = match (self.timer_wake(), flush_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -307,18 +328,60 @@ impl EngineTask {
                             Err(_) => break,
                         }
                     }
+                    self.timers_stale = true;
                 }
                 _ = sleep_until(deadline) => {
-                    let now = self.now();
-                    if let Some(e) = self.engine.as_mut()
-                        && e.poll_timeout().is_some_and(|t| t <= now)
-                    {
-                        e.handle_timeout(now);
+                    if self.fire_due_timers() {
+                        self.timers_stale = true;
                     }
                 }
                 _ = gauge_tick.tick() => self.update_gauges(),
             }
         }
+    }
+
+    /// When the loop must wake for the engine's timers: the next deadline, looked up again at most once per
+    /// [`TIMER_GRANULARITY`] after the engine may have changed, and due timers fired at most that often.
+    fn timer_wake(&mut self) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        if self.timers_stale && now >= self.timers_checked + TIMER_GRANULARITY {
+            self.refresh_timer_deadline(now);
+        }
+        let mut wake = self.timer_deadline;
+        if self.timers_stale {
+            // The engine may have armed an earlier timer since the last look: look again in a while.
+            let recheck = self.timers_checked + TIMER_GRANULARITY;
+            wake = Some(wake.map_or(recheck, |w| w.min(recheck)));
+        }
+        wake.map(|w| w.max(self.timers_fired + TIMER_GRANULARITY))
+    }
+
+    fn refresh_timer_deadline(&mut self, now: tokio::time::Instant) {
+        self.timer_deadline = self
+            .engine
+            .as_ref()
+            .and_then(Engine::poll_timeout)
+            .map(|t| self.epoch + Duration::from_nanos(t.as_nanos()));
+        self.timers_checked = now;
+        self.timers_stale = false;
+    }
+
+    /// Fires the engine's timers that are due (after looking up the deadline again if it may be stale);
+    /// `true` if any were.
+    fn fire_due_timers(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self.timers_stale {
+            self.refresh_timer_deadline(now);
+        }
+        if self.timer_deadline.is_some_and(|d| d <= now) {
+            let t = self.now();
+            if let Some(e) = self.engine.as_mut() {
+                e.handle_timeout(t);
+            }
+            self.timers_fired = now;
+            return true;
+        }
+        false
     }
 
     fn handle(&mut self, cmd: EngineCmd) {
@@ -346,6 +409,7 @@ impl EngineTask {
                 local,
             } => self.incoming(stream, remote, local),
             EngineCmd::Connected { conn, stream, .. } => {
+                self.connect_finished();
                 self.connecting.remove(&conn);
                 let peer = self.peer_of_conn_hint(conn);
                 if self.cancelled.remove(&conn) || self.engine.is_none() {
@@ -359,6 +423,7 @@ impl EngineTask {
                 }
             }
             EngineCmd::ConnectFailed { conn, error, .. } => {
+                self.connect_finished();
                 self.connecting.remove(&conn);
                 self.pending_peer.remove(&conn);
                 if self.cancelled.remove(&conn) {
@@ -577,12 +642,42 @@ impl EngineTask {
             .map(|p| &p.spec)
     }
 
+    /// Starts an outgoing attempt, or queues it while [`MAX_CONNECTS_IN_FLIGHT`] are under way.
     fn connect(&mut self, peer: PeerId, conn: ConnId, remote: IpAddr, local: Option<IpAddr>) {
+        if self.spec_of(peer).is_none() {
+            return;
+        }
+        self.connecting.insert(conn);
+        self.pending_peer.insert(conn, peer);
+        if self.connects_in_flight < MAX_CONNECTS_IN_FLIGHT {
+            self.spawn_connect(peer, conn, remote, local);
+        } else {
+            self.connect_queue.push_back((peer, conn, remote, local));
+        }
+    }
+
+    /// An attempt of the current engine ended: start queued ones in its slot (skipping those the engine
+    /// gave up on meanwhile, which it no longer expects an answer for).
+    fn connect_finished(&mut self) {
+        self.connects_in_flight = self.connects_in_flight.saturating_sub(1);
+        while self.connects_in_flight < MAX_CONNECTS_IN_FLIGHT {
+            let Some((peer, conn, remote, local)) = self.connect_queue.pop_front() else {
+                break;
+            };
+            if self.cancelled.remove(&conn) || self.spec_of(peer).is_none() {
+                self.connecting.remove(&conn);
+                self.pending_peer.remove(&conn);
+                continue;
+            }
+            self.spawn_connect(peer, conn, remote, local);
+        }
+    }
+
+    fn spawn_connect(&mut self, peer: PeerId, conn: ConnId, remote: IpAddr, local: Option<IpAddr>) {
         let Some(spec) = self.spec_of(peer).cloned() else {
             return;
         };
-        self.connecting.insert(conn);
-        self.pending_peer.insert(conn, peer);
+        self.connects_in_flight += 1;
         let tx = self.tx.clone();
         let generation = self.generation;
         let span = info_span!("peer", name = %spec.name, addr = %spec.addr);

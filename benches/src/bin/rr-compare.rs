@@ -1,16 +1,18 @@
-//! `rr-compare`: the same load against BIRD 2 and against `rr-daemon`, back to back, with ratios.
+//! `rr-compare`: the same load against BIRD 2, FRR's bgpd and `rr-daemon`, back to back, with ratios.
 //!
 //! ```text
 //! rr-compare --clients 100 --prefixes 1000 --runs 3
 //! rr-compare --clients 250,500,1000,2000 --prefixes 50 --runs 3 --json growth.json
 //! rr-compare --clients 500 --prefixes 20 --reflectors bird,rr-daemon churn --rate 1000 --duration 20
+//! rr-compare --clients 1000 --prefixes 100 --runs 1 --reflectors bird,frr,rr-daemon
 //! ```
-//! For each size and run, each reflector is started fresh (BIRD from a generated bird.conf; the daemon from a
-//! generated calicoctl-style datastore file), loaded, and stopped. Prints every report, the medians per
-//! reflector and the ratios rr-daemon / BIRD.
+//! For each size and run, each reflector is started fresh (BIRD from a generated bird.conf; FRR's bgpd alone
+//! from a generated bgpd.conf; the daemon from a generated calicoctl-style datastore file), loaded, and
+//! stopped. Prints every report, the medians per reflector and the ratios rr-daemon / BIRD and rr-daemon /
+//! FRR.
 
 use anyhow::Context;
-use benches::bird::{ReflectorSetup, Running, free_port, start_bird, start_daemon};
+use benches::bird::{ReflectorSetup, Running, free_port, start_bird, start_daemon, start_frr};
 use benches::cli::{ModeCmd, Workload, median};
 use benches::load::{self, LoadConfig, Report};
 use benches::plan::Plan;
@@ -32,12 +34,15 @@ struct Args {
     /// Runs per reflector and size (medians are reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Reflectors to run, in order.
+    /// Reflectors to run, in order: `bird`, `frr`, `rr-daemon`.
     #[arg(long, value_delimiter = ',', default_value = "bird,rr-daemon")]
     reflectors: Vec<String>,
     /// The BIRD 2 binary.
     #[arg(long, default_value = "bird")]
     bird: String,
+    /// FRR's bgpd binary (Debian `frr`; run alone, the frr service is not used).
+    #[arg(long, default_value = "/usr/lib/frr/bgpd")]
+    frr: String,
     /// The rr-daemon binary (default: next to this executable).
     #[arg(long)]
     daemon: Option<String>,
@@ -125,8 +130,9 @@ struct Output<'a> {
 fn start(name: &str, setup: &ReflectorSetup, args: &Args, daemon: &str) -> Result<Running, String> {
     match name {
         "bird" => start_bird(setup, &args.bird),
+        "frr" => start_frr(setup, &args.frr),
         "rr-daemon" => start_daemon(setup, daemon, &args.daemon_arg),
-        other => Err(format!("unknown reflector {other:?} (bird or rr-daemon)")),
+        other => Err(format!("unknown reflector {other:?} (bird, frr or rr-daemon)")),
     }
 }
 
@@ -233,15 +239,17 @@ fn main() -> anyhow::Result<()> {
     }
     let by = |name: &str, c: usize| summaries.iter().find(|s| s.reflector == name && s.clients == c);
     for &c in &args.clients {
-        if let (Some(d), Some(b)) = (by("rr-daemon", c), by("bird", c)) {
-            println!(
-                "ratios rr-daemon/bird at {c}x{}: CPU {}  convergence {}  peak RSS {}  churn p99 {}",
-                args.prefixes,
-                ratio(d.reflector_cpu_secs, b.reflector_cpu_secs),
-                ratio(d.converged_secs, b.converged_secs),
-                ratio(d.peak_rss_mib, b.peak_rss_mib),
-                ratio(d.churn_p99_ms, b.churn_p99_ms),
-            );
+        for (other, label) in [("bird", "bird"), ("frr", "FRR")] {
+            if let (Some(d), Some(b)) = (by("rr-daemon", c), by(other, c)) {
+                println!(
+                    "ratios rr-daemon/{label} at {c}x{}: CPU {}  convergence {}  peak RSS {}  churn p99 {}",
+                    args.prefixes,
+                    ratio(d.reflector_cpu_secs, b.reflector_cpu_secs),
+                    ratio(d.converged_secs, b.converged_secs),
+                    ratio(d.peak_rss_mib, b.peak_rss_mib),
+                    ratio(d.churn_p99_ms, b.churn_p99_ms),
+                );
+            }
         }
     }
     if let Some(path) = &args.json {

@@ -36,6 +36,9 @@ impl EngineTask {
                 self.connecting.clear();
                 self.cancelled.clear();
                 self.pending_peer.clear();
+                // The old engine's attempts answer to a stale generation and are ignored.
+                self.connect_queue.clear();
+                self.connects_in_flight = 0;
                 self.peers.clear();
                 self.by_id.clear();
                 self.generation += 1;
