@@ -36,6 +36,15 @@ pub(crate) enum ShutdownMode {
     Cease,
 }
 
+impl std::fmt::Display for ShutdownMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ShutdownMode::Graceful => "graceful",
+            ShutdownMode::Cease => "cease",
+        })
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub(crate) enum LogFormat {

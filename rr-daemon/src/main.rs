@@ -5,6 +5,7 @@
 //! BGP connection, the listeners, the datastore watcher ([`reconcile`]), the metrics/health endpoint and the
 //! control API ([`http`]). SIGTERM/SIGINT stop it as `--shutdown-mode` says.
 
+mod check;
 mod config;
 mod http;
 mod metrics;
@@ -37,11 +38,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if check {
-        println!("{cfg:#?}");
-        return ExitCode::SUCCESS;
-    }
     init_tracing(cfg.log_format);
+    if check {
+        return check::run(cfg);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -73,7 +73,7 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
+pub(crate) async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
     Ok(match &cfg.datastore {
         DatastoreSettings::File(p) => Arc::new(
             datastore::FileDatastore::open(p)
@@ -109,7 +109,11 @@ async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
-    info!(version = metrics::VERSION, git_commit = metrics::GIT_COMMIT, datastore = ?cfg.datastore, "starting");
+    info!(
+        version = metrics::VERSION,
+        git_commit = metrics::GIT_COMMIT,
+        "starting"
+    );
     let store = open_datastore(&cfg).await?;
 
     let metrics = Arc::new(metrics::Metrics::default());

@@ -60,6 +60,17 @@ pub(crate) struct EngineIdentity {
     pub local_as: u32,
 }
 
+impl std::fmt::Display for EngineIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "router id {}, ", self.router_id)?;
+        match self.cluster_id {
+            Some(c) => write!(f, "cluster id {c}, ")?,
+            None => f.write_str("no cluster id, ")?,
+        }
+        write!(f, "AS {}", self.local_as)
+    }
+}
+
 /// Everything the engine task should converge to.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Desired {

@@ -540,8 +540,9 @@ impl EngineTask {
                 // Kept current between the once-a-second gauge refreshes.
                 self.metrics.peers_established.inc();
                 let name = self.peer_name(peer);
-                info!(peer = %name, families = ?negotiated.families, add_path_tx = ?negotiated.add_path_tx,
-                  hold = ?negotiated.hold_time, "session established");
+                info!(peer = %name, families = %control::families(negotiated.families).join(","),
+                  add_path_tx = %control::families(negotiated.add_path_tx).join(","),
+                  hold_secs = negotiated.hold_time.as_secs(), "session established");
             }
             Output::SessionDown { peer, reason } => {
                 self.metrics.sessions_closed.inc();
