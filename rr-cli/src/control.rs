@@ -179,6 +179,29 @@ fn duration(v: &Value) -> String {
     }
 }
 
+/// `log-level LEVEL [--peer NAME]`.
+#[derive(Debug, Args)]
+pub(crate) struct LogLevelArgs {
+    /// trace, debug, info, warn, error or off (with --peer also `default`: drop the peer's own level).
+    level: String,
+    /// Only for this peer's session (its name as `peers` shows it), like `birdc debug PROTOCOL`.
+    #[arg(long)]
+    peer: Option<String>,
+    #[command(flatten)]
+    ctl: ControlArgs,
+}
+
+/// `log-level`.
+pub(crate) fn log_level(args: &LogLevelArgs) -> anyhow::Result<ExitCode> {
+    let mut path = format!("/log-level?level={}", encode(&args.level));
+    if let Some(p) = &args.peer {
+        path.push_str(&format!("&peer={}", encode(p)));
+    }
+    show(&args.ctl, "POST", &path, |v| {
+        format!("log filter: {}\n", cell(&v["filter"]))
+    })
+}
+
 /// LAST-DOWN: `administrative reset (6/4) sent 2026-12-04T19:30:00Z`, `connection lost 2026-...`, or `-`.
 fn last_down(v: &Value) -> String {
     if v.is_null() {

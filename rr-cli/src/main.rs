@@ -43,6 +43,8 @@ enum Command {
     Routes(control::RoutesArgs),
     /// Reset or refresh one session of the running daemon (control API).
     Peer(control::PeerArgs),
+    /// Change the running daemon's log level, for everything or one peer (control API).
+    LogLevel(control::LogLevelArgs),
     /// This client's version and git commit, and the running daemon's (control API).
     Version(control::StatusArgs),
     /// Print a shell completion script (e.g. `rr-cli completion bash > /etc/bash_completion.d/rr-cli`).
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Command::Routes(args) => control::routes(args),
         Command::Peer(args) => control::peer(args),
         Command::Version(args) => control::version(args),
+        Command::LogLevel(args) => control::log_level(args),
         Command::Completion { shell } => completion(*shell),
         Command::Man { dir } => man(dir),
     };

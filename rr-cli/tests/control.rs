@@ -250,6 +250,13 @@ fn status_peers_routes_against_the_example() {
         o.stdout,
         o.stderr
     );
+    // log-level: live, for all or one peer; a bad level is refused.
+    let o = cli(&["log-level", "debug", "--peer", "node-a", "--socket", sock_s]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("[peer{name=node-a}]=debug"), "{}", o.stdout);
+    let o = cli(&["log-level", "loud", "--socket", sock_s]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stderr.contains("unknown level"), "{}", o.stderr);
     // version: the client's and the daemon's, with commits.
     let o = cli(&["version", "--socket", sock_s]);
     assert_eq!(o.code, 0, "{}", o.stderr);

@@ -8,6 +8,7 @@
 mod check;
 mod config;
 mod http;
+mod logging;
 mod metrics;
 mod reconcile;
 mod sockopt;
@@ -21,7 +22,7 @@ use datastore::{Datastore, Snapshot};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
-use crate::config::{Args, Config, DatastoreSettings, LogFormat};
+use crate::config::{Args, Config, DatastoreSettings};
 use crate::tasks::{EngineCmd, EngineTask, Health};
 
 fn main() -> ExitCode {
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(cfg.log_format);
+    let log = logging::init(cfg.log_format);
     if check {
         return check::run(cfg);
     }
@@ -49,27 +50,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cfg)) {
+    match rt.block_on(run(cfg, log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
             eprintln!("rr-daemon: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => b.json().init(),
-        LogFormat::Text => b.init(),
     }
 }
 
@@ -107,7 +94,7 @@ pub(crate) async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datas
     })
 }
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
+async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     info!(
         version = metrics::VERSION,
@@ -128,19 +115,25 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding the metrics endpoint {addr} (--metrics-addr)"))?;
         info!(%bound, "metrics endpoint: /metrics /healthz /readyz");
     }
-    http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()))
-        .await
-        .with_context(|| {
-            format!(
-                "binding the control socket {} (--control-socket)",
-                cfg.control_socket.display()
-            )
-        })?;
+    http::serve_unix(
+        &cfg.control_socket,
+        http::control_router(tx.clone()).merge(logging::router(log.clone())),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "binding the control socket {} (--control-socket)",
+            cfg.control_socket.display()
+        )
+    })?;
     info!(socket = %cfg.control_socket.display(), "control API");
     if let Some(addr) = cfg.control_addr {
-        let bound = http::serve_tcp(addr, http::control_router(tx.clone()))
-            .await
-            .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
+        let bound = http::serve_tcp(
+            addr,
+            http::control_router(tx.clone()).merge(logging::router(log.clone())),
+        )
+        .await
+        .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
         info!(%bound, "control API on TCP");
     }
 
@@ -158,7 +151,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));
     let secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
-    tokio::spawn(reconcile::run(cfg.clone(), snap_rx, secrets, tx.clone(), metrics));
+    tokio::spawn(reconcile::run(
+        cfg.clone(),
+        snap_rx,
+        secrets,
+        tx.clone(),
+        metrics,
+        log,
+    ));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

@@ -540,6 +540,8 @@ impl EngineTask {
                 // Kept current between the once-a-second gauge refreshes.
                 self.metrics.peers_established.inc();
                 let name = self.peer_name(peer);
+                // In the peer's span, so that a per-peer log level (`rr-cli log-level L --peer NAME`) applies.
+                let _span = info_span!("peer", name = %name).entered();
                 info!(peer = %name, families = %control::families(negotiated.families).join(","),
                   add_path_tx = %control::families(negotiated.add_path_tx).join(","),
                   hold_secs = negotiated.hold_time.as_secs(), "session established");
@@ -551,6 +553,7 @@ impl EngineTask {
                     e.last_down_at = Some(std::time::SystemTime::now());
                 }
                 let name = self.peer_name(peer);
+                let _span = info_span!("peer", name = %name).entered();
                 info!(peer = %name, %reason, "session down");
             }
             other => debug!(?other, "unhandled engine output"),
