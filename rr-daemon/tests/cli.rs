@@ -119,6 +119,11 @@ fn bad_settings_stop_start_up_naming_them() {
             vec![],
             "--listen-port",
         ),
+        (
+            vec!["--file", f.as_str(), "--batch-interval-ms", "5000"],
+            vec![],
+            "--batch-interval-ms",
+        ),
     ] {
         let mut a = vec!["--check-config"];
         a.extend(args.iter().copied());
