@@ -458,6 +458,13 @@ async fn apply_one(store: &dyn Datastore, mut r: Resource) -> Result<(&'static s
     };
     match store.get(r.kind(), r.name()).await {
         Ok(cur) => {
+            // Re-applying what is stored writes nothing (as `kubectl apply` reports "unchanged"), unless the
+            // manifest pins a revision that is no longer current: that is still a conflict.
+            let mut stored = cur.value.clone();
+            stored.metadata_mut().resource_version = None;
+            if stored == r && expected.is_none_or(|e| e == cur.revision) {
+                return Ok(("unchanged", cur.revision));
+            }
             let rev = store.update(&r, expected.unwrap_or(cur.revision)).await?;
             Ok(("configured", rev))
         }
@@ -546,10 +553,10 @@ pub(crate) fn reflector(args: &ReflectorArgs) -> anyhow::Result<ExitCode> {
                 resources.extend(listing.resources.into_iter().map(|v| v.value));
             }
             let topo = Topology::analyse(&Snapshot::from_resources(resources));
-            if *output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&topo.to_json())?);
-            } else {
-                print!("{}", topo.render());
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&topo.to_json())?),
+                Output::Yaml => print!("{}", serde_yaml_ng::to_string(&topo.to_json())?),
+                Output::Table => print!("{}", topo.render()),
             }
             for w in &topo.warnings {
                 eprintln!("warning: {w}");

@@ -72,7 +72,8 @@ pub(crate) struct PeersArgs {
 /// `routes [PREFIX]`.
 #[derive(Debug, Args)]
 pub(crate) struct RoutesArgs {
-    /// One prefix (e.g. 10.2.0.0/26); the whole Loc-RIB when omitted.
+    /// A prefix in the Loc-RIB (e.g. 10.2.0.0/26), or an address (e.g. 10.2.0.5: the longest prefix that
+    /// covers it); the whole Loc-RIB when omitted. Exits 1 when there is no such route.
     prefix: Option<String>,
     #[command(flatten)]
     ctl: ControlArgs,
@@ -120,15 +121,15 @@ fn call(ctl: &ControlArgs, method: &str, path: &str) -> anyhow::Result<Result<Va
     let resp = rt.block_on(http::request(&ctl.endpoint(), method, path))?;
     let text = String::from_utf8_lossy(&resp.body);
     if (200..300).contains(&resp.status) {
-        let v = serde_json::from_str(&text)
-            .with_context(|| format!("{path}: the daemon's answer is not JSON"))?;
+        let v = serde_json::from_str(&text).context("the daemon's answer is not JSON")?;
         return Ok(Ok(v));
     }
     let msg = serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| text.trim().to_string());
-    Ok(Err(format!("{path}: HTTP {}: {msg}", resp.status)))
+    // The daemon's message only: request paths and HTTP codes mean nothing to an operator.
+    Ok(Err(msg))
 }
 
 /// Runs `call` and prints the result as JSON or with `table`.
@@ -178,6 +179,83 @@ fn duration(v: &Value) -> String {
     }
 }
 
+/// `log-level LEVEL [--peer NAME]`.
+#[derive(Debug, Args)]
+pub(crate) struct LogLevelArgs {
+    /// trace, debug, info, warn, error or off (with --peer also `default`: drop the peer's own level).
+    level: String,
+    /// Only for this peer's session (its name as `peers` shows it), like `birdc debug PROTOCOL`.
+    #[arg(long)]
+    peer: Option<String>,
+    #[command(flatten)]
+    ctl: ControlArgs,
+}
+
+/// `log-level`.
+pub(crate) fn log_level(args: &LogLevelArgs) -> anyhow::Result<ExitCode> {
+    let mut path = format!("/log-level?level={}", encode(&args.level));
+    if let Some(p) = &args.peer {
+        path.push_str(&format!("&peer={}", encode(p)));
+    }
+    show(&args.ctl, "POST", &path, |v| {
+        format!("log filter: {}\n", cell(&v["filter"]))
+    })
+}
+
+/// LAST-DOWN: `administrative reset (6/4) sent 2026-12-04T19:30:00Z`, `connection lost 2026-...`, or `-`.
+fn last_down(v: &Value) -> String {
+    if v.is_null() {
+        return "-".to_string();
+    }
+    let at = v["at"].as_str().map(|t| format!(" {t}")).unwrap_or_default();
+    match v["name"].as_str() {
+        Some(name) => {
+            let dir = if v["reason"] == "notification sent" {
+                "sent"
+            } else {
+                "received"
+            };
+            let msg = v["message"]
+                .as_str()
+                .map(|m| format!(" \"{m}\""))
+                .unwrap_or_default();
+            format!(
+                "{name} ({}/{}){msg} {dir}{at}",
+                cell(&v["code"]),
+                cell(&v["subcode"])
+            )
+        }
+        None => format!("{}{at}", cell(&v["reason"])),
+    }
+}
+
+/// `version`: this client's, then the daemon's (non-zero when the daemon cannot be asked).
+pub(crate) fn version(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    println!(
+        "client: rr-cli {} (commit {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("RR_GIT_COMMIT")
+    );
+    match call(&args.ctl, "GET", "/status") {
+        Ok(Ok(v)) => {
+            println!(
+                "daemon: rr-daemon {} (commit {})",
+                cell(&v["version"]),
+                cell(&v["git_commit"])
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Err(msg)) => {
+            eprintln!("rr-cli: daemon: {msg}");
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+        Err(e) => {
+            eprintln!("rr-cli: daemon: {e:#}");
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+    }
+}
+
 /// `status`.
 pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     show(&args.ctl, "GET", "/status", |v| {
@@ -215,7 +293,7 @@ pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
                     duration(&p["established_for_secs"]),
                     cell(&p["prefixes_received"]),
                     cell(&p["prefixes_advertised"]),
-                    cell(&p["last_down"]),
+                    last_down(&p["last_down"]),
                 ]
             })
             .collect();

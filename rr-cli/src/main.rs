@@ -16,7 +16,7 @@ mod decode;
 
 /// Operator CLI for the Calico BGP route reflector.
 #[derive(Debug, Parser)]
-#[command(name = "rr-cli", version, about)]
+#[command(name = "rr-cli", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RR_GIT_COMMIT"), ")"), about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +43,37 @@ enum Command {
     Routes(control::RoutesArgs),
     /// Reset or refresh one session of the running daemon (control API).
     Peer(control::PeerArgs),
+    /// Change the running daemon's log level, for everything or one peer (control API).
+    LogLevel(control::LogLevelArgs),
+    /// This client's version and git commit, and the running daemon's (control API).
+    Version(control::StatusArgs),
+    /// Print a shell completion script (e.g. `rr-cli completion bash > /etc/bash_completion.d/rr-cli`).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (rr-cli.1 and one per subcommand) into DIR.
+    Man {
+        /// The directory (created when missing).
+        dir: std::path::PathBuf,
+    },
+}
+
+/// `completion SHELL`.
+fn completion(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "rr-cli", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `man DIR`.
+fn man(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(cmd, dir).with_context(|| format!("writing man pages to {}", dir.display()))?;
+    println!("man pages written to {}", dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -57,6 +88,10 @@ fn main() -> ExitCode {
         Command::Peers(args) => control::peers(args),
         Command::Routes(args) => control::routes(args),
         Command::Peer(args) => control::peer(args),
+        Command::Version(args) => control::version(args),
+        Command::LogLevel(args) => control::log_level(args),
+        Command::Completion { shell } => completion(*shell),
+        Command::Man { dir } => man(dir),
     };
     match result {
         Ok(code) => code,

@@ -108,6 +108,18 @@ fn apply_get_delete_round_trip() {
     assert!(out.contains("BGPConfiguration/default configured"), "{out}");
     let cfg = json(&store, &["get", "bgpconfiguration", "default", "-o", "json"]);
     assert_eq!(cfg["spec"]["listenPort"], 1791);
+    // Re-applying the same objects changes nothing and says so.
+    let out = ok(&store, &["apply", "-f", example]);
+    assert!(out.contains("Node/rr1 unchanged"), "{out}");
+    assert!(
+        out.contains("BGPConfiguration/default configured"),
+        "1791 goes back to 1790: {out}"
+    );
+    let out = ok(&store, &["apply", "-f", example]);
+    assert!(
+        !out.contains("configured") && out.contains("BGPConfiguration/default unchanged"),
+        "{out}"
+    );
 
     let out = ok(&store, &["delete", "bgppeer", "peer-with-route-reflectors"]);
     assert!(out.contains("deleted"), "{out}");
@@ -166,6 +178,11 @@ fn reflector_add_list_remove() {
 
     // Two reflectors of one cluster, each with node-b as its only client (computed by the peering function).
     let topo = json(&store, &["reflector", "list", "-o", "json"]);
+    // -o yaml prints the same document as YAML, not the table.
+    let yaml = ok(&store, &["reflector", "list", "-o", "yaml"]);
+    let from_yaml: Value =
+        serde_yaml_ng::from_str(&yaml).unwrap_or_else(|e| panic!("not YAML ({e}): {yaml}"));
+    assert_eq!(from_yaml, topo, "{yaml}");
     let members = topo["clusters"][0]["reflectors"].as_array().expect("reflectors");
     assert_eq!(members.len(), 2, "{topo}");
     for m in members {
@@ -484,4 +501,35 @@ fn bgpfilters_apply_get_delete() {
     ]);
     let v: Value = serde_json::from_str(raw.trim()).expect("stored JSON");
     assert_eq!(v["spec"]["exportV4"][0]["action"], "Reject", "{raw}");
+}
+
+#[test]
+fn completion_and_man_pages() {
+    let o = cli_on(&[], &["completion", "bash"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("_rr__cli()") && o.stdout.contains("reflector"),
+        "{}",
+        o.stdout
+    );
+    let o = cli_on(&[], &["completion", "zsh"]);
+    assert!(
+        o.code == 0 && o.stdout.contains("#compdef rr-cli"),
+        "{}",
+        o.stdout
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let man = dir.path().join("man1");
+    let o = cli_on(&[], &["man", man.to_str().expect("path")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let top = std::fs::read_to_string(man.join("rr-cli.1")).expect("rr-cli.1");
+    assert!(top.contains(".TH rr-cli") && top.contains("reflector"), "{top}");
+    assert!(man.join("rr-cli-peers.1").is_file(), "one page per subcommand");
+    let o = cli_on(&[], &["--version"]);
+    assert!(
+        o.stdout
+            .starts_with(&format!("rr-cli {} (", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        o.stdout
+    );
 }

@@ -228,13 +228,49 @@ fn status_peers_routes_against_the_example() {
         table.stdout
     );
 
-    // Errors from the daemon are reported with a non-zero exit.
+    // Errors from the daemon are reported with a non-zero exit, without request paths or HTTP codes.
     let bad = cli(&["peer", "reset", "no-such-peer", "--socket", sock_s]);
     assert_eq!(bad.code, 1, "{}", bad.stdout);
     assert!(bad.stderr.contains("no peer \"no-such-peer\""), "{}", bad.stderr);
+    assert!(
+        !bad.stderr.contains("/peers") && !bad.stderr.contains("HTTP"),
+        "{}",
+        bad.stderr
+    );
     let bad = cli(&["routes", "not-a-prefix", "--socket", sock_s]);
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("bad prefix"), "{}", bad.stderr);
+    assert!(!bad.stderr.contains("/routes"), "{}", bad.stderr);
+    // A peer that is not up is not "reset".
+    let o = cli(&["peer", "reset", "node-b", "--socket", sock_s]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(
+        o.stderr.contains("is not up") && !o.stdout.contains("reset sent"),
+        "{}{}",
+        o.stdout,
+        o.stderr
+    );
+    // log-level: live, for all or one peer; a bad level is refused.
+    let o = cli(&["log-level", "debug", "--peer", "node-a", "--socket", sock_s]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("[peer{name=node-a}]=debug"), "{}", o.stdout);
+    let o = cli(&["log-level", "loud", "--socket", sock_s]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stderr.contains("unknown level"), "{}", o.stderr);
+    // version: the client's and the daemon's, with commits.
+    let o = cli(&["version", "--socket", sock_s]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v = env!("CARGO_PKG_VERSION");
+    assert!(
+        o.stdout.contains(&format!("client: rr-cli {v} (commit ")),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains(&format!("daemon: rr-daemon {v} (commit ")),
+        "{}",
+        o.stdout
+    );
     let nosock = cli(&[
         "status",
         "--socket",
@@ -282,10 +318,37 @@ fn status_peers_routes_against_the_example() {
             Err(a.to_string())
         }
     });
+    // Plain JSON: families by name, no Rust debug text.
+    let text = cli(&["peers", "--socket", sock_s, "-o", "json"]).stdout;
+    for debug in ["FamilySet", "Some(", "None", "File("] {
+        assert!(!text.contains(debug), "{debug} in {text}");
+    }
+    let peers: Value = serde_json::from_str(&text).expect("json");
+    let a = peers
+        .as_array()
+        .and_then(|v| v.iter().find(|p| p["address"] == "127.0.1.2"))
+        .expect("node-a");
+    assert_eq!(
+        a["negotiated"]["families"],
+        serde_json::json!(["ipv4-unicast", "ipv6-unicast"]),
+        "{a}"
+    );
+    // ADVERTISED is per member: node-a is the only client up, and none of its own routes go back to it.
+    assert_eq!(a["prefixes_advertised"], 0, "{a}");
+
+    // An address is looked up by longest match; an absent prefix or address is an error.
+    let by_addr = cli_json(&["routes", "10.2.0.5", "--socket", sock_s, "-o", "json"]).expect("routes");
+    assert_eq!(by_addr[0]["prefix"], "10.2.0.0/26", "{by_addr}");
+    for absent in ["10.250.0.0/24", "10.250.0.1"] {
+        let o = cli(&["routes", absent, "--socket", sock_s]);
+        assert_eq!(o.code, 1, "{absent}: {}", o.stdout);
+        assert!(o.stderr.contains("no route"), "{absent}: {}", o.stderr);
+    }
     let routes = cli_json(&["routes", "10.2.0.0/26", "--socket", sock_s, "-o", "json"]).expect("routes");
     let r = &routes[0];
     assert_eq!(r["prefix"], "10.2.0.0/26", "{routes}");
-    assert!(r["best_reason"].is_string(), "{routes}");
+    assert_eq!(r["best_reason"], "only path", "{routes}");
+    assert_eq!(r["paths"][0]["origin"], "igp", "{routes}");
     assert_eq!(r["paths"][0]["next_hop"], "100.64.0.2", "{routes}");
     assert_eq!(r["paths"][0]["best"], true, "{routes}");
     let table = cli(&["routes", "--socket", sock_s]);
@@ -329,4 +392,16 @@ fn status_peers_routes_against_the_example() {
             }
         },
     );
+    // LAST-DOWN names the NOTIFICATION and says when.
+    let table = cli(&["peers", "--socket", sock_s]);
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("127.0.1.2"))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(
+        row.contains("administrative reset (6/4) \"reset by operator\" sent 20"),
+        "{row}"
+    );
+    assert!(row.trim_end().ends_with('Z'), "a UTC time: {row}");
 }

@@ -3,7 +3,7 @@
 //! The daemon takes the environment of the `calico/routereflector` container it replaces (`IP`, `IP6`,
 //! `NODENAME`, `DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`,
 //! `KUBECONFIG`; libcalico-go also accepts each with a `CALICO_` prefix) and the same settings as flags. A flag
-//! wins over the plain variable, which wins over the `CALICO_` one.
+//! wins over the `CALICO_` variable, which wins over the plain one (as in libcalico-go).
 //!
 //! [`Args`] is the raw clap view (the environment-backed settings stay strings there, so that a value from the
 //! `CALICO_` fallback is checked exactly like one from the flag); [`Config::resolve`] validates everything and
@@ -13,6 +13,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+
+/// The largest `--batch-interval-ms` accepted.
+const MAX_BATCH_INTERVAL_MS: u64 = 1000;
 
 /// Which datastore backend to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,15 @@ pub(crate) enum ShutdownMode {
     Graceful,
     /// Send a Cease / Administrative Shutdown NOTIFICATION with a message (RFC 8203), so clients flush at once.
     Cease,
+}
+
+impl std::fmt::Display for ShutdownMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ShutdownMode::Graceful => "graceful",
+            ShutdownMode::Cease => "cease",
+        })
+    }
 }
 
 /// Log output format.
@@ -114,13 +126,14 @@ pub(crate) struct Args {
     /// Bytes queued for one peer above which it stops receiving new updates until it has caught up.
     #[arg(long, default_value_t = 8 << 20)]
     pub(crate) write_queue_high: usize,
-    /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none). A change
-    /// after a quiet period goes out at once; under a stream of changes, at most one batch per interval, so
-    /// that every peer gets one larger write instead of one small one per change.
+    /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none; at most 1000).
+    /// A change after a quiet period goes out at once; under a stream of changes, at most one batch per
+    /// interval, so that every peer gets one larger write instead of one small one per change.
     #[arg(long, default_value_t = 20)]
     pub(crate) batch_interval_ms: u64,
-    /// Paths accepted from one peer before its session is closed with Cease / Maximum Number of Prefixes
-    /// Reached (RFC 4486); Calico has no per-peer setting, so this applies to every peer. Unlimited if unset.
+    /// Paths accepted from one peer in one address family (IPv4 and IPv6 counted apart) before its session is
+    /// closed with Cease / Maximum Number of Prefixes Reached (RFC 4486, naming that family); Calico has no
+    /// per-peer setting, so this applies to every peer. Unlimited if unset.
     #[arg(long)]
     pub(crate) max_prefixes: Option<usize>,
     /// Validate the configuration, print it and exit.
@@ -250,7 +263,8 @@ pub(crate) struct Config {
     pub(crate) max_prefixes: Option<usize>,
 }
 
-/// Look up `name` as given on the command line / plain variable, else its `CALICO_` twin.
+/// Look up `name` as clap resolved it (a flag, or the `CALICO_` variable that already replaced the plain one
+/// at parse time), else its `CALICO_` twin.
 fn pick(flag_or_env: Option<String>, env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     flag_or_env
         .or_else(|| env(&format!("CALICO_{name}")))
@@ -437,6 +451,15 @@ impl Config {
                 Err(e) => Err(ConfigError::new("--as", e)),
             })
             .transpose()?;
+        if args.batch_interval_ms > MAX_BATCH_INTERVAL_MS {
+            return Err(ConfigError::new(
+                "--batch-interval-ms",
+                format!(
+                    "{} is above {MAX_BATCH_INTERVAL_MS}: route changes would wait too long",
+                    args.batch_interval_ms
+                ),
+            ));
+        }
         Ok(Config {
             ip,
             ip6,
@@ -453,7 +476,7 @@ impl Config {
             log_format: args.log_format,
             secrets_dir: args.secrets_dir,
             write_queue_high: args.write_queue_high.max(4096),
-            batch_interval: std::time::Duration::from_millis(args.batch_interval_ms.min(1000)),
+            batch_interval: std::time::Duration::from_millis(args.batch_interval_ms),
             max_prefixes: args.max_prefixes,
         })
     }

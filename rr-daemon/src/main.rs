@@ -5,8 +5,10 @@
 //! BGP connection, the listeners, the datastore watcher ([`reconcile`]), the metrics/health endpoint and the
 //! control API ([`http`]). SIGTERM/SIGINT stop it as `--shutdown-mode` says.
 
+mod check;
 mod config;
 mod http;
+mod logging;
 mod metrics;
 mod reconcile;
 mod sockopt;
@@ -20,7 +22,7 @@ use datastore::{Datastore, Snapshot};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
-use crate::config::{Args, Config, DatastoreSettings, LogFormat};
+use crate::config::{Args, Config, DatastoreSettings};
 use crate::tasks::{EngineCmd, EngineTask, Health};
 
 fn main() -> ExitCode {
@@ -37,11 +39,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let log = logging::init(cfg.log_format);
     if check {
-        println!("{cfg:#?}");
-        return ExitCode::SUCCESS;
+        return check::run(cfg);
     }
-    init_tracing(cfg.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cfg)) {
+    match rt.block_on(run(cfg, log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -59,21 +60,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => b.json().init(),
-        LogFormat::Text => b.init(),
-    }
-}
-
-async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
+pub(crate) async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
     Ok(match &cfg.datastore {
         DatastoreSettings::File(p) => Arc::new(
             datastore::FileDatastore::open(p)
@@ -107,9 +94,13 @@ async fn open_datastore(cfg: &Config) -> anyhow::Result<Arc<dyn Datastore>> {
     })
 }
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
+async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
-    info!(version = metrics::VERSION, git_commit = metrics::GIT_COMMIT, datastore = ?cfg.datastore, "starting");
+    info!(
+        version = metrics::VERSION,
+        git_commit = metrics::GIT_COMMIT,
+        "starting"
+    );
     let store = open_datastore(&cfg).await?;
 
     let metrics = Arc::new(metrics::Metrics::default());
@@ -124,19 +115,25 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding the metrics endpoint {addr} (--metrics-addr)"))?;
         info!(%bound, "metrics endpoint: /metrics /healthz /readyz");
     }
-    http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()))
-        .await
-        .with_context(|| {
-            format!(
-                "binding the control socket {} (--control-socket)",
-                cfg.control_socket.display()
-            )
-        })?;
+    http::serve_unix(
+        &cfg.control_socket,
+        http::control_router(tx.clone()).merge(logging::router(log.clone())),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "binding the control socket {} (--control-socket)",
+            cfg.control_socket.display()
+        )
+    })?;
     info!(socket = %cfg.control_socket.display(), "control API");
     if let Some(addr) = cfg.control_addr {
-        let bound = http::serve_tcp(addr, http::control_router(tx.clone()))
-            .await
-            .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
+        let bound = http::serve_tcp(
+            addr,
+            http::control_router(tx.clone()).merge(logging::router(log.clone())),
+        )
+        .await
+        .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
         info!(%bound, "control API on TCP");
     }
 
@@ -154,7 +151,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));
     let secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
-    tokio::spawn(reconcile::run(cfg.clone(), snap_rx, secrets, tx.clone(), metrics));
+    tokio::spawn(reconcile::run(
+        cfg.clone(),
+        snap_rx,
+        secrets,
+        tx.clone(),
+        metrics,
+        log,
+    ));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

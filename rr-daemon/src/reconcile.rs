@@ -20,6 +20,7 @@ use rr_core::{GracefulRestartConfig, PeerConfig, Role};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
+use crate::logging::LogControl;
 use crate::metrics::Metrics;
 use crate::tasks::EngineCmd;
 
@@ -63,6 +64,17 @@ pub(crate) struct EngineIdentity {
     pub cluster_id: Option<Ipv4Addr>,
     /// Local AS.
     pub local_as: u32,
+}
+
+impl std::fmt::Display for EngineIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "router id {}, ", self.router_id)?;
+        match self.cluster_id {
+            Some(c) => write!(f, "cluster id {c}, ")?,
+            None => f.write_str("no cluster id, ")?,
+        }
+        write!(f, "AS {}", self.local_as)
+    }
 }
 
 /// Everything the engine task should converge to.
@@ -286,6 +298,7 @@ pub(crate) async fn run(
     mut secrets: Secrets,
     tx: mpsc::Sender<EngineCmd>,
     metrics: Arc<Metrics>,
+    log: Arc<LogControl>,
 ) {
     let mut last: Option<Desired> = None;
     let mut last_synced = None;
@@ -293,6 +306,16 @@ pub(crate) async fn run(
     loop {
         let snap = snaps.borrow_and_update().clone();
         metrics.datastore_applied(snap.revision.0, snap.synced);
+        // logSeverityScreen: the node's BGPConfiguration, else the global one (as calico-node reads it).
+        let name = node_name(&cfg, &snap);
+        let severity = snap
+            .node_config(&name)
+            .and_then(|c| c.spec.log_severity_screen.clone())
+            .or_else(|| {
+                snap.global_config()
+                    .and_then(|c| c.spec.log_severity_screen.clone())
+            });
+        log.apply_calico(severity.as_deref());
         // Invalid records are kept newest last (a bounded list): count those after the last one counted.
         let keys: Vec<String> = snap.invalid.iter().map(ToString::to_string).collect();
         let new = match last_invalid

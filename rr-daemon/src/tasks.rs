@@ -605,8 +605,11 @@ impl EngineTask {
                 // Kept current between the once-a-second gauge refreshes.
                 self.metrics.peers_established.inc();
                 let name = self.peer_name(peer);
-                info!(peer = %name, families = ?negotiated.families, add_path_tx = ?negotiated.add_path_tx,
-                  hold = ?negotiated.hold_time, "session established");
+                // In the peer's span, so that a per-peer log level (`rr-cli log-level L --peer NAME`) applies.
+                let _span = info_span!("peer", name = %name).entered();
+                info!(peer = %name, families = %control::families(negotiated.families).join(","),
+                  add_path_tx = %control::families(negotiated.add_path_tx).join(","),
+                  hold_secs = negotiated.hold_time.as_secs(), "session established");
             }
             Output::SessionDown { peer, reason } => {
                 self.metrics.sessions_closed.inc();
@@ -615,6 +618,7 @@ impl EngineTask {
                     e.last_down_at = Some(std::time::SystemTime::now());
                 }
                 let name = self.peer_name(peer);
+                let _span = info_span!("peer", name = %name).entered();
                 info!(peer = %name, %reason, "session down");
             }
             other => debug!(?other, "unhandled engine output"),

@@ -276,5 +276,12 @@ fn control_api_reset_and_refresh() {
         }
     });
     let last = rr.peer("node2").expect("node2")["last_down"].clone();
-    assert_eq!(last, "sent notification 6/4", "{last}");
+    assert_eq!(last["reason"], "notification sent", "{last}");
+    assert_eq!(
+        (last["code"].as_u64(), last["subcode"].as_u64()),
+        (Some(6), Some(4)),
+        "{last}"
+    );
+    assert_eq!(last["name"], "administrative reset", "{last}");
+    assert!(last["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{last}");
 }

@@ -175,5 +175,12 @@ fn max_prefixes_closes_the_session_with_cease_1() {
     // RFC 4486 section 4: Cease, subcode 1 "Maximum Number of Prefixes Reached".
     assert_eq!(p.notification(), Some((6, 1)));
     let last = rr.peer("raw").expect("raw")["last_down"].clone();
-    assert_eq!(last, "sent notification 6/1", "{last}");
+    assert_eq!(last["reason"], "notification sent", "{last}");
+    assert_eq!(
+        (last["code"].as_u64(), last["subcode"].as_u64()),
+        (Some(6), Some(1)),
+        "{last}"
+    );
+    assert_eq!(last["name"], "maximum number of prefixes reached", "{last}");
+    assert!(last["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{last}");
 }

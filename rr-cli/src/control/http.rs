@@ -49,7 +49,7 @@ pub(crate) async fn request(ep: &Endpoint, method: &str, path: &str) -> anyhow::
         }
     })
     .await
-    .map_err(|_| anyhow!("the control API did not answer within {TIMEOUT:?}"))?
+    .map_err(|_| anyhow!("the control API did not answer within {} s", TIMEOUT.as_secs()))?
 }
 
 fn connect_hint(p: &Path) -> String {

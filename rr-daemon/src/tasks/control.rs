@@ -1,6 +1,10 @@
 //! Control API answers and metric gauges, computed on the engine task (the only owner of the engine).
 
-use rr_core::{PeerInfo, State};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rr_core::attrs::Origin;
+use rr_core::best_path::Step;
+use rr_core::{DownReason, Engine, Family, FamilySet, PeerInfo, State};
 use serde_json::{Value, json};
 
 use super::{ControlReq, EngineTask};
@@ -18,13 +22,91 @@ fn state_name(s: State) -> &'static str {
     }
 }
 
+/// Families as their plain names (`ipv4-unicast`, `ipv6-unicast`).
+pub(super) fn families(set: FamilySet) -> Vec<&'static str> {
+    Family::ALL
+        .into_iter()
+        .filter(|f| set.contains(*f))
+        .map(|f| match f {
+            Family::Ipv4Unicast => "ipv4-unicast",
+            Family::Ipv6Unicast => "ipv6-unicast",
+            _ => "other",
+        })
+        .collect()
+}
+
+/// The best-path step as a plain name, with the RFC rule it applies.
+fn step_name(s: Step) -> &'static str {
+    match s {
+        Step::OnlyPath => "only path",
+        Step::LlgrStale => "not LLGR-stale (RFC 9494 4.3)",
+        Step::LocalPref => "higher LOCAL_PREF",
+        Step::AsPathLength => "shorter AS_PATH",
+        Step::Origin => "lower ORIGIN",
+        Step::Med => "lower MED",
+        Step::EbgpOverIbgp => "eBGP over iBGP",
+        Step::IgpCost => "lower IGP cost",
+        Step::RouterId => "lower router id / ORIGINATOR_ID",
+        Step::ClusterListLength => "shorter CLUSTER_LIST",
+        Step::PeerAddress => "lower peer address",
+        Step::PathId => "lower path id",
+        _ => "other",
+    }
+}
+
+fn origin_name(o: Origin) -> &'static str {
+    match o {
+        Origin::Igp => "igp",
+        Origin::Egp => "egp",
+        Origin::Incomplete => "incomplete",
+        _ => "unknown",
+    }
+}
+
+/// `2026-12-04T19:30:00Z` for a wall-clock time (UTC; days to civil date after H. Hinnant's algorithm).
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86400) as i64, secs % 86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Why the last session ended, as plain fields: `reason`, and for a NOTIFICATION `code`, `subcode`, `name`
+/// and the shutdown `message` (RFC 9003) when there is one; `at` when the daemon saw it happen.
+fn last_down_json(r: &DownReason, at: Option<SystemTime>) -> Value {
+    let mut v = match r {
+        DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => json!({
+            "reason": if matches!(r, DownReason::NotificationSent(_)) { "notification sent" } else { "notification received" },
+            "code": n.code,
+            "subcode": n.subcode,
+            "name": n.description(),
+            "message": n.shutdown_message().and_then(Result::ok),
+        }),
+        DownReason::ConnectionLost => json!({"reason": "connection lost"}),
+        DownReason::Replaced => json!({"reason": "replaced by a new connection"}),
+        _ => json!({"reason": "other"}),
+    };
+    v["at"] = json!(at.map(rfc3339));
+    v
+}
+
 impl EngineTask {
     fn peer_json(&self, p: &PeerInfo) -> Value {
-        let spec = self
-            .by_id
-            .get(&p.id)
-            .and_then(|a| self.peers.get(a))
-            .map(|e| &e.spec);
+        let entry = self.by_id.get(&p.id).and_then(|a| self.peers.get(a));
+        let spec = entry.map(|e| &e.spec);
         let now = self.now();
         json!({
             "name": spec.map(|s| s.name.clone()),
@@ -42,14 +124,14 @@ impl EngineTask {
             "messages_sent": p.stats.messages_sent,
             "established_transitions": p.stats.established_transitions,
             "treat_as_withdraw": p.stats.treat_as_withdraw,
-            "last_down": p.last_down.as_ref().map(|r| r.to_string()),
+            "last_down": p.last_down.as_ref().map(|r| last_down_json(r, entry.and_then(|e| e.last_down_at))),
             "md5": spec.is_some_and(|s| s.password.is_some()),
             "ttl_security": spec.and_then(|s| s.ttl_security),
             "negotiated": p.negotiated.as_ref().map(|n| json!({
                 "hold_time_secs": n.hold_time.as_secs(),
-                "families": format!("{:?}", n.families),
-                "add_path_tx": format!("{:?}", n.add_path_tx),
-                "add_path_rx": format!("{:?}", n.add_path_rx),
+                "families": families(n.families),
+                "add_path_tx": families(n.add_path_tx),
+                "add_path_rx": families(n.add_path_rx),
                 "graceful_restart": n.peer_gr.is_some(),
                 "route_refresh": n.route_refresh,
             })),
@@ -67,7 +149,13 @@ impl EngineTask {
         let now = self.now();
         let Some(engine) = self.engine.as_mut() else {
             return match req {
-                ControlReq::Status => Ok(json!({"node": self.node_name, "ready": false, "peers": 0})),
+                ControlReq::Status => Ok(json!({
+                    "version": crate::metrics::VERSION,
+                    "git_commit": crate::metrics::GIT_COMMIT,
+                    "node": self.node_name,
+                    "ready": false,
+                    "peers": 0,
+                })),
                 _ => Err("the reflector has not read its datastore yet".into()),
             };
         };
@@ -77,6 +165,8 @@ impl EngineTask {
                 let id = self.identity;
                 let h = self.health.borrow().clone();
                 Ok(json!({
+                    "version": crate::metrics::VERSION,
+                    "git_commit": crate::metrics::GIT_COMMIT,
                     "node": self.node_name,
                     "router_id": id.map(|i| i.router_id.to_string()),
                     "cluster_id": id.and_then(|i| i.cluster_id).map(|c| c.to_string()),
@@ -99,7 +189,7 @@ impl EngineTask {
             }
             ControlReq::Routes { prefix } => {
                 let prefixes: Vec<rr_core::Prefix> = match prefix {
-                    Some(p) => vec![p.parse().map_err(|e| format!("bad prefix {p:?}: {e}"))?],
+                    Some(p) => vec![lookup(engine, &p)?],
                     None => {
                         let mut all: Vec<_> = engine.prefixes().collect();
                         all.sort_by_key(|p| p.to_string());
@@ -122,7 +212,7 @@ impl EngineTask {
                                 "next_hop": a.next_hop.map(|n| n.to_string()),
                                 "local_pref": a.local_pref,
                                 "med": a.med,
-                                "origin": format!("{:?}", a.origin),
+                                "origin": origin_name(a.origin),
                                 "as_path": a.as_path.iter().flat_map(|s| s.asns.iter().copied()).collect::<Vec<u32>>(),
                                 "communities": a.communities.iter().map(|c| format!("{}:{}", c >> 16, c & 0xffff)).collect::<Vec<_>>(),
                                 "originator_id": a.originator_id.map(|o| o.to_string()),
@@ -132,7 +222,7 @@ impl EngineTask {
                         .collect();
                     out.push(json!({
                         "prefix": r.prefix.to_string(),
-                        "best_reason": format!("{:?}", r.deciding_step),
+                        "best_reason": step_name(r.deciding_step),
                         "paths": paths,
                     }));
                 }
@@ -141,6 +231,13 @@ impl EngineTask {
             ControlReq::Reset { name } => {
                 let id = self.find_peer(&name).ok_or_else(|| format!("no peer {name:?}"))?;
                 let engine = self.engine.as_mut().ok_or("no engine")?;
+                let state = engine.peer_info_of(id).map_or(State::Idle, |p| p.state);
+                if state != State::Established {
+                    return Err(format!(
+                        "peer {name:?} is not up (state {}): nothing to reset",
+                        state_name(state)
+                    ));
+                }
                 engine
                     .reset_peer(now, id, Some("reset by operator"))
                     .map_err(|e| e.to_string())?;
@@ -196,6 +293,32 @@ impl EngineTask {
             *s = snap;
         }
     }
+}
+
+/// The Loc-RIB prefix `query` names: a prefix as given (it must be in the Loc-RIB), or an address, looked up
+/// by longest match.
+fn lookup(engine: &Engine, query: &str) -> Result<rr_core::Prefix, String> {
+    if query.contains('/') {
+        let p: rr_core::Prefix = query.parse().map_err(|e| format!("bad prefix {query:?}: {e}"))?;
+        return engine
+            .route(&p)
+            .map(|_| p)
+            .ok_or_else(|| format!("no route for {p} in the Loc-RIB"));
+    }
+    let addr: std::net::IpAddr = query
+        .parse()
+        .map_err(|_| format!("bad prefix or address {query:?}"))?;
+    let host: rr_core::Prefix = match addr {
+        std::net::IpAddr::V4(a) => format!("{a}/32"),
+        std::net::IpAddr::V6(a) => format!("{a}/128"),
+    }
+    .parse()
+    .map_err(|e| format!("bad address {query:?}: {e}"))?;
+    engine
+        .prefixes()
+        .filter(|p| p.contains(&host))
+        .max_by_key(|p| p.len())
+        .ok_or_else(|| format!("no route covers {addr} in the Loc-RIB"))
 }
 
 /// BGP4-MIB `bgpPeerState` numbering (RFC 4273): idle(1), connect(2), active(3), opensent(4), openconfirm(5),

@@ -24,7 +24,7 @@ impl EngineTask {
             if let Some(old) = self.identity {
                 // rr-core fixes the router id, cluster id and AS at construction: a change restarts every
                 // session (Cease "Other Configuration Change", RFC 4486) under a fresh engine.
-                warn!(?old, new = ?d.identity, "identity changed: restarting every session");
+                warn!(%old, new = %d.identity, "identity changed: restarting every session");
                 if let Some(mut e) = self.engine.take() {
                     e.shutdown(now, Some("reflector identity changed"));
                     self.engine = Some(e);
@@ -48,7 +48,7 @@ impl EngineTask {
             cfg.rng_seed = self.rng_seed;
             self.engine = Some(Engine::new(cfg));
             self.identity = Some(d.identity);
-            info!(router_id = %d.identity.router_id, cluster_id = ?d.identity.cluster_id,
+            info!(router_id = %d.identity.router_id, cluster_id = %d.identity.cluster_id.map_or_else(String::new, |c| c.to_string()),
                   local_as = d.identity.local_as, node = %d.node_name, "engine identity");
         }
 
@@ -228,7 +228,7 @@ impl EngineTask {
         self.drain();
         let graceful = mode == ShutdownMode::Graceful;
         let conns: Vec<_> = self.conns.drain().collect();
-        info!(connections = conns.len(), ?mode, "shutting down");
+        info!(connections = conns.len(), %mode, "shutting down");
         for (_, h) in conns {
             let _ = h.tx.try_send(WriteCmd::Close);
             if graceful {

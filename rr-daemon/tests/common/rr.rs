@@ -134,6 +134,20 @@ impl Rr {
 
     /// Starts rr-daemon on an existing datastore file.
     pub fn start_with_file(node: &str, dir: tempfile::TempDir, yaml: PathBuf, extra: &[&str]) -> Rr {
+        Self::start_inner(node, dir, yaml, extra, true)
+    }
+
+    /// Starts rr-daemon as [`Rr::start`] does, but without `RUST_LOG` (the datastore's logSeverityScreen
+    /// applies).
+    #[allow(dead_code)]
+    pub fn start_without_rust_log(node: &str, yaml: &str, extra: &[&str]) -> Rr {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("calico.yaml");
+        std::fs::write(&path, yaml).expect("write yaml");
+        Self::start_inner(node, dir, path, extra, false)
+    }
+
+    fn start_inner(node: &str, dir: tempfile::TempDir, yaml: PathBuf, extra: &[&str], rust_log: bool) -> Rr {
         let ctl = dir.path().join("ctl.sock");
         let metrics_port = super::free_port("127.0.0.1");
         let log = std::fs::File::create(dir.path().join("rr.log")).expect("log");
@@ -144,13 +158,16 @@ impl Rr {
             .arg(&ctl)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(extra)
-            .env("RUST_LOG", "info,rr_daemon=debug")
+            .env_remove("RUST_LOG")
             .env_remove("IP")
             .env_remove("NODENAME")
             .env_remove("DATASTORE_TYPE")
             .env_remove("ETCD_ENDPOINTS");
         if !node.is_empty() {
             cmd.args(["--nodename", node]);
+        }
+        if rust_log {
+            cmd.env("RUST_LOG", "info,rr_daemon=debug");
         }
         let child = cmd
             .stdin(Stdio::null())
