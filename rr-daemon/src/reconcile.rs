@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use datastore::model::{NextHopMode, SourceAddress};
 use datastore::peering::{DesiredSession, SessionRole};
+use datastore::unhonoured::Unhonoured;
 use datastore::{Datastore, Identity, Snapshot};
 use rr_core::{GracefulRestartConfig, PeerConfig, Role};
 use tokio::sync::{mpsc, watch};
@@ -226,8 +227,42 @@ impl Secrets {
     }
 }
 
+/// Logs each field set for this reflector that it does not honour ([`datastore::unhonoured`]) once, for as
+/// long as it stays set (removing the setting and setting it again warns again).
+#[derive(Default)]
+pub(crate) struct WarnOnce {
+    warned: HashSet<Unhonoured>,
+}
+
+impl WarnOnce {
+    /// Warns about the entries not warned about before; forgets the ones no longer set.
+    pub(crate) fn report(&mut self, now: Vec<Unhonoured>) -> usize {
+        let mut fresh = 0;
+        for u in &now {
+            if !self.warned.contains(u) {
+                fresh += 1;
+                tracing::warn!(
+                    resource = %u.resource,
+                    field = %u.field,
+                    value = %u.value,
+                    reason = u.reason.as_str(),
+                    "setting not honoured: {}",
+                    u.detail
+                );
+            }
+        }
+        self.warned = now.into_iter().collect();
+        fresh
+    }
+}
+
 /// Computes the desired state from a snapshot.
-pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets) -> Option<Desired> {
+pub(crate) async fn desired(
+    cfg: &Config,
+    snap: &Snapshot,
+    secrets: &mut Secrets,
+    warn_once: &mut WarnOnce,
+) -> Option<Desired> {
     let name = node_name(cfg, snap);
     let identity = Identity {
         node_name: name.clone(),
@@ -241,6 +276,7 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
     for w in &p.warnings {
         tracing::warn!("{w}");
     }
+    warn_once.report(datastore::unhonoured::unhonoured(snap, &p));
     let local = &p.local;
     let Some(router_id) = cfg.router_id.or_else(|| local.router_id()) else {
         tracing::error!(node = %name, "no router id: set IP (or --router-id), or give node {name} an ipv4Address");
@@ -281,6 +317,7 @@ pub(crate) async fn run(
 ) {
     let mut last: Option<Desired> = None;
     let mut last_synced = None;
+    let mut warn_once = WarnOnce::default();
     loop {
         let snap = snaps.borrow_and_update().clone();
         if last_synced != Some(snap.synced) {
@@ -293,7 +330,7 @@ pub(crate) async fn run(
         // everything, so wait (a later outage keeps the last good snapshot, marked unsynced).
         if snap.synced || last.is_some() {
             let started = std::time::Instant::now();
-            if let Some(d) = desired(&cfg, &snap, &mut secrets).await
+            if let Some(d) = desired(&cfg, &snap, &mut secrets, &mut warn_once).await
                 && last.as_ref() != Some(&d)
             {
                 tracing::info!(
