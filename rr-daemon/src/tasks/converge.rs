@@ -236,6 +236,11 @@ fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     s.set_reuseaddr(true)?;
+    // RFC 5082 section 3: a GTSM peer that connects to us drops our SYN-ACK unless it arrives with TTL 255,
+    // and accepted sockets inherit the listener's TTL for it. TTL 255 is harmless to every other peer.
+    sockopt::set_ttl_255(&s, addr.is_ipv6())?;
+    // Keep each SYN's headers so that GTSM peers' handshakes can be checked on accept.
+    sockopt::save_syn(&s)?;
     s.bind(addr)?;
     s.listen(1024)
 }

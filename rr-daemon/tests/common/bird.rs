@@ -24,6 +24,8 @@ pub struct BirdNeighbor {
     pub ttl_security: bool,
     /// Make this neighbor a route reflector client of this BIRD (for BIRD-as-reflector tests).
     pub rr_client: bool,
+    /// Never connect; only accept (`passive on`).
+    pub passive: bool,
 }
 
 impl BirdNeighbor {
@@ -36,6 +38,7 @@ impl BirdNeighbor {
             password: None,
             ttl_security: false,
             rr_client: false,
+            passive: false,
         }
     }
 }
@@ -143,6 +146,9 @@ impl BirdSpec {
             }
             if n.rr_client {
                 let _ = writeln!(c, "  rr client;");
+            }
+            if n.passive {
+                let _ = writeln!(c, "  passive on;");
             }
             let _ = writeln!(c, "}}");
         }
