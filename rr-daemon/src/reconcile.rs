@@ -149,6 +149,8 @@ pub(crate) fn peer_spec(
         llgr_stale_time: None,
     };
     c.next_hop_self = matches!(s.options.next_hop_mode, Some(NextHopMode::SelfHop));
+    // numAllowedLocalASNumbers: BIRD's `allow local as N`.
+    c.allow_local_as = s.options.num_allowed_local_as.unwrap_or(0);
     c.local_addr = match s.options.source_address {
         SourceAddress::None => None,
         _ => Some(s.local_ip),
