@@ -158,17 +158,27 @@ pub fn unhonoured(snap: &Snapshot, peering: &Peering) -> Vec<Unhonoured> {
                 "spec.logSeverityScreen",
                 v.clone(),
                 Reason::NotImplemented,
-                "the log level comes from RUST_LOG / --log-level",
+                "the log level comes from RUST_LOG (default info)",
             );
         }
         if let Some(v) = &s.bind_mode {
-            add(
-                rid.clone(),
-                "spec.bindMode",
-                v.clone(),
-                Reason::NotImplemented,
-                "the listener binds to the node's addresses",
-            );
+            if cfg_name != "default" {
+                add(
+                    rid.clone(),
+                    "spec.bindMode",
+                    v.clone(),
+                    Reason::NotImplemented,
+                    "only BGPConfiguration default's bindMode is read, as calico-node does",
+                );
+            } else if !matches!(v.as_str(), "None" | "NodeIP") {
+                add(
+                    rid.clone(),
+                    "spec.bindMode",
+                    v.clone(),
+                    Reason::NotImplemented,
+                    "not None or NodeIP: the listener binds to every address, as with None",
+                );
+            }
         }
         let meaningless: [(&str, bool, String); 9] = [
             (

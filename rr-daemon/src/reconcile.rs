@@ -293,9 +293,23 @@ pub(crate) async fn desired(
         };
         peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
     }
+    // BGPConfiguration default `bindMode`: `NodeIP` listens on the node's addresses only (BIRD's
+    // `listen bgp address <nodeIP>`); `None` (the default) on every address, of each family the node has.
+    let node_ip_only = snap
+        .configs
+        .get("default")
+        .and_then(|c| c.spec.bind_mode.as_deref())
+        == Some("NodeIP");
     let mut listen_ips: Vec<IpAddr> = Vec::new();
-    listen_ips.extend(local.ipv4);
-    listen_ips.extend(local.ipv6);
+    if node_ip_only {
+        listen_ips.extend(local.ipv4);
+        listen_ips.extend(local.ipv6);
+    } else {
+        listen_ips.push(IpAddr::from([0u8; 4]));
+        if local.ipv6.is_some() {
+            listen_ips.push(IpAddr::from([0u16; 8]));
+        }
+    }
     Some(Desired {
         identity: EngineIdentity {
             router_id,

@@ -188,6 +188,12 @@ pub(crate) fn accept_gtsm(socket: &impl AsRawFd, family_v6: bool, hops: u8) -> i
     set_gtsm(socket, family_v6, hops)
 }
 
+/// `IPV6_V6ONLY`: an IPv6 socket that takes IPv6 only (IPv4 has its own listener).
+pub(crate) fn set_v6_only(socket: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    setsockopt(socket.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &on)
+}
+
 /// Read back `IP_MINTTL` (for tests).
 #[cfg(test)]
 pub(crate) fn min_ttl(socket: &impl AsRawFd) -> io::Result<i32> {
