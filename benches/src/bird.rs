@@ -249,7 +249,7 @@ pub fn calico_yaml(s: &ReflectorSetup, reflector_name: &str) -> String {
     );
     let _ = writeln!(
         y,
-        "spec:\n  nodeToNodeMeshEnabled: false\n  asNumber: {}\n  listenPort: {}",
+        "spec:\n  nodeToNodeMeshEnabled: false\n  asNumber: {}\n  listenPort: {}\n  bindMode: NodeIP",
         s.asn, s.port
     );
     let _ = writeln!(

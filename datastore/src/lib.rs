@@ -8,6 +8,8 @@
 //! - [`identity`] and [`peering`]: who this reflector is, and the sessions it must have
 //!   ([`peering::desired_sessions`]), reproducing confd's `updatePeersV1` and client rule.
 //! - Backends: [`file`](mod@file) (multi-document YAML, the embedded default), `etcd` and `kube` behind features.
+//! - [`policy`]: BGPFilters as a plain, Calico-free route-policy rule list (first match decides).
+//! - [`unhonoured`]: the one list of fields set for this reflector that the daemon does not act on.
 //! - [`conformance`]: the battery every backend passes.
 //!
 //! ```
@@ -41,9 +43,11 @@ pub mod file;
 pub mod identity;
 pub mod model;
 pub mod peering;
+pub mod policy;
 pub mod selector;
 pub mod snapshot;
 pub mod store;
+pub mod unhonoured;
 
 #[cfg(feature = "etcd")]
 pub mod etcd;

@@ -657,12 +657,15 @@ struct ReflectorInfo {
 struct Topology {
     groups: BTreeMap<Ipv4Addr, Vec<ReflectorInfo>>,
     warnings: Vec<String>,
+    /// Fields set for some reflector that the daemon does not honour.
+    unhonoured: Vec<datastore::unhonoured::Unhonoured>,
 }
 
 impl Topology {
     /// Computes each reflector's sessions with [`datastore::peering::compute`] and checks the groups.
     fn analyse(snap: &Snapshot) -> Topology {
         let mut groups: BTreeMap<Ipv4Addr, Vec<ReflectorInfo>> = BTreeMap::new();
+        let mut unhonoured = BTreeSet::new();
         let mut nodes = Vec::new();
         for r in snap.resources() {
             if let Resource::Node(n) = r {
@@ -672,6 +675,9 @@ impl Topology {
         for n in &nodes {
             let Some(cid) = n.cluster_id() else { continue };
             let peering = datastore::peering::compute(snap, &Identity::named(n.name()));
+            for u in datastore::unhonoured::unhonoured(snap, &peering) {
+                unhonoured.insert(u);
+            }
             let clients = peering
                 .sessions
                 .iter()
@@ -735,7 +741,14 @@ impl Topology {
                 ));
             }
         }
-        Topology { groups, warnings }
+        for u in &unhonoured {
+            warnings.push(format!("setting not honoured by the reflector: {u}"));
+        }
+        Topology {
+            groups,
+            warnings,
+            unhonoured: unhonoured.into_iter().collect(),
+        }
     }
 
     fn render(&self) -> String {
@@ -768,6 +781,7 @@ impl Topology {
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "warnings": self.warnings,
+            "unhonoured": self.unhonoured,
         })
     }
 }

@@ -533,3 +533,33 @@ fn completion_and_man_pages() {
         o.stdout
     );
 }
+
+/// `reflector list` names every setting that applies to a reflector and that the daemon does not honour.
+#[test]
+fn reflector_list_names_unhonoured_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store.yaml");
+    let example = std::fs::read_to_string(repo().join("examples/calico.yaml")).expect("example");
+    let edited = example.replace(
+        "  peerSelector: route-reflector == 'true'",
+        "  peerSelector: route-reflector == 'true'\n  filters: [no-node-b]",
+    );
+    assert_ne!(edited, example, "the example's BGPPeer changed shape");
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(&manifest, format!("{edited}\n---\n{FILTER}")).expect("write");
+    ok(&store, &["apply", "-f", manifest.to_str().expect("path")]);
+    let o = cli(&store, &["reflector", "list"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains(
+            "setting not honoured by the reflector: BGPPeer/peer-with-route-reflectors spec.filters = no-node-b"
+        ),
+        "{}",
+        o.stderr
+    );
+    let v = json(&store, &["reflector", "list", "-o", "json"]);
+    let u = v["unhonoured"].as_array().expect("unhonoured");
+    assert_eq!(u.len(), 1, "{v}");
+    assert_eq!(u[0]["field"], "spec.filters", "{v}");
+    assert_eq!(u[0]["reason"], "not_implemented", "{v}");
+}

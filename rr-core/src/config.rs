@@ -126,6 +126,10 @@ pub struct PeerConfig {
     pub next_hop_self: bool,
     /// Our address on the session for next-hop-self towards eBGP (otherwise the connection's local address).
     pub local_addr: Option<IpAddr>,
+    /// How often our AS may appear in the AS_PATH of a route from this eBGP peer before it counts as a loop
+    /// (0: not at all, the RFC 4271 default; "allowas-in"). A change resets the session, so that routes
+    /// dropped or accepted under the old count are learned again.
+    pub allow_local_as: u32,
 }
 
 impl PeerConfig {
@@ -155,6 +159,7 @@ impl PeerConfig {
             graceful_restart: GracefulRestartConfig::default(),
             next_hop_self: false,
             local_addr: None,
+            allow_local_as: 0,
         }
     }
 

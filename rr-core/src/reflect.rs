@@ -79,10 +79,18 @@ pub fn ibgp_loop_check(attrs: &Attrs, router_id: Ipv4Addr, cluster_id: Ipv4Addr)
     Ok(())
 }
 
-/// Inbound loop detection for a path from an eBGP peer (RFC 4271 section 9.1.2: a route whose
-/// AS_PATH contains our AS is not feasible).
-pub fn ebgp_loop_check(attrs: &Attrs, local_as: u32) -> Result<(), LoopReason> {
-    if attrs.as_path.iter().any(|s| s.asns.contains(&local_as)) {
+/// Inbound loop detection for a path from an eBGP peer: RFC 4271 section 9.1.2 "If the AS_PATH attribute
+/// of a BGP route contains an AS loop, the BGP route should be excluded from the Phase 2 decision function",
+/// where a loop is our AS appearing more than `allowed` times (0: at all; "allowas-in", BIRD's
+/// `allow local as N`, for sites that reuse one AS and connect through another).
+pub fn ebgp_loop_check(attrs: &Attrs, local_as: u32, allowed: u32) -> Result<(), LoopReason> {
+    let seen = attrs
+        .as_path
+        .iter()
+        .flat_map(|s| s.asns.iter())
+        .filter(|a| **a == local_as)
+        .count();
+    if seen > allowed as usize {
         return Err(LoopReason::AsPath);
     }
     Ok(())
@@ -194,8 +202,13 @@ mod tests {
             kind: SegmentKind::Sequence,
             asns: vec![5, 64512],
         }];
-        assert_eq!(ebgp_loop_check(&a, 64512), Err(LoopReason::AsPath));
-        assert_eq!(ebgp_loop_check(&a, 7), Ok(()));
+        assert_eq!(ebgp_loop_check(&a, 64512, 0), Err(LoopReason::AsPath));
+        assert_eq!(ebgp_loop_check(&a, 7, 0), Ok(()));
+        // allowas-in: our AS up to `allowed` times.
+        assert_eq!(ebgp_loop_check(&a, 64512, 1), Ok(()));
+        a.as_path[0].asns.push(64512);
+        assert_eq!(ebgp_loop_check(&a, 64512, 1), Err(LoopReason::AsPath));
+        assert_eq!(ebgp_loop_check(&a, 64512, 2), Ok(()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use datastore::model::{NextHopMode, SourceAddress};
 use datastore::peering::{DesiredSession, SessionRole};
+use datastore::unhonoured::Unhonoured;
 use datastore::{Datastore, Identity, Snapshot};
 use rr_core::{GracefulRestartConfig, PeerConfig, Role};
 use tokio::sync::{mpsc, watch};
@@ -167,6 +168,8 @@ pub(crate) fn peer_spec(
         llgr_stale_time: None,
     };
     c.next_hop_self = matches!(s.options.next_hop_mode, Some(NextHopMode::SelfHop));
+    // numAllowedLocalASNumbers: BIRD's `allow local as N`.
+    c.allow_local_as = s.options.num_allowed_local_as.unwrap_or(0);
     c.local_addr = match s.options.source_address {
         SourceAddress::None => None,
         _ => Some(s.local_ip),
@@ -245,8 +248,42 @@ impl Secrets {
     }
 }
 
+/// Logs each field set for this reflector that it does not honour ([`datastore::unhonoured`]) once, for as
+/// long as it stays set (removing the setting and setting it again warns again).
+#[derive(Default)]
+pub(crate) struct WarnOnce {
+    warned: HashSet<Unhonoured>,
+}
+
+impl WarnOnce {
+    /// Warns about the entries not warned about before; forgets the ones no longer set.
+    pub(crate) fn report(&mut self, now: Vec<Unhonoured>) -> usize {
+        let mut fresh = 0;
+        for u in &now {
+            if !self.warned.contains(u) {
+                fresh += 1;
+                tracing::warn!(
+                    resource = %u.resource,
+                    field = %u.field,
+                    value = %u.value,
+                    reason = u.reason.as_str(),
+                    "setting not honoured: {}",
+                    u.detail
+                );
+            }
+        }
+        self.warned = now.into_iter().collect();
+        fresh
+    }
+}
+
 /// Computes the desired state from a snapshot.
-pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets) -> Option<Desired> {
+pub(crate) async fn desired(
+    cfg: &Config,
+    snap: &Snapshot,
+    secrets: &mut Secrets,
+    warn_once: &mut WarnOnce,
+) -> Option<Desired> {
     let name = node_name(cfg, snap);
     let identity = Identity {
         node_name: name.clone(),
@@ -260,6 +297,7 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
     for w in &p.warnings {
         tracing::warn!("{w}");
     }
+    warn_once.report(datastore::unhonoured::unhonoured(snap, &p));
     let local = &p.local;
     let Some(router_id) = cfg.router_id.or_else(|| local.router_id()) else {
         tracing::error!(node = %name, "no router id: set IP (or --router-id), or give node {name} an ipv4Address");
@@ -274,9 +312,23 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
         };
         peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
     }
+    // BGPConfiguration default `bindMode`: `NodeIP` listens on the node's addresses only (BIRD's
+    // `listen bgp address <nodeIP>`); `None` (the default) on every address, of each family the node has.
+    let node_ip_only = snap
+        .configs
+        .get("default")
+        .and_then(|c| c.spec.bind_mode.as_deref())
+        == Some("NodeIP");
     let mut listen_ips: Vec<IpAddr> = Vec::new();
-    listen_ips.extend(local.ipv4);
-    listen_ips.extend(local.ipv6);
+    if node_ip_only {
+        listen_ips.extend(local.ipv4);
+        listen_ips.extend(local.ipv6);
+    } else {
+        listen_ips.push(IpAddr::from([0u8; 4]));
+        if local.ipv6.is_some() {
+            listen_ips.push(IpAddr::from([0u16; 8]));
+        }
+    }
     Some(Desired {
         identity: EngineIdentity {
             router_id,
@@ -303,6 +355,7 @@ pub(crate) async fn run(
     let mut last: Option<Desired> = None;
     let mut last_synced = None;
     let mut last_invalid: Option<String> = None;
+    let mut warn_once = WarnOnce::default();
     loop {
         let snap = snaps.borrow_and_update().clone();
         metrics.datastore_applied(snap.revision.0, snap.synced);
@@ -341,7 +394,7 @@ pub(crate) async fn run(
         // everything, so wait (a later outage keeps the last good snapshot, marked unsynced).
         if snap.synced || last.is_some() {
             let started = std::time::Instant::now();
-            if let Some(d) = desired(&cfg, &snap, &mut secrets).await
+            if let Some(d) = desired(&cfg, &snap, &mut secrets, &mut warn_once).await
                 && last.as_ref() != Some(&d)
             {
                 tracing::info!(

@@ -1,7 +1,9 @@
-//! Socket options the standard library and socket2 do not offer: TCP-MD5 (RFC 2385) and GTSM (RFC 5082).
+//! Socket options the standard library and socket2 do not offer: TCP-MD5 (RFC 2385) and GTSM (RFC 5082),
+//! with the SYN headers the kernel saves for an accepted connection (`TCP_SAVE_SYN`).
 //!
-//! This is the only module of the workspace allowed to use `unsafe`: each block is one `setsockopt(2)` call on
-//! a descriptor the caller owns, with a value whose layout is `#[repr(C)]` and matches the Linux UAPI headers.
+//! This is the only module of the workspace allowed to use `unsafe`: each block is one `setsockopt(2)` or
+//! `getsockopt(2)` call on a descriptor the caller owns, with a value whose layout is `#[repr(C)]` and matches
+//! the Linux UAPI headers.
 
 #![allow(unsafe_code)]
 
@@ -118,6 +120,80 @@ pub(crate) fn set_gtsm(socket: &impl AsRawFd, family_v6: bool, hops: u8) -> io::
     }
 }
 
+/// Send with TTL (IPv4) or hop limit (IPv6) 255, without a minimum for what arrives: for listening sockets,
+/// whose SYN-ACKs must reach GTSM peers (RFC 5082 section 3) while peers without GTSM still connect.
+pub(crate) fn set_ttl_255(socket: &impl AsRawFd, family_v6: bool) -> io::Result<()> {
+    let ttl: libc::c_int = 255;
+    if family_v6 {
+        setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            &ttl,
+        )
+    } else {
+        setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TTL, &ttl)
+    }
+}
+
+/// Make the kernel keep each incoming SYN's headers for the accepted socket (`TCP_SAVE_SYN`), so that
+/// [`syn_ttl`] can check the TTL of the handshake of a GTSM peer.
+pub(crate) fn save_syn(socket: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    setsockopt(socket.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_SAVE_SYN, &on)
+}
+
+/// The TTL (IPv4) or hop limit (IPv6) the SYN of an accepted connection arrived with, from the headers
+/// saved by [`save_syn`] on its listener (`TCP_SAVED_SYN`; the kernel hands them out once).
+pub(crate) fn syn_ttl(socket: &impl AsRawFd) -> io::Result<u8> {
+    let mut buf = [0u8; 512];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` and `len` are live locals; the kernel writes at most `len` bytes into `buf`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_SAVED_SYN,
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let hdr = &buf[..(len as usize).min(buf.len())];
+    // The saved headers start with the IP header: version 4 has the TTL at byte 8, version 6 the hop limit
+    // at byte 7.
+    match (hdr.first().map(|b| b >> 4), hdr) {
+        (Some(4), h) if h.len() >= 20 => Ok(h[8]),
+        (Some(6), h) if h.len() >= 40 => Ok(h[7]),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no saved SYN header on the accepted socket",
+        )),
+    }
+}
+
+/// GTSM on an accepted connection of a peer `hops` hops away: the SYN must have arrived with at least
+/// `256 - hops` (checked from the saved headers), then the socket gets [`set_gtsm`] for what follows.
+pub(crate) fn accept_gtsm(socket: &impl AsRawFd, family_v6: bool, hops: u8) -> io::Result<()> {
+    let min = 256 - u16::from(hops.max(1));
+    let ttl = syn_ttl(socket)?;
+    if u16::from(ttl) < min {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("SYN arrived with TTL {ttl}, GTSM requires at least {min}"),
+        ));
+    }
+    set_gtsm(socket, family_v6, hops)
+}
+
+/// `IPV6_V6ONLY`: an IPv6 socket that takes IPv6 only (IPv4 has its own listener).
+pub(crate) fn set_v6_only(socket: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    setsockopt(socket.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &on)
+}
+
 /// Read back `IP_MINTTL` (for tests).
 #[cfg(test)]
 pub(crate) fn min_ttl(socket: &impl AsRawFd) -> io::Result<i32> {
@@ -204,5 +280,92 @@ mod tests {
             .expect("TTL 255 connects");
         let c: TcpStream = gtsm.into();
         assert_eq!(c.ttl().expect("ttl"), 255);
+    }
+
+    fn socket(v6: bool) -> socket2::Socket {
+        let d = if v6 {
+            socket2::Domain::IPV6
+        } else {
+            socket2::Domain::IPV4
+        };
+        socket2::Socket::new(d, socket2::Type::STREAM, None).expect("socket")
+    }
+
+    fn listener(v6: bool, ttl_255: bool) -> (socket2::Socket, SocketAddr) {
+        let l = socket(v6);
+        if ttl_255 {
+            set_ttl_255(&l, v6).expect("ttl 255");
+        }
+        save_syn(&l).expect("save syn");
+        let addr: SocketAddr = if v6 { "[::1]:0" } else { "127.0.0.1:0" }.parse().expect("addr");
+        l.bind(&addr.into()).expect("bind");
+        l.listen(8).expect("listen");
+        let addr = l.local_addr().expect("addr").as_socket().expect("inet");
+        (l, addr)
+    }
+
+    /// Both directions of GTSM on one family, on loopback where nothing decrements the TTL: a GTSM peer
+    /// connecting to our listener needs its SYN-ACK at TTL 255; on an accepted socket, segments from a peer
+    /// sending with TTL 64 are dropped and segments at 255 arrive.
+    fn gtsm_both_directions(v6: bool) {
+        // A GTSM client (min TTL 255) cannot complete the handshake with a plain listener (SYN-ACK at 64)...
+        let (_plain, addr) = listener(v6, false);
+        let c = socket(v6);
+        set_gtsm(&c, v6, 1).expect("gtsm client");
+        assert!(
+            c.connect_timeout(&addr.into(), Duration::from_millis(500))
+                .is_err()
+        );
+        // ...and can with a listener sending at 255.
+        let (l, addr) = listener(v6, true);
+        let c = socket(v6);
+        set_gtsm(&c, v6, 1).expect("gtsm client");
+        c.connect_timeout(&addr.into(), Duration::from_millis(2000))
+            .expect("SYN-ACK at TTL 255 accepted");
+        let (accepted, _) = l.accept().expect("accept");
+        accept_gtsm(&accepted, v6, 1).expect("SYN at TTL 255 passes");
+        let mut c: TcpStream = c.into();
+        let mut a: TcpStream = accepted.into();
+        a.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        c.write_all(b"ok").expect("write");
+        let mut buf = [0u8; 2];
+        a.read_exact(&mut buf).expect("TTL 255 data arrives");
+        assert_eq!(&buf, b"ok");
+
+        // A peer without GTSM (TTL 64) connects (the listener has no minimum), but its SYN fails the check,
+        // and once the accepted socket has GTSM its segments are dropped.
+        let plain = socket(v6);
+        if v6 {
+            plain.set_unicast_hops_v6(64).expect("hops");
+        } else {
+            plain.set_ttl_v4(64).expect("ttl");
+        }
+        plain
+            .connect_timeout(&addr.into(), Duration::from_millis(2000))
+            .expect("plain connect");
+        let (accepted, _) = l.accept().expect("accept");
+        let e = accept_gtsm(&accepted, v6, 1).expect_err("a SYN at TTL 64 is refused");
+        assert!(e.to_string().contains("TTL 64"), "{e}");
+        set_gtsm(&accepted, v6, 1).expect("gtsm accepted");
+        let mut p: TcpStream = plain.into();
+        let mut a: TcpStream = accepted.into();
+        a.set_read_timeout(Some(Duration::from_millis(700)))
+            .expect("timeout");
+        p.write_all(b"no").expect("write");
+        assert!(
+            a.read_exact(&mut buf).is_err(),
+            "a TTL 64 segment got through GTSM"
+        );
+    }
+
+    #[test]
+    fn gtsm_accepted_and_listener_ipv4() {
+        gtsm_both_directions(false);
+    }
+
+    #[test]
+    fn gtsm_accepted_and_listener_ipv6() {
+        gtsm_both_directions(true);
     }
 }

@@ -716,6 +716,19 @@ impl EngineTask {
     fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, local: SocketAddr) {
         let now = self.now();
         let ip = canonical(remote.ip());
+        // RFC 5082 section 3: "discards incoming packets whose TTL is less than 255 - (trusted hop count) + 1".
+        // On an accepted connection: the SYN's TTL (saved by the listener) is checked, then the socket drops
+        // every later segment below the minimum and sends with TTL 255, as an outgoing GTSM connection does.
+        if let Some(hops) = self.peers.get(&ip).and_then(|p| p.spec.ttl_security)
+            && let Err(e) = sockopt::accept_gtsm(&stream, local.is_ipv6(), hops)
+        {
+            warn!(%remote, error = %e, "GTSM check failed on an accepted connection: refused");
+            tokio::spawn(reject(
+                stream,
+                Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
+            ));
+            return;
+        }
         let accepted = self
             .engine
             .as_mut()

@@ -160,7 +160,7 @@ fn two_reflectors_on_the_kubernetes_datastore_mesh_reflect_and_follow_annotation
     server.put_calico(
         "bgpconfigurations",
         json!({"metadata": {"name": "default"},
-        "spec": {"nodeToNodeMeshEnabled": false, "asNumber": 64512, "listenPort": rr_port}}),
+        "spec": {"nodeToNodeMeshEnabled": false, "asNumber": 64512, "listenPort": rr_port, "bindMode": "NodeIP"}}),
     );
     for (node, port) in [("node2", p2), ("node3", p3)] {
         server.put_calico(

@@ -85,3 +85,82 @@ fn md5_and_gtsm_sessions_with_bird() {
     assert!(!birds[2].proto_state("rr1").starts_with("Established"));
     assert!(birds[0].bgp_routes("10.4.0.0/26").is_empty());
 }
+
+/// GTSM in both directions against BIRD's `ttl security on`: BIRD passive (the reflector connects), BIRD
+/// connecting to the reflector (the reflector accepts: its SYN-ACK must leave with TTL 255, and the accepted
+/// socket gets the minimum TTL), and a BIRD without GTSM connecting to a reflector that requires it, which
+/// never reaches Established.
+#[test]
+fn gtsm_both_directions_with_bird() {
+    require(&["bird"]);
+    const B: u8 = 13;
+    let rr_ip = Ipv4Addr::new(127, 0, B, 1);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.peers.clear();
+    topo.peers.push((
+        "gtsm".into(),
+        "{nodeSelector: all(), peerSelector: route-reflector == 'true', ttlSecurity: 1}".into(),
+    ));
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let mut specs = Vec::new();
+    // (n, BIRD has GTSM, BIRD passive, the reflector can reach BIRD's port)
+    for (n, secure, passive, reachable) in [
+        (2u8, true, true, true),
+        (3, true, false, false),
+        (4, false, false, false),
+    ] {
+        let port = free_port("127.0.0.1");
+        let mut spec = BirdSpec::client(n, port, 64512);
+        spec.addr = Ipv4Addr::new(127, 0, B, n);
+        spec.name = format!("bird{B}-{n}");
+        let mut nb = BirdNeighbor::new("rr1", rr_ip, rr_port, 64512);
+        nb.ttl_security = secure;
+        nb.passive = passive;
+        spec.neighbors.push(nb);
+        // An unreachable node port makes every session with this node one the reflector accepted.
+        let node_port = if reachable { port } else { free_port("127.0.0.1") };
+        topo.nodes
+            .push(NodeDef::client(&format!("node{n}"), spec.addr, node_port));
+        specs.push(spec);
+    }
+    let rr = Rr::start("rr1", &topo.yaml(), &[]);
+    let birds: Vec<Bird> = specs.into_iter().map(Bird::start).collect();
+
+    // The reflector connected to the passive BIRD with TTL 255.
+    birds[0].wait_established("rr1", T);
+    rr.wait_established("node2", T);
+    // BIRD with GTSM connected to the reflector: the handshake and the session work.
+    birds[1].wait_established("rr1", T);
+    rr.wait_established("node3", T);
+    assert!(
+        rr.log()
+            .contains(&format!("remote={}", Ipv4Addr::new(127, 0, B, 3))),
+        "node3's session was not an accepted one: {}",
+        rr.log()
+    );
+    wait_for("bird2 has bird3's route", T, || {
+        if birds[0].bgp_routes("10.3.0.0/26").is_empty() {
+            Err("missing".into())
+        } else {
+            Ok(())
+        }
+    });
+    // BIRD without GTSM (TTL 64) is accepted by TCP, but its segments after our OPEN are dropped.
+    let n4 = format!("remote={}", Ipv4Addr::new(127, 0, B, 4));
+    wait_for("node4 connected", T, || {
+        if rr.log().contains(&n4) {
+            Ok(())
+        } else {
+            Err(rr.log())
+        }
+    });
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        assert_ne!(rr.peer_state("node4"), "Established", "{}", rr.log());
+        assert!(!birds[2].proto_state("rr1").starts_with("Established"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(birds[0].bgp_routes("10.4.0.0/26").is_empty());
+}

@@ -23,6 +23,8 @@ fn build(base: u8, cids: [&str; 2], c2: &[usize], c3: &[usize]) -> Net {
     let rr_ips = [Ipv4Addr::new(127, 0, base, 1), Ipv4Addr::new(127, 0, base, 11)];
     let rr_port = free_port("127.0.0.1");
     let mut topo = Topology::calico_rr(rr_port);
+    // Both reflectors listen on one port, each on its own address.
+    topo.bind_mode = Some("NodeIP".into());
     topo.peers.clear();
     // Reflectors mesh with each other; clients peer with the reflectors of their rack.
     topo.peers.push((

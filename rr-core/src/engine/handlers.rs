@@ -274,7 +274,7 @@ impl Engine {
                 attrs.cluster_list.clear();
             }
             let looped = if p.cfg.role == Role::Ebgp {
-                reflect::ebgp_loop_check(&attrs, p.local_as(local_as)).is_err()
+                reflect::ebgp_loop_check(&attrs, p.local_as(local_as), p.cfg.allow_local_as).is_err()
             } else {
                 reflect::ibgp_loop_check(&attrs, router_id, cluster_id).is_err()
             };

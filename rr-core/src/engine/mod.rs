@@ -420,7 +420,8 @@ impl Engine {
             || old.hold_time != cfg.hold_time
             || old.graceful_restart != cfg.graceful_restart
             || old.next_hop_self != cfg.next_hop_self
-            || old.local_addr != cfg.local_addr;
+            || old.local_addr != cfg.local_addr
+            || old.allow_local_as != cfg.allow_local_as;
         self.by_addr.remove(&old.remote_addr);
         self.by_addr.insert(cfg.remote_addr, id);
         if let Some(p) = self.peer_mut(id) {

@@ -123,7 +123,7 @@ impl EngineTask {
 
     fn set_listener_md5(&self, addr: IpAddr, key: Option<&str>) {
         for l in &self.listeners {
-            if l.ip.is_ipv4() != addr.is_ipv4() && !l.ip.is_unspecified() {
+            if l.ip.is_ipv4() != addr.is_ipv4() {
                 continue;
             }
             match sockopt::set_tcp_md5(&*l.sock, addr, key.map(str::as_bytes)) {
@@ -153,6 +153,9 @@ impl EngineTask {
         }
         for l in self.listeners.drain(..) {
             l.task.abort();
+            // The aborted accept task still holds the socket until it is next polled: stop it listening now,
+            // so that the new listener can bind the same address and port (a bindMode change).
+            let _ = socket2::SockRef::from(&*l.sock).shutdown(std::net::Shutdown::Both);
         }
         self.listen_port = port;
         for ip in ips {
@@ -248,6 +251,15 @@ fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     s.set_reuseaddr(true)?;
+    // RFC 5082 section 3: a GTSM peer that connects to us drops our SYN-ACK unless it arrives with TTL 255,
+    // and accepted sockets inherit the listener's TTL for it. TTL 255 is harmless to every other peer.
+    sockopt::set_ttl_255(&s, addr.is_ipv6())?;
+    // Keep each SYN's headers so that GTSM peers' handshakes can be checked on accept.
+    sockopt::save_syn(&s)?;
+    if addr.is_ipv6() {
+        // One listener per family: an IPv6 wildcard must not also take IPv4 (that is the IPv4 listener's).
+        sockopt::set_v6_only(&s)?;
+    }
     s.bind(addr)?;
     s.listen(1024)
 }

@@ -24,6 +24,10 @@ pub struct BirdNeighbor {
     pub ttl_security: bool,
     /// Make this neighbor a route reflector client of this BIRD (for BIRD-as-reflector tests).
     pub rr_client: bool,
+    /// Never connect; only accept (`passive on`).
+    pub passive: bool,
+    /// `allow local as N`.
+    pub allow_local_as: Option<u32>,
 }
 
 impl BirdNeighbor {
@@ -36,6 +40,8 @@ impl BirdNeighbor {
             password: None,
             ttl_security: false,
             rr_client: false,
+            passive: false,
+            allow_local_as: None,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct BirdSpec {
     pub gr_time: u32,
     /// Cluster id when acting as a reflector.
     pub rr_cluster_id: Option<Ipv4Addr>,
+    /// (prefix, AS): prepend the AS to that static route's AS_PATH on export (to build AS loops).
+    pub prepend: Vec<(String, u32)>,
 }
 
 impl BirdSpec {
@@ -81,6 +89,7 @@ impl BirdSpec {
             local_pref: 2_147_482_623,
             gr_time: 120,
             rr_cluster_id: None,
+            prepend: Vec::new(),
         }
     }
 
@@ -99,10 +108,15 @@ impl BirdSpec {
             let _ = writeln!(c, "  route {r} blackhole;");
         }
         let _ = writeln!(c, "}}");
+        let prepends: String = self
+            .prepend
+            .iter()
+            .map(|(net, asn)| format!("if net = {net} then bgp_path.prepend({asn}); "))
+            .collect();
         let _ = writeln!(
             c,
-            "filter export4 {{ if source = RTS_STATIC then {{ bgp_next_hop = {}; bgp_local_pref = {}; accept; }} \
-             if source = RTS_BGP then accept; reject; }}",
+            "filter export4 {{ if source = RTS_STATIC then {{ {prepends}bgp_next_hop = {}; bgp_local_pref = {}; \
+             accept; }} if source = RTS_BGP then accept; reject; }}",
             self.nh4, self.local_pref
         );
         let _ = writeln!(
@@ -143,6 +157,12 @@ impl BirdSpec {
             }
             if n.rr_client {
                 let _ = writeln!(c, "  rr client;");
+            }
+            if n.passive {
+                let _ = writeln!(c, "  passive on;");
+            }
+            if let Some(k) = n.allow_local_as {
+                let _ = writeln!(c, "  allow local as {k};");
             }
             let _ = writeln!(c, "}}");
         }

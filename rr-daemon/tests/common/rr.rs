@@ -57,6 +57,8 @@ pub struct Topology {
     pub nodes: Vec<NodeDef>,
     /// BGPPeers: (name, spec as a YAML flow mapping).
     pub peers: Vec<(String, String)>,
+    /// BGPConfiguration default `bindMode` (`NodeIP` when several reflectors share the listen port).
+    pub bind_mode: Option<String>,
 }
 
 impl Topology {
@@ -70,6 +72,7 @@ impl Topology {
                 "peer-with-route-reflectors".into(),
                 "{nodeSelector: all(), peerSelector: route-reflector == 'true'}".into(),
             )],
+            bind_mode: None,
         }
     }
 
@@ -78,8 +81,13 @@ impl Topology {
         let _ = write!(
             y,
             "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {{name: default}}\n\
-             spec: {{nodeToNodeMeshEnabled: false, asNumber: {}, listenPort: {}}}\n",
-            self.as_number, self.listen_port
+             spec: {{nodeToNodeMeshEnabled: false, asNumber: {}, listenPort: {}{}}}\n",
+            self.as_number,
+            self.listen_port,
+            self.bind_mode
+                .as_ref()
+                .map(|m| format!(", bindMode: {m}"))
+                .unwrap_or_default()
         );
         for n in &self.nodes {
             let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}: \"{v}\"")).collect();

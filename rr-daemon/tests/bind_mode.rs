@@ -1,0 +1,81 @@
+//! BGPConfiguration `bindMode` and `listenPort`, applied live: `None` (the default) listens on every address,
+//! `NodeIP` on the node's address only; a listenPort change moves the listener without touching the sessions
+//! already up.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::rr::{NodeDef, Rr, Topology};
+use common::{free_port, require, wait_for};
+
+const T: Duration = Duration::from_secs(30);
+const B: u8 = 15;
+
+fn listening(ip: Ipv4Addr, port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from((ip, port)), Duration::from_millis(500)).is_ok()
+}
+
+fn wait_listening(what: &str, ip: Ipv4Addr, port: u16, want: bool) {
+    wait_for(what, T, || {
+        if listening(ip, port) == want {
+            Ok(())
+        } else {
+            Err(format!("{ip}:{port} listening: {}", !want))
+        }
+    });
+}
+
+#[test]
+fn bind_mode_and_listen_port_live() {
+    require(&["bird"]);
+    let rr_ip = Ipv4Addr::new(127, 0, B, 1);
+    // Another loopback address: reachable only through a listener bound to every address.
+    let other_ip = Ipv4Addr::new(127, 0, B, 77);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let port2 = free_port("127.0.0.1");
+    let mut spec = BirdSpec::client(2, port2, 64512);
+    spec.addr = Ipv4Addr::new(127, 0, B, 2);
+    spec.name = format!("bird{B}-2");
+    spec.neighbors
+        .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+    topo.nodes.push(NodeDef::client("node2", spec.addr, port2));
+
+    // Default (None): every address.
+    let rr = Rr::start("rr1", &topo.yaml(), &[]);
+    let b2 = Bird::start(spec);
+    rr.wait_established("node2", T);
+    b2.wait_established("rr1", T);
+    assert!(listening(rr_ip, rr_port));
+    assert!(
+        listening(other_ip, rr_port),
+        "bindMode None must listen on every address"
+    );
+    let status = rr.get("/status");
+    assert_eq!(status["listeners"][0], format!("0.0.0.0:{rr_port}"), "{status}");
+
+    // NodeIP: the node's address only.
+    topo.bind_mode = Some("NodeIP".into());
+    rr.write_yaml(&topo.yaml());
+    wait_listening("listener off the other address", other_ip, rr_port, false);
+    assert!(listening(rr_ip, rr_port));
+    let status = rr.get("/status");
+    assert_eq!(status["listeners"][0], format!("{rr_ip}:{rr_port}"), "{status}");
+
+    // listenPort changes: the listener moves, the established session stays.
+    let transitions = |rr: &Rr| rr.peer("node2").map(|p| p["established_transitions"].clone());
+    let before = transitions(&rr);
+    let new_port = free_port("127.0.0.1");
+    topo.listen_port = new_port;
+    rr.write_yaml(&topo.yaml());
+    wait_listening("listener on the new port", rr_ip, new_port, true);
+    wait_listening("listener off the old port", rr_ip, rr_port, false);
+    assert_eq!(rr.peer_state("node2"), "Established");
+    assert_eq!(transitions(&rr), before, "the session was reset");
+    assert!(b2.proto_state("rr1").starts_with("Established"));
+}
