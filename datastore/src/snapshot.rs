@@ -37,6 +37,9 @@ pub struct Snapshot {
     pub synced: bool,
     /// The most recent records that failed to parse (oldest first, at most 64).
     pub invalid: Vec<InvalidRecord>,
+    /// Why the state is not known to match the store, when the backend or [`follow`] said why (a missing
+    /// or empty datastore file, an outage, a listing that came back empty after having data).
+    pub unavailable: Option<String>,
 }
 
 impl Snapshot {
@@ -132,6 +135,7 @@ impl Snapshot {
                     revision: *revision,
                     synced: self.synced,
                     invalid: std::mem::take(&mut self.invalid),
+                    unavailable: self.unavailable.take(),
                     ..Snapshot::default()
                 };
                 for r in resources {
@@ -161,10 +165,69 @@ impl Snapshot {
             }
             WatchEvent::Status(status) => {
                 let synced = matches!(status, SyncStatus::Synced);
-                let changed = synced != self.synced;
+                let reason = match status {
+                    SyncStatus::Unavailable(msg) => Some(msg.clone()),
+                    _ => None,
+                };
+                let changed = synced != self.synced || reason != self.unavailable;
                 self.synced = synced;
+                self.unavailable = reason;
                 changed
             }
+        }
+    }
+}
+
+/// The last good state [`follow`] keeps while a listing that came back empty is held.
+#[derive(Default)]
+struct Hold {
+    /// The state before an empty listing replaced it.
+    last_good: Option<Snapshot>,
+}
+
+impl Hold {
+    /// Called before a full listing is applied to `snap`: an empty one replacing resources is held.
+    fn before_relist(&mut self, snap: &Snapshot, resources: usize) {
+        if resources == 0 && !snap.is_empty() && self.last_good.is_none() {
+            tracing::warn!(
+                held = snap.len(),
+                "datastore listing came back empty after holding {} resources: keeping the last good state \
+                 (every session) until the datastore has data again; restart the daemon to start from an \
+                 empty datastore",
+                snap.len()
+            );
+            self.last_good = Some(snap.clone());
+        }
+    }
+
+    /// Called after a batch was applied (`before`: resources before it).
+    fn after_batch(&mut self, snap: &Snapshot, before: usize) {
+        if !snap.is_empty() {
+            if self.last_good.take().is_some() {
+                tracing::info!(resources = snap.len(), "datastore has data again");
+            }
+        } else if before > 0 && self.last_good.is_none() {
+            tracing::warn!(
+                deleted = before,
+                "every resource was deleted from the datastore: every session is dropped"
+            );
+        }
+    }
+
+    /// What to publish for the store's state `snap`.
+    fn view(&self, snap: &Snapshot) -> Snapshot {
+        match &self.last_good {
+            Some(good) => Snapshot {
+                synced: false,
+                unavailable: Some(format!(
+                    "the datastore listing came back empty after holding {} resources: the last good state \
+                     is kept",
+                    good.len()
+                )),
+                invalid: snap.invalid.clone(),
+                ..good.clone()
+            },
+            None => snap.clone(),
         }
     }
 }
@@ -172,9 +235,14 @@ impl Snapshot {
 /// Follows `store` forever, publishing the maintained snapshot on `tx` after each batch of changes.
 ///
 /// Returns only when every receiver is gone. Outages keep the last good snapshot (marked unsynced); a stream
-/// that ends or fails is re-opened from the last revision with exponential backoff (100 ms to 10 s).
+/// that ends or fails is re-opened from the last revision with exponential backoff (100 ms to 10 s). A full
+/// listing that comes back empty when the store held resources (a wiped or wrongly addressed store, lost
+/// permissions) is not applied: it is logged, the last good snapshot is published marked unsynced with the
+/// reason, and the store's state is applied again as soon as it holds a resource. Deleting every resource
+/// one by one is applied, with a WARN line saying so.
 pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>) {
     let mut snap = (**tx.borrow()).clone();
+    let mut hold = Hold::default();
     let mut have_state = false;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -188,7 +256,8 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
                 tracing::warn!(error = %e, "datastore watch failed; retrying");
                 if snap.synced {
                     snap.synced = false;
-                    tx.send_replace(Arc::new(snap.clone()));
+                    snap.unavailable = Some(e.to_string());
+                    tx.send_replace(Arc::new(hold.view(&snap)));
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -197,13 +266,15 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
         };
         while let Some(first) = stream.next().await {
             let mut changed = false;
+            let before = snap.len();
             let mut next = Some(first);
             let mut ended = false;
             // Apply everything already buffered before publishing once.
             while let Some(item) = next.take() {
                 match item {
                     Ok(ev) => {
-                        if matches!(ev, WatchEvent::Resync { .. }) {
+                        if let WatchEvent::Resync { resources, .. } = &ev {
+                            hold.before_relist(&snap, resources.len());
                             have_state = true;
                         }
                         if let WatchEvent::Invalid(rec) = &ev {
@@ -229,7 +300,8 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
                 }
             }
             if changed {
-                tx.send_replace(Arc::new(snap.clone()));
+                hold.after_batch(&snap, before);
+                tx.send_replace(Arc::new(hold.view(&snap)));
             }
             if ended || tx.is_closed() {
                 break;
@@ -237,7 +309,8 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
         }
         if snap.synced {
             snap.synced = false;
-            tx.send_replace(Arc::new(snap.clone()));
+            snap.unavailable = Some("the datastore watch ended; reconnecting".into());
+            tx.send_replace(Arc::new(hold.view(&snap)));
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -215,7 +215,12 @@ pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
                     duration(&p["established_for_secs"]),
                     cell(&p["prefixes_received"]),
                     cell(&p["prefixes_advertised"]),
-                    cell(&p["last_down"]),
+                    // A peer that is not started shows why instead (e.g. an unreadable TCP-MD5 password).
+                    if p["disabled_reason"].is_string() {
+                        cell(&p["disabled_reason"])
+                    } else {
+                        cell(&p["last_down"])
+                    },
                 ]
             })
             .collect();

@@ -37,6 +37,7 @@ pub(crate) const NAMES: &[&str] = &[
     "calico_rr_build_info",
     "calico_rr_peers_configured",
     "calico_rr_peers_established",
+    "calico_rr_peers_disabled",
     "calico_rr_loc_rib_prefixes",
     "calico_rr_attribute_sets",
     "calico_rr_update_groups",
@@ -80,6 +81,8 @@ pub(crate) struct Metrics {
     pub peers_configured: Gauge,
     /// Sessions in Established (kept current between snapshots).
     pub peers_established: Gauge,
+    /// Peers the datastore asks for that are not started (e.g. an unreadable TCP-MD5 password).
+    pub peers_disabled: Gauge,
     /// Sessions that reached Established.
     pub sessions_established: Counter,
     /// Established sessions that ended.
@@ -511,6 +514,11 @@ impl Metrics {
             "peers_established",
             "Sessions in Established",
             self.peers_established.clone(),
+        );
+        r.register(
+            "peers_disabled",
+            "Peers the datastore asks for that are not started (e.g. an unreadable TCP-MD5 password)",
+            self.peers_disabled.clone(),
         );
         r.register(
             "sessions_established",

@@ -49,6 +49,26 @@ pub(crate) struct PeerSpec {
     pub config: PeerConfig,
 }
 
+/// A peer the datastore asks for that is not started, and why (e.g. its TCP-MD5 password cannot be read:
+/// starting it unsigned would fail open).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DisabledPeer {
+    /// Display name, as [`PeerSpec::name`].
+    pub name: String,
+    /// Peer address.
+    pub addr: IpAddr,
+    /// Peer TCP port.
+    pub port: u16,
+    /// Role as computed from the datastore.
+    pub role: SessionRole,
+    /// The BGPPeer that produced the session.
+    pub origin: String,
+    /// Remote AS.
+    pub remote_as: u32,
+    /// Why it is not started.
+    pub reason: String,
+}
+
 /// Engine-wide identity; a change rebuilds the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EngineIdentity {
@@ -71,6 +91,8 @@ pub(crate) struct Desired {
     pub listen_port: u16,
     /// Peers.
     pub peers: Vec<PeerSpec>,
+    /// Peers not started, with the reason.
+    pub disabled: Vec<DisabledPeer>,
     /// The node name resolved.
     pub node_name: String,
 }
@@ -193,11 +215,14 @@ impl Secrets {
     }
 
     /// The password, read afresh once per pass. A read that fails keeps the last good value, so an outage of
-    /// the secret store never changes (and so never resets) a session.
-    async fn get(&mut self, name: &str, key: &str) -> Option<String> {
+    /// the secret store never changes (and so never resets) a session; with no good value ever read it is an
+    /// error naming the secret and why, and the peer is not started (TCP-MD5 fails closed).
+    async fn get(&mut self, name: &str, key: &str) -> Result<String, String> {
         let k = (name.to_string(), key.to_string());
-        if self.fresh.contains(&k) {
-            return self.cache.get(&k).cloned();
+        if self.fresh.contains(&k)
+            && let Some(v) = self.cache.get(&k)
+        {
+            return Ok(v.clone());
         }
         self.fresh.insert(k.clone());
         let read = if let Some(dir) = &self.dir {
@@ -210,19 +235,20 @@ impl Secrets {
         match read {
             Ok(v) => {
                 self.cache.insert(k, v.clone());
-                Some(v)
+                Ok(v)
             }
-            Err(e) => {
-                let last = self.cache.get(&k).cloned();
-                tracing::warn!(
-                    secret = name,
-                    key,
-                    error = %e,
-                    keeping_last = last.is_some(),
-                    "BGP password not readable"
-                );
-                last
-            }
+            Err(e) => match self.cache.get(&k) {
+                Some(last) => {
+                    tracing::warn!(
+                        secret = name,
+                        key,
+                        error = %e,
+                        "BGP password not readable: keeping the last good one"
+                    );
+                    Ok(last.clone())
+                }
+                None => Err(format!("BGP password secret {name}/{key} not readable: {e}")),
+            },
         }
     }
 }
@@ -249,9 +275,34 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
     };
     let local_as = local.as_number.0;
     let mut peers = Vec::with_capacity(p.sessions.len());
+    let mut disabled = Vec::new();
     for s in &p.sessions {
         let password = match &s.options.password {
-            Some(r) => secrets.get(&r.name, &r.key).await,
+            Some(r) => match secrets.get(&r.name, &r.key).await {
+                Ok(pw) => Some(pw),
+                Err(reason) => {
+                    // RFC 2385 section 2: a segment without the expected MD5 digest MUST be dropped. Starting
+                    // the peer unsigned would accept exactly those: fail closed instead.
+                    tracing::error!(
+                        peer = %s.peer_node.clone().unwrap_or_else(|| s.peer_ip.to_string()),
+                        address = %s.peer_ip,
+                        bgppeer = s.origin.resource_name(),
+                        reason = %reason,
+                        "peer not started: its TCP-MD5 password cannot be read"
+                    );
+                    let spec = peer_spec(s, local_as, None, cfg.max_prefixes);
+                    disabled.push(DisabledPeer {
+                        name: spec.name,
+                        addr: spec.addr,
+                        port: spec.port,
+                        role: spec.role,
+                        origin: spec.origin,
+                        remote_as: spec.config.remote_as,
+                        reason,
+                    });
+                    continue;
+                }
+            },
             None => None,
         };
         peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
@@ -268,6 +319,7 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
         listen_ips,
         listen_port: cfg.listen_port.unwrap_or(local.listen_port),
         peers,
+        disabled,
         node_name: name,
     })
 }
@@ -302,9 +354,15 @@ pub(crate) async fn run(
         if let Some(k) = keys.last() {
             last_invalid = Some(k.clone());
         }
-        if last_synced != Some(snap.synced) {
-            last_synced = Some(snap.synced);
-            if tx.send(EngineCmd::DatastoreSynced(snap.synced)).await.is_err() {
+        let status = (snap.synced, snap.unavailable.clone());
+        if last_synced.as_ref() != Some(&status) {
+            last_synced = Some(status.clone());
+            let (synced, reason) = status;
+            if tx
+                .send(EngineCmd::DatastoreStatus { synced, reason })
+                .await
+                .is_err()
+            {
                 return;
             }
         }

@@ -51,7 +51,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::ShutdownMode;
 use crate::metrics::{Dir, Metrics, WireCounts};
-use crate::reconcile::{Desired, EngineIdentity, PeerSpec};
+use crate::reconcile::{Desired, DisabledPeer, EngineIdentity, PeerSpec};
 use crate::sockopt;
 
 mod control;
@@ -78,8 +78,8 @@ const CEASE_CONNECTION_REJECTED: u8 = 5;
 pub(crate) enum EngineCmd {
     /// New desired state from the datastore.
     Desired(Box<Desired>),
-    /// The datastore watch is (not) in step with its store.
-    DatastoreSynced(bool),
+    /// The datastore watch is (not) in step with its store, and why not when the backend said.
+    DatastoreStatus { synced: bool, reason: Option<String> },
     /// The listener accepted a connection.
     Incoming {
         stream: TcpStream,
@@ -191,6 +191,8 @@ pub(crate) struct Health {
     pub datastore_seen: bool,
     /// The datastore watch is currently in step.
     pub datastore_synced: bool,
+    /// Why the datastore is not in step (a missing or empty file, an outage, an empty listing).
+    pub datastore_problem: Option<String>,
     /// A BGP listener is bound.
     pub listening: bool,
 }
@@ -214,6 +216,8 @@ pub(crate) struct EngineTask {
     connecting: HashSet<ConnId>,
     cancelled: HashSet<ConnId>,
     pending_peer: HashMap<ConnId, PeerId>,
+    /// Peers the datastore asks for that are not started (shown by `/peers` with the reason).
+    disabled: Vec<DisabledPeer>,
     listeners: Vec<Listener>,
     tx: mpsc::Sender<EngineCmd>,
     metrics: Arc<Metrics>,
@@ -249,6 +253,7 @@ impl EngineTask {
             connecting: HashSet::new(),
             cancelled: HashSet::new(),
             pending_peer: HashMap::new(),
+            disabled: Vec::new(),
             listeners: Vec::new(),
             tx,
             metrics,
@@ -329,15 +334,22 @@ impl EngineTask {
         }
         match cmd {
             EngineCmd::Desired(d) => self.apply_desired(*d),
-            EngineCmd::DatastoreSynced(s) => {
+            EngineCmd::DatastoreStatus { synced, reason } => {
+                let seen = self.health.borrow().datastore_seen;
                 self.health.send_modify(|h| {
-                    h.datastore_synced = s;
-                    h.datastore_seen |= s;
+                    h.datastore_synced = synced;
+                    h.datastore_seen |= synced;
+                    h.datastore_problem = reason.clone();
                 });
-                self.metrics.datastore_synced.set(i64::from(s));
-                if !s {
+                self.metrics.datastore_synced.set(i64::from(synced));
+                // Not yet listed at start-up is no outage: warn only when the datastore was in step before,
+                // or when the backend says what is wrong.
+                if !synced && (seen || reason.is_some()) {
                     self.metrics.datastore_error("unavailable");
-                    warn!("datastore unavailable: keeping every session and the last good configuration");
+                    warn!(
+                        reason = reason.as_deref().unwrap_or("not in step"),
+                        "datastore unavailable: keeping every session and the last good configuration"
+                    );
                 }
             }
             EngineCmd::Incoming {

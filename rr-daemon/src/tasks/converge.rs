@@ -116,6 +116,8 @@ impl EngineTask {
             }
         }
         self.metrics.peers_configured.set(self.peers.len() as i64);
+        self.metrics.peers_disabled.set(d.disabled.len() as i64);
+        self.disabled = d.disabled;
     }
 
     fn set_listener_md5(&self, addr: IpAddr, key: Option<&str>) {

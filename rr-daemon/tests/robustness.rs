@@ -1,0 +1,203 @@
+//! Issue 14 (robustness), daemon side, against real BIRD 2 clients: a missing or empty datastore file keeps
+//! every session on the last good state until a valid file returns (an explicit empty `List` is obeyed).
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::rr::{NodeDef, Rr, Topology};
+use common::{free_port, require, wait_for};
+
+const T: Duration = Duration::from_secs(30);
+
+/// A standalone reflector (identity from flags, no Node of its own) at 127.0.`base`.1 and one BIRD client
+/// node2 at 127.0.`base`.2.
+fn standalone(base: u8) -> (Rr, Bird, Topology) {
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.peers = vec![(
+        "peer-with-rr1".into(),
+        format!("{{nodeSelector: all(), peerIP: {rr_ip}, asNumber: 64512}}"),
+    )];
+    let port = free_port("127.0.0.1");
+    let mut spec = BirdSpec::client(2, port, 64512);
+    spec.addr = Ipv4Addr::new(127, 0, base, 2);
+    spec.name = format!("bird{base}-2");
+    spec.neighbors
+        .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+    topo.nodes.push(NodeDef::client("node2", spec.addr, port));
+    let ip = rr_ip.to_string();
+    let rr = Rr::start(
+        "rr1",
+        &topo.yaml(),
+        &[
+            "--ip",
+            &ip,
+            "--router-id",
+            &ip,
+            "--cluster-id",
+            "244.0.0.1",
+            "--as",
+            "64512",
+        ],
+    );
+    let bird = Bird::start(spec);
+    bird.wait_established("rr1", T);
+    rr.wait_established("node2", T);
+    (rr, bird, topo)
+}
+
+fn transitions(rr: &Rr, name: &str) -> u64 {
+    rr.peer(name)
+        .and_then(|p| p["established_transitions"].as_u64())
+        .unwrap_or(0)
+}
+
+fn wait_problem(rr: &Rr, what: &str) {
+    wait_for(&format!("datastore reported {what}"), T, || {
+        let s = rr.get("/status");
+        match s["datastore_problem"].as_str() {
+            Some(p) if p.contains(what) && s["datastore_synced"] == false => Ok(()),
+            _ => Err(s.to_string()),
+        }
+    });
+}
+
+#[test]
+fn missing_or_empty_datastore_file_keeps_sessions() {
+    require(&["bird"]);
+    let (rr, bird, topo) = standalone(140);
+    let port = rr.get("/status")["listen_port"].clone();
+    assert_eq!(transitions(&rr, "node2"), 1);
+
+    // Deleted, then truncated, then only a comment: each reported, nothing torn down.
+    for (what, text) in [
+        ("is missing", None),
+        ("is empty", Some("")),
+        ("is empty", Some("# nothing\n")),
+    ] {
+        match text {
+            None => std::fs::remove_file(&rr.yaml).expect("rm"),
+            Some(t) => std::fs::write(&rr.yaml, t).expect("truncate"),
+        }
+        wait_problem(&rr, what);
+        assert!(
+            rr.log().contains(what),
+            "the log says the file {what}: {}",
+            rr.log()
+        );
+        assert_eq!(rr.peer_state("node2"), "Established", "{what}");
+        assert_eq!(
+            rr.get("/status")["listen_port"],
+            port,
+            "{what}: the listener stays"
+        );
+        // A valid file returns: in step again, and the session was never reset.
+        rr.write_yaml(&topo.yaml());
+        wait_for("datastore in step again", T, || {
+            let s = rr.get("/status");
+            if s["datastore_synced"] == true && s["datastore_problem"].is_null() {
+                Ok(())
+            } else {
+                Err(s.to_string())
+            }
+        });
+    }
+    assert_eq!(transitions(&rr, "node2"), 1, "node2's session was reset");
+    assert!(bird.birdc("show protocols rr1").contains("Established"));
+
+    // An explicitly empty datastore is obeyed: the session goes (Cease / Peer De-configured).
+    rr.write_yaml("apiVersion: projectcalico.org/v3\nkind: List\nitems: []\n");
+    wait_for("node2 removed", T, || {
+        if rr.peer("node2").is_none() {
+            Ok(())
+        } else {
+            Err(rr.get("/peers").to_string())
+        }
+    });
+}
+
+/// Item 7: a peer whose TCP-MD5 password cannot be read is not started (fail closed): an unsigned BIRD at its
+/// address never gets a session; `/peers` shows it Disabled with the reason, the metric counts it, the log
+/// says why; once the secret is readable (and the datastore changes) the peer is started, signed.
+#[test]
+fn unreadable_md5_password_fails_closed() {
+    require(&["bird"]);
+    let base = 141;
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.peers = vec![(
+        "secure".into(),
+        "{nodeSelector: all(), peerSelector: route-reflector == 'true', \
+          password: {secretKeyRef: {name: bgp-secrets, key: rr}}}"
+            .into(),
+    )];
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let port = free_port("127.0.0.1");
+    let mut spec = BirdSpec::client(2, port, 64512);
+    spec.addr = Ipv4Addr::new(127, 0, base, 2);
+    spec.name = format!("bird{base}-2");
+    // No password on the BIRD side: what an unsigned speaker at the peer's address would send.
+    spec.neighbors
+        .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+    topo.nodes.push(NodeDef::client("node2", spec.addr, port));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir_all(secrets.join("bgp-secrets")).expect("mkdir");
+    let rr = Rr::start(
+        "rr1",
+        &topo.yaml(),
+        &["--secrets-dir", secrets.to_str().expect("utf8")],
+    );
+    let bird = Bird::start(spec);
+    let p = wait_for("node2 disabled", T, || match rr.peer("node2") {
+        Some(p) if p["state"] == "Disabled" => Ok(p),
+        other => Err(format!("{other:?}")),
+    });
+    let reason = p["disabled_reason"].as_str().expect("reason");
+    assert!(reason.contains("bgp-secrets/rr"), "{reason}");
+    // The unsigned BIRD is turned away as an unknown peer, never Established.
+    wait_for("BIRD gets Cease / Connection Rejected", T, || {
+        let s = bird.birdc("show protocols all rr1");
+        if s.contains("Connection rejected") {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    assert_ne!(rr.peer_state("node2"), "Established");
+    assert!(!bird.proto_state("rr1").starts_with("Established"));
+    let (_, m) = rr.metrics_get("/metrics");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("calico_rr_peers_disabled") && l.ends_with(" 1")),
+        "{m}"
+    );
+    assert!(
+        rr.log()
+            .contains("peer not started: its TCP-MD5 password cannot be read"),
+        "{}",
+        rr.log()
+    );
+
+    // The secret appears; the next datastore change starts the peer, with MD5.
+    std::fs::write(secrets.join("bgp-secrets/rr"), "s3cret\n").expect("secret");
+    topo.nodes[1] = topo.nodes[1].clone().label("touched", "1");
+    rr.write_yaml(&topo.yaml());
+    let p = wait_for("node2 started", T, || match rr.peer("node2") {
+        Some(p) if p["state"] != "Disabled" => Ok(p),
+        other => Err(format!("{other:?}")),
+    });
+    assert_eq!(p["md5"], true, "{p}");
+    let (_, m) = rr.metrics_get("/metrics");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("calico_rr_peers_disabled") && l.ends_with(" 0")),
+        "{m}"
+    );
+}
