@@ -18,7 +18,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use datastore::{Datastore, Snapshot};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{Args, Config, DatastoreSettings, LogFormat};
 use crate::tasks::{EngineCmd, EngineTask, Health};
@@ -124,7 +124,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding the metrics endpoint {addr} (--metrics-addr)"))?;
         info!(%bound, "metrics endpoint: /metrics /healthz /readyz");
     }
-    http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()))
+    let socket_id = http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()))
         .await
         .with_context(|| {
             format!(
@@ -134,10 +134,23 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         })?;
     info!(socket = %cfg.control_socket.display(), "control API");
     if let Some(addr) = cfg.control_addr {
-        let bound = http::serve_tcp(addr, http::control_router(tx.clone()))
+        let full = cfg
+            .control_token_file
+            .as_deref()
+            .context("--control-addr needs --control-token-file")?;
+        let tokens = http::Tokens::read(full, cfg.control_read_token_file.as_deref())?;
+        let router = http::authenticated(http::control_router(tx.clone()), tokens);
+        let bound = http::serve_tcp(addr, router)
             .await
             .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
-        info!(%bound, "control API on TCP");
+        info!(%bound, "control API on TCP (bearer token required)");
+        if !addr.ip().is_loopback() {
+            warn!(
+                %bound,
+                "the control API is reachable beyond loopback: anyone who can reach it and holds a token can \
+                 reset sessions; prefer 127.0.0.1 or the unix socket"
+            );
+        }
     }
 
     let engine = tokio::spawn(
@@ -173,7 +186,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
     }
-    let _ = std::fs::remove_file(&cfg.control_socket);
+    http::remove_unix(&cfg.control_socket, socket_id);
     engine.abort();
     info!("stopped");
     Ok(())

@@ -201,3 +201,152 @@ fn unreadable_md5_password_fails_closed() {
         "{m}"
     );
 }
+
+/// Runs rr-daemon to its exit (at most 30 s) and returns (exit code, log).
+fn run_to_exit(args: &[&str]) -> (i32, String) {
+    let out = tempfile::NamedTempFile::new().expect("log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rr-daemon"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env_remove("IP")
+        .env_remove("NODENAME")
+        .env_remove("DATASTORE_TYPE")
+        .stdin(std::process::Stdio::null())
+        .stdout(out.reopen().expect("log"))
+        .stderr(out.reopen().expect("log"))
+        .spawn()
+        .expect("spawn rr-daemon");
+    let mut g = common::ChildGuard::new("rr-daemon", child);
+    let status = g
+        .wait_timeout(Duration::from_secs(30))
+        .expect("rr-daemon should have refused to start");
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(out.path()).unwrap_or_default(),
+    )
+}
+
+/// Item 6: the control socket is 0600 whatever the umask; a regular file at its path is refused (and left
+/// alone); a live daemon's socket is never taken over; a stale one is replaced; the TCP control API needs a
+/// token, takes a read-only one for GETs only, and warns when bound beyond loopback.
+#[test]
+fn control_plane_is_private_and_authenticated() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let base = 142;
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let mut topo = Topology::calico_rr(free_port("127.0.0.1"));
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let yaml = topo.yaml();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("token"), "full-secret\n").expect("token");
+    std::fs::write(dir.path().join("read"), "read-secret\n").expect("token");
+    let control_port = free_port("127.0.0.1");
+    let rr = Rr::start_with_umask(
+        "rr1",
+        &yaml,
+        &[
+            "--control-addr",
+            &format!("0.0.0.0:{control_port}"),
+            "--control-token-file",
+            dir.path().join("token").to_str().expect("utf8"),
+            "--control-read-token-file",
+            dir.path().join("read").to_str().expect("utf8"),
+        ],
+        "000",
+    );
+    let mode = std::fs::metadata(&rr.ctl).expect("socket").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "socket mode {mode:o} under umask 000");
+    assert!(rr.log().contains("reachable beyond loopback"), "{}", rr.log());
+
+    // TCP: no token 401, read-only token GET 200 / POST 403, full token passes (400: no such peer).
+    let tcp = |method: &str, path: &str, token: Option<&str>| -> u16 {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", control_port)).expect("connect");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: rr\r\n{auth}Connection: close\r\nContent-Length: 0\r\n\r\n"
+        )
+        .expect("write");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).expect("read");
+        buf.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(tcp("GET", "/status", None), 401);
+    assert_eq!(tcp("GET", "/status", Some("wrong")), 401);
+    assert_eq!(tcp("GET", "/status", Some("read-secret")), 200);
+    assert_eq!(tcp("POST", "/peers/nobody/reset", None), 401);
+    assert_eq!(tcp("POST", "/peers/nobody/reset", Some("read-secret")), 403);
+    assert_eq!(tcp("POST", "/peers/nobody/reset", Some("full-secret")), 400);
+    assert_eq!(tcp("GET", "/peers", Some("full-secret")), 200);
+
+    let file = dir.path().join("calico.yaml");
+    std::fs::write(&file, &yaml).expect("yaml");
+    let common_args = |sock: &str| -> Vec<String> {
+        [
+            "--datastore",
+            "file",
+            "--file",
+            file.to_str().expect("utf8"),
+            "--nodename",
+            "rr1",
+            "--metrics-addr",
+            "off",
+            "--listen-port",
+            &free_port("127.0.0.1").to_string(),
+            "--control-socket",
+            sock,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |args: Vec<String>| run_to_exit(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // A second daemon on the live socket: refused, and the first one still answers on it.
+    let (code, log) = run(common_args(rr.ctl.to_str().expect("utf8")));
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("refusing to take it over"), "{log}");
+    assert_eq!(rr.get("/status")["node"], "rr1");
+
+    // A regular file at the path: refused and left as it was.
+    let regular = dir.path().join("not-a-socket");
+    std::fs::write(&regular, "precious").expect("file");
+    let (code, log) = run(common_args(regular.to_str().expect("utf8")));
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("is not a socket"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(&regular).expect("still there"),
+        "precious"
+    );
+
+    // TCP control without a token file: a configuration error.
+    let mut args = common_args(dir.path().join("x.sock").to_str().expect("utf8"));
+    args.extend([
+        "--control-addr".to_string(),
+        format!("127.0.0.1:{}", free_port("127.0.0.1")),
+    ]);
+    let (code, log) = run(args);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("--control-token-file"), "{log}");
+
+    // A stale socket (nobody listening) at the path is replaced.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let stale = dir2.path().join("ctl.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    assert!(stale.exists());
+    let port = free_port("127.0.0.1").to_string();
+    let second = Rr::start_with_file("rr1", dir2, file.clone(), &["--listen-port", &port]);
+    assert!(
+        second.log().contains("removing a stale control socket"),
+        "{}",
+        second.log()
+    );
+}
