@@ -234,6 +234,12 @@ pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
                     // A peer that is not started shows why instead (e.g. an unreadable TCP-MD5 password).
                     if p["disabled_reason"].is_string() {
                         cell(&p["disabled_reason"])
+                    } else if p["last_down_secs_ago"].is_u64() {
+                        format!(
+                            "{} ({} ago)",
+                            cell(&p["last_down"]),
+                            duration(&p["last_down_secs_ago"])
+                        )
                     } else {
                         cell(&p["last_down"])
                     },

@@ -48,6 +48,8 @@ pub(crate) const NAMES: &[&str] = &[
     "calico_rr_sent_bytes_total",
     "calico_rr_malformed_messages_total",
     "calico_rr_connections_rejected_total",
+    "calico_rr_session_failures_total",
+    "calico_rr_rfc7606_events_total",
     "calico_rr_datastore_synced",
     "calico_rr_datastore_revision",
     "calico_rr_datastore_errors_total",
@@ -74,6 +76,15 @@ pub(crate) const NAMES: &[&str] = &[
 
 type KindLabel = [(&'static str, &'static str); 1];
 
+/// Labels of the RFC 7606 event counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub(crate) struct Rfc7606Labels {
+    /// The peer's session name.
+    pub peer: String,
+    /// `attribute-discard`, `treat-as-withdraw`, `afi-safi-disable` or `session-reset`.
+    pub treatment: String,
+}
+
 /// Every metric the daemon exports.
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -95,6 +106,10 @@ pub(crate) struct Metrics {
     pub malformed_messages: Counter,
     /// Connections refused with Cease / Connection Rejected.
     pub connections_rejected: Counter,
+    /// Connections that ended with a NOTIFICATION before Established.
+    pub session_failures: Counter,
+    /// RFC 7606 events per peer and treatment.
+    pub rfc7606_events: Family<Rfc7606Labels, Counter>,
     /// 1 when the datastore watch is in step.
     pub datastore_synced: Gauge,
     /// Revision of the last datastore state applied.
@@ -546,6 +561,16 @@ impl Metrics {
             self.malformed_messages.clone(),
         );
         r.register(
+            "session_failures",
+            "Connections that ended with a NOTIFICATION before Established",
+            self.session_failures.clone(),
+        );
+        r.register(
+            "rfc7606_events",
+            "Malformed UPDATEs handled by RFC 7606 error handling, per peer and treatment",
+            self.rfc7606_events.clone(),
+        );
+        r.register(
             "connections_rejected",
             "Connections refused with Cease / Connection Rejected",
             self.connections_rejected.clone(),
@@ -608,6 +633,12 @@ mod tests {
             ..PeerSample::default()
         });
         m.snapshot.lock().unwrap().update_groups.insert(0, 1);
+        m.rfc7606_events
+            .get_or_create(&Rfc7606Labels {
+                peer: "p".into(),
+                treatment: "treat-as-withdraw".into(),
+            })
+            .inc();
         let mut r = Registry::default();
         m.register(&mut r);
         let mut out = String::new();

@@ -56,6 +56,9 @@ use crate::sockopt;
 
 mod control;
 mod converge;
+mod loglimit;
+
+use loglimit::{LogLimit, Repeats};
 
 /// Messages queued per connection before the peer counts as stuck and is dropped (last resort).
 const SEND_QUEUE: usize = 65536;
@@ -116,6 +119,13 @@ pub(crate) enum EngineCmd {
         conn: ConnId,
         err: DecodeError,
     },
+    /// RFC 7606 errors handled without a reset (attribute discard, treat-as-withdraw) in a message that
+    /// follows as `Message` or `Frame`.
+    Rfc7606 {
+        generation: u64,
+        conn: ConnId,
+        errors: Vec<DecodeError>,
+    },
     /// The connection ended (EOF or error).
     Disconnected { generation: u64, conn: ConnId },
     /// A congested connection's write queue drained below the low watermark.
@@ -138,6 +148,7 @@ impl EngineCmd {
             | EngineCmd::Frame { generation, .. }
             | EngineCmd::Message { generation, .. }
             | EngineCmd::DecodeError { generation, .. }
+            | EngineCmd::Rfc7606 { generation, .. }
             | EngineCmd::Disconnected { generation, .. }
             | EngineCmd::Drained { generation, .. } => Some(*generation),
             _ => None,
@@ -218,6 +229,11 @@ pub(crate) struct EngineTask {
     pending_peer: HashMap<ConnId, PeerId>,
     /// Peers the datastore asks for that are not started (shown by `/peers` with the reason).
     disabled: Vec<DisabledPeer>,
+    /// Rate limits of the log lines a remote party can cause at will.
+    reject_log: LogLimit,
+    rfc7606_log: LogLimit,
+    /// The same failure before Established is logged again only when it changes or after a while.
+    failures: Repeats<PeerId>,
     listeners: Vec<Listener>,
     tx: mpsc::Sender<EngineCmd>,
     metrics: Arc<Metrics>,
@@ -254,6 +270,9 @@ impl EngineTask {
             cancelled: HashSet::new(),
             pending_peer: HashMap::new(),
             disabled: Vec::new(),
+            reject_log: LogLimit::new(5, Duration::from_secs(10)),
+            rfc7606_log: LogLimit::new(5, Duration::from_secs(10)),
+            failures: Repeats::new(Duration::from_secs(300)),
             listeners: Vec::new(),
             tx,
             metrics,
@@ -423,6 +442,26 @@ impl EngineTask {
                     e.handle_decode_error(now, conn, &err);
                 }
             }
+            EngineCmd::Rfc7606 { conn, errors, .. } => {
+                let Some(peer) = self.conns.get(&conn).map(|h| h.peer) else {
+                    return;
+                };
+                let name = self.peer_name(peer);
+                for err in &errors {
+                    let treatment = treatment_name(err.treatment);
+                    self.metrics
+                        .rfc7606_events
+                        .get_or_create(&crate::metrics::Rfc7606Labels {
+                            peer: name.clone(),
+                            treatment: treatment.to_string(),
+                        })
+                        .inc();
+                    if let Some(suppressed) = self.rfc7606_log.check(tokio::time::Instant::now()) {
+                        warn!(peer = %name, treatment, error = %err, suppressed,
+                              "malformed UPDATE handled per RFC 7606");
+                    }
+                }
+            }
             EngineCmd::Disconnected { conn, .. } => {
                 if self.conns.remove(&conn).is_some()
                     && let Some(e) = self.engine.as_mut()
@@ -562,7 +601,22 @@ impl EngineTask {
                     e.last_down_at = Some(std::time::SystemTime::now());
                 }
                 let name = self.peer_name(peer);
-                info!(peer = %name, %reason, "session down");
+                let addr = self.by_id.get(&peer).map(|a| a.to_string()).unwrap_or_default();
+                if administrative(&reason) {
+                    info!(peer = %name, address = %addr, %reason, "session down");
+                } else {
+                    warn!(peer = %name, address = %addr, %reason, "session down");
+                }
+            }
+            Output::ConnectionFailed { peer, reason, .. } => {
+                self.metrics.session_failures.inc();
+                let name = self.peer_name(peer);
+                let addr = self.by_id.get(&peer).map(|a| a.to_string()).unwrap_or_default();
+                let text = reason.to_string();
+                if let Some(repeats) = self.failures.check(peer, &text, tokio::time::Instant::now()) {
+                    warn!(peer = %name, address = %addr, reason = %text, repeats,
+                          "session failed before Established");
+                }
             }
             other => debug!(?other, "unhandled engine output"),
         }
@@ -576,6 +630,8 @@ impl EngineTask {
     }
 
     fn peer_name(&self, id: PeerId) -> String {
+        // Peers are removed from these maps only after the engine's outputs about them were acted on
+        // (converge::apply_desired), so the fallback is for a bug, not a normal path.
         self.by_id
             .get(&id)
             .and_then(|a| self.peers.get(a))
@@ -644,7 +700,10 @@ impl EngineTask {
                 // BGP speaker SHOULD send a NOTIFICATION message with the Error Code Cease and the Error
                 // Subcode 'Connection Rejected'."
                 self.metrics.connections_rejected.inc();
-                info!(%remote, "connection from an address we have no (enabled) peering for: rejected");
+                if let Some(suppressed) = self.reject_log.check(tokio::time::Instant::now()) {
+                    info!(%remote, suppressed,
+                          "connection from an address we have no (enabled) peering for: rejected");
+                }
                 tokio::spawn(reject(
                     stream,
                     Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
@@ -771,22 +830,37 @@ async fn read_loop(
                             frame,
                         },
                         Some(c) => match Message::decode_with_errors(&frame, c) {
-                            // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself so
-                            // that it withdraws the routes and counts the event.
-                            Ok((Message::Update(_), errors))
-                                if bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
-                            {
-                                EngineCmd::Frame {
-                                    generation,
-                                    conn,
-                                    frame,
+                            Ok((msg, errors)) => {
+                                let taw = matches!(msg, Message::Update(_))
+                                    && bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw);
+                                if !errors.is_empty()
+                                    && tx
+                                        .send(EngineCmd::Rfc7606 {
+                                            generation,
+                                            conn,
+                                            errors,
+                                        })
+                                        .await
+                                        .is_err()
+                                {
+                                    return;
+                                }
+                                if taw {
+                                    // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself
+                                    // so that it withdraws the routes and counts the event.
+                                    EngineCmd::Frame {
+                                        generation,
+                                        conn,
+                                        frame,
+                                    }
+                                } else {
+                                    EngineCmd::Message {
+                                        generation,
+                                        conn,
+                                        msg: Box::new(msg),
+                                    }
                                 }
                             }
-                            Ok((msg, _)) => EngineCmd::Message {
-                                generation,
-                                conn,
-                                msg: Box::new(msg),
-                            },
                             Err(err) => EngineCmd::DecodeError {
                                 generation,
                                 conn,
@@ -923,4 +997,21 @@ impl Writer {
                 .await;
         }
     }
+}
+
+/// The RFC 7606 name of a treatment, for metrics labels and logs.
+fn treatment_name(t: Treatment) -> &'static str {
+    match t {
+        Treatment::AttributeDiscard => "attribute-discard",
+        Treatment::TreatAsWithdraw => "treat-as-withdraw",
+        Treatment::AfiSafiDisable => "afi-safi-disable",
+        _ => "session-reset",
+    }
+}
+
+/// A session end we caused on purpose (shutdown, de-configuration, reset, configuration change): INFO, not
+/// WARN.
+fn administrative(reason: &rr_core::DownReason) -> bool {
+    matches!(reason, rr_core::DownReason::NotificationSent(n)
+        if n.code == CEASE && matches!(n.subcode, 2 | 3 | 4 | 6))
 }

@@ -276,5 +276,5 @@ fn control_api_reset_and_refresh() {
         }
     });
     let last = rr.peer("node2").expect("node2")["last_down"].clone();
-    assert_eq!(last, "sent notification 6/4", "{last}");
+    assert_eq!(last, "sent notification 6/4 (administrative reset)", "{last}");
 }

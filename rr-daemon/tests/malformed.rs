@@ -175,5 +175,8 @@ fn max_prefixes_closes_the_session_with_cease_1() {
     // RFC 4486 section 4: Cease, subcode 1 "Maximum Number of Prefixes Reached".
     assert_eq!(p.notification(), Some((6, 1)));
     let last = rr.peer("raw").expect("raw")["last_down"].clone();
-    assert_eq!(last, "sent notification 6/1", "{last}");
+    assert_eq!(
+        last, "sent notification 6/1 (maximum number of prefixes reached)",
+        "{last}"
+    );
 }

@@ -350,3 +350,169 @@ fn control_plane_is_private_and_authenticated() {
         second.log()
     );
 }
+
+fn metric(rr: &Rr, prefix: &str) -> Option<u64> {
+    let (_, m) = rr.metrics_get("/metrics");
+    m.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Item 8: failures before Established (2/2 from a real BIRD, 2/6, 2/3 and 4/0 from a raw speaker) are logged
+/// with the peer's name and the NOTIFICATION's name and code, and kept as LAST-DOWN with a time; RFC 7606
+/// events are counted per peer and treatment and logged; rejected connections are counted and rate-limited in
+/// the log; a de-configured session's end names the peer; no "datastore unavailable" at start-up.
+#[test]
+fn session_failures_are_logged_and_counted() {
+    use common::raw::{RawPeer, msg, open_with, update};
+    use std::net::SocketAddr;
+
+    require(&["bird"]);
+    let base = 143;
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let raw_ip = Ipv4Addr::new(127, 0, base, 9);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    topo.nodes
+        .push(NodeDef::client("raw", raw_ip, free_port("127.0.0.1")));
+    let mut specs = Vec::new();
+    // node2 runs AS 64999 although the datastore says 64512: Bad Peer AS. node3 is well configured.
+    for (n, asn) in [(2u8, 64999u32), (3, 64512)] {
+        let port = free_port("127.0.0.1");
+        let mut spec = BirdSpec::client(n, port, asn);
+        spec.addr = Ipv4Addr::new(127, 0, base, n);
+        spec.name = format!("bird{base}-{n}");
+        spec.neighbors
+            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+        topo.nodes
+            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        specs.push(spec);
+    }
+    let rr = Rr::start("rr1", &topo.yaml(), &[]);
+    let birds: Vec<Bird> = specs.into_iter().map(Bird::start).collect();
+    birds[1].wait_established("rr1", T);
+
+    // 2/2 from BIRD: logged once with the name, kept as LAST-DOWN with a time.
+    let p = wait_for("node2's Bad Peer AS as LAST-DOWN", T, || match rr.peer("node2") {
+        Some(p) if p["last_down"].as_str().is_some_and(|l| l.contains("2/2")) => Ok(p),
+        other => Err(format!("{other:?}")),
+    });
+    assert_eq!(p["last_down"], "sent notification 2/2 (bad peer as)", "{p}");
+    assert!(p["last_down_secs_ago"].is_u64(), "{p}");
+    wait_for("the 2/2 log line", T, || {
+        let log = rr.log();
+        if log.lines().any(|l| {
+            l.contains("session failed before Established")
+                && l.contains("node2")
+                && l.contains("2/2 (bad peer as)")
+        }) {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+
+    // A raw speaker at the raw node's address: 2/6, 2/3 and 4/0.
+    let rr_addr = SocketAddr::new(rr_ip.into(), rr_port);
+    let connect = || wait_for("raw connection", T, || RawPeer::connect(raw_ip, rr_addr));
+    let mut cases: Vec<(Vec<u8>, (u8, u8), &str)> = vec![
+        (
+            open_with(raw_ip, 64512, 1),
+            (2, 6),
+            "2/6 (unacceptable hold time)",
+        ),
+        (
+            open_with(Ipv4Addr::UNSPECIFIED, 64512, 90),
+            (2, 3),
+            "2/3 (bad bgp identifier)",
+        ),
+    ];
+    // Hold time 3, OPEN accepted, then silence in OpenConfirm: the hold timer expires.
+    cases.push((open_with(raw_ip, 64512, 3), (4, 0), "4/0"));
+    for (open, want, text) in cases {
+        let mut p = connect();
+        p.send(&open);
+        assert_eq!(p.notification(), Some(want), "{text}");
+        wait_for(&format!("LAST-DOWN {text}"), T, || match rr.peer("raw") {
+            Some(p) if p["last_down"].as_str().is_some_and(|l| l.contains(text)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        });
+        wait_for(&format!("the {text} log line"), T, || {
+            let log = rr.log();
+            if log.lines().any(|l| {
+                l.contains("session failed before Established") && l.contains("raw") && l.contains(text)
+            }) {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        });
+    }
+    assert!(metric(&rr, "calico_rr_session_failures_total").unwrap_or(0) >= 4);
+
+    // RFC 7606: an invalid ORIGIN is treat-as-withdraw: counted for the peer and logged.
+    let mut p = wait_for("raw peer established", T, || RawPeer::establish(raw_ip, rr_addr));
+    p.send(&update(7));
+    p.send(&msg(4, &[]));
+    wait_for("the RFC 7606 counter", T, || {
+        match metric(
+            &rr,
+            "calico_rr_rfc7606_events_total{peer=\"raw\",treatment=\"treat-as-withdraw\"}",
+        ) {
+            Some(1) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert!(
+        rr.log()
+            .lines()
+            .any(|l| l.contains("RFC 7606") && l.contains("raw")),
+        "{}",
+        rr.log()
+    );
+    drop(p);
+
+    // 30 connections from an address with no peering: all counted, a few lines logged.
+    let stranger = Ipv4Addr::new(127, 0, base, 50);
+    for _ in 0..30 {
+        let mut s = connect_from(stranger, rr_addr);
+        assert_eq!(s.notification(), Some((6, 5)));
+    }
+    wait_for("30 rejections counted", T, || {
+        match metric(&rr, "calico_rr_connections_rejected_total") {
+            Some(n) if n >= 30 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let lines = rr
+        .log()
+        .lines()
+        .filter(|l| l.contains("rejected") && l.contains(&stranger.to_string()))
+        .count();
+    assert!((1..=10).contains(&lines), "{lines} log lines for 30 rejections");
+
+    // node3 de-configured while Established: the session's end names it.
+    topo.nodes.retain(|n| n.name != "node3");
+    rr.write_yaml(&topo.yaml());
+    wait_for("node3's session down logged by name", T, || {
+        let log = rr.log();
+        if log
+            .lines()
+            .any(|l| l.contains("session down") && l.contains("node3"))
+        {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    let log = rr.log();
+    assert!(!log.contains("peer=#"), "{log}");
+    assert!(!log.contains("datastore unavailable"), "{log}");
+}
+
+fn connect_from(local: Ipv4Addr, rr: std::net::SocketAddr) -> common::raw::RawPeer {
+    wait_for("connection", T, || common::raw::RawPeer::connect(local, rr))
+}

@@ -43,6 +43,7 @@ impl EngineTask {
             "established_transitions": p.stats.established_transitions,
             "treat_as_withdraw": p.stats.treat_as_withdraw,
             "last_down": p.last_down.as_ref().map(|r| r.to_string()),
+            "last_down_secs_ago": p.last_down_at.map(|t| (now - t).as_secs()),
             "md5": spec.is_some_and(|s| s.password.is_some()),
             "ttl_security": spec.and_then(|s| s.ttl_security),
             "negotiated": p.negotiated.as_ref().map(|n| json!({
