@@ -392,8 +392,19 @@ impl FileDatastore {
 
     fn apply_parsed(&self, st: &mut State, parsed: Parsed) -> bool {
         let records: Vec<InvalidRecord> = parsed.invalid.iter().map(|(_, r)| r.clone()).collect();
-        for r in &records {
+        // Summarised: the first few, then a count (a generated file can hold thousands).
+        for r in records.iter().take(crate::snapshot::LOGGED_INVALID) {
             tracing::warn!(record = %r, "invalid document in datastore file");
+        }
+        if records.len() > crate::snapshot::LOGGED_INVALID {
+            tracing::warn!(
+                file = %self.inner.path.display(),
+                invalid = records.len(),
+                "invalid documents in datastore file: {} more not logged",
+                records.len() - crate::snapshot::LOGGED_INVALID
+            );
+        }
+        for r in &records {
             st.broadcast(&WatchEvent::Invalid(r.clone()));
         }
         st.invalid = records;

@@ -17,6 +17,12 @@ use crate::store::{Datastore, InvalidRecord, Revision, SyncStatus, WatchEvent};
 
 /// How many recent invalid records a snapshot remembers (for status output).
 const MAX_INVALID: usize = 64;
+/// How many invalid records of one batch are logged one by one (the rest are counted in one line).
+pub const LOGGED_INVALID: usize = 3;
+/// [`follow`] publishes a batch once the watch has been quiet this long...
+const QUIET: Duration = Duration::from_millis(20);
+/// ...or once the batch has been collecting this long under a continuous stream of events.
+const MAX_BATCH: Duration = Duration::from_secs(2);
 
 /// Every resource a reflector reads, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -232,7 +238,10 @@ impl Hold {
     }
 }
 
-/// Follows `store` forever, publishing the maintained snapshot on `tx` after each batch of changes.
+/// Follows `store` forever, publishing the maintained snapshot on `tx` after each batch of changes: a batch
+/// is every event that arrives until the watch has been quiet for 20 ms (at most 2 s under a continuous
+/// stream), so a large edit costs one publish (and one peering recomputation downstream), not one per
+/// record. Invalid records of a batch are logged a few at a time with a count of the rest.
 ///
 /// Returns only when every receiver is gone. Outages keep the last good snapshot (marked unsynced); a stream
 /// that ends or fails is re-opened from the last revision with exponential backoff (100 ms to 10 s). A full
@@ -269,16 +278,25 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
             let before = snap.len();
             let mut next = Some(first);
             let mut ended = false;
-            // Apply everything already buffered before publishing once.
+            let started = tokio::time::Instant::now();
+            let mut events = 0usize;
+            let mut invalid = 0usize;
+            // Apply the whole burst (everything buffered, and what follows within QUIET) before publishing
+            // once: publishing clones the state and the daemon recomputes the peering from it, so one
+            // publish per event would make a large change cost quadratic time.
             while let Some(item) = next.take() {
                 match item {
                     Ok(ev) => {
+                        events += 1;
                         if let WatchEvent::Resync { resources, .. } = &ev {
                             hold.before_relist(&snap, resources.len());
                             have_state = true;
                         }
                         if let WatchEvent::Invalid(rec) = &ev {
-                            tracing::warn!(record = %rec, "invalid datastore record skipped");
+                            invalid += 1;
+                            if invalid <= LOGGED_INVALID {
+                                tracing::warn!(record = %rec, "invalid datastore record skipped");
+                            }
                         }
                         if matches!(ev, WatchEvent::Status(SyncStatus::Synced)) {
                             backoff = Duration::from_millis(100);
@@ -296,9 +314,24 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
                 match stream.next().now_or_never() {
                     Some(Some(item)) => next = Some(item),
                     Some(None) => ended = true,
+                    None if started.elapsed() < MAX_BATCH => {
+                        match tokio::time::timeout(QUIET, stream.next()).await {
+                            Ok(Some(item)) => next = Some(item),
+                            Ok(None) => ended = true,
+                            Err(_) => {}
+                        }
+                    }
                     None => {}
                 }
             }
+            if invalid > LOGGED_INVALID {
+                tracing::warn!(
+                    invalid,
+                    "invalid datastore records skipped: {} more not logged",
+                    invalid - LOGGED_INVALID
+                );
+            }
+            tracing::debug!(events, changed, "datastore batch applied");
             if changed {
                 hold.after_batch(&snap, before);
                 tx.send_replace(Arc::new(hold.view(&snap)));

@@ -25,6 +25,8 @@ use crate::tasks::EngineCmd;
 
 /// Calico's session timers (confd's BIRD template): connect retry 5 s.
 const CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// Peering warnings logged one by one per change (the rest are counted).
+const LOGGED_WARNINGS: usize = 5;
 /// BIRD's default hold time, which Calico nodes use.
 const DEFAULT_HOLD: Duration = Duration::from_secs(240);
 
@@ -253,8 +255,14 @@ impl Secrets {
     }
 }
 
-/// Computes the desired state from a snapshot.
-pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets) -> Option<Desired> {
+/// Computes the desired state from a snapshot. `logged` holds the peering warnings last logged (they are
+/// logged again only when they change).
+pub(crate) async fn desired(
+    cfg: &Config,
+    snap: &Snapshot,
+    secrets: &mut Secrets,
+    logged: &mut Vec<String>,
+) -> Option<Desired> {
     let name = node_name(cfg, snap);
     let identity = Identity {
         node_name: name.clone(),
@@ -265,8 +273,20 @@ pub(crate) async fn desired(cfg: &Config, snap: &Snapshot, secrets: &mut Secrets
     };
     let p = datastore::peering::compute(snap, &identity);
     secrets.begin_pass();
-    for w in &p.warnings {
-        tracing::warn!("{w}");
+    // The same warnings come back on every recomputation: log them when they change, the first few and
+    // a count.
+    if p.warnings != *logged {
+        for w in p.warnings.iter().take(LOGGED_WARNINGS) {
+            tracing::warn!("{w}");
+        }
+        if p.warnings.len() > LOGGED_WARNINGS {
+            tracing::warn!(
+                warnings = p.warnings.len(),
+                "peering: {} more warnings not logged",
+                p.warnings.len() - LOGGED_WARNINGS
+            );
+        }
+        logged.clone_from(&p.warnings);
     }
     let local = &p.local;
     let Some(router_id) = cfg.router_id.or_else(|| local.router_id()) else {
@@ -334,6 +354,7 @@ pub(crate) async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut last: Option<Desired> = None;
+    let mut logged = Vec::new();
     let mut last_synced = None;
     let mut last_invalid: Option<String> = None;
     loop {
@@ -370,7 +391,15 @@ pub(crate) async fn run(
         // everything, so wait (a later outage keeps the last good snapshot, marked unsynced).
         if snap.synced || last.is_some() {
             let started = std::time::Instant::now();
-            if let Some(d) = desired(&cfg, &snap, &mut secrets).await
+            let d = desired(&cfg, &snap, &mut secrets, &mut logged).await;
+            // One recomputation per published snapshot (a batch of datastore changes).
+            tracing::debug!(
+                resources = snap.len(),
+                revision = %snap.revision,
+                took_us = started.elapsed().as_micros() as u64,
+                "peering recomputed"
+            );
+            if let Some(d) = d
                 && last.as_ref() != Some(&d)
             {
                 tracing::info!(

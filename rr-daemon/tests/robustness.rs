@@ -516,3 +516,121 @@ fn session_failures_are_logged_and_counted() {
 fn connect_from(local: Ipv4Addr, rr: std::net::SocketAddr) -> common::raw::RawPeer {
     wait_for("connection", T, || common::raw::RawPeer::connect(local, rr))
 }
+
+/// Item 5: a large datastore change (50 000 generated Nodes and 1 000 invalid documents) is applied as one
+/// batch: the peering is recomputed once or twice, not per record; the invalid records are summarised (a
+/// few lines and a count) instead of one line each; the sessions are not touched; and a later edit that
+/// removes it all is applied at once. The figures go to stderr (no timing assert).
+#[test]
+fn large_datastore_change_is_applied_in_one_batch() {
+    use std::fmt::Write as _;
+    use std::time::Instant;
+
+    require(&["bird"]);
+    let base = 144;
+    let rr_ip = Ipv4Addr::new(127, 0, base, 1);
+    let rr_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    // Only labelled nodes peer with the reflector: the generated ones add no session.
+    topo.peers = vec![(
+        "peer-with-route-reflectors".into(),
+        "{nodeSelector: has(client), peerSelector: route-reflector == 'true'}".into(),
+    )];
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let port = free_port("127.0.0.1");
+    let mut spec = BirdSpec::client(2, port, 64512);
+    spec.addr = Ipv4Addr::new(127, 0, base, 2);
+    spec.name = format!("bird{base}-2");
+    spec.neighbors
+        .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+    topo.nodes
+        .push(NodeDef::client("node2", spec.addr, port).label("client", "yes"));
+    let small = topo.yaml();
+    let rr = Rr::start("rr1", &small, &[]);
+    let bird = Bird::start(spec);
+    bird.wait_established("rr1", T);
+    rr.wait_established("node2", T);
+
+    const NODES: u32 = 50_000;
+    const INVALID: u32 = 1_000;
+    let mut big = small.clone();
+    for i in 0..NODES {
+        let _ = write!(
+            big,
+            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: gen-{i}, labels: {{rack: r{}}}}}\n\
+             spec: {{bgp: {{ipv4Address: 10.{}.{}.{}/16}}}}\n",
+            i % 64,
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff
+        );
+    }
+    for i in 0..INVALID {
+        let _ = write!(
+            big,
+            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: bad-{i}}}\n\
+             spec: {{bgp: {{ipv4Address: banana}}}}\n"
+        );
+    }
+    eprintln!("generated file: {} bytes", big.len());
+
+    let recomputed = |from: usize| -> Vec<u64> {
+        rr.log()[from..]
+            .lines()
+            .filter(|l| l.contains("peering recomputed"))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("resources="))
+                    .and_then(|v| v.parse().ok())
+            })
+            .collect()
+    };
+    let mark = rr.log().len();
+    let t0 = Instant::now();
+    rr.write_yaml(&big);
+    let want = u64::from(NODES) + 5;
+    wait_for("the large file applied", Duration::from_secs(300), || {
+        let r = recomputed(mark);
+        if r.iter().any(|&n| n >= want) {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+    let applied = t0.elapsed();
+    let after = rr.log()[mark..].to_string();
+    let runs = recomputed(mark);
+    let invalid_lines = after.lines().filter(|l| l.contains("invalid")).count();
+    eprintln!(
+        "{NODES} nodes + {INVALID} invalid documents applied in {applied:?}: {} peering recomputations, \
+         {invalid_lines} log lines about invalid records, {} log lines in all",
+        runs.len(),
+        after.lines().count()
+    );
+    assert!(runs.len() <= 3, "recomputed {} times: {runs:?}", runs.len());
+    assert!(
+        (1..=10).contains(&invalid_lines),
+        "{invalid_lines} lines about invalid records"
+    );
+    assert!(
+        after.contains(&format!("{INVALID} more")) || after.contains(&format!("{} more", INVALID - 3)),
+        "the summary counts the rest: {after}"
+    );
+    assert_eq!(transitions(&rr, "node2"), 1, "node2's session was reset");
+
+    // Back to the small file: applied at once, not behind a backlog.
+    let mark = rr.log().len();
+    let t0 = Instant::now();
+    rr.write_yaml(&small);
+    wait_for("the small file applied", Duration::from_secs(300), || {
+        let r = recomputed(mark);
+        if r.iter().any(|&n| n < 10) {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+    eprintln!("removing them again applied in {:?}", t0.elapsed());
+    assert_eq!(transitions(&rr, "node2"), 1, "node2's session was reset");
+}
