@@ -679,8 +679,13 @@ pub struct FileHarness {
 }
 
 impl FileHarness {
-    /// Opens a file store at `path` (which should not exist yet) with a short poll interval.
+    /// Opens a file store at `path` (which should not exist yet) with a short poll interval. The file is
+    /// created as an explicitly empty datastore ([`crate::file::EXPLICIT_EMPTY`]): a missing file is reported
+    /// unavailable, not empty.
     pub fn new(path: impl Into<std::path::PathBuf>) -> Result<Self, Error> {
+        let path = path.into();
+        std::fs::write(&path, crate::file::EXPLICIT_EMPTY)
+            .map_err(|e| Error::Unavailable(format!("writing {}: {e}", path.display())))?;
         Ok(FileHarness {
             store: FileDatastore::open_with_poll(path, Duration::from_millis(200))?,
         })

@@ -41,7 +41,7 @@ pub enum Error {
         actual: Option<Revision>,
     },
     /// A record or a value does not make a valid resource.
-    #[error("invalid {resource}: field {field} = {value}: {reason}")]
+    #[error("invalid {resource}: {}", invalid_detail(.field, .value, .reason))]
     Invalid {
         /// The resource, as `Kind/name` (or a file/document or key when the name is unknown).
         resource: String,
@@ -82,5 +82,37 @@ impl Error {
     /// True for errors worth retrying (the backend was unavailable).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Unavailable(_))
+    }
+}
+
+/// The part of an [`Error::Invalid`] message after the resource: `field F = V: reason`, leaving out the field
+/// and value when the whole record is unreadable (a YAML syntax error has neither).
+fn invalid_detail(field: &str, value: &str, reason: &str) -> String {
+    match (field.is_empty(), value.is_empty()) {
+        (true, true) => reason.to_string(),
+        (true, false) => format!("{value}: {reason}"),
+        (false, true) => format!("field {field}: {reason}"),
+        (false, false) => format!("field {field} = {value}: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn invalid_messages_leave_out_missing_parts() {
+        let e = Error::invalid("calico.yaml#2", "", "", "mapping values are not allowed here");
+        assert_eq!(
+            e.to_string(),
+            "invalid calico.yaml#2: mapping values are not allowed here"
+        );
+        let e = Error::invalid("BGPPeer/p", "spec.peerIP", "\"x\"", "not an IP address");
+        assert_eq!(
+            e.to_string(),
+            "invalid BGPPeer/p: field spec.peerIP = \"x\": not an IP address"
+        );
+        let e = Error::invalid("/calico/x", "", "{", "not JSON");
+        assert_eq!(e.to_string(), "invalid /calico/x: {: not JSON");
     }
 }

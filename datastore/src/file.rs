@@ -4,7 +4,19 @@
 //!   are manifests. Empty documents are ignored.
 //! - The file is reloaded when it changes: a `notify` watch on its directory (editors often replace the file
 //!   by renaming), plus a poll every [`FileDatastore::DEFAULT_POLL`] as a fallback (network file systems,
-//!   missed events). A missing file is an empty datastore.
+//!   missed events).
+//! - A missing file, or one with no document at all (empty, blank, only comments or `---`), is not an empty
+//!   datastore: it is reported ([`SyncStatus::Unavailable`] naming the file and saying "missing" or "empty",
+//!   and a WARN line) and the last good state stays in force until a file with documents returns. Deleting or
+//!   truncating the file by mistake therefore never drops every session. A datastore that is meant to be
+//!   empty says so explicitly with a `kind: List` document whose `items` are empty (writes that remove the
+//!   last object write exactly that):
+//!
+//!   ```yaml
+//!   apiVersion: projectcalico.org/v3
+//!   kind: List
+//!   items: []
+//!   ```
 //! - An invalid edit is reported as [`WatchEvent::Invalid`] naming the file, the document (1-based, e.g.
 //!   `rr.yaml#3` or `rr.yaml#2.items[4]`) and the field, and the last good state stays in force: a document
 //!   with a readable kind and name keeps that object's last good version; a YAML syntax error or a document
@@ -32,6 +44,9 @@ use crate::model::{Kind, Resource};
 use crate::store::{
     Datastore, InvalidRecord, Listing, Revision, SyncStatus, Versioned, WatchEvent, WatchStream,
 };
+
+/// The document of an intentionally empty datastore file.
+pub const EXPLICIT_EMPTY: &str = "apiVersion: projectcalico.org/v3\nkind: List\nitems: []\n";
 
 /// Events kept for replaying `watch(Some(rev))`.
 const HISTORY: usize = 4096;
@@ -105,6 +120,8 @@ struct Parsed {
     invalid: Vec<(Option<Key>, InvalidRecord)>,
     /// Set when the whole file must be rejected.
     fatal: bool,
+    /// Non-empty documents seen (a `kind: List` counts as one, even with no items).
+    documents: usize,
     /// Keys in file order.
     order: Vec<Key>,
 }
@@ -115,6 +132,7 @@ fn parse_text(path: &Path, text: &str) -> Parsed {
         objects: BTreeMap::new(),
         invalid: Vec::new(),
         fatal: false,
+        documents: 0,
         order: Vec::new(),
     };
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -139,6 +157,7 @@ fn parse_text(path: &Path, text: &str) -> Parsed {
         if value.is_null() {
             continue;
         }
+        out.documents += 1;
         let is_list = value.get("kind").and_then(|k| k.as_str()) == Some("List");
         if is_list {
             let items = value
@@ -229,8 +248,8 @@ impl FileDatastore {
     pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
 
     /// Opens (and loads) the file, and when called inside a tokio runtime starts reloading it on change with
-    /// [`Self::DEFAULT_POLL`] as the poll fallback. A missing file is an empty datastore; an unreadable one
-    /// is an error.
+    /// [`Self::DEFAULT_POLL`] as the poll fallback. A missing or empty file opens with no objects and reports
+    /// itself unavailable (its first write creates it); an unreadable one is an error.
     pub fn open(path: impl Into<PathBuf>) -> Result<FileDatastore, Error> {
         Self::open_with_poll(path, Self::DEFAULT_POLL)
     }
@@ -267,7 +286,11 @@ impl FileDatastore {
     async fn reload_settled(&self) {
         const SETTLE: Duration = Duration::from_millis(100);
         let mut text = self.read_text();
-        if text.as_ref().ok() == self.lock().last_text.as_ref() {
+        if let Ok(t) = &text
+            && let st = self.lock()
+            && *t == st.last_text
+            && st.unreadable.is_none()
+        {
             return;
         }
         for _ in 0..20 {
@@ -277,13 +300,6 @@ impl FileDatastore {
                 break;
             }
             text = again;
-        }
-        // An empty file replacing a non-empty datastore must stay empty for a while to count.
-        if matches!(&text, Ok(t) if t.trim().is_empty()) && !self.lock().objects.is_empty() {
-            tokio::time::sleep(SETTLE * 10).await;
-            if self.read_text() != text {
-                return; // Something was written meanwhile: the next reload picks it up.
-            }
         }
         let mut st = self.lock();
         match text {
@@ -309,10 +325,11 @@ impl FileDatastore {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn read_text(&self) -> Result<String, Error> {
+    /// The file's text; `None` when the file does not exist.
+    fn read_text(&self) -> Result<Option<String>, Error> {
         match std::fs::read_to_string(&self.inner.path) {
-            Ok(t) => Ok(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::Unavailable(format!(
                 "reading {}: {e}",
                 self.inner.path.display()
@@ -336,26 +353,58 @@ impl FileDatastore {
         Ok(self.apply_text(&mut st, text))
     }
 
-    /// Folds new file text into the state; returns true if objects changed. After an outage, `Synced` is
-    /// announced once the changes are out.
-    fn apply_text(&self, st: &mut State, text: String) -> bool {
+    /// Folds new file text (`None`: the file is missing) into the state; returns true if objects changed.
+    /// A missing or empty file is reported and changes nothing. After an outage, `Synced` is announced once
+    /// the changes are out.
+    fn apply_text(&self, st: &mut State, text: Option<String>) -> bool {
+        let Some(text) = text else {
+            st.last_text = None;
+            mark_unreadable(
+                st,
+                format!("datastore file {} is missing", self.inner.path.display()),
+            );
+            return false;
+        };
+        if st.last_text.as_deref() == Some(text.as_str()) && st.unreadable.is_none() {
+            return false;
+        }
+        let parsed = parse_text(&self.inner.path, &text);
+        st.last_text = Some(text);
+        if parsed.documents == 0 && !parsed.fatal {
+            mark_unreadable(
+                st,
+                format!(
+                    "datastore file {} is empty (no document; an intentionally empty datastore is a \
+                     `kind: List` with `items: []`)",
+                    self.inner.path.display()
+                ),
+            );
+            return false;
+        }
         let was_unreadable = st.unreadable.take().is_some();
-        let changed = self.apply_text_inner(st, text);
+        let changed = self.apply_parsed(st, parsed);
         if was_unreadable {
+            tracing::info!(file = %self.inner.path.display(), "datastore file readable again");
             st.broadcast(&WatchEvent::Status(SyncStatus::Synced));
         }
         changed
     }
 
-    fn apply_text_inner(&self, st: &mut State, text: String) -> bool {
-        if st.last_text.as_deref() == Some(text.as_str()) {
-            return false;
-        }
-        let parsed = parse_text(&self.inner.path, &text);
-        st.last_text = Some(text);
+    fn apply_parsed(&self, st: &mut State, parsed: Parsed) -> bool {
         let records: Vec<InvalidRecord> = parsed.invalid.iter().map(|(_, r)| r.clone()).collect();
-        for r in &records {
+        // Summarised: the first few, then a count (a generated file can hold thousands).
+        for r in records.iter().take(crate::snapshot::LOGGED_INVALID) {
             tracing::warn!(record = %r, "invalid document in datastore file");
+        }
+        if records.len() > crate::snapshot::LOGGED_INVALID {
+            tracing::warn!(
+                file = %self.inner.path.display(),
+                invalid = records.len(),
+                "invalid documents in datastore file: {} more not logged",
+                records.len() - crate::snapshot::LOGGED_INVALID
+            );
+        }
+        for r in &records {
             st.broadcast(&WatchEvent::Invalid(r.clone()));
         }
         st.invalid = records;
@@ -459,8 +508,12 @@ impl FileDatastore {
         });
     }
 
-    /// Renders every object as a multi-document YAML.
+    /// Renders every object as a multi-document YAML; no object at all is an explicit empty `List` (an
+    /// empty file would read as a mistake).
     fn render(objects: &BTreeMap<Key, Versioned<Resource>>) -> Result<String, Error> {
+        if objects.is_empty() {
+            return Ok(EXPLICIT_EMPTY.to_string());
+        }
         let mut out = String::new();
         for v in objects.values() {
             let doc = serde_yaml_ng::to_string(&v.value)
@@ -478,6 +531,7 @@ impl FileDatastore {
     ) -> Result<T, Error> {
         let text = self.read_text()?;
         let mut st = self.lock();
+        // A missing file is created by the first write: only its absence is reported, not the write.
         self.apply_text(&mut st, text);
         let rev = Revision(st.revision + 1);
         let mut objects = st.objects.clone();
@@ -499,6 +553,9 @@ impl FileDatastore {
         st.last_text = Some(rendered);
         st.invalid.clear();
         st.record(rev.0, event);
+        if st.unreadable.take().is_some() {
+            st.broadcast(&WatchEvent::Status(SyncStatus::Synced));
+        }
         Ok(result)
     }
 }
@@ -638,7 +695,7 @@ impl Datastore for FileDatastore {
 /// Records that the file cannot be read (announced once per distinct error).
 fn mark_unreadable(st: &mut State, msg: String) {
     if st.unreadable.as_deref() != Some(&msg) {
-        tracing::warn!(error = %msg, "datastore file unreadable; keeping the last good state");
+        tracing::warn!(reason = %msg, "datastore file not usable: keeping the last good state until it is");
         st.broadcast(&WatchEvent::Status(SyncStatus::Unavailable(msg.clone())));
         st.unreadable = Some(msg);
     }

@@ -17,6 +17,12 @@ use crate::store::{Datastore, InvalidRecord, Revision, SyncStatus, WatchEvent};
 
 /// How many recent invalid records a snapshot remembers (for status output).
 const MAX_INVALID: usize = 64;
+/// How many invalid records of one batch are logged one by one (the rest are counted in one line).
+pub const LOGGED_INVALID: usize = 3;
+/// [`follow`] publishes a batch once the watch has been quiet this long...
+const QUIET: Duration = Duration::from_millis(20);
+/// ...or once the batch has been collecting this long under a continuous stream of events.
+const MAX_BATCH: Duration = Duration::from_secs(2);
 
 /// Every resource a reflector reads, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +43,9 @@ pub struct Snapshot {
     pub synced: bool,
     /// The most recent records that failed to parse (oldest first, at most 64).
     pub invalid: Vec<InvalidRecord>,
+    /// Why the state is not known to match the store, when the backend or [`follow`] said why (a missing
+    /// or empty datastore file, an outage, a listing that came back empty after having data).
+    pub unavailable: Option<String>,
 }
 
 impl Snapshot {
@@ -132,6 +141,7 @@ impl Snapshot {
                     revision: *revision,
                     synced: self.synced,
                     invalid: std::mem::take(&mut self.invalid),
+                    unavailable: self.unavailable.take(),
                     ..Snapshot::default()
                 };
                 for r in resources {
@@ -161,20 +171,87 @@ impl Snapshot {
             }
             WatchEvent::Status(status) => {
                 let synced = matches!(status, SyncStatus::Synced);
-                let changed = synced != self.synced;
+                let reason = match status {
+                    SyncStatus::Unavailable(msg) => Some(msg.clone()),
+                    _ => None,
+                };
+                let changed = synced != self.synced || reason != self.unavailable;
                 self.synced = synced;
+                self.unavailable = reason;
                 changed
             }
         }
     }
 }
 
-/// Follows `store` forever, publishing the maintained snapshot on `tx` after each batch of changes.
+/// The last good state [`follow`] keeps while a listing that came back empty is held.
+#[derive(Default)]
+struct Hold {
+    /// The state before an empty listing replaced it.
+    last_good: Option<Snapshot>,
+}
+
+impl Hold {
+    /// Called before a full listing is applied to `snap`: an empty one replacing resources is held.
+    fn before_relist(&mut self, snap: &Snapshot, resources: usize) {
+        if resources == 0 && !snap.is_empty() && self.last_good.is_none() {
+            tracing::warn!(
+                held = snap.len(),
+                "datastore listing came back empty after holding {} resources: keeping the last good state \
+                 (every session) until the datastore has data again; restart the daemon to start from an \
+                 empty datastore",
+                snap.len()
+            );
+            self.last_good = Some(snap.clone());
+        }
+    }
+
+    /// Called after a batch was applied (`before`: resources before it).
+    fn after_batch(&mut self, snap: &Snapshot, before: usize) {
+        if !snap.is_empty() {
+            if self.last_good.take().is_some() {
+                tracing::info!(resources = snap.len(), "datastore has data again");
+            }
+        } else if before > 0 && self.last_good.is_none() {
+            tracing::warn!(
+                deleted = before,
+                "every resource was deleted from the datastore: every session is dropped"
+            );
+        }
+    }
+
+    /// What to publish for the store's state `snap`.
+    fn view(&self, snap: &Snapshot) -> Snapshot {
+        match &self.last_good {
+            Some(good) => Snapshot {
+                synced: false,
+                unavailable: Some(format!(
+                    "the datastore listing came back empty after holding {} resources: the last good state \
+                     is kept",
+                    good.len()
+                )),
+                invalid: snap.invalid.clone(),
+                ..good.clone()
+            },
+            None => snap.clone(),
+        }
+    }
+}
+
+/// Follows `store` forever, publishing the maintained snapshot on `tx` after each batch of changes: a batch
+/// is every event that arrives until the watch has been quiet for 20 ms (at most 2 s under a continuous
+/// stream), so a large edit costs one publish (and one peering recomputation downstream), not one per
+/// record. Invalid records of a batch are logged a few at a time with a count of the rest.
 ///
 /// Returns only when every receiver is gone. Outages keep the last good snapshot (marked unsynced); a stream
-/// that ends or fails is re-opened from the last revision with exponential backoff (100 ms to 10 s).
+/// that ends or fails is re-opened from the last revision with exponential backoff (100 ms to 10 s). A full
+/// listing that comes back empty when the store held resources (a wiped or wrongly addressed store, lost
+/// permissions) is not applied: it is logged, the last good snapshot is published marked unsynced with the
+/// reason, and the store's state is applied again as soon as it holds a resource. Deleting every resource
+/// one by one is applied, with a WARN line saying so.
 pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>) {
     let mut snap = (**tx.borrow()).clone();
+    let mut hold = Hold::default();
     let mut have_state = false;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -188,7 +265,8 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
                 tracing::warn!(error = %e, "datastore watch failed; retrying");
                 if snap.synced {
                     snap.synced = false;
-                    tx.send_replace(Arc::new(snap.clone()));
+                    snap.unavailable = Some(e.to_string());
+                    tx.send_replace(Arc::new(hold.view(&snap)));
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -197,17 +275,28 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
         };
         while let Some(first) = stream.next().await {
             let mut changed = false;
+            let before = snap.len();
             let mut next = Some(first);
             let mut ended = false;
-            // Apply everything already buffered before publishing once.
+            let started = tokio::time::Instant::now();
+            let mut events = 0usize;
+            let mut invalid = 0usize;
+            // Apply the whole burst (everything buffered, and what follows within QUIET) before publishing
+            // once: publishing clones the state and the daemon recomputes the peering from it, so one
+            // publish per event would make a large change cost quadratic time.
             while let Some(item) = next.take() {
                 match item {
                     Ok(ev) => {
-                        if matches!(ev, WatchEvent::Resync { .. }) {
+                        events += 1;
+                        if let WatchEvent::Resync { resources, .. } = &ev {
+                            hold.before_relist(&snap, resources.len());
                             have_state = true;
                         }
                         if let WatchEvent::Invalid(rec) = &ev {
-                            tracing::warn!(record = %rec, "invalid datastore record skipped");
+                            invalid += 1;
+                            if invalid <= LOGGED_INVALID {
+                                tracing::warn!(record = %rec, "invalid datastore record skipped");
+                            }
                         }
                         if matches!(ev, WatchEvent::Status(SyncStatus::Synced)) {
                             backoff = Duration::from_millis(100);
@@ -225,11 +314,27 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
                 match stream.next().now_or_never() {
                     Some(Some(item)) => next = Some(item),
                     Some(None) => ended = true,
+                    None if started.elapsed() < MAX_BATCH => {
+                        match tokio::time::timeout(QUIET, stream.next()).await {
+                            Ok(Some(item)) => next = Some(item),
+                            Ok(None) => ended = true,
+                            Err(_) => {}
+                        }
+                    }
                     None => {}
                 }
             }
+            if invalid > LOGGED_INVALID {
+                tracing::warn!(
+                    invalid,
+                    "invalid datastore records skipped: {} more not logged",
+                    invalid - LOGGED_INVALID
+                );
+            }
+            tracing::debug!(events, changed, "datastore batch applied");
             if changed {
-                tx.send_replace(Arc::new(snap.clone()));
+                hold.after_batch(&snap, before);
+                tx.send_replace(Arc::new(hold.view(&snap)));
             }
             if ended || tx.is_closed() {
                 break;
@@ -237,7 +342,8 @@ pub async fn follow(store: Arc<dyn Datastore>, tx: watch::Sender<Arc<Snapshot>>)
         }
         if snap.synced {
             snap.synced = false;
-            tx.send_replace(Arc::new(snap.clone()));
+            snap.unavailable = Some("the datastore watch ended; reconnecting".into());
+            tx.send_replace(Arc::new(hold.view(&snap)));
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));

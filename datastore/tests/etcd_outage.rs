@@ -163,3 +163,61 @@ async fn silent_etcd_is_detected_by_keepalive() {
         other => panic!("expected Applied, got {other:?}"),
     }
 }
+
+/// Issue 14 item 2: a relist that comes back empty after the store held resources (here: every key deleted
+/// and the history compacted while the reflector was cut off) is not applied by [`snapshot::follow`]: the
+/// last good state stays published, marked unsynced with the reason, until the store has data again.
+#[tokio::test]
+async fn empty_relist_after_data_keeps_the_last_good_state() {
+    use datastore::snapshot::spawn_follower;
+    use std::sync::Arc;
+
+    let mut etcd = EtcdServer::start();
+    etcd.put(&format!("{PEERS}a"), &peer("a"));
+    etcd.put(&format!("{PEERS}b"), &peer("b"));
+    let store: Arc<dyn Datastore> = Arc::new(EtcdBackend::new(etcd.config()).expect("config"));
+    let mut rx = spawn_follower(store);
+    let wait = |rx: &mut tokio::sync::watch::Receiver<Arc<datastore::Snapshot>>,
+                what: &'static str,
+                f: fn(&datastore::Snapshot) -> bool| {
+        let mut rx = rx.clone();
+        let last = rx.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|s| f(s)))
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", last.borrow()))
+                .expect("follower alive")
+                .clone()
+        }
+    };
+    wait(&mut rx, "two peers, synced", |s| s.synced && s.peers.len() == 2).await;
+
+    // Cut the reflector off, wipe the store and compact its history, bring it back.
+    let port = etcd.restart_elsewhere();
+    etcd.del_on(port, &format!("{PEERS}a"));
+    etcd.del_on(port, &format!("{PEERS}b"));
+    let rev = etcd.revision_on(port);
+    etcd.ctl_ok_on(port, &["compact", &rev.to_string()]);
+    etcd.restart();
+
+    let held = wait(&mut rx, "the empty relist reported", |s| {
+        s.unavailable
+            .as_deref()
+            .is_some_and(|u| u.contains("came back empty"))
+    })
+    .await;
+    assert!(!held.synced);
+    assert_eq!(
+        held.peers.keys().collect::<Vec<_>>(),
+        ["a", "b"],
+        "the last good state is kept"
+    );
+
+    // Data again: the store's state (only c) applies.
+    etcd.put(&format!("{PEERS}c"), &peer("c"));
+    let after = wait(&mut rx, "c alone, synced", |s| {
+        s.synced && s.peers.len() == 1 && s.peers.contains_key("c")
+    })
+    .await;
+    assert!(after.unavailable.is_none(), "{:?}", after.unavailable);
+}

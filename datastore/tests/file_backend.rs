@@ -57,13 +57,23 @@ async fn loads_the_documented_reflector_setup() {
 }
 
 #[tokio::test]
-async fn missing_file_is_empty_and_first_write_creates_it() {
+async fn missing_file_is_reported_and_first_write_creates_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.yaml");
     let store = FileDatastore::open(&path).unwrap();
     assert!(store.list(Kind::Node).await.unwrap().resources.is_empty());
+    let mut w = store.watch(None).await.unwrap();
+    assert!(matches!(next(&mut w).await, WatchEvent::Resync { resources, .. } if resources.is_empty()));
+    match next(&mut w).await {
+        WatchEvent::Status(SyncStatus::Unavailable(why)) => {
+            assert!(why.contains("new.yaml is missing"), "{why}")
+        }
+        other => panic!("a missing file is not an empty datastore: {other:?}"),
+    }
     let peer = conformance::sample_peer("p", 65001);
     store.create(&Resource::BgpPeer(peer.clone())).await.unwrap();
+    assert!(matches!(next(&mut w).await, WatchEvent::Applied(_)));
+    assert_eq!(next(&mut w).await, WatchEvent::Status(SyncStatus::Synced));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         text.contains("kind: BGPPeer") && text.contains("apiVersion: projectcalico.org/v3"),
@@ -120,7 +130,7 @@ async fn external_edit_is_picked_up_by_the_watch() {
 async fn poll_fallback_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("calico.yaml");
-    write(&path, "");
+    write(&path, datastore::file::EXPLICIT_EMPTY);
     let store = FileDatastore::open_with_poll(&path, Duration::from_millis(100)).unwrap();
     let mut w = store.watch(None).await.unwrap();
     wait_for(&mut w, |e| matches!(e, WatchEvent::Status(SyncStatus::Synced))).await;
@@ -298,4 +308,67 @@ async fn unreadable_file_reports_unavailable_and_recovers() {
         "{ev:?}"
     );
     assert_eq!(next(&mut w).await, WatchEvent::Status(SyncStatus::Synced));
+}
+
+/// Issue 14 item 2: deleting or truncating the file (or leaving only comments in it) is reported as such and
+/// keeps the last good state; the file's return applies; an explicit empty `List` empties the datastore, and
+/// deleting the last object through the store writes exactly that.
+#[tokio::test]
+async fn missing_or_empty_file_keeps_the_last_good_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calico.yaml");
+    let good = std::fs::read_to_string(FIXTURE).unwrap();
+    write(&path, &good);
+    // Polling only (a one-hour poll and explicit reloads), so that every step is deterministic.
+    let store = FileDatastore::open_with_poll(&path, Duration::from_secs(3600)).unwrap();
+    let mut w = store.watch(None).await.unwrap();
+    wait_for(&mut w, |e| matches!(e, WatchEvent::Status(SyncStatus::Synced))).await;
+    let unavailable = |e: &WatchEvent| match e {
+        WatchEvent::Status(SyncStatus::Unavailable(why)) => Some(why.clone()),
+        WatchEvent::Deleted { .. } => panic!("an object was deleted: {e:?}"),
+        _ => None,
+    };
+    for (what, text) in [
+        ("missing", None),
+        ("empty", Some("")),
+        ("empty", Some("# nothing here\n---\n")),
+    ] {
+        match text {
+            None => std::fs::remove_file(&path).unwrap(),
+            Some(t) => std::fs::write(&path, t).unwrap(),
+        }
+        store.reload().unwrap();
+        let why = loop {
+            if let Some(why) = unavailable(&next(&mut w).await) {
+                break why;
+            }
+        };
+        assert!(why.contains(&format!("calico.yaml is {what}")), "{why}");
+        assert_eq!(store.list(Kind::Node).await.unwrap().resources.len(), 5, "{what}");
+        write(&path, &good);
+        store.reload().unwrap();
+        assert_eq!(
+            next(&mut w).await,
+            WatchEvent::Status(SyncStatus::Synced),
+            "{what}"
+        );
+    }
+    // An explicitly empty datastore is applied.
+    write(&path, datastore::file::EXPLICIT_EMPTY);
+    store.reload().unwrap();
+    let mut deleted = 0;
+    while deleted < 8 {
+        if let WatchEvent::Deleted { .. } = next(&mut w).await {
+            deleted += 1;
+        }
+    }
+    assert!(store.list(Kind::Node).await.unwrap().resources.is_empty());
+    // Deleting the last object through the store writes the explicit form, not an empty file.
+    let peer = conformance::sample_peer("p", 65001);
+    store.create(&Resource::BgpPeer(peer)).await.unwrap();
+    store.delete(Kind::BgpPeer, "p", None).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        datastore::file::EXPLICIT_EMPTY
+    );
 }

@@ -39,6 +39,10 @@ pub(crate) struct ControlArgs {
     /// Use the daemon's TCP control address (its --control-addr) instead of the socket.
     #[arg(long, global = true, conflicts_with = "socket")]
     control_addr: Option<String>,
+    /// File holding the bearer token for the TCP control API (the daemon's --control-token-file, or its
+    /// --control-read-token-file for status, peers and routes only).
+    #[arg(long, global = true, env = "RR_CONTROL_TOKEN_FILE")]
+    control_token_file: Option<PathBuf>,
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t)]
     output: Output,
@@ -118,7 +122,19 @@ fn call(ctl: &ControlArgs, method: &str, path: &str) -> anyhow::Result<Result<Va
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let resp = rt.block_on(http::request(&ctl.endpoint(), method, path))?;
+    let token = ctl
+        .control_token_file
+        .as_ref()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|t| t.trim().to_string())
+                .with_context(|| format!("reading the control token file {}", p.display()))
+        })
+        .transpose()?;
+    if token.as_deref().is_some_and(|t| t.chars().any(char::is_control)) {
+        return Err(anyhow!("the control token file holds control characters"));
+    }
+    let resp = rt.block_on(http::request(&ctl.endpoint(), method, path, token.as_deref()))?;
     let text = String::from_utf8_lossy(&resp.body);
     if (200..300).contains(&resp.status) {
         let v = serde_json::from_str(&text).context("the daemon's answer is not JSON")?;
@@ -293,7 +309,12 @@ pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
                     duration(&p["established_for_secs"]),
                     cell(&p["prefixes_received"]),
                     cell(&p["prefixes_advertised"]),
-                    last_down(&p["last_down"]),
+                    // A peer that is not started shows why instead (e.g. an unreadable TCP-MD5 password).
+                    if p["disabled_reason"].is_string() {
+                        cell(&p["disabled_reason"])
+                    } else {
+                        last_down(&p["last_down"])
+                    },
                 ]
             })
             .collect();

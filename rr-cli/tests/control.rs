@@ -115,12 +115,18 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, S
 
 fn start_daemon(dir: &Path, yaml: &Path, sock: &Path, control_port: u16) -> Guard {
     let log = std::fs::File::create(dir.join("rr.log")).expect("log");
+    std::fs::write(dir.join("token"), "full-token\n").expect("token");
+    std::fs::write(dir.join("read-token"), "read-token\n").expect("token");
     let child = Command::new(daemon_bin())
         .args(["--datastore", "file", "--file"])
         .arg(yaml)
         .arg("--control-socket")
         .arg(sock)
         .args(["--control-addr", &format!("127.0.0.1:{control_port}")])
+        .arg("--control-token-file")
+        .arg(dir.join("token"))
+        .arg("--control-read-token-file")
+        .arg(dir.join("read-token"))
         .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
         .env("RUST_LOG", "info")
         .env_remove("IP")
@@ -189,16 +195,46 @@ fn status_peers_routes_against_the_example() {
         table.stdout
     );
 
-    // The same over the TCP control address.
+    // The same over the TCP control address, which needs a token (issue 14 item 6).
+    let addr = format!("127.0.0.1:{control_port}");
+    let token = dir.path().join("token");
+    let read_token = dir.path().join("read-token");
     let tcp = cli_json(&[
         "status",
         "--control-addr",
-        &format!("127.0.0.1:{control_port}"),
+        &addr,
+        "--control-token-file",
+        token.to_str().expect("utf-8"),
         "-o",
         "json",
     ])
     .expect("status over TCP");
     assert_eq!(tcp["node"], "rr1");
+    let anon = cli(&["status", "--control-addr", &addr]);
+    assert_eq!(anon.code, 1, "{}", anon.stdout);
+    assert!(anon.stderr.contains("HTTP 401"), "{}", anon.stderr);
+    let read = cli_json(&[
+        "peers",
+        "--control-addr",
+        &addr,
+        "--control-token-file",
+        read_token.to_str().expect("utf-8"),
+        "-o",
+        "json",
+    ])
+    .expect("peers with the read-only token");
+    assert!(read.is_array(), "{read}");
+    let denied = cli(&[
+        "peer",
+        "reset",
+        "node-a",
+        "--control-addr",
+        &addr,
+        "--control-token-file",
+        read_token.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(denied.code, 1, "{}", denied.stdout);
+    assert!(denied.stderr.contains("HTTP 403"), "{}", denied.stderr);
 
     // peers: node-a and node-b are the reflector's clients.
     let peers = cli_json(&["peers", "--socket", sock_s, "-o", "json"]).expect("peers");

@@ -57,6 +57,18 @@ pub enum Output {
         /// Why.
         reason: DownReason,
     },
+    /// A connection of `peer` that had not reached Established ended with a NOTIFICATION (sent or
+    /// received): an OPEN error, a hold timer in OpenSent/OpenConfirm, a collision resolution. Plain
+    /// connection failures before Established (refused, reset) are not reported: they are the normal
+    /// connect-retry cycle.
+    ConnectionFailed {
+        /// The peer.
+        peer: PeerId,
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: DownReason,
+    },
 }
 
 /// Why a session (or a connection attempt) ended, and who caused it.
@@ -76,9 +88,28 @@ pub enum DownReason {
 impl std::fmt::Display for DownReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DownReason::NotificationSent(n) => write!(f, "sent notification {}/{}", n.code, n.subcode),
+            DownReason::NotificationSent(n) => {
+                write!(
+                    f,
+                    "sent notification {}/{} ({})",
+                    n.code,
+                    n.subcode,
+                    n.description()
+                )
+            }
             DownReason::NotificationReceived(n) => {
-                write!(f, "received notification {}/{}", n.code, n.subcode)
+                write!(
+                    f,
+                    "received notification {}/{} ({})",
+                    n.code,
+                    n.subcode,
+                    n.description()
+                )?;
+                if let Some(Ok(m)) = n.shutdown_message() {
+                    // RFC 9003 shutdown communication: UTF-8 text from the peer, shown quoted.
+                    write!(f, ": \"{}\"", m.escape_debug())?;
+                }
+                Ok(())
             }
             DownReason::ConnectionLost => f.write_str("connection lost"),
             DownReason::Replaced => f.write_str("replaced by a new connection"),

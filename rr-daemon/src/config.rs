@@ -101,9 +101,18 @@ pub(crate) struct Args {
     /// Unix socket of the control API used by `rr-cli` (default: `rr-daemon.sock` in the temp directory).
     #[arg(long)]
     pub(crate) control_socket: Option<PathBuf>,
-    /// Also serve the control API on this TCP address.
+    /// Also serve the control API on this TCP address. Requires `--control-token-file`: every TCP request
+    /// must carry `Authorization: Bearer <token>`. A warning is logged when it is not a loopback address.
     #[arg(long)]
     pub(crate) control_addr: Option<String>,
+    /// File holding the bearer token of the TCP control API (every request, including POSTs that reset or
+    /// refresh sessions). Surrounding whitespace is ignored; an empty token is refused.
+    #[arg(long)]
+    pub(crate) control_token_file: Option<PathBuf>,
+    /// File holding a second, read-only token for the TCP control API: it is accepted for GET requests
+    /// (`status`, `peers`, `routes`) and refused (403) for POSTs.
+    #[arg(long)]
+    pub(crate) control_read_token_file: Option<PathBuf>,
     /// What to do with sessions on SIGTERM/SIGINT.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) shutdown_mode: ShutdownMode,
@@ -243,6 +252,10 @@ pub(crate) struct Config {
     pub(crate) control_socket: PathBuf,
     /// Control API TCP address.
     pub(crate) control_addr: Option<SocketAddr>,
+    /// Full-access bearer token file of the TCP control API (required with `control_addr`).
+    pub(crate) control_token_file: Option<PathBuf>,
+    /// Read-only bearer token file of the TCP control API.
+    pub(crate) control_read_token_file: Option<PathBuf>,
     /// Shutdown mode.
     pub(crate) shutdown_mode: ShutdownMode,
     /// Cluster id fallback.
@@ -432,6 +445,20 @@ impl Config {
                     .map_err(|_| ConfigError::new("--control-addr", format!("{a:?} is not an address:port")))
             })
             .transpose()?;
+        if control_addr.is_some() && args.control_token_file.is_none() {
+            return Err(ConfigError::new(
+                "--control-addr",
+                "the TCP control API needs --control-token-file (a bearer token every request must carry)",
+            ));
+        }
+        if control_addr.is_none()
+            && (args.control_token_file.is_some() || args.control_read_token_file.is_some())
+        {
+            return Err(ConfigError::new(
+                "--control-token-file",
+                "tokens apply to the TCP control API: give --control-addr too",
+            ));
+        }
         let control_socket = args
             .control_socket
             .unwrap_or_else(|| std::env::temp_dir().join("rr-daemon.sock"));
@@ -469,6 +496,8 @@ impl Config {
             metrics_addr,
             control_socket,
             control_addr,
+            control_token_file: args.control_token_file,
+            control_read_token_file: args.control_read_token_file,
             shutdown_mode: args.shutdown_mode,
             cluster_id,
             router_id,

@@ -1,14 +1,25 @@
 //! HTTP endpoints: Prometheus `/metrics`, `/healthz`, `/readyz` on a TCP address, and the JSON control API
 //! for `rr-cli` on a unix socket (optionally TCP too): `GET /status`, `GET /peers`, `GET /routes?prefix=P`,
 //! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`.
+//!
+//! Access control:
+//! - The unix socket is created mode 0600 whatever the umask (the permissions are set before `listen(2)`,
+//!   so nobody can connect in between): only the daemon's user can use it. An existing file at the path is
+//!   replaced only when it is a stale socket (a connect is refused); a regular file is never removed and a
+//!   socket a live daemon answers on is never taken over: start-up fails instead.
+//! - The TCP control API always requires a bearer token (`Authorization: Bearer T`): the full token
+//!   (`--control-token-file`) for everything, the read-only one (`--control-read-token-file`) for GETs only.
+//!   Missing or unknown token: 401; a read-only token on a POST: 403.
 
 use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
@@ -122,21 +133,129 @@ async fn ask(State(tx): State<mpsc::Sender<EngineCmd>>, req: ControlReq) -> Resp
     }
 }
 
-/// Serves `router` on a unix socket at `path` (replacing a stale socket file).
-pub(crate) async fn serve_unix(path: &Path, router: Router) -> std::io::Result<()> {
-    if path.exists() {
-        std::fs::remove_file(path)?;
+/// The bearer tokens of the TCP control API.
+#[derive(Clone)]
+pub(crate) struct Tokens {
+    /// Accepted for every request.
+    pub(crate) full: String,
+    /// Accepted for GET requests only.
+    pub(crate) read_only: Option<String>,
+}
+
+impl Tokens {
+    /// Reads the token files (whitespace around a token is ignored; an empty token is an error).
+    pub(crate) fn read(full: &Path, read_only: Option<&Path>) -> anyhow::Result<Tokens> {
+        fn one(p: &Path) -> anyhow::Result<String> {
+            let t = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("reading the control token file {}: {e}", p.display()))?;
+            let t = t.trim().to_string();
+            anyhow::ensure!(!t.is_empty(), "the control token file {} is empty", p.display());
+            Ok(t)
+        }
+        Ok(Tokens {
+            full: one(full)?,
+            read_only: read_only.map(one).transpose()?,
+        })
+    }
+}
+
+/// Compares without an early exit on the first differing byte.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorize(State(t): State<Arc<Tokens>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    match given {
+        Some(g) if same(g, &t.full) => next.run(req).await,
+        Some(g) if t.read_only.as_deref().is_some_and(|r| same(g, r)) => {
+            if read {
+                next.run(req).await
+            } else {
+                (
+                    StatusCode::FORBIDDEN,
+                    axum::Json(serde_json::json!({"error": "the read-only control token cannot change anything"})),
+                )
+                    .into_response()
+            }
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(serde_json::json!({"error": "a valid bearer token is required (rr-cli --control-token-file)"})),
+        )
+            .into_response(),
+    }
+}
+
+/// The control API router behind bearer-token authentication (for TCP).
+pub(crate) fn authenticated(router: Router, tokens: Tokens) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(Arc::new(tokens), authorize))
+}
+
+/// The identity (device, inode) of the socket file this process created, to remove only that one.
+pub(crate) type SocketId = (u64, u64);
+
+/// Serves `router` on a unix socket at `path`, created mode 0600 whatever the umask. A stale socket file is
+/// replaced; a live daemon's socket or any other kind of file at the path is refused.
+pub(crate) async fn serve_unix(path: &Path, router: Router) -> std::io::Result<SocketId> {
+    use std::io::{Error, ErrorKind};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::AddrInUse,
+                    "a running daemon answers on this socket: refusing to take it over (another \
+                     --control-socket for a second daemon)",
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                tracing::info!(socket = %path.display(), "removing a stale control socket");
+                std::fs::remove_file(path)?;
+            }
+            Err(e) => return Err(e),
+        },
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "the path exists and is not a socket: refusing to replace it",
+            ));
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let l = tokio::net::UnixListener::bind(path)?;
+    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    sock.bind(&socket2::SockAddr::unix(path)?)?;
+    // Not listening yet: a connect is refused until the mode is right.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let meta = std::fs::symlink_metadata(path)?;
+    sock.listen(1024)?;
+    sock.set_nonblocking(true)?;
+    let l = tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(sock))?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(l, router).await {
             tracing::error!(error = %e, "control API stopped");
         }
     });
-    Ok(())
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Removes the control socket at `path` if it is still the one this process created.
+pub(crate) fn remove_unix(path: &Path, id: SocketId) {
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && (m.dev(), m.ino()) == id
+    {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Serves `router` on a TCP address; returns the bound address.

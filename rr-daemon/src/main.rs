@@ -20,7 +20,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use datastore::{Datastore, Snapshot};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{Args, Config, DatastoreSettings};
 use crate::tasks::{EngineCmd, EngineTask, Health};
@@ -115,26 +115,36 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
             .with_context(|| format!("binding the metrics endpoint {addr} (--metrics-addr)"))?;
         info!(%bound, "metrics endpoint: /metrics /healthz /readyz");
     }
-    http::serve_unix(
-        &cfg.control_socket,
-        http::control_router(tx.clone()).merge(logging::router(log.clone())),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "binding the control socket {} (--control-socket)",
-            cfg.control_socket.display()
-        )
-    })?;
+    let socket_id = http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()).merge(logging::router(log.clone())))
+        .await
+        .with_context(|| {
+            format!(
+                "binding the control socket {} (--control-socket)",
+                cfg.control_socket.display()
+            )
+        })?;
     info!(socket = %cfg.control_socket.display(), "control API");
     if let Some(addr) = cfg.control_addr {
-        let bound = http::serve_tcp(
-            addr,
+        let full = cfg
+            .control_token_file
+            .as_deref()
+            .context("--control-addr needs --control-token-file")?;
+        let tokens = http::Tokens::read(full, cfg.control_read_token_file.as_deref())?;
+        let router = http::authenticated(
             http::control_router(tx.clone()).merge(logging::router(log.clone())),
-        )
-        .await
-        .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
-        info!(%bound, "control API on TCP");
+            tokens,
+        );
+        let bound = http::serve_tcp(addr, router)
+            .await
+            .with_context(|| format!("binding the control address {addr} (--control-addr)"))?;
+        info!(%bound, "control API on TCP (bearer token required)");
+        if !addr.ip().is_loopback() {
+            warn!(
+                %bound,
+                "the control API is reachable beyond loopback: anyone who can reach it and holds a token can \
+                 reset sessions; prefer 127.0.0.1 or the unix socket"
+            );
+        }
     }
 
     let engine = tokio::spawn(
@@ -177,7 +187,7 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
     {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
     }
-    let _ = std::fs::remove_file(&cfg.control_socket);
+    http::remove_unix(&cfg.control_socket, socket_id);
     engine.abort();
     info!("stopped");
     Ok(())

@@ -37,6 +37,7 @@ pub(crate) const NAMES: &[&str] = &[
     "calico_rr_build_info",
     "calico_rr_peers_configured",
     "calico_rr_peers_established",
+    "calico_rr_peers_disabled",
     "calico_rr_loc_rib_prefixes",
     "calico_rr_attribute_sets",
     "calico_rr_update_groups",
@@ -47,6 +48,8 @@ pub(crate) const NAMES: &[&str] = &[
     "calico_rr_sent_bytes_total",
     "calico_rr_malformed_messages_total",
     "calico_rr_connections_rejected_total",
+    "calico_rr_session_failures_total",
+    "calico_rr_rfc7606_events_total",
     "calico_rr_datastore_synced",
     "calico_rr_datastore_revision",
     "calico_rr_datastore_errors_total",
@@ -73,6 +76,15 @@ pub(crate) const NAMES: &[&str] = &[
 
 type KindLabel = [(&'static str, &'static str); 1];
 
+/// Labels of the RFC 7606 event counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub(crate) struct Rfc7606Labels {
+    /// The peer's session name.
+    pub peer: String,
+    /// `attribute-discard`, `treat-as-withdraw`, `afi-safi-disable` or `session-reset`.
+    pub treatment: String,
+}
+
 /// Every metric the daemon exports.
 #[derive(Default)]
 pub(crate) struct Metrics {
@@ -80,6 +92,8 @@ pub(crate) struct Metrics {
     pub peers_configured: Gauge,
     /// Sessions in Established (kept current between snapshots).
     pub peers_established: Gauge,
+    /// Peers the datastore asks for that are not started (e.g. an unreadable TCP-MD5 password).
+    pub peers_disabled: Gauge,
     /// Sessions that reached Established.
     pub sessions_established: Counter,
     /// Established sessions that ended.
@@ -92,6 +106,10 @@ pub(crate) struct Metrics {
     pub malformed_messages: Counter,
     /// Connections refused with Cease / Connection Rejected.
     pub connections_rejected: Counter,
+    /// Connections that ended with a NOTIFICATION before Established.
+    pub session_failures: Counter,
+    /// RFC 7606 events per peer and treatment.
+    pub rfc7606_events: Family<Rfc7606Labels, Counter>,
     /// 1 when the datastore watch is in step.
     pub datastore_synced: Gauge,
     /// Revision of the last datastore state applied.
@@ -513,6 +531,11 @@ impl Metrics {
             self.peers_established.clone(),
         );
         r.register(
+            "peers_disabled",
+            "Peers the datastore asks for that are not started (e.g. an unreadable TCP-MD5 password)",
+            self.peers_disabled.clone(),
+        );
+        r.register(
             "sessions_established",
             "Sessions that reached Established",
             self.sessions_established.clone(),
@@ -536,6 +559,16 @@ impl Metrics {
             "malformed_messages",
             "Received messages that failed to decode",
             self.malformed_messages.clone(),
+        );
+        r.register(
+            "session_failures",
+            "Connections that ended with a NOTIFICATION before Established",
+            self.session_failures.clone(),
+        );
+        r.register(
+            "rfc7606_events",
+            "Malformed UPDATEs handled by RFC 7606 error handling, per peer and treatment",
+            self.rfc7606_events.clone(),
         );
         r.register(
             "connections_rejected",
@@ -600,6 +633,12 @@ mod tests {
             ..PeerSample::default()
         });
         m.snapshot.lock().unwrap().update_groups.insert(0, 1);
+        m.rfc7606_events
+            .get_or_create(&Rfc7606Labels {
+                peer: "p".into(),
+                treatment: "treat-as-withdraw".into(),
+            })
+            .inc();
         let mut r = Registry::default();
         m.register(&mut r);
         let mut out = String::new();

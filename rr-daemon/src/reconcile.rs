@@ -32,6 +32,8 @@ const CONNECT_RETRY: Duration = Duration::from_secs(5);
 /// connects to its reflectors itself when it comes up, which ends the backoff at once; a new or changed
 /// peer starts from 5 s. Thousands of absent nodes then cost a few attempts a second, not thousands.
 const CONNECT_RETRY_MAX: Duration = Duration::from_secs(120);
+/// Peering warnings logged one by one per change (the rest are counted).
+const LOGGED_WARNINGS: usize = 5;
 /// BIRD's default hold time, which Calico nodes use.
 const DEFAULT_HOLD: Duration = Duration::from_secs(240);
 
@@ -54,6 +56,26 @@ pub(crate) struct PeerSpec {
     pub ttl_security: Option<u8>,
     /// Engine configuration of the peer.
     pub config: PeerConfig,
+}
+
+/// A peer the datastore asks for that is not started, and why (e.g. its TCP-MD5 password cannot be read:
+/// starting it unsigned would fail open).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DisabledPeer {
+    /// Display name, as [`PeerSpec::name`].
+    pub name: String,
+    /// Peer address.
+    pub addr: IpAddr,
+    /// Peer TCP port.
+    pub port: u16,
+    /// Role as computed from the datastore.
+    pub role: SessionRole,
+    /// The BGPPeer that produced the session.
+    pub origin: String,
+    /// Remote AS.
+    pub remote_as: u32,
+    /// Why it is not started.
+    pub reason: String,
 }
 
 /// Engine-wide identity; a change rebuilds the engine.
@@ -89,6 +111,8 @@ pub(crate) struct Desired {
     pub listen_port: u16,
     /// Peers.
     pub peers: Vec<PeerSpec>,
+    /// Peers not started, with the reason.
+    pub disabled: Vec<DisabledPeer>,
     /// The node name resolved.
     pub node_name: String,
 }
@@ -214,11 +238,14 @@ impl Secrets {
     }
 
     /// The password, read afresh once per pass. A read that fails keeps the last good value, so an outage of
-    /// the secret store never changes (and so never resets) a session.
-    async fn get(&mut self, name: &str, key: &str) -> Option<String> {
+    /// the secret store never changes (and so never resets) a session; with no good value ever read it is an
+    /// error naming the secret and why, and the peer is not started (TCP-MD5 fails closed).
+    async fn get(&mut self, name: &str, key: &str) -> Result<String, String> {
         let k = (name.to_string(), key.to_string());
-        if self.fresh.contains(&k) {
-            return self.cache.get(&k).cloned();
+        if self.fresh.contains(&k)
+            && let Some(v) = self.cache.get(&k)
+        {
+            return Ok(v.clone());
         }
         self.fresh.insert(k.clone());
         let read = if let Some(dir) = &self.dir {
@@ -231,19 +258,20 @@ impl Secrets {
         match read {
             Ok(v) => {
                 self.cache.insert(k, v.clone());
-                Some(v)
+                Ok(v)
             }
-            Err(e) => {
-                let last = self.cache.get(&k).cloned();
-                tracing::warn!(
-                    secret = name,
-                    key,
-                    error = %e,
-                    keeping_last = last.is_some(),
-                    "BGP password not readable"
-                );
-                last
-            }
+            Err(e) => match self.cache.get(&k) {
+                Some(last) => {
+                    tracing::warn!(
+                        secret = name,
+                        key,
+                        error = %e,
+                        "BGP password not readable: keeping the last good one"
+                    );
+                    Ok(last.clone())
+                }
+                None => Err(format!("BGP password secret {name}/{key} not readable: {e}")),
+            },
         }
     }
 }
@@ -277,12 +305,14 @@ impl WarnOnce {
     }
 }
 
-/// Computes the desired state from a snapshot.
+/// Computes the desired state from a snapshot. `logged` holds the peering warnings last logged (they are
+/// logged again only when they change).
 pub(crate) async fn desired(
     cfg: &Config,
     snap: &Snapshot,
     secrets: &mut Secrets,
     warn_once: &mut WarnOnce,
+    logged: &mut Vec<String>,
 ) -> Option<Desired> {
     let name = node_name(cfg, snap);
     let identity = Identity {
@@ -294,8 +324,20 @@ pub(crate) async fn desired(
     };
     let p = datastore::peering::compute(snap, &identity);
     secrets.begin_pass();
-    for w in &p.warnings {
-        tracing::warn!("{w}");
+    // The same warnings come back on every recomputation: log them when they change, the first few and
+    // a count.
+    if p.warnings != *logged {
+        for w in p.warnings.iter().take(LOGGED_WARNINGS) {
+            tracing::warn!("{w}");
+        }
+        if p.warnings.len() > LOGGED_WARNINGS {
+            tracing::warn!(
+                warnings = p.warnings.len(),
+                "peering: {} more warnings not logged",
+                p.warnings.len() - LOGGED_WARNINGS
+            );
+        }
+        logged.clone_from(&p.warnings);
     }
     warn_once.report(datastore::unhonoured::unhonoured(snap, &p));
     let local = &p.local;
@@ -305,9 +347,34 @@ pub(crate) async fn desired(
     };
     let local_as = local.as_number.0;
     let mut peers = Vec::with_capacity(p.sessions.len());
+    let mut disabled = Vec::new();
     for s in &p.sessions {
         let password = match &s.options.password {
-            Some(r) => secrets.get(&r.name, &r.key).await,
+            Some(r) => match secrets.get(&r.name, &r.key).await {
+                Ok(pw) => Some(pw),
+                Err(reason) => {
+                    // RFC 2385 section 2: a segment without the expected MD5 digest MUST be dropped. Starting
+                    // the peer unsigned would accept exactly those: fail closed instead.
+                    tracing::error!(
+                        peer = %s.peer_node.clone().unwrap_or_else(|| s.peer_ip.to_string()),
+                        address = %s.peer_ip,
+                        bgppeer = s.origin.resource_name(),
+                        reason = %reason,
+                        "peer not started: its TCP-MD5 password cannot be read"
+                    );
+                    let spec = peer_spec(s, local_as, None, cfg.max_prefixes);
+                    disabled.push(DisabledPeer {
+                        name: spec.name,
+                        addr: spec.addr,
+                        port: spec.port,
+                        role: spec.role,
+                        origin: spec.origin,
+                        remote_as: spec.config.remote_as,
+                        reason,
+                    });
+                    continue;
+                }
+            },
             None => None,
         };
         peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
@@ -338,6 +405,7 @@ pub(crate) async fn desired(
         listen_ips,
         listen_port: cfg.listen_port.unwrap_or(local.listen_port),
         peers,
+        disabled,
         node_name: name,
     })
 }
@@ -353,6 +421,7 @@ pub(crate) async fn run(
     log: Arc<LogControl>,
 ) {
     let mut last: Option<Desired> = None;
+    let mut logged = Vec::new();
     let mut last_synced = None;
     let mut last_invalid: Option<String> = None;
     let mut warn_once = WarnOnce::default();
@@ -384,9 +453,15 @@ pub(crate) async fn run(
         if let Some(k) = keys.last() {
             last_invalid = Some(k.clone());
         }
-        if last_synced != Some(snap.synced) {
-            last_synced = Some(snap.synced);
-            if tx.send(EngineCmd::DatastoreSynced(snap.synced)).await.is_err() {
+        let status = (snap.synced, snap.unavailable.clone());
+        if last_synced.as_ref() != Some(&status) {
+            last_synced = Some(status.clone());
+            let (synced, reason) = status;
+            if tx
+                .send(EngineCmd::DatastoreStatus { synced, reason })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -394,7 +469,15 @@ pub(crate) async fn run(
         // everything, so wait (a later outage keeps the last good snapshot, marked unsynced).
         if snap.synced || last.is_some() {
             let started = std::time::Instant::now();
-            if let Some(d) = desired(&cfg, &snap, &mut secrets, &mut warn_once).await
+            let d = desired(&cfg, &snap, &mut secrets, &mut warn_once, &mut logged).await;
+            // One recomputation per published snapshot (a batch of datastore changes).
+            tracing::debug!(
+                resources = snap.len(),
+                revision = %snap.revision,
+                took_us = started.elapsed().as_micros() as u64,
+                "peering recomputed"
+            );
+            if let Some(d) = d
                 && last.as_ref() != Some(&d)
             {
                 tracing::info!(

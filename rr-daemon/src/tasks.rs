@@ -51,11 +51,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::ShutdownMode;
 use crate::metrics::{Dir, Metrics, WireCounts};
-use crate::reconcile::{Desired, EngineIdentity, PeerSpec};
+use crate::reconcile::{Desired, DisabledPeer, EngineIdentity, PeerSpec};
 use crate::sockopt;
 
 mod control;
 mod converge;
+mod loglimit;
+
+use loglimit::{LogLimit, Repeats};
 
 /// Messages queued per connection before the peer counts as stuck and is dropped (last resort).
 const SEND_QUEUE: usize = 65536;
@@ -88,8 +91,8 @@ const CEASE_CONNECTION_REJECTED: u8 = 5;
 pub(crate) enum EngineCmd {
     /// New desired state from the datastore.
     Desired(Box<Desired>),
-    /// The datastore watch is (not) in step with its store.
-    DatastoreSynced(bool),
+    /// The datastore watch is (not) in step with its store, and why not when the backend said.
+    DatastoreStatus { synced: bool, reason: Option<String> },
     /// The listener accepted a connection.
     Incoming {
         stream: TcpStream,
@@ -126,6 +129,13 @@ pub(crate) enum EngineCmd {
         conn: ConnId,
         err: DecodeError,
     },
+    /// RFC 7606 errors handled without a reset (attribute discard, treat-as-withdraw) in a message that
+    /// follows as `Message` or `Frame`.
+    Rfc7606 {
+        generation: u64,
+        conn: ConnId,
+        errors: Vec<DecodeError>,
+    },
     /// The connection ended (EOF or error).
     Disconnected { generation: u64, conn: ConnId },
     /// A congested connection's write queue drained below the low watermark.
@@ -148,6 +158,7 @@ impl EngineCmd {
             | EngineCmd::Frame { generation, .. }
             | EngineCmd::Message { generation, .. }
             | EngineCmd::DecodeError { generation, .. }
+            | EngineCmd::Rfc7606 { generation, .. }
             | EngineCmd::Disconnected { generation, .. }
             | EngineCmd::Drained { generation, .. } => Some(*generation),
             _ => None,
@@ -201,6 +212,8 @@ pub(crate) struct Health {
     pub datastore_seen: bool,
     /// The datastore watch is currently in step.
     pub datastore_synced: bool,
+    /// Why the datastore is not in step (a missing or empty file, an outage, an empty listing).
+    pub datastore_problem: Option<String>,
     /// A BGP listener is bound.
     pub listening: bool,
 }
@@ -227,6 +240,13 @@ pub(crate) struct EngineTask {
     /// Attempts waiting for one of the [`MAX_CONNECTS_IN_FLIGHT`] slots, and the number in flight.
     connect_queue: VecDeque<(PeerId, ConnId, IpAddr, Option<IpAddr>)>,
     connects_in_flight: usize,
+    /// Peers the datastore asks for that are not started (shown by `/peers` with the reason).
+    disabled: Vec<DisabledPeer>,
+    /// Rate limits of the log lines a remote party can cause at will.
+    reject_log: LogLimit,
+    rfc7606_log: LogLimit,
+    /// The same failure before Established is logged again only when it changes or after a while.
+    failures: Repeats<PeerId>,
     listeners: Vec<Listener>,
     tx: mpsc::Sender<EngineCmd>,
     metrics: Arc<Metrics>,
@@ -271,6 +291,10 @@ impl EngineTask {
             pending_peer: HashMap::new(),
             connect_queue: VecDeque::new(),
             connects_in_flight: 0,
+            disabled: Vec::new(),
+            reject_log: LogLimit::new(5, Duration::from_secs(10)),
+            rfc7606_log: LogLimit::new(5, Duration::from_secs(10)),
+            failures: Repeats::new(Duration::from_secs(300)),
             listeners: Vec::new(),
             tx,
             metrics,
@@ -392,15 +416,22 @@ impl EngineTask {
         }
         match cmd {
             EngineCmd::Desired(d) => self.apply_desired(*d),
-            EngineCmd::DatastoreSynced(s) => {
+            EngineCmd::DatastoreStatus { synced, reason } => {
+                let seen = self.health.borrow().datastore_seen;
                 self.health.send_modify(|h| {
-                    h.datastore_synced = s;
-                    h.datastore_seen |= s;
+                    h.datastore_synced = synced;
+                    h.datastore_seen |= synced;
+                    h.datastore_problem = reason.clone();
                 });
-                self.metrics.datastore_synced.set(i64::from(s));
-                if !s {
+                self.metrics.datastore_synced.set(i64::from(synced));
+                // Not yet listed at start-up is no outage: warn only when the datastore was in step before,
+                // or when the backend says what is wrong.
+                if !synced && (seen || reason.is_some()) {
                     self.metrics.datastore_error("unavailable");
-                    warn!("datastore unavailable: keeping every session and the last good configuration");
+                    warn!(
+                        reason = reason.as_deref().unwrap_or("not in step"),
+                        "datastore unavailable: keeping every session and the last good configuration"
+                    );
                 }
             }
             EngineCmd::Incoming {
@@ -474,6 +505,26 @@ impl EngineTask {
                     && let Some(e) = self.engine.as_mut()
                 {
                     e.handle_decode_error(now, conn, &err);
+                }
+            }
+            EngineCmd::Rfc7606 { conn, errors, .. } => {
+                let Some(peer) = self.conns.get(&conn).map(|h| h.peer) else {
+                    return;
+                };
+                let name = self.peer_name(peer);
+                for err in &errors {
+                    let treatment = treatment_name(err.treatment);
+                    self.metrics
+                        .rfc7606_events
+                        .get_or_create(&crate::metrics::Rfc7606Labels {
+                            peer: name.clone(),
+                            treatment: treatment.to_string(),
+                        })
+                        .inc();
+                    if let Some(suppressed) = self.rfc7606_log.check(tokio::time::Instant::now()) {
+                        warn!(peer = %name, treatment, error = %err, suppressed,
+                              "malformed UPDATE handled per RFC 7606");
+                    }
                 }
             }
             EngineCmd::Disconnected { conn, .. } => {
@@ -619,7 +670,26 @@ impl EngineTask {
                 }
                 let name = self.peer_name(peer);
                 let _span = info_span!("peer", name = %name).entered();
-                info!(peer = %name, %reason, "session down");
+                let addr = self.by_id.get(&peer).map(|a| a.to_string()).unwrap_or_default();
+                if administrative(&reason) {
+                    info!(peer = %name, address = %addr, %reason, "session down");
+                } else {
+                    warn!(peer = %name, address = %addr, %reason, "session down");
+                }
+            }
+            Output::ConnectionFailed { peer, reason, .. } => {
+                self.metrics.session_failures.inc();
+                let name = self.peer_name(peer);
+                let addr = self.by_id.get(&peer).map(|a| a.to_string()).unwrap_or_default();
+                let text = reason.to_string();
+                if let Some(e) = self.by_id.get(&peer).and_then(|a| self.peers.get_mut(a)) {
+                    e.last_down_at = Some(std::time::SystemTime::now());
+                }
+                let _span = info_span!("peer", name = %name).entered();
+                if let Some(repeats) = self.failures.check(peer, &text, tokio::time::Instant::now()) {
+                    warn!(peer = %name, address = %addr, reason = %text, repeats,
+                          "session failed before Established");
+                }
             }
             other => debug!(?other, "unhandled engine output"),
         }
@@ -633,6 +703,8 @@ impl EngineTask {
     }
 
     fn peer_name(&self, id: PeerId) -> String {
+        // Peers are removed from these maps only after the engine's outputs about them were acted on
+        // (converge::apply_desired), so the fallback is for a bug, not a normal path.
         self.by_id
             .get(&id)
             .and_then(|a| self.peers.get(a))
@@ -744,7 +816,10 @@ impl EngineTask {
                 // BGP speaker SHOULD send a NOTIFICATION message with the Error Code Cease and the Error
                 // Subcode 'Connection Rejected'."
                 self.metrics.connections_rejected.inc();
-                info!(%remote, "connection from an address we have no (enabled) peering for: rejected");
+                if let Some(suppressed) = self.reject_log.check(tokio::time::Instant::now()) {
+                    info!(%remote, suppressed,
+                          "connection from an address we have no (enabled) peering for: rejected");
+                }
                 tokio::spawn(reject(
                     stream,
                     Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
@@ -871,22 +946,37 @@ async fn read_loop(
                             frame,
                         },
                         Some(c) => match Message::decode_with_errors(&frame, c) {
-                            // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself so
-                            // that it withdraws the routes and counts the event.
-                            Ok((Message::Update(_), errors))
-                                if bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
-                            {
-                                EngineCmd::Frame {
-                                    generation,
-                                    conn,
-                                    frame,
+                            Ok((msg, errors)) => {
+                                let taw = matches!(msg, Message::Update(_))
+                                    && bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw);
+                                if !errors.is_empty()
+                                    && tx
+                                        .send(EngineCmd::Rfc7606 {
+                                            generation,
+                                            conn,
+                                            errors,
+                                        })
+                                        .await
+                                        .is_err()
+                                {
+                                    return;
+                                }
+                                if taw {
+                                    // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself
+                                    // so that it withdraws the routes and counts the event.
+                                    EngineCmd::Frame {
+                                        generation,
+                                        conn,
+                                        frame,
+                                    }
+                                } else {
+                                    EngineCmd::Message {
+                                        generation,
+                                        conn,
+                                        msg: Box::new(msg),
+                                    }
                                 }
                             }
-                            Ok((msg, _)) => EngineCmd::Message {
-                                generation,
-                                conn,
-                                msg: Box::new(msg),
-                            },
                             Err(err) => EngineCmd::DecodeError {
                                 generation,
                                 conn,
@@ -1023,4 +1113,21 @@ impl Writer {
                 .await;
         }
     }
+}
+
+/// The RFC 7606 name of a treatment, for metrics labels and logs.
+fn treatment_name(t: Treatment) -> &'static str {
+    match t {
+        Treatment::AttributeDiscard => "attribute-discard",
+        Treatment::TreatAsWithdraw => "treat-as-withdraw",
+        Treatment::AfiSafiDisable => "afi-safi-disable",
+        _ => "session-reset",
+    }
+}
+
+/// A session end we caused on purpose (shutdown, de-configuration, reset, configuration change): INFO, not
+/// WARN.
+fn administrative(reason: &rr_core::DownReason) -> bool {
+    matches!(reason, rr_core::DownReason::NotificationSent(n)
+        if n.code == CEASE && matches!(n.subcode, 2 | 3 | 4 | 6))
 }

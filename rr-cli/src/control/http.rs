@@ -30,21 +30,26 @@ pub(crate) struct Response {
     pub(crate) body: Vec<u8>,
 }
 
-/// Sends `method path` and returns the response.
-pub(crate) async fn request(ep: &Endpoint, method: &str, path: &str) -> anyhow::Result<Response> {
+/// Sends `method path` (with `Authorization: Bearer token` when given) and returns the response.
+pub(crate) async fn request(
+    ep: &Endpoint,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Response> {
     tokio::time::timeout(TIMEOUT, async {
         match ep {
             Endpoint::Unix(p) => {
                 let s = tokio::net::UnixStream::connect(p)
                     .await
                     .with_context(|| connect_hint(p))?;
-                exchange(s, method, path, "localhost").await
+                exchange(s, method, path, "localhost", token).await
             }
             Endpoint::Tcp(a) => {
                 let s = tokio::net::TcpStream::connect(a.as_str())
                     .await
                     .with_context(|| format!("connecting to the control API at {a}"))?;
-                exchange(s, method, path, a).await
+                exchange(s, method, path, a, token).await
             }
         }
     })
@@ -64,9 +69,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     method: &str,
     path: &str,
     host: &str,
+    token: Option<&str>,
 ) -> anyhow::Result<Response> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await.context("sending the request")?;
     let mut raw = Vec::new();

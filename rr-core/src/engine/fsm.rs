@@ -179,6 +179,22 @@ impl Engine {
         self.remove_conn(id, conn);
         if was_established {
             self.session_down(id, reason);
+        } else if matches!(
+            reason,
+            DownReason::NotificationSent(_) | DownReason::NotificationReceived(_)
+        ) {
+            // A session that failed before Established (e.g. OPEN errors, a hold timer in OpenSent) is a
+            // failure the operator must see as much as a session that ended.
+            let now = self.now;
+            if let Some(p) = self.peer_mut(id) {
+                p.last_down = Some(reason.clone());
+                p.last_down_at = Some(now);
+            }
+            self.out.push_back(Output::ConnectionFailed {
+                peer: id,
+                conn,
+                reason,
+            });
         }
         self.schedule_retry(id, true);
     }
@@ -212,9 +228,11 @@ impl Engine {
         let gr_enabled = self
             .peer(id)
             .is_some_and(|p| p.cfg.graceful_restart.enabled && p.enabled);
+        let now = self.now;
         let Some(p) = self.peer_mut(id) else { return };
         p.established = None;
         p.last_down = Some(reason.clone());
+        p.last_down_at = Some(now);
         p.eor_received = FamilySet::EMPTY;
         p.refresh_stale = FamilySet::EMPTY;
         p.timers.stop(Timer::RefreshStale);

@@ -127,6 +127,7 @@ pub(crate) struct Peer {
     pub(crate) remote_router_id: Ipv4Addr,
     pub(crate) group: Option<usize>,
     pub(crate) last_down: Option<DownReason>,
+    pub(crate) last_down_at: Option<Instant>,
     pub(crate) stats: PeerStats,
     pub(crate) gr_stale: FamilySet,
     pub(crate) llgr_stale: FamilySet,
@@ -189,8 +190,11 @@ pub struct PeerInfo {
     pub advertised_by_family: [usize; 2],
     /// Paths kept stale (GR, LLGR or enhanced route refresh).
     pub prefixes_stale: usize,
-    /// Why the last session ended.
+    /// Why the last session ended, or the last connection that failed with a NOTIFICATION before
+    /// Established.
     pub last_down: Option<DownReason>,
+    /// When [`Self::last_down`] happened.
+    pub last_down_at: Option<Instant>,
     /// Update group index, if established.
     pub update_group: Option<usize>,
     /// Counters.
@@ -381,6 +385,7 @@ impl Engine {
             remote_router_id: Ipv4Addr::UNSPECIFIED,
             group: None,
             last_down: None,
+            last_down_at: None,
             stats: PeerStats::default(),
             gr_stale: FamilySet::EMPTY,
             llgr_stale: FamilySet::EMPTY,
@@ -846,6 +851,7 @@ impl Engine {
             advertised_by_family: advertised,
             prefixes_stale: stale,
             last_down: p.last_down.clone(),
+            last_down_at: p.last_down_at,
             update_group: p.group,
             stats: p.stats,
             last_event: p.last_event,

@@ -178,12 +178,26 @@ impl EngineTask {
                     "prefixes": engine.loc_rib_len(),
                     "attribute_sets": engine.attr_sets(),
                     "datastore_synced": h.datastore_synced,
+                    "datastore_problem": h.datastore_problem,
                     "uptime_secs": now.as_millis() / 1000,
                 }))
             }
             ControlReq::Peers => {
                 let infos: Vec<PeerInfo> = engine.peers().collect();
                 let mut v: Vec<Value> = infos.iter().map(|p| self.peer_json(p)).collect();
+                v.extend(self.disabled.iter().map(|d| {
+                    json!({
+                        "name": d.name,
+                        "address": d.addr.to_string(),
+                        "port": d.port,
+                        "remote_as": d.remote_as,
+                        "role": d.role.to_string(),
+                        "origin": d.origin,
+                        "state": "Disabled",
+                        "disabled_reason": d.reason,
+                        "md5": true,
+                    })
+                }));
                 v.sort_by(|a, b| a["address"].as_str().cmp(&b["address"].as_str()));
                 Ok(Value::Array(v))
             }

@@ -62,16 +62,21 @@ impl EngineTask {
             .copied()
             .collect();
         for addr in gone {
-            if let Some(p) = self.peers.remove(&addr) {
-                info!(peer = %p.spec.name, %addr, "peer de-configured");
-                self.by_id.remove(&p.id);
-                self.set_listener_md5(addr, None);
-                if let Some(e) = self.engine.as_mut()
-                    && let Err(err) = e.remove_peer(now, p.id)
-                {
-                    warn!(%addr, error = %err, "remove peer");
-                }
+            let Some((id, name)) = self.peers.get(&addr).map(|p| (p.id, p.spec.name.clone())) else {
+                continue;
+            };
+            info!(peer = %name, %addr, "peer de-configured");
+            if let Some(e) = self.engine.as_mut()
+                && let Err(err) = e.remove_peer(now, id)
+            {
+                warn!(%addr, error = %err, "remove peer");
             }
+            // Act on the NOTIFICATION and the session-down now, while the peer's name is still known.
+            self.drain_queued();
+            self.peers.remove(&addr);
+            self.by_id.remove(&id);
+            self.failures.forget(&id);
+            self.set_listener_md5(addr, None);
         }
         for spec in d.peers {
             let addr = spec.addr;
@@ -119,6 +124,8 @@ impl EngineTask {
             }
         }
         self.metrics.peers_configured.set(self.peers.len() as i64);
+        self.metrics.peers_disabled.set(d.disabled.len() as i64);
+        self.disabled = d.disabled;
     }
 
     fn set_listener_md5(&self, addr: IpAddr, key: Option<&str>) {

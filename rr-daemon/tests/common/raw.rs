@@ -13,14 +13,20 @@ pub fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
 }
 
 pub fn open(router_id: Ipv4Addr) -> Vec<u8> {
+    open_with(router_id, 64512, 90)
+}
+
+/// An OPEN from AS `asn` (2-octet field and 4-octet capability) with `hold` seconds.
+pub fn open_with(router_id: Ipv4Addr, asn: u16, hold: u16) -> Vec<u8> {
+    let a = u32::from(asn).to_be_bytes();
     let caps: Vec<u8> = [
-        &[1u8, 4, 0, 1, 0, 1][..],        // multiprotocol IPv4 unicast
-        &[65u8, 4, 0, 0, 0xfc, 0x00][..], // 4-octet AS 64512
+        &[1u8, 4, 0, 1, 0, 1][..],              // multiprotocol IPv4 unicast
+        &[65u8, 4, a[0], a[1], a[2], a[3]][..], // 4-octet AS
     ]
     .concat();
     let mut body = vec![4u8];
-    body.extend_from_slice(&64512u16.to_be_bytes());
-    body.extend_from_slice(&90u16.to_be_bytes());
+    body.extend_from_slice(&asn.to_be_bytes());
+    body.extend_from_slice(&hold.to_be_bytes());
     body.extend_from_slice(&router_id.octets());
     body.push(2 + caps.len() as u8);
     body.push(2);
@@ -49,6 +55,20 @@ pub struct RawPeer {
 }
 
 impl RawPeer {
+    /// Connects from `local` without sending anything.
+    pub fn connect(local: Ipv4Addr, rr: SocketAddr) -> Result<RawPeer, String> {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .map_err(|e| e.to_string())?;
+        sock.bind(&SocketAddr::new(local.into(), 0).into())
+            .map_err(|e| e.to_string())?;
+        sock.connect_timeout(&rr.into(), Duration::from_secs(2))
+            .map_err(|e| e.to_string())?;
+        let s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        Ok(RawPeer { s, buf: Vec::new() })
+    }
+
     /// Connects from `local` and completes the OPEN/KEEPALIVE exchange.
     pub fn establish(local: Ipv4Addr, rr: SocketAddr) -> Result<RawPeer, String> {
         Self::establish_with(local, rr, None)

@@ -142,7 +142,7 @@ impl Rr {
 
     /// Starts rr-daemon on an existing datastore file.
     pub fn start_with_file(node: &str, dir: tempfile::TempDir, yaml: PathBuf, extra: &[&str]) -> Rr {
-        Self::start_inner(node, dir, yaml, extra, true)
+        Self::start_full(node, dir, yaml, extra, None, true)
     }
 
     /// Starts rr-daemon as [`Rr::start`] does, but without `RUST_LOG` (the datastore's logSeverityScreen
@@ -152,14 +152,41 @@ impl Rr {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("calico.yaml");
         std::fs::write(&path, yaml).expect("write yaml");
-        Self::start_inner(node, dir, path, extra, false)
+        Self::start_full(node, dir, path, extra, None, false)
     }
 
-    fn start_inner(node: &str, dir: tempfile::TempDir, yaml: PathBuf, extra: &[&str], rust_log: bool) -> Rr {
+    /// Like [`Rr::start`], with the daemon started under `umask` (through `sh -c 'umask U; exec ...'`).
+    #[allow(dead_code)]
+    pub fn start_with_umask(node: &str, yaml: &str, extra: &[&str], umask: &str) -> Rr {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("calico.yaml");
+        std::fs::write(&path, yaml).expect("write yaml");
+        Self::start_full(node, dir, path, extra, Some(umask), true)
+    }
+
+    fn start_full(
+        node: &str,
+        dir: tempfile::TempDir,
+        yaml: PathBuf,
+        extra: &[&str],
+        umask: Option<&str>,
+        rust_log: bool,
+    ) -> Rr {
         let ctl = dir.path().join("ctl.sock");
         let metrics_port = super::free_port("127.0.0.1");
         let log = std::fs::File::create(dir.path().join("rr.log")).expect("log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rr-daemon"));
+        let mut cmd = match umask {
+            None => Command::new(env!("CARGO_BIN_EXE_rr-daemon")),
+            Some(u) => {
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    &format!("umask {u}; exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_rr-daemon"),
+                ]);
+                c
+            }
+        };
         cmd.args(["--datastore", "file", "--file"])
             .arg(&yaml)
             .args(["--control-socket"])
