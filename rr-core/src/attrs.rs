@@ -12,28 +12,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-/// ORIGIN values (RFC 4271 section 5.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Origin {
-    /// 0: IGP.
-    Igp,
-    /// 1: EGP.
-    Egp,
-    /// 2: INCOMPLETE.
-    Incomplete,
-}
-
-impl Origin {
-    /// The wire value.
-    pub const fn code(self) -> u8 {
-        match self {
-            Origin::Igp => 0,
-            Origin::Egp => 1,
-            Origin::Incomplete => 2,
-        }
-    }
-}
+/// ORIGIN values (RFC 4271 section 5.1.1): the codec's type.
+pub use bgp_wire::Origin;
 
 /// AS_PATH segment types (RFC 4271 section 4.3, RFC 5065).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +37,16 @@ impl SegmentKind {
             SegmentKind::Sequence => 2,
             SegmentKind::ConfedSequence => 3,
             SegmentKind::ConfedSet => 4,
+        }
+    }
+
+    /// The codec's segment type.
+    pub(crate) const fn wire(self) -> bgp_wire::SegmentType {
+        match self {
+            SegmentKind::Set => bgp_wire::SegmentType::AsSet,
+            SegmentKind::Sequence => bgp_wire::SegmentType::AsSequence,
+            SegmentKind::ConfedSequence => bgp_wire::SegmentType::AsConfedSequence,
+            SegmentKind::ConfedSet => bgp_wire::SegmentType::AsConfedSet,
         }
     }
 }

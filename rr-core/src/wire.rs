@@ -20,14 +20,16 @@ fn family(f: AfiSafi) -> Option<Family> {
     Family::from_afi_safi(f.afi.0, f.safi.0)
 }
 
-fn afi_safi(f: Family) -> AfiSafi {
+/// The codec's AFI/SAFI of a family.
+pub(crate) fn afi_safi(f: Family) -> AfiSafi {
     match f {
         Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
         Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
     }
 }
 
-fn add_path_map(s: FamilySet) -> AddPathMap {
+/// The codec's ADD-PATH families of a family set.
+pub(crate) fn add_path_map(s: FamilySet) -> AddPathMap {
     AddPathMap::with(s.iter().map(afi_safi))
 }
 
@@ -167,11 +169,7 @@ pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) 
         match &pa.value {
             AttrValue::Origin(o) => {
                 has_origin = true;
-                a.origin = match o {
-                    bgp_wire::Origin::Igp => Origin::Igp,
-                    bgp_wire::Origin::Egp => Origin::Egp,
-                    _ => Origin::Incomplete,
-                };
+                a.origin = *o;
             }
             AttrValue::AsPath(p) => {
                 has_path = true;

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bgp_wire::notification::{cease, code};
 use bgp_wire::{
     DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification,
     Treatment,
@@ -69,10 +70,6 @@ const LOW_WATERMARK_DIVISOR: usize = 8;
 const READ_CHUNK: usize = 16 * 1024;
 /// Outgoing connection timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// RFC 4486 Cease subcodes used here.
-const CEASE: u8 = 6;
-const CEASE_CONNECTION_REJECTED: u8 = 5;
 
 /// Everything the engine task reacts to.
 pub(crate) enum EngineCmd {
@@ -607,7 +604,7 @@ impl EngineTask {
                 info!(%remote, "connection from an address we have no (enabled) peering for: rejected");
                 tokio::spawn(reject(
                     stream,
-                    Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
+                    Notification::new(code::CEASE, cease::CONNECTION_REJECTED),
                 ));
             }
         }

@@ -154,7 +154,7 @@ impl Engine {
         notify: Option<Notification>,
     ) {
         if let Some(n) = &notify {
-            self.send(id, conn, encode::notification(n.code, n.subcode, &n.data));
+            self.send(id, conn, encode::notification(n));
         }
         let was_established = self
             .peer(id)
@@ -371,8 +371,8 @@ impl Engine {
         data.push(safi);
         data.extend_from_slice(&u32::try_from(max).unwrap_or(u32::MAX).to_be_bytes());
         let n = Notification {
-            code: notif::CEASE,
-            subcode: notif::CEASE_MAX_PREFIXES,
+            code: notif::code::CEASE,
+            subcode: notif::cease::MAX_PREFIXES,
             data: Bytes::from(data),
         };
         self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));

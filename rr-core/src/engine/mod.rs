@@ -32,21 +32,10 @@ mod fsm;
 mod handlers;
 mod queue;
 
-/// NOTIFICATION codes used by the engine (RFC 4271 section 4.5, RFC 4486, RFC 6608).
+/// NOTIFICATION codes and subcodes, declared once in the codec (RFC 4271 section 4.5, RFC 4486,
+/// RFC 6608).
 pub(crate) mod notif {
-    pub(crate) const OPEN_ERROR: u8 = 2;
-    pub(crate) const HOLD_TIMER_EXPIRED: u8 = 4;
-    pub(crate) const FSM_ERROR: u8 = 5;
-    pub(crate) const CEASE: u8 = 6;
-    pub(crate) const CEASE_MAX_PREFIXES: u8 = 1;
-    pub(crate) const CEASE_ADMIN_SHUTDOWN: u8 = 2;
-    pub(crate) const CEASE_DECONFIGURED: u8 = 3;
-    pub(crate) const CEASE_ADMIN_RESET: u8 = 4;
-    pub(crate) const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
-    pub(crate) const CEASE_COLLISION: u8 = 7;
-    pub(crate) const FSM_IN_OPENSENT: u8 = 1;
-    pub(crate) const FSM_IN_OPENCONFIRM: u8 = 2;
-    pub(crate) const FSM_IN_ESTABLISHED: u8 = 3;
+    pub(crate) use bgp_wire::notification::{cease, code, fsm};
 }
 
 /// RFC 4271 section 8.2.2 (OpenSent): "sets the HoldTimer to a large value ... A HoldTimer value of
@@ -415,8 +404,8 @@ impl Engine {
         }
         if reset {
             let n = Notification {
-                code: notif::CEASE,
-                subcode: notif::CEASE_OTHER_CONFIG_CHANGE,
+                code: notif::code::CEASE,
+                subcode: notif::cease::OTHER_CONFIGURATION_CHANGE,
                 data: Bytes::new(),
             };
             self.drop_all_conns(id, Some(n), false);
@@ -435,8 +424,8 @@ impl Engine {
             return Err(ConfigError::UnknownPeer(id));
         }
         let n = Notification {
-            code: notif::CEASE,
-            subcode: notif::CEASE_DECONFIGURED,
+            code: notif::code::CEASE,
+            subcode: notif::cease::PEER_DECONFIGURED,
             data: Bytes::new(),
         };
         self.drop_all_conns(id, Some(n), true);
@@ -458,7 +447,7 @@ impl Engine {
         p.last_event = Some(Event::ManualStop);
         p.enabled = false;
         p.timers = TimerTable::default();
-        let n = shutdown_notification(notif::CEASE_ADMIN_SHUTDOWN, message);
+        let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
         Ok(())
@@ -484,7 +473,7 @@ impl Engine {
         if self.peer(id).is_none() {
             return Err(ConfigError::UnknownPeer(id));
         }
-        let n = shutdown_notification(notif::CEASE_ADMIN_RESET, message);
+        let n = shutdown_notification(notif::cease::ADMINISTRATIVE_RESET, message);
         self.drop_all_conns(id, Some(n), true);
         self.fsm_start(id);
         Ok(())
@@ -525,7 +514,11 @@ impl Engine {
             return false;
         }
         for f in neg.families.iter() {
-            self.send(id, conn, encode::route_refresh(f, 0));
+            self.send(
+                id,
+                conn,
+                encode::route_refresh(f, bgp_wire::RouteRefreshSubtype::NORMAL),
+            );
         }
         true
     }
@@ -694,7 +687,7 @@ impl Engine {
             Timer::Hold => {
                 self.event(id, Event::HoldTimerExpires);
                 let n = Notification {
-                    code: notif::HOLD_TIMER_EXPIRED,
+                    code: notif::code::HOLD_TIMER_EXPIRED,
                     subcode: 0,
                     data: Bytes::new(),
                 };
@@ -910,7 +903,7 @@ fn shutdown_notification(subcode: u8, message: Option<&str>) -> Notification {
         }
     };
     Notification {
-        code: notif::CEASE,
+        code: notif::code::CEASE,
         subcode,
         data,
     }
