@@ -58,6 +58,7 @@ pub mod notification;
 pub mod open;
 mod packer;
 mod parse;
+mod route_attrs;
 pub mod route_refresh;
 pub mod types;
 pub mod update;
@@ -75,6 +76,7 @@ pub use nlri::{Nlri, ParsePrefixError, Prefix};
 pub use notification::{Notification, ShutdownCommError};
 pub use open::{Open, OptionalParameter};
 pub use packer::{AttrBlock, UpdatePacker, end_of_rib};
+pub use route_attrs::RouteAttrs;
 pub use route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use types::{Afi, AfiSafi, Asn, ClusterId, HoldTime, InvalidValue, RouterId, Safi};
 pub use update::{

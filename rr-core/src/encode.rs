@@ -6,13 +6,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_wire::{
-    Aggregator, AsPath, AttrBlock, AttrValue, Community, EncodeCtx, Message, PathAttribute, RouteRefresh,
-    RouteRefreshSubtype,
-};
+use bgp_wire::attr::type_code;
+use bgp_wire::{AttrBlock, AttrValue, EncodeCtx, Message, PathAttribute, RouteRefresh, RouteRefreshSubtype};
 use bytes::{Bytes, BytesMut};
 
-use crate::attrs::{Attrs, Segment};
+use crate::attrs::RouteAttrs;
 use crate::session::LocalOffer;
 use crate::types::Family;
 use crate::wire::afi_safi;
@@ -149,24 +147,11 @@ pub(crate) struct Export {
     pub(crate) four_octet_as: bool,
 }
 
-fn as_path(segs: &[Segment]) -> AsPath {
-    AsPath {
-        segments: segs
-            .iter()
-            .map(|s| bgp_wire::AsSegment {
-                kind: s.kind.wire(),
-                asns: s.asns.clone(),
-            })
-            .collect(),
-        four_octet_wire: true,
-    }
-}
-
 /// Encodes into `out` every attribute of `a` under the export treatment `ex`, except
 /// MP_REACH/MP_UNREACH (the packer writes them) and, for IPv6 routes, NEXT_HOP (in MP_REACH), in
 /// type-code order, each with its standard flags (re-advertised unknown and opaque attributes
 /// keep theirs).
-pub(crate) fn attrs_block(a: &Attrs, ex: &Export, family: Family, out: &mut AttrBlock) {
+pub(crate) fn attrs_block(a: &RouteAttrs, ex: &Export, family: Family, out: &mut AttrBlock) {
     let ctx = EncodeCtx {
         four_octet_as: ex.four_octet_as,
         ..EncodeCtx::default()
@@ -179,15 +164,10 @@ pub(crate) fn attrs_block(a: &Attrs, ex: &Export, family: Family, out: &mut Attr
     // ORIGIN, well-known mandatory.
     put(AttrValue::Origin(a.origin));
     // AS_PATH, well-known mandatory; eBGP prepend (RFC 4271 5.1.2).
-    let path_owned;
-    let path: &[Segment] = match ex.ebgp_local_as {
-        Some(las) => {
-            path_owned = crate::reflect::ebgp_as_path(&a.as_path, las);
-            &path_owned
-        }
-        None => &a.as_path,
+    let path = match ex.ebgp_local_as {
+        Some(las) => crate::reflect::ebgp_as_path(&a.as_path, las),
+        None => a.as_path.clone(),
     };
-    let path = as_path(path);
     put(AttrValue::AsPath(path.clone()));
     // NEXT_HOP for IPv4 unicast (RFC 4271 5.1.3); IPv6 goes in MP_REACH_NLRI.
     if family == Family::Ipv4Unicast {
@@ -214,13 +194,11 @@ pub(crate) fn attrs_block(a: &Attrs, ex: &Export, family: Family, out: &mut Attr
     if a.atomic_aggregate {
         put(AttrValue::AtomicAggregate);
     }
-    if let Some((asn, address)) = a.aggregator {
-        put(AttrValue::Aggregator(Aggregator { asn, address }));
+    if let Some(g) = a.aggregator {
+        put(AttrValue::Aggregator(g));
     }
     if !a.communities.is_empty() {
-        put(AttrValue::Communities(
-            a.communities.iter().map(|c| Community(*c)).collect(),
-        ));
+        put(AttrValue::Communities(a.communities.clone()));
     }
     // ORIGINATOR_ID and CLUSTER_LIST are optional non-transitive: never sent to eBGP peers.
     if ex.ebgp_local_as.is_none() {
@@ -237,51 +215,30 @@ pub(crate) fn attrs_block(a: &Attrs, ex: &Export, family: Family, out: &mut Attr
             put(AttrValue::ClusterList(list));
         }
     }
-    let put_raw = |out: &mut AttrBlock, r: &crate::attrs::RawAttr| {
-        let _ = out.push(
-            &PathAttribute {
-                flags: r.flags,
-                value: AttrValue::Unknown {
-                    type_code: r.type_code,
-                    bytes: r.value.clone(),
-                },
-            },
-            &ctx,
-        );
-    };
-    for r in a
-        .other
-        .iter()
-        .filter(|r| r.type_code < bgp_wire::attr::type_code::AS4_PATH)
-    {
-        put_raw(out, r);
+    // Other attributes keep their received flags (the Extended Length bit follows the size).
+    for r in a.other.iter().filter(|r| r.type_code() < type_code::AS4_PATH) {
+        let _ = out.push(r, &ctx);
     }
     // RFC 6793 section 4.2.2: towards a 2-octet speaker, AS4_PATH / AS4_AGGREGATOR carry the real
     // numbers when any does not fit.
     if !ex.four_octet_as && path.needs_as4() {
         let _ = out.push(&PathAttribute::new(AttrValue::As4Path(path)), &ctx);
     }
-    if let Some((asn, address)) = a.aggregator.filter(|(asn, _)| !ex.four_octet_as && *asn > 0xffff) {
-        let _ = out.push(
-            &PathAttribute::new(AttrValue::As4Aggregator(Aggregator { asn, address })),
-            &ctx,
-        );
+    if let Some(g) = a.aggregator.filter(|g| !ex.four_octet_as && g.asn > 0xffff) {
+        let _ = out.push(&PathAttribute::new(AttrValue::As4Aggregator(g)), &ctx);
     }
-    for r in a
-        .other
-        .iter()
-        .filter(|r| r.type_code >= bgp_wire::attr::type_code::AS4_PATH)
-    {
-        put_raw(out, r);
+    for r in a.other.iter().filter(|r| r.type_code() >= type_code::AS4_PATH) {
+        let _ = out.push(r, &ctx);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attrs::{Origin, RawAttr, SegmentKind};
+    use crate::attrs::Origin;
     use crate::types::Prefix;
     use bgp_wire::{AddPathMap, MpNextHop, Nlri, UpdatePacker};
+    use bgp_wire::{Aggregator, AsPath, AsSegment, Community, SegmentType};
     use std::net::Ipv6Addr;
 
     fn fnv(h: &mut u64, b: &[u8]) {
@@ -291,41 +248,52 @@ mod tests {
         }
     }
 
-    fn rich() -> Attrs {
-        let mut a = Attrs::new(Origin::Egp, Some("10.0.0.1".parse().unwrap()));
-        a.as_path = vec![
-            Segment {
-                kind: SegmentKind::Sequence,
-                asns: vec![65001, 4_200_000_000, 7],
-            },
-            Segment {
-                kind: SegmentKind::Set,
-                asns: vec![1, 2],
-            },
-        ];
+    fn rich() -> RouteAttrs {
+        let mut a = RouteAttrs::new(Origin::Egp, Some("10.0.0.1".parse().unwrap()));
+        a.as_path = AsPath {
+            segments: vec![
+                AsSegment {
+                    kind: SegmentType::AsSequence,
+                    asns: vec![65001, 4_200_000_000, 7],
+                },
+                AsSegment {
+                    kind: SegmentType::AsSet,
+                    asns: vec![1, 2],
+                },
+            ],
+            four_octet_wire: true,
+        };
         a.med = Some(5);
         a.local_pref = Some(2_147_482_623);
         a.atomic_aggregate = true;
-        a.aggregator = Some((4_200_000_001, "1.2.3.4".parse().unwrap()));
-        a.communities = vec![0xFFFF_FF01, 65000 << 16 | 1];
+        a.aggregator = Some(Aggregator {
+            asn: 4_200_000_001,
+            address: "1.2.3.4".parse().unwrap(),
+        });
+        a.communities = vec![Community::NO_EXPORT, Community::new(65000, 1)];
         a.originator_id = Some("9.9.9.9".parse().unwrap());
         a.cluster_list = vec!["7.7.7.7".parse().unwrap()];
         a.other = vec![
             // Extended communities received with a needless Extended Length bit.
-            RawAttr {
+            PathAttribute {
                 flags: 0xD0,
-                type_code: 16,
-                value: Bytes::from_static(&[0, 2, 0, 0, 0, 1, 0, 1]),
+                value: AttrValue::ExtendedCommunities(vec![bgp_wire::ExtendedCommunity([
+                    0, 2, 0, 0, 0, 1, 0, 1,
+                ])]),
             },
-            RawAttr {
+            PathAttribute {
                 flags: 0xE0,
-                type_code: 99,
-                value: Bytes::from(vec![3; 300]),
+                value: AttrValue::Unknown {
+                    type_code: 99,
+                    bytes: Bytes::from(vec![3; 300]),
+                },
             },
-            RawAttr {
+            PathAttribute {
                 flags: 0xC0,
-                type_code: 12,
-                value: Bytes::from_static(&[1]),
+                value: AttrValue::Unknown {
+                    type_code: 12,
+                    bytes: Bytes::from_static(&[1]),
+                },
             },
         ];
         a
@@ -392,7 +360,7 @@ mod tests {
     fn same_bytes_as_before_the_move_to_bgp_wire() {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut big = rich();
-        big.communities = (0..1100).collect();
+        big.communities = (0..1100).map(Community).collect();
         let reflects = [
             None,
             Some(("8.8.8.8".parse().unwrap(), "6.6.6.6".parse().unwrap())),
@@ -402,7 +370,7 @@ mod tests {
             Some("192.0.2.1".parse().unwrap()),
             Some("2001:db8::1".parse().unwrap()),
         ];
-        for a in [rich(), Attrs::new(Origin::Igp, None), big] {
+        for a in [rich(), RouteAttrs::new(Origin::Igp, None), big] {
             for four in [true, false] {
                 for ebgp in [None, Some(65000u32), Some(4_200_000_002)] {
                     for reflect in reflects {

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, UpdatePacker};
 use bytes::Bytes;
 
-use crate::attrs::Attrs;
+use crate::attrs::RouteAttrs;
 use crate::best_path::{Candidate, Step, compare};
 use crate::config::Role;
 use crate::encode::{self, Export};
@@ -70,7 +70,7 @@ pub(crate) struct GroupKey {
 pub(crate) struct OutRoute {
     pub(crate) id: u32,
     pub(crate) peer: PeerId,
-    pub(crate) attrs: Arc<Attrs>,
+    pub(crate) attrs: Arc<RouteAttrs>,
 }
 
 #[derive(Debug)]
@@ -98,7 +98,7 @@ pub(crate) struct Group {
 /// be encoded again, one pass over the Adj-RIB-Out collects the keys of every such bucket at once.
 #[derive(Debug)]
 pub(crate) struct OutBucket {
-    attrs: Arc<Attrs>,
+    attrs: Arc<RouteAttrs>,
     /// Routes in the bucket.
     live: usize,
     /// The bucket encoded for the group, with the export treatment it was encoded with and its
@@ -202,7 +202,7 @@ impl Groups {
 
 pub(crate) type BucketKey = (Family, usize, PeerId);
 /// Announcement buckets: NLRI sharing one attribute set and source peer.
-type Buckets = FastMap<BucketKey, (Arc<Attrs>, Vec<(Prefix, u32)>)>;
+type Buckets = FastMap<BucketKey, (Arc<RouteAttrs>, Vec<(Prefix, u32)>)>;
 
 /// Changes of one group collected during a flush.
 #[derive(Default)]
@@ -480,7 +480,7 @@ impl Engine {
         self.dirty.recycle(dirty);
     }
 
-    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &Attrs) -> Export {
+    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {
         let src_peer = self.peer(src);
         let src_kind = src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role));
         let src_rid = src_peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
@@ -908,7 +908,7 @@ fn withdrawals(key: &GroupKey, fam: Family, list: &[(Prefix, u32)]) -> Vec<Bytes
 fn encode_nlri(
     key: &GroupKey,
     fam: Family,
-    attrs: &Attrs,
+    attrs: &RouteAttrs,
     ex: &Export,
     nlri_list: &[(Prefix, u32)],
     blk: &mut AttrBlock,

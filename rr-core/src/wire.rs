@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 pub use bgp_wire::Notification;
 
-use crate::attrs::{Attrs, Origin, RawAttr, Segment, SegmentKind};
+use crate::attrs::RouteAttrs;
 use crate::engine::{Engine, InUpdate};
 use crate::session::{Negotiated, PeerGr, RemoteOpen};
 use crate::types::{ConnId, Family, FamilySet, Instant};
@@ -123,17 +123,6 @@ pub(crate) fn remote_open(o: &Open) -> RemoteOpen {
     r
 }
 
-fn segment_kind(t: bgp_wire::SegmentType) -> SegmentKind {
-    match t {
-        bgp_wire::SegmentType::AsSet => SegmentKind::Set,
-        bgp_wire::SegmentType::AsSequence => SegmentKind::Sequence,
-        bgp_wire::SegmentType::AsConfedSequence => SegmentKind::ConfedSequence,
-        bgp_wire::SegmentType::AsConfedSet => SegmentKind::ConfedSet,
-        // Unknown segment types cannot come out of the decoder; count them like AS_SET.
-        _ => SegmentKind::Set,
-    }
-}
-
 /// Converts a decoded UPDATE. Returns the update and whether it must be treated as withdraw
 /// because a mandatory attribute is missing (RFC 7606 section 3 (d)).
 pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) {
@@ -159,63 +148,26 @@ pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) 
     if out.announced.is_empty() {
         return (out, false);
     }
-    let mut a = Attrs::new(Origin::Incomplete, None);
-    let (mut has_origin, mut has_path, mut has_v4_nh, mut v6_nh) = (false, false, false, None);
-    let ctx = EncodeCtx {
-        four_octet_as: true,
-        ..EncodeCtx::default()
-    };
+    // RFC 7606 section 3 (d) needs to know which mandatory attributes were present, and the next
+    // hop rule below which next hops were; the values themselves are moved, not copied.
+    let (mut has_origin, mut has_path, mut v4_nh, mut v6_nh) = (false, false, None, None);
     for pa in &u.attributes {
         match &pa.value {
-            AttrValue::Origin(o) => {
-                has_origin = true;
-                a.origin = *o;
-            }
-            AttrValue::AsPath(p) => {
-                has_path = true;
-                a.as_path = p
-                    .segments
-                    .iter()
-                    .map(|s| Segment {
-                        kind: segment_kind(s.kind),
-                        asns: s.asns.clone(),
-                    })
-                    .collect();
-            }
-            AttrValue::NextHop(nh) => {
-                has_v4_nh = true;
-                a.next_hop = Some(IpAddr::V4(*nh));
-            }
-            AttrValue::MultiExitDisc(m) => a.med = Some(*m),
-            AttrValue::LocalPref(l) => a.local_pref = Some(*l),
-            AttrValue::AtomicAggregate => a.atomic_aggregate = true,
-            AttrValue::Aggregator(g) => a.aggregator = Some((g.asn, g.address)),
-            AttrValue::Communities(c) => a.communities = c.iter().map(|c| c.0).collect(),
-            AttrValue::OriginatorId(o) => a.originator_id = Some(*o),
-            AttrValue::ClusterList(l) => a.cluster_list = l.clone(),
+            AttrValue::Origin(_) => has_origin = true,
+            AttrValue::AsPath(_) => has_path = true,
+            AttrValue::NextHop(nh) => v4_nh = Some(IpAddr::V4(*nh)),
             AttrValue::MpReach(m) => match &m.next_hop {
                 MpNextHop::Ipv6 { global, link_local } => v6_nh = Some((IpAddr::V6(*global), *link_local)),
                 MpNextHop::Ipv4(v4) => v6_nh = Some((IpAddr::V4(*v4), None)),
                 _ => {}
             },
-            AttrValue::MpUnreach(_) | AttrValue::As4Path(_) | AttrValue::As4Aggregator(_) => {}
-            AttrValue::Unknown { type_code, bytes } => a.other.push(RawAttr {
-                flags: pa.flags,
-                type_code: *type_code,
-                value: bytes.clone(),
-            }),
-            other => {
-                let mut v = Vec::new();
-                if other.encode(&ctx, &mut v).is_ok() {
-                    a.other.push(RawAttr {
-                        flags: pa.flags,
-                        type_code: other.type_code(),
-                        value: Bytes::from(v),
-                    });
-                }
-            }
+            _ => {}
         }
     }
+    let has_v4_nh = v4_nh.is_some();
+    let mut a = RouteAttrs::from_attributes(std::mem::take(&mut u.attributes));
+    a.next_hop = v4_nh;
+    a.next_hop_link_local = None;
     let v4_announced = out.announced.iter().any(|(p, _)| p.is_ipv4());
     if let Some((nh, ll)) = v6_nh {
         if !v4_announced {

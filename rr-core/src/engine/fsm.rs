@@ -248,7 +248,8 @@ impl Engine {
             Some((fams, time)) if time > 0 && !fams.intersect(stale).is_empty() => {
                 let keep = fams.intersect(stale);
                 self.clear_routes(id, |r| {
-                    r.flags & STALE_GR != 0 && (!keep.contains(r.family) || r.attrs.has_community(NO_LLGR))
+                    r.flags & STALE_GR != 0
+                        && (!keep.contains(r.family) || r.attrs.has_community(Community::NO_LLGR))
                 });
                 self.enter_llgr(id, keep);
                 let at = self.now + Duration::from_secs(u64::from(time));
@@ -278,8 +279,8 @@ impl Engine {
             };
             if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
                 let mut a = (*r.attrs).clone();
-                if !a.has_community(LLGR_STALE) {
-                    a.communities.push(LLGR_STALE);
+                if !a.has_community(Community::LLGR_STALE) {
+                    a.communities.push(Community::LLGR_STALE);
                 }
                 let flags = (r.flags & !STALE_GR) | STALE_LLGR;
                 changed.push((prefix, path_id, flags, self.interner.intern(a)));

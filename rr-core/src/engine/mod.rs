@@ -13,9 +13,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bgp_wire::Community;
 use bytes::Bytes;
 
-use crate::attrs::{Attrs, Interner, LLGR_STALE, NO_LLGR};
+use crate::attrs::{Interner, RouteAttrs};
 use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
@@ -70,7 +71,7 @@ pub enum ConfigError {
 pub(crate) struct InUpdate {
     pub(crate) withdrawn: Vec<(Prefix, u32)>,
     pub(crate) announced: Vec<(Prefix, u32)>,
-    pub(crate) attrs: Option<Attrs>,
+    pub(crate) attrs: Option<RouteAttrs>,
     /// End-of-RIB marker for this family (RFC 4724 section 2).
     pub(crate) end_of_rib: Option<Family>,
 }
@@ -188,7 +189,7 @@ pub struct PathInfo {
     /// Path id it was received with (0 without ADD-PATH).
     pub path_id: u32,
     /// Attributes.
-    pub attrs: Arc<Attrs>,
+    pub attrs: Arc<RouteAttrs>,
     /// Selected as best.
     pub best: bool,
     /// Stale (graceful restart, LLGR or enhanced route refresh).
@@ -868,7 +869,7 @@ impl Engine {
     }
 
     /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
-    pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<Attrs>, bool)> + '_ {
+    pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<RouteAttrs>, bool)> + '_ {
         let loc = &self.loc;
         self.peer(id).into_iter().flat_map(move |p| {
             p.adj_in.iter().filter_map(move |(pr, pid)| {
@@ -883,7 +884,7 @@ impl Engine {
 pub(crate) struct RouteRef<'a> {
     pub(crate) family: Family,
     pub(crate) flags: u8,
-    pub(crate) attrs: &'a Arc<Attrs>,
+    pub(crate) attrs: &'a Arc<RouteAttrs>,
 }
 
 /// Cease with an RFC 8203/9003 shutdown communication (truncated to 255 octets on a character
