@@ -152,16 +152,23 @@ pub fn select(cands: &[Candidate<'_>]) -> Option<(usize, Step)> {
 /// Candidate indices ordered best first by repeated selection (no sort: the MED rule is not a
 /// total order, and a sort with an inconsistent comparator may panic).
 pub fn rank(cands: &[Candidate<'_>], out: &mut Vec<usize>) {
+    rank_with(cands.len(), |i| cands[i], out);
+}
+
+/// [`rank`] over `n` candidates built on demand by `cand(i)`: what the engine runs on the paths
+/// of a prefix, without collecting them first. Selection by swapping: position `k` receives the
+/// best of the positions from `k` on (the first one when several compare equal).
+pub fn rank_with<'a>(n: usize, cand: impl Fn(usize) -> Candidate<'a>, out: &mut Vec<usize>) {
     out.clear();
-    let mut left: Vec<usize> = (0..cands.len()).collect();
-    while !left.is_empty() {
-        let mut b = 0;
-        for k in 1..left.len() {
-            if compare(&cands[left[k]], &cands[left[b]]).0 == Ordering::Less {
-                b = k;
+    out.extend(0..n);
+    for k in 0..n {
+        let mut b = k;
+        for j in k + 1..n {
+            if compare(&cand(out[j]), &cand(out[b])).0 == Ordering::Less {
+                b = j;
             }
         }
-        out.push(left.swap_remove(b));
+        out.swap(k, b);
     }
 }
 

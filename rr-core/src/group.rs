@@ -37,7 +37,7 @@ use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, Updat
 use bytes::Bytes;
 
 use crate::attrs::RouteAttrs;
-use crate::best_path::{Candidate, Step, compare};
+use crate::best_path::{self, Candidate, Step, compare};
 use crate::config::Role;
 use crate::encode::{self, Export};
 use crate::engine::{Engine, Peer};
@@ -232,24 +232,9 @@ fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
     }
 }
 
-/// Ranks `paths` best first into `order` (repeated selection; see [`crate::best_path::rank`]).
+/// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`].
 fn rank_paths(peers: &[Option<Peer>], paths: &[Path], order: &mut Vec<usize>) {
-    order.clear();
-    order.extend(0..paths.len());
-    for k in 0..order.len() {
-        let mut b = k;
-        for j in k + 1..order.len() {
-            if compare(
-                &candidate(peers, &paths[order[j]]),
-                &candidate(peers, &paths[order[b]]),
-            )
-            .0 == std::cmp::Ordering::Less
-            {
-                b = j;
-            }
-        }
-        order.swap(k, b);
-    }
+    best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
 }
 
 fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
