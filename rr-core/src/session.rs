@@ -186,6 +186,8 @@ pub struct Negotiated {
     pub peer_gr: Option<PeerGr>,
     /// Peer's LLGR capability when both sides offered it.
     pub peer_llgr: Option<(FamilySet, u32)>,
+    /// The decode context of these parameters, built once and shared ([`Negotiated::decode_ctx`]).
+    pub(crate) decode: std::sync::Arc<bgp_wire::DecodeCtx>,
 }
 
 /// An OPEN rejected: the NOTIFICATION (code 2, subcode) to send.
@@ -243,7 +245,7 @@ pub(crate) fn negotiate(
         .mp_families
         .unwrap_or(FamilySet::only(crate::types::Family::Ipv4Unicast));
     let families = local.families.intersect(remote_fams);
-    Ok(Negotiated {
+    let mut neg = Negotiated {
         remote_router_id: remote.router_id,
         remote_as: remote.asn,
         hold_time,
@@ -272,7 +274,10 @@ pub(crate) fn negotiate(
         } else {
             None
         },
-    })
+        decode: std::sync::Arc::default(),
+    };
+    neg.decode = std::sync::Arc::new(neg.build_decode_ctx());
+    Ok(neg)
 }
 
 /// Per-connection FSM state with only the data each state needs.

@@ -2,10 +2,11 @@
 //! applied, negotiated decode/encode contexts out.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bgp_wire::{
-    AddPathMap, AfiSafi, AttrValue, Capability, DecodeCtx, DecodeError, EncodeCtx, Message, MpNextHop, Open,
-    Treatment, Update, max_treatment,
+    AddPathMap, AfiSafi, AttrValue, AttributeError, Capability, DecodeCtx, DecodeError, EncodeCtx, Message,
+    MpNextHop, Open, Treatment, Update, max_treatment,
 };
 use bytes::Bytes;
 
@@ -34,8 +35,14 @@ pub(crate) fn add_path_map(s: FamilySet) -> AddPathMap {
 }
 
 impl Negotiated {
-    /// How to decode this peer's messages (RFC 6793 4-octet AS, RFC 7911 receive, RFC 8654).
-    pub fn decode_ctx(&self) -> DecodeCtx {
+    /// How to decode this peer's messages (RFC 6793 4-octet AS, RFC 7911 receive, RFC 8654):
+    /// built once when the session is negotiated and shared, so handing it to a reader task per
+    /// frame is a reference count.
+    pub fn decode_ctx(&self) -> Arc<DecodeCtx> {
+        Arc::clone(&self.decode)
+    }
+
+    pub(crate) fn build_decode_ctx(&self) -> DecodeCtx {
         DecodeCtx {
             four_octet_as: self.four_octet_as,
             add_path: add_path_map(self.add_path_rx),
@@ -193,13 +200,97 @@ pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) 
     (out, false)
 }
 
+/// A message received on a connection, as decoded by
+/// [`bgp_wire::Message::decode_with_errors`] with the connection's context: the message with
+/// the RFC 7606 errors that did not need a session reset, or the error that does. Build it with
+/// `From` from that function's result, from a [`Message`] (no errors) or from a [`DecodeError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received {
+    /// A decoded message. For an UPDATE, `errors` says what RFC 7606 treatment applies: the
+    /// engine withdraws the UPDATE's routes when one is treat-as-withdraw; attribute-discard
+    /// errors were applied by the decoder already.
+    Message {
+        /// The message as parsed (malformed attributes already left out).
+        msg: Message,
+        /// The errors that did not reset the session.
+        errors: Vec<AttributeError>,
+    },
+    /// The frame did not decode: session reset (or AFI/SAFI disable, which the engine treats as a
+    /// reset, as RFC 7606 section 2 permits).
+    Error(DecodeError),
+}
+
+impl From<Message> for Received {
+    fn from(msg: Message) -> Received {
+        Received::Message {
+            msg,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl From<DecodeError> for Received {
+    fn from(e: DecodeError) -> Received {
+        Received::Error(e)
+    }
+}
+
+impl From<Result<(Message, Vec<AttributeError>), DecodeError>> for Received {
+    fn from(r: Result<(Message, Vec<AttributeError>), DecodeError>) -> Received {
+        match r {
+            Ok((msg, errors)) => Received::Message { msg, errors },
+            Err(e) => Received::Error(e),
+        }
+    }
+}
+
 impl Engine {
-    /// A message decoded by the caller (with the context from [`crate::Output::Established`];
-    /// before that any context decodes OPEN, KEEPALIVE and NOTIFICATION). Decode UPDATEs with
-    /// `bgp_wire::Message::decode`, which applies RFC 7606 attribute-discard and
-    /// treat-as-withdraw; pass `Err` results to [`Engine::handle_decode_error`].
-    pub fn handle_message(&mut self, now: Instant, conn: ConnId, msg: Message) {
+    /// The way in for everything received on `conn`: the decoded message and its RFC 7606
+    /// outcome ([`Received`]). Decode with [`Engine::decode_ctx`] (the context of
+    /// [`crate::Output::Established`]; before that any context decodes OPEN, KEEPALIVE and
+    /// NOTIFICATION) and `bgp_wire::Message::decode_with_errors`, or let [`Engine::handle_frame`]
+    /// do both.
+    ///
+    /// - An UPDATE with a treat-as-withdraw error (RFC 7606 section 2), or without a mandatory
+    ///   attribute (section 3 (d)), withdraws its routes; the session stays up and
+    ///   [`crate::PeerStats`] counts it.
+    /// - A decode error sends the NOTIFICATION `bgp_wire` derives from it
+    ///   (`From<&DecodeError> for Notification`) and closes the connection.
+    pub fn handle_received(&mut self, now: Instant, conn: ConnId, received: impl Into<Received>) {
         self.tick_pub(now);
+        match received.into() {
+            Received::Message {
+                msg: Message::Update(mut u),
+                errors,
+            } if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) => {
+                // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
+                // session stays up.
+                u.apply_treat_as_withdraw();
+                let (upd, _) = in_update(u, self.conn_four_octet(conn));
+                let mut all = upd.withdrawn;
+                all.extend(upd.announced);
+                self.on_treat_as_withdraw(conn, all);
+            }
+            Received::Message { msg, .. } => self.on_message(conn, msg),
+            Received::Error(err) => {
+                if err.treatment >= Treatment::AfiSafiDisable {
+                    self.on_session_reset(conn, Notification::from(&err));
+                }
+            }
+        }
+    }
+
+    /// Decodes a whole frame with the connection's context and hands it to
+    /// [`Engine::handle_received`]: the one-call path for callers that decode on the engine's
+    /// thread.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
+        let ctx = self.decode_ctx(conn);
+        let received = Message::decode_with_errors(frame, &ctx);
+        self.handle_received(now, conn, received);
+    }
+
+    fn on_message(&mut self, conn: ConnId, msg: Message) {
         match msg {
             Message::Open(o) => self.on_open(conn, remote_open(&o)),
             Message::Keepalive => self.on_keepalive(conn),
@@ -221,38 +312,6 @@ impl Engine {
             }
             // Message types added to bgp-wire later are ignored.
             _ => {}
-        }
-    }
-
-    /// A message that failed to decode. RFC 7606 "session reset" and "AFI/SAFI disable" (which
-    /// the engine implements as a reset, as RFC 7606 section 2 permits) send the NOTIFICATION that
-    /// `bgp_wire` derives from the error (`From<&DecodeError> for Notification`) and close.
-    pub fn handle_decode_error(&mut self, now: Instant, conn: ConnId, err: &DecodeError) {
-        self.tick_pub(now);
-        if err.treatment >= Treatment::AfiSafiDisable {
-            self.on_session_reset(conn, Notification::from(err));
-        }
-    }
-
-    /// Decodes a whole frame with the connection's negotiated context and handles it: the
-    /// one-call path for callers that decode on the engine's thread (tests, simple tools).
-    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
-        let ctx = self.conn_decode_ctx(conn);
-        match Message::decode_with_errors(frame, &ctx) {
-            Ok((Message::Update(mut u), errors))
-                if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
-            {
-                // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
-                // session stays up.
-                u.apply_treat_as_withdraw();
-                self.tick_pub(now);
-                let (upd, _) = in_update(u, ctx.four_octet_as);
-                let mut all = upd.withdrawn;
-                all.extend(upd.announced);
-                self.on_treat_as_withdraw(conn, all);
-            }
-            Ok((m, _)) => self.handle_message(now, conn, m),
-            Err(e) => self.handle_decode_error(now, conn, &e),
         }
     }
 }

@@ -16,9 +16,10 @@
 //!                                                                    session writer (one per conn) ──► TCP
 //! ```
 //!
-//! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode in parallel with the
-//!   connection's negotiated [`bgp_wire::DecodeCtx`], which the engine task hands them on
-//!   [`rr_core::Output::Established`]. Until then they pass whole frames, and the engine decodes them with
+//! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode each frame once, in
+//!   parallel, with the connection's negotiated [`bgp_wire::DecodeCtx`] (a shared `Arc`), which the engine
+//!   task hands them on [`rr_core::Output::Established`]; the engine gets the message with its RFC 7606
+//!   outcome ([`rr_core::Received`]). Until then they pass whole frames, and the engine decodes them with
 //!   the context it holds (so a frame never meets the wrong context).
 //! - Writers take shared `Bytes` from a bounded queue: one encoding of an update group is written to every
 //!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
@@ -36,12 +37,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bgp_wire::notification::{cease, code};
-use bgp_wire::{
-    DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification,
-    Treatment,
-};
+use bgp_wire::{DecodeCtx, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification};
 use bytes::{Bytes, BytesMut};
-use rr_core::{ConnId, Engine, Output, PeerId};
+use rr_core::{ConnId, Engine, Output, PeerId, Received};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -101,17 +99,12 @@ pub(crate) enum EngineCmd {
         conn: ConnId,
         frame: Bytes,
     },
-    /// A decoded message.
-    Message {
+    /// A frame decoded by the reader: the message with its RFC 7606 errors, or the decode error
+    /// (also for broken framing).
+    Received {
         generation: u64,
         conn: ConnId,
-        msg: Box<Message>,
-    },
-    /// A frame that did not decode (or broken framing).
-    DecodeError {
-        generation: u64,
-        conn: ConnId,
-        err: DecodeError,
+        received: Box<Received>,
     },
     /// The connection ended (EOF or error).
     Disconnected { generation: u64, conn: ConnId },
@@ -133,8 +126,7 @@ impl EngineCmd {
             EngineCmd::Connected { generation, .. }
             | EngineCmd::ConnectFailed { generation, .. }
             | EngineCmd::Frame { generation, .. }
-            | EngineCmd::Message { generation, .. }
-            | EngineCmd::DecodeError { generation, .. }
+            | EngineCmd::Received { generation, .. }
             | EngineCmd::Disconnected { generation, .. }
             | EngineCmd::Drained { generation, .. } => Some(*generation),
             _ => None,
@@ -169,7 +161,7 @@ struct ConnHandle {
     peer: PeerId,
     tx: mpsc::Sender<WriteCmd>,
     flow: Arc<Flow>,
-    ctx: watch::Sender<Option<DecodeCtx>>,
+    ctx: watch::Sender<Option<Arc<DecodeCtx>>>,
 }
 
 struct PeerEntry {
@@ -369,28 +361,24 @@ impl EngineTask {
                     e.handle_frame(now, conn, &frame);
                 }
             }
-            EngineCmd::Message { conn, msg, .. } => {
-                self.metrics.messages_received.inc();
-                if self.conns.contains_key(&conn)
-                    && let Some(e) = self.engine.as_mut()
-                {
-                    e.handle_message(now, conn, *msg);
-                }
-            }
-            EngineCmd::DecodeError { conn, err, .. } => {
-                self.metrics.decode_errors.inc();
-                if let Some(h) = self.conns.get(&conn) {
-                    let name = self
-                        .by_id
-                        .get(&h.peer)
-                        .and_then(|a| self.peers.get(a))
-                        .map(|p| p.spec.name.clone());
-                    warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
+            EngineCmd::Received { conn, received, .. } => {
+                if let Received::Error(err) = received.as_ref() {
+                    self.metrics.decode_errors.inc();
+                    if let Some(h) = self.conns.get(&conn) {
+                        let name = self
+                            .by_id
+                            .get(&h.peer)
+                            .and_then(|a| self.peers.get(a))
+                            .map(|p| p.spec.name.clone());
+                        warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
+                    }
+                } else {
+                    self.metrics.messages_received.inc();
                 }
                 if self.conns.contains_key(&conn)
                     && let Some(e) = self.engine.as_mut()
                 {
-                    e.handle_decode_error(now, conn, &err);
+                    e.handle_received(now, conn, *received);
                 }
             }
             EngineCmd::Disconnected { conn, .. } => {
@@ -703,7 +691,7 @@ async fn read_loop(
     generation: u64,
     conn: ConnId,
     mut rd: OwnedReadHalf,
-    ctx: watch::Receiver<Option<DecodeCtx>>,
+    ctx: watch::Receiver<Option<Arc<DecodeCtx>>>,
     tx: mpsc::Sender<EngineCmd>,
 ) {
     // Most sessions are idle after their initial table: an idle session holds no read buffer (one
@@ -727,28 +715,11 @@ async fn read_loop(
                             conn,
                             frame,
                         },
-                        Some(c) => match Message::decode_with_errors(&frame, c) {
-                            // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself so
-                            // that it withdraws the routes and counts the event.
-                            Ok((Message::Update(_), errors))
-                                if bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
-                            {
-                                EngineCmd::Frame {
-                                    generation,
-                                    conn,
-                                    frame,
-                                }
-                            }
-                            Ok((msg, _)) => EngineCmd::Message {
-                                generation,
-                                conn,
-                                msg: Box::new(msg),
-                            },
-                            Err(err) => EngineCmd::DecodeError {
-                                generation,
-                                conn,
-                                err,
-                            },
+                        // Decoded once, here; the engine applies the RFC 7606 outcome.
+                        Some(c) => EngineCmd::Received {
+                            generation,
+                            conn,
+                            received: Box::new(Message::decode_with_errors(&frame, c).into()),
                         },
                     };
                     if tx.send(cmd).await.is_err() {
@@ -759,10 +730,10 @@ async fn read_loop(
                 Err(err) => {
                     // Bad marker or length: RFC 4271 section 6.1 header errors end the session; stop reading.
                     let _ = tx
-                        .send(EngineCmd::DecodeError {
+                        .send(EngineCmd::Received {
                             generation,
                             conn,
-                            err,
+                            received: Box::new(Received::Error(err)),
                         })
                         .await;
                     return;

@@ -254,6 +254,8 @@ pub struct Engine {
     pub(crate) interner: Interner,
     /// Interner size above which the next flush checks for dead attribute sets.
     interner_check_at: usize,
+    /// The RFC 4271 defaults, for connections without negotiated parameters.
+    default_decode_ctx: Arc<bgp_wire::DecodeCtx>,
     pub(crate) loc: LocRib,
     pub(crate) dirty: Dirty,
     pub(crate) groups: Groups,
@@ -275,6 +277,7 @@ impl Engine {
             next_conn: 1,
             interner: Interner::default(),
             interner_check_at: 1024,
+            default_decode_ctx: Arc::default(),
             loc: LocRib::default(),
             dirty: Dirty::default(),
             groups: Groups::default(),
@@ -297,9 +300,12 @@ impl Engine {
         self.conn_neg(conn).is_some_and(|n| n.four_octet_as)
     }
 
-    /// The context to decode `conn`'s messages with.
-    pub(crate) fn conn_decode_ctx(&self, conn: ConnId) -> bgp_wire::DecodeCtx {
-        self.conn_neg(conn).map(|n| n.decode_ctx()).unwrap_or_default()
+    /// The context to decode `conn`'s messages with: the negotiated one once the OPENs are
+    /// exchanged, the RFC 4271 defaults before (enough for OPEN, KEEPALIVE and NOTIFICATION).
+    /// Shared: cloning it is a reference count.
+    pub fn decode_ctx(&self, conn: ConnId) -> Arc<bgp_wire::DecodeCtx> {
+        self.conn_neg(conn)
+            .map_or_else(|| Arc::clone(&self.default_decode_ctx), |n| n.decode_ctx())
     }
 
     pub(crate) fn peer_of_conn(&self, conn: ConnId) -> Option<PeerId> {
