@@ -149,6 +149,20 @@ impl MpNextHop {
             MpNextHop::Other(b) => b.len(),
         }
     }
+
+    /// Appends the next hop octets (without their length octet).
+    pub(crate) fn encode(&self, out: &mut impl BufMut) {
+        match self {
+            MpNextHop::Ipv4(a) => out.put_slice(&a.octets()),
+            MpNextHop::Ipv6 { global, link_local } => {
+                out.put_slice(&global.octets());
+                if let Some(l) = link_local {
+                    out.put_slice(&l.octets());
+                }
+            }
+            MpNextHop::Other(b) => out.put_slice(b),
+        }
+    }
 }
 
 /// MP_REACH_NLRI (RFC 4760 section 3).
@@ -327,16 +341,7 @@ impl AttrValue {
                     u8::try_from(m.next_hop.len())
                         .map_err(|_| EncodeError::FieldTooLong("mp_reach next hop"))?,
                 );
-                match &m.next_hop {
-                    MpNextHop::Ipv4(a) => out.put_slice(&a.octets()),
-                    MpNextHop::Ipv6 { global, link_local } => {
-                        out.put_slice(&global.octets());
-                        if let Some(l) = link_local {
-                            out.put_slice(&l.octets());
-                        }
-                    }
-                    MpNextHop::Other(b) => out.put_slice(b),
-                }
+                m.next_hop.encode(out);
                 out.put_u8(0);
                 encode_mp_nlri(m.afi_safi, &m.nlri, ctx, out)?;
                 out.put_slice(&m.opaque_nlri);

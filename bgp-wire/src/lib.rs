@@ -11,8 +11,10 @@
 //! - UPDATE errors follow RFC 7606: [`Update::decode_with_errors`] returns the errors that do
 //!   not reset the session, each with its [`Treatment`]; session-reset errors map to a
 //!   [`Notification`] with `From<&DecodeError>`.
-//! - For update groups: [`UpdateBuilder`] and [`encode_update_parts`] pack many NLRI behind one
-//!   pre-encoded attribute set.
+//! - For update groups: an [`AttrBlock`] is encoded once and [`UpdatePacker`] packs many NLRI
+//!   behind it into messages filled up to the negotiated size; [`end_of_rib`],
+//!   [`Message::keepalive_bytes`] and [`Notification::to_message_bytes`] give the fixed messages.
+//!   [`UpdateBuilder`] and [`encode_update_parts`] build single messages from the same parts.
 //!
 //! ```
 //! use bgp_wire::{
@@ -54,7 +56,9 @@ pub mod mrt;
 pub mod nlri;
 pub mod notification;
 pub mod open;
+mod packer;
 mod parse;
+mod route_attrs;
 pub mod route_refresh;
 pub mod types;
 pub mod update;
@@ -71,6 +75,8 @@ pub use header::{HEADER_LEN, Message, MessageType, frame_len};
 pub use nlri::{Nlri, ParsePrefixError, Prefix};
 pub use notification::{Notification, ShutdownCommError};
 pub use open::{Open, OptionalParameter};
+pub use packer::{AttrBlock, UpdatePacker, end_of_rib};
+pub use route_attrs::RouteAttrs;
 pub use route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use types::{Afi, AfiSafi, Asn, ClusterId, HoldTime, InvalidValue, RouterId, Safi};
 pub use update::{

@@ -15,11 +15,16 @@
 //! +-----------------------------------------------------+
 //! ```
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::aspath::AsPath;
 use crate::attr::{
-    self, AttrValue, MpReach, MpUnreach, PathAttribute, flags, malformed_treatment, standard_flags, type_code,
+    self, AttrValue, MpNextHop, MpReach, MpUnreach, Origin, PathAttribute, flags, malformed_treatment,
+    standard_flags, type_code,
 };
+use crate::community::{Community, ExtendedCommunity, LargeCommunity};
 use crate::ctx::{DecodeCtx, EncodeCtx};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Treatment};
 
@@ -59,6 +64,111 @@ impl Update {
     /// The first attribute value with this type code.
     pub fn value(&self, type_code: u8) -> Option<&AttrValue> {
         self.attr(type_code).map(|a| &a.value)
+    }
+
+    /// ORIGIN, if present.
+    pub fn origin(&self) -> Option<Origin> {
+        self.attributes.iter().find_map(|a| match a.value {
+            AttrValue::Origin(o) => Some(o),
+            _ => None,
+        })
+    }
+
+    /// AS_PATH, if present (iterate its segments with `as_path().segments` or its AS numbers
+    /// with [`AsPath::asns`]).
+    pub fn as_path(&self) -> Option<&AsPath> {
+        self.attributes.iter().find_map(|a| match &a.value {
+            AttrValue::AsPath(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// The next hop of the routes of `family`: NEXT_HOP for IPv4 unicast NLRI in the NLRI field,
+    /// the next hop of MP_REACH_NLRI for the family it carries (RFC 4760 section 3; the global
+    /// address when an IPv6 link-local one follows). `None` if the UPDATE carries none for it.
+    pub fn next_hop(&self, family: AfiSafi) -> Option<IpAddr> {
+        if let Some(m) = self.mp_reach().filter(|m| m.afi_safi == family) {
+            return match &m.next_hop {
+                MpNextHop::Ipv4(a) => Some(IpAddr::V4(*a)),
+                MpNextHop::Ipv6 { global, .. } => Some(IpAddr::V6(*global)),
+                _ => None,
+            };
+        }
+        if family != AfiSafi::IPV4_UNICAST {
+            return None;
+        }
+        self.attributes.iter().find_map(|a| match a.value {
+            AttrValue::NextHop(nh) => Some(IpAddr::V4(nh)),
+            _ => None,
+        })
+    }
+
+    /// MULTI_EXIT_DISC, if present.
+    pub fn med(&self) -> Option<u32> {
+        self.attributes.iter().find_map(|a| match a.value {
+            AttrValue::MultiExitDisc(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// LOCAL_PREF, if present.
+    pub fn local_pref(&self) -> Option<u32> {
+        self.attributes.iter().find_map(|a| match a.value {
+            AttrValue::LocalPref(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// COMMUNITIES, empty if absent.
+    pub fn communities(&self) -> &[Community] {
+        self.attributes
+            .iter()
+            .find_map(|a| match &a.value {
+                AttrValue::Communities(v) => Some(v.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// EXTENDED COMMUNITIES, empty if absent.
+    pub fn extended_communities(&self) -> &[ExtendedCommunity] {
+        self.attributes
+            .iter()
+            .find_map(|a| match &a.value {
+                AttrValue::ExtendedCommunities(v) => Some(v.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// LARGE_COMMUNITY, empty if absent.
+    pub fn large_communities(&self) -> &[LargeCommunity] {
+        self.attributes
+            .iter()
+            .find_map(|a| match &a.value {
+                AttrValue::LargeCommunities(v) => Some(v.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// ORIGINATOR_ID, if present.
+    pub fn originator_id(&self) -> Option<Ipv4Addr> {
+        self.attributes.iter().find_map(|a| match a.value {
+            AttrValue::OriginatorId(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// CLUSTER_LIST, empty if absent.
+    pub fn cluster_list(&self) -> &[Ipv4Addr] {
+        self.attributes
+            .iter()
+            .find_map(|a| match &a.value {
+                AttrValue::ClusterList(v) => Some(v.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
     }
 
     /// MP_REACH_NLRI, if present.
@@ -498,4 +608,48 @@ fn decode_attributes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod typed_getters {
+    use super::*;
+
+    #[test]
+    fn getters_read_the_attributes() {
+        let u = Update {
+            withdrawn: vec![],
+            attributes: vec![
+                PathAttribute::new(AttrValue::Origin(Origin::Egp)),
+                PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([65001]))),
+                PathAttribute::new(AttrValue::NextHop("192.0.2.1".parse().unwrap())),
+                PathAttribute::new(AttrValue::LocalPref(7)),
+                PathAttribute::new(AttrValue::ClusterList(vec!["9.9.9.9".parse().unwrap()])),
+                PathAttribute::new(AttrValue::MpReach(MpReach {
+                    afi_safi: AfiSafi::IPV6_UNICAST,
+                    next_hop: MpNextHop::Ipv6 {
+                        global: "2001:db8::1".parse().unwrap(),
+                        link_local: None,
+                    },
+                    nlri: vec![],
+                    opaque_nlri: Bytes::new(),
+                })),
+            ],
+            nlri: vec![],
+        };
+        assert_eq!(u.origin(), Some(Origin::Egp));
+        assert_eq!(u.as_path().and_then(AsPath::neighbor_as), Some(65001));
+        assert_eq!(
+            u.next_hop(AfiSafi::IPV4_UNICAST),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(
+            u.next_hop(AfiSafi::IPV6_UNICAST),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(u.local_pref(), Some(7));
+        assert_eq!(u.med(), None);
+        assert!(u.communities().is_empty());
+        assert_eq!(u.cluster_list().len(), 1);
+        assert_eq!(u.originator_id(), None);
+    }
 }

@@ -4,13 +4,13 @@
 use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::attrs::Attrs;
+use crate::attrs::RouteAttrs;
 
 /// The facts about one candidate path that the decision process looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate<'a> {
     /// The path's attributes.
-    pub attrs: &'a Attrs,
+    pub attrs: &'a RouteAttrs,
     /// Learned over eBGP.
     pub ebgp: bool,
     /// BGP identifier of the peer it was learned from.
@@ -60,11 +60,11 @@ pub const DEFAULT_LOCAL_PREF: u32 = 100;
 /// Compares two candidates. `Ordering::Less` means `a` is better. Returns the deciding step.
 ///
 /// ```
-/// use rr_core::attrs::{Attrs, Origin};
+/// use rr_core::attrs::{RouteAttrs, Origin};
 /// use rr_core::best_path::{compare, Candidate, Step};
-/// let mut hi = Attrs::new(Origin::Igp, None);
+/// let mut hi = RouteAttrs::new(Origin::Igp, None);
 /// hi.local_pref = Some(200);
-/// let lo = Attrs::new(Origin::Igp, None);
+/// let lo = RouteAttrs::new(Origin::Igp, None);
 /// let c = |a| Candidate { attrs: a, ebgp: false, peer_router_id: "1.1.1.1".parse().unwrap(),
 ///     peer_addr: "10.0.0.1".parse().unwrap(), llgr_stale: false, path_id: 0 };
 /// let (ord, step) = compare(&c(&hi), &c(&lo));
@@ -88,14 +88,14 @@ pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Step) {
     // a) "Remove from consideration all routes that are not tied for having the smallest number
     //    of AS numbers present in their AS_PATH attributes."
     step!(
-        a.attrs.as_path_len().cmp(&b.attrs.as_path_len()),
+        a.attrs.as_path.path_len().cmp(&b.attrs.as_path.path_len()),
         Step::AsPathLength
     );
     // b) "... the lowest Origin number in their Origin attribute."
     step!(a.attrs.origin.cmp(&b.attrs.origin), Step::Origin);
     // c) MED is compared only between routes learned from the same neighbouring AS; "If the
     //    MULTI_EXIT_DISC attribute is not present, the value zero is used".
-    if a.attrs.neighbor_as() == b.attrs.neighbor_as() {
+    if a.attrs.as_path.neighbor_as() == b.attrs.as_path.neighbor_as() {
         step!(a.attrs.med.unwrap_or(0).cmp(&b.attrs.med.unwrap_or(0)), Step::Med);
     }
     // d) "... if at least one of the candidate routes was received via EBGP, remove from
@@ -152,28 +152,36 @@ pub fn select(cands: &[Candidate<'_>]) -> Option<(usize, Step)> {
 /// Candidate indices ordered best first by repeated selection (no sort: the MED rule is not a
 /// total order, and a sort with an inconsistent comparator may panic).
 pub fn rank(cands: &[Candidate<'_>], out: &mut Vec<usize>) {
+    rank_with(cands.len(), |i| cands[i], out);
+}
+
+/// [`rank`] over `n` candidates built on demand by `cand(i)`: what the engine runs on the paths
+/// of a prefix, without collecting them first. Selection by swapping: position `k` receives the
+/// best of the positions from `k` on (the first one when several compare equal).
+pub fn rank_with<'a>(n: usize, cand: impl Fn(usize) -> Candidate<'a>, out: &mut Vec<usize>) {
     out.clear();
-    let mut left: Vec<usize> = (0..cands.len()).collect();
-    while !left.is_empty() {
-        let mut b = 0;
-        for k in 1..left.len() {
-            if compare(&cands[left[k]], &cands[left[b]]).0 == Ordering::Less {
-                b = k;
+    out.extend(0..n);
+    for k in 0..n {
+        let mut b = k;
+        for j in k + 1..n {
+            if compare(&cand(out[j]), &cand(out[b])).0 == Ordering::Less {
+                b = j;
             }
         }
-        out.push(left.swap_remove(b));
+        out.swap(k, b);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attrs::{Origin, Segment, SegmentKind};
+    use crate::attrs::Origin;
+    use bgp_wire::{AsPath, AsSegment, SegmentType};
 
-    fn base() -> Attrs {
-        Attrs::new(Origin::Igp, Some("10.0.0.9".parse().unwrap()))
+    fn base() -> RouteAttrs {
+        RouteAttrs::new(Origin::Igp, Some("10.0.0.9".parse().unwrap()))
     }
-    fn cand(a: &Attrs) -> Candidate<'_> {
+    fn cand(a: &RouteAttrs) -> Candidate<'_> {
         Candidate {
             attrs: a,
             ebgp: false,
@@ -183,11 +191,8 @@ mod tests {
             path_id: 0,
         }
     }
-    fn seq(asns: &[u32]) -> Vec<Segment> {
-        vec![Segment {
-            kind: SegmentKind::Sequence,
-            asns: asns.to_vec(),
-        }]
+    fn seq(asns: &[u32]) -> AsPath {
+        AsPath::from_sequence(asns.iter().copied())
     }
     /// Asserts `a` beats `b` at `step`, symmetrically.
     fn beats(a: &Candidate<'_>, b: &Candidate<'_>, step: Step) {
@@ -228,20 +233,23 @@ mod tests {
     #[test]
     fn as_path_shorter_wins_and_set_counts_one() {
         let mut a = base();
-        a.as_path = vec![
-            Segment {
-                kind: SegmentKind::Sequence,
-                asns: vec![1],
-            },
-            Segment {
-                kind: SegmentKind::Set,
-                asns: vec![7, 8, 9],
-            },
-        ];
+        a.as_path = AsPath {
+            segments: vec![
+                AsSegment {
+                    kind: SegmentType::AsSequence,
+                    asns: vec![1],
+                },
+                AsSegment {
+                    kind: SegmentType::AsSet,
+                    asns: vec![7, 8, 9],
+                },
+            ],
+            four_octet_wire: true,
+        };
         let mut b = base();
         b.as_path = seq(&[1, 2, 3]);
         b.origin = Origin::Egp;
-        assert_eq!(a.as_path_len(), 2);
+        assert_eq!(a.as_path.path_len(), 2);
         beats(
             &cand(&b.clone()),
             &cand(&{
@@ -340,7 +348,7 @@ mod tests {
 
     #[test]
     fn rank_orders_best_first() {
-        let mut attrs: Vec<Attrs> = Vec::new();
+        let mut attrs: Vec<RouteAttrs> = Vec::new();
         for lp in [50, 300, 200] {
             let mut a = base();
             a.local_pref = Some(lp);

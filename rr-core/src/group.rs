@@ -33,12 +33,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, UpdatePacker};
+use bytes::Bytes;
 
-use crate::attrs::Attrs;
-use crate::best_path::{Candidate, Step, compare};
+use crate::attrs::RouteAttrs;
+use crate::best_path::{self, Candidate, Step, compare};
 use crate::config::Role;
-use crate::encode::{self, Export, Packer};
+use crate::encode::{self, Export};
 use crate::engine::{Engine, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
@@ -69,7 +70,7 @@ pub(crate) struct GroupKey {
 pub(crate) struct OutRoute {
     pub(crate) id: u32,
     pub(crate) peer: PeerId,
-    pub(crate) attrs: Arc<Attrs>,
+    pub(crate) attrs: Arc<RouteAttrs>,
 }
 
 #[derive(Debug)]
@@ -97,7 +98,7 @@ pub(crate) struct Group {
 /// be encoded again, one pass over the Adj-RIB-Out collects the keys of every such bucket at once.
 #[derive(Debug)]
 pub(crate) struct OutBucket {
-    attrs: Arc<Attrs>,
+    attrs: Arc<RouteAttrs>,
     /// Routes in the bucket.
     live: usize,
     /// The bucket encoded for the group, with the export treatment it was encoded with and its
@@ -224,7 +225,7 @@ impl OutCounts {
 
 pub(crate) type BucketKey = (Family, usize, PeerId);
 /// Announcement buckets: NLRI sharing one attribute set and source peer.
-type Buckets = FastMap<BucketKey, (Arc<Attrs>, Vec<(Prefix, u32)>)>;
+type Buckets = FastMap<BucketKey, (Arc<RouteAttrs>, Vec<(Prefix, u32)>)>;
 
 /// Changes of one group collected during a flush.
 #[derive(Default)]
@@ -254,24 +255,9 @@ fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
     }
 }
 
-/// Ranks `paths` best first into `order` (repeated selection; see [`crate::best_path::rank`]).
+/// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`].
 fn rank_paths(peers: &[Option<Peer>], paths: &[Path], order: &mut Vec<usize>) {
-    order.clear();
-    order.extend(0..paths.len());
-    for k in 0..order.len() {
-        let mut b = k;
-        for j in k + 1..order.len() {
-            if compare(
-                &candidate(peers, &paths[order[j]]),
-                &candidate(peers, &paths[order[b]]),
-            )
-            .0 == std::cmp::Ordering::Less
-            {
-                b = j;
-            }
-        }
-        order.swap(k, b);
-    }
+    best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
 }
 
 fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
@@ -502,7 +488,7 @@ impl Engine {
         self.dirty.recycle(dirty);
     }
 
-    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &Attrs) -> Export {
+    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {
         let src_peer = self.peer(src);
         let src_kind = src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role));
         let src_rid = src_peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
@@ -529,7 +515,7 @@ impl Engine {
 
     /// Encodes announcement buckets into `packer`, returning (messages, excluded peer) runs.
     fn encode_buckets(&self, key: &GroupKey, ann: Buckets, out: &mut Vec<(Bytes, PeerId)>) {
-        let mut blk = BytesMut::with_capacity(256);
+        let mut blk = AttrBlock::new();
         let mut buckets: Vec<_> = ann.into_iter().collect();
         // Deterministic order (hash map iteration is not).
         buckets.sort_unstable_by(|a, b| (a.0.0, a.0.2, &a.1.1.first()).cmp(&(b.0.0, b.0.2, &b.1.1.first())));
@@ -580,7 +566,7 @@ impl Engine {
                 }
             }
         }
-        let mut blk = BytesMut::with_capacity(256);
+        let mut blk = AttrBlock::new();
         // (family, source, first key) orders the buckets; then the bucket's messages.
         type Run<'a> = ((Family, PeerId, (Prefix, u32)), &'a [Bytes]);
         let mut runs: Vec<Run<'_>> = Vec::new();
@@ -658,9 +644,11 @@ impl Engine {
             for run in wd.chunk_by(|a, b| a.0 == b.0) {
                 list.clear();
                 list.extend(run.iter().map(|&(_, p, id)| (p, id)));
-                let mut packer = Packer::new(key.extended);
-                packer.withdraw(fam, key.add_path_tx.contains(fam), &list);
-                msgs.extend(packer.out.into_iter().map(|m| (m, Some(run[0].0))));
+                msgs.extend(
+                    withdrawals(&key, fam, &list)
+                        .into_iter()
+                        .map(|m| (m, Some(run[0].0))),
+                );
             }
         }
         let mut ann_msgs = Vec::new();
@@ -683,9 +671,7 @@ impl Engine {
             if members.contains(&to) {
                 for fam in Family::ALL {
                     if !lists[fam.index()].is_empty() {
-                        let mut packer = Packer::new(key.extended);
-                        packer.withdraw(fam, key.add_path_tx.contains(fam), &lists[fam.index()]);
-                        for m in packer.out {
+                        for m in withdrawals(&key, fam, &lists[fam.index()]) {
                             self.send_to(to, m);
                         }
                     }
@@ -732,7 +718,7 @@ impl Engine {
             // RFC 7313 section 4: with enhanced route refresh, "the speaker MUST send a BoRR
             // message before ... and an EoRR message after" the re-advertisement.
             if key.enhanced_refresh {
-                self.send_to(to, encode::route_refresh(f, 1));
+                self.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::BORR));
             }
             for (m, src) in msgs {
                 if to != src {
@@ -740,7 +726,7 @@ impl Engine {
                 }
             }
             if key.enhanced_refresh {
-                self.send_to(to, encode::route_refresh(f, 2));
+                self.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::EORR));
             }
         }
     }
@@ -801,9 +787,7 @@ impl Engine {
             let list = &mut wd[fam.index()];
             if !list.is_empty() {
                 list.sort_unstable();
-                let mut packer = Packer::new(key.extended);
-                packer.withdraw(fam, key.add_path_tx.contains(fam), list);
-                for m in packer.out {
+                for m in withdrawals(&key, fam, list) {
                     self.send_to(to, m);
                 }
             }
@@ -907,24 +891,58 @@ fn note_behind(g: &mut Group, key: (Prefix, u32), relevant: impl Fn(PeerId) -> b
     }
 }
 
+/// The codec's view of a group's outbound encoding: 4-octet AS, ADD-PATH send families,
+/// extended messages.
+fn encode_ctx(key: &GroupKey) -> EncodeCtx {
+    EncodeCtx {
+        four_octet_as: key.four_octet_as,
+        add_path: crate::wire::add_path_map(key.add_path_tx),
+        extended_message: key.extended,
+    }
+}
+
+fn nlri(&(p, id): &(Prefix, u32)) -> Nlri {
+    Nlri::with_path_id(id, p)
+}
+
+/// UPDATEs withdrawing `list` (sorted) of `fam` from the group's members.
+fn withdrawals(key: &GroupKey, fam: Family, list: &[(Prefix, u32)]) -> Vec<Bytes> {
+    let mut packer = UpdatePacker::new(&encode_ctx(key));
+    packer.withdraw(crate::wire::afi_safi(fam), list.iter().map(nlri));
+    packer.take_messages()
+}
+
 /// Encodes `nlri` (sorted) announced with `attrs` under export treatment `ex` into packed UPDATEs.
 fn encode_nlri(
     key: &GroupKey,
     fam: Family,
-    attrs: &Attrs,
+    attrs: &RouteAttrs,
     ex: &Export,
-    nlri: &[(Prefix, u32)],
-    blk: &mut BytesMut,
+    nlri_list: &[(Prefix, u32)],
+    blk: &mut AttrBlock,
 ) -> Vec<Bytes> {
     blk.clear();
     encode::attrs_block(attrs, ex, fam, blk);
-    let nh = ex.next_hop.or(attrs.next_hop);
-    let ll = if ex.next_hop.is_some() {
+    let nh = match ex.next_hop.or(attrs.next_hop) {
+        Some(IpAddr::V6(a)) => a,
+        Some(IpAddr::V4(a)) => a.to_ipv6_mapped(),
+        None => std::net::Ipv6Addr::UNSPECIFIED,
+    };
+    let link_local = if ex.next_hop.is_some() {
         None
     } else {
         attrs.next_hop_link_local
     };
-    let mut packer = Packer::new(key.extended);
-    packer.announce(fam, blk, nh, ll, key.add_path_tx.contains(fam), nlri);
-    packer.out
+    let nh = MpNextHop::Ipv6 {
+        global: nh,
+        link_local,
+    };
+    let mut packer = UpdatePacker::new(&encode_ctx(key));
+    packer.announce(
+        crate::wire::afi_safi(fam),
+        blk,
+        Some(&nh),
+        nlri_list.iter().map(nlri),
+    );
+    packer.take_messages()
 }

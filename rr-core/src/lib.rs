@@ -8,8 +8,8 @@
 //! # Driving an engine
 //!
 //! The caller owns sockets and time. A typical loop: feed everything that arrived
-//! (`handle_incoming`, `handle_connected`, `handle_frame` or `handle_message`,
-//! `handle_disconnected`), call `handle_timeout` when `poll_timeout` is due, then drain
+//! (`handle_incoming`, `handle_connected`, each received message with `handle_received` (or
+//! `handle_frame`, which decodes it first), `handle_disconnected`), call `handle_timeout` when `poll_timeout` is due, then drain
 //! `poll_output` and act on each [`Output`]. Draining runs best path, reflection and update-group
 //! encoding once for everything fed since the last drain.
 //!
@@ -76,4 +76,4 @@ pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RibMemory, 
 pub use output::{DownReason, Output};
 pub use session::{Event, Negotiated, State};
 pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix};
-pub use wire::Notification;
+pub use wire::{Notification, Received};

@@ -46,7 +46,7 @@ pub enum Output {
         /// The connection carrying the session.
         conn: ConnId,
         /// The context to decode this peer's messages with from now on.
-        decode_ctx: bgp_wire::DecodeCtx,
+        decode_ctx: std::sync::Arc<bgp_wire::DecodeCtx>,
         /// What was negotiated.
         negotiated: Box<Negotiated>,
     },

@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::attrs::{Attrs, NO_ADVERTISE, NO_EXPORT, Segment, SegmentKind};
+use bgp_wire::{AsPath, AsSegment, Community, SegmentType};
+
+use crate::attrs::RouteAttrs;
 use crate::config::Role;
 
 /// Where a path in the Loc-RIB was learned.
@@ -65,7 +67,11 @@ pub enum LoopReason {
 }
 
 /// Inbound loop detection for a path from an iBGP peer.
-pub fn ibgp_loop_check(attrs: &Attrs, router_id: Ipv4Addr, cluster_id: Ipv4Addr) -> Result<(), LoopReason> {
+pub fn ibgp_loop_check(
+    attrs: &RouteAttrs,
+    router_id: Ipv4Addr,
+    cluster_id: Ipv4Addr,
+) -> Result<(), LoopReason> {
     // RFC 4456 section 8: "A router that recognizes the ORIGINATOR_ID attribute SHOULD ignore a
     // route received with its BGP Identifier as the ORIGINATOR_ID."
     if attrs.originator_id == Some(router_id) {
@@ -83,13 +89,8 @@ pub fn ibgp_loop_check(attrs: &Attrs, router_id: Ipv4Addr, cluster_id: Ipv4Addr)
 /// of a BGP route contains an AS loop, the BGP route should be excluded from the Phase 2 decision function",
 /// where a loop is our AS appearing more than `allowed` times (0: at all; "allowas-in", BIRD's
 /// `allow local as N`, for sites that reuse one AS and connect through another).
-pub fn ebgp_loop_check(attrs: &Attrs, local_as: u32, allowed: u32) -> Result<(), LoopReason> {
-    let seen = attrs
-        .as_path
-        .iter()
-        .flat_map(|s| s.asns.iter())
-        .filter(|a| **a == local_as)
-        .count();
+pub fn ebgp_loop_check(attrs: &RouteAttrs, local_as: u32, allowed: u32) -> Result<(), LoopReason> {
+    let seen = attrs.as_path.asns().filter(|a| *a == local_as).count();
     if seen > allowed as usize {
         return Err(LoopReason::AsPath);
     }
@@ -97,10 +98,11 @@ pub fn ebgp_loop_check(attrs: &Attrs, local_as: u32, allowed: u32) -> Result<(),
 }
 
 /// Whether well-known communities forbid advertising to a peer of `to` role (RFC 1997).
-pub fn communities_allow(attrs: &Attrs, to: Role) -> bool {
+pub fn communities_allow(attrs: &RouteAttrs, to: Role) -> bool {
     // RFC 1997: NO_ADVERTISE "MUST NOT be advertised to other BGP peers"; NO_EXPORT "MUST NOT be
     // advertised outside a BGP confederation boundary".
-    !(attrs.has_community(NO_ADVERTISE) || (to == Role::Ebgp && attrs.has_community(NO_EXPORT)))
+    !(attrs.has_community(Community::NO_ADVERTISE)
+        || (to == Role::Ebgp && attrs.has_community(Community::NO_EXPORT)))
 }
 
 /// The reflection attributes towards an iBGP peer for a path learned over iBGP from a peer whose
@@ -108,7 +110,7 @@ pub fn communities_allow(attrs: &Attrs, to: Role) -> bool {
 ///
 /// NEXT_HOP and LOCAL_PREF are not touched: RFC 4456 section 10 "the route reflector ... SHOULD NOT
 /// modify the following path attributes: NEXT_HOP, AS_PATH, LOCAL_PREF, and MED".
-pub fn reflection_ids(attrs: &Attrs, peer_router_id: Ipv4Addr) -> Ipv4Addr {
+pub fn reflection_ids(attrs: &RouteAttrs, peer_router_id: Ipv4Addr) -> Ipv4Addr {
     // RFC 4456 section 8: "ORIGINATOR_ID ... This attribute will be created by an RR in reflecting
     // a route ... If the ORIGINATOR_ID is already present, it MUST NOT be overwritten" — the
     // attribute "carries the BGP Identifier of the originator of the route within the local AS".
@@ -118,7 +120,7 @@ pub fn reflection_ids(attrs: &Attrs, peer_router_id: Ipv4Addr) -> Ipv4Addr {
 /// CLUSTER_LIST to send when reflecting: RFC 4456 section 8: "When an RR reflects a route, it MUST
 /// prepend the local CLUSTER_ID to the CLUSTER_LIST. If the CLUSTER_LIST is empty, it MUST create a
 /// new one."
-pub fn reflected_cluster_list(attrs: &Attrs, cluster_id: Ipv4Addr, out: &mut Vec<Ipv4Addr>) {
+pub fn reflected_cluster_list(attrs: &RouteAttrs, cluster_id: Ipv4Addr, out: &mut Vec<Ipv4Addr>) {
     out.clear();
     out.push(cluster_id);
     out.extend_from_slice(&attrs.cluster_list);
@@ -127,36 +129,36 @@ pub fn reflected_cluster_list(attrs: &Attrs, cluster_id: Ipv4Addr, out: &mut Vec
 /// AS_PATH towards an eBGP peer: RFC 4271 section 5.1.2 b) "the advertising speaker ... shall
 /// prepend its own AS number as the last element of the sequence (put it in the leftmost position)";
 /// if the path is empty or starts with an AS_SET, a new AS_SEQUENCE segment is created.
-pub fn ebgp_as_path(as_path: &[Segment], local_as: u32) -> Vec<Segment> {
-    let mut out = Vec::with_capacity(as_path.len() + 1);
-    match as_path.first() {
-        Some(Segment {
-            kind: SegmentKind::Sequence,
+pub fn ebgp_as_path(as_path: &AsPath, local_as: u32) -> AsPath {
+    let segs = &as_path.segments;
+    let mut out = Vec::with_capacity(segs.len() + 1);
+    match segs.first() {
+        Some(AsSegment {
+            kind: SegmentType::AsSequence,
             asns,
         }) if asns.len() < 255 => {
             let mut s = Vec::with_capacity(asns.len() + 1);
             s.push(local_as);
             s.extend_from_slice(asns);
-            out.push(Segment {
-                kind: SegmentKind::Sequence,
+            out.push(AsSegment {
+                kind: SegmentType::AsSequence,
                 asns: s,
             });
-            out.extend(as_path[1..].iter().filter(|s| is_not_confed(s)).cloned());
+            out.extend(segs[1..].iter().filter(|s| !s.kind.is_confed()).cloned());
         }
         _ => {
-            out.push(Segment {
-                kind: SegmentKind::Sequence,
+            out.push(AsSegment {
+                kind: SegmentType::AsSequence,
                 asns: vec![local_as],
             });
             // RFC 5065: confederation segments are removed when leaving the confederation.
-            out.extend(as_path.iter().filter(|s| is_not_confed(s)).cloned());
+            out.extend(segs.iter().filter(|s| !s.kind.is_confed()).cloned());
         }
     }
-    out
-}
-
-fn is_not_confed(s: &Segment) -> bool {
-    matches!(s.kind, SegmentKind::Sequence | SegmentKind::Set)
+    AsPath {
+        segments: out,
+        four_octet_wire: true,
+    }
 }
 
 /// NEXT_HOP towards an eBGP peer: RFC 4271 section 5.1.3 2) "When sending a message to an
@@ -191,22 +193,19 @@ mod tests {
     fn loops() {
         let rid: Ipv4Addr = "1.1.1.1".parse().unwrap();
         let cid: Ipv4Addr = "9.9.9.9".parse().unwrap();
-        let mut a = Attrs::new(Origin::Igp, None);
+        let mut a = RouteAttrs::new(Origin::Igp, None);
         assert_eq!(ibgp_loop_check(&a, rid, cid), Ok(()));
         a.cluster_list = vec!["8.8.8.8".parse().unwrap(), cid];
         assert_eq!(ibgp_loop_check(&a, rid, cid), Err(LoopReason::ClusterList));
         a.cluster_list.clear();
         a.originator_id = Some(rid);
         assert_eq!(ibgp_loop_check(&a, rid, cid), Err(LoopReason::OriginatorId));
-        a.as_path = vec![Segment {
-            kind: SegmentKind::Sequence,
-            asns: vec![5, 64512],
-        }];
+        a.as_path = AsPath::from_sequence([5, 64512]);
         assert_eq!(ebgp_loop_check(&a, 64512, 0), Err(LoopReason::AsPath));
         assert_eq!(ebgp_loop_check(&a, 7, 0), Ok(()));
         // allowas-in: our AS up to `allowed` times.
         assert_eq!(ebgp_loop_check(&a, 64512, 1), Ok(()));
-        a.as_path[0].asns.push(64512);
+        a.as_path = AsPath::from_sequence([5, 64512, 64512]);
         assert_eq!(ebgp_loop_check(&a, 64512, 1), Err(LoopReason::AsPath));
         assert_eq!(ebgp_loop_check(&a, 64512, 2), Ok(()));
     }
@@ -214,7 +213,7 @@ mod tests {
     #[test]
     fn originator_kept_or_set_and_cluster_prepended() {
         let peer: Ipv4Addr = "2.2.2.2".parse().unwrap();
-        let mut a = Attrs::new(Origin::Igp, None);
+        let mut a = RouteAttrs::new(Origin::Igp, None);
         assert_eq!(reflection_ids(&a, peer), peer);
         a.originator_id = Some("3.3.3.3".parse().unwrap());
         assert_eq!(reflection_ids(&a, peer), "3.3.3.3".parse::<Ipv4Addr>().unwrap());
@@ -230,34 +229,31 @@ mod tests {
     #[test]
     fn as_prepend() {
         assert_eq!(
-            ebgp_as_path(&[], 65000),
-            vec![Segment {
-                kind: SegmentKind::Sequence,
-                asns: vec![65000]
-            }]
+            ebgp_as_path(&AsPath::new(), 65000),
+            AsPath::from_sequence([65000])
         );
-        let p = vec![Segment {
-            kind: SegmentKind::Sequence,
-            asns: vec![1, 2],
-        }];
-        assert_eq!(ebgp_as_path(&p, 65000)[0].asns, vec![65000, 1, 2]);
-        let s = vec![Segment {
-            kind: SegmentKind::Set,
-            asns: vec![1, 2],
-        }];
+        let p = AsPath::from_sequence([1, 2]);
+        assert_eq!(ebgp_as_path(&p, 65000).segments[0].asns, vec![65000, 1, 2]);
+        let s = AsPath {
+            segments: vec![AsSegment {
+                kind: SegmentType::AsSet,
+                asns: vec![1, 2],
+            }],
+            four_octet_wire: true,
+        };
         let out = ebgp_as_path(&s, 65000);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[1].kind, SegmentKind::Set);
+        assert_eq!(out.segments.len(), 2);
+        assert_eq!(out.segments[1].kind, SegmentType::AsSet);
     }
 
     #[test]
     fn well_known_communities() {
-        let mut a = Attrs::new(Origin::Igp, None);
+        let mut a = RouteAttrs::new(Origin::Igp, None);
         assert!(communities_allow(&a, Role::Ebgp));
-        a.communities.push(NO_EXPORT);
+        a.communities.push(Community::NO_EXPORT);
         assert!(!communities_allow(&a, Role::Ebgp));
         assert!(communities_allow(&a, Role::RrClient));
-        a.communities.push(NO_ADVERTISE);
+        a.communities.push(Community::NO_ADVERTISE);
         assert!(!communities_allow(&a, Role::RrClient));
     }
 }

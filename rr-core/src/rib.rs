@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::attrs::Attrs;
+use crate::attrs::RouteAttrs;
 use crate::pmap::{PathSet, PrefixMap};
 use crate::types::{PeerId, Prefix};
 
@@ -92,7 +92,7 @@ pub(crate) struct Path {
     /// Path id used when sending with ADD-PATH (unique within the prefix).
     pub(crate) out_id: u32,
     pub(crate) flags: u8,
-    pub(crate) attrs: Arc<Attrs>,
+    pub(crate) attrs: Arc<RouteAttrs>,
 }
 
 /// Loc-RIB: every path per prefix.
@@ -108,7 +108,7 @@ impl LocRib {
         prefix: Prefix,
         peer: PeerId,
         path_id: u32,
-        attrs: Arc<Attrs>,
+        attrs: Arc<RouteAttrs>,
         flags: u8,
     ) {
         let e = self.map.get_or_default(prefix);
@@ -158,7 +158,7 @@ impl LocRib {
         peer: PeerId,
         path_id: u32,
         flags: u8,
-        attrs: Option<&Arc<Attrs>>,
+        attrs: Option<&Arc<RouteAttrs>>,
     ) {
         if let Some(e) = self.map.get_mut(prefix) {
             for p in e.as_mut_slice() {
@@ -196,7 +196,7 @@ mod tests {
     fn loc_rib_out_ids_unique() {
         let mut l = LocRib::default();
         let p: Prefix = "10.0.0.0/24".parse().unwrap();
-        let a = Arc::new(Attrs::new(Origin::Igp, None));
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
         let ids = |l: &LocRib| -> Vec<u32> {
             l.map
                 .get(&p)

@@ -5,6 +5,7 @@
 //! The engine keeps one connection state per TCP connection (RFC 4271 section 8: "one FSM per
 //! connection" while a collision is unresolved) and derives the peer's [`State`] from them.
 
+use bgp_wire::notification::open as open_err;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -185,6 +186,8 @@ pub struct Negotiated {
     pub peer_gr: Option<PeerGr>,
     /// Peer's LLGR capability when both sides offered it.
     pub peer_llgr: Option<(FamilySet, u32)>,
+    /// The decode context of these parameters, built once and shared ([`Negotiated::decode_ctx`]).
+    pub(crate) decode: std::sync::Arc<bgp_wire::DecodeCtx>,
 }
 
 /// An OPEN rejected: the NOTIFICATION (code 2, subcode) to send.
@@ -204,21 +207,29 @@ pub(crate) fn negotiate(
     // RFC 4271 6.2: "If the version number in the Version field of the received OPEN message is not
     // supported, then the Error Subcode MUST be set to Unsupported Version Number."
     if remote.version != 4 {
-        return Err(OpenReject { subcode: 1 });
+        return Err(OpenReject {
+            subcode: open_err::UNSUPPORTED_VERSION_NUMBER,
+        });
     }
     // "If the Autonomous System field of the OPEN message is unacceptable, then the Error Subcode
     // MUST be set to Bad Peer AS."
     if remote.asn != expected_as {
-        return Err(OpenReject { subcode: 2 });
+        return Err(OpenReject {
+            subcode: open_err::BAD_PEER_AS,
+        });
     }
     // "If the BGP Identifier field of the OPEN message is syntactically incorrect, then the Error
     // Subcode MUST be set to Bad BGP Identifier." (RFC 6286: non-zero; for iBGP, distinct from ours.)
     if remote.router_id.is_unspecified() || (remote.asn == local.asn && remote.router_id == our_router_id) {
-        return Err(OpenReject { subcode: 3 });
+        return Err(OpenReject {
+            subcode: open_err::BAD_BGP_IDENTIFIER,
+        });
     }
     // "An implementation MUST reject Hold Time values of one or two seconds."
     if remote.hold_time == 1 || remote.hold_time == 2 {
-        return Err(OpenReject { subcode: 6 });
+        return Err(OpenReject {
+            subcode: open_err::UNACCEPTABLE_HOLD_TIME,
+        });
     }
     let hold = local.hold_time.min(remote.hold_time);
     let hold_time = Duration::from_secs(u64::from(hold));
@@ -234,7 +245,7 @@ pub(crate) fn negotiate(
         .mp_families
         .unwrap_or(FamilySet::only(crate::types::Family::Ipv4Unicast));
     let families = local.families.intersect(remote_fams);
-    Ok(Negotiated {
+    let mut neg = Negotiated {
         remote_router_id: remote.router_id,
         remote_as: remote.asn,
         hold_time,
@@ -263,7 +274,10 @@ pub(crate) fn negotiate(
         } else {
             None
         },
-    })
+        decode: std::sync::Arc::default(),
+    };
+    neg.decode = std::sync::Arc::new(neg.build_decode_ctx());
+    Ok(neg)
 }
 
 /// Per-connection FSM state with only the data each state needs.
@@ -339,25 +353,33 @@ mod tests {
         r.version = 3;
         assert_eq!(
             negotiate(&offer(), me, 64512, None, &r),
-            Err(OpenReject { subcode: 1 })
+            Err(OpenReject {
+                subcode: open_err::UNSUPPORTED_VERSION_NUMBER
+            })
         );
         let mut r = remote();
         r.asn = 1;
         assert_eq!(
             negotiate(&offer(), me, 64512, None, &r),
-            Err(OpenReject { subcode: 2 })
+            Err(OpenReject {
+                subcode: open_err::BAD_PEER_AS
+            })
         );
         let mut r = remote();
         r.router_id = me;
         assert_eq!(
             negotiate(&offer(), me, 64512, None, &r),
-            Err(OpenReject { subcode: 3 })
+            Err(OpenReject {
+                subcode: open_err::BAD_BGP_IDENTIFIER
+            })
         );
         let mut r = remote();
         r.hold_time = 2;
         assert_eq!(
             negotiate(&offer(), me, 64512, None, &r),
-            Err(OpenReject { subcode: 6 })
+            Err(OpenReject {
+                subcode: open_err::UNACCEPTABLE_HOLD_TIME
+            })
         );
     }
 

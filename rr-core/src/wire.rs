@@ -2,16 +2,17 @@
 //! applied, negotiated decode/encode contexts out.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bgp_wire::{
-    AddPathMap, AfiSafi, AttrValue, Capability, DecodeCtx, DecodeError, EncodeCtx, Message, MpNextHop, Open,
-    Treatment, Update, max_treatment,
+    AddPathMap, AfiSafi, AttrValue, AttributeError, Capability, DecodeCtx, DecodeError, EncodeCtx, Message,
+    MpNextHop, Open, Treatment, Update, max_treatment,
 };
 use bytes::Bytes;
 
 pub use bgp_wire::Notification;
 
-use crate::attrs::{Attrs, Origin, RawAttr, Segment, SegmentKind};
+use crate::attrs::RouteAttrs;
 use crate::engine::{Engine, InUpdate};
 use crate::session::{Negotiated, PeerGr, RemoteOpen};
 use crate::types::{ConnId, Family, FamilySet, Instant};
@@ -20,20 +21,28 @@ fn family(f: AfiSafi) -> Option<Family> {
     Family::from_afi_safi(f.afi.0, f.safi.0)
 }
 
-fn afi_safi(f: Family) -> AfiSafi {
+/// The codec's AFI/SAFI of a family.
+pub(crate) fn afi_safi(f: Family) -> AfiSafi {
     match f {
         Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
         Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
     }
 }
 
-fn add_path_map(s: FamilySet) -> AddPathMap {
+/// The codec's ADD-PATH families of a family set.
+pub(crate) fn add_path_map(s: FamilySet) -> AddPathMap {
     AddPathMap::with(s.iter().map(afi_safi))
 }
 
 impl Negotiated {
-    /// How to decode this peer's messages (RFC 6793 4-octet AS, RFC 7911 receive, RFC 8654).
-    pub fn decode_ctx(&self) -> DecodeCtx {
+    /// How to decode this peer's messages (RFC 6793 4-octet AS, RFC 7911 receive, RFC 8654):
+    /// built once when the session is negotiated and shared, so handing it to a reader task per
+    /// frame is a reference count.
+    pub fn decode_ctx(&self) -> Arc<DecodeCtx> {
+        Arc::clone(&self.decode)
+    }
+
+    pub(crate) fn build_decode_ctx(&self) -> DecodeCtx {
         DecodeCtx {
             four_octet_as: self.four_octet_as,
             add_path: add_path_map(self.add_path_rx),
@@ -121,17 +130,6 @@ pub(crate) fn remote_open(o: &Open) -> RemoteOpen {
     r
 }
 
-fn segment_kind(t: bgp_wire::SegmentType) -> SegmentKind {
-    match t {
-        bgp_wire::SegmentType::AsSet => SegmentKind::Set,
-        bgp_wire::SegmentType::AsSequence => SegmentKind::Sequence,
-        bgp_wire::SegmentType::AsConfedSequence => SegmentKind::ConfedSequence,
-        bgp_wire::SegmentType::AsConfedSet => SegmentKind::ConfedSet,
-        // Unknown segment types cannot come out of the decoder; count them like AS_SET.
-        _ => SegmentKind::Set,
-    }
-}
-
 /// Converts a decoded UPDATE. Returns the update and whether it must be treated as withdraw
 /// because a mandatory attribute is missing (RFC 7606 section 3 (d)).
 pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) {
@@ -157,67 +155,26 @@ pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) 
     if out.announced.is_empty() {
         return (out, false);
     }
-    let mut a = Attrs::new(Origin::Incomplete, None);
-    let (mut has_origin, mut has_path, mut has_v4_nh, mut v6_nh) = (false, false, false, None);
-    let ctx = EncodeCtx {
-        four_octet_as: true,
-        ..EncodeCtx::default()
-    };
+    // RFC 7606 section 3 (d) needs to know which mandatory attributes were present, and the next
+    // hop rule below which next hops were; the values themselves are moved, not copied.
+    let (mut has_origin, mut has_path, mut v4_nh, mut v6_nh) = (false, false, None, None);
     for pa in &u.attributes {
         match &pa.value {
-            AttrValue::Origin(o) => {
-                has_origin = true;
-                a.origin = match o {
-                    bgp_wire::Origin::Igp => Origin::Igp,
-                    bgp_wire::Origin::Egp => Origin::Egp,
-                    _ => Origin::Incomplete,
-                };
-            }
-            AttrValue::AsPath(p) => {
-                has_path = true;
-                a.as_path = p
-                    .segments
-                    .iter()
-                    .map(|s| Segment {
-                        kind: segment_kind(s.kind),
-                        asns: s.asns.clone(),
-                    })
-                    .collect();
-            }
-            AttrValue::NextHop(nh) => {
-                has_v4_nh = true;
-                a.next_hop = Some(IpAddr::V4(*nh));
-            }
-            AttrValue::MultiExitDisc(m) => a.med = Some(*m),
-            AttrValue::LocalPref(l) => a.local_pref = Some(*l),
-            AttrValue::AtomicAggregate => a.atomic_aggregate = true,
-            AttrValue::Aggregator(g) => a.aggregator = Some((g.asn, g.address)),
-            AttrValue::Communities(c) => a.communities = c.iter().map(|c| c.0).collect(),
-            AttrValue::OriginatorId(o) => a.originator_id = Some(*o),
-            AttrValue::ClusterList(l) => a.cluster_list = l.clone(),
+            AttrValue::Origin(_) => has_origin = true,
+            AttrValue::AsPath(_) => has_path = true,
+            AttrValue::NextHop(nh) => v4_nh = Some(IpAddr::V4(*nh)),
             AttrValue::MpReach(m) => match &m.next_hop {
                 MpNextHop::Ipv6 { global, link_local } => v6_nh = Some((IpAddr::V6(*global), *link_local)),
                 MpNextHop::Ipv4(v4) => v6_nh = Some((IpAddr::V4(*v4), None)),
                 _ => {}
             },
-            AttrValue::MpUnreach(_) | AttrValue::As4Path(_) | AttrValue::As4Aggregator(_) => {}
-            AttrValue::Unknown { type_code, bytes } => a.other.push(RawAttr {
-                flags: pa.flags,
-                type_code: *type_code,
-                value: bytes.clone(),
-            }),
-            other => {
-                let mut v = Vec::new();
-                if other.encode(&ctx, &mut v).is_ok() {
-                    a.other.push(RawAttr {
-                        flags: pa.flags,
-                        type_code: other.type_code(),
-                        value: Bytes::from(v),
-                    });
-                }
-            }
+            _ => {}
         }
     }
+    let has_v4_nh = v4_nh.is_some();
+    let mut a = RouteAttrs::from_attributes(std::mem::take(&mut u.attributes));
+    a.next_hop = v4_nh;
+    a.next_hop_link_local = None;
     let v4_announced = out.announced.iter().any(|(p, _)| p.is_ipv4());
     if let Some((nh, ll)) = v6_nh {
         if !v4_announced {
@@ -243,13 +200,97 @@ pub(crate) fn in_update(mut u: Update, four_octet_as: bool) -> (InUpdate, bool) 
     (out, false)
 }
 
+/// A message received on a connection, as decoded by
+/// [`bgp_wire::Message::decode_with_errors`] with the connection's context: the message with
+/// the RFC 7606 errors that did not need a session reset, or the error that does. Build it with
+/// `From` from that function's result, from a [`Message`] (no errors) or from a [`DecodeError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received {
+    /// A decoded message. For an UPDATE, `errors` says what RFC 7606 treatment applies: the
+    /// engine withdraws the UPDATE's routes when one is treat-as-withdraw; attribute-discard
+    /// errors were applied by the decoder already.
+    Message {
+        /// The message as parsed (malformed attributes already left out).
+        msg: Message,
+        /// The errors that did not reset the session.
+        errors: Vec<AttributeError>,
+    },
+    /// The frame did not decode: session reset (or AFI/SAFI disable, which the engine treats as a
+    /// reset, as RFC 7606 section 2 permits).
+    Error(DecodeError),
+}
+
+impl From<Message> for Received {
+    fn from(msg: Message) -> Received {
+        Received::Message {
+            msg,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl From<DecodeError> for Received {
+    fn from(e: DecodeError) -> Received {
+        Received::Error(e)
+    }
+}
+
+impl From<Result<(Message, Vec<AttributeError>), DecodeError>> for Received {
+    fn from(r: Result<(Message, Vec<AttributeError>), DecodeError>) -> Received {
+        match r {
+            Ok((msg, errors)) => Received::Message { msg, errors },
+            Err(e) => Received::Error(e),
+        }
+    }
+}
+
 impl Engine {
-    /// A message decoded by the caller (with the context from [`crate::Output::Established`];
-    /// before that any context decodes OPEN, KEEPALIVE and NOTIFICATION). Decode UPDATEs with
-    /// `bgp_wire::Message::decode`, which applies RFC 7606 attribute-discard and
-    /// treat-as-withdraw; pass `Err` results to [`Engine::handle_decode_error`].
-    pub fn handle_message(&mut self, now: Instant, conn: ConnId, msg: Message) {
+    /// The way in for everything received on `conn`: the decoded message and its RFC 7606
+    /// outcome ([`Received`]). Decode with [`Engine::decode_ctx`] (the context of
+    /// [`crate::Output::Established`]; before that any context decodes OPEN, KEEPALIVE and
+    /// NOTIFICATION) and `bgp_wire::Message::decode_with_errors`, or let [`Engine::handle_frame`]
+    /// do both.
+    ///
+    /// - An UPDATE with a treat-as-withdraw error (RFC 7606 section 2), or without a mandatory
+    ///   attribute (section 3 (d)), withdraws its routes; the session stays up and
+    ///   [`crate::PeerStats`] counts it.
+    /// - A decode error sends the NOTIFICATION `bgp_wire` derives from it
+    ///   (`From<&DecodeError> for Notification`) and closes the connection.
+    pub fn handle_received(&mut self, now: Instant, conn: ConnId, received: impl Into<Received>) {
         self.tick_pub(now);
+        match received.into() {
+            Received::Message {
+                msg: Message::Update(mut u),
+                errors,
+            } if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) => {
+                // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
+                // session stays up.
+                u.apply_treat_as_withdraw();
+                let (upd, _) = in_update(u, self.conn_four_octet(conn));
+                let mut all = upd.withdrawn;
+                all.extend(upd.announced);
+                self.on_treat_as_withdraw(conn, all);
+            }
+            Received::Message { msg, .. } => self.on_message(conn, msg),
+            Received::Error(err) => {
+                if err.treatment >= Treatment::AfiSafiDisable {
+                    self.on_session_reset(conn, Notification::from(&err));
+                }
+            }
+        }
+    }
+
+    /// Decodes a whole frame with the connection's context and hands it to
+    /// [`Engine::handle_received`]: the one-call path for callers that decode on the engine's
+    /// thread.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
+        let ctx = self.decode_ctx(conn);
+        let received = Message::decode_with_errors(frame, &ctx);
+        self.handle_received(now, conn, received);
+    }
+
+    fn on_message(&mut self, conn: ConnId, msg: Message) {
         match msg {
             Message::Open(o) => self.on_open(conn, remote_open(&o)),
             Message::Keepalive => self.on_keepalive(conn),
@@ -271,38 +312,6 @@ impl Engine {
             }
             // Message types added to bgp-wire later are ignored.
             _ => {}
-        }
-    }
-
-    /// A message that failed to decode. RFC 7606 "session reset" and "AFI/SAFI disable" (which
-    /// the engine implements as a reset, as RFC 7606 section 2 permits) send the NOTIFICATION that
-    /// `bgp_wire` derives from the error (`From<&DecodeError> for Notification`) and close.
-    pub fn handle_decode_error(&mut self, now: Instant, conn: ConnId, err: &DecodeError) {
-        self.tick_pub(now);
-        if err.treatment >= Treatment::AfiSafiDisable {
-            self.on_session_reset(conn, Notification::from(err));
-        }
-    }
-
-    /// Decodes a whole frame with the connection's negotiated context and handles it: the
-    /// one-call path for callers that decode on the engine's thread (tests, simple tools).
-    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
-        let ctx = self.conn_decode_ctx(conn);
-        match Message::decode_with_errors(frame, &ctx) {
-            Ok((Message::Update(mut u), errors))
-                if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) =>
-            {
-                // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
-                // session stays up.
-                u.apply_treat_as_withdraw();
-                self.tick_pub(now);
-                let (upd, _) = in_update(u, ctx.four_octet_as);
-                let mut all = upd.withdrawn;
-                all.extend(upd.announced);
-                self.on_treat_as_withdraw(conn, all);
-            }
-            Ok((m, _)) => self.handle_message(now, conn, m),
-            Err(e) => self.handle_decode_error(now, conn, &e),
         }
     }
 }

@@ -77,14 +77,14 @@ fn to_opensent(e: &mut Engine) -> (PeerId, ConnId) {
 
 fn to_openconfirm(e: &mut Engine) -> (PeerId, ConnId) {
     let (p, c) = to_opensent(e);
-    e.handle_message(t(1), c, peer_open(AS, "10.0.0.2", 30));
+    e.handle_received(t(1), c, peer_open(AS, "10.0.0.2", 30));
     drain(e);
     (p, c)
 }
 
 fn to_established(e: &mut Engine) -> (PeerId, ConnId) {
     let (p, c) = to_openconfirm(e);
-    e.handle_message(t(1), c, Message::Keepalive);
+    e.handle_received(t(1), c, Message::Keepalive);
     drain(e);
     (p, c)
 }
@@ -278,7 +278,7 @@ fn equal_retry_and_cap_keep_a_fixed_interval() {
 fn opensent_to_openconfirm_on_valid_open() {
     let mut e = engine();
     let (p, c) = to_opensent(&mut e);
-    e.handle_message(t(1), c, peer_open(AS, "10.0.0.2", 30));
+    e.handle_received(t(1), c, peer_open(AS, "10.0.0.2", 30));
     let msgs = sent(&drain(&mut e));
     assert!(matches!(msgs.as_slice(), [Message::Keepalive]));
     assert_eq!(state(&e, p), State::OpenConfirm);
@@ -288,7 +288,7 @@ fn opensent_to_openconfirm_on_valid_open() {
 fn opensent_bad_peer_as_sends_open_error_2_2() {
     let mut e = engine();
     let (p, c) = to_opensent(&mut e);
-    e.handle_message(t(1), c, peer_open(65000, "10.0.0.2", 30));
+    e.handle_received(t(1), c, peer_open(65000, "10.0.0.2", 30));
     let outs = drain(&mut e);
     let n = notification(&outs).unwrap();
     assert_eq!((n.code, n.subcode), (2, 2));
@@ -303,7 +303,7 @@ fn opensent_bad_peer_as_sends_open_error_2_2() {
 fn opensent_own_router_id_sends_bad_bgp_identifier_2_3() {
     let mut e = engine();
     let (_p, c) = to_opensent(&mut e);
-    e.handle_message(t(1), c, peer_open(AS, "10.0.0.1", 30));
+    e.handle_received(t(1), c, peer_open(AS, "10.0.0.1", 30));
     let n = notification(&drain(&mut e)).unwrap();
     assert_eq!((n.code, n.subcode), (2, 3));
 }
@@ -326,7 +326,7 @@ fn opensent_hold_timer_expires_after_four_minutes() {
 fn opensent_unexpected_keepalive_is_fsm_error_5_1() {
     let mut e = engine();
     let (_p, c) = to_opensent(&mut e);
-    e.handle_message(t(1), c, Message::Keepalive);
+    e.handle_received(t(1), c, Message::Keepalive);
     let n = notification(&drain(&mut e)).unwrap();
     assert_eq!((n.code, n.subcode), (5, 1));
 }
@@ -335,7 +335,7 @@ fn opensent_unexpected_keepalive_is_fsm_error_5_1() {
 fn openconfirm_to_established_on_keepalive() {
     let mut e = engine();
     let (p, c) = to_openconfirm(&mut e);
-    e.handle_message(t(2), c, Message::Keepalive);
+    e.handle_received(t(2), c, Message::Keepalive);
     let outs = drain(&mut e);
     let est = outs.iter().find_map(|o| match o {
         Output::Established {
@@ -376,7 +376,7 @@ fn openconfirm_hold_timer_expires_with_negotiated_hold() {
 fn openconfirm_unexpected_open_is_fsm_error_5_2() {
     let mut e = engine();
     let (_p, c) = to_openconfirm(&mut e);
-    e.handle_message(t(2), c, peer_open(AS, "10.0.0.2", 30));
+    e.handle_received(t(2), c, peer_open(AS, "10.0.0.2", 30));
     let n = notification(&drain(&mut e)).unwrap();
     assert_eq!((n.code, n.subcode), (5, 2));
 }
@@ -420,7 +420,7 @@ fn established_hold_timer_expiry_takes_session_down() {
 fn established_received_notification_closes_without_answer() {
     let mut e = engine();
     let (p, c) = to_established(&mut e);
-    e.handle_message(t(5), c, Message::Notification(Notification::new(6, 2)));
+    e.handle_received(t(5), c, Message::Notification(Notification::new(6, 2)));
     let outs = drain(&mut e);
     assert!(notification(&outs).is_none());
     assert!(outs.iter().any(|o| matches!(o, Output::SessionDown { reason: DownReason::NotificationReceived(n), .. } if n.subcode == 2)));
@@ -451,7 +451,7 @@ fn established_tcp_failure_reconnects_after_idle_hold() {
 fn established_open_is_fsm_error_5_3() {
     let mut e = engine();
     let (_p, c) = to_established(&mut e);
-    e.handle_message(t(5), c, peer_open(AS, "10.0.0.2", 30));
+    e.handle_received(t(5), c, peer_open(AS, "10.0.0.2", 30));
     let n = notification(&drain(&mut e)).unwrap();
     assert_eq!((n.code, n.subcode), (5, 3));
 }
@@ -565,7 +565,7 @@ fn opensent_tcp_failure_retries_without_session_down() {
 fn openconfirm_notification_received_closes() {
     let mut e = engine();
     let (p, c) = to_openconfirm(&mut e);
-    e.handle_message(t(2), c, Message::Notification(Notification::new(2, 2)));
+    e.handle_received(t(2), c, Message::Notification(Notification::new(2, 2)));
     let outs = drain(&mut e);
     assert!(notification(&outs).is_none());
     assert!(
@@ -584,7 +584,7 @@ fn established_update_restarts_the_hold_timer() {
         while let Some(at) = e.poll_timeout().filter(|at| *at <= t(s)) {
             e.handle_timeout(at);
         }
-        e.handle_message(t(s), c, Message::Keepalive);
+        e.handle_received(t(s), c, Message::Keepalive);
         drain(&mut e);
     }
     assert_eq!(state(&e, p), State::Established);

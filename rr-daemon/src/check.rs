@@ -124,7 +124,15 @@ pub(crate) fn run(cfg: Config) -> ExitCode {
             eprintln!("rr-daemon: invalid datastore record: {r}");
         }
         let mut secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
-        match reconcile::desired(&cfg, &snap, &mut secrets).await {
+        match reconcile::desired(
+            &cfg,
+            &snap,
+            &mut secrets,
+            &mut reconcile::WarnOnce::default(),
+            &mut Vec::new(),
+        )
+        .await
+        {
             Some(d) => {
                 let id = d.identity;
                 println!("node:              {}", d.node_name);

@@ -115,14 +115,17 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
             .with_context(|| format!("binding the metrics endpoint {addr} (--metrics-addr)"))?;
         info!(%bound, "metrics endpoint: /metrics /healthz /readyz");
     }
-    let socket_id = http::serve_unix(&cfg.control_socket, http::control_router(tx.clone()).merge(logging::router(log.clone())))
-        .await
-        .with_context(|| {
-            format!(
-                "binding the control socket {} (--control-socket)",
-                cfg.control_socket.display()
-            )
-        })?;
+    let socket_id = http::serve_unix(
+        &cfg.control_socket,
+        http::control_router(tx.clone()).merge(logging::router(log.clone())),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "binding the control socket {} (--control-socket)",
+            cfg.control_socket.display()
+        )
+    })?;
     info!(socket = %cfg.control_socket.display(), "control API");
     if let Some(addr) = cfg.control_addr {
         let full = cfg

@@ -16,9 +16,10 @@
 //!                                                                    session writer (one per conn) ──► TCP
 //! ```
 //!
-//! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode in parallel with the
-//!   connection's negotiated [`bgp_wire::DecodeCtx`], which the engine task hands them on
-//!   [`rr_core::Output::Established`]. Until then they pass whole frames, and the engine decodes them with
+//! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode each frame once, in
+//!   parallel, with the connection's negotiated [`bgp_wire::DecodeCtx`] (a shared `Arc`), which the engine
+//!   task hands them on [`rr_core::Output::Established`]; the engine gets the message with its RFC 7606
+//!   outcome ([`rr_core::Received`]). Until then they pass whole frames, and the engine decodes them with
 //!   the context it holds (so a frame never meets the wrong context).
 //! - Writers take shared `Bytes` from a bounded queue: one encoding of an update group is written to every
 //!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
@@ -35,12 +36,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bgp_wire::notification::{cease, code};
 use bgp_wire::{
-    DecodeCtx, DecodeError, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification,
-    Treatment,
+    DecodeCtx, EncodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification, Treatment,
 };
 use bytes::{Bytes, BytesMut};
-use rr_core::{ConnId, Engine, Output, PeerId};
+use rr_core::{ConnId, Engine, Output, PeerId, Received};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -83,10 +84,6 @@ const MAX_CONNECTS_IN_FLIGHT: usize = 512;
 /// are whole seconds.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(50);
 
-/// RFC 4486 Cease subcodes used here.
-const CEASE: u8 = 6;
-const CEASE_CONNECTION_REJECTED: u8 = 5;
-
 /// Everything the engine task reacts to.
 pub(crate) enum EngineCmd {
     /// New desired state from the datastore.
@@ -117,24 +114,12 @@ pub(crate) enum EngineCmd {
         conn: ConnId,
         frame: Bytes,
     },
-    /// A decoded message.
-    Message {
+    /// A frame decoded by the reader: the message with its RFC 7606 errors, or the decode error
+    /// (also for broken framing).
+    Received {
         generation: u64,
         conn: ConnId,
-        msg: Box<Message>,
-    },
-    /// A frame that did not decode (or broken framing).
-    DecodeError {
-        generation: u64,
-        conn: ConnId,
-        err: DecodeError,
-    },
-    /// RFC 7606 errors handled without a reset (attribute discard, treat-as-withdraw) in a message that
-    /// follows as `Message` or `Frame`.
-    Rfc7606 {
-        generation: u64,
-        conn: ConnId,
-        errors: Vec<DecodeError>,
+        received: Box<Received>,
     },
     /// The connection ended (EOF or error).
     Disconnected { generation: u64, conn: ConnId },
@@ -156,9 +141,7 @@ impl EngineCmd {
             EngineCmd::Connected { generation, .. }
             | EngineCmd::ConnectFailed { generation, .. }
             | EngineCmd::Frame { generation, .. }
-            | EngineCmd::Message { generation, .. }
-            | EngineCmd::DecodeError { generation, .. }
-            | EngineCmd::Rfc7606 { generation, .. }
+            | EngineCmd::Received { generation, .. }
             | EngineCmd::Disconnected { generation, .. }
             | EngineCmd::Drained { generation, .. } => Some(*generation),
             _ => None,
@@ -193,7 +176,7 @@ struct ConnHandle {
     peer: PeerId,
     tx: mpsc::Sender<WriteCmd>,
     flow: Arc<Flow>,
-    ctx: watch::Sender<Option<DecodeCtx>>,
+    ctx: watch::Sender<Option<Arc<DecodeCtx>>>,
 }
 
 struct PeerEntry {
@@ -476,55 +459,38 @@ impl EngineTask {
                     e.handle_frame(now, conn, &frame);
                 }
             }
-            EngineCmd::Message { conn, msg, .. } => {
-                self.metrics.received_messages.inc();
-                if let Some(w) = self.wire_of(conn) {
-                    let notification = match &*msg {
-                        Message::Notification(n) => Some((n.code, n.subcode)),
-                        _ => None,
-                    };
-                    w.count(Dir::In, msg.message_type().to_u8(), notification);
-                }
-                if self.conns.contains_key(&conn)
-                    && let Some(e) = self.engine.as_mut()
-                {
-                    e.handle_message(now, conn, *msg);
-                }
-            }
-            EngineCmd::DecodeError { conn, err, .. } => {
-                self.metrics.malformed_messages.inc();
-                if let Some(h) = self.conns.get(&conn) {
-                    let name = self
-                        .by_id
-                        .get(&h.peer)
-                        .and_then(|a| self.peers.get(a))
-                        .map(|p| p.spec.name.clone());
-                    warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
-                }
-                if self.conns.contains_key(&conn)
-                    && let Some(e) = self.engine.as_mut()
-                {
-                    e.handle_decode_error(now, conn, &err);
-                }
-            }
-            EngineCmd::Rfc7606 { conn, errors, .. } => {
-                let Some(peer) = self.conns.get(&conn).map(|h| h.peer) else {
-                    return;
-                };
-                let name = self.peer_name(peer);
-                for err in &errors {
-                    let treatment = treatment_name(err.treatment);
-                    self.metrics
-                        .rfc7606_events
-                        .get_or_create(&crate::metrics::Rfc7606Labels {
-                            peer: name.clone(),
-                            treatment: treatment.to_string(),
-                        })
-                        .inc();
-                    if let Some(suppressed) = self.rfc7606_log.check(tokio::time::Instant::now()) {
-                        warn!(peer = %name, treatment, error = %err, suppressed,
-                              "malformed UPDATE handled per RFC 7606");
+            EngineCmd::Received { conn, received, .. } => {
+                match received.as_ref() {
+                    Received::Error(err) => {
+                        self.metrics.malformed_messages.inc();
+                        if let Some(h) = self.conns.get(&conn) {
+                            let name = self
+                                .by_id
+                                .get(&h.peer)
+                                .and_then(|a| self.peers.get(a))
+                                .map(|p| p.spec.name.clone());
+                            warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
+                        }
                     }
+                    Received::Message { msg, errors } => {
+                        self.metrics.received_messages.inc();
+                        if let Some(w) = self.wire_of(conn) {
+                            let notification = match msg {
+                                Message::Notification(n) => Some((n.code, n.subcode)),
+                                _ => None,
+                            };
+                            w.count(Dir::In, msg.message_type().to_u8(), notification);
+                        }
+                        if !errors.is_empty() {
+                            self.count_rfc7606(conn, errors);
+                        }
+                    }
+                    _ => {}
+                }
+                if self.conns.contains_key(&conn)
+                    && let Some(e) = self.engine.as_mut()
+                {
+                    e.handle_received(now, conn, *received);
                 }
             }
             EngineCmd::Disconnected { conn, .. } => {
@@ -695,6 +661,29 @@ impl EngineTask {
         }
     }
 
+    /// Counts (per peer and treatment) and logs, rate-limited, the RFC 7606 errors of a received UPDATE that
+    /// did not reset the session.
+    fn count_rfc7606(&mut self, conn: ConnId, errors: &[bgp_wire::DecodeError]) {
+        let Some(peer) = self.conns.get(&conn).map(|h| h.peer) else {
+            return;
+        };
+        let name = self.peer_name(peer);
+        for err in errors {
+            let treatment = treatment_name(err.treatment);
+            self.metrics
+                .rfc7606_events
+                .get_or_create(&crate::metrics::Rfc7606Labels {
+                    peer: name.clone(),
+                    treatment: treatment.to_string(),
+                })
+                .inc();
+            if let Some(suppressed) = self.rfc7606_log.check(tokio::time::Instant::now()) {
+                warn!(peer = %name, treatment, error = %err, suppressed,
+                      "malformed UPDATE handled per RFC 7606");
+            }
+        }
+    }
+
     /// The message counters of the peer of `conn`.
     fn wire_of(&mut self, conn: ConnId) -> Option<&mut WireCounts> {
         let peer = self.conns.get(&conn)?.peer;
@@ -797,7 +786,7 @@ impl EngineTask {
             warn!(%remote, error = %e, "GTSM check failed on an accepted connection: refused");
             tokio::spawn(reject(
                 stream,
-                Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
+                Notification::new(code::CEASE, cease::CONNECTION_REJECTED),
             ));
             return;
         }
@@ -822,7 +811,7 @@ impl EngineTask {
                 }
                 tokio::spawn(reject(
                     stream,
-                    Notification::new(CEASE, CEASE_CONNECTION_REJECTED),
+                    Notification::new(code::CEASE, cease::CONNECTION_REJECTED),
                 ));
             }
         }
@@ -921,7 +910,7 @@ async fn read_loop(
     generation: u64,
     conn: ConnId,
     mut rd: OwnedReadHalf,
-    ctx: watch::Receiver<Option<DecodeCtx>>,
+    ctx: watch::Receiver<Option<Arc<DecodeCtx>>>,
     tx: mpsc::Sender<EngineCmd>,
 ) {
     // Most sessions are idle after their initial table: an idle session holds no read buffer (one
@@ -945,43 +934,11 @@ async fn read_loop(
                             conn,
                             frame,
                         },
-                        Some(c) => match Message::decode_with_errors(&frame, c) {
-                            Ok((msg, errors)) => {
-                                let taw = matches!(msg, Message::Update(_))
-                                    && bgp_wire::max_treatment(&errors) == Some(Treatment::TreatAsWithdraw);
-                                if !errors.is_empty()
-                                    && tx
-                                        .send(EngineCmd::Rfc7606 {
-                                            generation,
-                                            conn,
-                                            errors,
-                                        })
-                                        .await
-                                        .is_err()
-                                {
-                                    return;
-                                }
-                                if taw {
-                                    // RFC 7606 treat-as-withdraw: rare; let the engine decode the frame itself
-                                    // so that it withdraws the routes and counts the event.
-                                    EngineCmd::Frame {
-                                        generation,
-                                        conn,
-                                        frame,
-                                    }
-                                } else {
-                                    EngineCmd::Message {
-                                        generation,
-                                        conn,
-                                        msg: Box::new(msg),
-                                    }
-                                }
-                            }
-                            Err(err) => EngineCmd::DecodeError {
-                                generation,
-                                conn,
-                                err,
-                            },
+                        // Decoded once, here; the engine applies the RFC 7606 outcome.
+                        Some(c) => EngineCmd::Received {
+                            generation,
+                            conn,
+                            received: Box::new(Message::decode_with_errors(&frame, c).into()),
                         },
                     };
                     if tx.send(cmd).await.is_err() {
@@ -992,10 +949,10 @@ async fn read_loop(
                 Err(err) => {
                     // Bad marker or length: RFC 4271 section 6.1 header errors end the session; stop reading.
                     let _ = tx
-                        .send(EngineCmd::DecodeError {
+                        .send(EngineCmd::Received {
                             generation,
                             conn,
-                            err,
+                            received: Box::new(Received::Error(err)),
                         })
                         .await;
                     return;
@@ -1129,5 +1086,5 @@ fn treatment_name(t: Treatment) -> &'static str {
 /// WARN.
 fn administrative(reason: &rr_core::DownReason) -> bool {
     matches!(reason, rr_core::DownReason::NotificationSent(n)
-        if n.code == CEASE && matches!(n.subcode, 2 | 3 | 4 | 6))
+        if n.code == code::CEASE && matches!(n.subcode, 2 | 3 | 4 | 6))
 }

@@ -487,7 +487,7 @@ fn two_reflectors_mesh_from_etcd_data() {
     etcd.put(
         &format!("{PREFIX}/bgpconfigurations/default"),
         &format!(
-            r#"{{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{{"name":"default"}},"spec":{{"nodeToNodeMeshEnabled":false,"asNumber":64512,"listenPort":{rr_port},"bindMode":"NodeIP"}}}}}"#
+            r#"{{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{{"name":"default"}},"spec":{{"nodeToNodeMeshEnabled":false,"asNumber":64512,"listenPort":{rr_port},"bindMode":"NodeIP"}}}}"#
         ),
     );
     let peer = |name: &str, node_sel: &str, peer_sel: &str| {

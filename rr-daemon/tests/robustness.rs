@@ -405,7 +405,10 @@ fn session_failures_are_logged_and_counted() {
         Some("notification sent 2/2 (bad peer as)"),
         "{p}"
     );
-    assert!(p["last_down"]["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{p}");
+    assert!(
+        p["last_down"]["at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{p}"
+    );
     wait_for("the 2/2 log line", T, || {
         let log = rr.log();
         if log.lines().any(|l| {

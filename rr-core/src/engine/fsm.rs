@@ -170,7 +170,7 @@ impl Engine {
         notify: Option<Notification>,
     ) {
         if let Some(n) = &notify {
-            self.send(id, conn, encode::notification(n.code, n.subcode, &n.data));
+            self.send(id, conn, encode::notification(n));
         }
         let was_established = self
             .peer(id)
@@ -282,7 +282,8 @@ impl Engine {
             Some((fams, time)) if time > 0 && !fams.intersect(stale).is_empty() => {
                 let keep = fams.intersect(stale);
                 self.clear_routes(id, |r| {
-                    r.flags & STALE_GR != 0 && (!keep.contains(r.family) || r.attrs.has_community(NO_LLGR))
+                    r.flags & STALE_GR != 0
+                        && (!keep.contains(r.family) || r.attrs.has_community(Community::NO_LLGR))
                 });
                 self.enter_llgr(id, keep);
                 let at = self.now + Duration::from_secs(u64::from(time));
@@ -312,8 +313,8 @@ impl Engine {
             };
             if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
                 let mut a = (*r.attrs).clone();
-                if !a.has_community(LLGR_STALE) {
-                    a.communities.push(LLGR_STALE);
+                if !a.has_community(Community::LLGR_STALE) {
+                    a.communities.push(Community::LLGR_STALE);
                 }
                 let flags = (r.flags & !STALE_GR) | STALE_LLGR;
                 changed.push((prefix, path_id, flags, self.interner.intern(a)));
@@ -405,8 +406,8 @@ impl Engine {
         data.push(safi);
         data.extend_from_slice(&u32::try_from(max).unwrap_or(u32::MAX).to_be_bytes());
         let n = Notification {
-            code: notif::CEASE,
-            subcode: notif::CEASE_MAX_PREFIXES,
+            code: notif::code::CEASE,
+            subcode: notif::cease::MAX_PREFIXES,
             data: Bytes::from(data),
         };
         self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));

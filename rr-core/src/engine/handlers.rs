@@ -15,13 +15,13 @@ impl Engine {
     /// RFC 6608 FSM error for an unexpected message in the current state.
     pub(super) fn fsm_error(&mut self, id: PeerId, conn: ConnId, st: State) {
         let sub = match st {
-            State::OpenSent => notif::FSM_IN_OPENSENT,
-            State::OpenConfirm => notif::FSM_IN_OPENCONFIRM,
-            State::Established => notif::FSM_IN_ESTABLISHED,
+            State::OpenSent => notif::fsm::UNEXPECTED_IN_OPENSENT,
+            State::OpenConfirm => notif::fsm::UNEXPECTED_IN_OPENCONFIRM,
+            State::Established => notif::fsm::UNEXPECTED_IN_ESTABLISHED,
             _ => 0,
         };
         let n = Notification {
-            code: notif::FSM_ERROR,
+            code: notif::code::FSM_ERROR,
             subcode: sub,
             data: Bytes::new(),
         };
@@ -75,7 +75,7 @@ impl Engine {
                     Bytes::new()
                 };
                 let n = Notification {
-                    code: notif::OPEN_ERROR,
+                    code: notif::code::OPEN_MESSAGE_ERROR,
                     subcode: rej.subcode,
                     data,
                 };
@@ -120,8 +120,8 @@ impl Engine {
             })
             .collect();
         let collision = || Notification {
-            code: notif::CEASE,
-            subcode: notif::CEASE_COLLISION,
+            code: notif::code::CEASE,
+            subcode: notif::cease::CONNECTION_COLLISION_RESOLUTION,
             data: Bytes::new(),
         };
         for (other, st, other_dir, gr) in others {

@@ -13,9 +13,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bgp_wire::Community;
 use bytes::Bytes;
 
-use crate::attrs::{Attrs, Interner, LLGR_STALE, NO_LLGR};
+use crate::attrs::{Interner, RouteAttrs};
 use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
@@ -32,21 +33,10 @@ mod fsm;
 mod handlers;
 mod queue;
 
-/// NOTIFICATION codes used by the engine (RFC 4271 section 4.5, RFC 4486, RFC 6608).
+/// NOTIFICATION codes and subcodes, declared once in the codec (RFC 4271 section 4.5, RFC 4486,
+/// RFC 6608).
 pub(crate) mod notif {
-    pub(crate) const OPEN_ERROR: u8 = 2;
-    pub(crate) const HOLD_TIMER_EXPIRED: u8 = 4;
-    pub(crate) const FSM_ERROR: u8 = 5;
-    pub(crate) const CEASE: u8 = 6;
-    pub(crate) const CEASE_MAX_PREFIXES: u8 = 1;
-    pub(crate) const CEASE_ADMIN_SHUTDOWN: u8 = 2;
-    pub(crate) const CEASE_DECONFIGURED: u8 = 3;
-    pub(crate) const CEASE_ADMIN_RESET: u8 = 4;
-    pub(crate) const CEASE_OTHER_CONFIG_CHANGE: u8 = 6;
-    pub(crate) const CEASE_COLLISION: u8 = 7;
-    pub(crate) const FSM_IN_OPENSENT: u8 = 1;
-    pub(crate) const FSM_IN_OPENCONFIRM: u8 = 2;
-    pub(crate) const FSM_IN_ESTABLISHED: u8 = 3;
+    pub(crate) use bgp_wire::notification::{cease, code, fsm};
 }
 
 /// RFC 4271 section 8.2.2 (OpenSent): "sets the HoldTimer to a large value ... A HoldTimer value of
@@ -81,7 +71,7 @@ pub enum ConfigError {
 pub(crate) struct InUpdate {
     pub(crate) withdrawn: Vec<(Prefix, u32)>,
     pub(crate) announced: Vec<(Prefix, u32)>,
-    pub(crate) attrs: Option<Attrs>,
+    pub(crate) attrs: Option<RouteAttrs>,
     /// End-of-RIB marker for this family (RFC 4724 section 2).
     pub(crate) end_of_rib: Option<Family>,
 }
@@ -214,7 +204,7 @@ pub struct PathInfo {
     /// Path id it was received with (0 without ADD-PATH).
     pub path_id: u32,
     /// Attributes.
-    pub attrs: Arc<Attrs>,
+    pub attrs: Arc<RouteAttrs>,
     /// Selected as best.
     pub best: bool,
     /// Stale (graceful restart, LLGR or enhanced route refresh).
@@ -279,6 +269,8 @@ pub struct Engine {
     pub(crate) interner: Interner,
     /// Interner size above which the next flush checks for dead attribute sets.
     interner_check_at: usize,
+    /// The RFC 4271 defaults, for connections without negotiated parameters.
+    default_decode_ctx: Arc<bgp_wire::DecodeCtx>,
     pub(crate) loc: LocRib,
     pub(crate) dirty: Dirty,
     pub(crate) groups: Groups,
@@ -300,6 +292,7 @@ impl Engine {
             next_conn: 1,
             interner: Interner::default(),
             interner_check_at: 1024,
+            default_decode_ctx: Arc::default(),
             loc: LocRib::default(),
             dirty: Dirty::default(),
             groups: Groups::default(),
@@ -322,9 +315,12 @@ impl Engine {
         self.conn_neg(conn).is_some_and(|n| n.four_octet_as)
     }
 
-    /// The context to decode `conn`'s messages with.
-    pub(crate) fn conn_decode_ctx(&self, conn: ConnId) -> bgp_wire::DecodeCtx {
-        self.conn_neg(conn).map(|n| n.decode_ctx()).unwrap_or_default()
+    /// The context to decode `conn`'s messages with: the negotiated one once the OPENs are
+    /// exchanged, the RFC 4271 defaults before (enough for OPEN, KEEPALIVE and NOTIFICATION).
+    /// Shared: cloning it is a reference count.
+    pub fn decode_ctx(&self, conn: ConnId) -> Arc<bgp_wire::DecodeCtx> {
+        self.conn_neg(conn)
+            .map_or_else(|| Arc::clone(&self.default_decode_ctx), |n| n.decode_ctx())
     }
 
     pub(crate) fn peer_of_conn(&self, conn: ConnId) -> Option<PeerId> {
@@ -439,8 +435,8 @@ impl Engine {
         }
         if reset {
             let n = Notification {
-                code: notif::CEASE,
-                subcode: notif::CEASE_OTHER_CONFIG_CHANGE,
+                code: notif::code::CEASE,
+                subcode: notif::cease::OTHER_CONFIGURATION_CHANGE,
                 data: Bytes::new(),
             };
             self.drop_all_conns(id, Some(n), false);
@@ -459,8 +455,8 @@ impl Engine {
             return Err(ConfigError::UnknownPeer(id));
         }
         let n = Notification {
-            code: notif::CEASE,
-            subcode: notif::CEASE_DECONFIGURED,
+            code: notif::code::CEASE,
+            subcode: notif::cease::PEER_DECONFIGURED,
             data: Bytes::new(),
         };
         self.drop_all_conns(id, Some(n), true);
@@ -482,7 +478,7 @@ impl Engine {
         p.last_event = Some(Event::ManualStop);
         p.enabled = false;
         p.timers = TimerTable::default();
-        let n = shutdown_notification(notif::CEASE_ADMIN_SHUTDOWN, message);
+        let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
         Ok(())
@@ -508,7 +504,7 @@ impl Engine {
         if self.peer(id).is_none() {
             return Err(ConfigError::UnknownPeer(id));
         }
-        let n = shutdown_notification(notif::CEASE_ADMIN_RESET, message);
+        let n = shutdown_notification(notif::cease::ADMINISTRATIVE_RESET, message);
         self.drop_all_conns(id, Some(n), true);
         self.fsm_start(id);
         Ok(())
@@ -549,7 +545,11 @@ impl Engine {
             return false;
         }
         for f in neg.families.iter() {
-            self.send(id, conn, encode::route_refresh(f, 0));
+            self.send(
+                id,
+                conn,
+                encode::route_refresh(f, bgp_wire::RouteRefreshSubtype::NORMAL),
+            );
         }
         true
     }
@@ -729,7 +729,7 @@ impl Engine {
             Timer::Hold => {
                 self.event(id, Event::HoldTimerExpires);
                 let n = Notification {
-                    code: notif::HOLD_TIMER_EXPIRED,
+                    code: notif::code::HOLD_TIMER_EXPIRED,
                     subcode: 0,
                     data: Bytes::new(),
                 };
@@ -924,7 +924,7 @@ impl Engine {
     }
 
     /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
-    pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<Attrs>, bool)> + '_ {
+    pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<RouteAttrs>, bool)> + '_ {
         let loc = &self.loc;
         self.peer(id).into_iter().flat_map(move |p| {
             p.adj_in.iter().filter_map(move |(pr, pid)| {
@@ -939,7 +939,7 @@ impl Engine {
 pub(crate) struct RouteRef<'a> {
     pub(crate) family: Family,
     pub(crate) flags: u8,
-    pub(crate) attrs: &'a Arc<Attrs>,
+    pub(crate) attrs: &'a Arc<RouteAttrs>,
 }
 
 /// Cease with an RFC 8203/9003 shutdown communication (truncated to 255 octets on a character
@@ -959,7 +959,7 @@ fn shutdown_notification(subcode: u8, message: Option<&str>) -> Notification {
         }
     };
     Notification {
-        code: notif::CEASE,
+        code: notif::code::CEASE,
         subcode,
         data,
     }

@@ -227,8 +227,8 @@ impl EngineTask {
                                 "local_pref": a.local_pref,
                                 "med": a.med,
                                 "origin": origin_name(a.origin),
-                                "as_path": a.as_path.iter().flat_map(|s| s.asns.iter().copied()).collect::<Vec<u32>>(),
-                                "communities": a.communities.iter().map(|c| format!("{}:{}", c >> 16, c & 0xffff)).collect::<Vec<_>>(),
+                                "as_path": a.as_path.asns().collect::<Vec<u32>>(),
+                                "communities": a.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
                                 "originator_id": a.originator_id.map(|o| o.to_string()),
                                 "cluster_list": a.cluster_list.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
                             })
