@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod control;
 mod decode;
+mod explain;
 
 /// Operator CLI for the Calico BGP route reflector.
 #[derive(Debug, Parser)]
@@ -35,6 +36,9 @@ enum Command {
     Delete(admin::DeleteArgs),
     /// Make nodes route reflectors, list reflectors and check the topology.
     Reflector(admin::ReflectorArgs),
+    /// Why a node and a reflector have a BGP session (which BGPPeer and selector, each side's role, the
+    /// cluster-id reasoning), or why not; exits 1 when they have none.
+    Explain(explain::ExplainArgs),
     /// The running daemon's identity and counters (control API).
     Status(control::StatusArgs),
     /// The running daemon's BGP sessions (control API).
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => admin::apply(args),
         Command::Delete(args) => admin::delete(args),
         Command::Reflector(args) => admin::reflector(args),
+        Command::Explain(args) => explain::run(args),
         Command::Status(args) => control::status(args),
         Command::Peers(args) => control::peers(args),
         Command::Routes(args) => control::routes(args),
