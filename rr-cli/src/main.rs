@@ -45,6 +45,9 @@ enum Command {
     Peers(control::PeersArgs),
     /// The running daemon's Loc-RIB with the best-path reason (control API).
     Routes(control::RoutesArgs),
+    /// Write the running daemon's Loc-RIB (or, with --adj-in, every Adj-RIB-In) as an MRT TABLE_DUMP_V2 file
+    /// (control API).
+    Dump(control::DumpArgs),
     /// Reset or refresh one session of the running daemon (control API).
     Peer(control::PeerArgs),
     /// Change the running daemon's log level, for everything or one peer (control API).
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Peers(args) => control::peers(args),
         Command::Routes(args) => control::routes(args),
         Command::Peer(args) => control::peer(args),
+        Command::Dump(args) => control::dump(args),
         Command::Version(args) => control::version(args),
         Command::LogLevel(args) => control::log_level(args),
         Command::Completion { shell } => completion(*shell),

@@ -58,6 +58,7 @@ use crate::sockopt;
 mod control;
 mod converge;
 mod loglimit;
+pub(crate) mod rib_dump;
 
 use loglimit::{LogLimit, Repeats};
 
@@ -154,9 +155,21 @@ impl EngineCmd {
 pub(crate) enum ControlReq {
     Status,
     Peers,
-    Routes { prefix: Option<String> },
-    Reset { name: String },
-    Refresh { name: String },
+    Routes {
+        prefix: Option<String>,
+    },
+    Reset {
+        name: String,
+    },
+    Refresh {
+        name: String,
+    },
+    /// One page of the RIB for `rr-cli dump --mrt` ([`rib_dump`]).
+    Rib {
+        view: rib_dump::RibView,
+        after: Option<String>,
+        limit: usize,
+    },
 }
 
 /// Write-queue accounting shared by the engine task and a connection's writer.

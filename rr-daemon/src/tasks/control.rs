@@ -268,6 +268,7 @@ impl EngineTask {
                     ))
                 }
             }
+            ControlReq::Rib { view, after, limit } => self.rib_page(view, after.as_deref(), limit),
         }
     }
 
