@@ -1,7 +1,7 @@
 //! Daemon inspection over the control API (HTTP/JSON on the daemon's unix socket, or TCP):
 //! `status`, `peers`, `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`.
 //!
-//! `dump --mrt FILE` ([`dump`]) writes the RIB as MRT TABLE_DUMP_V2 from `GET /rib` pages.
+//! `dump --mrt FILE` ([`mod@dump`]) writes the RIB as MRT TABLE_DUMP_V2 from `GET /rib` pages.
 //!
 //! Routes used (served by `rr-daemon`): `GET /status`, `GET /peers`, `GET /routes?prefix=P`, `GET /rib`,
 //! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`. Errors come back as HTTP 400 with
