@@ -294,6 +294,13 @@ fuzz_target!(|ops: Vec<Op>| {
         w.drain();
         w.check();
     }
+    // ENGINE_FUZZ_STATS=1 with `cargo fuzz run engine corpus/engine -- -runs=0` shows how far the corpus
+    // gets: sessions established and reflected routes held at the end of each input.
+    if std::env::var_os("ENGINE_FUZZ_STATS").is_some() {
+        let up = w.fakes.iter().filter(|f| f.established).count();
+        let held: usize = w.fakes.iter().map(|f| f.held.len()).sum();
+        eprintln!("stats: established={up} held={held} loc_rib={}", w.engine.loc_rib_len());
+    }
 });
 
 fn step(w: &mut World, op: Op) {
