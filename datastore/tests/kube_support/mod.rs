@@ -128,7 +128,7 @@ fn selected(obj: &Value, ns: &str, name: Option<&str>) -> bool {
 
 /// The name a `fieldSelector` asks for (`metadata.name=NAME` or `==`); `Err` for any other selector, which
 /// this server does not implement.
-fn name_selector(q: &HashMap<String, String>) -> Result<Option<String>, Response> {
+fn name_selector(q: &HashMap<String, String>) -> Result<Option<String>, Box<Response>> {
     let Some(f) = q.get("fieldSelector").filter(|f| !f.is_empty()) else {
         return Ok(None);
     };
@@ -137,11 +137,11 @@ fn name_selector(q: &HashMap<String, String>) -> Result<Option<String>, Response
         .or_else(|| f.strip_prefix("metadata.name="))
     {
         Some(n) => Ok(Some(n.to_owned())),
-        None => Err(status(
+        None => Err(Box::new(status(
             400,
             "BadRequest",
             &format!("field selector {f:?} not supported by the fake server"),
-        )),
+        ))),
     }
 }
 
@@ -683,7 +683,7 @@ fn resource_list(gv: &str, plurals: &[&str]) -> Value {
 fn list(shared: &Shared, res: &ResType, ns: &str, q: &HashMap<String, String>) -> Response {
     let only = match name_selector(q) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let inner = shared.inner.lock().expect("lock");
     let start = q.get("continue").cloned().unwrap_or_default();
@@ -724,7 +724,7 @@ fn list(shared: &Shared, res: &ResType, ns: &str, q: &HashMap<String, String>) -
 fn watch(shared: &Shared, res: ResType, ns: &str, q: &HashMap<String, String>) -> Response {
     let only = match name_selector(q) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (tx, rx) = mpsc::unbounded_channel::<Value>();
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
