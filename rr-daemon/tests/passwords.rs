@@ -11,15 +11,13 @@ mod etcd_support;
 #[path = "../../datastore/tests/kube_support/mod.rs"]
 mod kube_support;
 
-use std::io::{Read, Write};
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
-use common::{ChildGuard, free_port, require, wait_for};
+use common::daemon::{Daemon, tail};
+use common::{free_port, require, wait_for};
 use etcd_support::EtcdServer;
 use kube_support::{FakeApiServer, Groups};
 use serde_json::{Value, json};
@@ -30,114 +28,6 @@ const PREFIX: &str = "/calico/resources/v3/projectcalico.org";
 
 fn ip(base: u8, n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, base, n)
-}
-
-/// rr-daemon with the given datastore arguments and environment (the datastore variables cleared first).
-struct Daemon {
-    name: String,
-    dir: tempfile::TempDir,
-    ctl: PathBuf,
-    _guard: ChildGuard,
-}
-
-impl Daemon {
-    fn start(node: &str, args: &[String], env: &[(&str, String)]) -> Daemon {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ctl = dir.path().join("ctl.sock");
-        let log = std::fs::File::create(dir.path().join("rr.log")).expect("log");
-        let metrics = free_port("127.0.0.1");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rr-daemon"));
-        for var in [
-            "IP",
-            "IP6",
-            "NODENAME",
-            "DATASTORE_TYPE",
-            "ETCD_ENDPOINTS",
-            "KUBECONFIG",
-            "ETCD_CA_CERT_FILE",
-            "ETCD_CERT_FILE",
-            "ETCD_KEY_FILE",
-            "ROUTER_ID",
-            "API_GROUP",
-        ] {
-            cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
-        }
-        // Never the machine's own cluster: only the credentials the test gives.
-        cmd.env_remove("KUBERNETES_SERVICE_HOST").env_remove("NAMESPACE");
-        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        let child = cmd
-            .args(args)
-            .args(["--nodename", node, "--control-socket"])
-            .arg(&ctl)
-            .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-            .env("RUST_LOG", "info,rr_daemon=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn rr-daemon");
-        let d = Daemon {
-            name: node.into(),
-            dir,
-            ctl,
-            _guard: ChildGuard::new(node, child),
-        };
-        wait_for("rr-daemon control socket", Duration::from_secs(20), || {
-            d.get("/status")
-                .map(|_| ())
-                .map_err(|e| format!("{e}; log: {}", d.log()))
-        });
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("rr.log")).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> Result<Value, String> {
-        let mut s = UnixStream::connect(&self.ctl).map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: rr\r\nConnection: close\r\n\r\n")
-            .map_err(|e| e.to_string())?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
-        if head.split_whitespace().nth(1) != Some("200") {
-            return Err(format!("{head}: {body}"));
-        }
-        serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))
-    }
-
-    fn peer(&self, addr: Ipv4Addr) -> Option<Value> {
-        self.get("/peers")
-            .ok()?
-            .as_array()?
-            .iter()
-            .find(|p| p["address"] == addr.to_string())
-            .cloned()
-    }
-
-    fn wait_peer(&self, addr: Ipv4Addr, what: &str, f: impl Fn(&Value) -> bool) -> Value {
-        wait_for(&format!("{}: peer {addr} {what}", self.name), T, || {
-            match self.peer(addr) {
-                Some(p) if f(&p) => Ok(p),
-                other => Err(format!("{other:?}; log tail: {}", tail(&self.log()))),
-            }
-        })
-    }
-
-    fn transitions(&self, addr: Ipv4Addr) -> u64 {
-        self.peer(addr)
-            .and_then(|p| p["established_transitions"].as_u64())
-            .unwrap_or_default()
-    }
-}
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 /// A Calico-like BIRD client `127.0.B.n` with one neighbor, the reflector, signed with `password`.
