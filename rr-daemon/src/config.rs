@@ -630,6 +630,25 @@ mod tests {
         assert_eq!(c.datastore, DatastoreSettings::Kubernetes { kubeconfig: None });
     }
 
+    /// With etcd, a kubeconfig is kept for the BGP password Secrets (calico-node reads them from the
+    /// Kubernetes API whenever it has credentials); a missing file is not fatal there.
+    #[test]
+    fn kubeconfig_with_etcd_is_for_secrets() {
+        let c = resolve(
+            &[
+                "--datastore",
+                "etcdv3",
+                "--etcd-endpoints",
+                "http://127.0.0.1:2379",
+            ],
+            &[("CALICO_KUBECONFIG", "/nonexistent/kc")],
+        )
+        .expect("valid");
+        assert_eq!(c.kubeconfig, Some(PathBuf::from("/nonexistent/kc")));
+        let c = resolve(&["--datastore", "kubernetes"], &[]).expect("valid");
+        assert_eq!(c.kubeconfig, None);
+    }
+
     #[test]
     fn bad_settings_name_themselves() {
         let f = example_file();

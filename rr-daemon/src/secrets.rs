@@ -231,6 +231,13 @@ impl Secrets {
         };
         match read {
             Ok(v) => {
+                if self.cache.get(&k).is_some_and(|old| *old != v) {
+                    tracing::info!(
+                        secret = name,
+                        key,
+                        "BGP password changed: the sessions using it are reset with the new key"
+                    );
+                }
                 self.cache.insert(k, v.clone());
                 Ok(v)
             }

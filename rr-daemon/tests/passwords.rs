@@ -86,11 +86,19 @@ fn rotation(rr: &Daemon, birds: &mut [Bird], new_password: &str, rotate_secret: 
     let b_before = rr.transitions(b);
     let b_since = bird_since(&birds[1]);
     assert!(a_before >= 1 && b_before >= 1, "{a_before} {b_before}");
+    let started = std::time::Instant::now();
     rotate_secret();
     set_bird_password(&mut birds[0], new_password);
     let p = rr.wait_peer(a, "re-established with the new key", |p| {
         p["state"] == "Established" && p["established_transitions"].as_u64() > Some(a_before)
     });
+    eprintln!(
+        "{}: rotated password in use after {} ms (transitions {a_before} -> {}; {})",
+        rr.name,
+        started.elapsed().as_millis(),
+        p["established_transitions"],
+        birds[0].spec.name
+    );
     assert_eq!(p["md5"], true, "{p}");
     birds[0].wait_established("rr1", T);
     wait_for("routes again after the rotation", T, || {
