@@ -3,7 +3,8 @@
 //! API with the etcd datastore (Kubernetes credentials present, as calico-node does), and from the
 //! Kubernetes datastore; BGPConfiguration `nodeMeshPassword`. A rotated password (the Secret and BIRD's
 //! `password` both changed) re-establishes that session alone, within seconds: another session's
-//! `established_transitions` and BIRD's state-change time do not move.
+//! `established_transitions` and BIRD's state-change time do not move. A peer whose Secret does not exist
+//! is not started (fail closed) until the Secret is created, which the watch notices by itself.
 
 mod common;
 #[path = "../../datastore/tests/etcd_support/mod.rs"]
@@ -397,7 +398,7 @@ fn kubernetes_datastore_passwords_and_rotation() {
         .expect("runtime");
     let server = rt.block_on(FakeApiServer::start(Groups::V1Crds));
     server.put_secret("kube-system", "bgp-secrets", &[("node2", "kdd-two")]);
-    server.put_secret("kube-system", "other-secret", &[("node3", "kdd-three")]);
+    // node3's Secret does not exist yet.
     let rr_port = free_port("127.0.0.1");
     let specs = [
         bird(B, 2, ip(B, 1), rr_port, Some("kdd-two")),
@@ -432,6 +433,12 @@ fn kubernetes_datastore_passwords_and_rotation() {
     ];
     let rr = Daemon::start("rr1", &args, &[]);
     let mut birds: Vec<Bird> = specs.into_iter().map(Bird::start).collect();
+    // Fail closed: not started, and /peers says why.
+    let p = rr.wait_peer(ip(B, 3), "Disabled", |p| p["state"] == "Disabled");
+    let reason = p["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("other-secret/node3"), "{p}");
+    // The Secret is created (and nothing else changes): the watch starts the peer, signed.
+    server.put_secret("kube-system", "other-secret", &[("node3", "kdd-three")]);
     both_up(&rr, &birds);
     rotation(&rr, &mut birds, "kdd-two-rotated", || {
         server.put_secret("kube-system", "bgp-secrets", &[("node2", "kdd-two-rotated")]);
