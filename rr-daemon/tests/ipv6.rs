@@ -2,7 +2,8 @@
 //! addresses on `lo`): the reflector and BIRD clients talk over IPv6 and IPv6 routes are reflected over them.
 //! A dual-stack node (ipv4Address and ipv6Address) gets two sessions as calico-node gives it: one over IPv4
 //! carrying IPv4 unicast (calico-node's `bird`) and one over IPv6 carrying IPv6 unicast (its `bird6`; confd
-//! renders one BIRD configuration per IP version). An IPv6-only node gets the IPv6 session alone. Skipped with
+//! renders one BIRD configuration per IP version). An IPv6-only node gets the IPv6 session alone, here signed
+//! with TCP-MD5 (a BGPPeer password over IPv6). Skipped with
 //! a message where network namespaces cannot be created (not root, no `ip`).
 
 mod common;
@@ -89,7 +90,7 @@ struct NsBird {
 }
 
 impl NsBird {
-    fn start(ns: &Netns, n: u8, port: u16, with_v4: bool) -> NsBird {
+    fn start(ns: &Netns, n: u8, port: u16, with_v4: bool, password: Option<&str>) -> NsBird {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut c = String::new();
         // The router id: calico-node's, from the IPv4 address (an IPv6-only node would use CALICO_ROUTER_ID).
@@ -118,10 +119,11 @@ impl NsBird {
                 rr = v4(1)
             );
         }
+        let pw = password.map(|p| format!("password \"{p}\";")).unwrap_or_default();
         let _ = writeln!(
             c,
             "protocol bgp rr1_6 {{ local {a} port {port} as 64512; source address {a}; \
-             neighbor {rr} port {RR_PORT} as 64512; {common} \
+             neighbor {rr} port {RR_PORT} as 64512; {common} {pw} \
              ipv6 {{ gateway recursive; import all; export filter e6; add paths on; }}; }}",
             a = v6(n),
             rr = v6(1)
@@ -215,13 +217,16 @@ fn ipv6_sessions_and_dual_stack_nodes_in_a_network_namespace() {
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {{name: default}}\n\
          spec: {{nodeToNodeMeshEnabled: false, asNumber: 64512, listenPort: {RR_PORT}}}\n\
          ---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: peer-with-route-reflectors}}\n\
-         spec: {{nodeSelector: all(), peerSelector: route-reflector == 'true'}}\n\
+         spec: {{nodeSelector: '!has(signed)', peerSelector: route-reflector == 'true'}}\n\
+         ---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: signed-to-reflectors}}\n\
+         spec: {{nodeSelector: has(signed), peerSelector: route-reflector == 'true', \
+         password: {{secretKeyRef: {{name: bgp-secrets, key: v6}}}}}}\n\
          ---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: rr1, labels: {{route-reflector: 'true'}}}}\n\
          spec: {{bgp: {{ipv4Address: {}/32, ipv6Address: {}/128, routeReflectorClusterID: 244.0.0.1}}}}\n\
          ---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: node2}}\n\
          spec: {{bgp: {{ipv4Address: {}/32, ipv6Address: {}/128}}}}\n\
          ---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {{name: node.node2}}\nspec: {{listenPort: 1792}}\n\
-         ---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: node3}}\n\
+         ---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: node3, labels: {{signed: 'yes'}}}}\n\
          spec: {{bgp: {{ipv6Address: {}/128}}}}\n\
          ---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {{name: node.node3}}\nspec: {{listenPort: 1793}}\n",
         v4(1),
@@ -233,6 +238,9 @@ fn ipv6_sessions_and_dual_stack_nodes_in_a_network_namespace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("calico.yaml");
     std::fs::write(&file, yaml).expect("yaml");
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir_all(secrets.join("bgp-secrets")).expect("mkdir");
+    std::fs::write(secrets.join("bgp-secrets/v6"), "v6-md5-key\n").expect("secret");
     let rr = Daemon::start_in(
         Some(&ns.0),
         "rr1",
@@ -241,11 +249,13 @@ fn ipv6_sessions_and_dual_stack_nodes_in_a_network_namespace() {
             "file".into(),
             "--file".into(),
             file.display().to_string(),
+            "--secrets-dir".into(),
+            secrets.display().to_string(),
         ],
         &[],
     );
-    let b2 = NsBird::start(&ns, 2, 1792, true);
-    let b3 = NsBird::start(&ns, 3, 1793, false);
+    let b2 = NsBird::start(&ns, 2, 1792, true, None);
+    let b3 = NsBird::start(&ns, 3, 1793, false, Some("v6-md5-key"));
 
     // The dual-stack node: two sessions, one per IP version, each carrying its own family.
     b2.wait_established("rr1_4");
@@ -260,6 +270,9 @@ fn ipv6_sessions_and_dual_stack_nodes_in_a_network_namespace() {
     for p in [&s24, &s26, &s36] {
         assert_eq!(p["role"], "rr-client", "{p}");
     }
+    // TCP-MD5 over IPv6 (the key set for an IPv6 peer address, on the IPv6 listener and connection).
+    assert_eq!(s36["md5"], true, "{s36}");
+    assert_eq!(s26["md5"], false, "{s26}");
     // The IPv6-only node has no IPv4 session.
     let peers = rr.get("/peers").expect("peers");
     let addrs: Vec<IpAddr> = peers
