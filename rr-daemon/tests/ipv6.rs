@@ -36,11 +36,11 @@ struct Netns(String);
 
 impl Netns {
     /// Creates it with `lo` up and `addrs` on `lo`; `None` (and why) when namespaces are unavailable here.
-    fn create(addrs: &[Ipv6Addr]) -> Result<Netns, String> {
+    fn create(tag: &str, addrs: &[Ipv6Addr]) -> Result<Netns, String> {
         if !have("ip") {
             return Err("no `ip` command (iproute2)".into());
         }
-        let name = format!("rr-ipv6-{}", std::process::id());
+        let name = format!("rr-{tag}-{}", std::process::id());
         let ip = |args: &[&str]| -> Result<(), String> {
             let out = Command::new("ip")
                 .args(args)
@@ -128,8 +128,12 @@ impl NsBird {
             a = v6(n),
             rr = v6(1)
         );
+        Self::spawn(ns, n, dir, &c)
+    }
+
+    fn spawn(ns: &Netns, n: u8, dir: tempfile::TempDir, c: &str) -> NsBird {
         let conf = dir.path().join("bird.conf");
-        std::fs::write(&conf, &c).expect("bird.conf");
+        std::fs::write(&conf, c).expect("bird.conf");
         let log = std::fs::File::create(dir.path().join("bird.log")).expect("log");
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.0, "bird", "-f", "-c"])
@@ -150,6 +154,23 @@ impl NsBird {
             if b.ctl().exists() { Ok(()) } else { Err(b.log()) }
         });
         b
+    }
+
+    /// An IPv6-only node at `me` (BIRD needs some IPv4-formatted router id; any unique one will do) with one
+    /// IPv6 session to the reflector at `rr`.
+    fn start_v6_only(ns: &Netns, n: u8, me: Ipv6Addr, rr: Ipv6Addr, port: u16) -> NsBird {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = format!(
+            "router id 10.255.{B}.{n};\nlog stderr all;\nprotocol device {{ }}\n\
+             protocol static s6 {{ ipv6; route fd00:{n:x}::/122 blackhole; }}\n\
+             filter e6 {{ if source = RTS_STATIC then {{ bgp_next_hop = fd00:64::{n:x}; accept; }} \
+             if source = RTS_BGP then accept; reject; }}\n\
+             protocol bgp rr1_6 {{ local {me} port {port} as 64512; source address {me}; \
+             neighbor {rr} port {RR_PORT} as 64512; multihop; graceful restart; connect delay time 2; \
+             connect retry time 5; strict bind yes; \
+             ipv6 {{ gateway recursive; import all; export filter e6; add paths on; }}; }}\n"
+        );
+        Self::spawn(ns, n, dir, &c)
     }
 
     fn ctl(&self) -> PathBuf {
@@ -205,7 +226,7 @@ fn ipv6_sessions_and_dual_stack_nodes_in_a_network_namespace() {
         eprintln!("SKIP ipv6 sessions: bird/birdc not installed");
         return;
     }
-    let ns = match Netns::create(&[v6(1), v6(2), v6(3)]) {
+    let ns = match Netns::create("ipv6", &[v6(1), v6(2), v6(3)]) {
         Ok(ns) => ns,
         Err(e) => {
             eprintln!("SKIP ipv6 sessions: cannot create a network namespace here ({e})");
@@ -309,4 +330,78 @@ fn ipv6_sessions_and_dual_stack_nodes_in_a_network_namespace() {
         !v4_prefixes.to_string().contains(&v6(2).to_string()),
         "{v4_prefixes}"
     );
+}
+
+/// An IPv6-only reflector (no ipv4Address, so no address to take the router id from): with
+/// `CALICO_ROUTER_ID=hash`, as calico-node on an IPv6-only node, it gets the router id confd's `hashToIPv4`
+/// derives from its node name and reflects between IPv6-only clients.
+#[test]
+fn ipv6_only_reflector_with_hashed_router_id() {
+    if !have("bird") || !have("birdc") {
+        eprintln!("SKIP ipv6-only reflector: bird/birdc not installed");
+        return;
+    }
+    let addr = |n: u8| -> Ipv6Addr { format!("fd00:67::{n}").parse().expect("v6") };
+    let ns = match Netns::create("ipv6only", &[addr(1), addr(2), addr(3)]) {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("SKIP ipv6-only reflector: cannot create a network namespace here ({e})");
+            return;
+        }
+    };
+    let mut yaml = format!(
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {{name: default}}\n\
+         spec: {{nodeToNodeMeshEnabled: false, asNumber: 64512, listenPort: {RR_PORT}}}\n\
+         ---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: peer-with-route-reflectors}}\n\
+         spec: {{nodeSelector: all(), peerSelector: route-reflector == 'true'}}\n\
+         ---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: rr-v6, labels: {{route-reflector: 'true'}}}}\n\
+         spec: {{bgp: {{ipv6Address: {}/128, routeReflectorClusterID: 244.0.0.9}}}}\n",
+        addr(1)
+    );
+    for n in [2u8, 3] {
+        yaml.push_str(&format!(
+            "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: node{n}}}\n\
+             spec: {{bgp: {{ipv6Address: {}/128}}}}\n\
+             ---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {{name: node.node{n}}}\n\
+             spec: {{listenPort: {}}}\n",
+            addr(n),
+            1790 + u16::from(n)
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("calico.yaml");
+    std::fs::write(&file, yaml).expect("yaml");
+    let rr = Daemon::start_in(
+        Some(&ns.0),
+        "rr-v6",
+        &[
+            "--datastore".into(),
+            "file".into(),
+            "--file".into(),
+            file.display().to_string(),
+        ],
+        &[("CALICO_ROUTER_ID", "hash".into())],
+    );
+    let birds: Vec<NsBird> = [2u8, 3]
+        .into_iter()
+        .map(|n| NsBird::start_v6_only(&ns, n, addr(n), addr(1), 1790 + u16::from(n)))
+        .collect();
+    for b in &birds {
+        b.wait_established("rr1_6");
+    }
+    // SHA-256("rr-v6") begins 8e 86 13 3a (`printf %s rr-v6 | sha256sum`): 142.134.19.58.
+    let status = rr.get("/status").expect("status");
+    assert_eq!(status["router_id"], "142.134.19.58", "{status}");
+    let proto = birds[0].birdc("show protocols all rr1_6");
+    let id = proto
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Neighbor ID:").map(str::trim));
+    assert_eq!(id, Some("142.134.19.58"), "{proto}");
+    let r = wait_for("fd00:2::/122 reflected to node3", T, || {
+        match birds[1].bgp_routes("fd00:2::/122").into_iter().next() {
+            Some(r) => Ok(r),
+            None => Err(format!("{}\n{}", birds[1].birdc("show route"), tail(&rr.log()))),
+        }
+    });
+    assert_eq!(r.attr("cluster_list"), Some("244.0.0.9"), "{r:?}");
 }
