@@ -45,38 +45,59 @@ pub(crate) enum Source {
     None(String),
 }
 
-impl Source {
-    /// `--secrets-dir` when given (an explicit choice wins); else the Kubernetes API when the datastore is
-    /// Kubernetes or Kubernetes credentials are present (calico-node's rule); else none.
-    pub(crate) async fn from_config(cfg: &Config) -> Source {
-        if let Some(dir) = &cfg.secrets_dir {
-            return Source::Dir(dir.clone());
+/// Where passwords will be read, before any connection is made ([`choose`]).
+#[derive(Debug, PartialEq)]
+enum Choice {
+    Dir(PathBuf),
+    /// The Kubernetes API with these settings; the text names the credentials.
+    Kube(KubeConfig, &'static str),
+    None(String),
+}
+
+/// `--secrets-dir` when given (an explicit choice wins); else the Kubernetes API when the datastore is
+/// Kubernetes or Kubernetes credentials are present (calico-node's rule: `KUBECONFIG`, else the in-cluster
+/// service account, i.e. `KUBERNETES_SERVICE_HOST` set and the token mounted); else none.
+fn choose(cfg: &Config, env: impl Fn(&str) -> Option<String>, token_mounted: bool) -> Choice {
+    if let Some(dir) = &cfg.secrets_dir {
+        return Choice::Dir(dir.clone());
+    }
+    let mut k = KubeConfig::from_lookup(&env);
+    let why = match &cfg.datastore {
+        DatastoreSettings::Kubernetes { kubeconfig } => {
+            if let Some(p) = kubeconfig {
+                k.kubeconfig = Some(p.clone());
+            }
+            "the Kubernetes datastore"
         }
-        let mut k = KubeConfig::from_env();
-        let why = match &cfg.datastore {
-            DatastoreSettings::Kubernetes { kubeconfig } => {
-                if let Some(p) = kubeconfig {
-                    k.kubeconfig = Some(p.clone());
-                }
-                "the Kubernetes datastore"
+        _ => {
+            if let Some(p) = &cfg.kubeconfig {
+                k.kubeconfig = Some(p.clone());
+                "KUBECONFIG"
+            } else if env("KUBERNETES_SERVICE_HOST").is_some() && token_mounted {
+                k.kubeconfig = None;
+                "the in-cluster service account"
+            } else {
+                return Choice::None(
+                    "no BGP password source: give --secrets-dir, or Kubernetes credentials (KUBECONFIG or \
+                     the in-cluster service account) to read Secrets from the Kubernetes API"
+                        .into(),
+                );
             }
-            _ => {
-                if let Some(p) = &cfg.kubeconfig {
-                    k.kubeconfig = Some(p.clone());
-                    "KUBECONFIG"
-                } else if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-                    && std::path::Path::new(IN_CLUSTER_TOKEN).exists()
-                {
-                    k.kubeconfig = None;
-                    "the in-cluster service account"
-                } else {
-                    return Source::None(
-                        "no BGP password source: give --secrets-dir, or Kubernetes credentials (KUBECONFIG or \
-                         the in-cluster service account) to read Secrets from the Kubernetes API"
-                            .into(),
-                    );
-                }
-            }
+        }
+    };
+    Choice::Kube(k, why)
+}
+
+impl Source {
+    /// The source for this configuration and process environment ([`choose`]). A Kubernetes client that
+    /// cannot be built (a bad kubeconfig) is logged and leaves no source: peers with a password are then not
+    /// started, each saying why.
+    pub(crate) async fn from_config(cfg: &Config) -> Source {
+        let token = std::path::Path::new(IN_CLUSTER_TOKEN).exists();
+        let (k, why) = match choose(cfg, |v| std::env::var(v).ok(), token) {
+            Choice::Dir(d) => return Source::Dir(d),
+            Choice::None(reason) => return Source::None(reason),
+            Choice::Kube(k, why) => (k, why),
         };
         match KubeSecrets::connect(&k).await {
             Ok(s) => {
@@ -302,6 +323,74 @@ mod tests {
         s.begin_pass();
         s.end_pass();
         assert!(s.seen.is_empty());
+    }
+
+    fn config(argv: &[&str]) -> Config {
+        use clap::Parser as _;
+        let mut full = vec!["rr-daemon"];
+        full.extend_from_slice(argv);
+        let args = crate::config::Args::try_parse_from(full).expect("argv");
+        Config::resolve(args, &|_| None).expect("valid")
+    }
+
+    /// calico-node's rule for where BGP passwords come from, per datastore and credentials.
+    #[test]
+    fn the_source_follows_datastore_and_credentials() {
+        let f = tempfile::NamedTempFile::new().expect("file");
+        let file = f.path().to_str().expect("utf8");
+        let etcd = [
+            "--datastore",
+            "etcdv3",
+            "--etcd-endpoints",
+            "http://127.0.0.1:2379",
+        ];
+        let none = |_: &str| None;
+        let in_cluster = |k: &str| (k == "KUBERNETES_SERVICE_HOST").then(|| "10.96.0.1".to_string());
+        // An explicit directory wins, whatever else is present.
+        let mut argv = etcd.to_vec();
+        argv.extend(["--secrets-dir", "/run/secrets", "--kubeconfig", "/kc"]);
+        assert_eq!(
+            choose(&config(&argv), in_cluster, true),
+            Choice::Dir("/run/secrets".into())
+        );
+        // etcd with a kubeconfig: the Kubernetes API.
+        let mut argv = etcd.to_vec();
+        argv.extend(["--kubeconfig", "/kc"]);
+        match choose(&config(&argv), none, false) {
+            Choice::Kube(k, why) => {
+                assert_eq!(k.kubeconfig, Some(PathBuf::from("/kc")));
+                assert_eq!(why, "KUBECONFIG");
+            }
+            other => panic!("{other:?}"),
+        }
+        // etcd in a pod: the service account, and NAMESPACE for the Secrets.
+        let pod = |k: &str| match k {
+            "KUBERNETES_SERVICE_HOST" => Some("10.96.0.1".to_string()),
+            "NAMESPACE" => Some("calico-system".to_string()),
+            _ => None,
+        };
+        match choose(&config(&etcd), pod, true) {
+            Choice::Kube(k, why) => {
+                assert_eq!(k.kubeconfig, None);
+                assert_eq!(k.namespace, "calico-system");
+                assert_eq!(why, "the in-cluster service account");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The variable without the mounted token (or neither) is no credential.
+        assert!(matches!(
+            choose(&config(&etcd), in_cluster, false),
+            Choice::None(_)
+        ));
+        assert!(matches!(
+            choose(&config(&["--file", file]), none, false),
+            Choice::None(_)
+        ));
+        // The Kubernetes datastore always reads Secrets from its API.
+        assert!(matches!(
+            choose(&config(&["--datastore", "kubernetes"]), none, false),
+            Choice::Kube(_, "the Kubernetes datastore")
+        ));
     }
 
     #[tokio::test]
