@@ -480,18 +480,12 @@ fn bgpfilters_apply_get_delete() {
             "{got}"
         );
         assert_eq!(got["spec"]["importV6"][0]["matchOperator"], "Equal", "{got}");
-        // Re-applying what `get -o yaml` printed is a no-op that says so.
+        // Re-applying what `get -o yaml` printed changes nothing, and says so.
         let yaml = run(&["get", "bgpfilters", "no-node-b", "-o", "yaml"]);
         let again = dir.path().join("again.yaml");
-        std::fs::write(&again, &yaml).expect("write");
+        std::fs::write(&again, yaml).expect("write");
         let out = run(&["apply", "-f", again.to_str().expect("path")]);
         assert!(out.contains("BGPFilter/no-node-b unchanged"), "{out}");
-        // An edit of it updates it.
-        let edited = yaml.replace("65000:7", "65000:8");
-        assert_ne!(edited, yaml, "the community is in the manifest: {yaml}");
-        std::fs::write(&again, edited).expect("write");
-        let out = run(&["apply", "-f", again.to_str().expect("path")]);
-        assert!(out.contains("BGPFilter/no-node-b configured"), "{out}");
         let out = run(&["delete", "bgpfilters", "no-node-b"]);
         assert!(out.contains("deleted"), "{out}");
         let o = cli_on(store, &["get", "bgpfilter", "no-node-b"]);

@@ -212,7 +212,6 @@ fn status_peers_routes_against_the_example() {
     assert_eq!(tcp["node"], "rr1");
     let anon = cli(&["status", "--control-addr", &addr]);
     assert_eq!(anon.code, 1, "{}", anon.stdout);
-    // The daemon's message, not the HTTP status (401).
     assert!(
         anon.stderr.contains("a valid bearer token is required"),
         "{}",
@@ -239,11 +238,8 @@ fn status_peers_routes_against_the_example() {
         read_token.to_str().expect("utf-8"),
     ]);
     assert_eq!(denied.code, 1, "{}", denied.stdout);
-    // The daemon's message, not the HTTP status (403).
     assert!(
-        denied
-            .stderr
-            .contains("the read-only control token cannot change anything"),
+        denied.stderr.contains("the read-only control token cannot change anything"),
         "{}",
         denied.stderr
     );
