@@ -148,6 +148,14 @@ pub(crate) struct Args {
     /// per-peer setting, so this applies to every peer. Unlimited if unset.
     #[arg(long)]
     pub(crate) max_prefixes: Option<usize>,
+    /// Write an MRT TABLE_DUMP_V2 of every path of every peer (all Adj-RIBs-In, as `rr-cli dump --mrt --adj-in`)
+    /// into this directory every --mrt-dump-interval seconds, as `rib.YYYYMMDDTHHMMSSZ.mrt` (like gobgpd's
+    /// mrt-dump table). Old files are not removed.
+    #[arg(long)]
+    pub(crate) mrt_dump_dir: Option<PathBuf>,
+    /// Seconds between two RIB dumps of --mrt-dump-dir (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) mrt_dump_interval: u64,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub(crate) check_config: bool,
@@ -280,6 +288,8 @@ pub(crate) struct Config {
     pub(crate) batch_interval: std::time::Duration,
     /// Per-peer prefix limit.
     pub(crate) max_prefixes: Option<usize>,
+    /// Directory and interval of periodic MRT RIB dumps.
+    pub(crate) mrt_dump: Option<(PathBuf, std::time::Duration)>,
 }
 
 /// Look up `name` as clap resolved it (a flag, or the `CALICO_` variable that already replaced the plain one
@@ -523,6 +533,9 @@ impl Config {
             write_queue_high: args.write_queue_high.max(4096),
             batch_interval: std::time::Duration::from_millis(args.batch_interval_ms),
             max_prefixes: args.max_prefixes,
+            mrt_dump: args
+                .mrt_dump_dir
+                .map(|d| (d, std::time::Duration::from_secs(args.mrt_dump_interval))),
         })
     }
 }

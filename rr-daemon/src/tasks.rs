@@ -56,6 +56,7 @@ use crate::reconcile::{Desired, DisabledPeer, EngineIdentity, PeerSpec};
 use crate::sockopt;
 
 mod control;
+pub(crate) use control::rfc3339;
 mod converge;
 mod loglimit;
 pub(crate) mod rib_dump;

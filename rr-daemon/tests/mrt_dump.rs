@@ -1,7 +1,8 @@
 //! `rr-cli dump --mrt` against a running reflector with BIRD 2 clients: the TABLE_DUMP_V2 file, read back by
 //! an independent parser (bgpkit-parser), holds exactly the daemon's Loc-RIB (best paths) or, with
 //! `--adj-in`, every path of every client, with their peers, next hops, AS paths and LOCAL_PREF; paging
-//! through the control API (`--page-size 3`) gives the same file contents as one page.
+//! through the control API (`--page-size 3`) gives the same file contents as one page; the daemon's periodic
+//! dumps (`--mrt-dump-dir`, `--mrt-dump-interval`) hold every path too.
 
 mod common;
 
@@ -185,7 +186,13 @@ fn mrt_dump_read_back_by_bgpkit_equals_the_rib() {
         specs.push(spec);
     }
     let want_paths: usize = specs.iter().map(|s| s.routes4.len() + s.routes6.len()).sum();
-    let rr = Rr::start("rr1", &topo.yaml(), &[]);
+    let dumps = tempfile::tempdir().expect("tempdir");
+    let dumps_s = dumps.path().to_str().expect("utf-8").to_string();
+    let rr = Rr::start(
+        "rr1",
+        &topo.yaml(),
+        &["--mrt-dump-dir", &dumps_s, "--mrt-dump-interval", "1"],
+    );
     let birds: Vec<Bird> = specs.into_iter().map(Bird::start).collect();
     for b in &birds {
         b.wait_established("rr1", T);
@@ -235,6 +242,31 @@ fn mrt_dump_read_back_by_bgpkit_equals_the_rib() {
     dump(&cli, &rr, &paged, &["--adj-in", "--page-size", "3"]);
     let (got, ..) = read_mrt(&paged);
     assert_eq!(got, all, "a paged dump differs");
+
+    // The daemon's own periodic dump (every second): a complete file with every path.
+    wait_for("a periodic dump holding every path", T, || {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dumps.path())
+            .map_err(|e| e.to_string())?
+            .map(|e| e.expect("entry").path())
+            .filter(|p| {
+                let n = p.file_name().expect("name").to_string_lossy().into_owned();
+                n.starts_with("rib.") && n.ends_with(".mrt")
+            })
+            .collect();
+        files.sort();
+        let newest = files.last().ok_or("no dump yet")?;
+        let (got, peers, _) = read_mrt(newest);
+        if got == all && peers.len() == 3 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: {} of {} paths",
+                newest.display(),
+                got.len(),
+                all.len()
+            ))
+        }
+    });
 
     // Bad paging parameters are refused by the daemon with a message, not a panic.
     assert!(rr.try_get("/rib?limit=0").is_err());
