@@ -36,6 +36,7 @@ use std::sync::Arc;
 use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, UpdatePacker};
 use bytes::Bytes;
 
+use crate::attrs::Interner;
 use crate::attrs::RouteAttrs;
 use crate::best_path::{self, Candidate, Step, compare};
 use crate::config::{NextHopMode, Role};
@@ -44,9 +45,8 @@ use crate::engine::{Engine, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
 use crate::pmap::PrefixMap;
-use crate::reflect::{self, Source};
-use crate::attrs::Interner;
 use crate::policy::{self, Policy, RouteContext, Verdict};
+use crate::reflect::{self, Source};
 use crate::rib::{Path, REJECTED, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
@@ -460,7 +460,9 @@ impl Engine {
                         continue;
                     }
                     rank_paths(peers, paths, &mut order);
-                    desired(peers, &key, prefix, paths, &order, &mut want, interner, &mut cache);
+                    desired(
+                        peers, &key, prefix, paths, &order, &mut want, interner, &mut cache,
+                    );
                     let mut s = Slots::Empty;
                     for (oid, i, a) in want.drain(..) {
                         s.push(OutRoute {
@@ -514,7 +516,8 @@ impl Engine {
             InSync(FastSet<(Prefix, u32)>),
             Behind(FastSet<(Prefix, u32)>),
         }
-        let pending = |l: &[(PeerId, FastSet<(Prefix, u32)>)]| l.iter().find(|(m, _)| *m == id).map(|(_, k)| k.clone());
+        let pending =
+            |l: &[(PeerId, FastSet<(Prefix, u32)>)]| l.iter().find(|(m, _)| *m == id).map(|(_, k)| k.clone());
         let stood = if old.joining.contains(&id) {
             Stood::Joining
         } else if let Some(k) = pending(&old.behind) {
@@ -565,7 +568,11 @@ impl Engine {
                 }
             }
         }
-        keys.extend(held.into_iter().filter(|(_, (src, _))| *src != id).map(|(k, _)| k));
+        keys.extend(
+            held.into_iter()
+                .filter(|(_, (src, _))| *src != id)
+                .map(|(k, _)| k),
+        );
         match stood {
             Stood::Behind(_) => g.behind.push((id, keys)),
             _ => g.catching_up.push((id, keys)),
@@ -628,7 +635,9 @@ impl Engine {
                 rank_paths(peers, paths, &mut order);
                 for (gi, g) in groups.list.iter_mut().enumerate() {
                     let Some(g) = g.as_mut() else { continue };
-                    desired(peers, &g.key, *prefix, paths, &order, &mut want, interner, &mut cache);
+                    desired(
+                        peers, &g.key, *prefix, paths, &order, &mut want, interner, &mut cache,
+                    );
                     diff_prefix(peers, gi, g, &mut batches[gi], *prefix, paths, &want);
                 }
                 if paths.is_empty() {

@@ -65,8 +65,8 @@ mod wire;
 
 pub mod attrs;
 pub mod best_path;
-pub mod policy;
 pub mod config;
+pub mod policy;
 pub mod reflect;
 pub mod session;
 pub mod timer;
