@@ -1,7 +1,7 @@
 //! Route policy end to end: BGPFilters named by a BGPPeer's `filters` applied on the wire to real BIRD
 //! clients (an export filter hiding one node's blocks from some clients, an import filter dropping a node's
 //! blocks for everyone, both edited live without a session reset), and `nextHopMode` / `keepOriginalNextHop`
-//! towards an external BIRD router.
+//! towards an external BIRD router; and one filter case with a GoBGP client.
 
 mod common;
 
@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::gobgp::Gobgp;
 use common::rr::{NodeDef, Rr, Topology};
 use common::{free_port, require, wait_for};
 
@@ -245,5 +246,83 @@ fn next_hop_mode_towards_an_ebgp_router() {
         !rr.log().contains("spec.keepOriginalNextHop") && !rr.log().contains("spec.nextHopMode"),
         "{}",
         rr.log()
+    );
+}
+
+/// A GoBGP client behind a filter (next hops outside 127/8): its block 10.51/16 is dropped on import until the
+/// filter is edited, and node2's block is sent to it with a priority set by the export filter (LOCAL_PREF
+/// `2147483647 - 512`).
+#[test]
+fn a_filter_with_a_gobgp_client() {
+    require(&["bird", "gobgpd"]);
+    const B: u8 = 20;
+    let rr_ip = Ipv4Addr::new(127, 0, B, 1);
+    let rr_port = free_port("127.0.0.1");
+    let c2 = client(B, 2, rr_ip, rr_port);
+    let gobgp_ip = Ipv4Addr::new(127, 0, B, 5);
+    let gobgp_port = free_port("127.0.0.1");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.peers[0].1 = "{nodeSelector: \"!has(filtered)\", peerSelector: route-reflector == 'true'}".into();
+    topo.peers.push((
+        "filtered-clients".into(),
+        "{nodeSelector: filtered == 'true', peerSelector: route-reflector == 'true', filters: [gobgp-policy]}".into(),
+    ));
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    topo.nodes.push(NodeDef::client("node2", c2.addr, c2.port));
+    topo.nodes
+        .push(NodeDef::client("node5", gobgp_ip, gobgp_port).label("filtered", "true"));
+    let export = "  exportV4:\n    - {action: Accept, matchOperator: In, cidr: 10.2.0.0/16, \
+                  operations: [{setPriority: {value: 512}}]}\n";
+    let strict = filter(
+        "gobgp-policy",
+        &format!("{export}  importV4:\n    - {{action: Reject, matchOperator: In, cidr: 10.51.0.0/16}}\n"),
+    );
+    let rr = Rr::start("rr1", &(topo.yaml() + &strict), &[]);
+    let b2 = Bird::start(c2);
+    let gobgp = Gobgp::start(
+        &format!("gobgp{B}"),
+        gobgp_ip,
+        gobgp_port,
+        64512,
+        &[(rr_ip, rr_port)],
+    );
+    rr.wait_established("node2", T);
+    rr.wait_established("node5", T);
+    // 10.50.0.0/26 goes second on the session: once node2 has it, the reflector has processed 10.51.0.0/26.
+    gobgp.announce("10.51.0.0/26", "100.64.20.5", 2_147_482_623);
+    gobgp.announce("10.50.0.0/26", "100.64.20.5", 2_147_482_623);
+    wait_for("node2 has 10.50.0.0/26 with GoBGP's next hop", T, || {
+        let r = b2.bgp_routes("10.50.0.0/26");
+        match r.first().and_then(|r| r.attr("next_hop")) {
+            Some("100.64.20.5") => Ok(()),
+            _ => Err(format!("{r:?}")),
+        }
+    });
+    wait_for(
+        "GoBGP has node2's block with the priority set by the export filter",
+        T,
+        || {
+            let p = gobgp.learned("10.2.0.0/26");
+            match p.first() {
+                Some(p) if p.local_pref == Some(2_147_483_647 - 512) => Ok(()),
+                _ => Err(format!("{p:?}")),
+            }
+        },
+    );
+    wait_for("the reflector holds both GoBGP paths", T, || {
+        let p = rr.peer("node5").expect("node5");
+        (p["prefixes_received"] == 2).then_some(()).ok_or(p.to_string())
+    });
+    assert!(!has(&b2, "10.51.0.0/26"), "import filter");
+    let before = (transitions(&rr, "node2"), transitions(&rr, "node5"));
+
+    // Drop the import rule: the kept path is accepted and reflected.
+    rr.write_yaml(&(topo.yaml() + &filter("gobgp-policy", export)));
+    wait_routes("import rule removed", &[(&b2, "10.51.0.0/26", true)]);
+    assert_eq!(
+        before,
+        (transitions(&rr, "node2"), transitions(&rr, "node5")),
+        "no session reset"
     );
 }
