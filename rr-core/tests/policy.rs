@@ -177,6 +177,10 @@ fn import_policy_rejects_and_a_loosened_policy_re_evaluates_without_refresh() {
     assert_eq!(s.e().peer_info_of(a).unwrap().accepted_by_family[0], 1);
     assert_eq!(s.e().import_accepted(a, &P1.parse().unwrap(), 0), Some(false));
     assert!(s.e().route(&P1.parse().unwrap()).is_none());
+    assert!(
+        !s.e().prefixes().any(|p| p.to_string() == P1),
+        "{P1} has no accepted path"
+    );
     // Loosen: the kept path is accepted with nothing new from "a".
     let before = s.sent("b");
     s.set("a", |c| c.import_policy = Policy::default());

@@ -133,6 +133,12 @@ fn bgp_filters_on_the_wire_and_edited_live() {
             (b3, "10.4.0.0/26", false),
         ],
     );
+    let p3 = rr.peer("node3").expect("node3");
+    assert_eq!(
+        (p3["import_rules"].as_u64(), p3["export_rules"].as_u64()),
+        (Some(1), Some(1)),
+        "{p3}"
+    );
     // What the filters do not name is untouched.
     assert!(has(b2, "10.3.0.0/26") && has(b4, "10.3.0.0/26"));
     // The import filter drops node4's block at the reflector, which still holds it in the Adj-RIB-In.

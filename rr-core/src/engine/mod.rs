@@ -902,7 +902,7 @@ impl Engine {
         m
     }
 
-    /// Number of prefixes in the Loc-RIB.
+    /// Number of prefixes in the Loc-RIB (counting those whose only paths the import policy rejected).
     pub fn loc_rib_len(&self) -> usize {
         self.loc.map.len()
     }
@@ -942,9 +942,12 @@ impl Engine {
         })
     }
 
-    /// Every Loc-RIB prefix (unordered).
+    /// Every Loc-RIB prefix with a path the import policy accepted (unordered).
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
-        self.loc.map.keys()
+        self.loc
+            .map
+            .iter()
+            .filter_map(|(p, s)| s.as_slice().iter().any(|r| r.flags & REJECTED == 0).then_some(p))
     }
 
     /// The Adj-RIB-In of a peer, before import policy: (prefix, path id, attributes as received,
