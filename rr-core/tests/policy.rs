@@ -343,3 +343,21 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `PrefixMatch` agrees with the arithmetic definition (same leading bits, length in range), and
+    /// negation is its complement.
+    #[test]
+    fn prefix_match_is_the_arithmetic_definition(
+        net in any::<u32>(), net_len in 0u8..=32, lo in 0u8..=32, hi in 0u8..=32,
+        addr in any::<u32>(), len in 0u8..=32,
+    ) {
+        let mask = |l: u8| if l == 0 { 0 } else { u32::MAX << (32 - l) };
+        let n: Prefix = format!("{}/{net_len}", std::net::Ipv4Addr::from(net & mask(net_len))).parse().unwrap();
+        let p: Prefix = format!("{}/{len}", std::net::Ipv4Addr::from(addr & mask(len))).parse().unwrap();
+        let m = PrefixMatch::within(n, lo, hi);
+        let want = len >= net_len && (addr & mask(net_len)) == (net & mask(net_len)) && (lo..=hi).contains(&len);
+        prop_assert_eq!(m.matches(&p), want);
+        prop_assert_eq!(m.negated().matches(&p), !want);
+    }
+}

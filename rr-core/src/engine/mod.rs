@@ -237,7 +237,7 @@ pub struct RouteInfo {
 pub struct RibMemory {
     /// Paths stored in all Adj-RIBs-In.
     pub paths_in: usize,
-    /// Bytes of all Adj-RIBs-In.
+    /// Bytes of all Adj-RIBs-In (with the attributes as received of paths an import policy modified).
     pub adj_rib_in: usize,
     /// Bytes of the Loc-RIB.
     pub loc_rib: usize,
@@ -884,7 +884,8 @@ impl Engine {
         let mut m = RibMemory::default();
         for p in self.peers.iter().flatten() {
             m.paths_in += p.adj_in.len();
-            m.adj_rib_in += p.adj_in.table_bytes();
+            m.adj_rib_in += p.adj_in.table_bytes()
+                + p.pre_policy.capacity() * (std::mem::size_of::<((Prefix, u32), Arc<RouteAttrs>)>() + 1);
         }
         m.loc_rib = self.loc.map.table_bytes()
             + self
