@@ -10,6 +10,7 @@ mod config;
 mod http;
 mod logging;
 mod metrics;
+mod policy;
 mod reconcile;
 mod router_id;
 mod secrets;
