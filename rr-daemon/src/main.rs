@@ -11,6 +11,7 @@ mod http;
 mod logging;
 mod metrics;
 mod mrt_dump;
+mod policy;
 mod reconcile;
 mod router_id;
 mod secrets;

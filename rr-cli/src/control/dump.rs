@@ -29,7 +29,8 @@ pub(crate) struct DumpArgs {
     /// The MRT file to write (TABLE_DUMP_V2: a PEER_INDEX_TABLE, then one RIB record per prefix).
     #[arg(long)]
     mrt: PathBuf,
-    /// Every path of every peer (all Adj-RIBs-In) instead of the best path of each prefix (the Loc-RIB).
+    /// Every path of every peer that import policy accepted (the Adj-RIBs-In as `routes` lists them) instead of
+    /// the best path of each prefix (the Loc-RIB).
     #[arg(long)]
     adj_in: bool,
     /// Prefixes fetched per control API request (1 to 10000; each request is one bounded unit of work for

@@ -30,7 +30,7 @@ pub(crate) const MAX_LIMIT: usize = 10_000;
 pub(crate) enum RibView {
     /// The best path of each prefix (the Loc-RIB).
     Loc,
-    /// Every path of every peer (all Adj-RIBs-In).
+    /// Every path of every peer that import policy accepted (all Adj-RIBs-In, as `/routes` lists them).
     AdjIn,
 }
 
