@@ -190,6 +190,10 @@ pub(crate) fn peer_spec(
             .restart_time
             .map_or(120, |d| d.as_secs().min(4095) as u16),
         llgr_stale_time: None,
+        // The reflector forwards no traffic: a restart leaves the clients' forwarding intact, and a
+        // clear bit would make every BIRD client flush the reflected routes the moment the reflector
+        // reconnects (RFC 4724 section 4.2) instead of at its End-of-RIB.
+        forwarding_state: true,
     };
     c.next_hop_self = matches!(s.options.next_hop_mode, Some(NextHopMode::SelfHop));
     // numAllowedLocalASNumbers: BIRD's `allow local as N`.

@@ -29,6 +29,7 @@ use crate::timer::{Jitter, Timer, TimerTable};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
+mod deferral;
 mod fsm;
 mod handlers;
 mod queue;
@@ -128,6 +129,9 @@ pub(crate) struct Peer {
     pub(crate) counts: [usize; 2],
     /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
     pub(crate) connect_failures: u32,
+    /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
+    /// excluded by RFC 4724 section 4.1).
+    pub(crate) deferral_settled: bool,
 }
 
 impl Peer {
@@ -277,6 +281,8 @@ pub struct Engine {
     pub(crate) out: queue::OutQueue,
     jitter: Jitter,
     pub(crate) now: Instant,
+    /// Route-selection deferral after a (re)start (RFC 4724 section 4.1).
+    pub(crate) deferral: deferral::Deferral,
 }
 
 impl Engine {
@@ -285,6 +291,7 @@ impl Engine {
         Engine {
             cluster_id: cfg.effective_cluster_id(),
             jitter: Jitter::new(cfg.rng_seed),
+            deferral: deferral::Deferral::new(&cfg),
             cfg,
             peers: Vec::new(),
             by_addr: HashMap::new(),
@@ -390,7 +397,9 @@ impl Engine {
             last_event: None,
             counts: [0; 2],
             connect_failures: 0,
+            deferral_settled: false,
         }));
+        self.deferral_start();
         self.fsm_start(id);
         Ok(id)
     }
@@ -444,6 +453,7 @@ impl Engine {
         } else {
             self.check_max_prefixes(id, None);
         }
+        self.deferral_check();
         Ok(())
     }
 
@@ -464,6 +474,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::take) {
             self.by_addr.remove(&p.cfg.remote_addr);
         }
+        self.deferral_check();
         Ok(())
     }
 
@@ -481,6 +492,7 @@ impl Engine {
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
+        self.deferral_check();
         Ok(())
     }
 
@@ -635,7 +647,7 @@ impl Engine {
 
     /// The earliest time at which [`Engine::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
+        let mut next: Option<Instant> = self.deferral.deadline();
         for p in self.peers.iter().flatten() {
             for t in std::iter::once(p.timers.next())
                 .chain(p.conns.iter().map(|c| c.timers.next()))
@@ -650,6 +662,7 @@ impl Engine {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+        self.deferral_timer(now);
         for i in 0..self.peers.len() {
             let Some(p) = self.peers[i].as_mut() else { continue };
             let id = p.id;
@@ -783,11 +796,15 @@ impl Engine {
     /// Whether a [`Engine::flush`] would have work: changed prefixes, members joining or catching up,
     /// or route refreshes to serve.
     pub fn has_pending_changes(&self) -> bool {
-        !self.dirty.is_empty() || self.groups.has_pending()
+        !self.deferral.is_active() && (!self.dirty.is_empty() || self.groups.has_pending())
     }
 
     /// Runs best path and update-group encoding for every prefix changed since the last flush.
+    /// Does nothing while route selection is deferred after a start ([`Engine::selection_deferred`]).
     pub fn flush(&mut self) {
+        if self.deferral.is_active() {
+            return;
+        }
         self.groups_flush();
         self.dirty.shrink_if_drained();
         if self.dirty.is_empty() {
