@@ -177,6 +177,7 @@ impl EngineTask {
                     "established": established,
                     "prefixes": engine.loc_rib_len(),
                     "attribute_sets": engine.attr_sets(),
+                    "selection_deferred": engine.selection_deferred(),
                     "datastore_synced": h.datastore_synced,
                     "datastore_problem": h.datastore_problem,
                     "uptime_secs": now.as_millis() / 1000,

@@ -412,6 +412,14 @@ impl Bird {
         self.guard.kill();
     }
 
+    /// Starts BIRD again (a plain start, not a graceful-restart recovery) with its spec, after [`Bird::kill`].
+    #[allow(dead_code)]
+    pub fn start_again(&mut self) {
+        let (_, sock, _, _) = Self::paths(&self.dir);
+        let _ = std::fs::remove_file(&sock);
+        self.guard = Self::spawn(&self.spec, &self.dir, false);
+    }
+
     /// The log so far (for failure messages).
     pub fn log(&self) -> String {
         let (.., log) = Self::paths(&self.dir);

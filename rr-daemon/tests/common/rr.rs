@@ -201,6 +201,11 @@ impl Rr {
         if !node.is_empty() {
             cmd.args(["--nodename", node]);
         }
+        // Many topologies list nodes that never run a BIRD: with the daemon's 120 s default every route would
+        // wait that long for their End-of-RIB. Tests about the deferral itself pass their own value.
+        if !extra.contains(&"--selection-deferral-secs") {
+            cmd.args(["--selection-deferral-secs", "10"]);
+        }
         if rust_log {
             cmd.env("RUST_LOG", "info,rr_daemon=debug");
         }
