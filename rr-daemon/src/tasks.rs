@@ -154,9 +154,18 @@ impl EngineCmd {
 pub(crate) enum ControlReq {
     Status,
     Peers,
-    Routes { prefix: Option<String> },
-    Reset { name: String },
-    Refresh { name: String },
+    /// One route (`prefix`), or one page of the Loc-RIB: up to `limit` routes after the prefix `after`.
+    Routes {
+        prefix: Option<String>,
+        after: Option<String>,
+        limit: Option<String>,
+    },
+    Reset {
+        name: String,
+    },
+    Refresh {
+        name: String,
+    },
 }
 
 /// Write-queue accounting shared by the engine task and a connection's writer.

@@ -940,6 +940,38 @@ impl Engine {
         self.loc.map.keys()
     }
 
+    /// One page of the Loc-RIB in [`Prefix`] order (IPv4 before IPv6, then address, then length): the
+    /// first `limit` prefixes greater than `after` (from the start when `None`). One pass over the table
+    /// and memory for `limit` prefixes, whatever the table's size, so that a caller can walk a large
+    /// table in bounded slices, resuming after the last prefix of the previous page. Prefixes that stay
+    /// in the table during the walk are seen exactly once.
+    ///
+    /// ```
+    /// # use rr_core::{Engine, EngineConfig};
+    /// let e = Engine::new(EngineConfig::new("192.0.2.1".parse().unwrap(), 64512));
+    /// assert!(e.prefixes_page(None, 100).is_empty());
+    /// ```
+    pub fn prefixes_page(&self, after: Option<&Prefix>, limit: usize) -> Vec<Prefix> {
+        use std::collections::BinaryHeap;
+        if limit == 0 {
+            return Vec::new();
+        }
+        // A max-heap of the `limit` smallest candidates: its top is the one to evict.
+        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.map.len()) + 1);
+        for (p, slots) in self.loc.map.iter() {
+            if slots.as_slice().is_empty() || after.is_some_and(|a| p <= *a) {
+                continue;
+            }
+            if heap.len() < limit {
+                heap.push(p);
+            } else if heap.peek().is_some_and(|top| p < *top) {
+                heap.pop();
+                heap.push(p);
+            }
+        }
+        heap.into_sorted_vec()
+    }
+
     /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
     pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<RouteAttrs>, bool)> + '_ {
         let loc = &self.loc;

@@ -231,6 +231,12 @@ impl Rr {
         rr
     }
 
+    /// The daemon's process id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
     /// Replaces the datastore file (atomically, as editors and config management do).
     pub fn write_yaml(&self, yaml: &str) {
         let tmp = self.yaml.with_extension("tmp");
