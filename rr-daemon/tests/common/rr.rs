@@ -271,6 +271,13 @@ impl Rr {
         Ok((status, v))
     }
 
+    /// GET with the status code, whatever it is.
+    #[allow(dead_code)]
+    pub fn try_get_status(&self, path: &str) -> (u16, Value) {
+        self.http("GET", path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     pub fn try_get(&self, path: &str) -> Result<Value, String> {
         match self.http("GET", path)? {
             (200, v) => Ok(v),
