@@ -23,10 +23,10 @@ echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "==> cargo bench --no-run"
 cargo bench -p benches --no-run --quiet
-echo "==> fuzz crate builds"
-cargo build --manifest-path fuzz/Cargo.toml --quiet
 echo "==> cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 echo "==> the README's run command without protoc on PATH"
 scripts/check-run.sh
+echo "==> fuzz smoke run (every target, ${FUZZ_SECONDS:-20} s each)"
+scripts/fuzz-smoke.sh

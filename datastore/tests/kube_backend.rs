@@ -10,7 +10,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use datastore::Error;
-use datastore::kube::{CalicoApiGroup, KubeConfig, KubeDatastore, REQUIRED_PERMISSIONS, WRITE_PERMISSIONS};
+use datastore::kube::{
+    CalicoApiGroup, KubeConfig, KubeDatastore, KubeSecrets, REQUIRED_PERMISSIONS, WRITE_PERMISSIONS,
+};
 use datastore::model::{AsNumber, BgpPeer, Kind, Resource};
 use datastore::store::{Datastore, Revision, SyncStatus, WatchEvent, WatchStream};
 use futures::StreamExt;
@@ -531,6 +533,67 @@ async fn secrets_are_read_from_the_calico_namespace() {
     assert_eq!(server.requests("get", "secrets"), 4);
 }
 
+/// calico-node's secret watcher: each Secret a BGPPeer names is watched by name, so a rotation is seen at once
+/// and other Secrets of the namespace (or the same name elsewhere) cause no event.
+#[tokio::test]
+async fn a_password_secret_is_watched_by_name() {
+    let server = FakeApiServer::start(Groups::V1Crds).await;
+    server.put_secret("kube-system", "bgp-passwords", &[("tor", "one")]);
+    let cfg = KubeConfig::from_lookup(|k| match k {
+        "KUBECONFIG" => Some(server.kubeconfig_path().display().to_string()),
+        _ => None,
+    });
+    let secrets = KubeSecrets::connect(&cfg).await.expect("connect");
+    assert_eq!(secrets.get("bgp-passwords", "tor").await.expect("get"), "one");
+    let watch = secrets.watch("bgp-passwords");
+    futures::pin_mut!(watch);
+    // The initial listing.
+    tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("initial event")
+        .expect("stream")
+        .expect("ok");
+    // Other Secrets: no event.
+    server.put_secret("kube-system", "unrelated", &[("tor", "x")]);
+    server.put_secret("calico-system", "bgp-passwords", &[("tor", "x")]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), watch.next())
+            .await
+            .is_err(),
+        "an unrelated Secret woke the watch"
+    );
+    // A rotation: an event, and the new value.
+    server.put_secret("kube-system", "bgp-passwords", &[("tor", "two")]);
+    tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("rotation event")
+        .expect("stream")
+        .expect("ok");
+    assert_eq!(secrets.get("bgp-passwords", "tor").await.expect("get"), "two");
+    let selectors = server.field_selectors();
+    for verb in ["list", "watch"] {
+        assert!(
+            selectors.contains(&(
+                verb.into(),
+                "secrets".into(),
+                "metadata.name=bgp-passwords".into()
+            )),
+            "{verb} by name: {selectors:?}"
+        );
+    }
+    // Every verb used is granted by the reflector's role.
+    for (verb, plural) in server.verbs_used() {
+        if plural == "secrets" {
+            assert!(
+                REQUIRED_PERMISSIONS
+                    .iter()
+                    .any(|p| p.resource == "secrets" && p.verbs.contains(&verb.as_str())),
+                "{verb} secrets not in REQUIRED_PERMISSIONS"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn writes_are_compare_and_swap_on_resource_version() {
     let server = FakeApiServer::start(Groups::V1Crds).await;
@@ -641,6 +704,18 @@ async fn the_backend_only_uses_the_declared_permissions() {
         ));
     }
     ds.secret("s", "k").await.expect("secret");
+    // The password watch (list + watch of one Secret by name).
+    let sw = ds.secrets().watch("s");
+    let secret_watch = tokio::spawn(async move {
+        futures::pin_mut!(sw);
+        while sw.next().await.is_some() {}
+    });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.open_watches("secrets") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no watch on secrets");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    secret_watch.abort();
     let mut w = ds.watch(None).await.expect("watch");
     assert!(is_resync(&next(&mut w).await));
     wait_for_watches(&server).await;

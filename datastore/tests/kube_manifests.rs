@@ -133,11 +133,13 @@ fn reflector_roles_grant_exactly_the_required_permissions() {
     );
     // The namespaced part lives in the calico namespace.
     assert_eq!(role.metadata.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
-    // Secrets are only readable in that namespace, and only with get.
+    // Secrets are only readable (get, and list/watch to follow a rotation) in that namespace.
     assert!(
         REQUIRED_PERMISSIONS
             .iter()
-            .any(|p: &Permission| p.resource == "secrets" && p.verbs == ["get"])
+            .any(|p: &Permission| p.resource == "secrets"
+                && p.verbs == ["get", "list", "watch"]
+                && p.scope == Scope::Namespace)
     );
 }
 

@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let enc = ctx.mirror();
     let mut blk = AttrBlock::new();
-    for a in u.attributes.iter().filter(|a| !matches!(a.value, AttrValue::MpReach(_) | AttrValue::MpUnreach(_))) {
+    for a in u
+        .attributes
+        .iter()
+        .filter(|a| !matches!(a.value, AttrValue::MpReach(_) | AttrValue::MpUnreach(_)))
+    {
         if blk.push(a, &enc).is_err() {
             return;
         }
@@ -39,7 +43,9 @@ fuzz_target!(|data: &[u8]| {
         let mut got = Vec::new();
         for m in p.take_messages() {
             assert!(m.len() <= enc.max_message_len());
-            let (Message::Update(v), _) = Message::decode_with_errors(&m, &ctx).expect("packed update decodes") else {
+            let (Message::Update(v), _) =
+                Message::decode_with_errors(&m, &ctx).expect("packed update decodes")
+            else {
                 panic!("not an update");
             };
             got.extend(v.announced().map(|(_, n)| *n));

@@ -480,12 +480,12 @@ fn bgpfilters_apply_get_delete() {
             "{got}"
         );
         assert_eq!(got["spec"]["importV6"][0]["matchOperator"], "Equal", "{got}");
-        // Re-applying what `get -o yaml` printed updates it.
+        // Re-applying what `get -o yaml` printed changes nothing, and says so.
         let yaml = run(&["get", "bgpfilters", "no-node-b", "-o", "yaml"]);
         let again = dir.path().join("again.yaml");
         std::fs::write(&again, yaml).expect("write");
         let out = run(&["apply", "-f", again.to_str().expect("path")]);
-        assert!(out.contains("BGPFilter/no-node-b configured"), "{out}");
+        assert!(out.contains("BGPFilter/no-node-b unchanged"), "{out}");
         let out = run(&["delete", "bgpfilters", "no-node-b"]);
         assert!(out.contains("deleted"), "{out}");
         let o = cli_on(store, &["get", "bgpfilter", "no-node-b"]);

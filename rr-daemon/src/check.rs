@@ -123,7 +123,7 @@ pub(crate) fn run(cfg: Config) -> ExitCode {
         for r in &snap.invalid {
             eprintln!("rr-daemon: invalid datastore record: {r}");
         }
-        let mut secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
+        let mut secrets = crate::secrets::Secrets::new(crate::secrets::Source::from_config(&cfg).await);
         match reconcile::desired(
             &cfg,
             &snap,

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::router_id::RouterIdSetting;
+
 /// The largest `--batch-interval-ms` accepted.
 const MAX_BATCH_INTERVAL_MS: u64 = 1000;
 /// Upper bound of `--selection-deferral-secs` (FRR allows the same range for `select-defer-time`).
@@ -121,8 +123,9 @@ pub(crate) struct Args {
     /// Cluster id when this reflector is not (yet) a Calico node with routeReflectorClusterID.
     #[arg(long)]
     pub(crate) cluster_id: Option<String>,
-    /// Router id (default: the node's IPv4 address).
-    #[arg(long)]
+    /// Router id: an IPv4 address, or `hash` for one derived from the node name as calico-node derives it
+    /// (for IPv6-only nodes). Default: the node's IPv4 address.
+    #[arg(long, env = "CALICO_ROUTER_ID")]
     pub(crate) router_id: Option<String>,
     /// Local AS number when the node and BGPConfiguration do not give one (plain or asdot).
     #[arg(long = "as")]
@@ -268,14 +271,17 @@ pub(crate) struct Config {
     pub(crate) shutdown_mode: ShutdownMode,
     /// Cluster id fallback.
     pub(crate) cluster_id: Option<Ipv4Addr>,
-    /// Router id override.
-    pub(crate) router_id: Option<Ipv4Addr>,
+    /// Router id override (`--router-id` / `CALICO_ROUTER_ID`).
+    pub(crate) router_id: Option<RouterIdSetting>,
     /// Local AS fallback.
     pub(crate) asn: Option<u32>,
     /// Log format.
     pub(crate) log_format: LogFormat,
     /// Secret directory.
     pub(crate) secrets_dir: Option<PathBuf>,
+    /// `--kubeconfig` / `KUBECONFIG` with a datastore other than Kubernetes: credentials for reading BGP
+    /// password Secrets from the Kubernetes API, as calico-node does.
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// Write-queue high watermark in bytes.
     pub(crate) write_queue_high: usize,
     /// Minimum time between two update-group flushes.
@@ -431,13 +437,19 @@ impl Config {
                 })
             }
             DatastoreKind::Kubernetes => {
-                let kubeconfig = pick(args.kubeconfig, env, "KUBECONFIG")
+                let kubeconfig = pick(args.kubeconfig.clone(), env, "KUBECONFIG")
                     .map(|p| file_must_exist(&setting("kubeconfig", "KUBECONFIG"), &p))
                     .transpose()?;
                 DatastoreSettings::Kubernetes { kubeconfig }
             }
         };
 
+        // With etcd or a file, a kubeconfig only serves the BGP password Secrets; one that does not exist is
+        // reported when the Secrets are first read, not fatal (calico-node runs on without its secret watcher).
+        let kubeconfig = match datastore {
+            DatastoreSettings::Kubernetes { .. } => None,
+            _ => pick(args.kubeconfig, env, "KUBECONFIG").map(PathBuf::from),
+        };
         if args.listen_port == Some(0) {
             return Err(ConfigError::new("--listen-port", "port 0 is not a BGP port"));
         }
@@ -476,10 +488,13 @@ impl Config {
             .cluster_id
             .map(|c| parse_v4("--cluster-id", &c))
             .transpose()?;
-        let router_id = args.router_id.map(|c| parse_v4("--router-id", &c)).transpose()?;
-        if router_id == Some(Ipv4Addr::UNSPECIFIED) {
-            return Err(ConfigError::new("--router-id", "0.0.0.0 is not a router id"));
-        }
+        let router_id = args
+            .router_id
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| {
+                RouterIdSetting::parse(&r).map_err(|e| ConfigError::new("--router-id / CALICO_ROUTER_ID", e))
+            })
+            .transpose()?;
         let asn = args
             .asn
             .map(|a| match parse_asn(a.trim()) {
@@ -523,6 +538,7 @@ impl Config {
             asn,
             log_format: args.log_format,
             secrets_dir: args.secrets_dir,
+            kubeconfig,
             write_queue_high: args.write_queue_high.max(4096),
             batch_interval: std::time::Duration::from_millis(args.batch_interval_ms),
             max_prefixes: args.max_prefixes,
@@ -561,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn selection_deferral_default_off_and_bound() {
+    fn selection_deferral_default_and_bound() {
         let f = example_file();
         let p = f.path().to_str().expect("utf8");
         let c = resolve(&["--file", p], &[]).expect("valid");
@@ -570,6 +586,21 @@ mod tests {
         assert_eq!(c.selection_deferral, None);
         let e = resolve(&["--file", p, "--selection-deferral-secs", "3601"], &[]).expect_err("too long");
         assert!(e.to_string().contains("--selection-deferral-secs"), "{e}");
+    }
+
+    #[test]
+    fn router_id_is_an_address_or_hash() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        let c = resolve(&["--file", p, "--router-id", "hash"], &[]).expect("valid");
+        assert_eq!(c.router_id, Some(RouterIdSetting::Hash));
+        let c = resolve(&["--file", p, "--router-id", "10.9.8.7"], &[]).expect("valid");
+        assert_eq!(
+            c.router_id,
+            Some(RouterIdSetting::Addr(Ipv4Addr::new(10, 9, 8, 7)))
+        );
+        let e = resolve(&["--file", p, "--router-id", "sha"], &[]).expect_err("invalid");
+        assert!(e.to_string().contains("CALICO_ROUTER_ID"), "{e}");
     }
 
     #[test]
@@ -630,6 +661,25 @@ mod tests {
     fn kubernetes_without_kubeconfig_is_in_cluster() {
         let c = resolve(&["--datastore", "kubernetes"], &[]).expect("valid");
         assert_eq!(c.datastore, DatastoreSettings::Kubernetes { kubeconfig: None });
+    }
+
+    /// With etcd, a kubeconfig is kept for the BGP password Secrets (calico-node reads them from the
+    /// Kubernetes API whenever it has credentials); a missing file is not fatal there.
+    #[test]
+    fn kubeconfig_with_etcd_is_for_secrets() {
+        let c = resolve(
+            &[
+                "--datastore",
+                "etcdv3",
+                "--etcd-endpoints",
+                "http://127.0.0.1:2379",
+            ],
+            &[("CALICO_KUBECONFIG", "/nonexistent/kc")],
+        )
+        .expect("valid");
+        assert_eq!(c.kubeconfig, Some(PathBuf::from("/nonexistent/kc")));
+        let c = resolve(&["--datastore", "kubernetes"], &[]).expect("valid");
+        assert_eq!(c.kubeconfig, None);
     }
 
     #[test]

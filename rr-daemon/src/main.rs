@@ -11,6 +11,8 @@ mod http;
 mod logging;
 mod metrics;
 mod reconcile;
+mod router_id;
+mod secrets;
 mod sockopt;
 mod tasks;
 
@@ -164,7 +166,7 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));
-    let secrets = reconcile::Secrets::new(store, cfg.secrets_dir.clone());
+    let secrets = secrets::Secrets::new(secrets::Source::from_config(&cfg).await);
     tokio::spawn(reconcile::run(
         cfg.clone(),
         snap_rx,

@@ -10,7 +10,7 @@
 //! - [`ProcessCollector`], which reads `/proc/self` at scrape time (RSS, CPU seconds, open and max fds).
 //!
 //! Per-peer labels: `peer` (session name), `address`, `role` (`rr-client`, `reflector-mesh`, ...), and
-//! `family` (`ipv4-unicast`, `ipv6-unicast`) on prefix counts. Every metric name is listed in [`NAMES`];
+//! `family` (`ipv4-unicast`, `ipv6-unicast`) on prefix counts. Every metric name is listed in `NAMES`;
 //! `docs/operations.md` describes them.
 
 use std::collections::BTreeMap;

@@ -7,22 +7,22 @@
 //! against the peers it has. Only a change of the computed set is sent, so unrelated resource edits cost
 //! nothing downstream.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use datastore::model::{NextHopMode, SourceAddress};
 use datastore::peering::{DesiredSession, SessionRole};
 use datastore::unhonoured::Unhonoured;
-use datastore::{Datastore, Identity, Snapshot};
+use datastore::{Identity, Snapshot};
 use rr_core::{GracefulRestartConfig, PeerConfig, Role};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::logging::LogControl;
 use crate::metrics::Metrics;
+use crate::secrets::Secrets;
 use crate::tasks::EngineCmd;
 
 /// Calico's session timers (confd's BIRD template): connect retry 5 s.
@@ -214,72 +214,6 @@ pub(crate) fn peer_spec(
     }
 }
 
-/// Where BGP passwords come from: the datastore's secrets, or a directory laid out like a mounted Kubernetes
-/// Secret volume (`DIR/<secret name>/<key>`).
-pub(crate) struct Secrets {
-    store: Arc<dyn Datastore>,
-    dir: Option<PathBuf>,
-    /// Last good value of each (secret, key).
-    cache: HashMap<(String, String), String>,
-    /// Keys read during the current pass (each secret is read once per recomputation).
-    fresh: HashSet<(String, String)>,
-}
-
-impl Secrets {
-    pub(crate) fn new(store: Arc<dyn Datastore>, dir: Option<PathBuf>) -> Self {
-        Self {
-            store,
-            dir,
-            cache: HashMap::new(),
-            fresh: HashSet::new(),
-        }
-    }
-
-    /// Starts a recomputation: secrets are read again (a rotated password applies on the next datastore
-    /// change).
-    fn begin_pass(&mut self) {
-        self.fresh.clear();
-    }
-
-    /// The password, read afresh once per pass. A read that fails keeps the last good value, so an outage of
-    /// the secret store never changes (and so never resets) a session; with no good value ever read it is an
-    /// error naming the secret and why, and the peer is not started (TCP-MD5 fails closed).
-    async fn get(&mut self, name: &str, key: &str) -> Result<String, String> {
-        let k = (name.to_string(), key.to_string());
-        if self.fresh.contains(&k)
-            && let Some(v) = self.cache.get(&k)
-        {
-            return Ok(v.clone());
-        }
-        self.fresh.insert(k.clone());
-        let read = if let Some(dir) = &self.dir {
-            std::fs::read_to_string(dir.join(name).join(key))
-                .map(|s| s.trim_end_matches('\n').to_string())
-                .map_err(|e| e.to_string())
-        } else {
-            self.store.secret(name, key).await.map_err(|e| e.to_string())
-        };
-        match read {
-            Ok(v) => {
-                self.cache.insert(k, v.clone());
-                Ok(v)
-            }
-            Err(e) => match self.cache.get(&k) {
-                Some(last) => {
-                    tracing::warn!(
-                        secret = name,
-                        key,
-                        error = %e,
-                        "BGP password not readable: keeping the last good one"
-                    );
-                    Ok(last.clone())
-                }
-                None => Err(format!("BGP password secret {name}/{key} not readable: {e}")),
-            },
-        }
-    }
-}
-
 /// Logs each field set for this reflector that it does not honour ([`datastore::unhonoured`]) once, for as
 /// long as it stays set (removing the setting and setting it again warns again).
 #[derive(Default)]
@@ -345,8 +279,14 @@ pub(crate) async fn desired(
     }
     warn_once.report(datastore::unhonoured::unhonoured(snap, &p));
     let local = &p.local;
-    let Some(router_id) = cfg.router_id.or_else(|| local.router_id()) else {
-        tracing::error!(node = %name, "no router id: set IP (or --router-id), or give node {name} an ipv4Address");
+    // CALICO_ROUTER_ID (an address, or `hash` of the node name), else the node's IPv4 address, as
+    // calico-node's BIRD template chooses `router id`.
+    let Some(router_id) = cfg
+        .router_id
+        .map(|r| r.resolve(&name))
+        .or_else(|| local.router_id())
+    else {
+        tracing::error!(node = %name, "no router id: set IP, CALICO_ROUTER_ID (an address or `hash`) or --router-id, or give node {name} an ipv4Address");
         return None;
     };
     let local_as = local.as_number.0;
@@ -383,6 +323,7 @@ pub(crate) async fn desired(
         };
         peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
     }
+    secrets.end_pass();
     // BGPConfiguration default `bindMode`: `NodeIP` listens on the node's addresses only (BIRD's
     // `listen bgp address <nodeIP>`); `None` (the default) on every address, of each family the node has.
     let node_ip_only = snap
@@ -497,8 +438,13 @@ pub(crate) async fn run(
                 }
             }
         }
-        if snaps.changed().await.is_err() {
-            return;
+        // A datastore change, or a password in use changed (rotated Secret or file): recompute. Only the
+        // sessions whose password changed differ, and only those are reset.
+        tokio::select! {
+            r = snaps.changed() => if r.is_err() {
+                return;
+            },
+            () = secrets.changed() => {}
         }
     }
 }

@@ -16,18 +16,19 @@
 pub mod convert;
 pub mod group;
 pub mod rbac;
+mod secret;
 mod watch;
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 
 pub use group::CalicoApiGroup;
 pub use rbac::{Permission, REQUIRED_PERMISSIONS, Scope, WRITE_PERMISSIONS};
+pub use secret::KubeSecrets;
 
 use crate::error::Error;
 use crate::model::{Kind, Resource};
@@ -104,29 +105,35 @@ fn backend(what: impl std::fmt::Display) -> Error {
     Error::Backend(what.to_string())
 }
 
+/// A client from the kubeconfig list of `config` (merged as `kubectl` merges `KUBECONFIG`), or the in-cluster
+/// service account when it names none.
+async fn client(config: &KubeConfig) -> Result<kube::Client, Error> {
+    let kcfg = match &config.kubeconfig {
+        Some(paths) => {
+            let mut merged: Option<Kubeconfig> = None;
+            for p in std::env::split_paths(paths.as_os_str()).filter(|p| !p.as_os_str().is_empty()) {
+                let k = Kubeconfig::read_from(&p)
+                    .map_err(|e| backend(format!("kubeconfig {}: {e}", p.display())))?;
+                merged = Some(match merged {
+                    None => k,
+                    Some(m) => m.merge(k).map_err(|e| backend(format!("kubeconfig: {e}")))?,
+                });
+            }
+            let k = merged.ok_or_else(|| backend("KUBECONFIG names no file"))?;
+            kube::Config::from_custom_kubeconfig(k, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| backend(format!("kubeconfig: {e}")))?
+        }
+        None => kube::Config::incluster().map_err(|e| backend(format!("in-cluster config: {e}")))?,
+    };
+    kube::Client::try_from(kcfg).map_err(|e| backend(format!("kubernetes client: {e}")))
+}
+
 impl KubeDatastore {
     /// Connects: loads the kubeconfig (or the in-cluster service account), then picks the Calico API group
     /// (`CALICO_API_GROUP`, else discovery of `/apis`).
     pub async fn connect(config: &KubeConfig) -> Result<KubeDatastore, Error> {
-        let kcfg = match &config.kubeconfig {
-            Some(paths) => {
-                let mut merged: Option<Kubeconfig> = None;
-                for p in std::env::split_paths(paths.as_os_str()).filter(|p| !p.as_os_str().is_empty()) {
-                    let k = Kubeconfig::read_from(&p)
-                        .map_err(|e| backend(format!("kubeconfig {}: {e}", p.display())))?;
-                    merged = Some(match merged {
-                        None => k,
-                        Some(m) => m.merge(k).map_err(|e| backend(format!("kubeconfig: {e}")))?,
-                    });
-                }
-                let k = merged.ok_or_else(|| backend("KUBECONFIG names no file"))?;
-                kube::Config::from_custom_kubeconfig(k, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| backend(format!("kubeconfig: {e}")))?
-            }
-            None => kube::Config::incluster().map_err(|e| backend(format!("in-cluster config: {e}")))?,
-        };
-        let client = kube::Client::try_from(kcfg).map_err(|e| backend(format!("kubernetes client: {e}")))?;
+        let client = client(config).await?;
         let group = match config.api_group {
             Some(g) => g,
             None => Self::discover_group(&client).await?,
@@ -170,6 +177,11 @@ impl KubeDatastore {
     /// The Secret namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The BGP password Secrets of this datastore's namespace, through the same client.
+    pub fn secrets(&self) -> KubeSecrets {
+        KubeSecrets::from_client(self.client.clone(), self.namespace.clone())
     }
 
     fn api_resource(&self, kind: Kind) -> ApiResource {
@@ -390,35 +402,6 @@ impl Datastore for KubeDatastore {
 
     /// `get` on a Secret in the calico namespace ([`REQUIRED_PERMISSIONS`]); the value of `key`, UTF-8.
     async fn secret(&self, name: &str, key: &str) -> Result<String, Error> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-        let what = format!("Secret {}/{name}", self.namespace);
-        let secret = match api.get(name).await {
-            Ok(s) => s,
-            Err(kube::Error::Api(s)) if s.code == 404 => {
-                return Err(Error::Backend(format!("{what} not found")));
-            }
-            Err(e) => return Err(map_transport(&e, &what)),
-        };
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .map(|b| b.0.clone())
-            .or_else(|| {
-                secret
-                    .string_data
-                    .as_ref()
-                    .and_then(|d| d.get(key))
-                    .map(|s| s.clone().into_bytes())
-            })
-            .ok_or_else(|| Error::Backend(format!("{what} has no key {key:?}")))?;
-        String::from_utf8(bytes).map_err(|_| {
-            Error::invalid(
-                what,
-                format!("data[{key:?}]"),
-                "<binary>",
-                "the password is not UTF-8",
-            )
-        })
+        self.secrets().get(name, key).await
     }
 }

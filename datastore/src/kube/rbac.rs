@@ -49,7 +49,8 @@ const fn p(
 /// - `get`/`list`/`watch` on core `nodes` ([`crate::Datastore::get`], `list`, `watch`);
 /// - `get`/`list`/`watch` on `bgppeers`, `bgpconfigurations`, `ippools`, `bgpfilters` in both Calico groups (the group is
 ///   chosen at run time);
-/// - `get` on `secrets` in the calico namespace ([`crate::Datastore::secret`], BGP passwords).
+/// - `get`/`list`/`watch` on `secrets` in the calico namespace (BGP passwords: [`super::KubeSecrets`] reads
+///   and watches each Secret a BGPPeer names, by name, as calico-node does).
 pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     p("", "nodes", READ, Scope::Cluster),
     p("crd.projectcalico.org", "bgppeers", READ, Scope::Cluster),
@@ -60,7 +61,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     p("projectcalico.org", "bgpconfigurations", READ, Scope::Cluster),
     p("projectcalico.org", "ippools", READ, Scope::Cluster),
     p("projectcalico.org", "bgpfilters", READ, Scope::Cluster),
-    p("", "secrets", &["get"], Scope::Namespace),
+    p("", "secrets", READ, Scope::Namespace),
 ];
 
 /// What the writing side adds for `rr-cli` (bound in addition to [`REQUIRED_PERMISSIONS`]):

@@ -11,7 +11,9 @@
 //! - `?watch=true&resourceVersion=N&allowWatchBookmarks=true`: newline-delimited JSON watch events
 //!   `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":...}` replayed from the event history after `N`
 //!   and then live; an `ERROR` event carrying a `Status` with code 410 (reason `Expired`) when `N` is older than
-//!   the compacted history, exactly as the real API server does after an etcd compaction.
+//!   the compacted history, exactly as the real API server does after an etcd compaction;
+//! - `fieldSelector=metadata.name=NAME` on list and watch (how calico-node watches one BGP password Secret);
+//!   watches only see objects of their own namespace.
 //!
 //! Test hooks: [`FakeApiServer::expire_watches`] (ERROR 410 on every open watch + compaction, forcing a relist),
 //! [`FakeApiServer::send_bookmarks`], [`FakeApiServer::drop_watches`] (connection loss without a 410),
@@ -104,8 +106,43 @@ type ObjKey = (ResType, String, String); // type, namespace ("" if cluster-scope
 
 struct Watch {
     res: ResType,
+    /// The namespace watched ("" for cluster-scoped types).
+    ns: String,
+    /// `fieldSelector=metadata.name=NAME`: only that object.
+    name: Option<String>,
     bookmarks: bool,
     tx: mpsc::UnboundedSender<Value>,
+}
+
+impl Watch {
+    fn wants(&self, res: &ResType, obj: &Value) -> bool {
+        &self.res == res && selected(obj, &self.ns, self.name.as_deref())
+    }
+}
+
+/// Whether `obj` is in namespace `ns` ("" for cluster-scoped) and, with a name selector, has that name.
+fn selected(obj: &Value, ns: &str, name: Option<&str>) -> bool {
+    obj["metadata"]["namespace"].as_str().unwrap_or("") == ns
+        && name.is_none_or(|n| obj["metadata"]["name"].as_str() == Some(n))
+}
+
+/// The name a `fieldSelector` asks for (`metadata.name=NAME` or `==`); `Err` for any other selector, which
+/// this server does not implement.
+fn name_selector(q: &HashMap<String, String>) -> Result<Option<String>, Box<Response>> {
+    let Some(f) = q.get("fieldSelector").filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    match f
+        .strip_prefix("metadata.name==")
+        .or_else(|| f.strip_prefix("metadata.name="))
+    {
+        Some(n) => Ok(Some(n.to_owned())),
+        None => Err(Box::new(status(
+            400,
+            "BadRequest",
+            &format!("field selector {f:?} not supported by the fake server"),
+        ))),
+    }
 }
 
 #[derive(Default)]
@@ -124,6 +161,8 @@ struct Inner {
     unavailable: bool,
     /// Watch requests that asked for bookmarks.
     bookmark_requests: usize,
+    /// `(verb, plural, fieldSelector)` of every list and watch request with a field selector.
+    field_selectors: Vec<(String, String, String)>,
 }
 
 /// The fake API server, serving until dropped.
@@ -349,6 +388,11 @@ impl FakeApiServer {
         self.inner.lock().expect("lock").bookmark_requests
     }
 
+    /// `(verb, plural, fieldSelector)` of the list and watch requests that had a field selector.
+    pub fn field_selectors(&self) -> Vec<(String, String, String)> {
+        self.inner.lock().expect("lock").field_selectors.clone()
+    }
+
     /// Number of open watches on a resource plural.
     pub fn open_watches(&self, plural: &str) -> usize {
         let mut inner = self.inner.lock().expect("lock");
@@ -445,7 +489,7 @@ fn stamp(inner: &mut Inner, obj: &mut Value, old: Option<ObjKey>) -> u64 {
 fn publish(inner: &mut Inner, rv: u64, res: &ResType, kind: &'static str, obj: Value) {
     let ev = json!({"type": kind, "object": obj.clone()});
     inner.watches.retain(|w| !w.tx.is_closed());
-    for w in inner.watches.iter().filter(|w| &w.res == res) {
+    for w in inner.watches.iter().filter(|w| w.wants(res, &obj)) {
         let _ = w.tx.send(ev.clone());
     }
     inner.history.push((rv, res.clone(), kind, obj));
@@ -570,6 +614,18 @@ async fn handle(
         }
     };
     let q = query_map(&uri);
+    if let Some(f) = q.get("fieldSelector").filter(|f| !f.is_empty()) {
+        let verb = if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+            "watch"
+        } else {
+            "list"
+        };
+        shared.inner.lock().expect("lock").field_selectors.push((
+            verb.to_owned(),
+            res.plural.clone(),
+            f.clone(),
+        ));
+    }
     match (method, name) {
         (Method::GET, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             count(&shared, "watch", &res.plural);
@@ -625,6 +681,10 @@ fn resource_list(gv: &str, plurals: &[&str]) -> Value {
 }
 
 fn list(shared: &Shared, res: &ResType, ns: &str, q: &HashMap<String, String>) -> Response {
+    let only = match name_selector(q) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
     let inner = shared.inner.lock().expect("lock");
     let start = q.get("continue").cloned().unwrap_or_default();
     let limit = q
@@ -634,7 +694,11 @@ fn list(shared: &Shared, res: &ResType, ns: &str, q: &HashMap<String, String>) -
     let mut items: Vec<Value> = Vec::new();
     let mut cont = None;
     for ((t, n, name), o) in &inner.objects {
-        if t != res || n != ns || (!start.is_empty() && name.as_str() <= start.as_str()) {
+        if t != res
+            || n != ns
+            || (!start.is_empty() && name.as_str() <= start.as_str())
+            || only.as_ref().is_some_and(|o| o != name)
+        {
             continue;
         }
         if limit.is_some_and(|l| items.len() >= l) {
@@ -658,6 +722,10 @@ fn list(shared: &Shared, res: &ResType, ns: &str, q: &HashMap<String, String>) -
 }
 
 fn watch(shared: &Shared, res: ResType, ns: &str, q: &HashMap<String, String>) -> Response {
+    let only = match name_selector(q) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
     let (tx, rx) = mpsc::unbounded_channel::<Value>();
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     {
@@ -675,21 +743,27 @@ fn watch(shared: &Shared, res: ResType, ns: &str, q: &HashMap<String, String>) -
             }
             Ok(rv) if rv > 0 => {
                 for (erv, t, kind, obj) in &inner.history {
-                    if *erv > rv && *t == res && obj["metadata"]["namespace"].as_str().unwrap_or("") == ns {
+                    if *erv > rv && *t == res && selected(obj, ns, only.as_deref()) {
                         let _ = tx.send(json!({"type": kind, "object": obj}));
                     }
                 }
             }
             _ => {
                 // resourceVersion unset or "0": synthetic ADDED for the current state.
-                for ((t, n, _), o) in &inner.objects {
-                    if *t == res && n == ns {
+                for ((t, n, name), o) in &inner.objects {
+                    if *t == res && n == ns && only.as_ref().is_none_or(|o| o == name) {
                         let _ = tx.send(json!({"type": "ADDED", "object": o}));
                     }
                 }
             }
         }
-        inner.watches.push(Watch { res, bookmarks, tx });
+        inner.watches.push(Watch {
+            res,
+            ns: ns.to_owned(),
+            name: only,
+            bookmarks,
+            tx,
+        });
     }
     stream_response(rx)
 }

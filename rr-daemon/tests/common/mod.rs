@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod bird;
+pub mod daemon;
 pub mod gobgp;
 pub mod raw;
 pub mod rr;
