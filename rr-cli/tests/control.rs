@@ -241,7 +241,9 @@ fn status_peers_routes_against_the_example() {
     ]);
     assert_eq!(denied.code, 1, "{}", denied.stdout);
     assert!(
-        denied.stderr.contains("the read-only control token cannot change anything"),
+        denied
+            .stderr
+            .contains("the read-only control token cannot change anything"),
         "{}",
         denied.stderr
     );

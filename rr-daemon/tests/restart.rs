@@ -71,12 +71,12 @@ fn missing(bird: &Bird, want: &[String]) -> Vec<String> {
     want.iter().filter(|p| !have.contains(p)).cloned().collect()
 }
 
+/// Per client: (polls, the polls that missed a prefix, with when and which).
+type PollReport = BTreeMap<String, (usize, Vec<(Duration, Vec<String>)>)>;
+
 /// Polls each client's table every 100 ms on its own thread until `stop`, checking that it holds the given
 /// prefixes; returns, per client, (polls, the polls that missed a prefix).
-fn poll(
-    watch: Vec<(&Bird, Vec<String>)>,
-    stop: &AtomicBool,
-) -> BTreeMap<String, (usize, Vec<(Duration, Vec<String>)>)> {
+fn poll(watch: Vec<(&Bird, Vec<String>)>, stop: &AtomicBool) -> PollReport {
     let start = Instant::now();
     std::thread::scope(|s| {
         let handles: Vec<_> = watch
@@ -118,7 +118,7 @@ fn wait_all_routes(birds: &[Bird]) {
     }
 }
 
-fn assert_no_gap(report: &BTreeMap<String, (usize, Vec<(Duration, Vec<String>)>)>, log: &str) {
+fn assert_no_gap(report: &PollReport, log: &str) {
     for (name, (polls, misses)) in report {
         eprintln!("{name}: {polls} polls, {} with a route missing", misses.len());
         assert!(*polls > 10, "{name} polled only {polls} times");
