@@ -71,6 +71,16 @@ fn missing(bird: &Bird, want: &[String]) -> Vec<String> {
     want.iter().filter(|p| !have.contains(p)).cloned().collect()
 }
 
+/// Sets the flag when dropped: pollers stop even when an assertion fails (otherwise the scope would wait for
+/// them forever).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 /// Per client: (polls, the polls that missed a prefix, with when and which).
 type PollReport = BTreeMap<String, (usize, Vec<(Duration, Vec<String>)>)>;
 
@@ -145,6 +155,7 @@ fn reflector_restart_keeps_every_client_route_in_place() {
             .map(|i| (&birds[i], expected(&birds, i)))
             .collect();
         let poller = s.spawn(|| poll(watch, &stop));
+        let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(500));
         let st = rr.stop("TERM").expect("rr-daemon exits on SIGTERM");
         assert!(st.success(), "exit status {st}");
@@ -215,14 +226,21 @@ fn late_client_after_reflector_restart_loses_no_route_at_the_others() {
         // Clients 2 and 3 must keep 10.4.0.0/26 and each other's route.
         let watch = first.iter().zip(wants).collect();
         let poller = s.spawn(|| poll(watch, &stop));
+        let _stop = StopOnDrop(&stop);
         for n in ["node2", "node3"] {
             rr2.wait_established(n, T);
         }
-        let st = rr2.get("/status");
-        assert_eq!(
-            st["selection_deferred"], true,
-            "deferring while node4 is away: {st}"
-        );
+        // Clients 2 and 3 have sent End-of-RIB: only the absent client 4 holds the selection back.
+        wait_for("the deferral waits for node4 alone", T, || {
+            let st = rr2.get("/status");
+            if st["selection_deferred"] == true
+                && st["selection_deferral_waiting"] == serde_json::json!(["node4"])
+            {
+                Ok(())
+            } else {
+                Err(st.to_string())
+            }
+        });
         // Client 4 returns 15 s after the reflector.
         std::thread::sleep(Duration::from_secs(15).saturating_sub(restarted.elapsed()));
         late_bird.start_again();

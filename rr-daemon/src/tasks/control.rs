@@ -183,6 +183,17 @@ impl EngineTask {
                     "prefixes": engine.loc_rib_len(),
                     "attribute_sets": engine.attr_sets(),
                     "selection_deferred": engine.selection_deferred(),
+                    // The peers whose End-of-RIB the deferral still waits for (RFC 4724 section 4.1).
+                    "selection_deferral_waiting": engine
+                        .selection_deferral_waiting()
+                        .iter()
+                        .map(|id| {
+                            self.by_id
+                                .get(id)
+                                .and_then(|a| self.peers.get(a))
+                                .map_or_else(|| id.to_string(), |e| e.spec.name.clone())
+                        })
+                        .collect::<Vec<_>>(),
                     "datastore_synced": h.datastore_synced,
                     "datastore_problem": h.datastore_problem,
                     "uptime_secs": now.as_millis() / 1000,
