@@ -9,8 +9,17 @@ cd "$(dirname "$0")/.."
 # Tools the tests start themselves (each test runs its own etcd, BIRD and GoBGP on free loopback ports and in its
 # own temporary directory); nothing here stops or touches a service or process it did not start.
 need_packages protoc:protobuf-compiler etcd:etcd-server etcdctl:etcd-client bird:bird2 gobgpd:gobgpd \
-  ip:iproute2 openssl:openssl
+  ip:iproute2 openssl:openssl yamllint:yamllint
 
+echo "==> deploy/: yamllint, and kubectl kustomize of the base and overlays where kubectl has it"
+yamllint -s -c deploy/.yamllint deploy
+if command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1; then
+  for k in deploy/kubernetes deploy/kustomize/*/; do
+    kubectl kustomize "$k" >/dev/null || { echo "kubectl kustomize $k failed" >&2; exit 1; }
+  done
+else
+  echo "kubectl not installed: kustomize rendering skipped (datastore/tests/kube_manifests.rs still checks deploy/)"
+fi
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

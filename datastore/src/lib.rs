@@ -39,6 +39,7 @@
 
 pub mod conformance;
 pub mod error;
+pub mod explain;
 pub mod file;
 pub mod identity;
 pub mod model;

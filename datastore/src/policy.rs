@@ -1,5 +1,6 @@
 //! BGPFilters translated into a plain route-policy rule list with no Calico names, for a policy engine to
-//! consume (`rr-core`'s, once it has one).
+//! consume: `rr-daemon` maps it onto `rr_core::policy` (one import and one export policy per session, the
+//! IPv4 and IPv6 lists as rules carrying their family).
 //!
 //! Semantics, as calico-node's BIRD applies a BGPPeer's `filters` (confd's template calls each filter's
 //! function in the BGPPeer's order, then falls through to the default):

@@ -14,8 +14,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{BgpConfiguration, NextHopMode, RuleList};
-use crate::peering::{Peering, SessionOrigin, SessionRole};
+use crate::model::{BgpConfiguration, RuleList};
+use crate::peering::{Peering, SessionOrigin};
 use crate::snapshot::Snapshot;
 
 /// Why a field has no effect.
@@ -27,6 +27,8 @@ pub enum Reason {
     NotImplemented,
     /// It concerns routes a calico-node originates or programs; a reflector has none.
     MeaninglessForReflector,
+    /// It names a resource that does not exist.
+    NotFound,
 }
 
 impl Reason {
@@ -35,6 +37,7 @@ impl Reason {
         match self {
             Reason::NotImplemented => "not honoured yet",
             Reason::MeaninglessForReflector => "means nothing to a reflector",
+            Reason::NotFound => "names nothing",
         }
     }
 }
@@ -88,16 +91,20 @@ pub fn unhonoured(snap: &Snapshot, peering: &Peering) -> Vec<Unhonoured> {
         };
         let rid = format!("BGPPeer/{name}");
         let o = &s.options;
-        if !o.filters.is_empty() {
-            add(
-                rid.clone(),
-                "spec.filters",
-                o.filters.join(","),
-                Reason::NotImplemented,
-                "filters are not applied yet: every route is reflected as if no filter were named",
-            );
-            filter_names.extend(o.filters.iter().cloned());
+        // `filters` are honoured (import and export policy); a filter that does not exist contributes no
+        // rule, where calico-node's BIRD would fail to load its configuration.
+        for f in &o.filters {
+            if !snap.filters.contains_key(f) {
+                add(
+                    rid.clone(),
+                    "spec.filters",
+                    f.clone(),
+                    Reason::NotFound,
+                    "no BGPFilter of that name: it contributes no rule until it is created",
+                );
+            }
         }
+        filter_names.extend(o.filters.iter().cloned());
         if let Some(gw) = o.reachable_by {
             add(
                 rid.clone(),
@@ -105,25 +112,6 @@ pub fn unhonoured(snap: &Snapshot, peering: &Peering) -> Vec<Unhonoured> {
                 gw.to_string(),
                 Reason::NotImplemented,
                 "no static route to the peer is installed: the peer must be reachable by the host's routing",
-            );
-        }
-        let keep = matches!(o.next_hop_mode, Some(NextHopMode::Keep));
-        let keep_old = snap
-            .peers
-            .get(name)
-            .is_some_and(|p| p.spec.keep_original_next_hop);
-        if (keep || keep_old) && s.role == SessionRole::Ebgp {
-            let field = if keep {
-                "spec.nextHopMode"
-            } else {
-                "spec.keepOriginalNextHop"
-            };
-            add(
-                rid.clone(),
-                field,
-                if keep { "Keep".into() } else { "true".into() },
-                Reason::NotImplemented,
-                "the eBGP peer gets the reflector's session address as NEXT_HOP",
             );
         }
     }

@@ -1,6 +1,9 @@
 //! `deploy/kubernetes/*.yaml` parse into the k8s-openapi types without unknown fields, the RBAC roles grant
 //! exactly the verbs the backend declares in `REQUIRED_PERMISSIONS` / `WRITE_PERMISSIONS`, and the DaemonSet
-//! is wired as the backend and the daemon expect.
+//! is wired as the backend and the daemon expect: non-root, read-only, seccomp RuntimeDefault, every capability
+//! dropped, NoSchedule and NoExecute tolerated, resources set. The kustomize base lists every manifest, the
+//! overlays in `deploy/kustomize/` parse, the ServiceMonitor reaches the Service's port, and the PrometheusRule
+//! holds the same rules as `deploy/prometheus/calico-rr-alerts.yaml`.
 #![cfg(feature = "kubernetes")]
 
 use std::collections::BTreeMap;
@@ -9,7 +12,7 @@ use std::path::PathBuf;
 use datastore::kube::rbac::flatten;
 use datastore::kube::{DEFAULT_NAMESPACE, Permission, REQUIRED_PERMISSIONS, Scope, WRITE_PERMISSIONS};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
@@ -24,6 +27,9 @@ struct Manifests {
     roles: BTreeMap<String, Role>,
     role_bindings: BTreeMap<String, RoleBinding>,
     daemon_sets: BTreeMap<String, DaemonSet>,
+    services: BTreeMap<String, Service>,
+    /// Files holding each object (`kind/name`).
+    files: BTreeMap<String, String>,
 }
 
 fn deploy_dir() -> PathBuf {
@@ -58,7 +64,17 @@ fn load() -> Manifests {
             if v.is_null() {
                 continue;
             }
+            if v["kind"] == "Kustomization" {
+                continue;
+            }
             let name = v["metadata"]["name"].as_str().expect("metadata.name").to_owned();
+            let base = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            m.files
+                .insert(format!("{}/{name}", v["kind"].as_str().unwrap_or_default()), base);
             match (v["apiVersion"].as_str(), v["kind"].as_str()) {
                 (Some("v1"), Some("ServiceAccount")) => {
                     m.service_accounts.insert(name, typed(&file, &v));
@@ -77,6 +93,9 @@ fn load() -> Manifests {
                 }
                 (Some("apps/v1"), Some("DaemonSet")) => {
                     m.daemon_sets.insert(name, typed(&file, &v));
+                }
+                (Some("v1"), Some("Service")) => {
+                    m.services.insert(name, typed(&file, &v));
                 }
                 other => panic!("{file}: unexpected document {other:?}"),
             }
@@ -237,13 +256,11 @@ fn daemonset_runs_one_reflector_per_labelled_node_with_probes_on_the_metrics_por
         env.get("DATASTORE_TYPE").and_then(|e| e.value.as_deref()),
         Some("kubernetes")
     );
-    // The backend reads secrets from NAMESPACE; the Role is in the same namespace.
-    let ns_env = env
-        .get("NAMESPACE")
-        .and_then(|e| e.value.as_deref())
-        .unwrap_or(DEFAULT_NAMESPACE);
+    // The backend reads secrets from NAMESPACE, which is the pod's own namespace; the Role is in the same
+    // namespace, so kustomize's `namespace:` moves all three together.
+    assert_eq!(field("NAMESPACE"), Some("metadata.namespace"));
     assert_eq!(
-        Some(ns_env),
+        ds.metadata.namespace.as_deref(),
         m.roles["calico-rr-secrets"].metadata.namespace.as_deref()
     );
 
@@ -269,11 +286,143 @@ fn daemonset_runs_one_reflector_per_labelled_node_with_probes_on_the_metrics_por
         probe(c.readiness_probe.as_ref()),
         ("/readyz".to_owned(), IntOrString::Int(port))
     );
-    // Least privilege in the container too.
+    // Least privilege: a non-root user, no capability at all (the BGP port is >= 1024: deploy/kustomize/port-179
+    // is the explicit exception), no privilege escalation, a read-only root, the runtime's seccomp profile.
+    let psc = pod.security_context.as_ref().expect("pod securityContext");
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert!(psc.run_as_user.is_some_and(|u| u != 0), "{psc:?}");
+    assert_eq!(
+        psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+        Some("RuntimeDefault")
+    );
     let sc = c.security_context.as_ref().expect("securityContext");
     assert_eq!(sc.privileged, None);
     assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_ne!(sc.run_as_non_root, Some(false));
     let caps = sc.capabilities.as_ref().expect("capabilities");
     assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_owned()][..]));
-    assert_eq!(caps.add.as_deref(), Some(&["NET_BIND_SERVICE".to_owned()][..]));
+    assert_eq!(caps.add, None, "a non-root process gets no added capability");
+    let bgp = c
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some("bgp"))
+        .expect("bgp port");
+    assert!(
+        bgp.container_port >= 1024,
+        "a non-root reflector cannot bind {}",
+        bgp.container_port
+    );
+    // The control socket needs a writable /tmp on the read-only root.
+    assert!(c.volume_mounts.iter().flatten().any(|v| v.mount_path == "/tmp"));
+
+    // Tolerates NoSchedule and NoExecute taints of any key.
+    let tol: Vec<(Option<&str>, Option<&str>, Option<&str>)> = pod
+        .tolerations
+        .iter()
+        .flatten()
+        .map(|t| (t.key.as_deref(), t.operator.as_deref(), t.effect.as_deref()))
+        .collect();
+    for effect in ["NoSchedule", "NoExecute"] {
+        assert!(tol.contains(&(None, Some("Exists"), Some(effect))), "{tol:?}");
+    }
+    // Requests and a memory limit.
+    let res = c.resources.as_ref().expect("resources");
+    let req = res.requests.as_ref().expect("requests");
+    assert!(req.contains_key("cpu") && req.contains_key("memory"), "{req:?}");
+    assert!(res.limits.as_ref().is_some_and(|l| l.contains_key("memory")));
+}
+
+/// A YAML file's documents as JSON values.
+fn docs(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+#[test]
+fn kustomize_base_lists_every_manifest_and_the_service_reaches_the_metrics_port() {
+    let m = load();
+    let k = &docs(&deploy_dir().join("kustomization.yaml"))[0];
+    assert_eq!(k["kind"], "Kustomization");
+    assert_eq!(k["namespace"], DEFAULT_NAMESPACE);
+    let listed: Vec<&str> = k["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut files: Vec<&str> = m.files.values().map(String::as_str).collect();
+    files.sort();
+    files.dedup();
+    // Everything but the rr-cli role (applied on purpose, for the admin group).
+    let want: Vec<&str> = files.into_iter().filter(|f| *f != "rr-cli-rbac.yaml").collect();
+    let mut have = listed.clone();
+    have.sort();
+    assert_eq!(have, want);
+    // The image the DaemonSet names is the one `images:` retags.
+    let ds = &m.daemon_sets["calico-rr"];
+    let pod = ds.spec.template.spec.as_ref().expect("pod spec");
+    let image = pod.containers[0].image.as_deref().expect("image");
+    let img_name = k["images"][0]["name"].as_str().expect("images[0].name");
+    assert_eq!(image.split(':').next(), Some(img_name));
+
+    // The metrics Service selects the pods and targets the named metrics port.
+    let svc = &m.services["calico-rr-metrics"];
+    let spec = svc.spec.as_ref().expect("service spec");
+    let pod_labels = ds
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|x| x.labels.as_ref())
+        .expect("labels");
+    let sel = spec.selector.as_ref().expect("selector");
+    assert!(sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+    let port = &spec.ports.as_ref().expect("ports")[0];
+    assert_eq!(port.name.as_deref(), Some("metrics"));
+    assert_eq!(port.target_port, Some(IntOrString::String("metrics".into())));
+    assert!(
+        pod.containers[0]
+            .ports
+            .iter()
+            .flatten()
+            .any(|p| p.name.as_deref() == Some("metrics")
+                && i64::from(p.container_port) == i64::from(port.port))
+    );
+
+    // The ServiceMonitor selects the Service by its labels and scrapes that port.
+    let kdir = deploy_dir().join("../kustomize");
+    let sm = &docs(&kdir.join("monitoring/servicemonitor.yaml"))[0];
+    let svc_labels = svc.metadata.labels.as_ref().expect("service labels");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(svc_labels.get(k).map(String::as_str), v.as_str(), "{k}");
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+
+    // The PrometheusRule carries exactly the rules of the plain rule file.
+    let rule = &docs(&kdir.join("monitoring/prometheusrule.yaml"))[0];
+    let plain = &docs(&deploy_dir().join("../prometheus/calico-rr-alerts.yaml"))[0];
+    assert_eq!(rule["spec"]["groups"], plain["groups"]);
+
+    // Every overlay's kustomization names existing files and directories.
+    for overlay in ["monitoring", "example", "port-179"] {
+        let dir = kdir.join(overlay);
+        let k = &docs(&dir.join("kustomization.yaml"))[0];
+        assert_eq!(k["kind"], "Kustomization", "{overlay}");
+        for r in k["resources"].as_array().expect("resources") {
+            let p = dir.join(r.as_str().expect("resource path"));
+            assert!(p.exists(), "{overlay}: {} does not exist", p.display());
+        }
+    }
+    // The namespace is a value of the example overlay.
+    let ex = &docs(&kdir.join("example/kustomization.yaml"))[0];
+    assert!(ex["namespace"].is_string());
 }

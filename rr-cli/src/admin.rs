@@ -1,4 +1,4 @@
-//! Datastore administration, calicoctl style: `get`, `apply -f`, `delete` and `reflector add|list|remove`.
+//! Datastore administration, calicoctl style: `get`, `apply -f`, `delete` and `reflector add|list|check|remove`.
 //!
 //! Everything goes through the `datastore` crate's [`Datastore`] trait, so the same commands work on the file,
 //! etcd v3 and Kubernetes backends. The backend is chosen with the same flags and variables as `rr-daemon`
@@ -22,6 +22,8 @@ use datastore::{Datastore, Error, Identity, Kind, Resource, Revision, Snapshot, 
 
 /// Exit code for a refused write (conflict, invalid manifest, missing object).
 const EXIT_REFUSED: u8 = 1;
+/// Exit code of `reflector check` when it has findings.
+const EXIT_FINDINGS: u8 = 1;
 /// Attempts of a read-modify-write before giving up on repeated conflicts.
 const CAS_ATTEMPTS: usize = 8;
 
@@ -102,7 +104,7 @@ pub(crate) struct DeleteArgs {
     store: DatastoreArgs,
 }
 
-/// `reflector add|list|remove`.
+/// `reflector add|list|check|remove`.
 #[derive(Debug, Args)]
 pub(crate) struct ReflectorArgs {
     #[command(subcommand)]
@@ -135,6 +137,13 @@ enum ReflectorCommand {
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Check the topology: print the same findings as `list` warns about, one per line; exit 1 when there
+    /// is any (for CI and monitoring), 0 when there is none.
+    Check {
+        /// Output format (table: one finding per line; yaml or json: the `list` analysis as data).
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Make a node an ordinary node again: clear the cluster id and remove the reflector label.
     Remove {
         /// The node name.
@@ -156,7 +165,7 @@ fn env_var(name: &str) -> Option<String> {
 
 impl DatastoreArgs {
     /// Opens the backend. The file backend is opened outside any runtime so it does not start watching.
-    fn open(&self) -> anyhow::Result<Arc<dyn Datastore>> {
+    pub(crate) fn open(&self) -> anyhow::Result<Arc<dyn Datastore>> {
         let endpoints = self.etcd_endpoints.clone().or_else(|| env_var("ETCD_ENDPOINTS"));
         let kind = match self
             .datastore
@@ -221,7 +230,7 @@ impl DatastoreArgs {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -507,7 +516,7 @@ fn split_label(label: &str) -> anyhow::Result<(String, String)> {
     Ok((k.to_string(), v.trim().to_string()))
 }
 
-/// `reflector add|list|remove`.
+/// `reflector add|list|check|remove`.
 pub(crate) fn reflector(args: &ReflectorArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let rt = runtime()?;
@@ -544,15 +553,7 @@ pub(crate) fn reflector(args: &ReflectorArgs) -> anyhow::Result<ExitCode> {
             report_modify(res, node, "is no longer a reflector", false)
         }
         ReflectorCommand::List { output } => {
-            let mut resources = Vec::new();
-            for kind in [Kind::Node, Kind::BgpPeer, Kind::BgpConfiguration, Kind::BgpFilter] {
-                let listing = rt.block_on(store.list(kind))?;
-                for bad in &listing.invalid {
-                    eprintln!("warning: skipped invalid record {bad}");
-                }
-                resources.extend(listing.resources.into_iter().map(|v| v.value));
-            }
-            let topo = Topology::analyse(&Snapshot::from_resources(resources));
+            let topo = Topology::analyse(&load_snapshot(store.as_ref(), &rt)?);
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&topo.to_json())?),
                 Output::Yaml => print!("{}", serde_yaml_ng::to_string(&topo.to_json())?),
@@ -563,7 +564,42 @@ pub(crate) fn reflector(args: &ReflectorArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ReflectorCommand::Check { output } => {
+            let topo = Topology::analyse(&load_snapshot(store.as_ref(), &rt)?);
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&topo.to_json())?),
+                Output::Yaml => print!("{}", serde_yaml_ng::to_string(&topo.to_json())?),
+                Output::Table => {
+                    for w in &topo.warnings {
+                        println!("{w}");
+                    }
+                    match topo.warnings.len() {
+                        0 => println!("no findings"),
+                        n => eprintln!("{n} finding(s)"),
+                    }
+                }
+            }
+            Ok(if topo.warnings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FINDINGS)
+            })
+        }
     }
+}
+
+/// Reads nodes, BGPPeers, BGPConfigurations and BGPFilters into a [`Snapshot`]; invalid records are named
+/// on stderr and skipped, as the daemon does.
+pub(crate) fn load_snapshot(store: &dyn Datastore, rt: &tokio::runtime::Runtime) -> anyhow::Result<Snapshot> {
+    let mut resources = Vec::new();
+    for kind in [Kind::Node, Kind::BgpPeer, Kind::BgpConfiguration, Kind::BgpFilter] {
+        let listing = rt.block_on(store.list(kind))?;
+        for bad in &listing.invalid {
+            eprintln!("warning: skipped invalid record {bad}");
+        }
+        resources.extend(listing.resources.into_iter().map(|v| v.value));
+    }
+    Ok(Snapshot::from_resources(resources))
 }
 
 /// Why a node modification failed.

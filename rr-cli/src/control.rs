@@ -1,12 +1,17 @@
 //! Daemon inspection over the control API (HTTP/JSON on the daemon's unix socket, or TCP):
 //! `status`, `peers`, `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`.
 //!
-//! Routes used (served by `rr-daemon`): `GET /status`, `GET /peers`, `GET /routes?prefix=P`,
+//! `dump --mrt FILE` ([`mod@dump`]) writes the RIB as MRT TABLE_DUMP_V2 from `GET /rib` pages.
+//!
+//! Routes used (served by `rr-daemon`): `GET /status`, `GET /peers`, `GET /routes?prefix=P`, `GET /rib`,
 //! `GET /routes?limit=N&after=P` (the whole table, page by page),
 //! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`. Errors come back as HTTP 400 with
 //! `{"error": "..."}`, which is printed as is.
 
+mod dump;
 mod http;
+
+pub(crate) use dump::{DumpArgs, run as dump};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod control;
 mod decode;
+mod explain;
 
 /// Operator CLI for the Calico BGP route reflector.
 #[derive(Debug, Parser)]
@@ -35,12 +36,18 @@ enum Command {
     Delete(admin::DeleteArgs),
     /// Make nodes route reflectors, list reflectors and check the topology.
     Reflector(admin::ReflectorArgs),
+    /// Why a node and a reflector have a BGP session (which BGPPeer and selector, each side's role, the
+    /// cluster-id reasoning), or why not; exits 1 when they have none.
+    Explain(explain::ExplainArgs),
     /// The running daemon's identity and counters (control API).
     Status(control::StatusArgs),
     /// The running daemon's BGP sessions (control API).
     Peers(control::PeersArgs),
     /// The running daemon's Loc-RIB with the best-path reason (control API).
     Routes(control::RoutesArgs),
+    /// Write the running daemon's Loc-RIB (or, with --adj-in, every Adj-RIB-In) as an MRT TABLE_DUMP_V2 file
+    /// (control API).
+    Dump(control::DumpArgs),
     /// Reset or refresh one session of the running daemon (control API).
     Peer(control::PeerArgs),
     /// Change the running daemon's log level, for everything or one peer (control API).
@@ -84,10 +91,12 @@ fn main() -> ExitCode {
         Command::Apply(args) => admin::apply(args),
         Command::Delete(args) => admin::delete(args),
         Command::Reflector(args) => admin::reflector(args),
+        Command::Explain(args) => explain::run(args),
         Command::Status(args) => control::status(args),
         Command::Peers(args) => control::peers(args),
         Command::Routes(args) => control::routes(args),
         Command::Peer(args) => control::peer(args),
+        Command::Dump(args) => control::dump(args),
         Command::Version(args) => control::version(args),
         Command::LogLevel(args) => control::log_level(args),
         Command::Completion { shell } => completion(*shell),

@@ -542,7 +542,7 @@ fn reflector_list_names_unhonoured_settings() {
     let example = std::fs::read_to_string(repo().join("examples/calico.yaml")).expect("example");
     let edited = example.replace(
         "  peerSelector: route-reflector == 'true'",
-        "  peerSelector: route-reflector == 'true'\n  filters: [no-node-b]",
+        "  peerSelector: route-reflector == 'true'\n  filters: [no-node-b, not-created]",
     );
     assert_ne!(edited, example, "the example's BGPPeer changed shape");
     let manifest = dir.path().join("m.yaml");
@@ -552,7 +552,7 @@ fn reflector_list_names_unhonoured_settings() {
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
         o.stderr.contains(
-            "setting not honoured by the reflector: BGPPeer/peer-with-route-reflectors spec.filters = no-node-b"
+            "setting not honoured by the reflector: BGPPeer/peer-with-route-reflectors spec.filters = not-created"
         ),
         "{}",
         o.stderr
@@ -561,5 +561,7 @@ fn reflector_list_names_unhonoured_settings() {
     let u = v["unhonoured"].as_array().expect("unhonoured");
     assert_eq!(u.len(), 1, "{v}");
     assert_eq!(u[0]["field"], "spec.filters", "{v}");
-    assert_eq!(u[0]["reason"], "not_implemented", "{v}");
+    // no-node-b exists and is applied; the filter that does not exist is the one named.
+    assert_eq!(u[0]["value"], "not-created", "{v}");
+    assert_eq!(u[0]["reason"], "not_found", "{v}");
 }

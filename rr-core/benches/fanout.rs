@@ -1,5 +1,6 @@
 //! Fan-out through the engine, in memory: N clients x P prefixes, every client receiving every
-//! other client's routes; with update groups and with one group per peer, in the same run.
+//! other client's routes; with update groups, with update groups and an import and export policy on
+//! every client, and with one group per peer, in the same run.
 //!
 //! `arrivals`: the same clients arriving one at a time (each one joins its update group and is sent
 //! the table so far, then announces), which is what the initial-table cache of update groups is for.
@@ -13,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp_wire::Message;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use rr_core::policy::{Action, Match, Modification, Policy, PolicyCommunity, PrefixMatch, Rule};
 use rr_core::{ConnId, Engine, EngineConfig, Instant};
 
 #[path = "common/workload.rs"]
@@ -21,6 +23,47 @@ use workload::{AS, add_client, addr, drain, frame, open_frame, update_frame};
 
 /// An engine with `n` established clients, and each client's UPDATE of `p` prefixes.
 fn setup(n: usize, p: usize, groups: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) {
+    setup_with(n, p, groups, false)
+}
+
+/// A BGPFilter-like policy: `k` reject rules for networks the workload never announces, then one rule
+/// adding a community to 100.16.0.0/12 (every route is evaluated against every rule; with 100 x 100, about
+/// 40% of the routes are modified).
+fn policy(k: u8) -> Policy {
+    let mut rules: Vec<Rule> = (0..k)
+        .map(|j| {
+            Rule::new(
+                Match {
+                    prefix: Some(PrefixMatch::within(
+                        format!("172.{j}.0.0/16").parse().expect("prefix"),
+                        16,
+                        32,
+                    )),
+                    ..Match::default()
+                },
+                Action::Reject,
+            )
+        })
+        .collect();
+    rules.push(Rule {
+        matches: Match {
+            prefix: Some(PrefixMatch::within(
+                "100.16.0.0/12".parse().expect("prefix"),
+                12,
+                32,
+            )),
+            ..Match::default()
+        },
+        action: Action::Accept,
+        modifications: vec![Modification::AddCommunity(PolicyCommunity::Standard(
+            bgp_wire::Community::new(64512, 1),
+        ))],
+    });
+    Policy::new(rules, Action::Accept)
+}
+
+/// [`setup`], with every client given the same import and export [`policy`] when `with_policy`.
+fn setup_with(n: usize, p: usize, groups: bool, with_policy: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) {
     let mut cfg = EngineConfig::new(Ipv4Addr::new(10, 255, 255, 1), AS);
     cfg.update_groups = groups;
     let mut e = Engine::new(cfg);
@@ -28,6 +71,13 @@ fn setup(n: usize, p: usize, groups: bool) -> (Engine, Vec<ConnId>, Vec<Bytes>) 
     let mut conns = Vec::new();
     for i in 0..n {
         add_client(&mut e, now, i);
+        if with_policy {
+            let id = e.peer_by_addr(IpAddr::V4(addr(i))).expect("peer");
+            let mut c = e.peer_info_of(id).expect("peer").config;
+            c.import_policy = policy(5);
+            c.export_policy = policy(5);
+            e.update_peer(now, id, c).expect("update");
+        }
         let (_, c) = e.handle_incoming(now, IpAddr::V4(addr(i)), None).expect("accept");
         e.handle_frame(now, c, &open_frame(i));
         e.handle_frame(now, c, &frame(Message::Keepalive));
@@ -59,6 +109,14 @@ fn fanout(c: &mut Criterion) {
             )
         });
     }
+    // Every client with a 6-rule import and export policy (one shared group): the cost of policy in use.
+    g.bench_function("100x100/update-groups+policy", |b| {
+        b.iter_batched(
+            || setup_with(100, 100, true, true),
+            |s| black_box(run(s)),
+            BatchSize::PerIteration,
+        )
+    });
     // One group per peer: every UPDATE encoded once per receiver (100 x 100 only; the 1000-client
     // run takes minutes this way, which is the point of update groups).
     g.bench_function("100x100/no-groups", |b| {

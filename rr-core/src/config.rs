@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::policy::Policy;
 use crate::types::FamilySet;
 
 /// Engine-wide settings.
@@ -82,6 +83,21 @@ pub enum Role {
     Ebgp,
 }
 
+/// How NEXT_HOP is set on routes sent to a peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NextHopMode {
+    /// Our session address towards eBGP peers (RFC 4271 section 5.1.3), unchanged towards iBGP
+    /// peers (RFC 4456 section 8: a reflector does not change NEXT_HOP). BIRD's default.
+    #[default]
+    Auto,
+    /// Our session address always, also on routes reflected to iBGP peers ("next hop self").
+    SelfAddr,
+    /// Unchanged always, also towards eBGP peers ("next hop keep": a third-party next hop, RFC
+    /// 4271 section 5.1.3 allows it when the next hop is reachable by the peer).
+    Keep,
+}
+
 /// Graceful restart helper settings (RFC 4724) and long-lived GR (RFC 9494).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GracefulRestartConfig {
@@ -151,14 +167,21 @@ pub struct PeerConfig {
     pub max_prefixes: Option<usize>,
     /// Graceful restart.
     pub graceful_restart: GracefulRestartConfig,
-    /// Set NEXT_HOP to our session address on routes sent to this peer.
-    pub next_hop_self: bool,
+    /// NEXT_HOP on routes sent to this peer.
+    pub next_hop: NextHopMode,
     /// Our address on the session for next-hop-self towards eBGP (otherwise the connection's local address).
     pub local_addr: Option<IpAddr>,
     /// How often our AS may appear in the AS_PATH of a route from this eBGP peer before it counts as a loop
     /// (0: not at all, the RFC 4271 default; "allowas-in"). A change resets the session, so that routes
     /// dropped or accepted under the old count are learned again.
     pub allow_local_as: u32,
+    /// Policy for routes received from this peer, applied between its Adj-RIB-In and best path. A
+    /// change applies live: the Adj-RIB-In is re-evaluated and only changed outcomes are sent.
+    pub import_policy: Policy,
+    /// Policy for routes sent to this peer, applied after the reflection rules. Part of the
+    /// update-group key; a change applies live (the peer moves to the group of its new policy and
+    /// is sent only the difference).
+    pub export_policy: Policy,
 }
 
 impl PeerConfig {
@@ -186,9 +209,11 @@ impl PeerConfig {
             add_path_receive: true,
             max_prefixes: None,
             graceful_restart: GracefulRestartConfig::default(),
-            next_hop_self: false,
+            next_hop: NextHopMode::Auto,
             local_addr: None,
             allow_local_as: 0,
+            import_policy: Policy::default(),
+            export_policy: Policy::default(),
         }
     }
 

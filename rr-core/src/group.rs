@@ -36,16 +36,18 @@ use std::sync::Arc;
 use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, UpdatePacker};
 use bytes::Bytes;
 
+use crate::attrs::Interner;
 use crate::attrs::RouteAttrs;
 use crate::best_path::{self, Candidate, Step, compare};
-use crate::config::Role;
+use crate::config::{NextHopMode, Role};
 use crate::encode::{self, Export};
 use crate::engine::{Engine, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
 use crate::pmap::PrefixMap;
+use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
-use crate::rib::{Path, STALE_LLGR, Slots};
+use crate::rib::{Path, REJECTED, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
 /// Everything that makes two peers' outbound streams differ.
@@ -61,6 +63,8 @@ pub(crate) struct GroupKey {
     pub(crate) extended: bool,
     pub(crate) llgr: bool,
     pub(crate) enhanced_refresh: bool,
+    /// The export policy (peers with equal policies share the group).
+    pub(crate) export: Policy,
     /// Set when update groups are disabled: one group per peer.
     pub(crate) solo: Option<PeerId>,
 }
@@ -255,10 +259,58 @@ fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
     }
 }
 
-/// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`].
+/// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`]; paths
+/// the import policy rejected are no candidates.
 fn rank_paths(peers: &[Option<Peer>], paths: &[Path], order: &mut Vec<usize>) {
     best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
+    if paths.iter().any(|p| p.flags & REJECTED != 0) {
+        order.retain(|&i| paths[i].flags & REJECTED == 0);
+    }
 }
+
+/// Attribute sets modified by export policies during one flush, by (Loc-RIB set, modifications):
+/// each distinct result is built and interned once.
+pub(crate) type ExportCache = FastMap<(usize, usize), Arc<RouteAttrs>>;
+
+/// What a group sends of one path: `None` when its export policy rejects it, else the attributes
+/// to send (`Some(None)`: the Loc-RIB's, unchanged).
+fn export_policy(
+    peers: &[Option<Peer>],
+    key: &GroupKey,
+    prefix: Prefix,
+    p: &Path,
+    interner: &mut Interner,
+    cache: &mut ExportCache,
+) -> Option<Option<Arc<RouteAttrs>>> {
+    if key.export.is_pass_through() {
+        return Some(None);
+    }
+    let source = peers
+        .get(p.peer.0 as usize)
+        .and_then(Option::as_ref)
+        .map(|s| s.cfg.remote_addr);
+    let ctx = RouteContext {
+        prefix,
+        attrs: &p.attrs,
+        peer: crate::engine::peer_kind(key.role),
+        source,
+    };
+    match key.export.evaluate(&ctx) {
+        Verdict::Reject => None,
+        Verdict::Accept([]) => Some(None),
+        Verdict::Accept(mods) => {
+            let k = (Arc::as_ptr(&p.attrs) as usize, mods.as_ptr() as usize);
+            let a = cache
+                .entry(k)
+                .or_insert_with(|| interner.intern(policy::modify(&p.attrs, mods)));
+            Some(Some(Arc::clone(a)))
+        }
+    }
+}
+
+/// A path a group should advertise: (out path id, index into the prefix's paths, attributes when
+/// the export policy changed them).
+pub(crate) type Want = (u32, usize, Option<Arc<RouteAttrs>>);
 
 fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
     let Some(src) = peers.get(p.peer.0 as usize).and_then(Option::as_ref) else {
@@ -270,34 +322,42 @@ fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
         && (p.flags & STALE_LLGR == 0 || key.llgr)
 }
 
-/// The (out path id, index into `paths`) a group should advertise for a prefix.
+/// The paths a group should advertise for a prefix ([`Want`]).
+#[allow(clippy::too_many_arguments)]
 fn desired(
     peers: &[Option<Peer>],
     key: &GroupKey,
-    fam: Family,
+    prefix: Prefix,
     paths: &[Path],
     order: &[usize],
-    want: &mut Vec<(u32, usize)>,
+    want: &mut Vec<Want>,
+    interner: &mut Interner,
+    cache: &mut ExportCache,
 ) {
     want.clear();
-    if !key.families.contains(fam) {
+    if !key.families.contains(prefix.family()) {
         return;
     }
-    if key.add_path_tx.contains(fam) {
+    if key.add_path_tx.contains(prefix.family()) {
         // RFC 7911: every path (or the best N) with its own path identifier.
         for &i in order {
             if want.len() >= key.add_path_max {
                 break;
             }
-            if exportable(peers, key, &paths[i]) {
-                want.push((paths[i].out_id, i));
+            if exportable(peers, key, &paths[i])
+                && let Some(a) = export_policy(peers, key, prefix, &paths[i], interner, cache)
+            {
+                want.push((paths[i].out_id, i, a));
             }
         }
     } else if let Some(&b) = order.first() {
-        // Without ADD-PATH only the best path is advertised; if reflection rules forbid it for
-        // this group, nothing is (RFC 4456 section 8 applies to the best path).
-        if exportable(peers, key, &paths[b]) {
-            want.push((0, b));
+        // Without ADD-PATH only the best path is advertised; if reflection rules or the export
+        // policy forbid it for this group, nothing is (RFC 4456 section 8 applies to the best
+        // path; so does an export filter).
+        if exportable(peers, key, &paths[b])
+            && let Some(a) = export_policy(peers, key, prefix, &paths[b], interner, cache)
+        {
+            want.push((0, b, a));
         }
     }
 }
@@ -322,7 +382,12 @@ impl Engine {
 
     fn group_key(&self, p: &Peer) -> Option<GroupKey> {
         let neg = p.neg.as_ref()?;
-        let nh_self = p.cfg.role == Role::Ebgp || p.cfg.next_hop_self;
+        // BIRD's `next hop self` / `next hop keep`: Auto rewrites towards eBGP only.
+        let nh_self = match p.cfg.next_hop {
+            NextHopMode::Auto => p.cfg.role == Role::Ebgp,
+            NextHopMode::SelfAddr => true,
+            NextHopMode::Keep => false,
+        };
         Some(GroupKey {
             role: p.cfg.role,
             local_as: p.local_as(self.cfg.local_as),
@@ -342,6 +407,7 @@ impl Engine {
             extended: neg.extended_messages,
             llgr: neg.peer_llgr.is_some(),
             enhanced_refresh: neg.enhanced_route_refresh,
+            export: p.cfg.export_policy.clone(),
             solo: (!self.cfg.update_groups).then_some(p.id),
         })
     }
@@ -357,7 +423,18 @@ impl Engine {
         let Some(key) = self.peer(id).and_then(|p| self.group_key(p)) else {
             return;
         };
-        let gi = match self.groups.by_key.get(&key) {
+        let gi = self.group_for(key);
+        if let Some(g) = self.groups.list[gi].as_mut() {
+            g.joining.push(id);
+        }
+        if let Some(p) = self.peer_mut(id) {
+            p.group = Some(gi);
+        }
+    }
+
+    /// The group of `key`, created and filled from the Loc-RIB if there is none.
+    fn group_for(&mut self, key: GroupKey) -> usize {
+        match self.groups.by_key.get(&key) {
             Some(&g) => g,
             None => {
                 let mut adj_out = PrefixMap::default();
@@ -373,19 +450,25 @@ impl Engine {
                 };
                 let mut order = Vec::new();
                 let mut want = Vec::new();
-                for (prefix, slots) in self.loc.map.iter() {
+                let mut cache = ExportCache::default();
+                let Engine {
+                    loc, peers, interner, ..
+                } = self;
+                for (prefix, slots) in loc.map.iter() {
                     let paths = slots.as_slice();
                     if paths.is_empty() {
                         continue;
                     }
-                    rank_paths(&self.peers, paths, &mut order);
-                    desired(&self.peers, &key, prefix.family(), paths, &order, &mut want);
+                    rank_paths(peers, paths, &mut order);
+                    desired(
+                        peers, &key, prefix, paths, &order, &mut want, interner, &mut cache,
+                    );
                     let mut s = Slots::Empty;
-                    for &(oid, i) in &want {
+                    for (oid, i, a) in want.drain(..) {
                         s.push(OutRoute {
                             id: oid,
                             peer: paths[i].peer,
-                            attrs: Arc::clone(&paths[i].attrs),
+                            attrs: a.unwrap_or_else(|| Arc::clone(&paths[i].attrs)),
                         });
                     }
                     for r in s.as_slice() {
@@ -409,12 +492,90 @@ impl Engine {
                 self.groups.by_key.insert(key, gi);
                 gi
             }
-        };
-        if let Some(g) = self.groups.list[gi].as_mut() {
-            g.joining.push(id);
         }
+    }
+
+    /// Moves an established peer to the group its configuration now asks for (its export policy
+    /// changed) without resetting the session: the keys whose advertised path differs between the
+    /// old group's Adj-RIB-Out and the new one's are sent to it alone (announced or withdrawn) by
+    /// the catch-up of the next flush; then it follows the new group's stream.
+    pub(crate) fn groups_regroup(&mut self, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        let (Some(old_gi), Some(key)) = (p.group, self.group_key(p)) else {
+            return;
+        };
+        let Some(old) = self.groups.list.get(old_gi).and_then(Option::as_ref) else {
+            return;
+        };
+        if old.key == key {
+            return;
+        }
+        // Where the peer stood in the old group, and what it holds.
+        enum Stood {
+            Joining,
+            InSync(FastSet<(Prefix, u32)>),
+            Behind(FastSet<(Prefix, u32)>),
+        }
+        let pending =
+            |l: &[(PeerId, FastSet<(Prefix, u32)>)]| l.iter().find(|(m, _)| *m == id).map(|(_, k)| k.clone());
+        let stood = if old.joining.contains(&id) {
+            Stood::Joining
+        } else if let Some(k) = pending(&old.behind) {
+            Stood::Behind(k)
+        } else {
+            Stood::InSync(pending(&old.catching_up).unwrap_or_default())
+        };
+        let held: FastMap<(Prefix, u32), (PeerId, usize)> = match stood {
+            Stood::Joining => FastMap::default(),
+            _ => old
+                .adj_out
+                .iter()
+                .flat_map(|(prefix, s)| {
+                    s.as_slice()
+                        .iter()
+                        .map(move |r| ((prefix, r.id), (r.peer, Arc::as_ptr(&r.attrs) as usize)))
+                })
+                .collect(),
+        };
+        self.groups_leave(id);
+        let gi = self.group_for(key);
         if let Some(p) = self.peer_mut(id) {
             p.group = Some(gi);
+        }
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut keys = match &stood {
+            Stood::Joining => {
+                g.joining.push(id);
+                return;
+            }
+            Stood::InSync(k) | Stood::Behind(k) => k.clone(),
+        };
+        let mut held = held;
+        for (prefix, s) in g.adj_out.iter() {
+            for r in s.as_slice() {
+                let k = (prefix, r.id);
+                let now = (r.peer, Arc::as_ptr(&r.attrs) as usize);
+                match held.remove(&k) {
+                    Some(was) if was == now => {}
+                    // Never sent to the peer before or after: its own route.
+                    Some((was_peer, _)) if was_peer == id && r.peer == id => {}
+                    None if r.peer == id => {}
+                    _ => {
+                        keys.insert(k);
+                    }
+                }
+            }
+        }
+        keys.extend(
+            held.into_iter()
+                .filter(|(_, (src, _))| *src != id)
+                .map(|(k, _)| k),
+        );
+        match stood {
+            Stood::Behind(_) => g.behind.push((id, keys)),
+            _ => g.catching_up.push((id, keys)),
         }
     }
 
@@ -460,17 +621,23 @@ impl Engine {
         let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
         let mut order = Vec::new();
         let mut want = Vec::new();
+        let mut cache = ExportCache::default();
         {
             let Engine {
-                loc, peers, groups, ..
+                loc,
+                peers,
+                groups,
+                interner,
+                ..
             } = self;
             for prefix in &dirty {
                 let paths: &[Path] = loc.map.get(prefix).map_or(&[], |s| s.as_slice());
                 rank_paths(peers, paths, &mut order);
-                let fam = prefix.family();
                 for (gi, g) in groups.list.iter_mut().enumerate() {
                     let Some(g) = g.as_mut() else { continue };
-                    desired(peers, &g.key, fam, paths, &order, &mut want);
+                    desired(
+                        peers, &g.key, *prefix, paths, &order, &mut want, interner, &mut cache,
+                    );
                     diff_prefix(peers, gi, g, &mut batches[gi], *prefix, paths, &want);
                 }
                 if paths.is_empty() {
@@ -814,7 +981,7 @@ fn diff_prefix(
     batch: &mut Batch,
     prefix: Prefix,
     paths: &[Path],
-    want: &[(u32, usize)],
+    want: &[Want],
 ) {
     let fam = prefix.family();
     let old = g.adj_out.remove(&prefix).unwrap_or_default();
@@ -826,25 +993,26 @@ fn diff_prefix(
             .and_then(Option::as_ref)
             .is_some_and(|p| p.group == Some(gi))
     };
-    for &(oid, i) in want {
-        let p = &paths[i];
+    for (oid, i, sent) in want {
+        let (oid, p) = (*oid, &paths[*i]);
+        let attrs = sent.as_ref().unwrap_or(&p.attrs);
         new.push(OutRoute {
             id: oid,
             peer: p.peer,
-            attrs: Arc::clone(&p.attrs),
+            attrs: Arc::clone(attrs),
         });
         match old.iter().find(|o| o.id == oid) {
-            Some(o) if Arc::ptr_eq(&o.attrs, &p.attrs) && o.peer == p.peer => continue,
+            Some(o) if Arc::ptr_eq(&o.attrs, attrs) && o.peer == p.peer => continue,
             // The member the new path came from holds the old one: it must be withdrawn there,
             // since the new announcement is not sent back to it.
             Some(o) if o.peer != p.peer && is_member(p.peer) => batch.member_wd.push((p.peer, prefix, oid)),
             _ => {}
         }
-        let k = (fam, Arc::as_ptr(&p.attrs) as usize, p.peer);
+        let k = (fam, Arc::as_ptr(attrs) as usize, p.peer);
         batch
             .ann
             .entry(k)
-            .or_insert_with(|| (Arc::clone(&p.attrs), Vec::new()))
+            .or_insert_with(|| (Arc::clone(attrs), Vec::new()))
             .1
             .push((prefix, oid));
         // A member that is not in the stream needs this key at its catch-up unless it holds
@@ -854,7 +1022,7 @@ fn diff_prefix(
         note_behind(g, (prefix, oid), |m| p.peer != m || was.is_some_and(|w| w != m));
     }
     for o in old {
-        if !want.iter().any(|(oid, _)| *oid == o.id) {
+        if !want.iter().any(|(oid, _, _)| *oid == o.id) {
             batch.wd[fam.index()].push((o.peer, prefix, o.id));
             // Only a member that was sent the path needs its withdrawal.
             note_behind(g, (prefix, o.id), |m| o.peer != m);

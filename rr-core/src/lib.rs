@@ -51,7 +51,7 @@
 //!
 //! Modules: [`session`] (RFC 4271 FSM and OPEN negotiation), [`timer`] (enum-indexed timers and
 //! seeded jitter), [`attrs`] (interned attribute sets), [`best_path`] (RFC 4271 9.1.2.2 and RFC
-//! 4456 section 9), [`reflect`] (RFC 4456 section 8 rules), the RIBs and update groups inside
+//! 4456 section 9), [`reflect`] (RFC 4456 section 8 rules), [`policy`] (import and export route policy), the RIBs and update groups inside
 //! [`Engine`].
 
 mod encode;
@@ -66,12 +66,13 @@ mod wire;
 pub mod attrs;
 pub mod best_path;
 pub mod config;
+pub mod policy;
 pub mod reflect;
 pub mod session;
 pub mod timer;
 pub mod types;
 
-pub use config::{EngineConfig, GracefulRestartConfig, PeerConfig, Role};
+pub use config::{EngineConfig, GracefulRestartConfig, NextHopMode, PeerConfig, Role};
 pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
 pub use output::{DownReason, Output};
 pub use session::{Event, Negotiated, State};

@@ -138,6 +138,7 @@ impl<V> PrefixMap<V> {
     }
 
     /// Every prefix.
+    #[cfg(test)]
     pub(crate) fn keys(&self) -> impl Iterator<Item = Prefix> + '_ {
         self.iter().map(|(p, _)| p)
     }

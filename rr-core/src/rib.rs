@@ -17,6 +17,11 @@ pub(crate) const STALE_GR: u8 = 1;
 pub(crate) const STALE_LLGR: u8 = 2;
 /// Route flag: awaiting re-advertisement during an enhanced route refresh (RFC 7313).
 pub(crate) const STALE_REFRESH: u8 = 4;
+/// The stale flags.
+pub(crate) const STALE_ANY: u8 = STALE_GR | STALE_LLGR | STALE_REFRESH;
+/// Route flag: rejected by the peer's import policy. The path stays (with its attributes as
+/// received) so that a policy change can re-evaluate it, but it is no candidate for best path.
+pub(crate) const REJECTED: u8 = 8;
 
 /// Adj-RIB-In of one peer: the keys (prefix, path id) it holds. Every such path is in the Loc-RIB
 /// with its attributes and flags ([`LocRib::path`]), so they are not stored twice (this halves the

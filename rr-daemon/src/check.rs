@@ -35,7 +35,7 @@ pub(crate) fn settings(cfg: &Config) -> String {
             None => "kubernetes (in-cluster)".to_string(),
         },
     };
-    let rows: [(&str, String); 16] = [
+    let rows: [(&str, String); 17] = [
         ("datastore", ds),
         ("nodename", opt(cfg.nodename.as_ref())),
         ("ip", opt(cfg.ip)),
@@ -52,6 +52,13 @@ pub(crate) fn settings(cfg: &Config) -> String {
         ("write queue high", format!("{} bytes", cfg.write_queue_high)),
         ("batch interval", format!("{} ms", cfg.batch_interval.as_millis())),
         ("max prefixes", opt(cfg.max_prefixes)),
+        (
+            "mrt dump",
+            cfg.mrt_dump.as_ref().map_or_else(
+                || "off".to_string(),
+                |(d, i)| format!("{} every {} s", d.display(), i.as_secs()),
+            ),
+        ),
     ];
     for (k, v) in rows {
         let _ = writeln!(s, "{:<17} {v}", format!("{k}:"));

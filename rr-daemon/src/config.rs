@@ -156,6 +156,14 @@ pub(crate) struct Args {
     /// client that comes back later. At most 3600.
     #[arg(long, default_value_t = 120)]
     pub(crate) selection_deferral_secs: u64,
+    /// Write an MRT TABLE_DUMP_V2 of every path of every peer (all Adj-RIBs-In, as `rr-cli dump --mrt --adj-in`)
+    /// into this directory every --mrt-dump-interval seconds, as `rib.YYYYMMDDTHHMMSSZ.mrt` (like gobgpd's
+    /// mrt-dump table). Old files are not removed.
+    #[arg(long)]
+    pub(crate) mrt_dump_dir: Option<PathBuf>,
+    /// Seconds between two RIB dumps of --mrt-dump-dir (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) mrt_dump_interval: u64,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub(crate) check_config: bool,
@@ -290,6 +298,8 @@ pub(crate) struct Config {
     pub(crate) max_prefixes: Option<usize>,
     /// Route-selection deferral after start-up, `None` when off.
     pub(crate) selection_deferral: Option<std::time::Duration>,
+    /// Directory and interval of periodic MRT RIB dumps.
+    pub(crate) mrt_dump: Option<(PathBuf, std::time::Duration)>,
 }
 
 /// Look up `name` as clap resolved it (a flag, or the `CALICO_` variable that already replaced the plain one
@@ -544,6 +554,9 @@ impl Config {
             max_prefixes: args.max_prefixes,
             selection_deferral: (args.selection_deferral_secs > 0)
                 .then(|| std::time::Duration::from_secs(args.selection_deferral_secs)),
+            mrt_dump: args
+                .mrt_dump_dir
+                .map(|d| (d, std::time::Duration::from_secs(args.mrt_dump_interval))),
         })
     }
 }

@@ -102,6 +102,7 @@ pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
                 },
             ),
         )
+        .route("/rib", get(rib))
         .route(
             "/peers/{name}/reset",
             post(
@@ -119,6 +120,36 @@ pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
             ),
         )
         .with_state(tx)
+}
+
+/// `GET /rib?view=loc|adj-in&after=PREFIX&limit=N`: one page of the RIB with MRT-encoded attributes
+/// (`crate::tasks::rib_dump`), for `rr-cli dump --mrt`.
+async fn rib(s: State<mpsc::Sender<EngineCmd>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    use crate::tasks::rib_dump::{DEFAULT_LIMIT, RibView};
+    let view = match q.get("view").map(String::as_str) {
+        None | Some("loc") => RibView::Loc,
+        Some("adj-in") => RibView::AdjIn,
+        Some(v) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": format!("view={v:?}: expected loc or adj-in")})),
+            )
+                .into_response();
+        }
+    };
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": "limit: expected a number"})),
+            )
+                .into_response();
+        }
+    };
+    let after = q.get("after").cloned().filter(|a| !a.is_empty());
+    ask(s, ControlReq::Rib { view, after, limit }).await
 }
 
 async fn ask(State(tx): State<mpsc::Sender<EngineCmd>>, req: ControlReq) -> Response {

@@ -10,6 +10,8 @@ mod config;
 mod http;
 mod logging;
 mod metrics;
+mod mrt_dump;
+mod policy;
 mod reconcile;
 mod router_id;
 mod secrets;
@@ -163,6 +165,11 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         )
         .run(rx),
     );
+
+    if let Some((dir, interval)) = cfg.mrt_dump.clone() {
+        info!(dir = %dir.display(), interval_secs = interval.as_secs(), "periodic MRT RIB dumps");
+        tokio::spawn(mrt_dump::run(tx.clone(), dir, interval));
+    }
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));

@@ -195,7 +195,13 @@ pub(crate) fn peer_spec(
         // reconnects (RFC 4724 section 4.2) instead of at its End-of-RIB.
         forwarding_state: true,
     };
-    c.next_hop_self = matches!(s.options.next_hop_mode, Some(NextHopMode::SelfHop));
+    // nextHopMode as calico-node's BIRD: Auto is BIRD's default (our address towards eBGP, unchanged towards
+    // iBGP), Self is `next hop self`, Keep (also from keepOriginalNextHop on eBGP sessions) `next hop keep`.
+    c.next_hop = match s.options.next_hop_mode {
+        Some(NextHopMode::SelfHop) => rr_core::NextHopMode::SelfAddr,
+        Some(NextHopMode::Keep) => rr_core::NextHopMode::Keep,
+        _ => rr_core::NextHopMode::Auto,
+    };
     // numAllowedLocalASNumbers: BIRD's `allow local as N`.
     c.allow_local_as = s.options.num_allowed_local_as.unwrap_or(0);
     c.local_addr = match s.options.source_address {
@@ -321,7 +327,11 @@ pub(crate) async fn desired(
             },
             None => None,
         };
-        peers.push(peer_spec(s, local_as, password, cfg.max_prefixes));
+        let mut spec = peer_spec(s, local_as, password, cfg.max_prefixes);
+        // BGPPeer.filters: the import and export policy of the session (applied live on a change).
+        (spec.config.import_policy, spec.config.export_policy) =
+            crate::policy::for_filters(&s.options.filters, snap);
+        peers.push(spec);
     }
     secrets.end_pass();
     // BGPConfiguration default `bindMode`: `NodeIP` listens on the node's addresses only (BIRD's
@@ -487,7 +497,7 @@ mod tests {
         assert_eq!(p.config.add_path_send_max, Some(usize::MAX));
         assert!(p.config.graceful_restart.enabled);
         assert_eq!(p.config.graceful_restart.restart_time, 120);
-        assert!(!p.config.next_hop_self);
+        assert_eq!(p.config.next_hop, rr_core::NextHopMode::Auto);
         assert_eq!(p.config.local_addr, Some("10.0.0.1".parse().expect("ip")));
         assert!(!p.config.passive);
     }
@@ -522,7 +532,7 @@ mod tests {
         assert!(p.config.passive);
         assert_eq!(p.config.graceful_restart.restart_time, 300);
         assert_eq!(p.config.keepalive, Some(Duration::from_secs(10)));
-        assert!(p.config.next_hop_self);
+        assert_eq!(p.config.next_hop, rr_core::NextHopMode::SelfAddr);
         assert_eq!(p.config.local_addr, None);
         assert_eq!(p.ttl_security, Some(2));
         assert_eq!(p.password.as_deref(), Some("pw"));

@@ -56,8 +56,10 @@ use crate::reconcile::{Desired, DisabledPeer, EngineIdentity, PeerSpec};
 use crate::sockopt;
 
 mod control;
+pub(crate) use control::rfc3339;
 mod converge;
 mod loglimit;
+pub(crate) mod rib_dump;
 
 use loglimit::{LogLimit, Repeats};
 
@@ -165,6 +167,12 @@ pub(crate) enum ControlReq {
     },
     Refresh {
         name: String,
+    },
+    /// One page of the RIB for `rr-cli dump --mrt` ([`rib_dump`]).
+    Rib {
+        view: rib_dump::RibView,
+        after: Option<String>,
+        limit: usize,
     },
 }
 

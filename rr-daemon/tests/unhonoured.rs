@@ -1,4 +1,5 @@
-//! Settings the daemon parses but does not honour are logged once per resource and field while they stay
+//! Settings the daemon parses but does not honour (here: a BGPPeer naming a BGPFilter that does not exist)
+//! are logged once per resource and field while they stay
 //! set, with the resource and field named; an unrelated datastore edit does not repeat the warning, removing
 //! and restoring the setting does. A file holding a BGPFilter and a document of a kind the reflector does not
 //! read still configures every session.
@@ -26,7 +27,7 @@ fn unhonoured_settings_warn_once() {
     let rr_port = free_port("127.0.0.1");
     let mut topo = Topology::calico_rr(rr_port);
     topo.peers[0].1 =
-        "{nodeSelector: all(), peerSelector: route-reflector == 'true', filters: [hide-node3]}".into();
+        "{nodeSelector: all(), peerSelector: route-reflector == 'true', filters: [hide-node3, no-such-filter]}".into();
     topo.nodes
         .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
     topo.nodes.push(NodeDef::client(
@@ -49,8 +50,9 @@ fn unhonoured_settings_warn_once() {
     let line = log.lines().find(|l| l.contains(filters)).expect("line");
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("BGPPeer/peer-with-route-reflectors"), "{line}");
-    assert!(line.contains("filters are not applied yet"), "{line}");
-    assert!(line.contains("hide-node3"), "{line}");
+    // hide-node3 exists and is applied; the filter that does not exist is named.
+    assert!(line.contains("no BGPFilter of that name"), "{line}");
+    assert!(line.contains("no-such-filter"), "{line}");
     assert_eq!(count(&log, "spec.exportV4[0].interface"), 1, "{log}");
     assert!(
         log.contains("FelixConfiguration"),

@@ -67,7 +67,9 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
 /// What the writing side adds for `rr-cli` (bound in addition to [`REQUIRED_PERMISSIONS`]):
 /// - `update` on `nodes` ([`crate::Datastore::update`] of a Node: annotations and labels only; Calico nodes
 ///   are never created or deleted through this backend);
-/// - `create`/`update`/`delete` on the Calico resources in both groups.
+/// - `create`/`update`/`delete` on the BGPPeers, BGPConfigurations and BGPFilters in both groups: what
+///   `rr-cli apply` and `delete` write. IPPools are read by the reflector but managed with calicoctl (rr-cli
+///   refuses them), so no IPPool write is granted.
 pub const WRITE_PERMISSIONS: &[Permission] = &[
     p("", "nodes", &["update"], Scope::Cluster),
     p("crd.projectcalico.org", "bgppeers", WRITE_CRD, Scope::Cluster),
@@ -77,7 +79,6 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
         WRITE_CRD,
         Scope::Cluster,
     ),
-    p("crd.projectcalico.org", "ippools", WRITE_CRD, Scope::Cluster),
     p("crd.projectcalico.org", "bgpfilters", WRITE_CRD, Scope::Cluster),
     p("projectcalico.org", "bgppeers", WRITE_CRD, Scope::Cluster),
     p(
@@ -86,7 +87,6 @@ pub const WRITE_PERMISSIONS: &[Permission] = &[
         WRITE_CRD,
         Scope::Cluster,
     ),
-    p("projectcalico.org", "ippools", WRITE_CRD, Scope::Cluster),
     p("projectcalico.org", "bgpfilters", WRITE_CRD, Scope::Cluster),
 ];
 

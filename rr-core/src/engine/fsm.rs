@@ -375,9 +375,12 @@ impl Engine {
             }
             keep
         });
-        for (prefix, _) in &removed {
+        for (prefix, path_id) in &removed {
             let n = &mut p.counts[prefix.family().index()];
             *n = n.saturating_sub(1);
+            if !p.pre_policy.is_empty() {
+                p.pre_policy.remove(&(*prefix, *path_id));
+            }
         }
         for (prefix, path_id) in removed {
             self.loc.remove(&prefix, id, path_id);

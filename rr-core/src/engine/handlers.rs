@@ -2,6 +2,7 @@
 //! NotifMsg), route refresh (RFC 2918, RFC 7313) and RFC 7606 outcomes.
 
 use super::*;
+use import::{Import, ImportCache};
 
 impl Engine {
     pub(super) fn conn_state(&self, id: PeerId, conn: ConnId) -> Option<State> {
@@ -262,6 +263,9 @@ impl Engine {
             if p.adj_in.remove(prefix, *path_id) {
                 let n = &mut p.counts[prefix.family().index()];
                 *n = n.saturating_sub(1);
+                if !p.pre_policy.is_empty() {
+                    p.pre_policy.remove(&(*prefix, *path_id));
+                }
                 self.loc.remove(prefix, id, *path_id);
                 self.dirty.mark(*prefix);
             }
@@ -284,6 +288,8 @@ impl Engine {
             } else {
                 Some(self.interner.intern(attrs))
             };
+            let import = Import::of(p);
+            let mut cache = ImportCache::default();
             for (prefix, path_id) in &upd.announced {
                 if !neg_fams.contains(prefix.family()) {
                     continue;
@@ -294,7 +300,10 @@ impl Engine {
                         if p.adj_in.insert(*prefix, *path_id) {
                             p.counts[prefix.family().index()] += 1;
                         }
-                        self.loc.upsert(*prefix, id, *path_id, Arc::clone(a), 0);
+                        // Import policy, between the Adj-RIB-In and best path.
+                        let (attrs, flags) =
+                            import.apply(p, &mut self.interner, &mut cache, *prefix, *path_id, a);
+                        self.loc.upsert(*prefix, id, *path_id, attrs, flags);
                     }
                     None => {
                         // Looped: ignored, and an earlier path with the same key is implicitly
@@ -302,6 +311,9 @@ impl Engine {
                         p.stats.looped_paths += 1;
                         if !p.adj_in.remove(prefix, *path_id) {
                             continue;
+                        }
+                        if !p.pre_policy.is_empty() {
+                            p.pre_policy.remove(&(*prefix, *path_id));
                         }
                         let n = &mut p.counts[prefix.family().index()];
                         *n = n.saturating_sub(1);

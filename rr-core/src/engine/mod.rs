@@ -23,7 +23,7 @@ use crate::group::Groups;
 use crate::output::{DownReason, Output};
 use crate::pmap::Dirty;
 use crate::reflect;
-use crate::rib::{AdjRibIn, LocRib, STALE_GR, STALE_LLGR, STALE_REFRESH};
+use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
 use crate::timer::{Jitter, Timer, TimerTable};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
@@ -32,7 +32,10 @@ use crate::wire::Notification;
 mod deferral;
 mod fsm;
 mod handlers;
+mod import;
 mod queue;
+
+pub(crate) use import::peer_kind;
 
 /// NOTIFICATION codes and subcodes, declared once in the codec (RFC 4271 section 4.5, RFC 4486,
 /// RFC 6608).
@@ -132,6 +135,10 @@ pub(crate) struct Peer {
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
     /// excluded by RFC 4724 section 4.1).
     pub(crate) deferral_settled: bool,
+    /// The attributes as received of the paths whose Loc-RIB attributes the import policy
+    /// modified (rejected and unmodified paths keep theirs in the Loc-RIB): with the Loc-RIB, the
+    /// pre-policy Adj-RIB-In a policy change is re-evaluated from. Empty without import policy.
+    pub(crate) pre_policy: crate::hash::FastMap<(Prefix, u32), Arc<RouteAttrs>>,
 }
 
 impl Peer {
@@ -234,7 +241,7 @@ pub struct RouteInfo {
 pub struct RibMemory {
     /// Paths stored in all Adj-RIBs-In.
     pub paths_in: usize,
-    /// Bytes of all Adj-RIBs-In.
+    /// Bytes of all Adj-RIBs-In (with the attributes as received of paths an import policy modified).
     pub adj_rib_in: usize,
     /// Bytes of the Loc-RIB.
     pub loc_rib: usize,
@@ -398,6 +405,7 @@ impl Engine {
             counts: [0; 2],
             connect_failures: 0,
             deferral_settled: false,
+            pre_policy: Default::default(),
         }));
         self.deferral_start();
         self.fsm_start(id);
@@ -405,8 +413,9 @@ impl Engine {
     }
 
     /// Changes a peer's configuration. Changes that alter the session (AS, role, families,
-    /// ADD-PATH, hold time, address) reset it with Cease "Other Configuration Change" (RFC 4486);
-    /// others (max prefixes, passive, timers) apply in place.
+    /// ADD-PATH, hold time, address, next hop mode) reset it with Cease "Other Configuration
+    /// Change" (RFC 4486); others (max prefixes, passive, timers, import and export policy) apply
+    /// in place.
     pub fn update_peer(&mut self, now: Instant, id: PeerId, cfg: PeerConfig) -> Result<(), ConfigError> {
         self.tick(now);
         let Some(p) = self.peer(id) else {
@@ -420,6 +429,8 @@ impl Engine {
         }
         let old = p.cfg.clone();
         let changed = old != cfg;
+        let import_changed = old.import_policy != cfg.import_policy;
+        let export_changed = old.export_policy != cfg.export_policy;
         let reset = old.remote_addr != cfg.remote_addr
             || old.remote_as != cfg.remote_as
             || old.local_as != cfg.local_as
@@ -429,7 +440,7 @@ impl Engine {
             || old.add_path_receive != cfg.add_path_receive
             || old.hold_time != cfg.hold_time
             || old.graceful_restart != cfg.graceful_restart
-            || old.next_hop_self != cfg.next_hop_self
+            || old.next_hop != cfg.next_hop
             || old.local_addr != cfg.local_addr
             || old.allow_local_as != cfg.allow_local_as;
         self.by_addr.remove(&old.remote_addr);
@@ -451,6 +462,15 @@ impl Engine {
             self.drop_all_conns(id, Some(n), false);
             self.fsm_start(id);
         } else {
+            // A policy change applies live: the import policy is re-evaluated over the kept
+            // Adj-RIB-In, and the peer moves to the update group of its new export policy; only
+            // changed outcomes are sent.
+            if import_changed {
+                self.reapply_import(id);
+            }
+            if export_changed {
+                self.groups_regroup(id);
+            }
             self.check_max_prefixes(id, None);
         }
         self.deferral_check();
@@ -851,8 +871,8 @@ impl Engine {
         let (mut stale, mut accepted) = (0, [0usize; 2]);
         for (pr, pid) in p.adj_in.iter() {
             if let Some(r) = self.loc.path(&pr, p.id, pid) {
-                accepted[pr.family().index()] += 1;
-                stale += usize::from(r.flags != 0);
+                accepted[pr.family().index()] += usize::from(r.flags & REJECTED == 0);
+                stale += usize::from(r.flags & STALE_ANY != 0);
             }
         }
         PeerInfo {
@@ -881,7 +901,8 @@ impl Engine {
         let mut m = RibMemory::default();
         for p in self.peers.iter().flatten() {
             m.paths_in += p.adj_in.len();
-            m.adj_rib_in += p.adj_in.table_bytes();
+            m.adj_rib_in += p.adj_in.table_bytes()
+                + p.pre_policy.capacity() * (std::mem::size_of::<((Prefix, u32), Arc<RouteAttrs>)>() + 1);
         }
         m.loc_rib = self.loc.map.table_bytes()
             + self
@@ -899,7 +920,7 @@ impl Engine {
         m
     }
 
-    /// Number of prefixes in the Loc-RIB.
+    /// Number of prefixes in the Loc-RIB (counting those whose only paths the import policy rejected).
     pub fn loc_rib_len(&self) -> usize {
         self.loc.map.len()
     }
@@ -917,6 +938,10 @@ impl Engine {
         }
         let mut order = Vec::new();
         self.rank(paths, &mut order);
+        if order.is_empty() {
+            // Every path was rejected by import policy.
+            return None;
+        }
         let step = self.best_step(paths, &order);
         Some(RouteInfo {
             prefix: *prefix,
@@ -928,16 +953,19 @@ impl Engine {
                     path_id: paths[i].path_id,
                     attrs: Arc::clone(&paths[i].attrs),
                     best: rank == 0,
-                    stale: paths[i].flags != 0,
+                    stale: paths[i].flags & STALE_ANY != 0,
                 })
                 .collect(),
             deciding_step: step,
         })
     }
 
-    /// Every Loc-RIB prefix (unordered).
+    /// Every Loc-RIB prefix with a path the import policy accepted (unordered).
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
-        self.loc.map.keys()
+        self.loc
+            .map
+            .iter()
+            .filter_map(|(p, s)| s.as_slice().iter().any(|r| r.flags & REJECTED == 0).then_some(p))
     }
 
     /// One page of the Loc-RIB in [`Prefix`] order (IPv4 before IPv6, then address, then length): the
@@ -959,7 +987,8 @@ impl Engine {
         // A max-heap of the `limit` smallest candidates: its top is the one to evict.
         let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.map.len()) + 1);
         for (p, slots) in self.loc.map.iter() {
-            if slots.as_slice().is_empty() || after.is_some_and(|a| p <= *a) {
+            // As `prefixes`: a prefix whose every path the import policy rejected is not listed.
+            if !slots.as_slice().iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
                 continue;
             }
             if heap.len() < limit {
@@ -972,15 +1001,25 @@ impl Engine {
         heap.into_sorted_vec()
     }
 
-    /// The Adj-RIB-In of a peer: (prefix, path id, attributes, stale).
+    /// The Adj-RIB-In of a peer, before import policy: (prefix, path id, attributes as received,
+    /// stale). Paths the import policy rejected are included.
     pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<RouteAttrs>, bool)> + '_ {
         let loc = &self.loc;
         self.peer(id).into_iter().flat_map(move |p| {
             p.adj_in.iter().filter_map(move |(pr, pid)| {
                 let r = loc.path(&pr, id, pid)?;
-                Some((pr, pid, &r.attrs, r.flags != 0))
+                let attrs = p.pre_policy.get(&(pr, pid)).unwrap_or(&r.attrs);
+                Some((pr, pid, attrs, r.flags & STALE_ANY != 0))
             })
         })
+    }
+
+    /// Whether `id`'s import policy accepted the path (`prefix`, `path_id`) of its Adj-RIB-In
+    /// (`None`: no such path).
+    pub fn import_accepted(&self, id: PeerId, prefix: &Prefix, path_id: u32) -> Option<bool> {
+        self.loc
+            .path(prefix, id, path_id)
+            .map(|r| r.flags & REJECTED == 0)
     }
 }
 

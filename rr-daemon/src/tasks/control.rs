@@ -132,6 +132,9 @@ impl EngineTask {
             "last_down": p.last_down.as_ref().map(|r| last_down_json(r, entry.and_then(|e| e.last_down_at))),
             "md5": spec.is_some_and(|s| s.password.is_some()),
             "ttl_security": spec.and_then(|s| s.ttl_security),
+            // Rules of the import and export policy (BGPPeer.filters), 0 without filters.
+            "import_rules": p.config.import_policy.rules().len(),
+            "export_rules": p.config.export_policy.rules().len(),
             "negotiated": p.negotiated.as_ref().map(|n| json!({
                 "hold_time_secs": n.hold_time.as_secs(),
                 "families": families(n.families),
@@ -296,6 +299,7 @@ impl EngineTask {
                     ))
                 }
             }
+            ControlReq::Rib { view, after, limit } => self.rib_page(view, after.as_deref(), limit),
         }
     }
 

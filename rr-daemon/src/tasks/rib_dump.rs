@@ -1,0 +1,155 @@
+//! `GET /rib`: the Loc-RIB (best paths) or every path of every Adj-RIB-In, one page at a time, with each
+//! path's attributes already encoded as a TABLE_DUMP_V2 RIB entry holds them (RFC 6396 section 4.3.4:
+//! 4-octet AS numbers, an abbreviated MP_REACH_NLRI), so `rr-cli dump --mrt` only frames records.
+//!
+//! Paging: prefixes in [`Prefix`] order (IPv4 before IPv6, then address, then length); a page is the first
+//! `limit` prefixes after the `after` cursor. Each call scans the prefix keys once and keeps only `limit` of
+//! them (a bounded heap): memory and output are bounded by `limit`, the engine task is busy for one pass over
+//! the keys. Pages are read at different times, so a dump of a changing RIB is not one atomic snapshot.
+//!
+//! Kept apart from `/routes` (its own function, module and route) so that the routes API can change
+//! independently.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::IpAddr;
+
+use bgp_wire::{AfiSafi, AttrValue, MpNextHop, MpReach, PathAttribute, RouteAttrs};
+use bytes::{Bytes, BytesMut};
+use rr_core::Prefix;
+use serde_json::{Value, json};
+
+use super::EngineTask;
+
+/// Prefixes per page when the caller gives no `limit`.
+pub(crate) const DEFAULT_LIMIT: usize = 1000;
+/// Most prefixes per page.
+pub(crate) const MAX_LIMIT: usize = 10_000;
+
+/// Which paths a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RibView {
+    /// The best path of each prefix (the Loc-RIB).
+    Loc,
+    /// Every path of every peer that import policy accepted (all Adj-RIBs-In, as `/routes` lists them).
+    AdjIn,
+}
+
+/// The path attributes of a route as a list the codec encodes (MP_REACH_NLRI without NLRI for IPv6).
+fn rib_attributes(a: &RouteAttrs, v6: bool) -> Vec<PathAttribute> {
+    let mut v = vec![
+        PathAttribute::new(AttrValue::Origin(a.origin)),
+        PathAttribute::new(AttrValue::AsPath(a.as_path.clone())),
+    ];
+    match (v6, a.next_hop) {
+        (false, Some(IpAddr::V4(nh))) => v.push(PathAttribute::new(AttrValue::NextHop(nh))),
+        (true, Some(IpAddr::V6(global))) => v.push(PathAttribute::new(AttrValue::MpReach(MpReach {
+            afi_safi: AfiSafi::IPV6_UNICAST,
+            next_hop: MpNextHop::Ipv6 {
+                global,
+                link_local: a.next_hop_link_local,
+            },
+            nlri: Vec::new(),
+            opaque_nlri: Bytes::new(),
+        }))),
+        _ => {}
+    }
+    if let Some(m) = a.med {
+        v.push(PathAttribute::new(AttrValue::MultiExitDisc(m)));
+    }
+    if let Some(l) = a.local_pref {
+        v.push(PathAttribute::new(AttrValue::LocalPref(l)));
+    }
+    if a.atomic_aggregate {
+        v.push(PathAttribute::new(AttrValue::AtomicAggregate));
+    }
+    if let Some(g) = a.aggregator {
+        v.push(PathAttribute::new(AttrValue::Aggregator(g)));
+    }
+    if !a.communities.is_empty() {
+        v.push(PathAttribute::new(AttrValue::Communities(a.communities.clone())));
+    }
+    if let Some(o) = a.originator_id {
+        v.push(PathAttribute::new(AttrValue::OriginatorId(o)));
+    }
+    if !a.cluster_list.is_empty() {
+        v.push(PathAttribute::new(AttrValue::ClusterList(a.cluster_list.clone())));
+    }
+    v.extend(a.other.iter().cloned());
+    v
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+impl EngineTask {
+    /// One page of the RIB; see the module docs.
+    pub(super) fn rib_page(&self, view: RibView, after: Option<&str>, limit: usize) -> Result<Value, String> {
+        let Some(engine) = self.engine.as_ref() else {
+            return Err("the reflector has not read its datastore yet".into());
+        };
+        let after: Option<Prefix> = after
+            .map(|s| s.parse().map_err(|e| format!("after={s:?}: {e}")))
+            .transpose()?;
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(format!("limit must be 1 to {MAX_LIMIT}"));
+        }
+        // The `limit` smallest prefixes after the cursor: a max-heap evicting its largest.
+        let mut heap = BinaryHeap::with_capacity(limit + 1);
+        for p in engine.prefixes() {
+            if after.is_some_and(|a| p <= a) {
+                continue;
+            }
+            heap.push(p);
+            if heap.len() > limit {
+                heap.pop();
+            }
+        }
+        let full = heap.len() == limit;
+        let page = heap.into_sorted_vec();
+        let mut peers: BTreeMap<IpAddr, Value> = BTreeMap::new();
+        let mut routes = Vec::with_capacity(page.len());
+        for p in &page {
+            let Some(r) = engine.route(p) else { continue };
+            let v6 = p.addr().is_ipv6();
+            let mut paths = Vec::new();
+            for path in r.paths.iter().filter(|x| view == RibView::AdjIn || x.best) {
+                let Some(addr) = self.by_id.get(&path.peer).copied() else {
+                    continue;
+                };
+                let mut attrs = BytesMut::new();
+                bgp_wire::mrt::encode_rib_attributes(&rib_attributes(&path.attrs, v6), &mut attrs)
+                    .map_err(|e| format!("encoding the attributes of {p}: {e}"))?;
+                peers.entry(addr).or_insert_with(|| {
+                    let info = engine.peer_info_of(path.peer);
+                    json!({
+                        "asn": info.as_ref().map(|i| i.config.remote_as),
+                        "router_id": info
+                            .as_ref()
+                            .and_then(|i| i.negotiated.as_ref())
+                            .map(|n| n.remote_router_id.to_string()),
+                        "name": self.peers.get(&addr).map(|e| e.spec.name.clone()),
+                    })
+                });
+                paths.push(json!({
+                    "peer": addr.to_string(),
+                    "path_id": path.path_id,
+                    "best": path.best,
+                    "attributes": hex(&attrs),
+                }));
+            }
+            routes.push(json!({"prefix": p.to_string(), "paths": paths}));
+        }
+        let router_id = self.identity.map(|i| i.router_id.to_string());
+        Ok(json!({
+            "router_id": router_id,
+            "peers": peers.into_iter().map(|(a, mut v)| { v["address"] = json!(a.to_string()); v }).collect::<Vec<_>>(),
+            "routes": routes,
+            "next": if full { page.last().map(ToString::to_string) } else { None },
+        }))
+    }
+}
