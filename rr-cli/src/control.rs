@@ -4,6 +4,7 @@
 //! `dump --mrt FILE` ([`mod@dump`]) writes the RIB as MRT TABLE_DUMP_V2 from `GET /rib` pages.
 //!
 //! Routes used (served by `rr-daemon`): `GET /status`, `GET /peers`, `GET /routes?prefix=P`, `GET /rib`,
+//! `GET /routes?limit=N&after=P` (the whole table, page by page),
 //! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`. Errors come back as HTTP 400 with
 //! `{"error": "..."}`, which is printed as is.
 
@@ -82,7 +83,9 @@ pub(crate) struct PeersArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RoutesArgs {
     /// A prefix in the Loc-RIB (e.g. 10.2.0.0/26), or an address (e.g. 10.2.0.5: the longest prefix that
-    /// covers it); the whole Loc-RIB when omitted. Exits 1 when there is no such route.
+    /// covers it); the whole Loc-RIB when omitted, fetched in pages of 1000 routes (in prefix order: IPv4
+    /// first, then by address and length) so that the daemon never builds a full-table answer. Exits 1 when
+    /// there is no such route.
     prefix: Option<String>,
     #[command(flatten)]
     ctl: ControlArgs,
@@ -160,7 +163,16 @@ fn show(
     path: &str,
     table: impl Fn(&Value) -> String,
 ) -> anyhow::Result<ExitCode> {
-    match call(ctl, method, path)? {
+    render(ctl, call(ctl, method, path)?, table)
+}
+
+/// Prints an answer of the daemon as a table or JSON, or its refusal.
+fn render(
+    ctl: &ControlArgs,
+    answer: Result<Value, String>,
+    table: impl Fn(&Value) -> String,
+) -> anyhow::Result<ExitCode> {
+    match answer {
         Ok(v) => {
             match ctl.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&v)?),
@@ -340,13 +352,40 @@ pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Routes per `GET /routes` page when `rr-cli routes` walks the whole table.
+const ROUTES_PAGE: usize = 1000;
+
+/// The whole Loc-RIB, one bounded page after the other (each page resumes after the last prefix of the
+/// previous one; a short page is the last), so that the daemon never builds a full-table answer.
+fn all_routes(ctl: &ControlArgs) -> anyhow::Result<Result<Value, String>> {
+    let mut all: Vec<Value> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            None => format!("/routes?limit={ROUTES_PAGE}"),
+            Some(a) => format!("/routes?limit={ROUTES_PAGE}&after={}", encode(a)),
+        };
+        let page = match call(ctl, "GET", &path)? {
+            Ok(Value::Array(page)) => page,
+            Ok(other) => return Err(anyhow!("unexpected /routes answer: {other}")),
+            Err(msg) => return Ok(Err(msg)),
+        };
+        let n = page.len();
+        after = page.last().and_then(|r| r["prefix"].as_str()).map(str::to_string);
+        all.extend(page);
+        if n < ROUTES_PAGE || after.is_none() {
+            return Ok(Ok(Value::Array(all)));
+        }
+    }
+}
+
 /// `routes [PREFIX]`.
 pub(crate) fn routes(args: &RoutesArgs) -> anyhow::Result<ExitCode> {
-    let path = match &args.prefix {
-        Some(p) => format!("/routes?prefix={}", encode(p)),
-        None => "/routes".to_string(),
+    let answer = match &args.prefix {
+        Some(p) => call(&args.ctl, "GET", &format!("/routes?prefix={}", encode(p)))?,
+        None => all_routes(&args.ctl)?,
     };
-    show(&args.ctl, "GET", &path, |v| {
+    render(&args.ctl, answer, |v| {
         let mut rows = Vec::new();
         for r in v.as_array().map(Vec::as_slice).unwrap_or_default() {
             for p in r["paths"].as_array().map(Vec::as_slice).unwrap_or_default() {

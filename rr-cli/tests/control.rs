@@ -128,6 +128,8 @@ fn start_daemon(dir: &Path, yaml: &Path, sock: &Path, control_port: u16) -> Guar
         .arg("--control-read-token-file")
         .arg(dir.join("read-token"))
         .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        // The example lists nodes that never run a BIRD here: do not hold routes for the 120 s default.
+        .args(["--selection-deferral-secs", "10"])
         .env("RUST_LOG", "info")
         .env_remove("IP")
         .env_remove("NODENAME")

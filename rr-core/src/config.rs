@@ -24,6 +24,24 @@ pub struct EngineConfig {
     /// Share one Adj-RIB-Out and one encoding among peers with identical outbound treatment.
     /// `false` gives every peer its own group (for benchmarks and debugging).
     pub update_groups: bool,
+    /// The Selection_Deferral_Timer of a restarting speaker (RFC 4724 section 4.1); `None` turns
+    /// the deferral off.
+    ///
+    /// An engine that starts does not know whether its peers still hold its routes from an
+    /// earlier run, so it acts as a restarting speaker: from the first configured peer on it
+    /// defers best-path selection and every advertisement (the initial tables and their
+    /// End-of-RIB included) until every enabled peer with graceful restart configured has either
+    /// sent End-of-RIB for each negotiated family, or established without the capability, or with
+    /// the Restart State bit set (it is restarting too and waits for us); or until this timer
+    /// expires. Peers that have not connected yet count as waited for: a helper that kept our
+    /// routes stale flushes whatever our End-of-RIB does not re-announce, so announcing before a
+    /// late peer is back would withdraw that peer's routes from everyone else.
+    ///
+    /// Default 120 s, the restart time the engine advertises ([`GracefulRestartConfig`]): FRR's
+    /// `select-defer-time` is 360 s and BIRD's `graceful restart wait` 240 s, but a reflector
+    /// holds back every peer's routes, new peers' included, behind a peer that never returns, and
+    /// a peer not back within the restart time its helpers grant is treated as gone by them too.
+    pub selection_deferral: Option<Duration>,
 }
 
 impl EngineConfig {
@@ -43,6 +61,7 @@ impl EngineConfig {
             extended_messages: true,
             idle_hold_time: Duration::from_secs(5),
             update_groups: true,
+            selection_deferral: Some(Duration::from_secs(120)),
         }
     }
 
@@ -89,6 +108,15 @@ pub struct GracefulRestartConfig {
     /// Advertise LLGR and keep routes of a peer that negotiated LLGR for its stale time after the GR
     /// restart timer expires (RFC 9494).
     pub llgr_stale_time: Option<u32>,
+    /// Set the Forwarding State bit for every family in the capability (RFC 4724 section 3).
+    ///
+    /// A receiving speaker "MUST immediately remove all the stale routes" of a family whose bit is
+    /// clear when the session returns (section 4.2), so the bit decides whether a peer keeps our
+    /// routes until our End-of-RIB or drops them the moment we reconnect. The engine has no
+    /// forwarding plane of its own: routes it passes on keep the next hops of the speakers that
+    /// originated them, whose forwarding a restart of the engine does not touch. Default `true`;
+    /// an embedder whose restart does disturb the forwarding its routes rely on clears it.
+    pub forwarding_state: bool,
 }
 
 impl Default for GracefulRestartConfig {
@@ -97,6 +125,7 @@ impl Default for GracefulRestartConfig {
             enabled: true,
             restart_time: 120,
             llgr_stale_time: None,
+            forwarding_state: true,
         }
     }
 }

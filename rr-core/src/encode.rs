@@ -84,9 +84,11 @@ pub(crate) fn open(offer: &LocalOffer, router_id: Ipv4Addr) -> Option<Bytes> {
         caps.push(Capability::AddPath(ap)); // RFC 7911
     }
     if let Some(rt) = offer.gr_restart_time {
-        // RFC 4724 section 3. We are a helper: no Restart State bit, no preserved forwarding.
+        // RFC 4724 section 3: the Restart State bit while we defer selection after our own start
+        // (section 4.1), the Forwarding State bit as configured (see
+        // `GracefulRestartConfig::forwarding_state`).
         caps.push(Capability::GracefulRestart(GracefulRestart {
-            restart_state: false,
+            restart_state: offer.gr_restarting,
             notification: false,
             restart_time: rt.min(4095),
             families: offer
@@ -94,7 +96,7 @@ pub(crate) fn open(offer: &LocalOffer, router_id: Ipv4Addr) -> Option<Bytes> {
                 .iter()
                 .map(|f| GrFamily {
                     afi_safi: fam(f),
-                    forwarding: false,
+                    forwarding: offer.gr_forwarding,
                 })
                 .collect(),
         }));

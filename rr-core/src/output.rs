@@ -69,6 +69,16 @@ pub enum Output {
         /// Why.
         reason: DownReason,
     },
+    /// Route selection, deferred since the engine started (RFC 4724 section 4.1,
+    /// [`EngineConfig::selection_deferral`](crate::EngineConfig::selection_deferral)), runs from
+    /// now on: the initial tables and their End-of-RIB follow.
+    SelectionDeferralEnded {
+        /// How long selection was deferred.
+        deferred: std::time::Duration,
+        /// The peers still waited for when the Selection_Deferral_Timer expired; empty when every
+        /// peer had sent End-of-RIB (or was excluded).
+        waiting: Vec<PeerId>,
+    },
 }
 
 /// Why a session (or a connection attempt) ended, and who caused it.

@@ -153,6 +153,11 @@ pub struct LocalOffer {
     pub extended_messages: bool,
     /// GR restart time offered, if GR is enabled.
     pub gr_restart_time: Option<u16>,
+    /// Restart State bit of the GR capability: we are a restarting speaker still deferring route
+    /// selection (RFC 4724 section 4.1).
+    pub gr_restarting: bool,
+    /// Forwarding State bit of every family of the GR capability (RFC 4724 section 3).
+    pub gr_forwarding: bool,
     /// LLGR stale time offered.
     pub llgr_stale_time: Option<u32>,
 }
@@ -318,6 +323,8 @@ mod tests {
             add_path_receive: FamilySet::EMPTY,
             extended_messages: true,
             gr_restart_time: Some(120),
+            gr_restarting: false,
+            gr_forwarding: true,
             llgr_stale_time: None,
         }
     }

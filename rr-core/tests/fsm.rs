@@ -14,7 +14,10 @@ fn t(secs: u64) -> Instant {
 }
 
 fn engine() -> Engine {
-    Engine::new(EngineConfig::new("10.0.0.1".parse().unwrap(), AS))
+    let mut c = EngineConfig::new("10.0.0.1".parse().unwrap(), AS);
+    // These tests follow one peer's timers; the route-selection deferral has its own tests.
+    c.selection_deferral = None;
+    Engine::new(c)
 }
 
 fn cfg(passive: bool) -> PeerConfig {

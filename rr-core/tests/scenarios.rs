@@ -272,6 +272,8 @@ fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
         c1,
         Message::Update(announce(&["10.1.0.0/24", "10.1.1.0/24"], "10.0.0.11", vec![])),
     );
+    // Its End-of-RIB ends the engine's start-up selection deferral (the other client has no GR).
+    net.script_end_of_rib(c1);
     assert_eq!(announced_v4(&net.take_updates(c2)).len(), 2);
 
     net.script_crash(c1);
@@ -329,6 +331,7 @@ fn graceful_restart_timer_sweeps_stale_routes() {
         c1,
         Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
     );
+    net.script_end_of_rib(c1);
     net.take_updates(c2);
     net.script(c1).accept = false;
     net.script_crash(c1);
@@ -702,6 +705,8 @@ fn llgr_keeps_routes_with_llgr_stale_after_the_restart_timer() {
         c1,
         Message::Update(announce(&["10.1.0.0/24"], "10.0.0.11", vec![])),
     );
+    net.script_end_of_rib(c1);
+    net.script_end_of_rib(c2);
     net.take_updates(c2);
     net.script(c1).accept = false;
     net.script_crash(c1);

@@ -18,6 +18,8 @@ use crate::router_id::RouterIdSetting;
 
 /// The largest `--batch-interval-ms` accepted.
 const MAX_BATCH_INTERVAL_MS: u64 = 1000;
+/// Upper bound of `--selection-deferral-secs` (FRR allows the same range for `select-defer-time`).
+const MAX_SELECTION_DEFERRAL_SECS: u64 = 3600;
 
 /// Which datastore backend to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +150,12 @@ pub(crate) struct Args {
     /// per-peer setting, so this applies to every peer. Unlimited if unset.
     #[arg(long)]
     pub(crate) max_prefixes: Option<usize>,
+    /// Seconds to defer route selection after start-up (RFC 4724 section 4.1 Selection_Deferral_Timer; 0:
+    /// off). The reflector announces nothing until every configured peer with graceful restart has sent
+    /// End-of-RIB, or this expires, so that clients that kept its routes through a restart lose none of a
+    /// client that comes back later. At most 3600.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) selection_deferral_secs: u64,
     /// Write an MRT TABLE_DUMP_V2 of every path of every peer (all Adj-RIBs-In, as `rr-cli dump --mrt --adj-in`)
     /// into this directory every --mrt-dump-interval seconds, as `rib.YYYYMMDDTHHMMSSZ.mrt` (like gobgpd's
     /// mrt-dump table). Old files are not removed.
@@ -288,6 +296,8 @@ pub(crate) struct Config {
     pub(crate) batch_interval: std::time::Duration,
     /// Per-peer prefix limit.
     pub(crate) max_prefixes: Option<usize>,
+    /// Route-selection deferral after start-up, `None` when off.
+    pub(crate) selection_deferral: Option<std::time::Duration>,
     /// Directory and interval of periodic MRT RIB dumps.
     pub(crate) mrt_dump: Option<(PathBuf, std::time::Duration)>,
 }
@@ -512,6 +522,15 @@ impl Config {
                 ),
             ));
         }
+        if args.selection_deferral_secs > MAX_SELECTION_DEFERRAL_SECS {
+            return Err(ConfigError::new(
+                "--selection-deferral-secs",
+                format!(
+                    "{} is above {MAX_SELECTION_DEFERRAL_SECS}",
+                    args.selection_deferral_secs
+                ),
+            ));
+        }
         Ok(Config {
             ip,
             ip6,
@@ -533,6 +552,8 @@ impl Config {
             write_queue_high: args.write_queue_high.max(4096),
             batch_interval: std::time::Duration::from_millis(args.batch_interval_ms),
             max_prefixes: args.max_prefixes,
+            selection_deferral: (args.selection_deferral_secs > 0)
+                .then(|| std::time::Duration::from_secs(args.selection_deferral_secs)),
             mrt_dump: args
                 .mrt_dump_dir
                 .map(|d| (d, std::time::Duration::from_secs(args.mrt_dump_interval))),
@@ -566,6 +587,18 @@ mod tests {
         assert_eq!(c.ip, Some(Ipv4Addr::new(127, 0, 1, 1)));
         assert_eq!(c.shutdown_mode, ShutdownMode::Graceful);
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9179".parse().expect("addr")));
+    }
+
+    #[test]
+    fn selection_deferral_default_and_bound() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        let c = resolve(&["--file", p], &[]).expect("valid");
+        assert_eq!(c.selection_deferral, Some(std::time::Duration::from_secs(120)));
+        let c = resolve(&["--file", p, "--selection-deferral-secs", "0"], &[]).expect("valid");
+        assert_eq!(c.selection_deferral, None);
+        let e = resolve(&["--file", p, "--selection-deferral-secs", "3601"], &[]).expect_err("too long");
+        assert!(e.to_string().contains("--selection-deferral-secs"), "{e}");
     }
 
     #[test]

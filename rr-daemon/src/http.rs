@@ -1,6 +1,8 @@
 //! HTTP endpoints: Prometheus `/metrics`, `/healthz`, `/readyz` on a TCP address, and the JSON control API
 //! for `rr-cli` on a unix socket (optionally TCP too): `GET /status`, `GET /peers`, `GET /routes?prefix=P`,
-//! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`.
+//! `GET /routes?limit=N&after=P` (one page of the Loc-RIB in prefix order: up to N routes, default 1000, at most
+//! 10000, after prefix P; the next page starts after the last prefix of this one, and a page shorter than N is
+//! the last), `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`.
 //!
 //! Access control:
 //! - The unix socket is created mode 0600 whatever the umask (the permissions are set before `listen(2)`,
@@ -93,6 +95,8 @@ pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
                         s,
                         ControlReq::Routes {
                             prefix: q.get("prefix").cloned().filter(|p| !p.is_empty()),
+                            after: q.get("after").cloned().filter(|p| !p.is_empty()),
+                            limit: q.get("limit").cloned(),
                         },
                     )
                 },

@@ -190,6 +190,10 @@ pub(crate) fn peer_spec(
             .restart_time
             .map_or(120, |d| d.as_secs().min(4095) as u16),
         llgr_stale_time: None,
+        // The reflector forwards no traffic: a restart leaves the clients' forwarding intact, and a
+        // clear bit would make every BIRD client flush the reflected routes the moment the reflector
+        // reconnects (RFC 4724 section 4.2) instead of at its End-of-RIB.
+        forwarding_state: true,
     };
     // nextHopMode as calico-node's BIRD: Auto is BIRD's default (our address towards eBGP, unchanged towards
     // iBGP), Self is `next hop self`, Keep (also from keepOriginalNextHop on eBGP sessions) `next hop keep`.

@@ -156,8 +156,11 @@ impl EngineCmd {
 pub(crate) enum ControlReq {
     Status,
     Peers,
+    /// One route (`prefix`), or one page of the Loc-RIB: up to `limit` routes after the prefix `after`.
     Routes {
         prefix: Option<String>,
+        after: Option<String>,
+        limit: Option<String>,
     },
     Reset {
         name: String,
@@ -255,6 +258,8 @@ pub(crate) struct EngineTask {
     low_watermark: usize,
     /// Minimum time between two flushes of the engine's route changes (`--batch-interval-ms`).
     batch_interval: Duration,
+    /// Route-selection deferral of every engine this task builds (`--selection-deferral-secs`).
+    selection_deferral: Option<Duration>,
     last_flush: tokio::time::Instant,
     /// The engine's next timer deadline as last looked up, when, and whether the engine may have armed an
     /// earlier one since (see [`TIMER_GRANULARITY`]).
@@ -275,6 +280,7 @@ impl EngineTask {
         health: watch::Sender<Health>,
         high_watermark: usize,
         batch_interval: Duration,
+        selection_deferral: Option<Duration>,
     ) -> Self {
         Self {
             engine: None,
@@ -302,6 +308,7 @@ impl EngineTask {
             high_watermark,
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
             batch_interval,
+            selection_deferral,
             last_flush: tokio::time::Instant::now(),
             timer_deadline: None,
             timers_checked: tokio::time::Instant::now(),
@@ -669,6 +676,19 @@ impl EngineTask {
                 if let Some(repeats) = self.failures.check(peer, &text, tokio::time::Instant::now()) {
                     warn!(peer = %name, address = %addr, reason = %text, repeats,
                           "session failed before Established");
+                }
+            }
+            Output::SelectionDeferralEnded { deferred, waiting } => {
+                let secs = deferred.as_secs_f64();
+                if waiting.is_empty() {
+                    info!(
+                        deferred_secs = secs,
+                        "route selection starts: End-of-RIB received from every peer"
+                    );
+                } else {
+                    let names: Vec<String> = waiting.iter().map(|p| self.peer_name(*p)).collect();
+                    warn!(deferred_secs = secs, waiting = %names.join(","),
+                          "route selection starts: the selection-deferral timer expired before these peers sent End-of-RIB");
                 }
             }
             other => debug!(?other, "unhandled engine output"),

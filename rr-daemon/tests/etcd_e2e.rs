@@ -68,8 +68,10 @@ impl RrEtcd {
             cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
         }
         cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        // As in common::rr: nodes that never run a BIRD would hold every route for the 120 s default.
         let child = cmd
             .args(args)
+            .args(["--selection-deferral-secs", "10"])
             .arg("--control-socket")
             .arg(&ctl)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])

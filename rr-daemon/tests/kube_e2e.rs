@@ -48,6 +48,9 @@ impl KubeRr {
                 &format!("127.0.0.1:{metrics}"),
                 "--nodename",
                 node,
+                // As in common::rr: nodes that never run a BIRD would hold every route for the 120 s default.
+                "--selection-deferral-secs",
+                "10",
             ])
             .env("RUST_LOG", "info,rr_daemon=debug,datastore=debug")
             .env_remove("IP")

@@ -116,6 +116,10 @@ impl Engine {
                 .graceful_restart
                 .enabled
                 .then_some(p.cfg.graceful_restart.restart_time),
+            // RFC 4724 section 4.1: the restarting speaker sets the Restart State bit; we do while
+            // route selection is deferred.
+            gr_restarting: self.deferral.is_active(),
+            gr_forwarding: p.cfg.graceful_restart.forwarding_state,
             llgr_stale_time: p.cfg.graceful_restart.llgr_stale_time,
         }
     }

@@ -235,6 +235,7 @@ impl Engine {
             negotiated: neg,
         });
         self.groups_join(id);
+        self.deferral_note(id);
     }
 
     /// Event 27 UpdateMsg.
@@ -364,6 +365,7 @@ impl Engine {
             }
             self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
         }
+        self.deferral_note(id);
     }
 
     /// Event 25 NotifMsg (or 24 NotifMsgVerErr): close without answering.

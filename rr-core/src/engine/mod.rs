@@ -29,6 +29,7 @@ use crate::timer::{Jitter, Timer, TimerTable};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
+mod deferral;
 mod fsm;
 mod handlers;
 mod import;
@@ -131,6 +132,9 @@ pub(crate) struct Peer {
     pub(crate) counts: [usize; 2],
     /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
     pub(crate) connect_failures: u32,
+    /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
+    /// excluded by RFC 4724 section 4.1).
+    pub(crate) deferral_settled: bool,
     /// The attributes as received of the paths whose Loc-RIB attributes the import policy
     /// modified (rejected and unmodified paths keep theirs in the Loc-RIB): with the Loc-RIB, the
     /// pre-policy Adj-RIB-In a policy change is re-evaluated from. Empty without import policy.
@@ -284,6 +288,8 @@ pub struct Engine {
     pub(crate) out: queue::OutQueue,
     jitter: Jitter,
     pub(crate) now: Instant,
+    /// Route-selection deferral after a (re)start (RFC 4724 section 4.1).
+    pub(crate) deferral: deferral::Deferral,
 }
 
 impl Engine {
@@ -292,6 +298,7 @@ impl Engine {
         Engine {
             cluster_id: cfg.effective_cluster_id(),
             jitter: Jitter::new(cfg.rng_seed),
+            deferral: deferral::Deferral::new(&cfg),
             cfg,
             peers: Vec::new(),
             by_addr: HashMap::new(),
@@ -397,8 +404,10 @@ impl Engine {
             last_event: None,
             counts: [0; 2],
             connect_failures: 0,
+            deferral_settled: false,
             pre_policy: Default::default(),
         }));
+        self.deferral_start();
         self.fsm_start(id);
         Ok(id)
     }
@@ -464,6 +473,7 @@ impl Engine {
             }
             self.check_max_prefixes(id, None);
         }
+        self.deferral_check();
         Ok(())
     }
 
@@ -484,6 +494,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::take) {
             self.by_addr.remove(&p.cfg.remote_addr);
         }
+        self.deferral_check();
         Ok(())
     }
 
@@ -501,6 +512,7 @@ impl Engine {
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
+        self.deferral_check();
         Ok(())
     }
 
@@ -655,7 +667,7 @@ impl Engine {
 
     /// The earliest time at which [`Engine::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
+        let mut next: Option<Instant> = self.deferral.deadline();
         for p in self.peers.iter().flatten() {
             for t in std::iter::once(p.timers.next())
                 .chain(p.conns.iter().map(|c| c.timers.next()))
@@ -670,6 +682,7 @@ impl Engine {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
+        self.deferral_timer(now);
         for i in 0..self.peers.len() {
             let Some(p) = self.peers[i].as_mut() else { continue };
             let id = p.id;
@@ -803,11 +816,15 @@ impl Engine {
     /// Whether a [`Engine::flush`] would have work: changed prefixes, members joining or catching up,
     /// or route refreshes to serve.
     pub fn has_pending_changes(&self) -> bool {
-        !self.dirty.is_empty() || self.groups.has_pending()
+        !self.deferral.is_active() && (!self.dirty.is_empty() || self.groups.has_pending())
     }
 
     /// Runs best path and update-group encoding for every prefix changed since the last flush.
+    /// Does nothing while route selection is deferred after a start ([`Engine::selection_deferred`]).
     pub fn flush(&mut self) {
+        if self.deferral.is_active() {
+            return;
+        }
         self.groups_flush();
         self.dirty.shrink_if_drained();
         if self.dirty.is_empty() {
@@ -949,6 +966,39 @@ impl Engine {
             .map
             .iter()
             .filter_map(|(p, s)| s.as_slice().iter().any(|r| r.flags & REJECTED == 0).then_some(p))
+    }
+
+    /// One page of the Loc-RIB in [`Prefix`] order (IPv4 before IPv6, then address, then length): the
+    /// first `limit` prefixes greater than `after` (from the start when `None`). One pass over the table
+    /// and memory for `limit` prefixes, whatever the table's size, so that a caller can walk a large
+    /// table in bounded slices, resuming after the last prefix of the previous page. Prefixes that stay
+    /// in the table during the walk are seen exactly once.
+    ///
+    /// ```
+    /// # use rr_core::{Engine, EngineConfig};
+    /// let e = Engine::new(EngineConfig::new("192.0.2.1".parse().unwrap(), 64512));
+    /// assert!(e.prefixes_page(None, 100).is_empty());
+    /// ```
+    pub fn prefixes_page(&self, after: Option<&Prefix>, limit: usize) -> Vec<Prefix> {
+        use std::collections::BinaryHeap;
+        if limit == 0 {
+            return Vec::new();
+        }
+        // A max-heap of the `limit` smallest candidates: its top is the one to evict.
+        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.map.len()) + 1);
+        for (p, slots) in self.loc.map.iter() {
+            // As `prefixes`: a prefix whose every path the import policy rejected is not listed.
+            if !slots.as_slice().iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
+                continue;
+            }
+            if heap.len() < limit {
+                heap.push(p);
+            } else if heap.peek().is_some_and(|top| p < *top) {
+                heap.pop();
+                heap.push(p);
+            }
+        }
+        heap.into_sorted_vec()
     }
 
     /// The Adj-RIB-In of a peer, before import policy: (prefix, path id, attributes as received,

@@ -33,6 +33,8 @@ pub struct EngineNode {
     pub engine: Engine,
     pub established: Vec<PeerId>,
     pub down: Vec<(PeerId, DownReason)>,
+    /// `Output::SelectionDeferralEnded`: (virtual time, how long, peers still waited for).
+    pub deferral_ended: Vec<(Instant, Duration, Vec<PeerId>)>,
 }
 
 /// A scripted BGP speaker: answers the OPEN handshake, records everything it receives and sends
@@ -119,6 +121,7 @@ impl Net {
             engine: Engine::new(cfg),
             established: Vec::new(),
             down: Vec::new(),
+            deferral_ended: Vec::new(),
         })));
         self.nodes.len() - 1
     }
@@ -273,6 +276,11 @@ impl Net {
             Output::SessionDown { peer, reason } => {
                 if let Node::Engine(e) = &mut self.nodes[i] {
                     e.down.push((peer, reason));
+                }
+            }
+            Output::SelectionDeferralEnded { deferred, waiting } => {
+                if let Node::Engine(e) = &mut self.nodes[i] {
+                    e.deferral_ended.push((now, deferred, waiting));
                 }
             }
             _ => {}
@@ -430,6 +438,29 @@ impl Net {
             self.queue.push_back(Ev::Deliver(to, bytes));
         }
         self.pump();
+    }
+
+    /// Scripted node `n` sends End-of-RIB for both unicast families, as a speaker that negotiated
+    /// graceful restart does after its initial table (RFC 4724 section 2).
+    pub fn script_end_of_rib(&mut self, n: usize) {
+        for f in [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] {
+            self.script_send(n, Message::Update(Update::end_of_rib_marker(f)));
+        }
+    }
+
+    /// The OPEN messages scripted node `n` received.
+    pub fn opens_received(&self, n: usize) -> Vec<Open> {
+        match &self.nodes[n] {
+            Node::Script(s) => s
+                .received
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Open(o) => Some(o.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Node::Engine(_) => Vec::new(),
+        }
     }
 
     /// Kills scripted node `n`'s TCP connection without a NOTIFICATION (a crash).

@@ -8,6 +8,11 @@ use rr_core::{DownReason, Engine, Family, FamilySet, PeerInfo, State};
 use serde_json::{Value, json};
 
 use super::{ControlReq, EngineTask};
+
+/// Routes in one `GET /routes` page when the request names no `limit`.
+pub(crate) const ROUTES_PAGE_DEFAULT: usize = 1000;
+/// The largest `limit` of one `GET /routes` page: bounds the time and memory one request costs the engine task.
+pub(crate) const ROUTES_PAGE_MAX: usize = 10_000;
 use crate::metrics::{PeerSample, Snapshot};
 
 fn state_name(s: State) -> &'static str {
@@ -180,6 +185,18 @@ impl EngineTask {
                     "established": established,
                     "prefixes": engine.loc_rib_len(),
                     "attribute_sets": engine.attr_sets(),
+                    "selection_deferred": engine.selection_deferred(),
+                    // The peers whose End-of-RIB the deferral still waits for (RFC 4724 section 4.1).
+                    "selection_deferral_waiting": engine
+                        .selection_deferral_waiting()
+                        .iter()
+                        .map(|id| {
+                            self.by_id
+                                .get(id)
+                                .and_then(|a| self.peers.get(a))
+                                .map_or_else(|| id.to_string(), |e| e.spec.name.clone())
+                        })
+                        .collect::<Vec<_>>(),
                     "datastore_synced": h.datastore_synced,
                     "datastore_problem": h.datastore_problem,
                     "uptime_secs": now.as_millis() / 1000,
@@ -204,13 +221,24 @@ impl EngineTask {
                 v.sort_by(|a, b| a["address"].as_str().cmp(&b["address"].as_str()));
                 Ok(Value::Array(v))
             }
-            ControlReq::Routes { prefix } => {
+            ControlReq::Routes { prefix, after, limit } => {
                 let prefixes: Vec<rr_core::Prefix> = match prefix {
                     Some(p) => vec![lookup(engine, &p)?],
                     None => {
-                        let mut all: Vec<_> = engine.prefixes().collect();
-                        all.sort_by_key(|p| p.to_string());
-                        all
+                        // One bounded page per request: a full-table answer would hold the engine task (and
+                        // its keepalives) for seconds and its memory for good (issue 14 item 4).
+                        let limit = match limit {
+                            None => ROUTES_PAGE_DEFAULT,
+                            Some(l) => l
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|n| (1..=ROUTES_PAGE_MAX).contains(n))
+                                .ok_or_else(|| format!("limit must be 1 to {ROUTES_PAGE_MAX}, not {l:?}"))?,
+                        };
+                        let after: Option<rr_core::Prefix> = after
+                            .map(|a| a.parse().map_err(|e| format!("bad after= prefix {a:?}: {e}")))
+                            .transpose()?;
+                        engine.prefixes_page(after.as_ref(), limit)
                     }
                 };
                 let mut out = Vec::new();

@@ -46,6 +46,7 @@ impl EngineTask {
             let mut cfg = EngineConfig::new(d.identity.router_id, d.identity.local_as);
             cfg.cluster_id = d.identity.cluster_id;
             cfg.rng_seed = self.rng_seed;
+            cfg.selection_deferral = self.selection_deferral;
             self.engine = Some(Engine::new(cfg));
             self.identity = Some(d.identity);
             info!(router_id = %d.identity.router_id, cluster_id = %d.identity.cluster_id.map_or_else(String::new, |c| c.to_string()),

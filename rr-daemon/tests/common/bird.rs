@@ -28,6 +28,8 @@ pub struct BirdNeighbor {
     pub passive: bool,
     /// `allow local as N`.
     pub allow_local_as: Option<u32>,
+    /// `hold time N` (BIRD's default is 240).
+    pub hold_time: Option<u16>,
 }
 
 impl BirdNeighbor {
@@ -42,6 +44,7 @@ impl BirdNeighbor {
             rr_client: false,
             passive: false,
             allow_local_as: None,
+            hold_time: None,
         }
     }
 }
@@ -163,6 +166,9 @@ impl BirdSpec {
             }
             if let Some(k) = n.allow_local_as {
                 let _ = writeln!(c, "  allow local as {k};");
+            }
+            if let Some(h) = n.hold_time {
+                let _ = writeln!(c, "  hold time {h};");
             }
             let _ = writeln!(c, "}}");
         }
@@ -410,6 +416,14 @@ impl Bird {
     /// Stops BIRD abruptly (SIGKILL).
     pub fn kill(&mut self) {
         self.guard.kill();
+    }
+
+    /// Starts BIRD again (a plain start, not a graceful-restart recovery) with its spec, after [`Bird::kill`].
+    #[allow(dead_code)]
+    pub fn start_again(&mut self) {
+        let (_, sock, _, _) = Self::paths(&self.dir);
+        let _ = std::fs::remove_file(&sock);
+        self.guard = Self::spawn(&self.spec, &self.dir, false);
     }
 
     /// The log so far (for failure messages).

@@ -66,6 +66,10 @@ impl Daemon {
             Some(_) => "off".to_string(),
             None => format!("127.0.0.1:{}", free_port("127.0.0.1")),
         };
+        // As in common::rr: nodes that never run a BIRD would hold every route for the 120 s default.
+        if !args.iter().any(|a| a == "--selection-deferral-secs") {
+            cmd.args(["--selection-deferral-secs", "10"]);
+        }
         let child = cmd
             .args(args)
             .args(["--nodename", node, "--control-socket"])

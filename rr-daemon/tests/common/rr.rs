@@ -201,6 +201,11 @@ impl Rr {
         if !node.is_empty() {
             cmd.args(["--nodename", node]);
         }
+        // Many topologies list nodes that never run a BIRD: with the daemon's 120 s default every route would
+        // wait that long for their End-of-RIB. Tests about the deferral itself pass their own value.
+        if !extra.contains(&"--selection-deferral-secs") {
+            cmd.args(["--selection-deferral-secs", "10"]);
+        }
         if rust_log {
             cmd.env("RUST_LOG", "info,rr_daemon=debug");
         }
@@ -224,6 +229,12 @@ impl Rr {
                 .map_err(|e| format!("{e}; log: {}", rr.log()))
         });
         rr
+    }
+
+    /// The daemon's process id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
     }
 
     /// Replaces the datastore file (atomically, as editors and config management do).
@@ -258,6 +269,13 @@ impl Rr {
         };
         let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
         Ok((status, v))
+    }
+
+    /// GET with the status code, whatever it is.
+    #[allow(dead_code)]
+    pub fn try_get_status(&self, path: &str) -> (u16, Value) {
+        self.http("GET", path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     pub fn try_get(&self, path: &str) -> Result<Value, String> {
