@@ -9,7 +9,7 @@
 
 use crate::plan::{Plan, REFLECTOR_ADDR, client_addr};
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -117,6 +117,16 @@ pub fn bird_config(s: &ReflectorSetup, log: &Path) -> String {
     // recursive next hop lookup so that BIRD exports them as reachable routes.
     let _ = writeln!(c, "protocol device {{ scan time 60; }}");
     let _ = writeln!(c, "protocol direct {{ ipv4; interface \"lo\"; }}");
+    // Next hops outside 127/8 (an attribute only) resolve through a device route on lo kept in a table of
+    // its own, used as the BGP channels' IGP table: never exported to the clients.
+    let nh_cover = next_hop_cover(&s.plan);
+    if let Some((net, len)) = nh_cover {
+        let _ = writeln!(c, "ipv4 table nh4;");
+        let _ = writeln!(
+            c,
+            "protocol static nhs {{ ipv4 {{ table nh4; }}; route {net}/{len} via \"lo\"; }}"
+        );
+    }
     let _ = writeln!(c, "template bgp rrc {{");
     let _ = writeln!(c, "  local {REFLECTOR_ADDR} port {} as {};", s.port, s.asn);
     let _ = writeln!(c, "  rr client;");
@@ -125,7 +135,11 @@ pub fn bird_config(s: &ReflectorSetup, log: &Path) -> String {
     let _ = writeln!(c, "  passive on;");
     let _ = writeln!(c, "  hold time {};", s.hold_time);
     let add_paths = if s.add_path { "tx" } else { "off" };
-    let _ = writeln!(c, "  ipv4 {{ import all; export all; add paths {add_paths}; }};");
+    let igp = if nh_cover.is_some() { " igp table nh4;" } else { "" };
+    let _ = writeln!(
+        c,
+        "  ipv4 {{ import all; export all; add paths {add_paths};{igp} }};"
+    );
     let _ = writeln!(c, "}}");
     for i in 0..s.plan.clients {
         let _ = writeln!(
@@ -136,6 +150,16 @@ pub fn bird_config(s: &ReflectorSetup, log: &Path) -> String {
         );
     }
     c
+}
+
+/// The smallest prefix covering every next hop of the plan when they come from a next-hop base.
+pub fn next_hop_cover(plan: &Plan) -> Option<(Ipv4Addr, u8)> {
+    plan.next_hop_base?;
+    let first = u32::from(plan.next_hop(0));
+    let last = u32::from(plan.next_hop(plan.clients - 1));
+    let len = (first ^ last).leading_zeros().min(32) as u8;
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    Some((Ipv4Addr::from(first & mask), len))
 }
 
 /// Starts `bird -f` (foreground) with a generated configuration; waits until it listens.
@@ -340,6 +364,25 @@ mod tests {
         assert!(c.contains("neighbor 127.0.1.3 as 64512;"));
         assert!(c.contains("local 127.0.0.1 port 17900 as 64512;"));
         assert!(c.contains("strict bind yes;") && c.contains("rr client;") && c.contains("add paths off"));
+    }
+
+    #[test]
+    fn bird_config_resolves_next_hops_from_a_base() {
+        let mut s = setup();
+        assert!(!bird_config(&s, Path::new("/tmp/x.log")).contains("igp table"));
+        s.plan = Plan::new(1000, 1)
+            .unwrap()
+            .with_next_hop_base(Some(Ipv4Addr::new(100, 64, 0, 0)))
+            .unwrap();
+        assert_eq!(next_hop_cover(&s.plan), Some((Ipv4Addr::new(100, 64, 0, 0), 22)));
+        let c = bird_config(&s, Path::new("/tmp/x.log"));
+        assert!(c.contains("route 100.64.0.0/22 via \"lo\";"));
+        assert_eq!(c.matches("igp table nh4;").count(), 1);
+        s.plan = Plan::new(2, 1)
+            .unwrap()
+            .with_next_hop_base(Some(Ipv4Addr::new(100, 64, 0, 0)))
+            .unwrap();
+        assert_eq!(next_hop_cover(&s.plan), Some((Ipv4Addr::new(100, 64, 0, 0), 30)));
     }
 
     #[test]

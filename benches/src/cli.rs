@@ -1,6 +1,7 @@
 //! Command-line pieces shared by `rr-load` and `rr-compare`.
 
 use crate::load::Mode;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// Workload options common to both commands.
@@ -34,6 +35,11 @@ pub struct Workload {
     /// queue); two threads let it keep up. The reflector under test gets the same cores either way.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Announce NEXT_HOP `BASE + 1 + i` for client `i` instead of its 127.0.x.y source address (an
+    /// attribute only: nothing is ever sent there). FRR rejects 127/8 next hops as martian; `rr-compare` uses
+    /// 100.64.0.0 by default whenever FRR is among the reflectors.
+    #[arg(long)]
+    pub next_hop_base: Option<Ipv4Addr>,
 }
 
 /// What to do after convergence.

@@ -529,7 +529,7 @@ impl Client {
                 origin = plan.origin_of(g);
                 lo = origin * plan.prefixes;
                 hi = lo + plan.prefixes;
-                origin_nh = u32::from(plan.client_addr(origin));
+                origin_nh = u32::from(plan.next_hop(origin));
             }
             if origin == me {
                 own += 1;
@@ -573,7 +573,7 @@ impl Client {
 
     fn announce_attrs(&self) -> Announce {
         Announce {
-            next_hop: self.sh.cfg.plan.client_addr(self.i),
+            next_hop: self.sh.cfg.plan.next_hop(self.i),
             local_pref: self.sh.cfg.local_pref,
         }
     }

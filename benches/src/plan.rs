@@ -5,6 +5,11 @@
 //! (`j` in `0..P`), prefix `g` being `10.0.0.0 + g * 64` with length 26, the way a Calico node announces its
 //! IPAM blocks. A received prefix therefore maps back to `(origin, j)` without any table, which is what lets
 //! each client count what it holds in a bitset of `N * P` bits.
+//!
+//! By default client `i` announces its own source address as NEXT_HOP. With a next-hop base `B` (e.g.
+//! `100.64.0.0`, see [`Plan::with_next_hop_base`]) it announces `B + 1 + i` instead: an attribute only, no
+//! packet is ever sent there. FRR rejects 127/8 next hops as martian (NOTIFICATION 3/8), so `rr-compare`
+//! uses a base whenever FRR is among the reflectors.
 
 use std::net::Ipv4Addr;
 
@@ -27,6 +32,8 @@ pub struct Plan {
     pub clients: usize,
     /// Prefixes announced by each client.
     pub prefixes: usize,
+    /// When set, client `i` announces NEXT_HOP `base + 1 + i` instead of its source address.
+    pub next_hop_base: Option<Ipv4Addr>,
 }
 
 impl Plan {
@@ -49,7 +56,33 @@ impl Plan {
         if total > (0xe000_0000u32 - BASE) as usize / 64 {
             return Err("clients * prefixes exceeds the address plan".into());
         }
-        Ok(Self { clients, prefixes })
+        Ok(Self {
+            clients,
+            prefixes,
+            next_hop_base: None,
+        })
+    }
+
+    /// Next hops `base + 1 + i` instead of the client addresses; the range must not wrap, touch 127/8 or
+    /// reach the multicast space.
+    pub fn with_next_hop_base(self, base: Option<Ipv4Addr>) -> Result<Self, String> {
+        if let Some(b) = base {
+            let first = u32::from(b) as u64 + 1;
+            let last = first + self.clients as u64 - 1;
+            let loopback = (0x7f00_0000u64..0x8000_0000).contains(&first)
+                || (0x7f00_0000u64..0x8000_0000).contains(&last)
+                || (first < 0x7f00_0000 && last >= 0x8000_0000);
+            if last >= 0xe000_0000 || loopback || first < 0x0100_0000 {
+                return Err(format!(
+                    "next-hop base {b}: {} next hops from it leave unicast space or touch 127/8",
+                    self.clients
+                ));
+            }
+        }
+        Ok(Self {
+            next_hop_base: base,
+            ..self
+        })
     }
 
     /// Total prefixes announced by all clients.
@@ -65,6 +98,14 @@ impl Plan {
     /// Source address of client `i`.
     pub fn client_addr(&self, i: usize) -> Ipv4Addr {
         client_addr(i)
+    }
+
+    /// NEXT_HOP announced by client `i` (and expected on its reflected routes).
+    pub fn next_hop(&self, i: usize) -> Ipv4Addr {
+        match self.next_hop_base {
+            Some(b) => next_hop_from(b, i),
+            None => client_addr(i),
+        }
     }
 
     /// Global index of prefix `j` of client `i`.
@@ -99,6 +140,11 @@ pub fn client_addr(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, third as u8, fourth as u8)
 }
 
+/// Next hop of client `i` given a base: `base + 1 + i` (client 0 -> `base + 1`, never the base itself).
+pub fn next_hop_from(base: Ipv4Addr, i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(base).wrapping_add(1).wrapping_add(i as u32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +174,73 @@ mod tests {
         assert_eq!(plan.index_of(plan.prefix_addr(0) + 1, 26), None);
         assert_eq!(plan.index_of(plan.prefix_addr(100_000), 26), None);
         assert_eq!(plan.expected_per_client(), 1999 * 50);
+    }
+
+    #[test]
+    fn next_hops_default_to_client_addresses() {
+        let plan = Plan::new(10, 1).unwrap();
+        assert_eq!(plan.next_hop(3), client_addr(3));
+        let plan = plan.with_next_hop_base(None).unwrap();
+        assert_eq!(plan.next_hop(9), client_addr(9));
+    }
+
+    #[test]
+    fn next_hops_from_a_base_are_distinct_and_outside_loopback() {
+        let base = Ipv4Addr::new(100, 64, 0, 0);
+        let plan = Plan::new(3000, 1)
+            .unwrap()
+            .with_next_hop_base(Some(base))
+            .unwrap();
+        assert_eq!(plan.next_hop(0), Ipv4Addr::new(100, 64, 0, 1));
+        assert_eq!(plan.next_hop(254), Ipv4Addr::new(100, 64, 0, 255));
+        assert_eq!(plan.next_hop(255), Ipv4Addr::new(100, 64, 1, 0));
+        assert_eq!(plan.next_hop(2999), Ipv4Addr::new(100, 64, 11, 184));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..plan.clients {
+            let nh = plan.next_hop(i);
+            assert!(!nh.is_loopback());
+            assert!(
+                (u32::from(nh) >> 22) == (u32::from(base) >> 22),
+                "{nh} outside 100.64.0.0/10"
+            );
+            assert_ne!(nh, plan.client_addr(i));
+            assert!(seen.insert(nh), "duplicate next hop for client {i}");
+        }
+        // The maximal plan still fits in 100.64.0.0/10.
+        let big = Plan::new(Plan::MAX_CLIENTS, 1)
+            .unwrap()
+            .with_next_hop_base(Some(base))
+            .unwrap();
+        assert_eq!(
+            u32::from(big.next_hop(Plan::MAX_CLIENTS - 1)) >> 22,
+            u32::from(base) >> 22
+        );
+    }
+
+    #[test]
+    fn rejects_bad_next_hop_bases() {
+        let plan = Plan::new(300, 1).unwrap();
+        assert!(
+            plan.with_next_hop_base(Some(Ipv4Addr::new(127, 0, 0, 0)))
+                .is_err()
+        );
+        assert!(
+            plan.with_next_hop_base(Some(Ipv4Addr::new(126, 255, 255, 0)))
+                .is_err()
+        );
+        assert!(
+            plan.with_next_hop_base(Some(Ipv4Addr::new(223, 255, 255, 0)))
+                .is_err()
+        );
+        assert!(
+            plan.with_next_hop_base(Some(Ipv4Addr::new(255, 255, 255, 255)))
+                .is_err()
+        );
+        assert!(plan.with_next_hop_base(Some(Ipv4Addr::new(0, 0, 0, 0))).is_err());
+        assert!(
+            plan.with_next_hop_base(Some(Ipv4Addr::new(10, 255, 255, 0)))
+                .is_ok()
+        );
     }
 
     #[test]

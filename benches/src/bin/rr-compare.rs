@@ -18,8 +18,12 @@ use benches::load::{self, LoadConfig, Report};
 use benches::plan::Plan;
 use clap::Parser;
 use serde::Serialize;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Next-hop base used when FRR is among the reflectors and `--next-hop-base` is not given.
+const DEFAULT_FRR_NEXT_HOP_BASE: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 0);
 
 /// Same workload against BIRD and rr-daemon, back to back.
 #[derive(Debug, Parser)]
@@ -152,10 +156,23 @@ fn main() -> anyhow::Result<()> {
     let w = &args.workload;
     let rt = benches::cli::runtime(w.threads)?;
     let mode = args.mode.unwrap_or(ModeCmd::Converge).mode();
+    // FRR rejects 127/8 next hops as martian (NOTIFICATION 3/8): with FRR in the run, every reflector gets
+    // next hops from 100.64.0.0/10 (the same workload for all, so the ratios stay fair).
+    let next_hop_base = w.next_hop_base.or_else(|| {
+        args.reflectors
+            .iter()
+            .any(|r| r == "frr")
+            .then_some(DEFAULT_FRR_NEXT_HOP_BASE)
+    });
+    if let Some(b) = next_hop_base {
+        println!("next hops: {b} + 1 + client index (attribute only)");
+    }
     let mut reports: Vec<Report> = Vec::new();
     let mut summaries = Vec::new();
     for &clients in &args.clients {
-        let plan = Plan::new(clients, args.prefixes).map_err(anyhow::Error::msg)?;
+        let plan = Plan::new(clients, args.prefixes)
+            .and_then(|p| p.with_next_hop_base(next_hop_base))
+            .map_err(anyhow::Error::msg)?;
         let first = reports.len();
         for run in 0..args.runs {
             for name in &args.reflectors {

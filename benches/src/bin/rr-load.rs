@@ -46,7 +46,9 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     load::raise_fd_limit();
-    let plan = Plan::new(args.clients, args.prefixes).map_err(anyhow::Error::msg)?;
+    let plan = Plan::new(args.clients, args.prefixes)
+        .and_then(|p| p.with_next_hop_base(args.workload.next_hop_base))
+        .map_err(anyhow::Error::msg)?;
     let w = &args.workload;
     let cfg = LoadConfig {
         label: args.label.clone(),
