@@ -470,50 +470,15 @@ impl EngineTask {
                 }
             }
             EngineCmd::Frame { conn, frame, .. } => {
-                self.metrics.received_messages.inc();
-                if let Some(w) = self.wire_of(conn) {
-                    w.count_frames(Dir::In, &frame);
-                }
-                if self.conns.contains_key(&conn)
-                    && let Some(e) = self.engine.as_mut()
-                {
-                    e.handle_frame(now, conn, &frame);
-                }
+                // Before the session's decode context reached the reader: decode here with the engine's
+                // context for the connection (what `Engine::handle_frame` would do), so that the message is
+                // counted and its RFC 7606 outcome reported the same way as one the reader decoded.
+                let Some(ctx) = self.engine.as_ref().map(|e| e.decode_ctx(conn)) else {
+                    return;
+                };
+                self.received(now, conn, Message::decode_with_errors(&frame, &ctx).into());
             }
-            EngineCmd::Received { conn, received, .. } => {
-                match received.as_ref() {
-                    Received::Error(err) => {
-                        self.metrics.malformed_messages.inc();
-                        if let Some(h) = self.conns.get(&conn) {
-                            let name = self
-                                .by_id
-                                .get(&h.peer)
-                                .and_then(|a| self.peers.get(a))
-                                .map(|p| p.spec.name.clone());
-                            warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
-                        }
-                    }
-                    Received::Message { msg, errors } => {
-                        self.metrics.received_messages.inc();
-                        if let Some(w) = self.wire_of(conn) {
-                            let notification = match msg {
-                                Message::Notification(n) => Some((n.code, n.subcode)),
-                                _ => None,
-                            };
-                            w.count(Dir::In, msg.message_type().to_u8(), notification);
-                        }
-                        if !errors.is_empty() {
-                            self.count_rfc7606(conn, errors);
-                        }
-                    }
-                    _ => {}
-                }
-                if self.conns.contains_key(&conn)
-                    && let Some(e) = self.engine.as_mut()
-                {
-                    e.handle_received(now, conn, *received);
-                }
-            }
+            EngineCmd::Received { conn, received, .. } => self.received(now, conn, *received),
             EngineCmd::Disconnected { conn, .. } => {
                 if self.conns.remove(&conn).is_some()
                     && let Some(e) = self.engine.as_mut()
@@ -692,6 +657,43 @@ impl EngineTask {
                 }
             }
             other => debug!(?other, "unhandled engine output"),
+        }
+    }
+
+    /// A message from a session reader, decoded: counted (by type, NOTIFICATION code, RFC 7606 outcome, or
+    /// as malformed) and handed to the engine.
+    fn received(&mut self, now: rr_core::Instant, conn: ConnId, received: Received) {
+        match &received {
+            Received::Error(err) => {
+                self.metrics.malformed_messages.inc();
+                if let Some(h) = self.conns.get(&conn) {
+                    let name = self
+                        .by_id
+                        .get(&h.peer)
+                        .and_then(|a| self.peers.get(a))
+                        .map(|p| p.spec.name.clone());
+                    warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
+                }
+            }
+            Received::Message { msg, errors } => {
+                self.metrics.received_messages.inc();
+                if let Some(w) = self.wire_of(conn) {
+                    let notification = match msg {
+                        Message::Notification(n) => Some((n.code, n.subcode)),
+                        _ => None,
+                    };
+                    w.count(Dir::In, msg.message_type().to_u8(), notification);
+                }
+                if !errors.is_empty() {
+                    self.count_rfc7606(conn, errors);
+                }
+            }
+            _ => {}
+        }
+        if self.conns.contains_key(&conn)
+            && let Some(e) = self.engine.as_mut()
+        {
+            e.handle_received(now, conn, received);
         }
     }
 
