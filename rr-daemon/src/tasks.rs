@@ -253,6 +253,10 @@ pub(crate) struct EngineTask {
     health: watch::Sender<Health>,
     node_name: String,
     listen_port: u16,
+    /// The listener addresses and port the desired state asks for.
+    listen_wanted: Option<(Vec<IpAddr>, u16)>,
+    /// Listener addresses whose bind failed (logged once; retried every second).
+    listen_failing: HashSet<SocketAddr>,
     rng_seed: u64,
     high_watermark: usize,
     low_watermark: usize,
@@ -304,6 +308,8 @@ impl EngineTask {
             health,
             node_name: String::new(),
             listen_port: 0,
+            listen_wanted: None,
+            listen_failing: HashSet::new(),
             rng_seed: rand::random(),
             high_watermark,
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
@@ -363,7 +369,10 @@ impl EngineTask {
                         self.timers_stale = true;
                     }
                 }
-                _ = gauge_tick.tick() => self.update_gauges(),
+                _ = gauge_tick.tick() => {
+                    self.update_gauges();
+                    self.retry_listeners();
+                }
             }
         }
     }

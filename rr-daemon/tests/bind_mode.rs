@@ -36,6 +36,8 @@ fn bind_mode_and_listen_port_live() {
     let other_ip = Ipv4Addr::new(127, 0, B, 77);
     let rr_port = free_port("127.0.0.1");
     let mut topo = Topology::calico_rr(rr_port);
+    // Calico's default, not the tests' NodeIP.
+    topo.bind_mode = None;
     topo.nodes
         .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
     let port2 = free_port("127.0.0.1");
@@ -78,4 +80,37 @@ fn bind_mode_and_listen_port_live() {
     assert_eq!(rr.peer_state("node2"), "Established");
     assert_eq!(transitions(&rr), before, "the session was reset");
     assert!(b2.proto_state("rr1").starts_with("Established"));
+}
+
+/// A listener that cannot be bound at start-up (its port held on another address by someone else, which a
+/// wildcard bind conflicts with) is retried until it binds: the daemon does not run without a listener.
+#[test]
+fn a_listener_blocked_at_start_up_binds_once_the_port_is_free() {
+    let rr_ip = Ipv4Addr::new(127, 0, B, 31);
+    let rr_port = free_port("127.0.0.1");
+    let blocker = std::net::TcpListener::bind((Ipv4Addr::new(127, 0, B, 32), rr_port)).expect("blocker");
+    let mut topo = Topology::calico_rr(rr_port);
+    topo.bind_mode = None;
+    topo.nodes
+        .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
+    let rr = Rr::start("rr1", &topo.yaml(), &[]);
+    wait_for("the bind failure logged", T, || {
+        let log = rr.log();
+        if log.contains("cannot bind the BGP listener") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    assert!(
+        !listening(rr_ip, rr_port),
+        "the port is held: nothing can listen on every address"
+    );
+    drop(blocker);
+    wait_listening(
+        "the listener bound after the port was freed",
+        rr_ip,
+        rr_port,
+        true,
+    );
 }

@@ -143,13 +143,16 @@ impl EngineTask {
         }
     }
 
-    /// Binds (or re-binds, after a listenPort change) the BGP listeners.
-    fn ensure_listeners(&mut self, ips: &[IpAddr], port: u16) {
+    /// Binds (or re-binds, after a listenPort or bindMode change) the BGP listeners. Listeners already bound
+    /// where they are wanted stay; an address that cannot be bound (its port taken by another socket) is
+    /// retried once a second by [`EngineTask::retry_listeners`], logged once until it succeeds.
+    pub(super) fn ensure_listeners(&mut self, ips: &[IpAddr], port: u16) {
         let ips: Vec<IpAddr> = if ips.is_empty() {
             vec![IpAddr::from([0u8; 4])]
         } else {
             ips.to_vec()
         };
+        self.listen_wanted = Some((ips.clone(), port));
         let same = self.listen_port == port
             && self.listeners.len() == ips.len()
             && self
@@ -159,7 +162,12 @@ impl EngineTask {
         if same {
             return;
         }
-        for l in self.listeners.drain(..) {
+        let (keep, stop): (Vec<Listener>, Vec<Listener>) = self
+            .listeners
+            .drain(..)
+            .partition(|l| l.port == port && ips.contains(&l.ip));
+        self.listeners = keep;
+        for l in stop {
             l.task.abort();
             // The aborted accept task still holds the socket until it is next polled: stop it listening now,
             // so that the new listener can bind the same address and port (a bindMode change).
@@ -167,14 +175,20 @@ impl EngineTask {
         }
         self.listen_port = port;
         for ip in ips {
+            if self.listeners.iter().any(|l| l.ip == ip) {
+                continue;
+            }
             let addr = SocketAddr::new(ip, port);
             let sock = match bind_listener(addr) {
                 Ok(s) => Arc::new(s),
                 Err(e) => {
-                    error!(%addr, error = %e, "cannot bind the BGP listener");
+                    if self.listen_failing.insert(addr) {
+                        error!(%addr, error = %e, "cannot bind the BGP listener (retrying every second)");
+                    }
                     continue;
                 }
             };
+            self.listen_failing.remove(&addr);
             info!(%addr, "BGP listener bound");
             let tx = self.tx.clone();
             let s2 = sock.clone();
@@ -219,6 +233,15 @@ impl EngineTask {
         }
         self.health
             .send_modify(|h| h.listening = !self.listeners.is_empty());
+    }
+
+    /// Binds the wanted listeners that could not be bound before (called once a second).
+    pub(super) fn retry_listeners(&mut self) {
+        if let Some((ips, port)) = self.listen_wanted.clone()
+            && self.listeners.len() < ips.len().max(1)
+        {
+            self.ensure_listeners(&ips, port);
+        }
     }
 
     /// SIGTERM/SIGINT.

@@ -57,7 +57,9 @@ pub struct Topology {
     pub nodes: Vec<NodeDef>,
     /// BGPPeers: (name, spec as a YAML flow mapping).
     pub peers: Vec<(String, String)>,
-    /// BGPConfiguration default `bindMode` (`NodeIP` when several reflectors share the listen port).
+    /// BGPConfiguration default `bindMode`. `NodeIP` unless a test asks otherwise: a wildcard listener
+    /// (`None`) conflicts with any socket on the machine that holds the same port on another address
+    /// (other tests' speakers and connections), which these tests do not control.
     pub bind_mode: Option<String>,
 }
 
@@ -72,7 +74,7 @@ impl Topology {
                 "peer-with-route-reflectors".into(),
                 "{nodeSelector: all(), peerSelector: route-reflector == 'true'}".into(),
             )],
-            bind_mode: None,
+            bind_mode: Some("NodeIP".into()),
         }
     }
 
