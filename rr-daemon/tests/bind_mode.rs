@@ -28,8 +28,13 @@ fn wait_listening(what: &str, ip: Ipv4Addr, port: u16, want: bool) {
     });
 }
 
+/// The tests here listen on every address: run them one at a time (a wildcard listener conflicts with any
+/// socket on its port).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn bind_mode_and_listen_port_live() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     require(&["bird"]);
     let rr_ip = Ipv4Addr::new(127, 0, B, 1);
     // Another loopback address: reachable only through a listener bound to every address.
@@ -86,9 +91,11 @@ fn bind_mode_and_listen_port_live() {
 /// wildcard bind conflicts with) is retried until it binds: the daemon does not run without a listener.
 #[test]
 fn a_listener_blocked_at_start_up_binds_once_the_port_is_free() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let rr_ip = Ipv4Addr::new(127, 0, B, 31);
-    let rr_port = free_port("127.0.0.1");
-    let blocker = std::net::TcpListener::bind((Ipv4Addr::new(127, 0, B, 32), rr_port)).expect("blocker");
+    // A port the kernel hands out and this test holds, on 127.0.0.1: no other test's free_port() gets it.
+    let blocker = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("blocker");
+    let rr_port = blocker.local_addr().expect("port").port();
     let mut topo = Topology::calico_rr(rr_port);
     topo.bind_mode = None;
     topo.nodes
