@@ -4,6 +4,8 @@
 //!
 //! Properties, checked after every step once the engine's output is drained:
 //! - no panic;
+//! - while the engine defers route selection after its start (RFC 4724 section 4.1: until every peer sent
+//!   End-of-RIB or the deferral timer fired), no peer is sent any route;
 //! - every established peer holds exactly what the reflector's Loc-RIB says it should: each prefix
 //!   whose best path was learned from another peer, and nothing else (so no route is ever reflected
 //!   to the peer it came from, and a withdrawal reaches every peer that had the route);
@@ -230,9 +232,18 @@ impl World {
 
     /// What each established peer must hold: every Loc-RIB prefix whose best path came from
     /// someone else, except (RFC 4456 section 8) a non-client's route towards another non-client.
+    /// While the engine defers route selection after its start (RFC 4724 section 4.1), nothing at all.
     fn check(&self) {
+        let deferred = self.engine.selection_deferred();
         for (i, f) in self.fakes.iter().enumerate() {
             if !f.established {
+                continue;
+            }
+            if deferred {
+                assert!(
+                    f.held.is_empty(),
+                    "peer {i} was sent routes during the selection deferral"
+                );
                 continue;
             }
             let mut want = BTreeSet::new();
@@ -299,7 +310,10 @@ fuzz_target!(|ops: Vec<Op>| {
     if std::env::var_os("ENGINE_FUZZ_STATS").is_some() {
         let up = w.fakes.iter().filter(|f| f.established).count();
         let held: usize = w.fakes.iter().map(|f| f.held.len()).sum();
-        eprintln!("stats: established={up} held={held} loc_rib={}", w.engine.loc_rib_len());
+        eprintln!(
+            "stats: established={up} held={held} loc_rib={}",
+            w.engine.loc_rib_len()
+        );
     }
 });
 
