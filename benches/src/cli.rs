@@ -105,6 +105,18 @@ pub fn median(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
     })
 }
 
+/// The rr-daemon binary to run: `given` (a `--daemon` flag), else `rr-daemon` next to this executable, else
+/// `rr-daemon` on `PATH`.
+pub fn daemon_path(given: Option<&str>) -> String {
+    match given {
+        Some(d) => d.to_string(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("rr-daemon")))
+            .map_or("rr-daemon".into(), |p| p.display().to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::median;

@@ -146,13 +146,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(n) = args.nice {
         load::renice_self(n);
     }
-    let daemon = match &args.daemon {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("rr-daemon")))
-            .map_or("rr-daemon".into(), |p| p.display().to_string()),
-    };
+    let daemon = benches::cli::daemon_path(args.daemon.as_deref());
     let w = &args.workload;
     let rt = benches::cli::runtime(w.threads)?;
     let mode = args.mode.unwrap_or(ModeCmd::Converge).mode();

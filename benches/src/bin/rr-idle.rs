@@ -52,13 +52,7 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     benches::load::raise_fd_limit();
-    let daemon = match &args.daemon {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("rr-daemon")))
-            .map_or("rr-daemon".into(), |p| p.display().to_string()),
-    };
+    let daemon = benches::cli::daemon_path(args.daemon.as_deref());
     // The plan's extra client is the new node: configured only after the window.
     let plan = Plan::new(args.clients, 1).map_err(anyhow::Error::msg)?;
     let grown = Plan::new(args.clients + 1, 1).map_err(anyhow::Error::msg)?;

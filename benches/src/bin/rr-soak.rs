@@ -14,7 +14,7 @@
 
 use anyhow::{Context, bail};
 use benches::bird::{ReflectorSetup, calico_yaml, free_port, start_daemon};
-use benches::cli::runtime;
+use benches::cli::{daemon_path, runtime};
 use benches::load::{self, LoadConfig, Mode};
 use benches::plan::{Plan, REFLECTOR_ADDR, client_addr};
 use benches::procstat;
@@ -106,13 +106,7 @@ fn datastore(setup: &ReflectorSetup, extra: usize) -> String {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     load::raise_fd_limit();
-    let daemon = match &args.daemon {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()?
-            .with_file_name("rr-daemon")
-            .to_string_lossy()
-            .into_owned(),
-    };
+    let daemon = daemon_path(args.daemon.as_deref());
     let plan = Plan::new(args.clients, args.prefixes).map_err(anyhow::Error::msg)?;
     let setup = ReflectorSetup {
         plan,
