@@ -60,7 +60,17 @@ fn readme_example_reflects_between_two_birds() {
         guards.push(ChildGuard::new(name, child));
         socks.push(sock);
     }
-    let status = rr.get("/status");
+    // The control socket answers before the first datastore load has been applied (status says
+    // `"node": ""` until then): wait for the node the daemon picked, then check it is rr1.
+    let mut status = serde_json::Value::Null;
+    wait_for("the daemon picks its node", Duration::from_secs(30), || {
+        status = rr.get("/status");
+        if status["node"] != "" {
+            Ok(())
+        } else {
+            Err(format!("{status}"))
+        }
+    });
     assert_eq!(
         status["node"], "rr1",
         "the daemon found its node without NODENAME: {status}"
