@@ -9,6 +9,7 @@ mod check;
 mod config;
 mod http;
 mod logging;
+mod memory;
 mod metrics;
 mod mrt_dump;
 mod policy;
@@ -170,6 +171,8 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         info!(dir = %dir.display(), interval_secs = interval.as_secs(), "periodic MRT RIB dumps");
         tokio::spawn(mrt_dump::run(tx.clone(), dir, interval));
     }
+
+    tokio::spawn(memory::run(memory::INTERVAL));
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(datastore::snapshot::follow(store.clone(), snap_tx));
