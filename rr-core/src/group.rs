@@ -248,7 +248,7 @@ impl Batch {
 }
 
 fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
-    let peer = peers.get(p.peer.0 as usize).and_then(Option::as_ref);
+    let peer = peers.get(p.peer.slot()).and_then(Option::as_ref);
     Candidate {
         attrs: &p.attrs,
         ebgp: peer.is_some_and(Peer::is_ebgp),
@@ -286,7 +286,7 @@ fn export_policy(
         return Some(None);
     }
     let source = peers
-        .get(p.peer.0 as usize)
+        .get(p.peer.slot())
         .and_then(Option::as_ref)
         .map(|s| s.cfg.remote_addr);
     let ctx = RouteContext {
@@ -313,7 +313,7 @@ fn export_policy(
 pub(crate) type Want = (u32, usize, Option<Arc<RouteAttrs>>);
 
 fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
-    let Some(src) = peers.get(p.peer.0 as usize).and_then(Option::as_ref) else {
+    let Some(src) = peers.get(p.peer.slot()).and_then(Option::as_ref) else {
         return false;
     };
     reflect::may_advertise(Source::from(src.cfg.role), key.role)
@@ -989,7 +989,7 @@ fn diff_prefix(
     let mut new = Slots::Empty;
     let is_member = |id: PeerId| {
         peers
-            .get(id.0 as usize)
+            .get(id.slot())
             .and_then(Option::as_ref)
             .is_some_and(|p| p.group == Some(gi))
     };

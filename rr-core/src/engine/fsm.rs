@@ -307,7 +307,7 @@ impl Engine {
     }
 
     pub(super) fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         let mut changed = Vec::new();
@@ -331,7 +331,7 @@ impl Engine {
     }
 
     pub(super) fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         for (prefix, path_id) in p.adj_in.iter() {
@@ -354,7 +354,7 @@ impl Engine {
 
     /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB.
     pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         let mut removed = Vec::new();

@@ -253,7 +253,7 @@ impl Engine {
         }
         self.restart_hold(id, conn);
         let (router_id, cluster_id, local_as) = (self.cfg.router_id, self.cluster_id, self.cfg.local_as);
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         p.stats.updates_received += 1;

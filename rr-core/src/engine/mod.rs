@@ -68,6 +68,9 @@ pub enum ConfigError {
     /// Router id 0.0.0.0 or AS 0.
     #[error("router id 0.0.0.0 and AS 0 cannot be used")]
     Identity,
+    /// The peer table is full ([`PeerId::SLOT_BITS`] bits of slots).
+    #[error("too many peers")]
+    TooManyPeers,
 }
 
 /// An UPDATE reduced to what the RIB needs (built from `bgp_wire::Update`).
@@ -273,7 +276,10 @@ pub struct RibMemory {
 pub struct Engine {
     pub(crate) cfg: EngineConfig,
     pub(crate) cluster_id: Ipv4Addr,
+    /// Peers by [`PeerId`] slot; `None` for a free slot.
     pub(crate) peers: Vec<Option<Peer>>,
+    /// Free slots of `peers` (with the id their next occupant gets), oldest first.
+    free_slots: std::collections::VecDeque<PeerId>,
     by_addr: HashMap<IpAddr, PeerId>,
     conn_peer: HashMap<ConnId, PeerId>,
     next_conn: u64,
@@ -301,6 +307,7 @@ impl Engine {
             deferral: deferral::Deferral::new(&cfg),
             cfg,
             peers: Vec::new(),
+            free_slots: Default::default(),
             by_addr: HashMap::new(),
             conn_peer: HashMap::new(),
             next_conn: 1,
@@ -357,11 +364,20 @@ impl Engine {
     }
 
     pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers.get(id.0 as usize).and_then(Option::as_ref)
+        self.peers
+            .get(id.slot())
+            .and_then(Option::as_ref)
+            .filter(|p| p.id == id)
     }
 
     pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
-        self.peers.get_mut(id.0 as usize).and_then(Option::as_mut)
+        slot_mut(&mut self.peers, id)
+    }
+
+    /// Slots in the peer table (live peers plus free slots waiting for reuse): at most the largest
+    /// number of peers configured at once.
+    pub fn peer_slots(&self) -> usize {
+        self.peers.len()
     }
 
     // ---------------------------------------------------------------- configuration
@@ -380,9 +396,21 @@ impl Engine {
         if self.cfg.router_id.is_unspecified() || cfg.local_as.unwrap_or(self.cfg.local_as) == 0 {
             return Err(ConfigError::Identity);
         }
-        let id = PeerId(u32::try_from(self.peers.len()).unwrap_or(u32::MAX));
+        // A removed peer's slot is reused (oldest first, so that a stale id stays refused as long as
+        // possible); its id carries the next generation.
+        let id = match self.free_slots.pop_front() {
+            Some(id) => id,
+            None => {
+                let slot = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
+                if slot >= 1 << PeerId::SLOT_BITS {
+                    return Err(ConfigError::TooManyPeers);
+                }
+                self.peers.push(None);
+                PeerId::new(slot, 0)
+            }
+        };
         self.by_addr.insert(cfg.remote_addr, id);
-        self.peers.push(Some(Peer {
+        self.peers[id.slot()] = Some(Peer {
             id,
             cfg,
             enabled: true,
@@ -406,7 +434,7 @@ impl Engine {
             connect_failures: 0,
             deferral_settled: false,
             pre_policy: Default::default(),
-        }));
+        });
         self.deferral_start();
         self.fsm_start(id);
         Ok(id)
@@ -491,8 +519,9 @@ impl Engine {
         };
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
-        if let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::take) {
+        if let Some(p) = self.peers.get_mut(id.slot()).and_then(Option::take) {
             self.by_addr.remove(&p.cfg.remote_addr);
+            self.free_slots.push_back(id.next_generation());
         }
         self.deferral_check();
         Ok(())
@@ -1021,6 +1050,14 @@ impl Engine {
             .path(prefix, id, path_id)
             .map(|r| r.flags & REJECTED == 0)
     }
+}
+
+/// The live peer `id` in `peers` (a field borrow, so that other fields of the engine stay usable).
+pub(crate) fn slot_mut(peers: &mut [Option<Peer>], id: PeerId) -> Option<&mut Peer> {
+    peers
+        .get_mut(id.slot())
+        .and_then(Option::as_mut)
+        .filter(|p| p.id == id)
 }
 
 /// A route as seen by [`Engine::clear_routes`] predicates.
