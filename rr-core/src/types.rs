@@ -223,7 +223,10 @@ impl PeerId {
 
     /// The id the next occupant of this slot gets.
     pub(crate) const fn next_generation(self) -> PeerId {
-        PeerId::new(self.0 & Self::SLOT_MASK, (self.0 >> Self::SLOT_BITS).wrapping_add(1))
+        PeerId::new(
+            self.0 & Self::SLOT_MASK,
+            (self.0 >> Self::SLOT_BITS).wrapping_add(1),
+        )
     }
 }
 

@@ -37,11 +37,19 @@ fn ten_thousand_peers_added_and_removed_keep_the_table_at_the_live_count() {
         while e.poll_output().is_some() {}
     }
     assert_eq!(e.peers().count(), 3 + 4);
-    assert_eq!(e.peer_slots(), 3 + 5, "the table never holds more than the peers configured at once");
+    assert_eq!(
+        e.peer_slots(),
+        3 + 5,
+        "the table never holds more than the peers configured at once"
+    );
     for id in keep {
         assert!(e.peer_info_of(id).is_some());
     }
-    assert_eq!(e.poll_timeout(), None, "passive peers arm no timer, and removed ones left none");
+    assert_eq!(
+        e.poll_timeout(),
+        None,
+        "passive peers arm no timer, and removed ones left none"
+    );
 }
 
 #[test]
@@ -56,7 +64,10 @@ fn a_stale_id_is_refused_not_taken_for_the_new_occupant() {
     assert_eq!(e.peer_info_of(old).map(|p| p.id), None);
     assert_eq!(e.remove_peer(now, old), Err(ConfigError::UnknownPeer(old)));
     assert_eq!(e.reset_peer(now, old, None), Err(ConfigError::UnknownPeer(old)));
-    assert_eq!(e.update_peer(now, old, client(3)), Err(ConfigError::UnknownPeer(old)));
+    assert_eq!(
+        e.update_peer(now, old, client(3)),
+        Err(ConfigError::UnknownPeer(old))
+    );
     assert!(!e.route_refresh(now, old));
     // The new peer is untouched by the calls made with the stale id.
     let info = e.peer_info_of(new).unwrap();

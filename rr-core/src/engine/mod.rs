@@ -25,7 +25,7 @@ use crate::pmap::Dirty;
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
-use crate::timer::{Jitter, Timer, TimerTable};
+use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable, TimerTables};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
@@ -293,6 +293,8 @@ pub struct Engine {
     pub(crate) groups: Groups,
     pub(crate) out: queue::OutQueue,
     jitter: Jitter,
+    /// Every armed peer and connection timer by deadline.
+    timerq: TimerQueue,
     pub(crate) now: Instant,
     /// Route-selection deferral after a (re)start (RFC 4724 section 4.1).
     pub(crate) deferral: deferral::Deferral,
@@ -318,6 +320,7 @@ impl Engine {
             dirty: Dirty::default(),
             groups: Groups::default(),
             out: queue::OutQueue::default(),
+            timerq: TimerQueue::default(),
             now: Instant::ZERO,
         }
     }
@@ -694,39 +697,45 @@ impl Engine {
 
     // ---------------------------------------------------------------- timers
 
-    /// The earliest time at which [`Engine::handle_timeout`] must be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = self.deferral.deadline();
-        for p in self.peers.iter().flatten() {
-            for t in std::iter::once(p.timers.next())
-                .chain(p.conns.iter().map(|c| c.timers.next()))
-                .flatten()
-            {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
+    /// Arms a peer's timer (`conn` none) or a connection's, if the peer and connection exist.
+    pub(crate) fn arm(&mut self, peer: PeerId, conn: Option<ConnId>, timer: Timer, at: Instant) {
+        let key = TimerKey { peer, conn, timer };
+        if let Some(t) = self.peers.table_mut(&key) {
+            self.timerq.set(t, key, at);
         }
-        next
     }
 
-    /// Fires every timer due at `now`.
+    /// The earliest time at which [`Engine::handle_timeout`] must be called. It drops the timer
+    /// queue's stale entries on the way: a cost in proportion to the timers stopped or moved since
+    /// the last call, not to the number of peers.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timers = self.timerq.settle(self.peers.as_slice());
+        match (timers, self.deferral.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires every timer due at `now` (in proportion to the timers due, whatever the number of
+    /// peers). Timers due together fire by peer, a peer's own timers before its connections'.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
         self.deferral_timer(now);
-        for i in 0..self.peers.len() {
-            let Some(p) = self.peers[i].as_mut() else { continue };
-            let id = p.id;
-            let due: Vec<Timer> = p.timers.expired(now).collect();
-            let mut conn_due: Vec<(ConnId, Timer)> = Vec::new();
-            for c in &mut p.conns {
-                for t in c.timers.expired(now) {
-                    conn_due.push((c.id, t));
-                }
-            }
-            for t in due {
-                self.peer_timer(id, t);
-            }
-            for (c, t) in conn_due {
-                self.conn_timer(id, c, t);
+        // The timers due now, disarmed first and then fired (a timer armed by one of them fires on
+        // a later call).
+        let mut due: Vec<TimerKey> = Vec::new();
+        while self
+            .timerq
+            .settle(self.peers.as_slice())
+            .is_some_and(|t| t <= now)
+        {
+            due.extend(self.timerq.pop_settled(self.peers.as_mut_slice()));
+        }
+        due.sort_unstable_by_key(TimerKey::fire_order);
+        for k in due {
+            match k.conn {
+                None => self.peer_timer(k.peer, k.timer),
+                Some(c) => self.conn_timer(k.peer, c, k.timer),
             }
         }
     }
@@ -812,9 +821,7 @@ impl Engine {
                 if let Some(ka) = ka.filter(|k| !k.is_zero()) {
                     self.send(id, conn, encode::keepalive());
                     let at = self.now + self.jitter.apply(ka);
-                    if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
-                        c.timers.set(Timer::Keepalive, at);
-                    }
+                    self.arm(id, Some(conn), Timer::Keepalive, at);
                 }
             }
             _ => {}
@@ -1058,6 +1065,24 @@ pub(crate) fn slot_mut(peers: &mut [Option<Peer>], id: PeerId) -> Option<&mut Pe
         .get_mut(id.slot())
         .and_then(Option::as_mut)
         .filter(|p| p.id == id)
+}
+
+impl TimerTables for [Option<Peer>] {
+    fn table(&self, key: &TimerKey) -> Option<&TimerTable> {
+        let p = self.get(key.peer.slot())?.as_ref().filter(|p| p.id == key.peer)?;
+        match key.conn {
+            None => Some(&p.timers),
+            Some(c) => p.conns.iter().find(|x| x.id == c).map(|c| &c.timers),
+        }
+    }
+
+    fn table_mut(&mut self, key: &TimerKey) -> Option<&mut TimerTable> {
+        let p = slot_mut(self, key.peer)?;
+        match key.conn {
+            None => Some(&mut p.timers),
+            Some(c) => p.conn_mut(c).map(|c| &mut c.timers),
+        }
+    }
 }
 
 /// A route as seen by [`Engine::clear_routes`] predicates.
