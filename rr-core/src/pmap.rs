@@ -285,6 +285,12 @@ impl PathSet {
         self.v4.len() + self.v6.len()
     }
 
+    /// Number of keys per family, indexed by [`crate::Family::index`] (IPv4 keys sit in one table,
+    /// IPv6 in the other, so the counts are the tables' lengths: never kept by hand).
+    pub(crate) fn len_by_family(&self) -> [usize; 2] {
+        [self.v4.len(), self.v6.len()]
+    }
+
     /// Every key.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Prefix, u32)> + '_ {
         self.v4

@@ -368,8 +368,6 @@ impl Engine {
             keep
         });
         for (prefix, path_id) in &removed {
-            let n = &mut p.counts[prefix.family().index()];
-            *n = n.saturating_sub(1);
             if !p.pre_policy.is_empty() {
                 p.pre_policy.remove(&(*prefix, *path_id));
             }
@@ -392,7 +390,7 @@ impl Engine {
         let over = family
             .into_iter()
             .chain(Family::ALL)
-            .find(|f| p.counts[f.index()] > max);
+            .find(|f| p.adj_in.len_by_family()[f.index()] > max);
         let Some(over) = over else {
             return false;
         };

@@ -274,8 +274,6 @@ impl Engine {
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
             if p.adj_in.remove(prefix, *path_id) {
-                let n = &mut p.counts[prefix.family().index()];
-                *n = n.saturating_sub(1);
                 if !p.pre_policy.is_empty() {
                     p.pre_policy.remove(&(*prefix, *path_id));
                 }
@@ -310,9 +308,7 @@ impl Engine {
                 first_family.get_or_insert(prefix.family());
                 match &shared {
                     Some(a) => {
-                        if p.adj_in.insert(*prefix, *path_id) {
-                            p.counts[prefix.family().index()] += 1;
-                        }
+                        p.adj_in.insert(*prefix, *path_id);
                         // Import policy, between the Adj-RIB-In and best path.
                         let (attrs, flags) =
                             import.apply(p, &mut self.interner, &mut cache, *prefix, *path_id, a);
@@ -328,8 +324,6 @@ impl Engine {
                         if !p.pre_policy.is_empty() {
                             p.pre_policy.remove(&(*prefix, *path_id));
                         }
-                        let n = &mut p.counts[prefix.family().index()];
-                        *n = n.saturating_sub(1);
                         self.loc.remove(prefix, id, *path_id);
                     }
                 }

@@ -131,8 +131,6 @@ pub(crate) struct Peer {
     pub(crate) refresh_stale: FamilySet,
     pub(crate) eor_received: FamilySet,
     pub(crate) last_event: Option<Event>,
-    /// Adj-RIB-In paths per family (max-prefix).
-    pub(crate) counts: [usize; 2],
     /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
     pub(crate) connect_failures: u32,
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
@@ -433,7 +431,6 @@ impl Engine {
             refresh_stale: FamilySet::EMPTY,
             eor_received: FamilySet::EMPTY,
             last_event: None,
-            counts: [0; 2],
             connect_failures: 0,
             deferral_settled: false,
             pre_policy: Default::default(),
@@ -919,7 +916,7 @@ impl Engine {
             negotiated: p.established.and(p.neg.as_deref().cloned()),
             prefixes_received: p.adj_in.len(),
             prefixes_advertised: advertised[0] + advertised[1],
-            received_by_family: p.counts,
+            received_by_family: p.adj_in.len_by_family(),
             accepted_by_family: accepted,
             advertised_by_family: advertised,
             prefixes_stale: stale,
