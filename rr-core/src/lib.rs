@@ -73,7 +73,7 @@ pub mod timer;
 pub mod types;
 
 pub use config::{EngineConfig, GracefulRestartConfig, NextHopMode, PeerConfig, Role};
-pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
+pub use engine::{ConfigError, Engine, OriginateError, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
 pub use output::{DownReason, Output};
 pub use session::{Event, Negotiated, State};
 pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix};

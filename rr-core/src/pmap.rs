@@ -219,6 +219,11 @@ impl Dirty {
         self.list.is_empty()
     }
 
+    /// The marked prefixes, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Prefix> + '_ {
+        self.list.iter().copied()
+    }
+
     /// Takes the marked prefixes, in order; nothing is marked afterwards. Give the list back with
     /// [`Dirty::recycle`] to keep its allocation.
     pub(crate) fn take(&mut self) -> Vec<Prefix> {

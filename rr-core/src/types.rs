@@ -205,6 +205,9 @@ impl PeerId {
     /// Bits of the generation counter.
     pub const GENERATION_BITS: u32 = 32 - Self::SLOT_BITS;
     const SLOT_MASK: u32 = (1 << Self::SLOT_BITS) - 1;
+    /// The source of the routes this speaker originates ([`Engine::originate`](crate::Engine::originate)):
+    /// the last slot, never given to a configured peer.
+    pub const LOCAL: PeerId = PeerId(u32::MAX);
 
     pub(crate) const fn new(slot: u32, generation: u32) -> PeerId {
         PeerId((slot & Self::SLOT_MASK) | (generation << Self::SLOT_BITS))

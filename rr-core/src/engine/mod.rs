@@ -21,7 +21,7 @@ use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
 use crate::output::{DownReason, Output};
-use crate::pmap::Dirty;
+use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
@@ -33,7 +33,10 @@ mod deferral;
 mod fsm;
 mod handlers;
 mod import;
+mod local;
 mod queue;
+
+pub use local::OriginateError;
 
 pub(crate) use import::peer_kind;
 
@@ -296,6 +299,11 @@ pub struct Engine {
     pub(crate) now: Instant,
     /// Route-selection deferral after a (re)start (RFC 4724 section 4.1).
     pub(crate) deferral: deferral::Deferral,
+    /// The prefixes this speaker originates (path id 0; the routes are in the Loc-RIB from
+    /// [`PeerId::LOCAL`]).
+    local: PathSet,
+    /// The best paths last reported by [`Output::LocRibChanged`]; `None` while not asked for.
+    reported: Option<PrefixMap<local::Reported>>,
 }
 
 impl Engine {
@@ -319,6 +327,8 @@ impl Engine {
             groups: Groups::default(),
             out: queue::OutQueue::default(),
             timerq: TimerQueue::default(),
+            local: PathSet::default(),
+            reported: None,
             now: Instant::ZERO,
         }
     }
@@ -403,7 +413,8 @@ impl Engine {
             Some(id) => id,
             None => {
                 let slot = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
-                if slot >= 1 << PeerId::SLOT_BITS {
+                // The last slot is PeerId::LOCAL's.
+                if slot >= PeerId::LOCAL.slot() as u32 {
                     return Err(ConfigError::TooManyPeers);
                 }
                 self.peers.push(None);
@@ -858,6 +869,7 @@ impl Engine {
         if self.deferral.is_active() {
             return;
         }
+        self.report_loc_rib();
         self.groups_flush();
         self.dirty.shrink_if_drained();
         if self.dirty.is_empty() {
@@ -871,7 +883,8 @@ impl Engine {
         if self.interner.len() <= self.interner_check_at {
             return;
         }
-        let live_paths: usize = self.peers.iter().flatten().map(|p| p.adj_in.len()).sum();
+        let live_paths: usize =
+            self.peers.iter().flatten().map(|p| p.adj_in.len()).sum::<usize>() + self.local.len();
         if self.interner.len() > live_paths {
             self.interner.collect();
         }

@@ -35,6 +35,8 @@ pub struct EngineNode {
     pub down: Vec<(PeerId, DownReason)>,
     /// `Output::SelectionDeferralEnded`: (virtual time, how long, peers still waited for).
     pub deferral_ended: Vec<(Instant, Duration, Vec<PeerId>)>,
+    /// `Output::LocRibChanged`: (prefix, new best path), in order.
+    pub loc_changes: Vec<(rr_core::Prefix, Option<rr_core::PathInfo>)>,
 }
 
 /// A scripted BGP speaker: answers the OPEN handshake, records everything it receives and sends
@@ -122,6 +124,7 @@ impl Net {
             established: Vec::new(),
             down: Vec::new(),
             deferral_ended: Vec::new(),
+            loc_changes: Vec::new(),
         })));
         self.nodes.len() - 1
     }
@@ -281,6 +284,11 @@ impl Net {
             Output::SelectionDeferralEnded { deferred, waiting } => {
                 if let Node::Engine(e) = &mut self.nodes[i] {
                     e.deferral_ended.push((now, deferred, waiting));
+                }
+            }
+            Output::LocRibChanged { prefix, best } => {
+                if let Node::Engine(e) = &mut self.nodes[i] {
+                    e.loc_changes.push((prefix, best));
                 }
             }
             _ => {}
