@@ -914,7 +914,11 @@ impl Engine {
     /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
     /// high watermark and `false` when it has drained: a congested update-group member stops
     /// receiving the group's stream and, once drained, catches up from the group's Adj-RIB-Out
-    /// with only the keys that changed meanwhile (see the module documentation).
+    /// with only the keys that changed meanwhile. While congested the group records only which
+    /// (prefix, path id) keys changed for the member (a set bounded by the table size, not by the
+    /// churn) and queues nothing for it; once drained, the member is sent the current path or the
+    /// withdrawal of each recorded key, then rejoins the group's shared stream. A slow member
+    /// never stalls the others.
     pub fn set_congested(&mut self, now: crate::types::Instant, conn: crate::types::ConnId, congested: bool) {
         self.tick_pub(now);
         let Some(id) = self.peer_of_conn(conn) else { return };

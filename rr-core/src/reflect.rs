@@ -35,7 +35,7 @@ impl From<Role> for Source {
 /// (the "never back to the sender" rule is applied per member by the update group).
 ///
 /// ```
-/// use rr_core::config::Role;
+/// use rr_core::Role;
 /// use rr_core::reflect::{may_advertise, Source};
 /// assert!(may_advertise(Source::Client, Role::NonClient));
 /// assert!(!may_advertise(Source::NonClient, Role::NonClient));

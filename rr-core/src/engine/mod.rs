@@ -977,6 +977,11 @@ impl Engine {
     }
 
     /// The Loc-RIB entry for `prefix`, paths ranked best first with the deciding step.
+    ///
+    /// It answers from the Loc-RIB as every event fed so far left it, ahead of what peers were
+    /// sent: changes reach the peers (and [`Output::LocRibChanged`]) at the next flush
+    /// ([`Engine::poll_output`] on an empty queue, or [`Engine::flush`]), and not at all while
+    /// route selection is deferred ([`Engine::selection_deferred`]).
     pub fn route(&self, prefix: &Prefix) -> Option<RouteInfo> {
         let paths = self.loc.map.get(prefix)?.as_slice();
         if paths.is_empty() {
