@@ -248,12 +248,6 @@ impl fmt::Display for PeerId {
 pub struct ConnId(pub(crate) u64);
 
 impl ConnId {
-    /// Rebuilds an id from [`ConnId::get`] (for callers that keep connection tables keyed by
-    /// the number).
-    pub const fn from_raw(raw: u64) -> ConnId {
-        ConnId(raw)
-    }
-
     /// The raw number.
     pub const fn get(self) -> u64 {
         self.0
