@@ -235,6 +235,9 @@ impl PeerId {
 
 impl fmt::Display for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == PeerId::LOCAL {
+            return f.write_str("local");
+        }
         match self.0 >> Self::SLOT_BITS {
             0 => write!(f, "peer#{}", self.slot()),
             g => write!(f, "peer#{}.{g}", self.slot()),
