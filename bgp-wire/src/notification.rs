@@ -127,7 +127,7 @@ pub mod route_refresh {
     pub const INVALID_MESSAGE_LENGTH: u8 = 1;
 }
 
-/// A NOTIFICATION message. With the `serde` feature it serializes as `code`, `subcode`,
+/// A NOTIFICATION message. With the `serde` feature of `bgp-wire` it serializes as `code`, `subcode`,
 /// `data`, plus `description` and, for Cease 2/4, `shutdown_message`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Notification {

@@ -16,22 +16,13 @@ pub use bgp_wire::{Origin, RouteAttrs};
 /// Entries whose only owner is the interner are removed by [`Interner::collect`], which the engine
 /// runs after each batch of withdrawals.
 #[derive(Debug, Default)]
-pub struct Interner {
+pub(crate) struct Interner {
     map: HashMap<Arc<RouteAttrs>, ()>,
 }
 
 impl Interner {
     /// Returns the shared copy of `attrs`, inserting it if new.
-    ///
-    /// ```
-    /// use rr_core::attrs::{Interner, Origin, RouteAttrs};
-    /// use std::sync::Arc;
-    /// let mut i = Interner::default();
-    /// let a = i.intern(RouteAttrs::new(Origin::Igp, None));
-    /// let b = i.intern(RouteAttrs::new(Origin::Igp, None));
-    /// assert!(Arc::ptr_eq(&a, &b));
-    /// ```
-    pub fn intern(&mut self, attrs: RouteAttrs) -> Arc<RouteAttrs> {
+    pub(crate) fn intern(&mut self, attrs: RouteAttrs) -> Arc<RouteAttrs> {
         if let Some((k, _)) = self.map.get_key_value(&attrs) {
             return Arc::clone(k);
         }
@@ -41,17 +32,12 @@ impl Interner {
     }
 
     /// Number of distinct sets held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
-    /// Whether no set is held.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Approximate heap bytes of the interned sets.
-    pub fn memory(&self) -> usize {
+    pub(crate) fn memory(&self) -> usize {
         self.map
             .keys()
             .map(|a| {
@@ -71,7 +57,25 @@ impl Interner {
     }
 
     /// Drops sets no route refers to any more.
-    pub fn collect(&mut self) {
+    pub(crate) fn collect(&mut self) {
         self.map.retain(|k, _| Arc::strong_count(k) > 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_sets_share_one_arc_and_dead_ones_are_collected() {
+        let mut i = Interner::default();
+        let a = i.intern(RouteAttrs::new(Origin::Igp, None));
+        let b = i.intern(RouteAttrs::new(Origin::Igp, None));
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = i.intern(RouteAttrs::new(Origin::Egp, None));
+        assert_eq!(i.len(), 2);
+        drop(c);
+        i.collect();
+        assert_eq!(i.len(), 1);
     }
 }

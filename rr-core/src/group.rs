@@ -248,7 +248,7 @@ impl Batch {
 }
 
 fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
-    let peer = peers.get(p.peer.0 as usize).and_then(Option::as_ref);
+    let peer = peers.get(p.peer.slot()).and_then(Option::as_ref);
     Candidate {
         attrs: &p.attrs,
         ebgp: peer.is_some_and(Peer::is_ebgp),
@@ -286,7 +286,7 @@ fn export_policy(
         return Some(None);
     }
     let source = peers
-        .get(p.peer.0 as usize)
+        .get(p.peer.slot())
         .and_then(Option::as_ref)
         .map(|s| s.cfg.remote_addr);
     let ctx = RouteContext {
@@ -313,10 +313,15 @@ fn export_policy(
 pub(crate) type Want = (u32, usize, Option<Arc<RouteAttrs>>);
 
 fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
-    let Some(src) = peers.get(p.peer.0 as usize).and_then(Option::as_ref) else {
-        return false;
+    let source = if p.peer == PeerId::LOCAL {
+        Source::Local
+    } else {
+        let Some(src) = peers.get(p.peer.slot()).and_then(Option::as_ref) else {
+            return false;
+        };
+        Source::from(src.cfg.role)
     };
-    reflect::may_advertise(Source::from(src.cfg.role), key.role)
+    reflect::may_advertise(source, key.role)
         && reflect::communities_allow(&p.attrs, key.role)
         // RFC 9494 section 4.4: LLGR-stale routes are advertised only to peers that support LLGR.
         && (p.flags & STALE_LLGR == 0 || key.llgr)
@@ -657,7 +662,11 @@ impl Engine {
 
     fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {
         let src_peer = self.peer(src);
-        let src_kind = src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role));
+        let src_kind = if src == PeerId::LOCAL {
+            Source::Local
+        } else {
+            src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
+        };
         let src_rid = src_peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
         match key.role {
             Role::Ebgp => Export {
@@ -670,10 +679,12 @@ impl Engine {
             },
             _ => Export {
                 ebgp_local_as: None,
-                reflect: (src_kind != Source::Ebgp)
+                // RFC 4456 section 8 adds ORIGINATOR_ID and CLUSTER_LIST when a route is
+                // reflected; a route this speaker originates is advertised, not reflected.
+                reflect: (src_kind != Source::Ebgp && src_kind != Source::Local)
                     .then(|| (reflect::reflection_ids(attrs, src_rid), self.cluster_id)),
                 next_hop: key.next_hop,
-                default_local_pref: src_kind == Source::Ebgp,
+                default_local_pref: matches!(src_kind, Source::Ebgp | Source::Local),
                 strip_med: false,
                 four_octet_as: key.four_octet_as,
             },
@@ -903,7 +914,11 @@ impl Engine {
     /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
     /// high watermark and `false` when it has drained: a congested update-group member stops
     /// receiving the group's stream and, once drained, catches up from the group's Adj-RIB-Out
-    /// with only the keys that changed meanwhile (see the module documentation).
+    /// with only the keys that changed meanwhile. While congested the group records only which
+    /// (prefix, path id) keys changed for the member (a set bounded by the table size, not by the
+    /// churn) and queues nothing for it; once drained, the member is sent the current path or the
+    /// withdrawal of each recorded key, then rejoins the group's shared stream. A slow member
+    /// never stalls the others.
     pub fn set_congested(&mut self, now: crate::types::Instant, conn: crate::types::ConnId, congested: bool) {
         self.tick_pub(now);
         let Some(id) = self.peer_of_conn(conn) else { return };
@@ -989,7 +1004,7 @@ fn diff_prefix(
     let mut new = Slots::Empty;
     let is_member = |id: PeerId| {
         peers
-            .get(id.0 as usize)
+            .get(id.slot())
             .and_then(Option::as_ref)
             .is_some_and(|p| p.group == Some(gi))
     };

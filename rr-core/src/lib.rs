@@ -49,11 +49,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules: [`session`] (RFC 4271 FSM and OPEN negotiation), [`timer`] (enum-indexed timers and
-//! seeded jitter), [`attrs`] (interned attribute sets), [`best_path`] (RFC 4271 9.1.2.2 and RFC
-//! 4456 section 9), [`reflect`] (RFC 4456 section 8 rules), [`policy`] (import and export route policy), the RIBs and update groups inside
-//! [`Engine`].
+//! # For embedders
+//!
+//! Besides reflecting, an engine can carry routes of its own ([`Engine::originate`],
+//! [`Engine::withdraw_local`]), report its Loc-RIB's best-path changes as outputs
+//! ([`Engine::set_loc_rib_events`], [`Output::LocRibChanged`]), and change its router id, AS and
+//! cluster id in place ([`Engine::set_identity`]). `examples/` has a runnable program per use.
+//!
+//! Public modules: [`attrs`] (the attribute sets routes carry), [`best_path`] (RFC 4271 9.1.2.2
+//! and RFC 4456 section 9), [`reflect`] (RFC 4456 section 8 rules), [`policy`] (import and export
+//! route policy). Everything else is at the crate root; the session FSM, timers, RIBs and update
+//! groups are inside [`Engine`]. `tests/public-api.txt` lists every public item.
 
+mod config;
 mod encode;
 mod engine;
 mod group;
@@ -61,20 +69,19 @@ mod hash;
 mod output;
 mod pmap;
 mod rib;
+mod session;
+mod timer;
+mod types;
 mod wire;
 
 pub mod attrs;
 pub mod best_path;
-pub mod config;
 pub mod policy;
 pub mod reflect;
-pub mod session;
-pub mod timer;
-pub mod types;
 
 pub use config::{EngineConfig, GracefulRestartConfig, NextHopMode, PeerConfig, Role};
-pub use engine::{ConfigError, Engine, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
+pub use engine::{ConfigError, Engine, OriginateError, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
 pub use output::{DownReason, Output};
-pub use session::{Event, Negotiated, State};
-pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix};
+pub use session::{Event, Negotiated, PeerGr, State};
+pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 pub use wire::{Notification, Received};

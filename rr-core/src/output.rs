@@ -69,6 +69,15 @@ pub enum Output {
         /// Why.
         reason: DownReason,
     },
+    /// The best path of `prefix` in the Loc-RIB changed (`None`: the prefix has no usable path
+    /// any more). Only produced after [`Engine::set_loc_rib_events`](crate::Engine::set_loc_rib_events)
+    /// turned it on; its docs state the batching contract.
+    LocRibChanged {
+        /// The prefix.
+        prefix: crate::types::Prefix,
+        /// The new best path ([`PathInfo::best`](crate::PathInfo::best) is true).
+        best: Option<crate::PathInfo>,
+    },
     /// Route selection, deferred since the engine started (RFC 4724 section 4.1,
     /// [`EngineConfig::selection_deferral`](crate::EngineConfig::selection_deferral)), runs from
     /// now on: the initial tables and their End-of-RIB follow.

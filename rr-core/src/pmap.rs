@@ -219,6 +219,11 @@ impl Dirty {
         self.list.is_empty()
     }
 
+    /// The marked prefixes, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Prefix> + '_ {
+        self.list.iter().copied()
+    }
+
     /// Takes the marked prefixes, in order; nothing is marked afterwards. Give the list back with
     /// [`Dirty::recycle`] to keep its allocation.
     pub(crate) fn take(&mut self) -> Vec<Prefix> {
@@ -283,6 +288,12 @@ impl PathSet {
     /// Number of keys.
     pub(crate) fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
+    }
+
+    /// Number of keys per family, indexed by [`crate::Family::index`] (IPv4 keys sit in one table,
+    /// IPv6 in the other, so the counts are the tables' lengths: never kept by hand).
+    pub(crate) fn len_by_family(&self) -> [usize; 2] {
+        [self.v4.len(), self.v6.len()]
     }
 
     /// Every key.

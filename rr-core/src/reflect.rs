@@ -17,6 +17,8 @@ pub enum Source {
     NonClient,
     /// From an eBGP peer.
     Ebgp,
+    /// Originated by this speaker ([`Engine::originate`](crate::Engine::originate)).
+    Local,
 }
 
 impl From<Role> for Source {
@@ -33,7 +35,7 @@ impl From<Role> for Source {
 /// (the "never back to the sender" rule is applied per member by the update group).
 ///
 /// ```
-/// use rr_core::config::Role;
+/// use rr_core::Role;
 /// use rr_core::reflect::{may_advertise, Source};
 /// assert!(may_advertise(Source::Client, Role::NonClient));
 /// assert!(!may_advertise(Source::NonClient, Role::NonClient));
@@ -51,6 +53,9 @@ pub fn may_advertise(from: Source, to: Role) -> bool {
         (Source::NonClient, Role::Ebgp) => true,
         // "Routes from EBGP peers: Send to all the Client and Non-Client Peers."
         (Source::Ebgp, _) => true,
+        // RFC 4271 section 9.2: the restriction on advertising to internal peers covers routes
+        // "learned from internal peers"; a speaker's own routes go to every peer.
+        (Source::Local, _) => true,
     }
 }
 

@@ -87,7 +87,7 @@ pub struct PeerGr {
 
 /// What a peer's OPEN carried, reduced to what the engine negotiates on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteOpen {
+pub(crate) struct RemoteOpen {
     /// BGP version (must be 4).
     pub version: u8,
     /// AS from the 4-octet AS capability if present, else the 2-octet My AS field.
@@ -138,7 +138,7 @@ impl Default for RemoteOpen {
 
 /// What we offered in our OPEN (kept by the OpenSent state).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LocalOffer {
+pub(crate) struct LocalOffer {
     /// Our AS on the session.
     pub asn: u32,
     /// Hold time proposed, seconds.

@@ -188,20 +188,60 @@ impl PrefixFamily for Prefix {
 }
 
 /// Identifies a configured peer inside one [`Engine`](crate::Engine). Assigned by
-/// [`Engine::add_peer`](crate::Engine::add_peer) and never reused.
+/// [`Engine::add_peer`](crate::Engine::add_peer).
+///
+/// The engine reuses the slot of a removed peer for the next peer it adds, so that nothing grows
+/// with the number of peers ever added; the id carries the slot's generation, so an id kept from
+/// the removed occupant is refused ([`ConfigError::UnknownPeer`](crate::ConfigError::UnknownPeer),
+/// `None` from lookups) rather than taken for the new one. The generation has
+/// [`PeerId::GENERATION_BITS`] bits: an id goes stale for good unless its slot is reused that many
+/// times over (1024 removals of peers in the same slot) while the caller still holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerId(pub(crate) u32);
 
 impl PeerId {
-    /// The raw number (stable for the life of the engine).
+    /// Bits of the slot index (up to 4,194,304 peers at once).
+    pub const SLOT_BITS: u32 = 22;
+    /// Bits of the generation counter.
+    pub const GENERATION_BITS: u32 = 32 - Self::SLOT_BITS;
+    const SLOT_MASK: u32 = (1 << Self::SLOT_BITS) - 1;
+    /// The source of the routes this speaker originates ([`Engine::originate`](crate::Engine::originate)):
+    /// the last slot, never given to a configured peer.
+    pub const LOCAL: PeerId = PeerId(u32::MAX);
+
+    pub(crate) const fn new(slot: u32, generation: u32) -> PeerId {
+        PeerId((slot & Self::SLOT_MASK) | (generation << Self::SLOT_BITS))
+    }
+
+    /// The raw number (slot and generation): equal for the life of the peer, and never equal to
+    /// the id of a later peer in the same slot until the generation wraps.
     pub const fn get(self) -> u32 {
         self.0
+    }
+
+    /// The slot in the engine's peer table.
+    pub(crate) const fn slot(self) -> usize {
+        (self.0 & Self::SLOT_MASK) as usize
+    }
+
+    /// The id the next occupant of this slot gets.
+    pub(crate) const fn next_generation(self) -> PeerId {
+        PeerId::new(
+            self.0 & Self::SLOT_MASK,
+            (self.0 >> Self::SLOT_BITS).wrapping_add(1),
+        )
     }
 }
 
 impl fmt::Display for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "peer#{}", self.0)
+        if *self == PeerId::LOCAL {
+            return f.write_str("local");
+        }
+        match self.0 >> Self::SLOT_BITS {
+            0 => write!(f, "peer#{}", self.slot()),
+            g => write!(f, "peer#{}.{g}", self.slot()),
+        }
     }
 }
 
@@ -211,12 +251,6 @@ impl fmt::Display for PeerId {
 pub struct ConnId(pub(crate) u64);
 
 impl ConnId {
-    /// Rebuilds an id from [`ConnId::get`] (for callers that keep connection tables keyed by
-    /// the number).
-    pub const fn from_raw(raw: u64) -> ConnId {
-        ConnId(raw)
-    }
-
     /// The raw number.
     pub const fn get(self) -> u64 {
         self.0

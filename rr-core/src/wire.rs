@@ -10,6 +10,7 @@ use bgp_wire::{
 };
 use bytes::Bytes;
 
+#[doc(no_inline)]
 pub use bgp_wire::Notification;
 
 use crate::attrs::RouteAttrs;

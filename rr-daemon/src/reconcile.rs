@@ -78,7 +78,8 @@ pub(crate) struct DisabledPeer {
     pub reason: String,
 }
 
-/// Engine-wide identity; a change rebuilds the engine.
+/// Engine-wide identity; a change is applied in place (`Engine::set_identity`), resetting only the sessions it
+/// affects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EngineIdentity {
     /// BGP identifier.

@@ -99,34 +99,18 @@ pub(crate) enum EngineCmd {
         local: SocketAddr,
     },
     /// An outgoing connection is up.
-    Connected {
-        generation: u64,
-        conn: ConnId,
-        stream: TcpStream,
-    },
+    Connected { conn: ConnId, stream: TcpStream },
     /// An outgoing connection failed.
-    ConnectFailed {
-        generation: u64,
-        conn: ConnId,
-        error: String,
-    },
+    ConnectFailed { conn: ConnId, error: String },
     /// A frame received before the session's decode context was known.
-    Frame {
-        generation: u64,
-        conn: ConnId,
-        frame: Bytes,
-    },
+    Frame { conn: ConnId, frame: Bytes },
     /// A frame decoded by the reader: the message with its RFC 7606 errors, or the decode error
     /// (also for broken framing).
-    Received {
-        generation: u64,
-        conn: ConnId,
-        received: Box<Received>,
-    },
+    Received { conn: ConnId, received: Box<Received> },
     /// The connection ended (EOF or error).
-    Disconnected { generation: u64, conn: ConnId },
+    Disconnected { conn: ConnId },
     /// A congested connection's write queue drained below the low watermark.
-    Drained { generation: u64, conn: ConnId },
+    Drained { conn: ConnId },
     /// A control API request.
     Control(ControlReq, oneshot::Sender<Result<Value, String>>),
     /// Stop.
@@ -134,21 +118,6 @@ pub(crate) enum EngineCmd {
         mode: ShutdownMode,
         done: oneshot::Sender<()>,
     },
-}
-
-impl EngineCmd {
-    /// The engine generation a connection event belongs to.
-    fn generation(&self) -> Option<u64> {
-        match self {
-            EngineCmd::Connected { generation, .. }
-            | EngineCmd::ConnectFailed { generation, .. }
-            | EngineCmd::Frame { generation, .. }
-            | EngineCmd::Received { generation, .. }
-            | EngineCmd::Disconnected { generation, .. }
-            | EngineCmd::Drained { generation, .. } => Some(*generation),
-            _ => None,
-        }
-    }
 }
 
 /// Control API requests answered by the engine task.
@@ -272,9 +241,6 @@ pub(crate) struct EngineTask {
     timers_stale: bool,
     /// When due timers were last fired.
     timers_fired: tokio::time::Instant,
-    /// Engine generation: bumped when the engine is rebuilt, so that late events of the old one's
-    /// connections (whose ids the new engine reuses) are ignored.
-    generation: u64,
 }
 
 impl EngineTask {
@@ -320,7 +286,6 @@ impl EngineTask {
             timers_checked: tokio::time::Instant::now(),
             timers_stale: true,
             timers_fired: tokio::time::Instant::now(),
-            generation: 0,
         }
     }
 
@@ -423,10 +388,6 @@ impl EngineTask {
 
     fn handle(&mut self, cmd: EngineCmd) {
         let now = self.now();
-        if cmd.generation().is_some_and(|g| g != self.generation) {
-            // From a connection of an engine that was replaced (identity change): its ids mean nothing now.
-            return;
-        }
         match cmd {
             EngineCmd::Desired(d) => self.apply_desired(*d),
             EngineCmd::DatastoreStatus { synced, reason } => {
@@ -789,7 +750,6 @@ impl EngineTask {
         };
         self.connects_in_flight += 1;
         let tx = self.tx.clone();
-        let generation = self.generation;
         let span = info_span!("peer", name = %spec.name, addr = %spec.addr);
         tokio::spawn(
             async move {
@@ -797,18 +757,12 @@ impl EngineTask {
                     tokio::time::timeout(CONNECT_TIMEOUT, connect_socket(remote, spec.port, local, &spec))
                         .await;
                 let cmd = match res {
-                    Ok(Ok(stream)) => EngineCmd::Connected {
-                        generation,
-                        conn,
-                        stream,
-                    },
+                    Ok(Ok(stream)) => EngineCmd::Connected { conn, stream },
                     Ok(Err(e)) => EngineCmd::ConnectFailed {
-                        generation,
                         conn,
                         error: e.to_string(),
                     },
                     Err(_) => EngineCmd::ConnectFailed {
-                        generation,
                         conn,
                         error: "timed out".into(),
                     },
@@ -870,10 +824,9 @@ impl EngineTask {
         let (ctx_tx, ctx_rx) = watch::channel(None);
         // No tracing span on the reader and writer: they log nothing themselves (the engine task reports
         // their events), and entering a span on every poll costs a few percent of the daemon's CPU.
-        let reader = tokio::spawn(read_loop(self.generation, conn, rd, ctx_rx, self.tx.clone()));
+        let reader = tokio::spawn(read_loop(conn, rd, ctx_rx, self.tx.clone()));
         let flow = Arc::new(Flow::default());
         let w = Writer {
-            generation: self.generation,
             conn,
             flow: flow.clone(),
             tx: self.tx.clone(),
@@ -952,7 +905,6 @@ async fn reject(mut stream: TcpStream, n: Notification) {
 
 /// Reads, frames and decodes one connection.
 async fn read_loop(
-    generation: u64,
     conn: ConnId,
     mut rd: OwnedReadHalf,
     ctx: watch::Receiver<Option<Arc<DecodeCtx>>>,
@@ -974,14 +926,9 @@ async fn read_loop(
                 Ok(Some(len)) => {
                     let frame = buf.split_to(len).freeze();
                     let cmd = match &cur {
-                        None => EngineCmd::Frame {
-                            generation,
-                            conn,
-                            frame,
-                        },
+                        None => EngineCmd::Frame { conn, frame },
                         // Decoded once, here; the engine applies the RFC 7606 outcome.
                         Some(c) => EngineCmd::Received {
-                            generation,
                             conn,
                             received: Box::new(Message::decode_with_errors(&frame, c).into()),
                         },
@@ -995,7 +942,6 @@ async fn read_loop(
                     // Bad marker or length: RFC 4271 section 6.1 header errors end the session; stop reading.
                     let _ = tx
                         .send(EngineCmd::Received {
-                            generation,
                             conn,
                             received: Box::new(Received::Error(err)),
                         })
@@ -1016,7 +962,7 @@ async fn read_loop(
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) | Err(_) => {
-                let _ = tx.send(EngineCmd::Disconnected { generation, conn }).await;
+                let _ = tx.send(EngineCmd::Disconnected { conn }).await;
                 return;
             }
             Ok(_) => {}
@@ -1026,7 +972,6 @@ async fn read_loop(
 
 /// The writing side of a connection.
 struct Writer {
-    generation: u64,
     conn: ConnId,
     flow: Arc<Flow>,
     tx: mpsc::Sender<EngineCmd>,
@@ -1106,13 +1051,7 @@ impl Writer {
     async fn written(&self, n: usize) {
         let left = self.flow.queued.fetch_sub(n, Ordering::AcqRel).saturating_sub(n);
         if left < self.low_watermark && self.flow.congested.swap(false, Ordering::AcqRel) {
-            let _ = self
-                .tx
-                .send(EngineCmd::Drained {
-                    generation: self.generation,
-                    conn: self.conn,
-                })
-                .await;
+            let _ = self.tx.send(EngineCmd::Drained { conn: self.conn }).await;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Datastore edits while running (file backend): adding a node brings its session up, removing one closes it
-//! with Cease "Peer De-configured", changing a cluster id changes the reflection; the other sessions are not
-//! touched, and each change is followed within one second.
+//! with Cease "Peer De-configured", changing a cluster id changes the reflection without resetting any session;
+//! the other sessions are not touched, and each change is followed within one second.
 
 mod common;
 
@@ -135,6 +135,7 @@ fn add_remove_node_and_change_cluster_id_while_running() {
             Err(format!("{r:?}"))
         }
     });
+    let before_cluster_change = transitions(&rr, "node2");
     for n in &mut topo.nodes {
         if n.name == "rr1" {
             n.cluster_id = Some("244.0.0.9".parse().expect("ip"));
@@ -164,6 +165,13 @@ fn add_remove_node_and_change_cluster_id_while_running() {
             Err(format!("{r:?}"))
         }
     });
+    // A cluster id is no part of the OPEN: the engine changes it in place, no session restarts.
+    assert_eq!(
+        transitions(&rr, "node2"),
+        before_cluster_change,
+        "node2's session was reset by the cluster id change"
+    );
+    assert_eq!(b2.proto_state("rr1"), "Established");
     drop(b3);
 }
 

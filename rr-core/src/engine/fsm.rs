@@ -46,9 +46,7 @@ impl Engine {
         self.conn_peer.insert(conn, id);
         // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
         let at = self.now + self.jitter.apply(retry);
-        if let Some(p) = self.peer_mut(id) {
-            p.timers.set(Timer::ConnectRetry, at);
-        }
+        self.arm(id, None, Timer::ConnectRetry, at);
         self.out.push_back(Output::Connect {
             peer: id,
             conn,
@@ -68,16 +66,12 @@ impl Engine {
             p.cfg.retry_delay(p.connect_failures.max(1))
         };
         let at = self.now + self.jitter.apply(d);
-        if let Some(p) = self.peer_mut(id) {
-            p.timers.set(
-                if after_session {
-                    Timer::IdleHold
-                } else {
-                    Timer::ConnectRetry
-                },
-                at,
-            );
-        }
+        let t = if after_session {
+            Timer::IdleHold
+        } else {
+            Timer::ConnectRetry
+        };
+        self.arm(id, None, t, at);
     }
 
     /// Forgets a peer's failed attempts; one waiting out a backoff delay is tried after the base interval.
@@ -88,9 +82,7 @@ impl Engine {
         let base = p.cfg.connect_retry;
         if waiting {
             let at = self.now + self.jitter.apply(base);
-            if let Some(p) = self.peer_mut(id) {
-                p.timers.set(Timer::ConnectRetry, at);
-            }
+            self.arm(id, None, Timer::ConnectRetry, at);
         }
     }
 
@@ -141,9 +133,9 @@ impl Engine {
             p.timers.stop(Timer::ConnectRetry);
             if let Some(c) = p.conn_mut(conn) {
                 c.state = ConnState::OpenSent { offer };
-                c.timers.set(Timer::Hold, at);
             }
         }
+        self.arm(id, Some(conn), Timer::Hold, at);
         self.send(id, conn, bytes);
     }
 
@@ -260,8 +252,8 @@ impl Engine {
             let at = self.now + Duration::from_secs(u64::from(g.restart_time));
             if let Some(p) = self.peer_mut(id) {
                 p.gr_stale = p.gr_stale.union(retained);
-                p.timers.set(Timer::GrRestart, at);
             }
+            self.arm(id, None, Timer::GrRestart, at);
         }
     }
 
@@ -294,8 +286,8 @@ impl Engine {
                 if let Some(p) = self.peer_mut(id) {
                     p.gr_stale = FamilySet::EMPTY;
                     p.llgr_stale = keep;
-                    p.timers.set(Timer::LlgrStale, at);
                 }
+                self.arm(id, None, Timer::LlgrStale, at);
             }
             _ => {
                 self.clear_routes(id, |r| r.flags & STALE_GR != 0);
@@ -307,7 +299,7 @@ impl Engine {
     }
 
     pub(super) fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         let mut changed = Vec::new();
@@ -331,7 +323,7 @@ impl Engine {
     }
 
     pub(super) fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         for (prefix, path_id) in p.adj_in.iter() {
@@ -354,7 +346,7 @@ impl Engine {
 
     /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB.
     pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         let mut removed = Vec::new();
@@ -376,8 +368,6 @@ impl Engine {
             keep
         });
         for (prefix, path_id) in &removed {
-            let n = &mut p.counts[prefix.family().index()];
-            *n = n.saturating_sub(1);
             if !p.pre_policy.is_empty() {
                 p.pre_policy.remove(&(*prefix, *path_id));
             }
@@ -400,7 +390,7 @@ impl Engine {
         let over = family
             .into_iter()
             .chain(Family::ALL)
-            .find(|f| p.counts[f.index()] > max);
+            .find(|f| p.adj_in.len_by_family()[f.index()] > max);
         let Some(over) = over else {
             return false;
         };

@@ -31,13 +31,18 @@ impl Engine {
 
     pub(super) fn restart_hold(&mut self, id: PeerId, conn: ConnId) {
         let now = self.now;
-        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
+        let key = TimerKey {
+            peer: id,
+            conn: Some(conn),
+            timer: Timer::Hold,
+        };
+        if let Some(c) = slot_mut(&mut self.peers, id).and_then(|p| p.conn_mut(conn)) {
             let hold = match &c.state {
                 ConnState::OpenConfirm { neg } | ConnState::Established { neg } => neg.hold_time,
                 _ => return,
             };
             if !hold.is_zero() {
-                c.timers.set(Timer::Hold, now + hold);
+                self.timerq.set(&mut c.timers, key, now + hold);
             }
         }
     }
@@ -97,12 +102,13 @@ impl Engine {
             // RFC 4271 8.2.2: "sets the HoldTimer according to the negotiated value".
             if hold.is_zero() {
                 c.timers.stop(Timer::Hold);
-            } else {
-                c.timers.set(Timer::Hold, now + hold);
             }
-            if !ka.is_zero() {
-                c.timers.set(Timer::Keepalive, ka_at);
-            }
+        }
+        if !hold.is_zero() {
+            self.arm(id, Some(conn), Timer::Hold, now + hold);
+        }
+        if !ka.is_zero() {
+            self.arm(id, Some(conn), Timer::Keepalive, ka_at);
         }
         self.send(id, conn, encode::keepalive());
     }
@@ -187,7 +193,9 @@ impl Engine {
 
     pub(super) fn established(&mut self, id: PeerId, conn: ConnId) {
         let now = self.now;
-        let Some(p) = self.peer_mut(id) else { return };
+        let Some(p) = slot_mut(&mut self.peers, id) else {
+            return;
+        };
         let Some(c) = p.conn_mut(conn) else { return };
         let neg = match std::mem::replace(&mut c.state, ConnState::Connecting) {
             ConnState::OpenConfirm { neg } => neg,
@@ -219,7 +227,12 @@ impl Engine {
         if !stale.intersect(keep).is_empty() {
             // RFC 4724 section 4.2: the receiving speaker "MAY use a (configurable) timer to
             // remove stale routes" if the End-of-RIB never comes: the stale-path timer.
-            p.timers.set(Timer::GrRestart, now + STALE_PATH_TIME);
+            let key = TimerKey {
+                peer: id,
+                conn: None,
+                timer: Timer::GrRestart,
+            };
+            self.timerq.set(&mut p.timers, key, now + STALE_PATH_TIME);
         }
         let drop = FamilySet::from_bits(stale.bits() & !keep.bits());
         if !drop.is_empty() {
@@ -253,7 +266,7 @@ impl Engine {
         }
         self.restart_hold(id, conn);
         let (router_id, cluster_id, local_as) = (self.cfg.router_id, self.cluster_id, self.cfg.local_as);
-        let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(p) = slot_mut(&mut self.peers, id) else {
             return;
         };
         p.stats.updates_received += 1;
@@ -261,8 +274,6 @@ impl Engine {
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
             if p.adj_in.remove(prefix, *path_id) {
-                let n = &mut p.counts[prefix.family().index()];
-                *n = n.saturating_sub(1);
                 if !p.pre_policy.is_empty() {
                     p.pre_policy.remove(&(*prefix, *path_id));
                 }
@@ -297,9 +308,7 @@ impl Engine {
                 first_family.get_or_insert(prefix.family());
                 match &shared {
                     Some(a) => {
-                        if p.adj_in.insert(*prefix, *path_id) {
-                            p.counts[prefix.family().index()] += 1;
-                        }
+                        p.adj_in.insert(*prefix, *path_id);
                         // Import policy, between the Adj-RIB-In and best path.
                         let (attrs, flags) =
                             import.apply(p, &mut self.interner, &mut cache, *prefix, *path_id, a);
@@ -315,8 +324,6 @@ impl Engine {
                         if !p.pre_policy.is_empty() {
                             p.pre_policy.remove(&(*prefix, *path_id));
                         }
-                        let n = &mut p.counts[prefix.family().index()];
-                        *n = n.saturating_sub(1);
                         self.loc.remove(prefix, id, *path_id);
                     }
                 }
@@ -400,8 +407,8 @@ impl Engine {
                 let at = self.now + REFRESH_STALE_TIME;
                 if let Some(p) = self.peer_mut(id) {
                     p.refresh_stale.insert(f);
-                    p.timers.set(Timer::RefreshStale, at);
                 }
+                self.arm(id, None, Timer::RefreshStale, at);
             }
             // ... and on EoRR purge those still stale.
             2 => {

@@ -21,11 +21,11 @@ use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
 use crate::output::{DownReason, Output};
-use crate::pmap::Dirty;
+use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
-use crate::timer::{Jitter, Timer, TimerTable};
+use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable, TimerTables};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
@@ -33,7 +33,10 @@ mod deferral;
 mod fsm;
 mod handlers;
 mod import;
+mod local;
 mod queue;
+
+pub use local::OriginateError;
 
 pub(crate) use import::peer_kind;
 
@@ -68,6 +71,9 @@ pub enum ConfigError {
     /// Router id 0.0.0.0 or AS 0.
     #[error("router id 0.0.0.0 and AS 0 cannot be used")]
     Identity,
+    /// The peer table is full ([`PeerId::SLOT_BITS`] bits of slots).
+    #[error("too many peers")]
+    TooManyPeers,
 }
 
 /// An UPDATE reduced to what the RIB needs (built from `bgp_wire::Update`).
@@ -128,8 +134,6 @@ pub(crate) struct Peer {
     pub(crate) refresh_stale: FamilySet,
     pub(crate) eor_received: FamilySet,
     pub(crate) last_event: Option<Event>,
-    /// Adj-RIB-In paths per family (max-prefix).
-    pub(crate) counts: [usize; 2],
     /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
     pub(crate) connect_failures: u32,
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
@@ -273,7 +277,10 @@ pub struct RibMemory {
 pub struct Engine {
     pub(crate) cfg: EngineConfig,
     pub(crate) cluster_id: Ipv4Addr,
+    /// Peers by [`PeerId`] slot; `None` for a free slot.
     pub(crate) peers: Vec<Option<Peer>>,
+    /// Free slots of `peers` (with the id their next occupant gets), oldest first.
+    free_slots: std::collections::VecDeque<PeerId>,
     by_addr: HashMap<IpAddr, PeerId>,
     conn_peer: HashMap<ConnId, PeerId>,
     next_conn: u64,
@@ -287,9 +294,16 @@ pub struct Engine {
     pub(crate) groups: Groups,
     pub(crate) out: queue::OutQueue,
     jitter: Jitter,
+    /// Every armed peer and connection timer by deadline.
+    timerq: TimerQueue,
     pub(crate) now: Instant,
     /// Route-selection deferral after a (re)start (RFC 4724 section 4.1).
     pub(crate) deferral: deferral::Deferral,
+    /// The prefixes this speaker originates (path id 0; the routes are in the Loc-RIB from
+    /// [`PeerId::LOCAL`]).
+    local: PathSet,
+    /// The best paths last reported by [`Output::LocRibChanged`]; `None` while not asked for.
+    reported: Option<PrefixMap<local::Reported>>,
 }
 
 impl Engine {
@@ -301,6 +315,7 @@ impl Engine {
             deferral: deferral::Deferral::new(&cfg),
             cfg,
             peers: Vec::new(),
+            free_slots: Default::default(),
             by_addr: HashMap::new(),
             conn_peer: HashMap::new(),
             next_conn: 1,
@@ -311,6 +326,9 @@ impl Engine {
             dirty: Dirty::default(),
             groups: Groups::default(),
             out: queue::OutQueue::default(),
+            timerq: TimerQueue::default(),
+            local: PathSet::default(),
+            reported: None,
             now: Instant::ZERO,
         }
     }
@@ -357,11 +375,20 @@ impl Engine {
     }
 
     pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers.get(id.0 as usize).and_then(Option::as_ref)
+        self.peers
+            .get(id.slot())
+            .and_then(Option::as_ref)
+            .filter(|p| p.id == id)
     }
 
     pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
-        self.peers.get_mut(id.0 as usize).and_then(Option::as_mut)
+        slot_mut(&mut self.peers, id)
+    }
+
+    /// Slots in the peer table (live peers plus free slots waiting for reuse): at most the largest
+    /// number of peers configured at once.
+    pub fn peer_slots(&self) -> usize {
+        self.peers.len()
     }
 
     // ---------------------------------------------------------------- configuration
@@ -380,9 +407,22 @@ impl Engine {
         if self.cfg.router_id.is_unspecified() || cfg.local_as.unwrap_or(self.cfg.local_as) == 0 {
             return Err(ConfigError::Identity);
         }
-        let id = PeerId(u32::try_from(self.peers.len()).unwrap_or(u32::MAX));
+        // A removed peer's slot is reused (oldest first, so that a stale id stays refused as long as
+        // possible); its id carries the next generation.
+        let id = match self.free_slots.pop_front() {
+            Some(id) => id,
+            None => {
+                let slot = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
+                // The last slot is PeerId::LOCAL's.
+                if slot >= PeerId::LOCAL.slot() as u32 {
+                    return Err(ConfigError::TooManyPeers);
+                }
+                self.peers.push(None);
+                PeerId::new(slot, 0)
+            }
+        };
         self.by_addr.insert(cfg.remote_addr, id);
-        self.peers.push(Some(Peer {
+        self.peers[id.slot()] = Some(Peer {
             id,
             cfg,
             enabled: true,
@@ -402,11 +442,10 @@ impl Engine {
             refresh_stale: FamilySet::EMPTY,
             eor_received: FamilySet::EMPTY,
             last_event: None,
-            counts: [0; 2],
             connect_failures: 0,
             deferral_settled: false,
             pre_policy: Default::default(),
-        }));
+        });
         self.deferral_start();
         self.fsm_start(id);
         Ok(id)
@@ -491,8 +530,9 @@ impl Engine {
         };
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
-        if let Some(p) = self.peers.get_mut(id.0 as usize).and_then(Option::take) {
+        if let Some(p) = self.peers.get_mut(id.slot()).and_then(Option::take) {
             self.by_addr.remove(&p.cfg.remote_addr);
+            self.free_slots.push_back(id.next_generation());
         }
         self.deferral_check();
         Ok(())
@@ -665,39 +705,45 @@ impl Engine {
 
     // ---------------------------------------------------------------- timers
 
-    /// The earliest time at which [`Engine::handle_timeout`] must be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = self.deferral.deadline();
-        for p in self.peers.iter().flatten() {
-            for t in std::iter::once(p.timers.next())
-                .chain(p.conns.iter().map(|c| c.timers.next()))
-                .flatten()
-            {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
+    /// Arms a peer's timer (`conn` none) or a connection's, if the peer and connection exist.
+    pub(crate) fn arm(&mut self, peer: PeerId, conn: Option<ConnId>, timer: Timer, at: Instant) {
+        let key = TimerKey { peer, conn, timer };
+        if let Some(t) = self.peers.table_mut(&key) {
+            self.timerq.set(t, key, at);
         }
-        next
     }
 
-    /// Fires every timer due at `now`.
+    /// The earliest time at which [`Engine::handle_timeout`] must be called. It drops the timer
+    /// queue's stale entries on the way: a cost in proportion to the timers stopped or moved since
+    /// the last call, not to the number of peers.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timers = self.timerq.settle(self.peers.as_slice());
+        match (timers, self.deferral.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires every timer due at `now` (in proportion to the timers due, whatever the number of
+    /// peers). Timers due together fire by peer, a peer's own timers before its connections'.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
         self.deferral_timer(now);
-        for i in 0..self.peers.len() {
-            let Some(p) = self.peers[i].as_mut() else { continue };
-            let id = p.id;
-            let due: Vec<Timer> = p.timers.expired(now).collect();
-            let mut conn_due: Vec<(ConnId, Timer)> = Vec::new();
-            for c in &mut p.conns {
-                for t in c.timers.expired(now) {
-                    conn_due.push((c.id, t));
-                }
-            }
-            for t in due {
-                self.peer_timer(id, t);
-            }
-            for (c, t) in conn_due {
-                self.conn_timer(id, c, t);
+        // The timers due now, disarmed first and then fired (a timer armed by one of them fires on
+        // a later call).
+        let mut due: Vec<TimerKey> = Vec::new();
+        while self
+            .timerq
+            .settle(self.peers.as_slice())
+            .is_some_and(|t| t <= now)
+        {
+            due.extend(self.timerq.pop_settled(self.peers.as_mut_slice()));
+        }
+        due.sort_unstable_by_key(TimerKey::fire_order);
+        for k in due {
+            match k.conn {
+                None => self.peer_timer(k.peer, k.timer),
+                Some(c) => self.conn_timer(k.peer, c, k.timer),
             }
         }
     }
@@ -783,9 +829,7 @@ impl Engine {
                 if let Some(ka) = ka.filter(|k| !k.is_zero()) {
                     self.send(id, conn, encode::keepalive());
                     let at = self.now + self.jitter.apply(ka);
-                    if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
-                        c.timers.set(Timer::Keepalive, at);
-                    }
+                    self.arm(id, Some(conn), Timer::Keepalive, at);
                 }
             }
             _ => {}
@@ -825,6 +869,7 @@ impl Engine {
         if self.deferral.is_active() {
             return;
         }
+        self.report_loc_rib();
         self.groups_flush();
         self.dirty.shrink_if_drained();
         if self.dirty.is_empty() {
@@ -838,7 +883,8 @@ impl Engine {
         if self.interner.len() <= self.interner_check_at {
             return;
         }
-        let live_paths: usize = self.peers.iter().flatten().map(|p| p.adj_in.len()).sum();
+        let live_paths: usize =
+            self.peers.iter().flatten().map(|p| p.adj_in.len()).sum::<usize>() + self.local.len();
         if self.interner.len() > live_paths {
             self.interner.collect();
         }
@@ -883,7 +929,7 @@ impl Engine {
             negotiated: p.established.and(p.neg.as_deref().cloned()),
             prefixes_received: p.adj_in.len(),
             prefixes_advertised: advertised[0] + advertised[1],
-            received_by_family: p.counts,
+            received_by_family: p.adj_in.len_by_family(),
             accepted_by_family: accepted,
             advertised_by_family: advertised,
             prefixes_stale: stale,
@@ -931,6 +977,11 @@ impl Engine {
     }
 
     /// The Loc-RIB entry for `prefix`, paths ranked best first with the deciding step.
+    ///
+    /// It answers from the Loc-RIB as every event fed so far left it, ahead of what peers were
+    /// sent: changes reach the peers (and [`Output::LocRibChanged`]) at the next flush
+    /// ([`Engine::poll_output`] on an empty queue, or [`Engine::flush`]), and not at all while
+    /// route selection is deferred ([`Engine::selection_deferred`]).
     pub fn route(&self, prefix: &Prefix) -> Option<RouteInfo> {
         let paths = self.loc.map.get(prefix)?.as_slice();
         if paths.is_empty() {
@@ -1020,6 +1071,32 @@ impl Engine {
         self.loc
             .path(prefix, id, path_id)
             .map(|r| r.flags & REJECTED == 0)
+    }
+}
+
+/// The live peer `id` in `peers` (a field borrow, so that other fields of the engine stay usable).
+pub(crate) fn slot_mut(peers: &mut [Option<Peer>], id: PeerId) -> Option<&mut Peer> {
+    peers
+        .get_mut(id.slot())
+        .and_then(Option::as_mut)
+        .filter(|p| p.id == id)
+}
+
+impl TimerTables for [Option<Peer>] {
+    fn table(&self, key: &TimerKey) -> Option<&TimerTable> {
+        let p = self.get(key.peer.slot())?.as_ref().filter(|p| p.id == key.peer)?;
+        match key.conn {
+            None => Some(&p.timers),
+            Some(c) => p.conns.iter().find(|x| x.id == c).map(|c| &c.timers),
+        }
+    }
+
+    fn table_mut(&mut self, key: &TimerKey) -> Option<&mut TimerTable> {
+        let p = slot_mut(self, key.peer)?;
+        match key.conn {
+            None => Some(&mut p.timers),
+            Some(c) => p.conn_mut(c).map(|c| &mut c.timers),
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub struct EngineNode {
     pub down: Vec<(PeerId, DownReason)>,
     /// `Output::SelectionDeferralEnded`: (virtual time, how long, peers still waited for).
     pub deferral_ended: Vec<(Instant, Duration, Vec<PeerId>)>,
+    /// `Output::LocRibChanged`: (prefix, new best path), in order.
+    pub loc_changes: Vec<(rr_core::Prefix, Option<rr_core::PathInfo>)>,
 }
 
 /// A scripted BGP speaker: answers the OPEN handshake, records everything it receives and sends
@@ -122,6 +124,7 @@ impl Net {
             established: Vec::new(),
             down: Vec::new(),
             deferral_ended: Vec::new(),
+            loc_changes: Vec::new(),
         })));
         self.nodes.len() - 1
     }
@@ -232,7 +235,7 @@ impl Net {
                     Some((t, Node::Engine(e))) => e
                         .engine
                         .handle_incoming(now, my, Some(remote_addr))
-                        .map(|(_, c)| (t, c.get())),
+                        .map(|(_, c)| (t, reg(c))),
                     Some((t, Node::Script(s))) if s.accept && s.conn.is_none() => {
                         s.conn = Some(next_script_conn);
                         s.open_received = false;
@@ -247,8 +250,8 @@ impl Net {
                 }
                 match other_end {
                     Some(end) => {
-                        self.links.insert((i, conn.get()), end);
-                        self.links.insert(end, (i, conn.get()));
+                        self.links.insert((i, reg(conn)), end);
+                        self.links.insert(end, (i, reg(conn)));
                         self.engine(i).handle_connected(now, conn, Some(my));
                         if let Node::Script(_) = self.nodes[end.0] {
                             self.script_send_open(end.0);
@@ -283,13 +286,18 @@ impl Net {
                     e.deferral_ended.push((now, deferred, waiting));
                 }
             }
+            Output::LocRibChanged { prefix, best } => {
+                if let Node::Engine(e) = &mut self.nodes[i] {
+                    e.loc_changes.push((prefix, best));
+                }
+            }
             _ => {}
         }
     }
 
     /// Engine-side connection ids are the engine's; scripted ones are the harness's.
     fn engine_conn(c: u64) -> ConnId {
-        // ConnId has no public constructor: recover it from the engine's own numbering.
+        // ConnId has no public constructor: recover the id the engine handed out.
         conn_id_from(c)
     }
 
@@ -531,9 +539,22 @@ impl Net {
     }
 }
 
-/// Builds a `ConnId` from its number (test-only helper; the engine hands out ids densely from 1).
+thread_local! {
+    /// Every `ConnId` an engine handed out, by number (links are keyed by the number).
+    static CONNS: std::cell::RefCell<HashMap<u64, ConnId>> = std::cell::RefCell::default();
+}
+
+/// Records an engine's `ConnId` and returns its number.
+fn reg(c: ConnId) -> u64 {
+    CONNS.with(|m| m.borrow_mut().insert(c.get(), c));
+    c.get()
+}
+
+/// The `ConnId` numbered `c` (recorded by [`reg`] when the engine handed it out).
 fn conn_id_from(c: u64) -> ConnId {
-    rr_core::ConnId::from_raw(c)
+    CONNS
+        .with(|m| m.borrow().get(&c).copied())
+        .expect("a ConnId the engine handed out")
 }
 
 /// An IPv4 UPDATE announcing `prefixes` with the usual mandatory attributes plus `extra`.
@@ -667,8 +688,7 @@ impl Net {
             .map(|((_, c), _)| *c)
             .expect("a link between the two nodes");
         let now = self.now;
-        self.engine(e)
-            .set_congested(now, rr_core::ConnId::from_raw(conn), congested);
+        self.engine(e).set_congested(now, conn_id_from(conn), congested);
         self.pump();
     }
 
@@ -682,8 +702,7 @@ impl Net {
             .map(|((_, c), _)| *c)
             .expect("a link between the two nodes");
         let now = self.now;
-        self.engine(e)
-            .set_congested(now, rr_core::ConnId::from_raw(conn), congested);
+        self.engine(e).set_congested(now, conn_id_from(conn), congested);
     }
 }
 
@@ -713,8 +732,8 @@ impl Net {
         let s = self.script(n);
         s.conn = Some(c);
         s.ctx = DecodeCtx::default();
-        self.links.insert((n, c), (e, ec.get()));
-        self.links.insert((e, ec.get()), (n, c));
+        self.links.insert((n, c), (e, reg(ec)));
+        self.links.insert((e, reg(ec)), (n, c));
         self.script_send_open(n);
         self.pump();
         true

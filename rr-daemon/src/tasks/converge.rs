@@ -21,36 +21,33 @@ impl EngineTask {
         let now = self.now();
         self.node_name = d.node_name.clone();
         if self.identity != Some(d.identity) {
-            if let Some(old) = self.identity {
-                // rr-core fixes the router id, cluster id and AS at construction: a change restarts every
-                // session (Cease "Other Configuration Change", RFC 4486) under a fresh engine.
-                warn!(%old, new = %d.identity, "identity changed: restarting every session");
-                if let Some(mut e) = self.engine.take() {
-                    e.shutdown(now, Some("reflector identity changed"));
-                    self.engine = Some(e);
-                    self.drain();
+            let new = d.identity;
+            match (self.identity, self.engine.as_mut()) {
+                (Some(old), Some(e)) => {
+                    // The engine changes its identity in place and resets only the sessions the change
+                    // affects (router id: all; AS: those using it; cluster id: none, the routes are sent
+                    // again with the new CLUSTER_LIST), with Cease "Other Configuration Change" (RFC 4486).
+                    match e.set_identity(now, new.router_id, new.local_as, new.cluster_id) {
+                        Ok(()) => {
+                            warn!(%old, %new, "identity changed: resetting the sessions it affects");
+                            self.identity = Some(new);
+                        }
+                        Err(err) => {
+                            warn!(%old, %new, error = %err, "identity change refused: keeping the old one")
+                        }
+                    }
                 }
-                for (_, h) in self.conns.drain() {
-                    let _ = h.tx.try_send(WriteCmd::Close);
+                _ => {
+                    let mut cfg = EngineConfig::new(new.router_id, new.local_as);
+                    cfg.cluster_id = new.cluster_id;
+                    cfg.rng_seed = self.rng_seed;
+                    cfg.selection_deferral = self.selection_deferral;
+                    self.engine = Some(Engine::new(cfg));
+                    self.identity = Some(new);
                 }
-                self.connecting.clear();
-                self.cancelled.clear();
-                self.pending_peer.clear();
-                // The old engine's attempts answer to a stale generation and are ignored.
-                self.connect_queue.clear();
-                self.connects_in_flight = 0;
-                self.peers.clear();
-                self.by_id.clear();
-                self.generation += 1;
             }
-            let mut cfg = EngineConfig::new(d.identity.router_id, d.identity.local_as);
-            cfg.cluster_id = d.identity.cluster_id;
-            cfg.rng_seed = self.rng_seed;
-            cfg.selection_deferral = self.selection_deferral;
-            self.engine = Some(Engine::new(cfg));
-            self.identity = Some(d.identity);
-            info!(router_id = %d.identity.router_id, cluster_id = %d.identity.cluster_id.map_or_else(String::new, |c| c.to_string()),
-                  local_as = d.identity.local_as, node = %d.node_name, "engine identity");
+            info!(router_id = %new.router_id, cluster_id = %new.cluster_id.map_or_else(String::new, |c| c.to_string()),
+                  local_as = new.local_as, node = %d.node_name, "engine identity");
         }
 
         self.ensure_listeners(&d.listen_ips, d.listen_port);
