@@ -48,6 +48,8 @@ pub(crate) struct WalkState {
     touched: Vec<BucketKey>,
     /// Members outside the shared stream.
     pub(crate) walkers: FastMap<PeerId, Walker>,
+    /// End-of-RIB of every family of the group, encoded once.
+    eor: Option<Arc<[Bytes]>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -348,8 +350,13 @@ impl Engine {
                     // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it
                     // completes the initial update for an address family".
                     w.eor = false;
-                    let fams = self.groups.list.get(gi)?.as_ref()?.key.families;
-                    let eor: Arc<[Bytes]> = fams.iter().map(encode::end_of_rib).collect();
+                    let g = self.groups.list.get_mut(gi)?.as_mut()?;
+                    let fams = g.key.families;
+                    let eor = g
+                        .walk
+                        .eor
+                        .get_or_insert_with(|| fams.iter().map(encode::end_of_rib).collect());
+                    let eor = Arc::clone(eor);
                     self.walker_mut(gi, id)?.cur = Some((eor, 0));
                 }
             }
