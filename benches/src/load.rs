@@ -173,6 +173,11 @@ pub struct Report {
     pub own_prefixes: u64,
     /// Sessions lost or refused that were not asked for.
     pub session_errors: u64,
+    /// The largest interval between two reads of data from the reflector on one established session, before
+    /// convergence, milliseconds: how long the reflector left a session without a message (UPDATE or
+    /// KEEPALIVE) while it was busy converging. Keepalives starved behind fan-out work show here long
+    /// before a hold timer expires. (A busy load generator reading late adds to it too.)
+    pub max_receive_gap_ms: Option<f64>,
     /// Churn figures, in churn mode.
     pub churn: Option<ChurnReport>,
     /// Flap rounds, in flap mode.
@@ -216,6 +221,11 @@ impl Report {
             self.updates_received,
             self.prefixes_received,
             self.withdrawals_received
+        );
+        let _ = writeln!(
+            s,
+            "  largest gap between two reads from the reflector on one session while converging: {}",
+            f(self.max_receive_gap_ms, " ms"),
         );
         let _ = writeln!(
             s,
@@ -294,6 +304,10 @@ struct Shared {
     own: AtomicU64,
     session_errors: AtomicU64,
     first_errors: Mutex<Vec<String>>,
+    /// Set until every client converged: receive gaps are recorded meanwhile.
+    converging: AtomicBool,
+    /// Largest receive gap on one session while converging, microseconds.
+    max_gap_us: AtomicU64,
 }
 
 impl Shared {
@@ -588,6 +602,7 @@ impl Client {
         };
         let mut ka = tokio::time::interval(ka_every);
         ka.tick().await;
+        let mut last_read: Option<Instant> = None;
         if let Err(e) = self.announce_mine(&mut s).await {
             return SessionEnd::Lost(format!("announce: {e}"));
         }
@@ -607,7 +622,16 @@ impl Client {
             tokio::select! {
                 r = s.read_buf(&mut rbuf) => match r {
                     Ok(0) => return SessionEnd::Lost("closed by reflector".into()),
-                    Ok(n) => { self.sh.bytes_received.fetch_add(n as u64, Relaxed); }
+                    Ok(n) => {
+                        self.sh.bytes_received.fetch_add(n as u64, Relaxed);
+                        let now = Instant::now();
+                        if let Some(t) = last_read.replace(now)
+                            && self.sh.converging.load(Relaxed)
+                        {
+                            let gap = u64::try_from((now - t).as_micros()).unwrap_or(u64::MAX);
+                            self.sh.max_gap_us.fetch_max(gap, Relaxed);
+                        }
+                    }
                     Err(e) => return SessionEnd::Lost(format!("read: {e}")),
                 },
                 c = self.cmds.recv() => match c {
@@ -757,6 +781,8 @@ pub async fn run(cfg: LoadConfig) -> Report {
         own: AtomicU64::new(0),
         session_errors: AtomicU64::new(0),
         first_errors: Mutex::new(Vec::new()),
+        converging: AtomicBool::new(true),
+        max_gap_us: AtomicU64::new(0),
         cfg: cfg.clone(),
     });
     let pid = cfg.reflector_pid;
@@ -816,6 +842,7 @@ pub async fn run(cfg: LoadConfig) -> Report {
     })
     .await
     .map(|_| sh.start.elapsed());
+    sh.converging.store(false, Relaxed);
     let s_conv = sample();
     if converged.is_none() {
         errors.push(format!(
@@ -948,6 +975,7 @@ pub async fn run(cfg: LoadConfig) -> Report {
         unknown_prefixes: sh.unknown.load(Relaxed),
         own_prefixes: sh.own.load(Relaxed),
         session_errors: sh.session_errors.load(Relaxed),
+        max_receive_gap_ms: Some(ms(sh.max_gap_us.load(Relaxed))),
         churn,
         flap,
         errors,

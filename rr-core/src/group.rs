@@ -12,24 +12,27 @@
 //! every member except that one. When the best path of a prefix moves to a path learned from a
 //! member, that member is sent a withdrawal of the path it had received before.
 //!
-//! Joining members and route refreshes: the Adj-RIB-Out is also counted per bucket (family,
-//! attribute set, source peer), and each bucket keeps its UPDATEs once encoded. A member that joins
-//! gets clones of the cached messages; only buckets that changed since they were last encoded are
-//! encoded again, after one pass over the Adj-RIB-Out that collects their keys. With clients
-//! arriving one by one this turns the old full walk, hash and sort of the table per join into a
-//! pass over it per flush with joiners, plus the encoding of what actually changed.
+//! Every message of the stream goes to every in-sync member as a shared `Bytes` (one reference
+//! count per member, no copy); the whole fan-out (the members and the messages) is one entry of the
+//! engine's output queue, handed out one `Output::Send` at a time as the caller drains it.
 //!
-//! Slow peers: every message goes to every in-sync member as a shared `Bytes` (one reference count
-//! per member, no copy); the whole fan-out (the members and the messages) is one entry of the
-//! engine's output queue, handed out one `Output::Send` at a time as the caller drains it. When
-//! the caller reports a member's connection as congested ([`Engine::set_congested`]), the member
-//! leaves the in-sync list and the group only records which (prefix, path id) keys changed for it
-//! — a set bounded by the table size, not by the churn. When the connection drains, the member
-//! catches up from the group's Adj-RIB-Out: the current path of every recorded key, or its
-//! withdrawal, encoded for that member alone, then it rejoins the shared stream. A slow member
-//! never stalls the others and never makes the engine buffer messages for it.
+//! The Adj-RIB-Out is also kept per bucket (family, attribute set, source peer) with the bucket's
+//! keys, and each bucket keeps its UPDATEs once encoded: a joining member, a member catching up and
+//! a route refresh are served clones of the cached messages, and a bucket is encoded again only
+//! after it changed.
+//!
+//! Slow peers and joining members walk the group's Adj-RIB-Out ([`walk`]): every bucket and every
+//! withdrawal ("tombstone") carries a stamp from a per-group counter that grows with each change, and
+//! the group keeps them in stamp order. A member that is not in the shared stream holds only a cursor
+//! (the last stamp it was sent); catching it up walks the items after its cursor and sends each
+//! bucket's cached encoding (`Bytes` clones shared by every member at that point), so two members that
+//! fell behind together are sent the same bytes and a slow member costs about what a fast one does. A
+//! bucket that changes during the walk gets a new stamp and is visited again; the walk ends, and the
+//! member rejoins the stream, when its cursor reaches the newest stamp. The walk is pulled by the
+//! caller one message at a time ([`Engine::poll_catch_up`]), so the engine never buffers a copy for
+//! a member, and the caller decides how much output may be queued at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -49,6 +52,8 @@ use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
 use crate::rib::{Path, REJECTED, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
+
+mod walk;
 
 /// Everything that makes two peers' outbound streams differ.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -82,53 +87,52 @@ pub(crate) struct Group {
     pub(crate) key: GroupKey,
     /// Members in sync with the Adj-RIB-Out.
     pub(crate) members: Vec<PeerId>,
-    /// Members waiting for the initial table.
-    pub(crate) joining: Vec<PeerId>,
     /// Members that asked for a route refresh of a family.
     pub(crate) refreshing: Vec<(PeerId, Family)>,
-    /// Congested members and the keys that changed since they fell behind.
-    pub(crate) behind: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
-    /// Members whose congestion cleared, waiting to catch up at the next flush.
-    pub(crate) catching_up: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
+    /// Members moved here from another group (their export policy changed) and the keys whose
+    /// advertised path differs between the two groups, sent to them alone at the next flush.
+    pub(crate) regrouped: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
     pub(crate) adj_out: PrefixMap<Slots<OutRoute>>,
     /// The Adj-RIB-Out again, by bucket (family, attribute set, source peer), with each bucket's
-    /// encoded UPDATEs cached: a joining member or a route refresh is served from the cache, and
-    /// only buckets that changed since are re-encoded (not a walk of the whole table per join).
+    /// keys and encoded UPDATEs (see the module documentation).
     pub(crate) buckets: FastMap<BucketKey, OutBucket>,
+    /// Members outside the shared stream (joining, congested or catching up) and the stamp order
+    /// they walk ([`walk`]).
+    pub(crate) walk: walk::WalkState,
 }
 
 /// One bucket of a group's Adj-RIB-Out: the routes advertised with one attribute set from one
-/// source. Only a count and the cached encoding are kept, not the keys: when a changed bucket must
-/// be encoded again, one pass over the Adj-RIB-Out collects the keys of every such bucket at once.
+/// source, their keys (sorted, for packing) and the cached encoding.
 #[derive(Debug)]
 pub(crate) struct OutBucket {
     attrs: Arc<RouteAttrs>,
-    /// Routes in the bucket.
-    live: usize,
-    /// The bucket encoded for the group, with the export treatment it was encoded with and its
-    /// smallest key (for a deterministic order); `None` once the bucket changed.
+    /// The (prefix, path id) keys of the bucket's routes.
+    keys: BTreeSet<(Prefix, u32)>,
+    /// Position in the group's walk order (0: not placed yet).
+    stamp: u64,
+    /// The bucket encoded for the group, with the export treatment it was encoded with; `None`
+    /// once the bucket changed.
     enc: Option<EncodedBucket>,
 }
 
 #[derive(Debug)]
 struct EncodedBucket {
     export: Export,
-    first: (Prefix, u32),
-    msgs: Vec<Bytes>,
+    msgs: Arc<[Bytes]>,
 }
 
 impl Group {
     fn bucket_add(&mut self, prefix: Prefix, r: &OutRoute) {
-        let b = self
-            .buckets
-            .entry(bucket_key(prefix, r))
-            .or_insert_with(|| OutBucket {
-                attrs: Arc::clone(&r.attrs),
-                live: 0,
-                enc: None,
-            });
-        b.live += 1;
+        let k = bucket_key(prefix, r);
+        let b = self.buckets.entry(k).or_insert_with(|| OutBucket {
+            attrs: Arc::clone(&r.attrs),
+            keys: BTreeSet::new(),
+            stamp: 0,
+            enc: None,
+        });
+        b.keys.insert((prefix, r.id));
         b.enc = None;
+        self.walk.touch(k);
     }
 
     fn bucket_remove(&mut self, prefix: Prefix, r: &OutRoute) {
@@ -136,10 +140,14 @@ impl Group {
         let Some(b) = self.buckets.get_mut(&k) else {
             return;
         };
-        b.live = b.live.saturating_sub(1);
+        b.keys.remove(&(prefix, r.id));
         b.enc = None;
-        if b.live == 0 {
+        if b.keys.is_empty() {
+            let stamp = b.stamp;
             self.buckets.remove(&k);
+            self.walk.unplace(stamp);
+        } else {
+            self.walk.touch(k);
         }
     }
 }
@@ -153,6 +161,9 @@ fn bucket_key(prefix: Prefix, r: &OutRoute) -> BucketKey {
 pub(crate) struct Groups {
     list: Vec<Option<Group>>,
     by_key: HashMap<GroupKey, usize>,
+    /// Members catching up whose connection has room, served round robin
+    /// ([`Engine::poll_catch_up`]).
+    ready: VecDeque<PeerId>,
 }
 
 impl Groups {
@@ -185,7 +196,11 @@ impl Groups {
                 g.adj_out.table_bytes()
                     + g.buckets
                         .values()
-                        .map(|b| b.enc.as_ref().map_or(0, |e| e.msgs.iter().map(Bytes::len).sum()))
+                        .map(|b| {
+                            // A B-tree node holds about 11 keys in 16 bytes each, roughly 2x overall.
+                            b.keys.len() * 2 * std::mem::size_of::<(Prefix, u32)>()
+                                + b.enc.as_ref().map_or(0, |e| e.msgs.iter().map(Bytes::len).sum())
+                        })
                         .sum::<usize>()
                     + g.adj_out
                         .values()
@@ -203,7 +218,7 @@ impl Groups {
         self.list
             .iter()
             .flatten()
-            .any(|g| !g.joining.is_empty() || !g.refreshing.is_empty() || !g.catching_up.is_empty())
+            .any(|g| !g.refreshing.is_empty() || !g.regrouped.is_empty())
     }
 
     /// Number of live groups.
@@ -228,6 +243,8 @@ impl OutCounts {
 }
 
 pub(crate) type BucketKey = (Family, usize, PeerId);
+/// A deterministic order of buckets: (family, source peer, smallest key).
+type BucketOrder = (Family, PeerId, (Prefix, u32));
 /// Announcement buckets: NLRI sharing one attribute set and source peer.
 type Buckets = FastMap<BucketKey, (Arc<RouteAttrs>, Vec<(Prefix, u32)>)>;
 
@@ -429,12 +446,10 @@ impl Engine {
             return;
         };
         let gi = self.group_for(key);
-        if let Some(g) = self.groups.list[gi].as_mut() {
-            g.joining.push(id);
-        }
         if let Some(p) = self.peer_mut(id) {
             p.group = Some(gi);
         }
+        self.walk_join(gi, id);
     }
 
     /// The group of `key`, created and filled from the Loc-RIB if there is none.
@@ -446,12 +461,11 @@ impl Engine {
                 let mut g = Group {
                     key: key.clone(),
                     members: Vec::new(),
-                    joining: Vec::new(),
                     refreshing: Vec::new(),
-                    behind: Vec::new(),
-                    catching_up: Vec::new(),
+                    regrouped: Vec::new(),
                     adj_out: PrefixMap::default(),
                     buckets: FastMap::default(),
+                    walk: walk::WalkState::default(),
                 };
                 let mut order = Vec::new();
                 let mut want = Vec::new();
@@ -484,6 +498,7 @@ impl Engine {
                     }
                 }
                 g.adj_out = adj_out;
+                g.place_touched();
                 let gi = match self.groups.list.iter().position(Option::is_none) {
                     Some(i) => {
                         self.groups.list[i] = Some(g);
@@ -519,17 +534,18 @@ impl Engine {
         enum Stood {
             Joining,
             InSync(FastSet<(Prefix, u32)>),
+            /// Behind on the old group's stream: it may hold any state of the keys that changed
+            /// since its cursor, so every key of either table and every tombstone is sent.
             Behind(FastSet<(Prefix, u32)>),
         }
         let pending =
             |l: &[(PeerId, FastSet<(Prefix, u32)>)]| l.iter().find(|(m, _)| *m == id).map(|(_, k)| k.clone());
-        let stood = if old.joining.contains(&id) {
-            Stood::Joining
-        } else if let Some(k) = pending(&old.behind) {
-            Stood::Behind(k)
-        } else {
-            Stood::InSync(pending(&old.catching_up).unwrap_or_default())
+        let stood = match old.walk.joining(id) {
+            Some(true) => Stood::Joining,
+            Some(false) => Stood::Behind(old.walk.tomb_keys().collect()),
+            None => Stood::InSync(pending(&old.regrouped).unwrap_or_default()),
         };
+        let behind = matches!(stood, Stood::Behind(_));
         let held: FastMap<(Prefix, u32), (PeerId, usize)> = match stood {
             Stood::Joining => FastMap::default(),
             _ => old
@@ -550,12 +566,12 @@ impl Engine {
         let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
-        let mut keys = match &stood {
+        let mut keys = match stood {
             Stood::Joining => {
-                g.joining.push(id);
+                self.walk_join(gi, id);
                 return;
             }
-            Stood::InSync(k) | Stood::Behind(k) => k.clone(),
+            Stood::InSync(k) | Stood::Behind(k) => k,
         };
         let mut held = held;
         for (prefix, s) in g.adj_out.iter() {
@@ -563,6 +579,9 @@ impl Engine {
                 let k = (prefix, r.id);
                 let now = (r.peer, Arc::as_ptr(&r.attrs) as usize);
                 match held.remove(&k) {
+                    _ if behind && r.peer != id => {
+                        keys.insert(k);
+                    }
                     Some(was) if was == now => {}
                     // Never sent to the peer before or after: its own route.
                     Some((was_peer, _)) if was_peer == id && r.peer == id => {}
@@ -578,10 +597,7 @@ impl Engine {
                 .filter(|(_, (src, _))| *src != id)
                 .map(|(k, _)| k),
         );
-        match stood {
-            Stood::Behind(_) => g.behind.push((id, keys)),
-            _ => g.catching_up.push((id, keys)),
-        }
+        g.regrouped.push((id, keys));
     }
 
     pub(crate) fn groups_leave(&mut self, id: PeerId) {
@@ -592,11 +608,10 @@ impl Engine {
             return;
         };
         g.members.retain(|m| *m != id);
-        g.joining.retain(|m| *m != id);
         g.refreshing.retain(|(m, _)| *m != id);
-        g.behind.retain(|(m, _)| *m != id);
-        g.catching_up.retain(|(m, _)| *m != id);
-        if g.members.is_empty() && g.joining.is_empty() && g.behind.is_empty() && g.catching_up.is_empty() {
+        g.regrouped.retain(|(m, _)| *m != id);
+        g.walk.leave(id);
+        if g.members.is_empty() && g.regrouped.is_empty() && g.walk.walkers.is_empty() {
             let key = g.key.clone();
             self.groups.list[gi] = None;
             self.groups.by_key.remove(&key);
@@ -649,12 +664,15 @@ impl Engine {
                     loc.map.remove(prefix);
                 }
             }
+            for g in groups.list.iter_mut().flatten() {
+                g.place_touched();
+            }
         }
         for (gi, batch) in batches.into_iter().enumerate() {
             if !batch.is_empty() {
                 self.encode_batch(gi, batch);
             }
-            self.serve_joiners(gi);
+            self.serve_pending(gi);
         }
         // Keep the allocation of the dirty list for the next batch.
         self.dirty.recycle(dirty);
@@ -699,7 +717,7 @@ impl Engine {
         buckets.sort_unstable_by(|a, b| (a.0.0, a.0.2, &a.1.1.first()).cmp(&(b.0.0, b.0.2, &b.1.1.first())));
         for ((fam, _, src), (attrs, nlri)) in buckets {
             let ex = self.export_for(key, src, &attrs);
-            let msgs = encode_nlri(key, fam, &attrs, &ex, &nlri, &mut blk);
+            let msgs = encode_nlri(key, fam, &attrs, &ex, nlri, &mut blk);
             out.extend(msgs.into_iter().map(|m| (m, src)));
         }
     }
@@ -708,75 +726,22 @@ impl Engine {
     /// deterministic order. Served from the bucket cache: only buckets that changed since they
     /// were last encoded (or whose export treatment changed) are encoded again.
     fn table_msgs(&mut self, gi: usize, fams: FamilySet) -> Vec<(Bytes, PeerId)> {
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
             return Vec::new();
         };
-        debug_assert_eq!(
-            g.buckets.values().map(|b| b.live).sum::<usize>(),
-            g.adj_out.values().map(|s| s.as_slice().len()).sum::<usize>(),
-            "the bucket index matches the Adj-RIB-Out"
-        );
-        let mut buckets = std::mem::take(&mut g.buckets);
-        let key = g.key.clone();
-        // The buckets to encode (changed since, or a different export treatment), and one pass over
-        // the Adj-RIB-Out for their keys.
-        let mut todo: FastMap<BucketKey, (Export, Vec<(Prefix, u32)>)> = FastMap::default();
-        for (&k, b) in &buckets {
-            if !fams.contains(k.0) {
-                continue;
-            }
-            let ex = self.export_for(&key, k.2, &b.attrs);
-            if b.enc.as_ref().is_none_or(|e| e.export != ex) {
-                todo.insert(k, (ex, Vec::with_capacity(b.live)));
-            }
-        }
-        if !todo.is_empty()
-            && let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref)
-        {
-            for (prefix, slots) in g.adj_out.iter() {
-                if !fams.contains(prefix.family()) {
-                    continue;
-                }
-                for r in slots.as_slice() {
-                    if let Some((_, keys)) = todo.get_mut(&bucket_key(prefix, r)) {
-                        keys.push((prefix, r.id));
-                    }
-                }
-            }
-        }
-        let mut blk = AttrBlock::new();
         // (family, source, first key) orders the buckets; then the bucket's messages.
-        type Run<'a> = ((Family, PeerId, (Prefix, u32)), &'a [Bytes]);
-        let mut runs: Vec<Run<'_>> = Vec::new();
-        for (&k, b) in &mut buckets {
-            let (fam, _, src) = k;
-            if !fams.contains(fam) {
-                continue;
-            }
-            if let Some((ex, mut keys)) = todo.remove(&k) {
-                debug_assert_eq!(keys.len(), b.live, "bucket count out of step");
-                keys.sort_unstable();
-                // A bucket is removed with its last route, so it is never empty.
-                let Some(&first) = keys.first() else { continue };
-                let msgs = encode_nlri(&key, fam, &b.attrs, &ex, &keys, &mut blk);
-                b.enc = Some(EncodedBucket {
-                    export: ex,
-                    first,
-                    msgs,
-                });
-            }
-            if let Some(e) = &b.enc {
-                runs.push(((fam, src, e.first), &e.msgs));
-            }
-        }
-        runs.sort_unstable_by_key(|r| r.0);
-        let out = runs
+        let mut order: Vec<(BucketOrder, BucketKey)> = g
+            .buckets
             .iter()
-            .flat_map(|&((_, src, _), msgs)| msgs.iter().map(move |m| (m.clone(), src)))
+            .filter(|(k, _)| fams.contains(k.0))
+            .filter_map(|(&k, b)| Some(((k.0, k.2, *b.keys.first()?), k)))
             .collect();
-        drop(runs);
-        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
-            g.buckets = buckets;
+        order.sort_unstable_by_key(|o| o.0);
+        let mut out = Vec::new();
+        for (_, k) in order {
+            if let Some(msgs) = self.bucket_msgs(gi, k) {
+                out.extend(msgs.iter().map(|m| (m.clone(), k.2)));
+            }
         }
         out
     }
@@ -859,38 +824,23 @@ impl Engine {
         }
     }
 
-    /// Initial table + End-of-RIB for joining members; re-sends for route refresh requests.
-    fn serve_joiners(&mut self, gi: usize) {
+    /// Catch-ups of regrouped members; re-sends for route refresh requests.
+    fn serve_pending(&mut self, gi: usize) {
         let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
-        let joiners = std::mem::take(&mut g.joining);
         let refreshing = std::mem::take(&mut g.refreshing);
-        let catching_up = std::mem::take(&mut g.catching_up);
-        for (to, keys) in catching_up {
+        let regrouped = std::mem::take(&mut g.regrouped);
+        for (to, keys) in regrouped {
             self.catch_up(gi, to, keys);
         }
-        if joiners.is_empty() && refreshing.is_empty() {
+        if refreshing.is_empty() {
             return;
         }
         let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
             return;
         };
         let key = g.key.clone();
-        if !joiners.is_empty() {
-            let mut msgs: Vec<(Bytes, Option<PeerId>)> = self
-                .table_msgs(gi, key.families)
-                .into_iter()
-                .map(|(m, src)| (m, Some(src)))
-                .collect();
-            // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it completes
-            // the initial update for an address family".
-            msgs.extend(key.families.iter().map(|f| (encode::end_of_rib(f), None)));
-            self.fan_out(&joiners, msgs);
-            if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
-                g.members.extend(joiners);
-            }
-        }
         for (to, f) in refreshing {
             let msgs = self.table_msgs(gi, FamilySet::only(f));
             // RFC 7313 section 4: with enhanced route refresh, "the speaker MUST send a BoRR
@@ -911,36 +861,9 @@ impl Engine {
 }
 
 impl Engine {
-    /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
-    /// high watermark and `false` when it has drained: a congested update-group member stops
-    /// receiving the group's stream and, once drained, catches up from the group's Adj-RIB-Out
-    /// with only the keys that changed meanwhile. While congested the group records only which
-    /// (prefix, path id) keys changed for the member (a set bounded by the table size, not by the
-    /// churn) and queues nothing for it; once drained, the member is sent the current path or the
-    /// withdrawal of each recorded key, then rejoins the group's shared stream. A slow member
-    /// never stalls the others.
-    pub fn set_congested(&mut self, now: crate::types::Instant, conn: crate::types::ConnId, congested: bool) {
-        self.tick_pub(now);
-        let Some(id) = self.peer_of_conn(conn) else { return };
-        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
-            return;
-        };
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        if congested {
-            if let Some(pos) = g.members.iter().position(|m| *m == id) {
-                g.members.swap_remove(pos);
-                g.behind.push((id, FastSet::default()));
-            }
-        } else if let Some(pos) = g.behind.iter().position(|(m, _)| *m == id) {
-            let entry = g.behind.swap_remove(pos);
-            g.catching_up.push(entry);
-        }
-    }
-
-    /// Sends `to` the current state of every key that changed while it was behind, then puts it
-    /// back in the group's shared stream.
+    /// Sends `to` the current state of every key in `keys` (a regrouped member: the keys whose
+    /// advertised path differs between its old and new group), then puts it in the group's shared
+    /// stream. Encoded for that member alone; a regroup is rare.
     fn catch_up(&mut self, gi: usize, to: PeerId, keys: FastSet<(Prefix, u32)>) {
         let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
             return;
@@ -1035,12 +958,18 @@ fn diff_prefix(
         // there was none).
         let was = old.iter().find(|o| o.id == oid).map(|o| o.peer);
         note_behind(g, (prefix, oid), |m| p.peer != m || was.is_some_and(|w| w != m));
+        // A member walking the Adj-RIB-Out that holds the old path from another source must have
+        // it withdrawn if the new path is its own.
+        if let Some(w) = was.filter(|w| *w != p.peer) {
+            g.walk.tomb((prefix, oid), w);
+        }
     }
     for o in old {
         if !want.iter().any(|(oid, _, _)| *oid == o.id) {
             batch.wd[fam.index()].push((o.peer, prefix, o.id));
             // Only a member that was sent the path needs its withdrawal.
             note_behind(g, (prefix, o.id), |m| o.peer != m);
+            g.walk.tomb((prefix, o.id), o.peer);
         }
     }
     // The bucket counts follow.
@@ -1063,11 +992,10 @@ fn diff_prefix(
     }
 }
 
-/// Records a changed key for every member outside the shared stream for which `relevant` holds:
-/// those congested and those whose congestion cleared but whose catch-up has not run yet (it runs
+/// Records a changed key for every regrouped member for which `relevant` holds (its catch-up runs
 /// after this flush's diff, so a key changed in the same flush must be in its set too).
 fn note_behind(g: &mut Group, key: (Prefix, u32), relevant: impl Fn(PeerId) -> bool) {
-    for (m, keys) in g.behind.iter_mut().chain(g.catching_up.iter_mut()) {
+    for (m, keys) in &mut g.regrouped {
         if relevant(*m) {
             keys.insert(key);
         }
@@ -1101,7 +1029,7 @@ fn encode_nlri(
     fam: Family,
     attrs: &RouteAttrs,
     ex: &Export,
-    nlri_list: &[(Prefix, u32)],
+    nlri_list: impl IntoIterator<Item = (Prefix, u32)>,
     blk: &mut AttrBlock,
 ) -> Vec<Bytes> {
     blk.clear();
@@ -1125,7 +1053,7 @@ fn encode_nlri(
         crate::wire::afi_safi(fam),
         blk,
         Some(&nh),
-        nlri_list.iter().map(nlri),
+        nlri_list.into_iter().map(|k| nlri(&k)),
     );
     packer.take_messages()
 }

@@ -35,7 +35,7 @@ pub(crate) fn settings(cfg: &Config) -> String {
             None => "kubernetes (in-cluster)".to_string(),
         },
     };
-    let rows: [(&str, String); 17] = [
+    let rows: [(&str, String); 18] = [
         ("datastore", ds),
         ("nodename", opt(cfg.nodename.as_ref())),
         ("ip", opt(cfg.ip)),
@@ -50,6 +50,7 @@ pub(crate) fn settings(cfg: &Config) -> String {
         ("shutdown mode", cfg.shutdown_mode.to_string()),
         ("secrets dir", opt(cfg.secrets_dir.as_ref().map(|p| p.display()))),
         ("write queue high", format!("{} bytes", cfg.write_queue_high)),
+        ("output budget", format!("{} bytes", cfg.output_budget)),
         ("batch interval", format!("{} ms", cfg.batch_interval.as_millis())),
         ("max prefixes", opt(cfg.max_prefixes)),
         (

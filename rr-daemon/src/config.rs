@@ -140,6 +140,12 @@ pub(crate) struct Args {
     /// Bytes queued for one peer above which it stops receiving new updates until it has caught up.
     #[arg(long, default_value_t = 8 << 20)]
     pub(crate) write_queue_high: usize,
+    /// Bytes queued for sending across all peers above which members catching up (joining, or back after
+    /// falling behind) wait for room instead of being sent more, and members of the shared stream with
+    /// anything queued fall behind (to be caught up later from their group's Adj-RIB-Out). Counts each
+    /// message once per peer, although the bytes of an update group's message are shared.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub(crate) output_budget: usize,
     /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none; at most 1000).
     /// A change after a quiet period goes out at once; under a stream of changes, at most one batch per
     /// interval, so that every peer gets one larger write instead of one small one per change.
@@ -292,6 +298,8 @@ pub(crate) struct Config {
     pub(crate) kubeconfig: Option<PathBuf>,
     /// Write-queue high watermark in bytes.
     pub(crate) write_queue_high: usize,
+    /// Bytes queued across all peers before catch-up output waits.
+    pub(crate) output_budget: usize,
     /// Minimum time between two update-group flushes.
     pub(crate) batch_interval: std::time::Duration,
     /// Per-peer prefix limit.
@@ -550,6 +558,8 @@ impl Config {
             secrets_dir: args.secrets_dir,
             kubeconfig,
             write_queue_high: args.write_queue_high.max(4096),
+            // At least one peer's worth, so that a catch-up always makes progress.
+            output_budget: args.output_budget.max(args.write_queue_high.max(4096)),
             batch_interval: std::time::Duration::from_millis(args.batch_interval_ms),
             max_prefixes: args.max_prefixes,
             selection_deferral: (args.selection_deferral_secs > 0)

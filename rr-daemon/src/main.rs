@@ -161,6 +161,7 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
             metrics.clone(),
             health_tx,
             cfg.write_queue_high,
+            cfg.output_budget,
             cfg.batch_interval,
             cfg.selection_deferral,
         )

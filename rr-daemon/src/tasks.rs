@@ -24,6 +24,12 @@
 //! - Writers take shared `Bytes` from a bounded queue: one encoding of an update group is written to every
 //!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
 //!   rather than letting it block the engine or grow memory without bound.
+//! - Flow control: a member whose queue passes `--write-queue-high` bytes, or that has anything queued while
+//!   the process's queues together pass `--output-budget`, leaves its group's shared stream
+//!   ([`Engine::set_congested`]). Members catching up (joining, or back after falling behind) are pulled one
+//!   message at a time ([`Engine::poll_catch_up`]) only while the budget has room, at most
+//!   [`CATCH_UP_PER_PASS`] messages per pass of the engine loop, so that session traffic (KEEPALIVEs, timers,
+//!   received messages) is never queued behind a whole catch-up.
 //! - The engine task is the only owner of the RIB: no locks on the hot path.
 //! - Batching: session traffic (OPEN, KEEPALIVE, NOTIFICATION) is written as soon as the engine queues it
 //!   ([`Engine::poll_queued`]); route changes are flushed ([`Engine::flush`]) at once after a quiet period and
@@ -69,6 +75,9 @@ const SEND_QUEUE: usize = 65536;
 /// congested ([`Engine::set_congested`]) and stops feeding it the group's stream; once the queue has drained
 /// below an eighth of that, the member catches up from the group's Adj-RIB-Out.
 const LOW_WATERMARK_DIVISOR: usize = 8;
+/// Catch-up messages sent per pass of the engine loop at most; then pending events and timers are served
+/// before the next pass.
+const CATCH_UP_PER_PASS: usize = 4096;
 /// Read buffer growth step of a session reader. Small, because every idle session keeps one buffer (at
 /// thousands of sessions a 64 KiB buffer each would be most of the daemon's memory); a larger message
 /// simply grows it.
@@ -111,6 +120,8 @@ pub(crate) enum EngineCmd {
     Disconnected { conn: ConnId },
     /// A congested connection's write queue drained below the low watermark.
     Drained { conn: ConnId },
+    /// The queues of all connections drained below the output budget after it was used up.
+    OutputRoom,
     /// A control API request.
     Control(ControlReq, oneshot::Sender<Result<Value, String>>),
     /// Stop.
@@ -150,6 +161,44 @@ pub(crate) enum ControlReq {
 struct Flow {
     queued: AtomicUsize,
     congested: AtomicBool,
+}
+
+/// Bytes queued across all connections (`--output-budget`), shared by the engine task and every writer.
+struct Budget {
+    total: AtomicUsize,
+    limit: usize,
+    /// The engine task stopped pulling catch-up output for want of room: the writer that brings the total
+    /// below [`Budget::room_at`] wakes it.
+    waiting: AtomicBool,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Self {
+            total: AtomicUsize::new(0),
+            limit,
+            waiting: AtomicBool::new(false),
+        }
+    }
+
+    fn used_up(&self) -> bool {
+        self.total.load(Ordering::Acquire) >= self.limit
+    }
+
+    /// The total below which a waiting engine task is woken.
+    fn room_at(&self) -> usize {
+        self.limit / 4 * 3
+    }
+}
+
+/// Subtracts up to `n` from `a` (never below zero); returns what was subtracted.
+fn take(a: &AtomicUsize, n: usize) -> usize {
+    let mut took = 0;
+    let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+        took = v.min(n);
+        Some(v - took)
+    });
+    took
 }
 
 /// Queue entries of a session writer.
@@ -229,6 +278,9 @@ pub(crate) struct EngineTask {
     rng_seed: u64,
     high_watermark: usize,
     low_watermark: usize,
+    budget: Arc<Budget>,
+    /// The last pass stopped at [`CATCH_UP_PER_PASS`] with members still catching up.
+    catch_up_more: bool,
     /// Minimum time between two flushes of the engine's route changes (`--batch-interval-ms`).
     batch_interval: Duration,
     /// Route-selection deferral of every engine this task builds (`--selection-deferral-secs`).
@@ -249,6 +301,7 @@ impl EngineTask {
         metrics: Arc<Metrics>,
         health: watch::Sender<Health>,
         high_watermark: usize,
+        output_budget: usize,
         batch_interval: Duration,
         selection_deferral: Option<Duration>,
     ) -> Self {
@@ -279,6 +332,8 @@ impl EngineTask {
             rng_seed: rand::random(),
             high_watermark,
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
+            budget: Arc::new(Budget::new(output_budget)),
+            catch_up_more: false,
             batch_interval,
             selection_deferral,
             last_flush: tokio::time::Instant::now(),
@@ -301,7 +356,11 @@ impl EngineTask {
         loop {
             // Session traffic (OPEN, KEEPALIVE, NOTIFICATION) goes out at once; route changes are flushed
             // at most once per batch interval.
-            let flush_at = self.drain_batched();
+            let mut flush_at = self.drain_batched();
+            if self.catch_up_more {
+                // More catch-up output is due: come back at once, after whatever arrived meanwhile.
+                flush_at = Some(tokio::time::Instant::now());
+            }
             let deadline = match (self.timer_wake(), flush_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -464,6 +523,8 @@ impl EngineTask {
                     e.set_congested(now, conn, false);
                 }
             }
+            // The loop pulls more catch-up output after handling this.
+            EngineCmd::OutputRoom => {}
             EngineCmd::Control(req, reply) => {
                 let _ = reply.send(self.control(req));
             }
@@ -498,18 +559,36 @@ impl EngineTask {
         None
     }
 
-    /// Acts on the engine's queued outputs without flushing pending route changes.
+    /// Acts on the engine's queued outputs without flushing pending route changes, then on catch-up output
+    /// while the output budget has room (at most [`CATCH_UP_PER_PASS`] messages).
     fn drain_queued(&mut self) {
         while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
             self.act(out);
         }
+        self.catch_up_more = false;
+        for _ in 0..CATCH_UP_PER_PASS {
+            if self.budget.used_up() {
+                self.budget.waiting.store(true, Ordering::Release);
+                // A writer may have made room before seeing the flag.
+                if self.budget.used_up() {
+                    return;
+                }
+                self.budget.waiting.store(false, Ordering::Release);
+            }
+            match self.engine.as_mut().and_then(Engine::poll_catch_up) {
+                Some(out) => self.act(out),
+                None => return,
+            }
+        }
+        self.catch_up_more = true;
     }
 
     /// Flushes the engine's route changes, then drains every output and acts on it.
     fn drain(&mut self) {
-        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_output) {
-            self.act(out);
+        if let Some(e) = self.engine.as_mut() {
+            e.flush();
         }
+        self.drain_queued();
     }
 
     /// Acts on one engine output.
@@ -521,9 +600,20 @@ impl EngineTask {
                     w.count_frames(Dir::Out, &bytes);
                 }
                 let Some(h) = self.conns.get(&conn) else { return };
-                let queued = h.flow.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
-                let congest = queued > self.high_watermark && !h.flow.congested.swap(true, Ordering::AcqRel);
+                let len = bytes.len();
+                // The total first: a writer takes from its own count, then from the total.
+                let total = self.budget.total.fetch_add(len, Ordering::AcqRel) + len;
+                let queued = h.flow.queued.fetch_add(len, Ordering::AcqRel) + len;
+                // Over its own limit, or holding anything while the process's budget is used up.
+                let over = queued > self.high_watermark
+                    || (total > self.budget.limit && queued > self.low_watermark);
+                let congest = over && !h.flow.congested.swap(true, Ordering::AcqRel);
                 if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
+                    // Not queued: take back what the writer has not taken already (it gives back what is
+                    // left when it ends).
+                    self.budget
+                        .total
+                        .fetch_sub(take(&h.flow.queued, len), Ordering::AcqRel);
                     warn!(
                         conn = conn.get(),
                         "send queue full or closed: dropping the connection"
@@ -829,6 +919,7 @@ impl EngineTask {
         let w = Writer {
             conn,
             flow: flow.clone(),
+            budget: self.budget.clone(),
             tx: self.tx.clone(),
             reader: reader.abort_handle(),
             low_watermark: self.low_watermark,
@@ -974,6 +1065,7 @@ async fn read_loop(
 struct Writer {
     conn: ConnId,
     flow: Arc<Flow>,
+    budget: Arc<Budget>,
     tx: mpsc::Sender<EngineCmd>,
     reader: AbortHandle,
     low_watermark: usize,
@@ -987,7 +1079,18 @@ impl Writer {
     ///
     /// Whatever is queued when the socket is ready goes out in one vectored write (up to
     /// [`WRITE_BATCH`] messages), so a burst to a peer costs a few system calls, not one per UPDATE.
-    async fn run(self, mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
+    async fn run(self, wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
+        self.write_all(wr, &mut rx).await;
+        // Whatever is still queued will never be written: give it back to the output budget. The queue is
+        // closed first, so the engine task queues nothing more (and takes back what it tried to).
+        rx.close();
+        while rx.try_recv().is_ok() {}
+        let left = self.flow.queued.swap(0, Ordering::AcqRel);
+        self.budget.total.fetch_sub(left, Ordering::AcqRel);
+        self.room();
+    }
+
+    async fn write_all(&self, mut wr: OwnedWriteHalf, rx: &mut mpsc::Receiver<WriteCmd>) {
         // Grown during a burst and given back after it (below).
         let mut batch: Vec<Bytes> = Vec::new();
         let mut close = false;
@@ -1047,9 +1150,22 @@ impl Writer {
         Ok(())
     }
 
+    /// Wakes the engine task if it waits for room in the output budget and there is some now.
+    fn room(&self) {
+        if self.budget.total.load(Ordering::Acquire) < self.budget.room_at()
+            && self.budget.waiting.swap(false, Ordering::AcqRel)
+        {
+            // If the engine's queue is full it is busy, and pulls more output once it has handled it.
+            let _ = self.tx.try_send(EngineCmd::OutputRoom);
+        }
+    }
+
     /// `n` bytes left the queue: tell the engine once a congested queue drained below the low watermark.
     async fn written(&self, n: usize) {
-        let left = self.flow.queued.fetch_sub(n, Ordering::AcqRel).saturating_sub(n);
+        let n = take(&self.flow.queued, n);
+        self.budget.total.fetch_sub(n, Ordering::AcqRel);
+        self.room();
+        let left = self.flow.queued.load(Ordering::Acquire);
         if left < self.low_watermark && self.flow.congested.swap(false, Ordering::AcqRel) {
             let _ = self.tx.send(EngineCmd::Drained { conn: self.conn }).await;
         }

@@ -840,14 +840,15 @@ impl Engine {
 
     /// The next action for the caller. When the queue is empty, pending RIB changes are flushed
     /// first (best path, reflection, update-group encoding), so draining this until `None` after
-    /// feeding a batch of events produces one packed set of UPDATEs.
+    /// feeding a batch of events produces one packed set of UPDATEs; then members catching up are
+    /// served ([`Engine::poll_catch_up`]).
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.out.is_empty() {
             // Give back the memory of a large burst (initial fan-out) once it is drained.
             self.out.shrink_if_drained();
             self.flush();
         }
-        self.out.pop_front()
+        self.out.pop_front().or_else(|| self.poll_catch_up())
     }
 
     /// The next queued action, without flushing pending RIB changes first (unlike

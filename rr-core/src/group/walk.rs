@@ -1,0 +1,445 @@
+//! Catching members up from the group's Adj-RIB-Out with a cursor per member.
+//!
+//! Every change of a group's Adj-RIB-Out is placed in one order, by a stamp from a per-group
+//! counter: a bucket that changed in a flush gets a new stamp at the end of the flush (and leaves its
+//! old place), and while some member is outside the shared stream, every key that was withdrawn, or
+//! whose source peer changed, gets a tombstone with a stamp too. A member outside the stream (one
+//! joining, one that fell behind because its connection was congested, one catching up) holds a
+//! [`Walker`]: the last stamp it was sent, and the message it is sending. Walking it up to the newest
+//! stamp sends it every bucket that changed since its cursor (the bucket's cached encoding, shared by
+//! every member that walks past it) and the withdrawals of the tombstones, so that at the end it holds
+//! exactly the group's Adj-RIB-Out and rejoins the stream. Its cost is a few words, whatever the table
+//! size and however long it was behind; members that fell behind together walk the same items and are
+//! sent the same `Bytes`.
+//!
+//! The walk is pulled: [`Engine::poll_catch_up`] hands out one message at a time, round robin over
+//! the members whose connection has room ([`Engine::set_congested`]), so the caller bounds what is
+//! queued (per peer and for the whole process) and the engine never holds a copy for a member.
+//!
+//! A bucket is sent whole: a member that fell behind on a bucket that changed is sent all of the
+//! bucket's routes again, not just the changed ones (re-announcing a route it holds is harmless).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bgp_wire::AttrBlock;
+use bytes::Bytes;
+
+use super::{BucketKey, BucketOrder, EncodedBucket, Group, encode_nlri, withdrawals};
+use crate::encode;
+use crate::engine::Engine;
+use crate::hash::FastMap;
+use crate::output::Output;
+use crate::types::{PeerId, Prefix, PrefixFamily};
+
+/// Withdrawn keys packed into one walk step at most.
+const TOMBSTONES_PER_STEP: usize = 4096;
+
+/// A group's walk order and the members walking it.
+#[derive(Debug, Default)]
+pub(crate) struct WalkState {
+    /// The newest stamp handed out.
+    stamp: u64,
+    /// Buckets and tombstones by stamp.
+    order: BTreeMap<u64, Item>,
+    /// Keys withdrawn (or whose source peer changed) while some member walks.
+    tombs: FastMap<(Prefix, u32), Tomb>,
+    /// Buckets changed in the current flush, placed at its end.
+    touched: Vec<BucketKey>,
+    /// Members outside the shared stream.
+    pub(crate) walkers: FastMap<PeerId, Walker>,
+    /// End-of-RIB of every family of the group, encoded once.
+    eor: Option<Arc<[Bytes]>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Bucket(BucketKey),
+    Tomb((Prefix, u32)),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tomb {
+    stamp: u64,
+    /// The source of every path of this key withdrawn or replaced since the tombstone was made,
+    /// when that is one peer (which was never sent them); `None` when there were several.
+    only_from: Option<PeerId>,
+}
+
+/// One member's cursor.
+#[derive(Debug)]
+pub(crate) struct Walker {
+    /// Items up to this stamp were sent (or were not needed).
+    after: u64,
+    /// Tombstones up to this stamp concern changes the member never held (it joined, or fell behind,
+    /// after them).
+    since: u64,
+    /// The messages being sent and the next one.
+    cur: Option<(Arc<[Bytes]>, usize)>,
+    /// The member's connection has room (not congested).
+    ready: bool,
+    /// In the engine's round-robin list of ready walkers.
+    queued: bool,
+    /// A joining member: End-of-RIB follows its first complete walk.
+    eor: bool,
+}
+
+impl WalkState {
+    /// A bucket changed: it moves to the end of the order when the flush ends.
+    pub(super) fn touch(&mut self, k: BucketKey) {
+        self.touched.push(k);
+    }
+
+    /// A bucket at `stamp` is gone.
+    pub(super) fn unplace(&mut self, stamp: u64) {
+        if stamp != 0 {
+            self.order.remove(&stamp);
+        }
+    }
+
+    /// Key `k` was withdrawn, or its source changed; `from` is the source of the path it had.
+    /// Recorded only while some member walks (a member that falls behind later starts after it).
+    pub(super) fn tomb(&mut self, k: (Prefix, u32), from: PeerId) {
+        if self.walkers.is_empty() {
+            return;
+        }
+        self.stamp += 1;
+        let only_from = match self.tombs.get(&k) {
+            Some(t) => {
+                self.order.remove(&t.stamp);
+                t.only_from.filter(|p| *p == from)
+            }
+            None => Some(from),
+        };
+        self.tombs.insert(
+            k,
+            Tomb {
+                stamp: self.stamp,
+                only_from,
+            },
+        );
+        self.order.insert(self.stamp, Item::Tomb(k));
+    }
+
+    /// Whether `id` walks (is outside the shared stream): `Some(true)` for its initial table.
+    pub(super) fn joining(&self, id: PeerId) -> Option<bool> {
+        self.walkers.get(&id).map(|w| w.eor)
+    }
+
+    /// Every key with a tombstone.
+    pub(super) fn tomb_keys(&self) -> impl Iterator<Item = (Prefix, u32)> + '_ {
+        self.tombs.keys().copied()
+    }
+
+    /// `id` left the group.
+    pub(super) fn leave(&mut self, id: PeerId) {
+        if self.walkers.remove(&id).is_some() {
+            self.collect();
+        }
+    }
+
+    /// A new cursor for `id`: from the start of the order (`joining`: it holds nothing and gets
+    /// End-of-RIB after the walk) or from the newest stamp (it holds the Adj-RIB-Out as of now).
+    pub(super) fn start(&mut self, id: PeerId, joining: bool, ready: bool) {
+        self.walkers.insert(
+            id,
+            Walker {
+                after: if joining { 0 } else { self.stamp },
+                since: self.stamp,
+                cur: None,
+                ready,
+                queued: false,
+                eor: joining,
+            },
+        );
+    }
+
+    /// Drops the tombstones every walker has passed (all of them when nobody walks).
+    fn collect(&mut self) {
+        if self.tombs.is_empty() {
+            return;
+        }
+        let floor = self.walkers.values().map(|w| w.after.max(w.since)).min();
+        let order = &mut self.order;
+        self.tombs.retain(|_, t| {
+            let keep = floor.is_some_and(|f| t.stamp > f);
+            if !keep {
+                order.remove(&t.stamp);
+            }
+            keep
+        });
+    }
+}
+
+impl Group {
+    /// End of a flush: the buckets changed in it get new stamps (in a deterministic order), and
+    /// tombstones no walker needs are dropped.
+    pub(super) fn place_touched(&mut self) {
+        let mut touched = std::mem::take(&mut self.walk.touched);
+        if !touched.is_empty() {
+            let mut placed: Vec<(BucketOrder, BucketKey)> = Vec::with_capacity(touched.len());
+            touched.sort_unstable();
+            touched.dedup();
+            for k in touched.drain(..) {
+                if let Some(first) = self.buckets.get(&k).and_then(|b| b.keys.first()) {
+                    placed.push(((k.0, k.2, *first), k));
+                }
+            }
+            placed.sort_unstable_by_key(|p| p.0);
+            for (_, k) in placed {
+                let Some(b) = self.buckets.get_mut(&k) else {
+                    continue;
+                };
+                if b.stamp != 0 {
+                    self.walk.order.remove(&b.stamp);
+                }
+                self.walk.stamp += 1;
+                b.stamp = self.walk.stamp;
+                self.walk.order.insert(b.stamp, Item::Bucket(k));
+            }
+        }
+        // Keep the allocation.
+        self.walk.touched = touched;
+        self.walk.collect();
+    }
+}
+
+/// What one walk step found.
+enum Step {
+    /// Messages to send, from the first.
+    Send(Arc<[Bytes]>),
+    /// Nothing for this member at this item; go on.
+    Skip,
+    /// The cursor is at the newest stamp.
+    Done,
+}
+
+impl Engine {
+    /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
+    /// high watermark (or the caller's budget for all connections is used up) and `false` when it
+    /// has drained: a congested update-group member leaves the group's shared stream and, once
+    /// drained, catches up from the group's Adj-RIB-Out with a cursor ([`Engine::poll_catch_up`];
+    /// see the module documentation). A joining or catching-up member pauses while congested.
+    pub fn set_congested(&mut self, now: crate::types::Instant, conn: crate::types::ConnId, congested: bool) {
+        self.tick_pub(now);
+        let Some(id) = self.peer_of_conn(conn) else { return };
+        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
+            return;
+        };
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return;
+        };
+        if congested {
+            if let Some(pos) = g.members.iter().position(|m| *m == id) {
+                g.members.swap_remove(pos);
+                g.walk.start(id, false, false);
+            } else if let Some(w) = g.walk.walkers.get_mut(&id) {
+                w.ready = false;
+            }
+        } else if let Some(w) = g.walk.walkers.get_mut(&id) {
+            w.ready = true;
+            if !w.queued {
+                w.queued = true;
+                self.groups.ready.push_back(id);
+            }
+        }
+    }
+
+    /// Starts the initial table of a member that joins group `gi`.
+    pub(crate) fn walk_join(&mut self, gi: usize, id: PeerId) {
+        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+            return;
+        };
+        g.walk.start(id, true, true);
+        if let Some(w) = g.walk.walkers.get_mut(&id) {
+            w.queued = true;
+            self.groups.ready.push_back(id);
+        }
+    }
+
+    /// The next message of a member catching up (a joining member's initial table, or a member that
+    /// fell behind), round robin over the members whose connection is not congested; when a member's
+    /// walk ends it rejoins its group's shared stream. Queued actions ([`Engine::poll_queued`]) come
+    /// first. `None` when there is nothing to send, or while route selection is deferred.
+    ///
+    /// [`Engine::poll_output`] returns these too once the queue is empty. A caller with flow control
+    /// polls the queue with [`Engine::poll_queued`] and calls this only while it has room for more
+    /// output, so that members wait (and cost nothing) instead of having their copies queued.
+    pub fn poll_catch_up(&mut self) -> Option<Output> {
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        if self.deferral.is_active() {
+            return None;
+        }
+        while let Some(id) = self.groups.ready.pop_front() {
+            let Some((gi, conn)) = self.peer(id).and_then(|p| Some((p.group?, p.established?.0))) else {
+                continue;
+            };
+            let Some(w) = self
+                .groups
+                .list
+                .get_mut(gi)
+                .and_then(Option::as_mut)
+                .and_then(|g| g.walk.walkers.get_mut(&id))
+            else {
+                continue;
+            };
+            if !w.queued {
+                // A stale entry (the member left and came back).
+                continue;
+            }
+            w.queued = false;
+            if !w.ready {
+                continue;
+            }
+            match self.walk_next(gi, id) {
+                Some(bytes) => {
+                    if let Some(w) = self.walker_mut(gi, id) {
+                        w.queued = true;
+                    }
+                    self.groups.ready.push_back(id);
+                    if let Some(p) = self.peer_mut(id) {
+                        p.stats.messages_sent += 1;
+                    }
+                    return Some(Output::Send { conn, bytes });
+                }
+                None => {
+                    // Up to date: back in the shared stream.
+                    if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
+                        g.walk.walkers.remove(&id);
+                        g.members.push(id);
+                        g.walk.collect();
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn walker_mut(&mut self, gi: usize, id: PeerId) -> Option<&mut Walker> {
+        self.groups
+            .list
+            .get_mut(gi)
+            .and_then(Option::as_mut)
+            .and_then(|g| g.walk.walkers.get_mut(&id))
+    }
+
+    /// The next message of `id`'s walk in group `gi`, or `None` when it is up to date.
+    fn walk_next(&mut self, gi: usize, id: PeerId) -> Option<Bytes> {
+        loop {
+            let w = self.walker_mut(gi, id)?;
+            if let Some((msgs, i)) = &mut w.cur {
+                if let Some(m) = msgs.get(*i) {
+                    *i += 1;
+                    return Some(m.clone());
+                }
+                w.cur = None;
+            }
+            match self.walk_step(gi, id)? {
+                Step::Send(msgs) => {
+                    let w = self.walker_mut(gi, id)?;
+                    w.cur = Some((msgs, 0));
+                }
+                Step::Skip => {}
+                Step::Done => {
+                    let w = self.walker_mut(gi, id)?;
+                    if !w.eor {
+                        return None;
+                    }
+                    // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it
+                    // completes the initial update for an address family".
+                    w.eor = false;
+                    let g = self.groups.list.get_mut(gi)?.as_mut()?;
+                    let fams = g.key.families;
+                    let eor = g
+                        .walk
+                        .eor
+                        .get_or_insert_with(|| fams.iter().map(encode::end_of_rib).collect());
+                    let eor = Arc::clone(eor);
+                    self.walker_mut(gi, id)?.cur = Some((eor, 0));
+                }
+            }
+        }
+    }
+
+    /// Moves `id`'s cursor past the next item (a bucket, or a run of tombstones of one family).
+    fn walk_step(&mut self, gi: usize, id: PeerId) -> Option<Step> {
+        let g = self.groups.list.get(gi)?.as_ref()?;
+        let w = g.walk.walkers.get(&id)?;
+        let (since, after) = (w.since, w.after);
+        let Some((&stamp, &item)) = g.walk.order.range(after + 1..).next() else {
+            return Some(Step::Done);
+        };
+        match item {
+            Item::Bucket(k) => {
+                self.walker_mut(gi, id)?.after = stamp;
+                // Never back to the peer the routes came from.
+                if k.2 == id {
+                    return Some(Step::Skip);
+                }
+                Some(self.bucket_msgs(gi, k).map_or(Step::Skip, Step::Send))
+            }
+            Item::Tomb(first) => {
+                let fam = first.0.family();
+                let mut last = after;
+                let mut wd: Vec<(Prefix, u32)> = Vec::new();
+                for (&s, it) in g.walk.order.range(after + 1..) {
+                    let Item::Tomb(k) = *it else { break };
+                    if k.0.family() != fam || wd.len() >= TOMBSTONES_PER_STEP {
+                        break;
+                    }
+                    last = s;
+                    if s <= since {
+                        continue;
+                    }
+                    let only_from = g.walk.tombs.get(&k).and_then(|t| t.only_from);
+                    let now_from = g
+                        .adj_out
+                        .get(&k.0)
+                        .and_then(|sl| sl.as_slice().iter().find(|r| r.id == k.1))
+                        .map(|r| r.peer);
+                    match now_from {
+                        // Announced again by another peer: its bucket comes later in the walk.
+                        Some(p) if p != id => {}
+                        // Gone, or now the member's own path: withdraw what it may hold, unless
+                        // every path it had came from the member itself (never sent to it).
+                        _ if only_from == Some(id) => {}
+                        _ => wd.push(k),
+                    }
+                }
+                let key_msgs = (!wd.is_empty()).then(|| {
+                    wd.sort_unstable();
+                    withdrawals(&g.key, fam, &wd)
+                });
+                self.walker_mut(gi, id)?.after = last;
+                Some(match key_msgs {
+                    Some(m) => Step::Send(m.into()),
+                    None => Step::Skip,
+                })
+            }
+        }
+    }
+
+    /// Bucket `k` of group `gi` encoded for the group (from the cache, or encoded now and cached).
+    pub(super) fn bucket_msgs(&mut self, gi: usize, k: BucketKey) -> Option<Arc<[Bytes]>> {
+        let g = self.groups.list.get(gi)?.as_ref()?;
+        let b = g.buckets.get(&k)?;
+        let ex = self.export_for(&g.key, k.2, &b.attrs);
+        if let Some(e) = &b.enc
+            && e.export == ex
+        {
+            return Some(Arc::clone(&e.msgs));
+        }
+        let g = self.groups.list.get_mut(gi)?.as_mut()?;
+        let b = g.buckets.get_mut(&k)?;
+        let mut blk = AttrBlock::new();
+        let msgs: Arc<[Bytes]> =
+            encode_nlri(&g.key, k.0, &b.attrs, &ex, b.keys.iter().copied(), &mut blk).into();
+        b.enc = Some(EncodedBucket {
+            export: ex,
+            msgs: Arc::clone(&msgs),
+        });
+        Some(msgs)
+    }
+}

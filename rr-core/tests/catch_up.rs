@@ -1,0 +1,355 @@
+//! Members outside an update group's stream (congested, then drained) catch up by walking the
+//! group's Adj-RIB-Out: at the end each holds exactly what the group advertises to it, withdrawals
+//! included, and members that fell behind together are sent the same encoded bytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use bgp_wire::{
+    AsPath, Asn, AttrValue, Capability, DecodeCtx, HoldTime, Message, Nlri, Open, PathAttribute, RouterId,
+    Update,
+};
+use bytes::Bytes;
+use rr_core::{ConnId, Engine, EngineConfig, Instant, Output, PeerConfig, Role};
+
+#[path = "../benches/common/workload.rs"]
+mod workload;
+use workload::{AS, frame};
+
+/// Client `i` at 10.0.0.2 + i (its router id too: a lower `i` wins the tie-break).
+fn addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0002 + i as u32)
+}
+
+fn established(e: &mut Engine, i: usize) -> ConnId {
+    let now = Instant::from_millis(1);
+    let a = addr(i);
+    let mut c = PeerConfig::new(a.into(), AS, Role::RrClient);
+    c.passive = true;
+    e.add_peer(now, c).unwrap();
+    let (_, conn) = e.handle_incoming(now, a.into(), None).unwrap();
+    let open = Open::new(
+        Asn::new(AS).unwrap(),
+        HoldTime::DEFAULT,
+        RouterId::new(a).unwrap(),
+        vec![Capability::FourOctetAs(AS)],
+    );
+    e.handle_frame(now, conn, &frame(Message::Open(open)));
+    e.handle_frame(now, conn, &frame(Message::Keepalive));
+    conn
+}
+
+/// One reflector, `n` clients, and what each client holds (prefix -> next hop) after applying
+/// every UPDATE it was sent.
+struct World {
+    e: Engine,
+    conns: Vec<ConnId>,
+    held: HashMap<ConnId, BTreeMap<String, Ipv4Addr>>,
+    /// What each client announced (prefix -> next hop): the model the expectation is computed from.
+    announced: Vec<BTreeMap<String, Ipv4Addr>>,
+    /// Every message sent, by connection, in order.
+    sent: Vec<(ConnId, Bytes)>,
+}
+
+impl World {
+    fn new(n: usize) -> World {
+        let mut e = Engine::new(EngineConfig::new("10.0.0.1".parse().unwrap(), AS));
+        let conns = (0..n).map(|i| established(&mut e, i)).collect();
+        let mut w = World {
+            e,
+            conns,
+            held: HashMap::new(),
+            announced: vec![BTreeMap::new(); n],
+            sent: Vec::new(),
+        };
+        w.drain();
+        w
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(2)
+    }
+
+    fn announce(&mut self, i: usize, prefixes: &[String], nh: Ipv4Addr) {
+        let upd = Update {
+            withdrawn: vec![],
+            attributes: vec![
+                PathAttribute::new(AttrValue::Origin(bgp_wire::Origin::Igp)),
+                PathAttribute::new(AttrValue::AsPath(AsPath::new())),
+                PathAttribute::new(AttrValue::NextHop(nh)),
+            ],
+            nlri: prefixes.iter().map(|p| Nlri::new(p.parse().unwrap())).collect(),
+        };
+        for p in prefixes {
+            self.announced[i].insert(p.clone(), nh);
+        }
+        let now = self.now();
+        self.e
+            .handle_frame(now, self.conns[i], &frame(Message::Update(upd)));
+    }
+
+    fn withdraw(&mut self, i: usize, prefixes: &[String]) {
+        let upd = Update {
+            withdrawn: prefixes.iter().map(|p| Nlri::new(p.parse().unwrap())).collect(),
+            attributes: vec![],
+            nlri: vec![],
+        };
+        for p in prefixes {
+            self.announced[i].remove(p);
+        }
+        let now = self.now();
+        self.e
+            .handle_frame(now, self.conns[i], &frame(Message::Update(upd)));
+    }
+
+    fn congest(&mut self, i: usize, congested: bool) {
+        let now = self.now();
+        self.e.set_congested(now, self.conns[i], congested);
+    }
+
+    fn apply(&mut self, conn: ConnId, bytes: Bytes) {
+        let ctx = DecodeCtx {
+            four_octet_as: true,
+            ..DecodeCtx::default()
+        };
+        let Ok(Message::Update(u)) = Message::decode(&bytes, &ctx) else {
+            return;
+        };
+        let held = self.held.entry(conn).or_default();
+        for (_, n) in u.withdrawals() {
+            held.remove(&n.prefix.to_string());
+        }
+        let nh = u.attributes.iter().find_map(|a| match a.value {
+            AttrValue::NextHop(a) => Some(a),
+            _ => None,
+        });
+        for (_, n) in u.announced() {
+            held.insert(n.prefix.to_string(), nh.expect("NEXT_HOP"));
+        }
+        self.sent.push((conn, bytes));
+    }
+
+    /// Drains the engine; returns how many messages were sent.
+    fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(o) = self.e.poll_output() {
+            if let Output::Send { conn, bytes } = o {
+                self.apply(conn, bytes);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// At most `n` outputs.
+    fn drain_some(&mut self, n: usize) {
+        for _ in 0..n {
+            match self.e.poll_output() {
+                Some(Output::Send { conn, bytes }) => self.apply(conn, bytes),
+                Some(_) => {}
+                None => return,
+            }
+        }
+    }
+
+    /// What client `m` must hold: per prefix, the best path (lowest router id among the clients
+    /// announcing it, all else equal), unless that path is `m`'s own.
+    fn expected(&self, m: usize) -> BTreeMap<String, Ipv4Addr> {
+        let mut best: BTreeMap<String, (usize, Ipv4Addr)> = BTreeMap::new();
+        for (i, a) in self.announced.iter().enumerate() {
+            for (p, nh) in a {
+                best.entry(p.clone()).or_insert((i, *nh));
+            }
+        }
+        best.into_iter()
+            .filter(|(_, (i, _))| *i != m)
+            .map(|(p, (_, nh))| (p, nh))
+            .collect()
+    }
+
+    fn holds(&self, m: usize) -> BTreeMap<String, Ipv4Addr> {
+        self.held.get(&self.conns[m]).cloned().unwrap_or_default()
+    }
+
+    fn sent_to(&self, m: usize, from: usize) -> Vec<Bytes> {
+        self.sent[from..]
+            .iter()
+            .filter(|(c, _)| *c == self.conns[m])
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+fn prefixes(range: std::ops::Range<u32>) -> Vec<String> {
+    range
+        .map(|i| format!("10.{}.{}.0/24", 100 + i / 256, i % 256))
+        .collect()
+}
+
+fn nh(i: usize) -> Ipv4Addr {
+    addr(i)
+}
+
+/// A client behind while routes are withdrawn, change attributes, move to another source and to
+/// its own path, and while new routes arrive, holds exactly the group's view once caught up; so
+/// does one whose catch-up is interrupted by more changes.
+#[test]
+fn a_member_behind_while_routes_change_ends_with_exactly_the_adj_rib_out() {
+    let mut w = World::new(5);
+    // 0 and 3 announce; 1 and 2 fall behind; 4 stays in the stream.
+    w.announce(0, &prefixes(0..60), nh(0));
+    w.announce(1, &prefixes(100..110), nh(1));
+    w.drain();
+    for m in 0..5 {
+        assert_eq!(w.holds(m), w.expected(m), "client {m} before");
+    }
+    w.congest(1, true);
+    w.congest(2, true);
+    // Withdrawn.
+    w.withdraw(0, &prefixes(0..10));
+    w.drain();
+    // New attributes (next hop) for some.
+    w.announce(0, &prefixes(10..20), Ipv4Addr::new(10, 9, 9, 9));
+    w.drain();
+    // Moved to another source: 0 withdraws, 3 (higher router id) had it too.
+    w.announce(3, &prefixes(20..25), nh(3));
+    w.withdraw(0, &prefixes(20..25));
+    w.drain();
+    // Moved to the behind member's own path: it must withdraw the path it held.
+    w.announce(1, &prefixes(25..30), nh(1));
+    w.withdraw(0, &prefixes(25..30));
+    // Its own prefixes, announced and withdrawn while behind: nothing of them is ever sent to it.
+    w.announce(1, &prefixes(200..205), nh(1));
+    w.withdraw(1, &prefixes(200..203));
+    // New routes.
+    w.announce(3, &prefixes(300..320), nh(3));
+    let before = w.sent.len();
+    w.drain();
+    assert!(
+        w.sent_to(1, before).is_empty() && w.sent_to(2, before).is_empty(),
+        "nothing is sent to a congested member"
+    );
+    assert_eq!(w.holds(4), w.expected(4), "the member in the stream");
+    assert_ne!(w.holds(1), w.expected(1), "the congested member is behind");
+
+    // Member 1 drains and catches up in full.
+    let from = w.sent.len();
+    w.congest(1, false);
+    w.drain();
+    assert_eq!(w.holds(1), w.expected(1), "member 1 caught up");
+    let own: Vec<String> = w
+        .sent_to(1, from)
+        .iter()
+        .flat_map(|b| {
+            let ctx = DecodeCtx {
+                four_octet_as: true,
+                ..DecodeCtx::default()
+            };
+            match Message::decode(b, &ctx) {
+                Ok(Message::Update(u)) => u
+                    .withdrawals()
+                    .chain(u.announced())
+                    .map(|(_, n)| n.prefix.to_string())
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            }
+        })
+        .filter(|p| prefixes(200..205).contains(p) || prefixes(100..110).contains(p))
+        .collect();
+    assert!(own.is_empty(), "its own prefixes were sent to it: {own:?}");
+
+    // Member 2 drains, is interrupted after a few messages by more changes, and still ends exact.
+    w.congest(2, false);
+    w.drain_some(3);
+    w.withdraw(3, &prefixes(300..305));
+    w.announce(0, &prefixes(40..45), Ipv4Addr::new(10, 8, 8, 8));
+    w.announce(4, &prefixes(400..410), nh(4));
+    w.drain();
+    for m in 0..5 {
+        assert_eq!(w.holds(m), w.expected(m), "client {m} at the end");
+    }
+    // Both are back in the shared stream.
+    let from = w.sent.len();
+    w.announce(3, &prefixes(500..501), nh(3));
+    w.drain();
+    assert_eq!(w.sent_to(1, from).len(), 1);
+    assert_eq!(w.sent_to(2, from).len(), 1);
+    assert_eq!(w.sent_to(1, from)[0].as_ptr(), w.sent_to(2, from)[0].as_ptr());
+}
+
+/// Two members that fall behind together walk the same items and are sent the same encoded
+/// messages (one allocation each, shared), whatever order they drain in.
+#[test]
+fn members_behind_together_share_the_encodings() {
+    let mut w = World::new(4);
+    w.announce(0, &prefixes(0..100), nh(0));
+    w.drain();
+    w.congest(2, true);
+    w.congest(3, true);
+    for i in 0..20u32 {
+        w.announce(1, &prefixes(1000 + i * 10..1010 + i * 10), nh(1));
+        w.drain();
+    }
+    w.withdraw(0, &prefixes(0..50));
+    w.drain();
+    let from = w.sent.len();
+    w.congest(2, false);
+    w.congest(3, false);
+    w.drain();
+    let (a, b) = (w.sent_to(2, from), w.sent_to(3, from));
+    assert!(!a.is_empty());
+    assert_eq!(a.len(), b.len());
+    let ptrs = |v: &[Bytes]| v.iter().map(|m| m.as_ptr()).collect::<Vec<_>>();
+    // The bucket announcements are one encoding for both (the withdrawals are packed per member).
+    let shared = ptrs(&a).iter().filter(|p| ptrs(&b).contains(p)).count();
+    let withdrawals = a
+        .iter()
+        .filter(|m| {
+            let ctx = DecodeCtx {
+                four_octet_as: true,
+                ..DecodeCtx::default()
+            };
+            matches!(Message::decode(m, &ctx), Ok(Message::Update(u)) if u.withdrawals().next().is_some())
+        })
+        .count();
+    assert_eq!(shared, a.len() - withdrawals, "every announcement shared");
+    assert_eq!(withdrawals, 1, "50 withdrawals packed in one message");
+    assert_eq!(w.holds(2), w.expected(2));
+    assert_eq!(w.holds(3), w.expected(3));
+    // The 20 small announcements of member 1 are one bucket: sent once, not once per change. Member
+    // 0's bucket changed (half of it withdrawn): it is sent again whole, with its 50 routes left.
+    assert_eq!(
+        a.len(),
+        3,
+        "one withdrawal message, member 0's bucket and member 1's bucket"
+    );
+}
+
+/// A joining member's initial table is a walk too: many members joining together are sent the
+/// same messages, each followed by End-of-RIB, and then follow the stream.
+#[test]
+fn joining_members_walk_together_and_get_end_of_rib() {
+    let mut w = World::new(1);
+    w.announce(0, &prefixes(0..50), nh(0));
+    w.drain();
+    let from = w.sent.len();
+    for i in 1..4 {
+        let c = established(&mut w.e, i);
+        w.conns.push(c);
+        w.announced.push(BTreeMap::new());
+    }
+    w.drain();
+    let (a, b, c) = (w.sent_to(1, from), w.sent_to(2, from), w.sent_to(3, from));
+    assert_eq!(a.len(), 2, "the table in one UPDATE, then End-of-RIB");
+    assert_eq!(
+        a.iter().map(|m| m.as_ptr()).collect::<Vec<_>>(),
+        b.iter().map(|m| m.as_ptr()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        a.iter().map(|m| m.as_ptr()).collect::<Vec<_>>(),
+        c.iter().map(|m| m.as_ptr()).collect::<Vec<_>>()
+    );
+    for m in 0..4 {
+        assert_eq!(w.holds(m), w.expected(m), "client {m}");
+    }
+}
