@@ -46,6 +46,7 @@
 pub mod aspath;
 pub mod attr;
 mod attr_decode;
+pub mod bmp;
 mod builder;
 pub mod capability;
 pub mod community;
