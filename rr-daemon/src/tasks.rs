@@ -59,6 +59,7 @@ mod control;
 pub(crate) use control::rfc3339;
 mod converge;
 mod loglimit;
+pub(crate) mod monitor;
 pub(crate) mod rib_dump;
 
 use loglimit::{LogLimit, Repeats};
@@ -122,6 +123,8 @@ pub(crate) enum EngineCmd {
         generation: u64,
         conn: ConnId,
         received: Box<Received>,
+        /// The UPDATE frame itself, kept only when BMP or BGP4MP monitors want it.
+        frame: Option<Bytes>,
     },
     /// The connection ended (EOF or error).
     Disconnected { generation: u64, conn: ConnId },
@@ -129,6 +132,8 @@ pub(crate) enum EngineCmd {
     Drained { generation: u64, conn: ConnId },
     /// A control API request.
     Control(ControlReq, oneshot::Sender<Result<Value, String>>),
+    /// A BMP collector's or the BGP4MP writer's request ([`monitor`]).
+    Monitor(monitor::MonitorCmd),
     /// Stop.
     Shutdown {
         mode: ShutdownMode,
@@ -275,6 +280,8 @@ pub(crate) struct EngineTask {
     /// Engine generation: bumped when the engine is rebuilt, so that late events of the old one's
     /// connections (whose ids the new engine reuses) are ignored.
     generation: u64,
+    /// BMP collectors and the BGP4MP update log, when configured.
+    monitor: Option<monitor::Monitor>,
 }
 
 impl EngineTask {
@@ -321,7 +328,19 @@ impl EngineTask {
             timers_stale: true,
             timers_fired: tokio::time::Instant::now(),
             generation: 0,
+            monitor: None,
         }
+    }
+
+    /// A BMP collector or the BGP4MP update log: its task gets the returned handle.
+    pub(crate) fn add_monitor_sink(
+        &mut self,
+        kind: monitor::SinkKind,
+        overflows: prometheus_client::metrics::counter::Counter,
+    ) -> monitor::SinkHandle {
+        self.monitor
+            .get_or_insert_with(monitor::Monitor::new)
+            .add_sink(kind, overflows)
     }
 
     fn now(&self) -> rr_core::Instant {
@@ -485,10 +504,23 @@ impl EngineTask {
                 let Some(ctx) = self.engine.as_ref().map(|e| e.decode_ctx(conn)) else {
                     return;
                 };
-                self.received(now, conn, Message::decode_with_errors(&frame, &ctx).into());
+                if let Some(m) = self.monitor.as_mut() {
+                    m.frame(conn, &frame);
+                }
+                let received = Message::decode_with_errors(&frame, &ctx).into();
+                let keep = self.monitor.is_some() && is_update(&frame);
+                self.received(now, conn, received, keep.then_some(frame));
             }
-            EngineCmd::Received { conn, received, .. } => self.received(now, conn, *received),
+            EngineCmd::Received {
+                conn,
+                received,
+                frame,
+                ..
+            } => self.received(now, conn, *received, frame),
             EngineCmd::Disconnected { conn, .. } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.conn_closed(conn);
+                }
                 if self.conns.remove(&conn).is_some()
                     && let Some(e) = self.engine.as_mut()
                 {
@@ -505,6 +537,11 @@ impl EngineTask {
             }
             EngineCmd::Control(req, reply) => {
                 let _ = reply.send(self.control(req));
+            }
+            EngineCmd::Monitor(cmd) => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.command(self.engine.as_ref(), cmd);
+                }
             }
             EngineCmd::Shutdown { .. } => {}
         }
@@ -558,6 +595,9 @@ impl EngineTask {
                 self.metrics.sent_bytes.inc_by(bytes.len() as u64);
                 if let Some(w) = self.wire_of(conn) {
                     w.count_frames(Dir::Out, &bytes);
+                }
+                if let Some(m) = self.monitor.as_mut() {
+                    m.sent(conn, &bytes);
                 }
                 let Some(h) = self.conns.get(&conn) else { return };
                 let queued = h.flow.queued.fetch_add(bytes.len(), Ordering::AcqRel) + bytes.len();
@@ -613,6 +653,16 @@ impl EngineTask {
                 if let Some(h) = self.conns.get(&conn) {
                     let _ = h.ctx.send(Some(decode_ctx));
                 }
+                if let Some(m) = self.monitor.as_mut()
+                    && let Some(addr) = self.by_id.get(&peer).copied()
+                {
+                    let post_policy = self
+                        .peers
+                        .get(&addr)
+                        .is_some_and(|e| e.spec.config.import_policy != rr_core::policy::Policy::default());
+                    let local_as = self.identity.map_or(0, |i| i.local_as);
+                    m.established(peer, conn, addr, local_as, &negotiated, post_policy);
+                }
                 self.metrics.sessions_established.inc();
                 // Kept current between the once-a-second gauge refreshes.
                 self.metrics.peers_established.inc();
@@ -624,6 +674,9 @@ impl EngineTask {
                   hold_secs = negotiated.hold_time.as_secs(), "session established");
             }
             Output::SessionDown { peer, reason } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.session_down(peer, &reason);
+                }
                 self.metrics.sessions_closed.inc();
                 self.metrics.peers_established.dec();
                 if let Some(e) = self.by_id.get(&peer).and_then(|a| self.peers.get_mut(a)) {
@@ -671,7 +724,8 @@ impl EngineTask {
 
     /// A message from a session reader, decoded: counted (by type, NOTIFICATION code, RFC 7606 outcome, or
     /// as malformed) and handed to the engine.
-    fn received(&mut self, now: rr_core::Instant, conn: ConnId, received: Received) {
+    fn received(&mut self, now: rr_core::Instant, conn: ConnId, received: Received, frame: Option<Bytes>) {
+        let mut treat_as_withdraw = false;
         match &received {
             Received::Error(err) => {
                 self.metrics.malformed_messages.inc();
@@ -695,14 +749,25 @@ impl EngineTask {
                 }
                 if !errors.is_empty() {
                     self.count_rfc7606(conn, errors);
+                    treat_as_withdraw = errors.iter().any(|e| e.treatment == Treatment::TreatAsWithdraw);
                 }
             }
             _ => {}
         }
+        // The post-policy keys of an UPDATE the monitors want, taken before the engine consumes it.
+        let monitored = frame.and_then(|f| {
+            let keys = self.monitor.as_ref()?.before_update(conn, &received)?;
+            Some((f, keys))
+        });
         if self.conns.contains_key(&conn)
             && let Some(e) = self.engine.as_mut()
         {
             e.handle_received(now, conn, received);
+            if let Some((frame, keys)) = monitored
+                && let Some(m) = self.monitor.as_mut()
+            {
+                m.update(e, conn, frame, &keys, treat_as_withdraw);
+            }
         }
     }
 
@@ -865,12 +930,23 @@ impl EngineTask {
     /// Spawns the reader and writer tasks of a connection.
     fn start_conn(&mut self, conn: ConnId, peer: PeerId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        if let Some(m) = self.monitor.as_mut() {
+            m.conn_started(conn, peer, stream.local_addr().ok(), stream.peer_addr().ok());
+        }
+        let keep_frames = self.monitor.as_ref().is_some_and(monitor::Monitor::wants_frames);
         let (rd, wr) = stream.into_split();
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let (ctx_tx, ctx_rx) = watch::channel(None);
         // No tracing span on the reader and writer: they log nothing themselves (the engine task reports
         // their events), and entering a span on every poll costs a few percent of the daemon's CPU.
-        let reader = tokio::spawn(read_loop(self.generation, conn, rd, ctx_rx, self.tx.clone()));
+        let reader = tokio::spawn(read_loop(
+            self.generation,
+            conn,
+            rd,
+            ctx_rx,
+            self.tx.clone(),
+            keep_frames,
+        ));
         let flow = Arc::new(Flow::default());
         let w = Writer {
             generation: self.generation,
@@ -957,6 +1033,7 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     ctx: watch::Receiver<Option<Arc<DecodeCtx>>>,
     tx: mpsc::Sender<EngineCmd>,
+    keep_frames: bool,
 ) {
     // Most sessions are idle after their initial table: an idle session holds no read buffer (one
     // is allocated when the socket becomes readable, 4 KiB, grown by READ_CHUNK when busy).
@@ -984,6 +1061,7 @@ async fn read_loop(
                             generation,
                             conn,
                             received: Box::new(Message::decode_with_errors(&frame, c).into()),
+                            frame: (keep_frames && is_update(&frame)).then_some(frame),
                         },
                     };
                     if tx.send(cmd).await.is_err() {
@@ -998,6 +1076,7 @@ async fn read_loop(
                             generation,
                             conn,
                             received: Box::new(Received::Error(err)),
+                            frame: None,
                         })
                         .await;
                     return;
@@ -1115,6 +1194,11 @@ impl Writer {
                 .await;
         }
     }
+}
+
+/// Whether a frame is an UPDATE (RFC 4271 section 4.1: type 2).
+fn is_update(frame: &[u8]) -> bool {
+    frame.get(18) == Some(&2)
 }
 
 /// The RFC 7606 name of a treatment, for metrics labels and logs.

@@ -42,6 +42,9 @@ impl EngineTask {
                 self.peers.clear();
                 self.by_id.clear();
                 self.generation += 1;
+                if let Some(m) = self.monitor.as_mut() {
+                    m.reset();
+                }
             }
             let mut cfg = EngineConfig::new(d.identity.router_id, d.identity.local_as);
             cfg.cluster_id = d.identity.cluster_id;
@@ -260,6 +263,10 @@ impl EngineTask {
             }
         }
         self.drain();
+        if let Some(m) = self.monitor.as_mut() {
+            // RFC 7854 section 4.5: a Termination to each collector before the connection closes.
+            m.terminate();
+        }
         let graceful = mode == ShutdownMode::Graceful;
         let conns: Vec<_> = self.conns.drain().collect();
         info!(connections = conns.len(), %mode, "shutting down");
