@@ -666,6 +666,9 @@ mod tests {
                 treatment: "treat-as-withdraw".into(),
             })
             .inc();
+        let collector = [("collector", "127.0.0.1:11019".to_string())];
+        m.bmp_collector_up.get_or_create(&collector).set(1);
+        m.bmp_queue_overflows.get_or_create(&collector).inc();
         let mut r = Registry::default();
         m.register(&mut r);
         let mut out = String::new();
