@@ -608,6 +608,9 @@ impl EngineTask {
                         "send queue full or closed: dropping the connection"
                     );
                     self.conns.remove(&conn);
+                    if let Some(m) = self.monitor.as_mut() {
+                        m.conn_closed(conn);
+                    }
                     let now = self.now();
                     if let Some(e) = self.engine.as_mut() {
                         e.handle_disconnected(now, conn);
@@ -630,6 +633,9 @@ impl EngineTask {
                 }
             }
             Output::Close { conn } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.conn_closed(conn);
+                }
                 if let Some(h) = self.conns.remove(&conn) {
                     let _ = h.tx.try_send(WriteCmd::Close);
                 } else if self.connecting.contains(&conn) {

@@ -66,6 +66,8 @@ struct View {
     pre: BTreeMap<(IpAddr, String, u32), Path5>,
     post: BTreeMap<(IpAddr, String, u32), Path5>,
     withdrawn: BTreeSet<(IpAddr, String)>,
+    /// End-of-RIB markers seen: (peer, post-policy).
+    eor: BTreeSet<(IpAddr, bool)>,
     stats: BTreeMap<IpAddr, Vec<(u16, StatsData)>>,
 }
 
@@ -128,6 +130,9 @@ impl View {
                     v.post.retain(|k, _| k.0 != *peer);
                 }
                 Msg::Route { peer, post, update } => {
+                    if update.is_end_of_rib() {
+                        v.eor.insert((*peer, *post));
+                    }
                     let table = if *post { &mut v.post } else { &mut v.pre };
                     for p in apply(table, *peer, update) {
                         if !post {
@@ -583,6 +588,10 @@ fn bmp_and_bgp4mp_read_back_by_bgpkit_equal_the_rib() {
         v.init.iter().any(|t| t == "rr1"),
         "no Initiation on the new connection"
     );
+    // Each peer's initial dump ends with End-of-RIB; node4's post-policy one too.
+    let mut want_eor: BTreeSet<(IpAddr, bool)> = clients.iter().map(|c| (*c, false)).collect();
+    want_eor.insert((node4, true));
+    assert_eq!(v.eor, want_eor, "End-of-RIB after the dump");
 
     // A client dies: Peer Down (the remote closed without a NOTIFICATION: reason 4).
     birds[1].kill();

@@ -54,6 +54,8 @@ pub(crate) struct PeerMeta {
     pub as4: bool,
     /// Families in which the peer sends path identifiers (RFC 7911).
     pub add_path_rx: rr_core::FamilySet,
+    /// Families of the session.
+    pub families: rr_core::FamilySet,
     /// The TCP connection's ends.
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -306,6 +308,7 @@ impl Monitor {
             local_as,
             as4: neg.four_octet_as,
             add_path_rx: neg.add_path_rx,
+            families: neg.families,
             local: c.local.unwrap_or_else(|| SocketAddr::new(unspecified(addr), 0)),
             remote: c.remote.unwrap_or_else(|| SocketAddr::new(addr, 0)),
             post_policy,
@@ -492,8 +495,8 @@ impl Monitor {
             .map(|(p, pid, a, _)| (p, pid, a.clone()))
             .collect();
         pre.sort_by_key(|(p, pid, _)| (*p, *pid));
-        let pre_msgs = encode_paths(&meta, &pre);
-        let post_msgs = if meta.post_policy {
+        let mut pre_msgs = encode_paths(&meta, &pre);
+        let mut post_msgs = if meta.post_policy {
             let post: Vec<_> = keys
                 .iter()
                 .filter_map(|&(p, pid)| post_attrs(engine, id, p, pid).map(|a| (p, pid, a)))
@@ -502,6 +505,15 @@ impl Monitor {
         } else {
             Vec::new()
         };
+        if !full {
+            // The peer's table is complete: an End-of-RIB marker (RFC 4724 section 2) per family tells the
+            // station its initial dump of this peer is over, as RFC 7854 section 5 suggests.
+            let eor = end_of_rib(&meta);
+            if meta.post_policy {
+                post_msgs.extend(eor.iter().cloned());
+            }
+            pre_msgs.extend(eor);
+        }
         if !pre_msgs.is_empty() || !post_msgs.is_empty() {
             self.send_to(
                 sink,
@@ -524,6 +536,18 @@ impl Monitor {
         };
         self.send_to(sink, MonItem::PageEnd { next });
     }
+}
+
+/// The End-of-RIB markers of the session's families.
+fn end_of_rib(meta: &PeerMeta) -> Vec<Bytes> {
+    meta.families
+        .iter()
+        .filter_map(|f| {
+            Message::Update(bgp_wire::end_of_rib(afi_safi(f)))
+                .to_bytes(&encode_ctx(meta))
+                .ok()
+        })
+        .collect()
 }
 
 /// The first message of `bytes` if it is an OPEN.
