@@ -8,12 +8,15 @@
 //!   connect task (one per attempt) ─ Connected/Failed ─┤        ┌──────────────────────────────────┐
 //!   session reader (one per conn) ── Frame / Message / ├─mpsc──►│ engine task: owns rr_core::Engine │
 //!                     DecodeError / Disconnected       │ (1024) │  sleep_until(poll_timeout)        │
-//!   control API / metrics ── Control{oneshot} ─────────┘        │  → handle_timeout                 │
-//!   signal handler ── Shutdown{mode} ──────────────────────────►│  drains poll_output():            │
+//!   control API / metrics ── Control{oneshot} ─────────┤        │  → handle_timeout                 │
+//!   BMP collector / BGP4MP log ── Monitor{Attach,Page} ┘        │  drains poll_output():            │
+//!   signal handler ── Shutdown{mode} ──────────────────────────►│                                   │
 //!                                                               └──────────────────────────────────┘
 //!                         Send{bytes} (shared Bytes, bounded mpsc per connection)  │   Connect → spawn connect
 //!                                                                                  ▼   Close   → writer ends
 //!                                                                    session writer (one per conn) ──► TCP
+//!   engine task ── MonItem (Peer Up/Down, UPDATE frames, table pages; bounded mpsc per sink, try_send) ──►
+//!                  bmp::run (one per --bmp-collector) ──► TCP;  mrt_updates::run ──► files
 //! ```
 //!
 //! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode each frame once, in
