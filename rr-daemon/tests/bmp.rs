@@ -358,18 +358,23 @@ fn rib(rr: &Rr) -> BTreeSet<Path5> {
     out
 }
 
-/// The BGP4MP update log read back by bgpkit-parser: the routes its UPDATEs fold to, and the state changes
-/// (peer, old, new).
-fn read_updates(dir: &Path) -> (BTreeSet<Path5>, Vec<(IpAddr, u16, u16)>) {
+/// The files of the BGP4MP update log, oldest first (their names sort by time).
+fn update_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("read dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "mrt"))
         .collect();
     files.sort();
+    files
+}
+
+/// The BGP4MP update log read back by bgpkit-parser: the routes its UPDATEs fold to, and the state changes
+/// (peer, old, new).
+fn read_updates(dir: &Path) -> (BTreeSet<Path5>, Vec<(IpAddr, u16, u16)>) {
     let mut table = BTreeMap::new();
     let mut states = Vec::new();
-    for f in files {
+    for f in update_files(dir) {
         let data = std::fs::read(&f).expect("read log");
         let mut cur = std::io::Cursor::new(data.as_slice());
         while (cur.position() as usize) < data.len() {
@@ -451,7 +456,7 @@ fn bmp_and_bgp4mp_read_back_by_bgpkit_equal_the_rib() {
             "--mrt-updates-dir",
             &updates_s,
             "--mrt-updates-interval",
-            "3600",
+            "1",
         ],
     );
     let mut birds: Vec<Bird> = specs.into_iter().map(Bird::start).collect();
@@ -627,6 +632,9 @@ fn bmp_and_bgp4mp_read_back_by_bgpkit_equal_the_rib() {
     want.insert(rejected.clone());
     let got: BTreeSet<Path5> = logged.into_iter().filter(|p| live(p)).collect();
     assert_eq!(got, want, "BGP4MP log differs from the received paths");
+    // A new file every second (--mrt-updates-interval 1) while records keep coming: the log was rotated.
+    let files = update_files(updates.path());
+    assert!(files.len() >= 2, "no rotation: {files:?}");
 
     // Shutdown: Peer Downs, then a Termination.
     rr.stop("TERM");
