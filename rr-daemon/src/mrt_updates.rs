@@ -183,3 +183,99 @@ fn message(peer: &PeerMeta, frame: &Bytes) -> Bgp4mp {
         message: frame.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+
+    use bgp_wire::bmp::PeerDownReason;
+    use bgp_wire::mrt::{MrtReader, bgp4mp_subtype};
+    use rr_core::{Family, FamilySet};
+
+    use super::*;
+
+    fn peer(as4: bool, add_path: bool) -> Arc<PeerMeta> {
+        let mut add_path_rx = FamilySet::EMPTY;
+        if add_path {
+            add_path_rx.insert(Family::Ipv4Unicast);
+        }
+        Arc::new(PeerMeta {
+            addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+            asn: 64512,
+            bgp_id: Ipv4Addr::new(192, 0, 2, 7),
+            local_as: 64512,
+            as4,
+            add_path_rx,
+            families: FamilySet::EMPTY,
+            local: "[::ffff:192.0.2.1]:179".parse::<SocketAddr>().unwrap(),
+            remote: "192.0.2.7:40000".parse().unwrap(),
+            post_policy: false,
+        })
+    }
+
+    /// The records read back by bgp-wire's own MRT reader: subtypes by the session's AS size and ADD-PATH,
+    /// state changes 5→6 and 6→1, the frame byte for byte, an IPv4 local address for an IPv4 peer accepted
+    /// on a dual-stack socket, microsecond timestamps.
+    #[test]
+    fn records_read_back() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
+        let frame = bgp_wire::Message::keepalive_bytes();
+        let items = vec![
+            MonItem::PeerUp {
+                peer: peer(true, false),
+                sent_open: Bytes::new(),
+                received_open: Bytes::new(),
+                at,
+            },
+            MonItem::Update {
+                peer: peer(true, false),
+                frame: frame.clone(),
+                post: Vec::new(),
+                at,
+            },
+            MonItem::Update {
+                peer: peer(false, true),
+                frame: frame.clone(),
+                post: Vec::new(),
+                at,
+            },
+            MonItem::PageEnd { next: None },
+            MonItem::PeerDown {
+                peer: peer(true, false),
+                reason: PeerDownReason::RemoteNoNotification,
+                at,
+            },
+        ];
+        let bytes = encode(&items);
+        let recs: Vec<MrtRecord> = MrtReader::new(bytes.as_slice())
+            .map(|r| r.expect("bgp-wire reads the record").record)
+            .collect();
+        assert_eq!(recs.len(), 4, "one record per session event");
+        for r in &recs {
+            assert_eq!((r.timestamp, r.microseconds), (1_700_000_000, Some(123_456)));
+        }
+        let body = |i: usize| match &recs[i].body {
+            MrtBody::Bgp4mp(b) => b.clone(),
+            other => panic!("not BGP4MP: {other:?}"),
+        };
+        let Bgp4mp::StateChange(up) = body(0) else {
+            panic!("not a state change")
+        };
+        assert_eq!((up.old_state, up.new_state), (OPEN_CONFIRM, ESTABLISHED));
+        assert_eq!(up.peer.local_ip, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        let Bgp4mp::Message(m) = body(1) else {
+            panic!("not a message")
+        };
+        assert_eq!(m.subtype(), bgp4mp_subtype::MESSAGE_AS4);
+        assert_eq!(m.message, frame);
+        let Bgp4mp::Message(m) = body(2) else {
+            panic!("not a message")
+        };
+        assert_eq!(m.subtype(), bgp4mp_subtype::MESSAGE_ADDPATH);
+        let Bgp4mp::StateChange(down) = body(3) else {
+            panic!("not a state change")
+        };
+        assert_eq!((down.old_state, down.new_state), (ESTABLISHED, IDLE));
+    }
+}
