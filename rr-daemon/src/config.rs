@@ -634,6 +634,48 @@ mod tests {
     }
 
     #[test]
+    fn bmp_collectors_and_update_log() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        let base = ["--datastore", "file", "--file", p];
+        let c = resolve(&base, &[]).expect("valid");
+        assert!(c.bmp_collectors.is_empty());
+        assert_eq!(c.bmp_stats_interval, std::time::Duration::from_secs(60));
+        assert_eq!(c.mrt_updates, None);
+        let mut argv = base.to_vec();
+        argv.extend([
+            "--bmp-collector",
+            "127.0.0.1:11019",
+            "--bmp-collector",
+            "[::1]:5000",
+            "--bmp-collector",
+            "bmp.example:1790",
+            "--mrt-updates-dir",
+            "/tmp",
+            "--mrt-updates-interval",
+            "60",
+        ]);
+        let c = resolve(&argv, &[]).expect("valid");
+        assert_eq!(
+            c.bmp_collectors,
+            ["127.0.0.1:11019", "[::1]:5000", "bmp.example:1790"]
+        );
+        assert_eq!(
+            c.mrt_updates,
+            Some((PathBuf::from("/tmp"), std::time::Duration::from_secs(60)))
+        );
+        for bad in ["127.0.0.1", "host:0", ":179", "host:port", "host:70000"] {
+            let mut argv = base.to_vec();
+            argv.extend(["--bmp-collector", bad]);
+            let e = resolve(&argv, &[]).expect_err(bad);
+            assert_eq!(e.setting, "--bmp-collector", "{bad}");
+        }
+        let mut argv = base.to_vec();
+        argv.extend(["--mrt-updates-interval", "0"]);
+        assert!(resolve(&argv, &[]).is_err());
+    }
+
+    #[test]
     fn selection_deferral_default_and_bound() {
         let f = example_file();
         let p = f.path().to_str().expect("utf8");
