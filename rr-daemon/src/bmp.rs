@@ -151,7 +151,9 @@ async fn session(
     if let Err(e) = wr.write_all(&buf).await {
         return End::Lost(e.to_string());
     }
+    // Detached until the attach below: nothing can overflow meanwhile, so an old signal is dropped here.
     sink.overflowed.flag.store(false, Ordering::Release);
+    let _ = futures::FutureExt::now_or_never(sink.overflowed.notify.notified());
     if tx
         .send(EngineCmd::Monitor(MonitorCmd::Attach {
             sink: sink.index,
@@ -227,14 +229,20 @@ async fn session(
             let _ = t.encode(&mut buf);
         }
         if !buf.is_empty() {
-            let write = tokio::select! {
-                r = wr.write_all(&buf) => r,
-                _ = sink.overflowed.notify.notified() => {
-                    return End::Lost("the collector did not keep up: queue full, re-synchronising".into());
+            // A collector that stops reading blocks this write; the engine then fills the queue and says so.
+            let mut write = std::pin::pin!(wr.write_all(&buf));
+            loop {
+                tokio::select! {
+                    r = &mut write => match r {
+                        Ok(()) => break,
+                        Err(e) => return End::Lost(e.to_string()),
+                    },
+                    _ = sink.overflowed.notify.notified() => {
+                        if sink.overflowed.flag.load(Ordering::Acquire) {
+                            return End::Lost("the collector did not keep up: queue full, re-synchronising".into());
+                        }
+                    }
                 }
-            };
-            if let Err(e) = write {
-                return End::Lost(e.to_string());
             }
         }
         if terminate {
