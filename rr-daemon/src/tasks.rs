@@ -734,6 +734,11 @@ impl EngineTask {
     /// A message from a session reader, decoded: counted (by type, NOTIFICATION code, RFC 7606 outcome, or
     /// as malformed) and handed to the engine.
     fn received(&mut self, now: rr_core::Instant, conn: ConnId, received: Received, frame: Option<Bytes>) {
+        if frame.is_some() {
+            // The monitors must have seen the session's Established (queued by the KEEPALIVE handled just
+            // before, in the same batch) before its first UPDATE.
+            self.drain_queued();
+        }
         let mut treat_as_withdraw = false;
         match &received {
             Received::Error(err) => {
