@@ -15,6 +15,8 @@
 //!   behind it into messages filled up to the negotiated size; [`end_of_rib`],
 //!   [`Message::keepalive_bytes`] and [`Notification::to_message_bytes`] give the fixed messages.
 //!   [`UpdateBuilder`] and [`encode_update_parts`] build single messages from the same parts.
+//! - [`mrt`] reads and writes MRT files (RFC 6396); [`bmp`] writes BMP messages (RFC 7854) around BGP
+//!   messages encoded here (encode side only).
 //!
 //! ```
 //! use bgp_wire::{
@@ -46,6 +48,7 @@
 pub mod aspath;
 pub mod attr;
 mod attr_decode;
+pub mod bmp;
 mod builder;
 pub mod capability;
 pub mod community;

@@ -35,7 +35,7 @@ pub(crate) fn settings(cfg: &Config) -> String {
             None => "kubernetes (in-cluster)".to_string(),
         },
     };
-    let rows: [(&str, String); 18] = [
+    let rows: [(&str, String); 20] = [
         ("datastore", ds),
         ("nodename", opt(cfg.nodename.as_ref())),
         ("ip", opt(cfg.ip)),
@@ -59,6 +59,25 @@ pub(crate) fn settings(cfg: &Config) -> String {
                 || "off".to_string(),
                 |(d, i)| format!("{} every {} s", d.display(), i.as_secs()),
             ),
+        ),
+        (
+            "mrt updates",
+            cfg.mrt_updates.as_ref().map_or_else(
+                || "off".to_string(),
+                |(d, i)| format!("{} (new file every {} s)", d.display(), i.as_secs()),
+            ),
+        ),
+        (
+            "bmp collectors",
+            if cfg.bmp_collectors.is_empty() {
+                "none".to_string()
+            } else {
+                format!(
+                    "{} (statistics every {} s)",
+                    cfg.bmp_collectors.join(", "),
+                    cfg.bmp_stats_interval.as_secs()
+                )
+            },
         ),
     ];
     for (k, v) in rows {

@@ -170,6 +170,22 @@ pub(crate) struct Args {
     /// Seconds between two RIB dumps of --mrt-dump-dir (at least 1).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) mrt_dump_interval: u64,
+    /// Log every UPDATE received from a peer, and every session going up or down, as MRT BGP4MP records
+    /// into this directory (`updates.YYYYMMDDTHHMMSSZ.mrt`, a new file every --mrt-updates-interval
+    /// seconds), like gobgpd's mrt-dump of type updates. Old files are not removed.
+    #[arg(long)]
+    pub(crate) mrt_updates_dir: Option<PathBuf>,
+    /// Seconds between two files of --mrt-updates-dir (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) mrt_updates_interval: u64,
+    /// Export BMP (RFC 7854) to the monitoring station at HOST:PORT: peer up/down, route monitoring of each
+    /// peer's Adj-RIB-In (pre-policy; post-policy too for peers with an import filter), statistics,
+    /// termination. Repeat the flag for several collectors.
+    #[arg(long = "bmp-collector", value_name = "HOST:PORT")]
+    pub(crate) bmp_collectors: Vec<String>,
+    /// Seconds between two BMP Statistics Reports (at least 1).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) bmp_stats_interval: u64,
     /// Validate the configuration, print it and exit.
     #[arg(long)]
     pub(crate) check_config: bool,
@@ -308,6 +324,12 @@ pub(crate) struct Config {
     pub(crate) selection_deferral: Option<std::time::Duration>,
     /// Directory and interval of periodic MRT RIB dumps.
     pub(crate) mrt_dump: Option<(PathBuf, std::time::Duration)>,
+    /// Directory and file rotation interval of the BGP4MP update log.
+    pub(crate) mrt_updates: Option<(PathBuf, std::time::Duration)>,
+    /// BMP collectors (`HOST:PORT`).
+    pub(crate) bmp_collectors: Vec<String>,
+    /// Time between two BMP Statistics Reports.
+    pub(crate) bmp_stats_interval: std::time::Duration,
 }
 
 /// Look up `name` as clap resolved it (a flag, or the `CALICO_` variable that already replaced the plain one
@@ -376,6 +398,23 @@ impl Config {
                 format!("{n:?} is not a node name"),
             ));
         }
+
+        let bmp_collectors = args
+            .bmp_collectors
+            .iter()
+            .map(|c| {
+                let c = c.trim();
+                match c.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => {
+                        Ok(c.to_string())
+                    }
+                    _ => Err(ConfigError::new(
+                        "--bmp-collector".to_string(),
+                        format!("{c:?} is not HOST:PORT (an IPv6 address as [ADDR]:PORT)"),
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         let endpoints = pick(args.etcd_endpoints, env, "ETCD_ENDPOINTS");
         let ds_setting = setting("datastore", "DATASTORE_TYPE");
@@ -567,6 +606,11 @@ impl Config {
             mrt_dump: args
                 .mrt_dump_dir
                 .map(|d| (d, std::time::Duration::from_secs(args.mrt_dump_interval))),
+            mrt_updates: args
+                .mrt_updates_dir
+                .map(|d| (d, std::time::Duration::from_secs(args.mrt_updates_interval))),
+            bmp_collectors,
+            bmp_stats_interval: std::time::Duration::from_secs(args.bmp_stats_interval),
         })
     }
 }
@@ -597,6 +641,48 @@ mod tests {
         assert_eq!(c.ip, Some(Ipv4Addr::new(127, 0, 1, 1)));
         assert_eq!(c.shutdown_mode, ShutdownMode::Graceful);
         assert_eq!(c.metrics_addr, Some("127.0.0.1:9179".parse().expect("addr")));
+    }
+
+    #[test]
+    fn bmp_collectors_and_update_log() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        let base = ["--datastore", "file", "--file", p];
+        let c = resolve(&base, &[]).expect("valid");
+        assert!(c.bmp_collectors.is_empty());
+        assert_eq!(c.bmp_stats_interval, std::time::Duration::from_secs(60));
+        assert_eq!(c.mrt_updates, None);
+        let mut argv = base.to_vec();
+        argv.extend([
+            "--bmp-collector",
+            "127.0.0.1:11019",
+            "--bmp-collector",
+            "[::1]:5000",
+            "--bmp-collector",
+            "bmp.example:1790",
+            "--mrt-updates-dir",
+            "/tmp",
+            "--mrt-updates-interval",
+            "60",
+        ]);
+        let c = resolve(&argv, &[]).expect("valid");
+        assert_eq!(
+            c.bmp_collectors,
+            ["127.0.0.1:11019", "[::1]:5000", "bmp.example:1790"]
+        );
+        assert_eq!(
+            c.mrt_updates,
+            Some((PathBuf::from("/tmp"), std::time::Duration::from_secs(60)))
+        );
+        for bad in ["127.0.0.1", "host:0", ":179", "host:port", "host:70000"] {
+            let mut argv = base.to_vec();
+            argv.extend(["--bmp-collector", bad]);
+            let e = resolve(&argv, &[]).expect_err(bad);
+            assert_eq!(e.setting, "--bmp-collector", "{bad}");
+        }
+        let mut argv = base.to_vec();
+        argv.extend(["--mrt-updates-interval", "0"]);
+        assert!(resolve(&argv, &[]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! BGP connection, the listeners, the datastore watcher ([`reconcile`]), the metrics/health endpoint and the
 //! control API ([`http`]). SIGTERM/SIGINT stop it as `--shutdown-mode` says.
 
+mod bmp;
 mod check;
 mod config;
 mod http;
@@ -12,6 +13,7 @@ mod logging;
 mod memory;
 mod metrics;
 mod mrt_dump;
+mod mrt_updates;
 mod policy;
 mod reconcile;
 mod router_id;
@@ -155,18 +157,36 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         }
     }
 
-    let engine = tokio::spawn(
-        EngineTask::new(
-            tx.clone(),
-            metrics.clone(),
-            health_tx,
-            cfg.write_queue_high,
-            cfg.output_budget,
-            cfg.batch_interval,
-            cfg.selection_deferral,
-        )
-        .run(rx),
+    let mut engine_task = EngineTask::new(
+        tx.clone(),
+        metrics.clone(),
+        health_tx,
+        cfg.write_queue_high,
+        cfg.output_budget,
+        cfg.batch_interval,
+        cfg.selection_deferral,
     );
+    // BMP collectors and the BGP4MP update log: tasks fed by the engine task, finished at shutdown.
+    let mut monitors = Vec::new();
+    let sys_name = cfg.nodename.clone().unwrap_or_else(|| "rr-daemon".to_string());
+    for c in bmp::collectors(&cfg.bmp_collectors, &sys_name, cfg.bmp_stats_interval, &metrics) {
+        let overflows = metrics
+            .bmp_queue_overflows
+            .get_or_create(&[("collector", c.target.clone())])
+            .clone();
+        let sink = engine_task.add_monitor_sink(tasks::monitor::SinkKind::Bmp, overflows);
+        info!(collector = %c.target, "BMP export");
+        monitors.push(tokio::spawn(bmp::run(c, sink, tx.clone())));
+    }
+    if let Some((dir, interval)) = cfg.mrt_updates.clone() {
+        let sink = engine_task.add_monitor_sink(
+            tasks::monitor::SinkKind::Mrt,
+            metrics.mrt_update_records_dropped.clone(),
+        );
+        info!(dir = %dir.display(), interval_secs = interval.as_secs(), "BGP4MP update log");
+        monitors.push(tokio::spawn(mrt_updates::run(dir, interval, sink)));
+    }
+    let engine = tokio::spawn(engine_task.run(rx));
 
     if let Some((dir, interval)) = cfg.mrt_dump.clone() {
         info!(dir = %dir.display(), interval_secs = interval.as_secs(), "periodic MRT RIB dumps");
@@ -204,6 +224,12 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
     {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
     }
+    // Let the BMP collectors get their Termination and the update log its last records.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        futures::future::join_all(monitors),
+    )
+    .await;
     http::remove_unix(&cfg.control_socket, socket_id);
     engine.abort();
     info!("stopped");

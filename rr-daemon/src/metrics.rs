@@ -54,6 +54,9 @@ pub(crate) const NAMES: &[&str] = &[
     "calico_rr_datastore_revision",
     "calico_rr_datastore_errors_total",
     "calico_rr_datastore_last_sync_timestamp_seconds",
+    "calico_rr_bmp_collector_up",
+    "calico_rr_bmp_queue_overflows_total",
+    "calico_rr_mrt_update_records_dropped_total",
     "calico_rr_peer_up",
     "calico_rr_peer_state",
     "calico_rr_peer_uptime_seconds",
@@ -120,7 +123,16 @@ pub(crate) struct Metrics {
     pub datastore_last_sync: Gauge<f64, AtomicU64>,
     /// Per-peer and update-group state, rebuilt by the engine task.
     pub snapshot: Arc<Mutex<Snapshot>>,
+    /// 1 while connected to the BMP collector (label `collector`: `HOST:PORT` as configured).
+    pub bmp_collector_up: Family<CollectorLabel, Gauge>,
+    /// Times a BMP collector's queue overflowed (connection dropped, table re-sent on reconnect).
+    pub bmp_queue_overflows: Family<CollectorLabel, Counter>,
+    /// BGP4MP update-log records dropped because the writer did not keep up.
+    pub mrt_update_records_dropped: Counter,
 }
+
+/// The `collector` label of the BMP series.
+pub(crate) type CollectorLabel = [(&'static str, String); 1];
 
 /// Direction of a counted message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -595,6 +607,21 @@ impl Metrics {
             "Unix time of the last datastore state applied while in step",
             self.datastore_last_sync.clone(),
         );
+        r.register(
+            "bmp_collector_up",
+            "1 while connected to the BMP collector",
+            self.bmp_collector_up.clone(),
+        );
+        r.register(
+            "bmp_queue_overflows",
+            "Times a BMP collector did not keep up: its connection was dropped and the table re-sent on reconnect",
+            self.bmp_queue_overflows.clone(),
+        );
+        r.register(
+            "mrt_update_records_dropped",
+            "BGP4MP update-log records dropped because the writer did not keep up",
+            self.mrt_update_records_dropped.clone(),
+        );
         r.register_collector(Box::new(SnapshotCollector(Arc::clone(&self.snapshot))));
     }
 }
@@ -639,6 +666,9 @@ mod tests {
                 treatment: "treat-as-withdraw".into(),
             })
             .inc();
+        let collector = [("collector", "127.0.0.1:11019".to_string())];
+        m.bmp_collector_up.get_or_create(&collector).set(1);
+        m.bmp_queue_overflows.get_or_create(&collector).inc();
         let mut r = Registry::default();
         m.register(&mut r);
         let mut out = String::new();

@@ -8,12 +8,15 @@
 //!   connect task (one per attempt) ─ Connected/Failed ─┤        ┌──────────────────────────────────┐
 //!   session reader (one per conn) ── Frame / Message / ├─mpsc──►│ engine task: owns rr_core::Engine │
 //!                     DecodeError / Disconnected       │ (1024) │  sleep_until(poll_timeout)        │
-//!   control API / metrics ── Control{oneshot} ─────────┘        │  → handle_timeout                 │
-//!   signal handler ── Shutdown{mode} ──────────────────────────►│  drains poll_output():            │
+//!   control API / metrics ── Control{oneshot} ─────────┤        │  → handle_timeout                 │
+//!   BMP collector / BGP4MP log ── Monitor{Attach,Page} ┘        │  drains poll_output():            │
+//!   signal handler ── Shutdown{mode} ──────────────────────────►│                                   │
 //!                                                               └──────────────────────────────────┘
 //!                         Send{bytes} (shared Bytes, bounded mpsc per connection)  │   Connect → spawn connect
 //!                                                                                  ▼   Close   → writer ends
 //!                                                                    session writer (one per conn) ──► TCP
+//!   engine task ── MonItem (Peer Up/Down, UPDATE frames, table pages; bounded mpsc per sink, try_send) ──►
+//!                  bmp::run (one per --bmp-collector) ──► TCP;  mrt_updates::run ──► files
 //! ```
 //!
 //! - Session readers frame the stream with [`bgp_wire::frame_len`] and decode each frame once, in
@@ -65,6 +68,7 @@ mod control;
 pub(crate) use control::rfc3339;
 mod converge;
 mod loglimit;
+pub(crate) mod monitor;
 pub(crate) mod rib_dump;
 
 use loglimit::{LogLimit, Repeats};
@@ -115,7 +119,12 @@ pub(crate) enum EngineCmd {
     Frame { conn: ConnId, frame: Bytes },
     /// A frame decoded by the reader: the message with its RFC 7606 errors, or the decode error
     /// (also for broken framing).
-    Received { conn: ConnId, received: Box<Received> },
+    Received {
+        conn: ConnId,
+        received: Box<Received>,
+        /// The UPDATE frame itself, kept only when BMP or BGP4MP monitors want it.
+        frame: Option<Bytes>,
+    },
     /// The connection ended (EOF or error).
     Disconnected { conn: ConnId },
     /// A congested connection's write queue drained below the low watermark.
@@ -124,6 +133,8 @@ pub(crate) enum EngineCmd {
     OutputRoom,
     /// A control API request.
     Control(ControlReq, oneshot::Sender<Result<Value, String>>),
+    /// A BMP collector's or the BGP4MP writer's request ([`monitor`]).
+    Monitor(monitor::MonitorCmd),
     /// Stop.
     Shutdown {
         mode: ShutdownMode,
@@ -293,6 +304,8 @@ pub(crate) struct EngineTask {
     timers_stale: bool,
     /// When due timers were last fired.
     timers_fired: tokio::time::Instant,
+    /// BMP collectors and the BGP4MP update log, when configured.
+    monitor: Option<monitor::Monitor>,
 }
 
 impl EngineTask {
@@ -341,7 +354,19 @@ impl EngineTask {
             timers_checked: tokio::time::Instant::now(),
             timers_stale: true,
             timers_fired: tokio::time::Instant::now(),
+            monitor: None,
         }
+    }
+
+    /// A BMP collector or the BGP4MP update log: its task gets the returned handle.
+    pub(crate) fn add_monitor_sink(
+        &mut self,
+        kind: monitor::SinkKind,
+        overflows: prometheus_client::metrics::counter::Counter,
+    ) -> monitor::SinkHandle {
+        self.monitor
+            .get_or_insert_with(monitor::Monitor::new)
+            .add_sink(kind, overflows)
     }
 
     fn now(&self) -> rr_core::Instant {
@@ -505,10 +530,23 @@ impl EngineTask {
                 let Some(ctx) = self.engine.as_ref().map(|e| e.decode_ctx(conn)) else {
                     return;
                 };
-                self.received(now, conn, Message::decode_with_errors(&frame, &ctx).into());
+                if let Some(m) = self.monitor.as_mut() {
+                    m.frame(conn, &frame);
+                }
+                let received = Message::decode_with_errors(&frame, &ctx).into();
+                let keep = self.monitor.is_some() && is_update(&frame);
+                self.received(now, conn, received, keep.then_some(frame));
             }
-            EngineCmd::Received { conn, received, .. } => self.received(now, conn, *received),
+            EngineCmd::Received {
+                conn,
+                received,
+                frame,
+                ..
+            } => self.received(now, conn, *received, frame),
             EngineCmd::Disconnected { conn, .. } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.conn_closed(conn);
+                }
                 if self.conns.remove(&conn).is_some()
                     && let Some(e) = self.engine.as_mut()
                 {
@@ -527,6 +565,11 @@ impl EngineTask {
             EngineCmd::OutputRoom => {}
             EngineCmd::Control(req, reply) => {
                 let _ = reply.send(self.control(req));
+            }
+            EngineCmd::Monitor(cmd) => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.command(self.engine.as_ref(), cmd);
+                }
             }
             EngineCmd::Shutdown { .. } => {}
         }
@@ -599,6 +642,9 @@ impl EngineTask {
                 if let Some(w) = self.wire_of(conn) {
                     w.count_frames(Dir::Out, &bytes);
                 }
+                if let Some(m) = self.monitor.as_mut() {
+                    m.sent(conn, &bytes);
+                }
                 let Some(h) = self.conns.get(&conn) else { return };
                 let len = bytes.len();
                 // The total first: a writer takes from its own count, then from the total.
@@ -619,6 +665,9 @@ impl EngineTask {
                         "send queue full or closed: dropping the connection"
                     );
                     self.conns.remove(&conn);
+                    if let Some(m) = self.monitor.as_mut() {
+                        m.conn_closed(conn);
+                    }
                     let now = self.now();
                     if let Some(e) = self.engine.as_mut() {
                         e.handle_disconnected(now, conn);
@@ -641,6 +690,9 @@ impl EngineTask {
                 }
             }
             Output::Close { conn } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.conn_closed(conn);
+                }
                 if let Some(h) = self.conns.remove(&conn) {
                     let _ = h.tx.try_send(WriteCmd::Close);
                 } else if self.connecting.contains(&conn) {
@@ -664,6 +716,16 @@ impl EngineTask {
                 if let Some(h) = self.conns.get(&conn) {
                     let _ = h.ctx.send(Some(decode_ctx));
                 }
+                if let Some(m) = self.monitor.as_mut()
+                    && let Some(addr) = self.by_id.get(&peer).copied()
+                {
+                    let post_policy = self
+                        .peers
+                        .get(&addr)
+                        .is_some_and(|e| e.spec.config.import_policy != rr_core::policy::Policy::default());
+                    let local_as = self.identity.map_or(0, |i| i.local_as);
+                    m.established(peer, conn, addr, local_as, &negotiated, post_policy);
+                }
                 self.metrics.sessions_established.inc();
                 // Kept current between the once-a-second gauge refreshes.
                 self.metrics.peers_established.inc();
@@ -675,6 +737,9 @@ impl EngineTask {
                   hold_secs = negotiated.hold_time.as_secs(), "session established");
             }
             Output::SessionDown { peer, reason } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.session_down(peer, &reason);
+                }
                 self.metrics.sessions_closed.inc();
                 self.metrics.peers_established.dec();
                 if let Some(e) = self.by_id.get(&peer).and_then(|a| self.peers.get_mut(a)) {
@@ -722,7 +787,13 @@ impl EngineTask {
 
     /// A message from a session reader, decoded: counted (by type, NOTIFICATION code, RFC 7606 outcome, or
     /// as malformed) and handed to the engine.
-    fn received(&mut self, now: rr_core::Instant, conn: ConnId, received: Received) {
+    fn received(&mut self, now: rr_core::Instant, conn: ConnId, received: Received, frame: Option<Bytes>) {
+        if frame.is_some() {
+            // The monitors must have seen the session's Established (queued by the KEEPALIVE handled just
+            // before, in the same batch) before its first UPDATE.
+            self.drain_queued();
+        }
+        let mut treat_as_withdraw = false;
         match &received {
             Received::Error(err) => {
                 self.metrics.malformed_messages.inc();
@@ -746,14 +817,25 @@ impl EngineTask {
                 }
                 if !errors.is_empty() {
                     self.count_rfc7606(conn, errors);
+                    treat_as_withdraw = errors.iter().any(|e| e.treatment == Treatment::TreatAsWithdraw);
                 }
             }
             _ => {}
         }
+        // The post-policy keys of an UPDATE the monitors want, taken before the engine consumes it.
+        let monitored = frame.and_then(|f| {
+            let keys = self.monitor.as_ref()?.before_update(conn, &received)?;
+            Some((f, keys))
+        });
         if self.conns.contains_key(&conn)
             && let Some(e) = self.engine.as_mut()
         {
             e.handle_received(now, conn, received);
+            if let Some((frame, keys)) = monitored
+                && let Some(m) = self.monitor.as_mut()
+            {
+                m.update(e, conn, frame, &keys, treat_as_withdraw);
+            }
         }
     }
 
@@ -909,12 +991,22 @@ impl EngineTask {
     /// Spawns the reader and writer tasks of a connection.
     fn start_conn(&mut self, conn: ConnId, peer: PeerId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        if let Some(m) = self.monitor.as_mut() {
+            m.conn_started(conn, peer, stream.local_addr().ok(), stream.peer_addr().ok());
+        }
+        let keep_frames = self.monitor.as_ref().is_some_and(monitor::Monitor::wants_frames);
         let (rd, wr) = stream.into_split();
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let (ctx_tx, ctx_rx) = watch::channel(None);
         // No tracing span on the reader and writer: they log nothing themselves (the engine task reports
         // their events), and entering a span on every poll costs a few percent of the daemon's CPU.
-        let reader = tokio::spawn(read_loop(conn, rd, ctx_rx, self.tx.clone()));
+        let reader = tokio::spawn(read_loop(
+            conn,
+            rd,
+            ctx_rx,
+            self.tx.clone(),
+            keep_frames,
+        ));
         let flow = Arc::new(Flow::default());
         let w = Writer {
             conn,
@@ -1000,6 +1092,7 @@ async fn read_loop(
     mut rd: OwnedReadHalf,
     ctx: watch::Receiver<Option<Arc<DecodeCtx>>>,
     tx: mpsc::Sender<EngineCmd>,
+    keep_frames: bool,
 ) {
     // Most sessions are idle after their initial table: an idle session holds no read buffer (one
     // is allocated when the socket becomes readable, 4 KiB, grown by READ_CHUNK when busy).
@@ -1022,6 +1115,7 @@ async fn read_loop(
                         Some(c) => EngineCmd::Received {
                             conn,
                             received: Box::new(Message::decode_with_errors(&frame, c).into()),
+                            frame: (keep_frames && is_update(&frame)).then_some(frame),
                         },
                     };
                     if tx.send(cmd).await.is_err() {
@@ -1035,6 +1129,7 @@ async fn read_loop(
                         .send(EngineCmd::Received {
                             conn,
                             received: Box::new(Received::Error(err)),
+                            frame: None,
                         })
                         .await;
                     return;
@@ -1170,6 +1265,11 @@ impl Writer {
             let _ = self.tx.send(EngineCmd::Drained { conn: self.conn }).await;
         }
     }
+}
+
+/// Whether a frame is an UPDATE (RFC 4271 section 4.1: type 2).
+fn is_update(frame: &[u8]) -> bool {
+    frame.get(18) == Some(&2)
 }
 
 /// The RFC 7606 name of a treatment, for metrics labels and logs.

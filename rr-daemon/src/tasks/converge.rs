@@ -257,6 +257,10 @@ impl EngineTask {
             }
         }
         self.drain();
+        if let Some(m) = self.monitor.as_mut() {
+            // RFC 7854 section 4.5: a Termination to each collector before the connection closes.
+            m.terminate();
+        }
         let graceful = mode == ShutdownMode::Graceful;
         let conns: Vec<_> = self.conns.drain().collect();
         info!(connections = conns.len(), %mode, "shutting down");

@@ -35,7 +35,7 @@ pub(crate) enum RibView {
 }
 
 /// The path attributes of a route as a list the codec encodes (MP_REACH_NLRI without NLRI for IPv6).
-fn rib_attributes(a: &RouteAttrs, v6: bool) -> Vec<PathAttribute> {
+pub(super) fn rib_attributes(a: &RouteAttrs, v6: bool) -> Vec<PathAttribute> {
     let mut v = vec![
         PathAttribute::new(AttrValue::Origin(a.origin)),
         PathAttribute::new(AttrValue::AsPath(a.as_path.clone())),
