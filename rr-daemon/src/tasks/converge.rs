@@ -8,7 +8,8 @@ use rr_core::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{EngineCmd, EngineTask, Listener, PeerEntry, WriteCmd};
+use super::session_io::WriteCmd;
+use super::{EngineCmd, EngineTask, Listener, PeerEntry};
 use crate::config::ShutdownMode;
 use crate::metrics::WireCounts;
 use crate::reconcile::Desired;
