@@ -40,7 +40,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rr_core::{ConnId, Engine, PeerId, Received};
-use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
@@ -104,7 +103,7 @@ pub(crate) enum EngineCmd {
     /// A congested connection's write queue drained below the low watermark.
     Drained { generation: u64, conn: ConnId },
     /// A control API request.
-    Control(ControlReq, oneshot::Sender<Result<Value, String>>),
+    Control(ControlReq, oneshot::Sender<Result<Answer, String>>),
     /// Stop.
     Shutdown {
         mode: ShutdownMode,
@@ -133,23 +132,27 @@ pub(crate) enum ControlReq {
     Status,
     Peers,
     /// One route (`prefix`), or one page of the Loc-RIB: up to `limit` routes after the prefix `after`.
-    Routes {
-        prefix: Option<String>,
-        after: Option<String>,
-        limit: Option<String>,
-    },
+    Routes(control_api::RoutesQuery),
     Reset {
         name: String,
     },
     Refresh {
         name: String,
     },
-    /// One page of the RIB for `rr-cli dump --mrt` ([`rib_dump`]).
-    Rib {
-        view: rib_dump::RibView,
-        after: Option<String>,
-        limit: usize,
-    },
+    /// One page of the RIB for `rr-cli dump --mrt` and the periodic MRT dumps ([`rib_dump`]).
+    Rib(control_api::RibQuery),
+}
+
+/// The engine task's answer to a [`ControlReq`]: the control API's typed response, serialized as is.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum Answer {
+    Status(control_api::Status),
+    Peers(Vec<control_api::Peer>),
+    Routes(Vec<control_api::Route>),
+    Reset(control_api::ResetDone),
+    Refresh(control_api::RefreshDone),
+    Rib(control_api::RibPage),
 }
 
 struct PeerEntry {
