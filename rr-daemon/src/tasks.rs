@@ -189,8 +189,9 @@ pub(crate) struct EngineTask {
     engine: Option<Engine>,
     identity: Option<EngineIdentity>,
     epoch: tokio::time::Instant,
-    peers: HashMap<IpAddr, PeerEntry>,
-    by_id: HashMap<PeerId, IpAddr>,
+    /// The configured peers' daemon-side state, keyed by the engine's id (the address is the engine's
+    /// `peer_by_addr`, and `spec.addr`).
+    peers: HashMap<PeerId, PeerEntry>,
     conns: HashMap<ConnId, ConnHandle>,
     /// Connect attempts in flight, and those the engine gave up on meanwhile.
     connecting: HashSet<ConnId>,

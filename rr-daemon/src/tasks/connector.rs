@@ -103,7 +103,12 @@ impl EngineTask {
         // RFC 5082 section 3: "discards incoming packets whose TTL is less than 255 - (trusted hop count) + 1".
         // On an accepted connection: the SYN's TTL (saved by the listener) is checked, then the socket drops
         // every later segment below the minimum and sends with TTL 255, as an outgoing GTSM connection does.
-        if let Some(hops) = self.peers.get(&ip).and_then(|p| p.spec.ttl_security)
+        if let Some(hops) = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.peer_by_addr(ip))
+            .and_then(|id| self.peers.get(&id))
+            .and_then(|p| p.spec.ttl_security)
             && let Err(e) = sockopt::accept_gtsm(&stream, local.is_ipv6(), hops)
         {
             warn!(%remote, error = %e, "GTSM check failed on an accepted connection: refused");

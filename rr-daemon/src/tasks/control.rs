@@ -124,7 +124,7 @@ fn last_down(r: &DownReason, at: Option<SystemTime>) -> LastDown {
 
 impl EngineTask {
     fn peer(&self, p: &PeerInfo) -> Peer {
-        let entry = self.by_id.get(&p.id).and_then(|a| self.peers.get(a));
+        let entry = self.peers.get(&p.id);
         let spec = entry.map(|e| &e.spec);
         let now = self.now();
         Peer {
@@ -166,9 +166,9 @@ impl EngineTask {
 
     fn find_peer(&self, name: &str) -> Option<rr_core::PeerId> {
         self.peers
-            .iter()
-            .find(|(a, e)| e.spec.name == name || a.to_string() == name)
-            .map(|(_, e)| e.id)
+            .values()
+            .find(|e| e.spec.name == name || e.spec.addr.to_string() == name)
+            .map(|e| e.id)
     }
 
     /// The status before the engine runs, and the fields every status shares.
@@ -216,9 +216,8 @@ impl EngineTask {
                         .selection_deferral_waiting()
                         .iter()
                         .map(|id| {
-                            self.by_id
+                            self.peers
                                 .get(id)
-                                .and_then(|a| self.peers.get(a))
                                 .map_or_else(|| id.to_string(), |e| e.spec.name.clone())
                         })
                         .collect(),
@@ -276,7 +275,7 @@ impl EngineTask {
                         .map(|path| {
                             let a = &path.attrs;
                             RoutePath {
-                                from: self.by_id.get(&path.peer).map(|x| x.to_string()),
+                                from: self.peers.get(&path.peer).map(|e| e.spec.addr.to_string()),
                                 path_id: path.path_id,
                                 best: path.best,
                                 stale: path.stale,
@@ -339,7 +338,7 @@ impl EngineTask {
             ..Snapshot::default()
         };
         for p in e.peers() {
-            let entry = self.by_id.get(&p.id).and_then(|a| self.peers.get(a));
+            let entry = self.peers.get(&p.id);
             let up = p.state == State::Established;
             if let Some(g) = p.update_group.filter(|_| up) {
                 *snap.update_groups.entry(g).or_default() += 1;

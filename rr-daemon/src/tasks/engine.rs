@@ -39,7 +39,6 @@ impl EngineTask {
             identity: None,
             epoch: tokio::time::Instant::now(),
             peers: HashMap::new(),
-            by_id: HashMap::new(),
             conns: HashMap::new(),
             connecting: HashSet::new(),
             cancelled: HashSet::new(),

@@ -123,12 +123,12 @@ impl EngineTask {
             Output::SessionDown { peer, reason } => {
                 self.metrics.sessions_closed.inc();
                 self.metrics.peers_established.dec();
-                if let Some(e) = self.by_id.get(&peer).and_then(|a| self.peers.get_mut(a)) {
+                if let Some(e) = self.peers.get_mut(&peer) {
                     e.last_down_at = Some(std::time::SystemTime::now());
                 }
                 let name = self.peer_name(peer);
                 let _span = info_span!("peer", name = %name).entered();
-                let addr = self.by_id.get(&peer).map(|a| a.to_string()).unwrap_or_default();
+                let addr = self.peer_addr(peer);
                 if administrative(&reason) {
                     info!(peer = %name, address = %addr, %reason, "session down");
                 } else {
@@ -138,9 +138,9 @@ impl EngineTask {
             Output::ConnectionFailed { peer, reason, .. } => {
                 self.metrics.session_failures.inc();
                 let name = self.peer_name(peer);
-                let addr = self.by_id.get(&peer).map(|a| a.to_string()).unwrap_or_default();
+                let addr = self.peer_addr(peer);
                 let text = reason.to_string();
-                if let Some(e) = self.by_id.get(&peer).and_then(|a| self.peers.get_mut(a)) {
+                if let Some(e) = self.peers.get_mut(&peer) {
                     e.last_down_at = Some(std::time::SystemTime::now());
                 }
                 let _span = info_span!("peer", name = %name).entered();
@@ -173,11 +173,7 @@ impl EngineTask {
             Received::Error(err) => {
                 self.metrics.malformed_messages.inc();
                 if let Some(h) = self.conns.get(&conn) {
-                    let name = self
-                        .by_id
-                        .get(&h.peer)
-                        .and_then(|a| self.peers.get(a))
-                        .map(|p| p.spec.name.clone());
+                    let name = self.peers.get(&h.peer).map(|p| p.spec.name.clone());
                     warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
                 }
             }
@@ -229,24 +225,27 @@ impl EngineTask {
     /// The message counters of the peer of `conn`.
     pub(super) fn wire_of(&mut self, conn: ConnId) -> Option<&mut WireCounts> {
         let peer = self.conns.get(&conn)?.peer;
-        let addr = self.by_id.get(&peer)?;
-        self.peers.get_mut(addr).map(|e| &mut e.wire)
+        self.peers.get_mut(&peer).map(|e| &mut e.wire)
     }
 
     pub(super) fn peer_name(&self, id: PeerId) -> String {
         // Peers are removed from these maps only after the engine's outputs about them were acted on
         // (converge::apply_desired), so the fallback is for a bug, not a normal path.
-        self.by_id
+        self.peers
             .get(&id)
-            .and_then(|a| self.peers.get(a))
             .map_or_else(|| format!("#{}", id.get()), |p| p.spec.name.clone())
     }
 
-    pub(super) fn spec_of(&self, id: PeerId) -> Option<&PeerSpec> {
-        self.by_id
+    /// The peer's address as text (empty for an unknown id).
+    pub(super) fn peer_addr(&self, id: PeerId) -> String {
+        self.peers
             .get(&id)
-            .and_then(|a| self.peers.get(a))
-            .map(|p| &p.spec)
+            .map(|p| p.spec.addr.to_string())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn spec_of(&self, id: PeerId) -> Option<&PeerSpec> {
+        self.peers.get(&id).map(|p| &p.spec)
     }
 }
 

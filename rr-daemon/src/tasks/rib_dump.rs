@@ -109,7 +109,7 @@ impl EngineTask {
             let v6 = p.addr().is_ipv6();
             let mut paths = Vec::new();
             for path in r.paths.iter().filter(|x| view == RibView::AdjIn || x.best) {
-                let Some(addr) = self.by_id.get(&path.peer).copied() else {
+                let Some(addr) = self.peers.get(&path.peer).map(|e| e.spec.addr) else {
                     continue;
                 };
                 let mut attrs = BytesMut::new();
@@ -124,7 +124,7 @@ impl EngineTask {
                             .as_ref()
                             .and_then(|i| i.negotiated.as_ref())
                             .map(|n| n.remote_router_id),
-                        name: self.peers.get(&addr).map(|e| e.spec.name.clone()),
+                        name: self.peers.get(&path.peer).map(|e| e.spec.name.clone()),
                     }
                 });
                 paths.push(RibPath {
