@@ -28,6 +28,11 @@ echo "==> layering: rr-core must not depend on tokio"
 if cargo tree -p rr-core -e normal | grep -q tokio; then
   echo "rr-core depends on tokio" >&2; exit 1
 fi
+echo "==> unused dependencies (cargo machete, over the workspace and fuzz/)"
+if ! cargo machete --version >/dev/null 2>&1; then
+  cargo install cargo-machete --locked
+fi
+cargo machete
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "==> cargo bench --no-run"

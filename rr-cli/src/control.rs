@@ -1,12 +1,12 @@
 //! Daemon inspection over the control API (HTTP/JSON on the daemon's unix socket, or TCP):
-//! `status`, `peers`, `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`.
+//! `status`, `peers`, `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`, `log-level`,
+//! `version`.
 //!
 //! `dump --mrt FILE` ([`mod@dump`]) writes the RIB as MRT TABLE_DUMP_V2 from `GET /rib` pages.
 //!
-//! Routes used (served by `rr-daemon`): `GET /status`, `GET /peers`, `GET /routes?prefix=P`, `GET /rib`,
-//! `GET /routes?limit=N&after=P` (the whole table, page by page),
-//! `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`. Errors come back as HTTP 400 with
-//! `{"error": "..."}`, which is printed as is.
+//! The requests and answers are the typed structs of the `control-api` crate, which `rr-daemon` serves; the
+//! client is hyper's ([`http`]). A refusal comes back as an HTTP 4xx with a [`control_api::ApiError`], whose
+//! message is printed as is (no request paths or HTTP codes).
 
 mod dump;
 mod http;
@@ -18,7 +18,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::Value;
+use control_api::{
+    ApiError, LastDown, LogLevel, LogLevelQuery, Peer, PeerState, RefreshDone, ResetDone, Route, RoutesQuery,
+    Status, path, with_query,
+};
+use hyper::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::admin::render_table;
 use http::Endpoint;
@@ -114,18 +120,12 @@ enum PeerAction {
     },
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986 section 2.3).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Calls the API; `Ok(Err(message))` when the daemon answered with an error.
-fn call(ctl: &ControlArgs, method: &str, path: &str) -> anyhow::Result<Result<Value, String>> {
+/// Calls the API and decodes its answer as `T`; `Ok(Err(message))` when the daemon refused.
+fn call<T: DeserializeOwned>(
+    ctl: &ControlArgs,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<Result<T, String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -143,34 +143,33 @@ fn call(ctl: &ControlArgs, method: &str, path: &str) -> anyhow::Result<Result<Va
         return Err(anyhow!("the control token file holds control characters"));
     }
     let resp = rt.block_on(http::request(&ctl.endpoint(), method, path, token.as_deref()))?;
-    let text = String::from_utf8_lossy(&resp.body);
     if (200..300).contains(&resp.status) {
-        let v = serde_json::from_str(&text).context("the daemon's answer is not JSON")?;
+        let v = serde_json::from_slice(&resp.body)
+            .context("the daemon's answer is not what this rr-cli expects")?;
         return Ok(Ok(v));
     }
-    let msg = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| text.trim().to_string());
     // The daemon's message only: request paths and HTTP codes mean nothing to an operator.
+    let msg = serde_json::from_slice::<ApiError>(&resp.body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&resp.body).trim().to_string());
     Ok(Err(msg))
 }
 
 /// Runs `call` and prints the result as JSON or with `table`.
-fn show(
+fn show<T: DeserializeOwned + Serialize>(
     ctl: &ControlArgs,
-    method: &str,
+    method: Method,
     path: &str,
-    table: impl Fn(&Value) -> String,
+    table: impl Fn(&T) -> String,
 ) -> anyhow::Result<ExitCode> {
     render(ctl, call(ctl, method, path)?, table)
 }
 
 /// Prints an answer of the daemon as a table or JSON, or its refusal.
-fn render(
+fn render<T: Serialize>(
     ctl: &ControlArgs,
-    answer: Result<Value, String>,
-    table: impl Fn(&Value) -> String,
+    answer: Result<T, String>,
+    table: impl Fn(&T) -> String,
 ) -> anyhow::Result<ExitCode> {
     match answer {
         Ok(v) => {
@@ -187,20 +186,22 @@ fn render(
     }
 }
 
-/// A JSON value as a table cell: strings bare, null as `-`.
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) if a.is_empty() => "-".to_string(),
-        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(" "),
-        other => other.to_string(),
+/// An optional value as a table cell: `-` when absent.
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+/// A list as a table cell: space-separated, `-` when empty.
+fn list<T: ToString>(v: &[T]) -> String {
+    if v.is_empty() {
+        return "-".to_string();
     }
+    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
 }
 
 /// `1d2h`, `3h4m`, `5m6s`, `7s`.
-fn duration(v: &Value) -> String {
-    let Some(s) = v.as_u64() else {
+fn duration(secs: Option<u64>) -> String {
+    let Some(s) = secs else {
         return "-".to_string();
     };
     let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
@@ -226,39 +227,37 @@ pub(crate) struct LogLevelArgs {
 
 /// `log-level`.
 pub(crate) fn log_level(args: &LogLevelArgs) -> anyhow::Result<ExitCode> {
-    let mut path = format!("/log-level?level={}", encode(&args.level));
-    if let Some(p) = &args.peer {
-        path.push_str(&format!("&peer={}", encode(p)));
-    }
-    show(&args.ctl, "POST", &path, |v| {
-        format!("log filter: {}\n", cell(&v["filter"]))
+    let q = LogLevelQuery {
+        level: args.level.clone(),
+        peer: args.peer.clone(),
+    };
+    let path = with_query(path::LOG_LEVEL, &q).context("encoding the request")?;
+    show(&args.ctl, Method::POST, &path, |v: &LogLevel| {
+        format!("log filter: {}\n", v.filter)
     })
 }
 
 /// LAST-DOWN: `administrative reset (6/4) sent 2026-12-04T19:30:00Z`, `connection lost 2026-...`, or `-`.
-fn last_down(v: &Value) -> String {
-    if v.is_null() {
+fn last_down(v: Option<&LastDown>) -> String {
+    let Some(v) = v else {
         return "-".to_string();
-    }
-    let at = v["at"].as_str().map(|t| format!(" {t}")).unwrap_or_default();
-    match v["name"].as_str() {
+    };
+    let at = v.at.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
+    match &v.name {
         Some(name) => {
-            let dir = if v["reason"] == "notification sent" {
+            let dir = if v.reason == control_api::DownKind::NotificationSent {
                 "sent"
             } else {
                 "received"
             };
-            let msg = v["message"]
-                .as_str()
+            let msg = v
+                .message
+                .as_deref()
                 .map(|m| format!(" \"{m}\""))
                 .unwrap_or_default();
-            format!(
-                "{name} ({}/{}){msg} {dir}{at}",
-                cell(&v["code"]),
-                cell(&v["subcode"])
-            )
+            format!("{name} ({}/{}){msg} {dir}{at}", opt(v.code), opt(v.subcode))
         }
-        None => format!("{}{at}", cell(&v["reason"])),
+        None => format!("{}{at}", v.reason.as_str()),
     }
 }
 
@@ -269,13 +268,9 @@ pub(crate) fn version(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         env!("CARGO_PKG_VERSION"),
         env!("RR_GIT_COMMIT")
     );
-    match call(&args.ctl, "GET", "/status") {
+    match call::<Status>(&args.ctl, Method::GET, path::STATUS) {
         Ok(Ok(v)) => {
-            println!(
-                "daemon: rr-daemon {} (commit {})",
-                cell(&v["version"]),
-                cell(&v["git_commit"])
-            );
+            println!("daemon: rr-daemon {} (commit {})", v.version, v.git_commit);
             Ok(ExitCode::SUCCESS)
         }
         Ok(Err(msg)) => {
@@ -289,173 +284,267 @@ pub(crate) fn version(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The `status` table: one `field: value` line each.
+fn status_table(s: &Status) -> String {
+    let rows: Vec<(&str, String)> = vec![
+        ("node", s.node.clone()),
+        ("version", format!("{} (commit {})", s.version, s.git_commit)),
+        ("ready", s.ready.to_string()),
+        ("router_id", opt(s.router_id.as_deref())),
+        ("cluster_id", opt(s.cluster_id.as_deref())),
+        ("local_as", opt(s.local_as)),
+        ("listen_port", s.listen_port.to_string()),
+        ("listeners", list(&s.listeners)),
+        ("peers", s.peers.to_string()),
+        ("established", s.established.to_string()),
+        ("prefixes", s.prefixes.to_string()),
+        ("attribute_sets", s.attribute_sets.to_string()),
+        ("selection_deferred", s.selection_deferred.to_string()),
+        ("selection_deferral_waiting", list(&s.selection_deferral_waiting)),
+        ("datastore_synced", s.datastore_synced.to_string()),
+        ("datastore_problem", opt(s.datastore_problem.as_deref())),
+        ("uptime", duration(Some(s.uptime_secs))),
+    ];
+    rows.into_iter()
+        .map(|(k, v)| format!("{:<27} {v}\n", format!("{k}:")))
+        .collect()
+}
+
 /// `status`.
 pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    show(&args.ctl, "GET", "/status", |v| {
-        let Some(obj) = v.as_object() else {
-            return format!("{v}\n");
-        };
-        let mut out = String::new();
-        for (k, val) in obj {
-            let shown = if k == "uptime_secs" {
-                duration(val)
-            } else {
-                cell(val)
-            };
-            out.push_str(&format!("{:<18} {shown}\n", format!("{k}:")));
-        }
-        out
-    })
+    show(&args.ctl, Method::GET, path::STATUS, status_table)
+}
+
+/// The `peers` table.
+fn peers_table(peers: &[Peer]) -> String {
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            vec![
+                opt(p.name.as_deref()),
+                p.address.clone(),
+                p.remote_as.to_string(),
+                opt(p.role.as_deref()),
+                p.state.to_string(),
+                duration(p.established_for_secs),
+                p.prefixes_received.to_string(),
+                p.prefixes_advertised.to_string(),
+                // A peer that is not started shows why instead (e.g. an unreadable TCP-MD5 password).
+                match (&p.disabled_reason, p.state) {
+                    (Some(r), _) => r.clone(),
+                    (None, PeerState::Disabled) => "-".to_string(),
+                    (None, _) => last_down(p.last_down.as_ref()),
+                },
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            "NAME",
+            "ADDRESS",
+            "ASN",
+            "ROLE",
+            "STATE",
+            "SINCE",
+            "RECEIVED",
+            "ADVERTISED",
+            "LAST-DOWN",
+        ],
+        &rows,
+    )
 }
 
 /// `peers`.
 pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
-    show(&args.ctl, "GET", "/peers", |v| {
-        let rows: Vec<Vec<String>> = v
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .map(|p| {
-                vec![
-                    cell(&p["name"]),
-                    cell(&p["address"]),
-                    cell(&p["remote_as"]),
-                    cell(&p["role"]),
-                    cell(&p["state"]),
-                    duration(&p["established_for_secs"]),
-                    cell(&p["prefixes_received"]),
-                    cell(&p["prefixes_advertised"]),
-                    // A peer that is not started shows why instead (e.g. an unreadable TCP-MD5 password).
-                    if p["disabled_reason"].is_string() {
-                        cell(&p["disabled_reason"])
-                    } else {
-                        last_down(&p["last_down"])
-                    },
-                ]
-            })
-            .collect();
-        render_table(
-            &[
-                "NAME",
-                "ADDRESS",
-                "ASN",
-                "ROLE",
-                "STATE",
-                "SINCE",
-                "RECEIVED",
-                "ADVERTISED",
-                "LAST-DOWN",
-            ],
-            &rows,
-        )
+    show(&args.ctl, Method::GET, path::PEERS, |v: &Vec<Peer>| {
+        peers_table(v)
     })
 }
 
-/// Routes per `GET /routes` page when `rr-cli routes` walks the whole table.
-const ROUTES_PAGE: usize = 1000;
-
 /// The whole Loc-RIB, one bounded page after the other (each page resumes after the last prefix of the
 /// previous one; a short page is the last), so that the daemon never builds a full-table answer.
-fn all_routes(ctl: &ControlArgs) -> anyhow::Result<Result<Value, String>> {
-    let mut all: Vec<Value> = Vec::new();
+fn all_routes(ctl: &ControlArgs) -> anyhow::Result<Result<Vec<Route>, String>> {
+    let page_size = RoutesQuery::DEFAULT_LIMIT;
+    let mut all: Vec<Route> = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let path = match &after {
-            None => format!("/routes?limit={ROUTES_PAGE}"),
-            Some(a) => format!("/routes?limit={ROUTES_PAGE}&after={}", encode(a)),
+        let q = RoutesQuery {
+            prefix: None,
+            after: after.take(),
+            limit: Some(page_size),
         };
-        let page = match call(ctl, "GET", &path)? {
-            Ok(Value::Array(page)) => page,
-            Ok(other) => return Err(anyhow!("unexpected /routes answer: {other}")),
+        let path = with_query(path::ROUTES, &q).context("encoding the request")?;
+        let page: Vec<Route> = match call(ctl, Method::GET, &path)? {
+            Ok(page) => page,
             Err(msg) => return Ok(Err(msg)),
         };
         let n = page.len();
-        after = page.last().and_then(|r| r["prefix"].as_str()).map(str::to_string);
+        after = page.last().map(|r| r.prefix.clone());
         all.extend(page);
-        if n < ROUTES_PAGE || after.is_none() {
-            return Ok(Ok(Value::Array(all)));
+        if n < page_size || after.is_none() {
+            return Ok(Ok(all));
         }
     }
+}
+
+/// The `routes` table: one row per path, the best one starred with the reason it won.
+fn routes_table(routes: &[Route]) -> String {
+    let mut rows = Vec::new();
+    for r in routes {
+        for p in &r.paths {
+            let mut flags = String::new();
+            flags.push(if p.best { '*' } else { ' ' });
+            if p.stale {
+                flags.push('S');
+            }
+            rows.push(vec![
+                r.prefix.clone(),
+                flags.trim_end().to_string(),
+                opt(p.from.as_deref()),
+                opt(p.next_hop.as_deref()),
+                opt(p.local_pref),
+                opt(p.med),
+                list(&p.as_path),
+                opt(p.originator_id.as_deref()),
+                list(&p.cluster_list),
+                if p.best {
+                    r.best_reason.clone()
+                } else {
+                    String::new()
+                },
+            ]);
+        }
+    }
+    render_table(
+        &[
+            "PREFIX",
+            "BEST",
+            "FROM",
+            "NEXT-HOP",
+            "LOCAL-PREF",
+            "MED",
+            "AS-PATH",
+            "ORIGINATOR",
+            "CLUSTER-LIST",
+            "REASON",
+        ],
+        &rows,
+    )
 }
 
 /// `routes [PREFIX]`.
 pub(crate) fn routes(args: &RoutesArgs) -> anyhow::Result<ExitCode> {
     let answer = match &args.prefix {
-        Some(p) => call(&args.ctl, "GET", &format!("/routes?prefix={}", encode(p)))?,
+        Some(p) => {
+            let q = RoutesQuery {
+                prefix: Some(p.clone()),
+                ..RoutesQuery::default()
+            };
+            let path = with_query(path::ROUTES, &q).context("encoding the request")?;
+            call(&args.ctl, Method::GET, &path)?
+        }
         None => all_routes(&args.ctl)?,
     };
-    render(&args.ctl, answer, |v| {
-        let mut rows = Vec::new();
-        for r in v.as_array().map(Vec::as_slice).unwrap_or_default() {
-            for p in r["paths"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let best = p["best"].as_bool().unwrap_or(false);
-                let mut flags = String::new();
-                flags.push(if best { '*' } else { ' ' });
-                if p["stale"].as_bool().unwrap_or(false) {
-                    flags.push('S');
-                }
-                rows.push(vec![
-                    cell(&r["prefix"]),
-                    flags.trim_end().to_string(),
-                    cell(&p["from"]),
-                    cell(&p["next_hop"]),
-                    cell(&p["local_pref"]),
-                    cell(&p["med"]),
-                    cell(&p["as_path"]),
-                    cell(&p["originator_id"]),
-                    cell(&p["cluster_list"]),
-                    if best {
-                        cell(&r["best_reason"])
-                    } else {
-                        String::new()
-                    },
-                ]);
-            }
-        }
-        render_table(
-            &[
-                "PREFIX",
-                "BEST",
-                "FROM",
-                "NEXT-HOP",
-                "LOCAL-PREF",
-                "MED",
-                "AS-PATH",
-                "ORIGINATOR",
-                "CLUSTER-LIST",
-                "REASON",
-            ],
-            &rows,
-        )
-    })
+    render(&args.ctl, answer, |v: &Vec<Route>| routes_table(v))
 }
 
 /// `peer reset|refresh NAME`.
 pub(crate) fn peer(args: &PeerArgs) -> anyhow::Result<ExitCode> {
-    let (name, verb) = match &args.action {
-        PeerAction::Reset { name } => (name, "reset"),
-        PeerAction::Refresh { name } => (name, "refresh"),
+    let name = match &args.action {
+        PeerAction::Reset { name } | PeerAction::Refresh { name } => name,
     };
     if name.is_empty() {
         return Err(anyhow!("the peer name is empty"));
     }
-    let path = format!("/peers/{}/{verb}", encode(name));
-    show(&args.ctl, "POST", &path, |_| format!("{verb} sent to {name}\n"))
+    match &args.action {
+        PeerAction::Reset { .. } => show(&args.ctl, Method::POST, &path::reset(name), |_: &ResetDone| {
+            format!("reset sent to {name}\n")
+        }),
+        PeerAction::Refresh { .. } => show(
+            &args.ctl,
+            Method::POST,
+            &path::refresh(name),
+            |_: &RefreshDone| format!("refresh sent to {name}\n"),
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use control_api::{DownKind, RoutePath};
 
     #[test]
-    fn encoding_and_durations() {
-        assert_eq!(encode("10.0.0.0/8"), "10.0.0.0%2F8");
-        assert_eq!(encode("fd00::/64"), "fd00%3A%3A%2F64");
-        assert_eq!(duration(&Value::from(59)), "59s");
-        assert_eq!(duration(&Value::from(3725)), "1h2m");
-        assert_eq!(duration(&Value::from(90061)), "1d1h");
-        assert_eq!(duration(&Value::Null), "-");
-        assert_eq!(cell(&serde_json::json!([64512, 64513])), "64512 64513");
+    fn cells_and_durations() {
+        assert_eq!(duration(Some(59)), "59s");
+        assert_eq!(duration(Some(3725)), "1h2m");
+        assert_eq!(duration(Some(90061)), "1d1h");
+        assert_eq!(duration(None), "-");
+        assert_eq!(list(&[64512, 64513]), "64512 64513");
+        assert_eq!(list::<u32>(&[]), "-");
+        assert_eq!(opt::<u32>(None), "-");
+    }
+
+    #[test]
+    fn last_down_names_the_notification_and_when() {
+        let d = LastDown {
+            reason: DownKind::NotificationSent,
+            code: Some(6),
+            subcode: Some(4),
+            name: Some("administrative reset".into()),
+            message: Some("reset by operator".into()),
+            at: Some("2026-12-04T19:30:00Z".into()),
+        };
+        assert_eq!(
+            last_down(Some(&d)),
+            "administrative reset (6/4) \"reset by operator\" sent 2026-12-04T19:30:00Z"
+        );
+        let lost = LastDown {
+            reason: DownKind::ConnectionLost,
+            code: None,
+            subcode: None,
+            name: None,
+            message: None,
+            at: None,
+        };
+        assert_eq!(last_down(Some(&lost)), "connection lost");
+        assert_eq!(last_down(None), "-");
+    }
+
+    #[test]
+    fn tables_show_plain_values() {
+        let status = status_table(&Status {
+            node: "rr1".into(),
+            cluster_id: Some("244.0.0.1".into()),
+            ..Status::default()
+        });
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with("node:") && l.ends_with(" rr1")),
+            "{status}"
+        );
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with("router_id:") && l.ends_with(" -")),
+            "{status}"
+        );
+        let routes = routes_table(&[Route {
+            prefix: "10.0.0.0/24".into(),
+            best_reason: "only path".into(),
+            paths: vec![RoutePath {
+                best: true,
+                next_hop: Some("100.64.0.2".into()),
+                as_path: vec![65001],
+                ..RoutePath::default()
+            }],
+        }]);
+        let row = routes.lines().nth(1).expect("row");
+        assert!(
+            row.starts_with("10.0.0.0/24") && row.contains('*') && row.contains("only path"),
+            "{routes}"
+        );
+        assert!(!routes.contains("Some(") && !routes.contains("None"), "{routes}");
     }
 }

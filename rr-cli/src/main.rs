@@ -1,10 +1,12 @@
 //! Operator CLI for the Calico BGP route reflector.
 //!
 //! One module per subcommand group; `main` only parses the command line and dispatches:
-//! - `decode` ([`decode`]): decode (and round-trip) MRT captures with `bgp-wire`.
-//!
-//! Datastore administration (`get`, `apply`, `delete`, `reflector`) and daemon inspection (`status`,
-//! `peers`, `routes`) are added as further variants of [`Command`], each in its own module.
+//! - [`decode`]: `decode` (and round-trip) MRT captures with `bgp-wire`.
+//! - [`admin`]: datastore administration, calicoctl style: `get`, `apply`, `delete`, `reflector`.
+//! - [`explain`]: why a node and a reflector have a session, or why not (datastore only).
+//! - [`control`]: the running daemon over its control API: `status`, `peers`, `routes`, `peer`, `dump`,
+//!   `log-level`, `version`.
+//! - here: `completion` and `man`.
 
 use std::process::ExitCode;
 

@@ -2,7 +2,9 @@
 //! for `rr-cli` on a unix socket (optionally TCP too): `GET /status`, `GET /peers`, `GET /routes?prefix=P`,
 //! `GET /routes?limit=N&after=P` (one page of the Loc-RIB in prefix order: up to N routes, default 1000, at most
 //! 10000, after prefix P; the next page starts after the last prefix of this one, and a page shorter than N is
-//! the last), `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`.
+//! the last), `GET /rib`, `POST /peers/{name}/reset`, `POST /peers/{name}/refresh` (and `POST /log-level`,
+//! [`crate::logging`]). The requests and answers are the typed structs of the `control-api` crate, which
+//! `rr-cli` decodes; a refusal is a 4xx with a [`control_api::ApiError`] body.
 //!
 //! Access control:
 //! - The unix socket is created mode 0600 whatever the umask (the permissions are set before `listen(2)`,
@@ -13,22 +15,32 @@
 //!   (`--control-token-file`) for everything, the read-only one (`--control-read-token-file`) for GETs only.
 //!   Missing or unknown token: 401; a read-only token on a POST: 403.
 
-use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use control_api::{ApiError, RibQuery, RoutesQuery, path};
 use prometheus_client::registry::Registry;
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::tasks::{ControlReq, EngineCmd, Health};
+
+/// A refusal: `status` with an [`ApiError`] body.
+pub(crate) fn refuse(status: StatusCode, error: impl Into<String>) -> Response {
+    (status, axum::Json(ApiError::new(error))).into_response()
+}
+
+/// A query string that does not parse, as a refusal naming the problem (not the request path).
+fn bad_query(e: &QueryRejection) -> Response {
+    refuse(StatusCode::BAD_REQUEST, format!("bad request: {}", e.body_text()))
+}
 
 #[derive(Clone)]
 struct MetricsState {
@@ -76,95 +88,52 @@ async fn readyz(State(s): State<MetricsState>) -> Response {
     }
 }
 
+type Engine = State<mpsc::Sender<EngineCmd>>;
+
 /// The control API router.
 pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
     Router::new()
+        .route(path::STATUS, get(|s: Engine| ask(s, ControlReq::Status)))
+        .route(path::PEERS, get(|s: Engine| ask(s, ControlReq::Peers)))
+        .route(path::ROUTES, get(routes))
+        .route(path::RIB, get(rib))
         .route(
-            "/status",
-            get(|s: State<mpsc::Sender<EngineCmd>>| ask(s, ControlReq::Status)),
+            path::RESET_ROUTE,
+            post(|s: Engine, UrlPath(name): UrlPath<String>| ask(s, ControlReq::Reset { name })),
         )
         .route(
-            "/peers",
-            get(|s: State<mpsc::Sender<EngineCmd>>| ask(s, ControlReq::Peers)),
-        )
-        .route(
-            "/routes",
-            get(
-                |s: State<mpsc::Sender<EngineCmd>>, Query(q): Query<HashMap<String, String>>| {
-                    ask(
-                        s,
-                        ControlReq::Routes {
-                            prefix: q.get("prefix").cloned().filter(|p| !p.is_empty()),
-                            after: q.get("after").cloned().filter(|p| !p.is_empty()),
-                            limit: q.get("limit").cloned(),
-                        },
-                    )
-                },
-            ),
-        )
-        .route("/rib", get(rib))
-        .route(
-            "/peers/{name}/reset",
-            post(
-                |s: State<mpsc::Sender<EngineCmd>>, UrlPath(name): UrlPath<String>| {
-                    ask(s, ControlReq::Reset { name })
-                },
-            ),
-        )
-        .route(
-            "/peers/{name}/refresh",
-            post(
-                |s: State<mpsc::Sender<EngineCmd>>, UrlPath(name): UrlPath<String>| {
-                    ask(s, ControlReq::Refresh { name })
-                },
-            ),
+            path::REFRESH_ROUTE,
+            post(|s: Engine, UrlPath(name): UrlPath<String>| ask(s, ControlReq::Refresh { name })),
         )
         .with_state(tx)
 }
 
-/// `GET /rib?view=loc|adj-in&after=PREFIX&limit=N`: one page of the RIB with MRT-encoded attributes
-/// (`crate::tasks::rib_dump`), for `rr-cli dump --mrt`.
-async fn rib(s: State<mpsc::Sender<EngineCmd>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    use crate::tasks::rib_dump::{DEFAULT_LIMIT, RibView};
-    let view = match q.get("view").map(String::as_str) {
-        None | Some("loc") => RibView::Loc,
-        Some("adj-in") => RibView::AdjIn,
-        Some(v) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"error": format!("view={v:?}: expected loc or adj-in")})),
-            )
-                .into_response();
-        }
-    };
-    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"error": "limit: expected a number"})),
-            )
-                .into_response();
-        }
-    };
-    let after = q.get("after").cloned().filter(|a| !a.is_empty());
-    ask(s, ControlReq::Rib { view, after, limit }).await
+/// `GET /routes?prefix=P` or `GET /routes?limit=N&after=P`.
+async fn routes(s: Engine, q: Result<Query<RoutesQuery>, QueryRejection>) -> Response {
+    match q {
+        Ok(Query(q)) => ask(s, ControlReq::Routes(q)).await,
+        Err(e) => bad_query(&e),
+    }
 }
 
-async fn ask(State(tx): State<mpsc::Sender<EngineCmd>>, req: ControlReq) -> Response {
+/// `GET /rib?view=loc|adj-in&after=PREFIX&limit=N`: one page of the RIB with MRT-encoded attributes
+/// (`crate::tasks::rib_dump`), for `rr-cli dump --mrt`.
+async fn rib(s: Engine, q: Result<Query<RibQuery>, QueryRejection>) -> Response {
+    match q {
+        Ok(Query(q)) => ask(s, ControlReq::Rib(q)).await,
+        Err(e) => bad_query(&e),
+    }
+}
+
+async fn ask(State(tx): Engine, req: ControlReq) -> Response {
     let (otx, orx) = oneshot::channel();
     if tx.send(EngineCmd::Control(req, otx)).await.is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the reflector is shutting down");
     }
     match orx.await {
-        Ok(Ok(v)) => axum::Json::<Value>(v).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(serde_json::json!({"error": e})),
-        )
-            .into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => refuse(StatusCode::BAD_REQUEST, e),
+        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the reflector is shutting down"),
     }
 }
 
@@ -213,17 +182,18 @@ async fn authorize(State(t): State<Arc<Tokens>>, req: Request, next: Next) -> Re
             if read {
                 next.run(req).await
             } else {
-                (
+                refuse(
                     StatusCode::FORBIDDEN,
-                    axum::Json(serde_json::json!({"error": "the read-only control token cannot change anything"})),
+                    "the read-only control token cannot change anything",
                 )
-                    .into_response()
             }
         }
         _ => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(serde_json::json!({"error": "a valid bearer token is required (rr-cli --control-token-file)"})),
+            axum::Json(ApiError::new(
+                "a valid bearer token is required (rr-cli --control-token-file)",
+            )),
         )
             .into_response(),
     }

@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde::Deserialize;
+use control_api::{LogLevel, LogLevelQuery, path};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -145,29 +146,27 @@ impl LogControl {
     }
 }
 
-#[derive(Deserialize)]
-struct LevelQuery {
-    level: String,
-    peer: Option<String>,
-}
-
-async fn set_level(State(c): State<Arc<LogControl>>, Query(q): Query<LevelQuery>) -> Response {
+async fn set_level(
+    State(c): State<Arc<LogControl>>,
+    q: Result<Query<LogLevelQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return crate::http::refuse(StatusCode::BAD_REQUEST, "a log level is required (level=...)");
+    };
     match c.set(&q.level, q.peer.as_deref().filter(|p| !p.is_empty())) {
         Ok(filter) => {
             tracing::warn!(%filter, "log level changed over the control API");
-            axum::Json(serde_json::json!({"filter": filter})).into_response()
+            axum::Json(LogLevel { filter }).into_response()
         }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(serde_json::json!({"error": e})),
-        )
-            .into_response(),
+        Err(e) => crate::http::refuse(StatusCode::BAD_REQUEST, e),
     }
 }
 
 /// `POST /log-level?level=L[&peer=NAME]`, merged into the control API.
 pub(crate) fn router(c: Arc<LogControl>) -> Router {
-    Router::new().route("/log-level", post(set_level)).with_state(c)
+    Router::new()
+        .route(path::LOG_LEVEL, post(set_level))
+        .with_state(c)
 }
 
 #[cfg(test)]

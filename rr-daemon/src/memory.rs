@@ -59,7 +59,12 @@ mod tests {
         // Many small blocks (below the mmap threshold, so they come from the heap), every other one kept:
         // the freed half cannot be returned by shrinking the top of the heap, only by trimming.
         let mut blocks: Vec<Vec<u8>> = (0..200_000).map(|i| vec![i as u8; 512]).collect();
-        let keep: Vec<Vec<u8>> = blocks.drain(..).enumerate().filter(|(i, _)| i % 64 == 0).map(|(_, b)| b).collect();
+        let keep: Vec<Vec<u8>> = blocks
+            .drain(..)
+            .enumerate()
+            .filter(|(i, _)| i % 64 == 0)
+            .map(|(_, b)| b)
+            .collect();
         let before = rss_kib();
         trim();
         let after = rss_kib();

@@ -1,13 +1,18 @@
-//! A tiny HTTP/1.1 client for the daemon's control API: one request per connection (`Connection: close`),
-//! over a unix socket or TCP, with `Content-Length`, chunked or read-to-close bodies.
+//! The HTTP client of the control API: hyper's HTTP/1.1 client connection over a tokio unix socket or TCP
+//! stream, one request per connection, with a time limit and a cap on the answer's size.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper::client::conn::http1;
+use hyper::{Method, Request, header};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Largest response accepted (the route table of a big reflector fits comfortably).
+/// Largest response accepted (a page of 10000 routes fits comfortably).
 const MAX_RESPONSE: usize = 256 << 20;
 /// Time allowed for one request.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,14 +31,14 @@ pub(crate) enum Endpoint {
 pub(crate) struct Response {
     /// HTTP status code.
     pub(crate) status: u16,
-    /// Body bytes (decoded from chunked transfer encoding when needed).
-    pub(crate) body: Vec<u8>,
+    /// Body bytes.
+    pub(crate) body: Bytes,
 }
 
 /// Sends `method path` (with `Authorization: Bearer token` when given) and returns the response.
 pub(crate) async fn request(
     ep: &Endpoint,
-    method: &str,
+    method: Method,
     path: &str,
     token: Option<&str>,
 ) -> anyhow::Result<Response> {
@@ -64,122 +69,112 @@ fn connect_hint(p: &Path) -> String {
     )
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut s: S,
-    method: &str,
+/// One request on a fresh connection.
+async fn exchange<S>(
+    stream: S,
+    method: Method,
     path: &str,
     host: &str,
     token: Option<&str>,
-) -> anyhow::Result<Response> {
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.context("sending the request")?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = s.read(&mut buf).await.context("reading the response")?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if raw.len() > MAX_RESPONSE {
-            bail!("response larger than {MAX_RESPONSE} bytes");
-        }
-        if let Some(done) = complete(&raw) {
-            raw.truncate(done);
-            break;
-        }
+) -> anyhow::Result<Response>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .context("talking to the control API")?;
+    // The connection is driven beside the request; it ends when the answer has been read.
+    let driver = tokio::spawn(conn);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, host)
+        .header(header::ACCEPT, "application/json");
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    parse(&raw)
-}
-
-/// The header block's end (index after `\r\n\r\n`).
-fn header_end(raw: &[u8]) -> Option<usize> {
-    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// The length of a complete `Content-Length` response, so we need not wait for the close.
-fn complete(raw: &[u8]) -> Option<usize> {
-    let end = header_end(raw)?;
-    let head = std::str::from_utf8(&raw[..end]).ok()?;
-    let len = header(head, "content-length")?.parse::<usize>().ok()?;
-    (raw.len() >= end + len).then_some(end + len)
-}
-
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
-    })
-}
-
-/// Parses a full HTTP/1.x response.
-pub(crate) fn parse(raw: &[u8]) -> anyhow::Result<Response> {
-    let end = header_end(raw).ok_or_else(|| anyhow!("truncated HTTP response ({} bytes)", raw.len()))?;
-    let head = std::str::from_utf8(&raw[..end]).context("HTTP header is not UTF-8")?;
-    let status_line = head.lines().next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .filter(|_| status_line.starts_with("HTTP/1."))
-        .ok_or_else(|| anyhow!("not an HTTP response: {status_line:?}"))?;
-    let rest = &raw[end..];
-    let body = if header(head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        dechunk(rest)?
-    } else if let Some(len) = header(head, "content-length") {
-        let len: usize = len.parse().map_err(|_| anyhow!("bad Content-Length {len:?}"))?;
-        rest.get(..len)
-            .ok_or_else(|| anyhow!("truncated body: {} of {len} bytes", rest.len()))?
-            .to_vec()
-    } else {
-        rest.to_vec()
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| anyhow!("building the request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .context("the control API closed the connection without an answer")?;
+    let status = resp.status().as_u16();
+    let body = match Limited::new(resp.into_body(), MAX_RESPONSE).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            bail!("the control API's answer is larger than {MAX_RESPONSE} bytes")
+        }
+        Err(e) => bail!("reading the control API's answer: {e}"),
     };
+    drop(sender);
+    driver.abort();
     Ok(Response { status, body })
-}
-
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("truncated chunk header"))?;
-        let size_text = std::str::from_utf8(&data[..line_end]).context("chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size =
-            usize::from_str_radix(size_text, 16).map_err(|_| anyhow!("bad chunk size {size_text:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = data.get(..size).ok_or_else(|| anyhow!("truncated chunk"))?;
-        out.extend_from_slice(chunk);
-        data = data.get(size + 2..).ok_or_else(|| anyhow!("truncated chunk"))?;
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    #[test]
-    fn content_length_and_chunked_bodies() {
-        let r = parse(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}extra").expect("parse");
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
-        let r = parse(b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n")
-            .expect("parse");
-        assert_eq!((r.status, r.body.as_slice()), (400, &b"abcde"[..]));
-        assert!(parse(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab").is_err());
-        assert!(parse(b"SSH-2.0\r\n\r\n").is_err());
-        assert!(parse(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err());
-        assert_eq!(
-            complete(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"),
-            Some(39)
+    /// A one-shot server on a unix socket that answers `reply` to the first request and returns that request.
+    async fn serve_once(
+        reply: &'static [u8],
+    ) -> (Endpoint, tokio::task::JoinHandle<String>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s");
+        let l = tokio::net::UnixListener::bind(&path).expect("bind");
+        let task = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.expect("accept");
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut chunk).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            s.write_all(reply).await.expect("write");
+            let _ = s.shutdown().await;
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        (Endpoint::Unix(path), task, dir)
+    }
+
+    #[tokio::test]
+    async fn content_length_and_chunked_answers() {
+        let (ep, srv, _dir) = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        let r = request(&ep, Method::GET, "/status", Some("tok"))
+            .await
+            .expect("request");
+        assert_eq!((r.status, &r.body[..]), (200, &b"{}"[..]));
+        let sent = srv.await.expect("server");
+        assert!(sent.starts_with("GET /status HTTP/1.1\r\n"), "{sent}");
+        assert!(
+            sent.to_ascii_lowercase().contains("authorization: bearer tok"),
+            "{sent}"
         );
+
+        let (ep, _srv, _dir) = serve_once(
+            b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .await;
+        let r = request(&ep, Method::POST, "/x", None).await.expect("request");
+        assert_eq!((r.status, &r.body[..]), (400, &b"abcde"[..]));
+    }
+
+    #[tokio::test]
+    async fn broken_answers_are_errors() {
+        let (ep, _srv, _dir) = serve_once(b"SSH-2.0-OpenSSH\r\n\r\n").await;
+        assert!(request(&ep, Method::GET, "/status", None).await.is_err());
+        let (ep, _srv, _dir) = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab").await;
+        assert!(request(&ep, Method::GET, "/status", None).await.is_err());
+        let missing = Endpoint::Unix("/nonexistent/rr-daemon.sock".into());
+        let e = request(&missing, Method::GET, "/status", None)
+            .await
+            .expect_err("no daemon");
+        assert!(format!("{e:#}").contains("is rr-daemon running?"), "{e:#}");
     }
 }

@@ -2,29 +2,32 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use control_api::{
+    DownKind, LastDown, Negotiated, Peer, PeerState, RefreshDone, ResetDone, Route, RoutePath, RoutesQuery,
+    Status,
+};
 use rr_core::attrs::Origin;
 use rr_core::best_path::Step;
 use rr_core::{DownReason, Engine, Family, FamilySet, PeerInfo, State};
-use serde_json::{Value, json};
 
-use super::{ControlReq, EngineTask};
-
-/// Routes in one `GET /routes` page when the request names no `limit`.
-pub(crate) const ROUTES_PAGE_DEFAULT: usize = 1000;
-/// The largest `limit` of one `GET /routes` page: bounds the time and memory one request costs the engine task.
-pub(crate) const ROUTES_PAGE_MAX: usize = 10_000;
+use super::{Answer, ControlReq, EngineTask};
 use crate::metrics::{PeerSample, Snapshot};
 
-fn state_name(s: State) -> &'static str {
+fn peer_state(s: State) -> PeerState {
     match s {
-        State::Idle => "Idle",
-        State::Connect => "Connect",
-        State::Active => "Active",
-        State::OpenSent => "OpenSent",
-        State::OpenConfirm => "OpenConfirm",
-        State::Established => "Established",
-        _ => "Unknown",
+        State::Idle => PeerState::Idle,
+        State::Connect => PeerState::Connect,
+        State::Active => PeerState::Active,
+        State::OpenSent => PeerState::OpenSent,
+        State::OpenConfirm => PeerState::OpenConfirm,
+        State::Established => PeerState::Established,
+        _ => PeerState::Unknown,
     }
+}
+
+/// Families as their plain names (`ipv4-unicast`, `ipv6-unicast`), owned.
+fn family_names(set: FamilySet) -> Vec<String> {
+    families(set).into_iter().map(str::to_string).collect()
 }
 
 /// Families as their plain names (`ipv4-unicast`, `ipv6-unicast`).
@@ -89,153 +92,175 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-/// Why the last session ended, as plain fields: `reason`, and for a NOTIFICATION `code`, `subcode`, `name`
-/// and the shutdown `message` (RFC 9003) when there is one; `at` when the daemon saw it happen.
-fn last_down_json(r: &DownReason, at: Option<SystemTime>) -> Value {
-    let mut v = match r {
-        DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => json!({
-            "reason": if matches!(r, DownReason::NotificationSent(_)) { "notification sent" } else { "notification received" },
-            "code": n.code,
-            "subcode": n.subcode,
-            "name": n.description(),
-            "message": n.shutdown_message().and_then(Result::ok),
-        }),
-        DownReason::ConnectionLost => json!({"reason": "connection lost"}),
-        DownReason::Replaced => json!({"reason": "replaced by a new connection"}),
-        _ => json!({"reason": "other"}),
+/// Why the last session ended: for a NOTIFICATION its code, subcode, name and the shutdown message (RFC 9003)
+/// when there is one; `at` when the daemon saw it happen.
+fn last_down(r: &DownReason, at: Option<SystemTime>) -> LastDown {
+    let mut d = LastDown {
+        reason: DownKind::Other,
+        code: None,
+        subcode: None,
+        name: None,
+        message: None,
+        at: at.map(rfc3339),
     };
-    v["at"] = json!(at.map(rfc3339));
-    v
+    match r {
+        DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
+            d.reason = if matches!(r, DownReason::NotificationSent(_)) {
+                DownKind::NotificationSent
+            } else {
+                DownKind::NotificationReceived
+            };
+            d.code = Some(n.code);
+            d.subcode = Some(n.subcode);
+            d.name = Some(n.description().to_string());
+            d.message = n.shutdown_message().and_then(Result::ok).map(|m| m.to_string());
+        }
+        DownReason::ConnectionLost => d.reason = DownKind::ConnectionLost,
+        DownReason::Replaced => d.reason = DownKind::Replaced,
+        _ => {}
+    }
+    d
 }
 
 impl EngineTask {
-    fn peer_json(&self, p: &PeerInfo) -> Value {
-        let entry = self.by_id.get(&p.id).and_then(|a| self.peers.get(a));
+    fn peer(&self, p: &PeerInfo) -> Peer {
+        let entry = self.peers.get(&p.id);
         let spec = entry.map(|e| &e.spec);
         let now = self.now();
-        json!({
-            "name": spec.map(|s| s.name.clone()),
-            "address": p.config.remote_addr.to_string(),
-            "port": spec.map(|s| s.port),
-            "remote_as": p.config.remote_as,
-            "role": spec.map(|s| s.role.to_string()),
-            "origin": spec.map(|s| s.origin.clone()),
-            "state": state_name(p.state),
-            "established_for_secs": p.established_since.map(|t| (now - t).as_secs()),
-            "prefixes_received": p.prefixes_received,
-            "prefixes_advertised": p.prefixes_advertised,
-            "prefixes_stale": p.prefixes_stale,
-            "updates_received": p.stats.updates_received,
-            "messages_sent": p.stats.messages_sent,
-            "established_transitions": p.stats.established_transitions,
-            "treat_as_withdraw": p.stats.treat_as_withdraw,
-            "last_down": p.last_down.as_ref().map(|r| last_down_json(r, entry.and_then(|e| e.last_down_at))),
-            "md5": spec.is_some_and(|s| s.password.is_some()),
-            "ttl_security": spec.and_then(|s| s.ttl_security),
+        Peer {
+            name: spec.map(|s| s.name.clone()),
+            address: p.config.remote_addr.to_string(),
+            port: spec.map(|s| s.port),
+            remote_as: p.config.remote_as,
+            role: spec.map(|s| s.role.to_string()),
+            origin: spec.map(|s| s.origin.clone()),
+            state: peer_state(p.state),
+            disabled_reason: None,
+            established_for_secs: p.established_since.map(|t| (now - t).as_secs()),
+            prefixes_received: p.prefixes_received,
+            prefixes_advertised: p.prefixes_advertised,
+            prefixes_stale: p.prefixes_stale,
+            updates_received: p.stats.updates_received,
+            messages_sent: p.stats.messages_sent,
+            established_transitions: p.stats.established_transitions,
+            treat_as_withdraw: p.stats.treat_as_withdraw,
+            last_down: p
+                .last_down
+                .as_ref()
+                .map(|r| last_down(r, entry.and_then(|e| e.last_down_at))),
+            md5: spec.is_some_and(|s| s.password.is_some()),
+            ttl_security: spec.and_then(|s| s.ttl_security),
             // Rules of the import and export policy (BGPPeer.filters), 0 without filters.
-            "import_rules": p.config.import_policy.rules().len(),
-            "export_rules": p.config.export_policy.rules().len(),
-            "negotiated": p.negotiated.as_ref().map(|n| json!({
-                "hold_time_secs": n.hold_time.as_secs(),
-                "families": families(n.families),
-                "add_path_tx": families(n.add_path_tx),
-                "add_path_rx": families(n.add_path_rx),
-                "graceful_restart": n.peer_gr.is_some(),
-                "route_refresh": n.route_refresh,
-            })),
-        })
+            import_rules: p.config.import_policy.rules().len(),
+            export_rules: p.config.export_policy.rules().len(),
+            negotiated: p.negotiated.as_ref().map(|n| Negotiated {
+                hold_time_secs: n.hold_time.as_secs(),
+                families: family_names(n.families),
+                add_path_tx: family_names(n.add_path_tx),
+                add_path_rx: family_names(n.add_path_rx),
+                graceful_restart: n.peer_gr.is_some(),
+                route_refresh: n.route_refresh,
+            }),
+        }
     }
 
     fn find_peer(&self, name: &str) -> Option<rr_core::PeerId> {
         self.peers
-            .iter()
-            .find(|(a, e)| e.spec.name == name || a.to_string() == name)
-            .map(|(_, e)| e.id)
+            .values()
+            .find(|e| e.spec.name == name || e.spec.addr.to_string() == name)
+            .map(|e| e.id)
     }
 
-    pub(super) fn control(&mut self, req: ControlReq) -> Result<Value, String> {
+    /// The status before the engine runs, and the fields every status shares.
+    fn status_base(&self) -> Status {
+        Status {
+            version: crate::metrics::VERSION.to_string(),
+            git_commit: crate::metrics::GIT_COMMIT.to_string(),
+            node: self.node_name.clone(),
+            ..Status::default()
+        }
+    }
+
+    pub(super) fn control(&mut self, req: ControlReq) -> Result<Answer, String> {
         let now = self.now();
         let Some(engine) = self.engine.as_mut() else {
             return match req {
-                ControlReq::Status => Ok(json!({
-                    "version": crate::metrics::VERSION,
-                    "git_commit": crate::metrics::GIT_COMMIT,
-                    "node": self.node_name,
-                    "ready": false,
-                    "peers": 0,
-                })),
+                ControlReq::Status => Ok(Answer::Status(self.status_base())),
                 _ => Err("the reflector has not read its datastore yet".into()),
             };
         };
         match req {
             ControlReq::Status => {
+                let engine = &*engine;
                 let established = engine.peers().filter(|p| p.state == State::Established).count();
                 let id = self.identity;
                 let h = self.health.borrow().clone();
-                Ok(json!({
-                    "version": crate::metrics::VERSION,
-                    "git_commit": crate::metrics::GIT_COMMIT,
-                    "node": self.node_name,
-                    "router_id": id.map(|i| i.router_id.to_string()),
-                    "cluster_id": id.and_then(|i| i.cluster_id).map(|c| c.to_string()),
-                    "local_as": id.map(|i| i.local_as),
-                    "listen_port": self.listen_port,
-                    "listeners": self.listeners.iter().map(|l| format!("{}:{}", l.ip, l.port)).collect::<Vec<_>>(),
-                    "peers": self.peers.len(),
-                    "established": established,
-                    "prefixes": engine.loc_rib_len(),
-                    "attribute_sets": engine.attr_sets(),
-                    "selection_deferred": engine.selection_deferred(),
+                Ok(Answer::Status(Status {
+                    ready: true,
+                    router_id: id.map(|i| i.router_id.to_string()),
+                    cluster_id: id.and_then(|i| i.cluster_id).map(|c| c.to_string()),
+                    local_as: id.map(|i| i.local_as),
+                    listen_port: self.listen_port,
+                    listeners: self
+                        .listeners
+                        .iter()
+                        .map(|l| format!("{}:{}", l.ip, l.port))
+                        .collect(),
+                    peers: self.peers.len(),
+                    established,
+                    prefixes: engine.loc_rib_len(),
+                    attribute_sets: engine.attr_sets(),
+                    selection_deferred: engine.selection_deferred(),
                     // The peers whose End-of-RIB the deferral still waits for (RFC 4724 section 4.1).
-                    "selection_deferral_waiting": engine
+                    selection_deferral_waiting: engine
                         .selection_deferral_waiting()
                         .iter()
                         .map(|id| {
-                            self.by_id
+                            self.peers
                                 .get(id)
-                                .and_then(|a| self.peers.get(a))
                                 .map_or_else(|| id.to_string(), |e| e.spec.name.clone())
                         })
-                        .collect::<Vec<_>>(),
-                    "datastore_synced": h.datastore_synced,
-                    "datastore_problem": h.datastore_problem,
-                    "uptime_secs": now.as_millis() / 1000,
+                        .collect(),
+                    datastore_synced: h.datastore_synced,
+                    datastore_problem: h.datastore_problem,
+                    uptime_secs: now.as_millis() / 1000,
+                    ..self.status_base()
                 }))
             }
             ControlReq::Peers => {
                 let infos: Vec<PeerInfo> = engine.peers().collect();
-                let mut v: Vec<Value> = infos.iter().map(|p| self.peer_json(p)).collect();
-                v.extend(self.disabled.iter().map(|d| {
-                    json!({
-                        "name": d.name,
-                        "address": d.addr.to_string(),
-                        "port": d.port,
-                        "remote_as": d.remote_as,
-                        "role": d.role.to_string(),
-                        "origin": d.origin,
-                        "state": "Disabled",
-                        "disabled_reason": d.reason,
-                        "md5": true,
-                    })
+                let mut v: Vec<Peer> = infos.iter().map(|p| self.peer(p)).collect();
+                v.extend(self.disabled.iter().map(|d| Peer {
+                    name: Some(d.name.clone()),
+                    address: d.addr.to_string(),
+                    port: Some(d.port),
+                    remote_as: d.remote_as,
+                    role: Some(d.role.to_string()),
+                    origin: Some(d.origin.clone()),
+                    state: PeerState::Disabled,
+                    disabled_reason: Some(d.reason.clone()),
+                    md5: true,
+                    ..Peer::default()
                 }));
-                v.sort_by(|a, b| a["address"].as_str().cmp(&b["address"].as_str()));
-                Ok(Value::Array(v))
+                v.sort_by(|a, b| a.address.cmp(&b.address));
+                Ok(Answer::Peers(v))
             }
-            ControlReq::Routes { prefix, after, limit } => {
-                let prefixes: Vec<rr_core::Prefix> = match prefix {
+            ControlReq::Routes(q) => {
+                let prefixes: Vec<rr_core::Prefix> = match q.prefix.filter(|p| !p.is_empty()) {
                     Some(p) => vec![lookup(engine, &p)?],
                     None => {
                         // One bounded page per request: a full-table answer would hold the engine task (and
                         // its keepalives) for seconds and its memory for good (issue 14 item 4).
-                        let limit = match limit {
-                            None => ROUTES_PAGE_DEFAULT,
-                            Some(l) => l
-                                .parse::<usize>()
-                                .ok()
-                                .filter(|n| (1..=ROUTES_PAGE_MAX).contains(n))
-                                .ok_or_else(|| format!("limit must be 1 to {ROUTES_PAGE_MAX}, not {l:?}"))?,
-                        };
-                        let after: Option<rr_core::Prefix> = after
+                        let limit = q.limit.unwrap_or(RoutesQuery::DEFAULT_LIMIT);
+                        if !(1..=RoutesQuery::MAX_LIMIT).contains(&limit) {
+                            return Err(format!(
+                                "limit must be 1 to {}, not {limit}",
+                                RoutesQuery::MAX_LIMIT
+                            ));
+                        }
+                        let after: Option<rr_core::Prefix> = q
+                            .after
+                            .filter(|a| !a.is_empty())
                             .map(|a| a.parse().map_err(|e| format!("bad after= prefix {a:?}: {e}")))
                             .transpose()?;
                         engine.prefixes_page(after.as_ref(), limit)
@@ -244,34 +269,34 @@ impl EngineTask {
                 let mut out = Vec::new();
                 for p in prefixes {
                     let Some(r) = engine.route(&p) else { continue };
-                    let paths: Vec<Value> = r
+                    let paths = r
                         .paths
                         .iter()
                         .map(|path| {
                             let a = &path.attrs;
-                            json!({
-                                "from": self.by_id.get(&path.peer).map(|x| x.to_string()),
-                                "path_id": path.path_id,
-                                "best": path.best,
-                                "stale": path.stale,
-                                "next_hop": a.next_hop.map(|n| n.to_string()),
-                                "local_pref": a.local_pref,
-                                "med": a.med,
-                                "origin": origin_name(a.origin),
-                                "as_path": a.as_path.asns().collect::<Vec<u32>>(),
-                                "communities": a.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                                "originator_id": a.originator_id.map(|o| o.to_string()),
-                                "cluster_list": a.cluster_list.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-                            })
+                            RoutePath {
+                                from: self.peers.get(&path.peer).map(|e| e.spec.addr.to_string()),
+                                path_id: path.path_id,
+                                best: path.best,
+                                stale: path.stale,
+                                next_hop: a.next_hop.map(|n| n.to_string()),
+                                local_pref: a.local_pref,
+                                med: a.med,
+                                origin: origin_name(a.origin).to_string(),
+                                as_path: a.as_path.asns().collect(),
+                                communities: a.communities.iter().map(|c| c.to_string()).collect(),
+                                originator_id: a.originator_id.map(|o| o.to_string()),
+                                cluster_list: a.cluster_list.iter().map(|c| c.to_string()).collect(),
+                            }
                         })
                         .collect();
-                    out.push(json!({
-                        "prefix": r.prefix.to_string(),
-                        "best_reason": step_name(r.deciding_step),
-                        "paths": paths,
-                    }));
+                    out.push(Route {
+                        prefix: r.prefix.to_string(),
+                        best_reason: step_name(r.deciding_step).to_string(),
+                        paths,
+                    });
                 }
-                Ok(Value::Array(out))
+                Ok(Answer::Routes(out))
             }
             ControlReq::Reset { name } => {
                 let id = self.find_peer(&name).ok_or_else(|| format!("no peer {name:?}"))?;
@@ -280,26 +305,26 @@ impl EngineTask {
                 if state != State::Established {
                     return Err(format!(
                         "peer {name:?} is not up (state {}): nothing to reset",
-                        state_name(state)
+                        peer_state(state)
                     ));
                 }
                 engine
                     .reset_peer(now, id, Some("reset by operator"))
                     .map_err(|e| e.to_string())?;
-                Ok(json!({"reset": name}))
+                Ok(Answer::Reset(ResetDone { reset: name }))
             }
             ControlReq::Refresh { name } => {
                 let id = self.find_peer(&name).ok_or_else(|| format!("no peer {name:?}"))?;
                 let engine = self.engine.as_mut().ok_or("no engine")?;
                 if engine.route_refresh(now, id) {
-                    Ok(json!({"refresh": name}))
+                    Ok(Answer::Refresh(RefreshDone { refresh: name }))
                 } else {
                     Err(format!(
                         "peer {name:?} is not established or did not negotiate route refresh"
                     ))
                 }
             }
-            ControlReq::Rib { view, after, limit } => self.rib_page(view, after.as_deref(), limit),
+            ControlReq::Rib(q) => self.rib_page(&q).map(Answer::Rib),
         }
     }
 
@@ -313,7 +338,7 @@ impl EngineTask {
             ..Snapshot::default()
         };
         for p in e.peers() {
-            let entry = self.by_id.get(&p.id).and_then(|a| self.peers.get(a));
+            let entry = self.peers.get(&p.id);
             let up = p.state == State::Established;
             if let Some(g) = p.update_group.filter(|_| up) {
                 *snap.update_groups.entry(g).or_default() += 1;

@@ -4,11 +4,12 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use rr_core::{Engine, EngineConfig};
+use rr_core::{Engine, EngineConfig, PeerId};
 use tokio::net::TcpListener;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use super::{EngineCmd, EngineTask, Listener, PeerEntry, WriteCmd};
+use super::session_io::WriteCmd;
+use super::{EngineCmd, EngineTask, Listener, PeerEntry};
 use crate::config::ShutdownMode;
 use crate::metrics::WireCounts;
 use crate::reconcile::Desired;
@@ -53,16 +54,13 @@ impl EngineTask {
         self.ensure_listeners(&d.listen_ips, d.listen_port);
 
         let wanted: HashSet<IpAddr> = d.peers.iter().map(|p| p.addr).collect();
-        let gone: Vec<IpAddr> = self
+        let gone: Vec<(PeerId, IpAddr, String)> = self
             .peers
-            .keys()
-            .filter(|a| !wanted.contains(a))
-            .copied()
+            .values()
+            .filter(|e| !wanted.contains(&e.spec.addr))
+            .map(|e| (e.id, e.spec.addr, e.spec.name.clone()))
             .collect();
-        for addr in gone {
-            let Some((id, name)) = self.peers.get(&addr).map(|p| (p.id, p.spec.name.clone())) else {
-                continue;
-            };
+        for (id, addr, name) in gone {
             info!(peer = %name, %addr, "peer de-configured");
             if let Some(e) = self.engine.as_mut()
                 && let Err(err) = e.remove_peer(now, id)
@@ -71,14 +69,14 @@ impl EngineTask {
             }
             // Act on the NOTIFICATION and the session-down now, while the peer's name is still known.
             self.drain_queued();
-            self.peers.remove(&addr);
-            self.by_id.remove(&id);
+            self.peers.remove(&id);
             self.failures.forget(&id);
             self.set_listener_md5(addr, None);
         }
         for spec in d.peers {
             let addr = spec.addr;
-            match self.peers.get_mut(&addr) {
+            let known = self.engine.as_ref().and_then(|e| e.peer_by_addr(addr));
+            match known.and_then(|id| self.peers.get_mut(&id)) {
                 Some(entry) if entry.spec == spec => {}
                 Some(entry) => {
                     let id = entry.id;
@@ -105,9 +103,8 @@ impl EngineTask {
                         Ok(id) => {
                             info!(peer = %spec.name, %addr, port = spec.port, role = %spec.role,
                                   origin = %spec.origin, "peer configured");
-                            self.by_id.insert(id, addr);
                             self.peers.insert(
-                                addr,
+                                id,
                                 PeerEntry {
                                     id,
                                     spec,
@@ -222,8 +219,8 @@ impl EngineTask {
         // Keys for peers already configured.
         let keyed: Vec<(IpAddr, String)> = self
             .peers
-            .iter()
-            .filter_map(|(a, p)| p.spec.password.clone().map(|k| (*a, k)))
+            .values()
+            .filter_map(|p| p.spec.password.clone().map(|k| (p.spec.addr, k)))
             .collect();
         for (a, k) in keyed {
             self.set_listener_md5(a, Some(&k));

@@ -15,24 +15,10 @@ use std::net::IpAddr;
 
 use bgp_wire::{AfiSafi, AttrValue, MpNextHop, MpReach, PathAttribute, RouteAttrs};
 use bytes::{Bytes, BytesMut};
+use control_api::{RibPage, RibPath, RibPeer, RibQuery, RibRoute, RibView};
 use rr_core::Prefix;
-use serde_json::{Value, json};
 
 use super::EngineTask;
-
-/// Prefixes per page when the caller gives no `limit`.
-pub(crate) const DEFAULT_LIMIT: usize = 1000;
-/// Most prefixes per page.
-pub(crate) const MAX_LIMIT: usize = 10_000;
-
-/// Which paths a page holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RibView {
-    /// The best path of each prefix (the Loc-RIB).
-    Loc,
-    /// Every path of every peer that import policy accepted (all Adj-RIBs-In, as `/routes` lists them).
-    AdjIn,
-}
 
 /// The path attributes of a route as a list the codec encodes (MP_REACH_NLRI without NLRI for IPv6).
 pub(super) fn rib_attributes(a: &RouteAttrs, v6: bool) -> Vec<PathAttribute> {
@@ -88,16 +74,21 @@ fn hex(b: &[u8]) -> String {
 
 impl EngineTask {
     /// One page of the RIB; see the module docs.
-    pub(super) fn rib_page(&self, view: RibView, after: Option<&str>, limit: usize) -> Result<Value, String> {
+    pub(super) fn rib_page(&self, q: &RibQuery) -> Result<RibPage, String> {
         let Some(engine) = self.engine.as_ref() else {
             return Err("the reflector has not read its datastore yet".into());
         };
-        let after: Option<Prefix> = after
+        let after: Option<Prefix> = q
+            .after
+            .as_deref()
+            .filter(|a| !a.is_empty())
             .map(|s| s.parse().map_err(|e| format!("after={s:?}: {e}")))
             .transpose()?;
-        if limit == 0 || limit > MAX_LIMIT {
-            return Err(format!("limit must be 1 to {MAX_LIMIT}"));
+        let limit = q.limit.unwrap_or(RibQuery::DEFAULT_LIMIT);
+        if limit == 0 || limit > RibQuery::MAX_LIMIT {
+            return Err(format!("limit must be 1 to {}", RibQuery::MAX_LIMIT));
         }
+        let view = q.view;
         // The `limit` smallest prefixes after the cursor: a max-heap evicting its largest.
         let mut heap = BinaryHeap::with_capacity(limit + 1);
         for p in engine.prefixes() {
@@ -111,14 +102,14 @@ impl EngineTask {
         }
         let full = heap.len() == limit;
         let page = heap.into_sorted_vec();
-        let mut peers: BTreeMap<IpAddr, Value> = BTreeMap::new();
+        let mut peers: BTreeMap<IpAddr, RibPeer> = BTreeMap::new();
         let mut routes = Vec::with_capacity(page.len());
         for p in &page {
             let Some(r) = engine.route(p) else { continue };
             let v6 = p.addr().is_ipv6();
             let mut paths = Vec::new();
             for path in r.paths.iter().filter(|x| view == RibView::AdjIn || x.best) {
-                let Some(addr) = self.by_id.get(&path.peer).copied() else {
+                let Some(addr) = self.peers.get(&path.peer).map(|e| e.spec.addr) else {
                     continue;
                 };
                 let mut attrs = BytesMut::new();
@@ -126,30 +117,37 @@ impl EngineTask {
                     .map_err(|e| format!("encoding the attributes of {p}: {e}"))?;
                 peers.entry(addr).or_insert_with(|| {
                     let info = engine.peer_info_of(path.peer);
-                    json!({
-                        "asn": info.as_ref().map(|i| i.config.remote_as),
-                        "router_id": info
+                    RibPeer {
+                        address: addr,
+                        asn: info.as_ref().map(|i| i.config.remote_as),
+                        router_id: info
                             .as_ref()
                             .and_then(|i| i.negotiated.as_ref())
-                            .map(|n| n.remote_router_id.to_string()),
-                        "name": self.peers.get(&addr).map(|e| e.spec.name.clone()),
-                    })
+                            .map(|n| n.remote_router_id),
+                        name: self.peers.get(&path.peer).map(|e| e.spec.name.clone()),
+                    }
                 });
-                paths.push(json!({
-                    "peer": addr.to_string(),
-                    "path_id": path.path_id,
-                    "best": path.best,
-                    "attributes": hex(&attrs),
-                }));
+                paths.push(RibPath {
+                    peer: addr,
+                    path_id: path.path_id,
+                    best: path.best,
+                    attributes: hex(&attrs),
+                });
             }
-            routes.push(json!({"prefix": p.to_string(), "paths": paths}));
+            routes.push(RibRoute {
+                prefix: p.to_string(),
+                paths,
+            });
         }
-        let router_id = self.identity.map(|i| i.router_id.to_string());
-        Ok(json!({
-            "router_id": router_id,
-            "peers": peers.into_iter().map(|(a, mut v)| { v["address"] = json!(a.to_string()); v }).collect::<Vec<_>>(),
-            "routes": routes,
-            "next": if full { page.last().map(ToString::to_string) } else { None },
-        }))
+        Ok(RibPage {
+            router_id: self.identity.map(|i| i.router_id),
+            peers: peers.into_values().collect(),
+            routes,
+            next: if full {
+                page.last().map(ToString::to_string)
+            } else {
+                None
+            },
+        })
     }
 }

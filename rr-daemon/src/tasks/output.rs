@@ -1,0 +1,340 @@
+//! Acting on the engine's outputs: bytes to a connection's writer (with flow control), connections to open
+//! or close, and the session events that are counted and logged.
+
+use std::sync::atomic::Ordering;
+
+use bgp_wire::notification::code;
+use bgp_wire::{Message, Treatment};
+use bytes::Bytes;
+use rr_core::{ConnId, Engine, Output, PeerId, Received};
+use tracing::{debug, info, info_span, warn};
+
+use super::engine::CATCH_UP_PER_PASS;
+use super::session_io::{WriteCmd, take};
+use super::{EngineTask, control};
+use crate::metrics::{Dir, WireCounts};
+use crate::reconcile::PeerSpec;
+
+impl EngineTask {
+    // ------------------------------------------------------------------ outputs
+
+    /// Sends what the engine has queued and flushes its route changes if the batch interval since the last
+    /// flush has passed; otherwise returns when the next flush is due.
+    pub(super) fn drain_batched(&mut self) -> Option<tokio::time::Instant> {
+        self.drain_queued();
+        let pending = self.engine.as_ref().is_some_and(Engine::has_pending_changes);
+        if !pending {
+            return None;
+        }
+        let due = self.last_flush + self.batch_interval;
+        let now = tokio::time::Instant::now();
+        if now < due {
+            return Some(due);
+        }
+        self.last_flush = now;
+        self.drain();
+        None
+    }
+
+    /// Acts on the engine's queued outputs without flushing pending route changes, then on catch-up output
+    /// while the output budget has room (at most [`CATCH_UP_PER_PASS`] messages).
+    pub(super) fn drain_queued(&mut self) {
+        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
+            self.act(out);
+        }
+        self.catch_up_more = false;
+        for _ in 0..CATCH_UP_PER_PASS {
+            if self.budget.used_up() {
+                self.budget.waiting.store(true, Ordering::Release);
+                // A writer may have made room before seeing the flag.
+                if self.budget.used_up() {
+                    return;
+                }
+                self.budget.waiting.store(false, Ordering::Release);
+            }
+            match self.engine.as_mut().and_then(Engine::poll_catch_up) {
+                Some(out) => self.act(out),
+                None => return,
+            }
+        }
+        self.catch_up_more = true;
+    }
+
+    /// Flushes the engine's route changes, then drains every output and acts on it.
+    pub(super) fn drain(&mut self) {
+        if let Some(e) = self.engine.as_mut() {
+            e.flush();
+        }
+        self.drain_queued();
+    }
+
+    /// Acts on one engine output.
+    pub(super) fn act(&mut self, out: Output) {
+        match out {
+            Output::Send { conn, bytes } => {
+                self.metrics.sent_bytes.inc_by(bytes.len() as u64);
+                if let Some(w) = self.wire_of(conn) {
+                    w.count_frames(Dir::Out, &bytes);
+                }
+                if let Some(m) = self.monitor.as_mut() {
+                    m.sent(conn, &bytes);
+                }
+                let Some(h) = self.conns.get(&conn) else { return };
+                let len = bytes.len();
+                // The total first: a writer takes from its own count, then from the total.
+                let total = self.budget.total.fetch_add(len, Ordering::AcqRel) + len;
+                let queued = h.flow.queued.fetch_add(len, Ordering::AcqRel) + len;
+                // Over its own limit, or holding anything while the process's budget is used up.
+                let over = queued > self.high_watermark
+                    || (total > self.budget.limit && queued > self.low_watermark);
+                let congest = over && !h.flow.congested.swap(true, Ordering::AcqRel);
+                if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
+                    // Not queued: take back what the writer has not taken already (it gives back what is
+                    // left when it ends).
+                    self.budget
+                        .total
+                        .fetch_sub(take(&h.flow.queued, len), Ordering::AcqRel);
+                    warn!(
+                        conn = conn.get(),
+                        "send queue full or closed: dropping the connection"
+                    );
+                    self.conns.remove(&conn);
+                    if let Some(m) = self.monitor.as_mut() {
+                        m.conn_closed(conn);
+                    }
+                    let now = self.now();
+                    if let Some(e) = self.engine.as_mut() {
+                        e.handle_disconnected(now, conn);
+                    }
+                } else if congest {
+                    debug!(
+                        conn = conn.get(),
+                        queued, "write queue above the high watermark: congested"
+                    );
+                    let now = self.now();
+                    if let Some(e) = self.engine.as_mut() {
+                        e.set_congested(now, conn, true);
+                        // The writer may have drained meanwhile without seeing the flag.
+                        if h.flow.queued.load(Ordering::Acquire) < self.low_watermark
+                            && h.flow.congested.swap(false, Ordering::AcqRel)
+                        {
+                            e.set_congested(now, conn, false);
+                        }
+                    }
+                }
+            }
+            Output::Close { conn } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.conn_closed(conn);
+                }
+                if let Some(h) = self.conns.remove(&conn) {
+                    let _ = h.tx.try_send(WriteCmd::Close);
+                } else if self.connecting.contains(&conn) {
+                    self.cancelled.insert(conn);
+                }
+            }
+            Output::Connect {
+                peer,
+                conn,
+                remote_addr,
+                local_addr,
+            } => {
+                self.connect(peer, conn, remote_addr, local_addr);
+            }
+            Output::Established {
+                peer,
+                conn,
+                decode_ctx,
+                negotiated,
+            } => {
+                if let Some(h) = self.conns.get(&conn) {
+                    let _ = h.ctx.send(Some(decode_ctx));
+                }
+                if let Some(m) = self.monitor.as_mut()
+                    && let Some(entry) = self.peers.get(&peer)
+                {
+                    let post_policy = entry.spec.config.import_policy != rr_core::policy::Policy::default();
+                    let local_as = self.identity.map_or(0, |i| i.local_as);
+                    m.established(peer, conn, entry.spec.addr, local_as, &negotiated, post_policy);
+                }
+                self.metrics.sessions_established.inc();
+                // Kept current between the once-a-second gauge refreshes.
+                self.metrics.peers_established.inc();
+                let name = self.peer_name(peer);
+                // In the peer's span, so that a per-peer log level (`rr-cli log-level L --peer NAME`) applies.
+                let _span = info_span!("peer", name = %name).entered();
+                info!(peer = %name, families = %control::families(negotiated.families).join(","),
+                  add_path_tx = %control::families(negotiated.add_path_tx).join(","),
+                  hold_secs = negotiated.hold_time.as_secs(), "session established");
+            }
+            Output::SessionDown { peer, reason } => {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.session_down(peer, &reason);
+                }
+                self.metrics.sessions_closed.inc();
+                self.metrics.peers_established.dec();
+                if let Some(e) = self.peers.get_mut(&peer) {
+                    e.last_down_at = Some(std::time::SystemTime::now());
+                }
+                let name = self.peer_name(peer);
+                let _span = info_span!("peer", name = %name).entered();
+                let addr = self.peer_addr(peer);
+                if administrative(&reason) {
+                    info!(peer = %name, address = %addr, %reason, "session down");
+                } else {
+                    warn!(peer = %name, address = %addr, %reason, "session down");
+                }
+            }
+            Output::ConnectionFailed { peer, reason, .. } => {
+                self.metrics.session_failures.inc();
+                let name = self.peer_name(peer);
+                let addr = self.peer_addr(peer);
+                let text = reason.to_string();
+                if let Some(e) = self.peers.get_mut(&peer) {
+                    e.last_down_at = Some(std::time::SystemTime::now());
+                }
+                let _span = info_span!("peer", name = %name).entered();
+                if let Some(repeats) = self.failures.check(peer, &text, tokio::time::Instant::now()) {
+                    warn!(peer = %name, address = %addr, reason = %text, repeats,
+                          "session failed before Established");
+                }
+            }
+            Output::SelectionDeferralEnded { deferred, waiting } => {
+                let secs = deferred.as_secs_f64();
+                if waiting.is_empty() {
+                    info!(
+                        deferred_secs = secs,
+                        "route selection starts: End-of-RIB received from every peer"
+                    );
+                } else {
+                    let names: Vec<String> = waiting.iter().map(|p| self.peer_name(*p)).collect();
+                    warn!(deferred_secs = secs, waiting = %names.join(","),
+                          "route selection starts: the selection-deferral timer expired before these peers sent End-of-RIB");
+                }
+            }
+            other => debug!(?other, "unhandled engine output"),
+        }
+    }
+
+    /// A message from a session reader, decoded: counted (by type, NOTIFICATION code, RFC 7606 outcome, or
+    /// as malformed) and handed to the engine.
+    pub(super) fn received(
+        &mut self,
+        now: rr_core::Instant,
+        conn: ConnId,
+        received: Received,
+        frame: Option<Bytes>,
+    ) {
+        if frame.is_some() {
+            // The monitors must have seen the session's Established (queued by the KEEPALIVE handled just
+            // before, in the same batch) before its first UPDATE.
+            self.drain_queued();
+        }
+        let mut treat_as_withdraw = false;
+        match &received {
+            Received::Error(err) => {
+                self.metrics.malformed_messages.inc();
+                if let Some(h) = self.conns.get(&conn) {
+                    let name = self.peers.get(&h.peer).map(|p| p.spec.name.clone());
+                    warn!(peer = name.as_deref().unwrap_or("?"), error = %err, "malformed message");
+                }
+            }
+            Received::Message { msg, errors } => {
+                self.metrics.received_messages.inc();
+                if let Some(w) = self.wire_of(conn) {
+                    let notification = match msg {
+                        Message::Notification(n) => Some((n.code, n.subcode)),
+                        _ => None,
+                    };
+                    w.count(Dir::In, msg.message_type().to_u8(), notification);
+                }
+                if !errors.is_empty() {
+                    self.count_rfc7606(conn, errors);
+                    treat_as_withdraw = errors.iter().any(|e| e.treatment == Treatment::TreatAsWithdraw);
+                }
+            }
+            _ => {}
+        }
+        // The post-policy keys of an UPDATE the monitors want, taken before the engine consumes it.
+        let monitored = frame.and_then(|f| {
+            let keys = self.monitor.as_ref()?.before_update(conn, &received)?;
+            Some((f, keys))
+        });
+        if self.conns.contains_key(&conn)
+            && let Some(e) = self.engine.as_mut()
+        {
+            e.handle_received(now, conn, received);
+            if let Some((frame, keys)) = monitored
+                && let Some(m) = self.monitor.as_mut()
+            {
+                m.update(e, conn, frame, &keys, treat_as_withdraw);
+            }
+        }
+    }
+
+    /// Counts (per peer and treatment) and logs, rate-limited, the RFC 7606 errors of a received UPDATE that
+    /// did not reset the session.
+    pub(super) fn count_rfc7606(&mut self, conn: ConnId, errors: &[bgp_wire::DecodeError]) {
+        let Some(peer) = self.conns.get(&conn).map(|h| h.peer) else {
+            return;
+        };
+        let name = self.peer_name(peer);
+        for err in errors {
+            let treatment = treatment_name(err.treatment);
+            self.metrics
+                .rfc7606_events
+                .get_or_create(&crate::metrics::Rfc7606Labels {
+                    peer: name.clone(),
+                    treatment: treatment.to_string(),
+                })
+                .inc();
+            if let Some(suppressed) = self.rfc7606_log.check(tokio::time::Instant::now()) {
+                warn!(peer = %name, treatment, error = %err, suppressed,
+                      "malformed UPDATE handled per RFC 7606");
+            }
+        }
+    }
+
+    /// The message counters of the peer of `conn`.
+    pub(super) fn wire_of(&mut self, conn: ConnId) -> Option<&mut WireCounts> {
+        let peer = self.conns.get(&conn)?.peer;
+        self.peers.get_mut(&peer).map(|e| &mut e.wire)
+    }
+
+    pub(super) fn peer_name(&self, id: PeerId) -> String {
+        // Peers are removed from these maps only after the engine's outputs about them were acted on
+        // (converge::apply_desired), so the fallback is for a bug, not a normal path.
+        self.peers
+            .get(&id)
+            .map_or_else(|| format!("#{}", id.get()), |p| p.spec.name.clone())
+    }
+
+    /// The peer's address as text (empty for an unknown id).
+    pub(super) fn peer_addr(&self, id: PeerId) -> String {
+        self.peers
+            .get(&id)
+            .map(|p| p.spec.addr.to_string())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn spec_of(&self, id: PeerId) -> Option<&PeerSpec> {
+        self.peers.get(&id).map(|p| &p.spec)
+    }
+}
+
+/// The RFC 7606 name of a treatment, for metrics labels and logs.
+fn treatment_name(t: Treatment) -> &'static str {
+    match t {
+        Treatment::AttributeDiscard => "attribute-discard",
+        Treatment::TreatAsWithdraw => "treat-as-withdraw",
+        Treatment::AfiSafiDisable => "afi-safi-disable",
+        _ => "session-reset",
+    }
+}
+
+/// A session end we caused on purpose (shutdown, de-configuration, reset, configuration change): INFO, not
+/// WARN.
+fn administrative(reason: &rr_core::DownReason) -> bool {
+    matches!(reason, rr_core::DownReason::NotificationSent(n)
+        if n.code == code::CEASE && matches!(n.subcode, 2 | 3 | 4 | 6))
+}
