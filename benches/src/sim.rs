@@ -79,6 +79,13 @@ pub struct SimConfig {
     pub two_blocks_every: usize,
     /// The reflector mesh.
     pub mesh: Mesh,
+    /// Configure ADD-PATH (send all paths, receive) on the reflector mesh, as `rr-daemon` configures every
+    /// Calico session (calico-node's default). Off by default: with [`Mesh::Calico`] roles and more than two
+    /// clusters, every reflector passes on every path it learned from another cluster's reflector, so the
+    /// paths per prefix grow with the number of orderings of clusters (see BENCHMARKS.md, "Simulation").
+    pub add_path: bool,
+    /// Give up after this many rounds (message hops) even if messages are still moving.
+    pub max_rounds: u64,
     /// Also decode every UPDATE a node receives with `bgp-wire` and check the NLRI, NEXT_HOP,
     /// ORIGINATOR_ID and CLUSTER_LIST against the plan (slow: for tests at small scale).
     pub check_decode: bool,
@@ -93,6 +100,8 @@ impl SimConfig {
             reflectors,
             two_blocks_every: 2,
             mesh: Mesh::Calico,
+            add_path: false,
+            max_rounds: 1000,
             check_decode: false,
         };
         cfg.validate()?;
@@ -332,7 +341,8 @@ struct Sim {
     batch: Vec<Output>,
 }
 
-/// Runs one simulation to quiet (or until [`GIVE_UP`] of virtual time) and reports.
+/// Runs one simulation to quiet (or until [`GIVE_UP`] of virtual time, or [`SimConfig::max_rounds`]) and
+/// reports.
 pub fn run(cfg: &SimConfig) -> Result<SimReport, String> {
     cfg.validate()?;
     let wall = std::time::Instant::now();
@@ -347,6 +357,9 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, String> {
             for r in &mut sim.refls {
                 r.at_converged = Some(r.work);
             }
+        }
+        if active && rounds >= cfg.max_rounds {
+            break;
         }
         if active {
             sim.now = Instant::from_nanos(sim.now.as_nanos() + ROUND.as_nanos() as u64);
@@ -393,6 +406,10 @@ impl Sim {
                     Role::NonClient
                 };
                 let mut pc = PeerConfig::new(IpAddr::V4(SimConfig::reflector_addr(s)), AS, role);
+                if cfg.add_path {
+                    pc.add_path_send_max = Some(usize::MAX);
+                    pc.add_path_receive = true;
+                }
                 // One side of each reflector pair connects, the other waits (calico-node lets both
                 // connect and resolves the collision, RFC 4271 section 6.8: one session either way).
                 pc.passive = r < s;
@@ -891,6 +908,24 @@ mod tests {
             let own = cfg.blocks_in_cluster(r.index / 2);
             assert_eq!(r.paths_in, own + 2 * (total - own), "reflector {}", r.index);
         }
+    }
+
+    #[test]
+    fn add_path_in_the_calico_mesh_multiplies_paths_with_three_clusters_but_not_two() {
+        let mut cfg = small(40, 4);
+        cfg.add_path = true;
+        let rep = run(&cfg).unwrap();
+        assert!(rep.correct(), "{rep:#?}");
+        let own = cfg.blocks_in_cluster(0);
+        assert_eq!(rep.per_reflector[0].paths_in, own + 2 * (rep.blocks - own));
+        let mut cfg = small(60, 6);
+        cfg.add_path = true;
+        let rep = run(&cfg).unwrap();
+        assert!(rep.correct(), "{rep:#?}");
+        let own = cfg.blocks_in_cluster(0);
+        // Besides the 4 paths without ADD-PATH, the third cluster's reflectors pass on the paths they
+        // learned from each other's... every ordering of the clusters a path can take.
+        assert!(rep.per_reflector[0].paths_in > own + 4 * (rep.blocks - own), "{}", rep.per_reflector[0].paths_in);
     }
 
     #[test]

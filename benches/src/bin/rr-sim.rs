@@ -30,6 +30,12 @@ struct Args {
     /// other, as calico-node and rr-daemon configure them) or `non-client` (the textbook mesh).
     #[arg(long, default_value = "calico", value_parser = ["calico", "non-client"])]
     mesh: String,
+    /// ADD-PATH (send all, receive) on the reflector mesh, as rr-daemon configures Calico sessions.
+    #[arg(long)]
+    add_path: bool,
+    /// Stop a size after this many rounds (message hops) without convergence.
+    #[arg(long, default_value_t = 1000)]
+    max_rounds: u64,
     /// The size to extrapolate to with the fitted growth, `NODES/REFLECTORS`.
     #[arg(long, value_parser = parse_size, default_value = "100000/100")]
     extrapolate: (usize, usize),
@@ -102,6 +108,8 @@ fn main() -> anyhow::Result<()> {
     for &(nodes, reflectors) in &sizes {
         let mut cfg = SimConfig::new(nodes, reflectors).map_err(anyhow::Error::msg)?;
         cfg.two_blocks_every = args.two_blocks_every;
+        cfg.add_path = args.add_path;
+        cfg.max_rounds = args.max_rounds;
         cfg.mesh = if args.mesh == "calico" { sim::Mesh::Calico } else { sim::Mesh::NonClient };
         let rep = sim::run(&cfg).map_err(anyhow::Error::msg)?;
         let cpu = |w: &sim::Work| w.cpu_ns as f64 / 1e9;
@@ -157,6 +165,11 @@ fn main() -> anyhow::Result<()> {
             rib: mean(&rep, |r| r.rib_bytes as f64),
         });
         reports.push(rep);
+        // Written after every size, so that a long series that is stopped keeps what it measured.
+        if let Some(path) = &args.json {
+            let doc = serde_json::json!({ "reports": reports, "points": points });
+            std::fs::write(path, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("{}", path.display()))?;
+        }
     }
     let fits = fit_and_extrapolate(&points, &args);
     if let Some(path) = &args.json {
