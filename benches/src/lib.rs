@@ -9,6 +9,15 @@ pub mod bits;
 pub mod cli;
 pub mod idle;
 pub mod load;
+pub mod meter;
+pub mod multi;
 pub mod plan;
 pub mod procstat;
+pub mod sim;
 pub mod wire;
+
+/// The lib's own tests run under the tagging allocator, so that [`sim`]'s per-reflector heap figures
+/// are exercised there too.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: meter::TaggedAlloc = meter::TaggedAlloc;
