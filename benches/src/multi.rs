@@ -144,12 +144,20 @@ pub fn resources(cfg: &MultiConfig, port: u16) -> Result<Vec<(Kind, String, Stri
     for r in 0..cfg.reflectors() {
         let name = format!("rr-{r}");
         let c = r / PER_CLUSTER;
-        out.push((Kind::Node, name.clone(), node(&name, reflector_addr(r), c, Some(cluster_id(c)))));
+        out.push((
+            Kind::Node,
+            name.clone(),
+            node(&name, reflector_addr(r), c, Some(cluster_id(c))),
+        ));
     }
     for i in 0..plan.clients {
         let name = format!("node-{i}");
         let c = cluster_of(i, cfg.clusters);
-        out.push((Kind::Node, name.clone(), node(&name, plan.client_addr(i), c, None)));
+        out.push((
+            Kind::Node,
+            name.clone(),
+            node(&name, plan.client_addr(i), c, None),
+        ));
     }
     let peer = |name: &str, nodes: &str, peers: &str| {
         format!(
@@ -380,7 +388,14 @@ fn spawn_daemon(
 ) -> Result<Proc, String> {
     let log = std::fs::File::create(dir.join(format!("rr-{index}.{run}.log"))).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(daemon);
-    for var in ["IP", "IP6", "NODENAME", "DATASTORE_TYPE", "ETCD_ENDPOINTS", "KUBECONFIG"] {
+    for var in [
+        "IP",
+        "IP6",
+        "NODENAME",
+        "DATASTORE_TYPE",
+        "ETCD_ENDPOINTS",
+        "KUBECONFIG",
+    ] {
         cmd.env_remove(var).env_remove(format!("CALICO_{var}"));
     }
     let child = cmd
@@ -554,7 +569,10 @@ impl Session {
         let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
         sock.bind(SocketAddr::new(IpAddr::V4(self.plan.client_addr(self.i)), 0))
             .map_err(|e| format!("bind: {e}"))?;
-        let mut s = sock.connect(self.target).await.map_err(|e| format!("connect: {e}"))?;
+        let mut s = sock
+            .connect(self.target)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         s.set_nodelay(true).map_err(|e| e.to_string())?;
         let mut out = BytesMut::new();
         wire::put_open(
@@ -577,11 +595,16 @@ impl Session {
                         peer = Some(wire::parse_open(&msg)?);
                         out.clear();
                         wire::put_keepalive(&mut out);
-                        s.write_all(&out).await.map_err(|e| format!("send KEEPALIVE: {e}"))?;
+                        s.write_all(&out)
+                            .await
+                            .map_err(|e| format!("send KEEPALIVE: {e}"))?;
                     }
                     (wire::kind::KEEPALIVE, Some(p)) => return Ok((s, p)),
                     (wire::kind::NOTIFICATION, _) => {
-                        return Err(format!("NOTIFICATION {:?} during OPEN exchange", &msg[19..msg.len().min(21)]));
+                        return Err(format!(
+                            "NOTIFICATION {:?} during OPEN exchange",
+                            &msg[19..msg.len().min(21)]
+                        ));
                     }
                     (k, _) => return Err(format!("unexpected message type {k} during OPEN exchange")),
                 }
@@ -628,7 +651,12 @@ impl Session {
     }
 
     /// One established session until it ends: `Ok` when asked to stop.
-    async fn serve(&mut self, mut s: TokioStream, peer: wire::PeerOpen, mut rbuf: BytesMut) -> Result<(), String> {
+    async fn serve(
+        &mut self,
+        mut s: TokioStream,
+        peer: wire::PeerOpen,
+        mut rbuf: BytesMut,
+    ) -> Result<(), String> {
         let hold = peer.hold_time.min(self.hold_time);
         let every = Duration::from_secs(if hold == 0 { 3600 } else { (hold / 3).max(1) as u64 });
         let mut ka = tokio::time::interval(every);
@@ -722,7 +750,11 @@ pub struct ReflectorFigures {
     pub peak_rss_mib: f64,
 }
 
-fn figures(names: &[String], before: &[Option<ProcSample>], after: &[Option<ProcSample>]) -> Vec<ReflectorFigures> {
+fn figures(
+    names: &[String],
+    before: &[Option<ProcSample>],
+    after: &[Option<ProcSample>],
+) -> Vec<ReflectorFigures> {
     names
         .iter()
         .zip(before.iter().zip(after))
@@ -874,7 +906,13 @@ pub async fn run(cfg: MultiConfig, dir: &std::path::Path) -> Result<MultiReport,
     let t = Instant::now();
     let mut refls = Vec::new();
     for r in 0..cfg.reflectors() {
-        refls.push(Reflector::start(r, &cfg.daemon, &cfg.daemon_args, &endpoint, dir)?);
+        refls.push(Reflector::start(
+            r,
+            &cfg.daemon,
+            &cfg.daemon_args,
+            &endpoint,
+            dir,
+        )?);
     }
     for r in &mut refls {
         r.wait_ready(cfg.timeout).await?;
@@ -967,7 +1005,11 @@ pub async fn run(cfg: MultiConfig, dir: &std::path::Path) -> Result<MultiReport,
                 refls[victim].restart()?;
             }
             // `/readyz` every 10 ms.
-            if noticed.is_some() && ready.is_none() && polls.is_multiple_of(10) && refls[victim].ready_now()? {
+            if noticed.is_some()
+                && ready.is_none()
+                && polls.is_multiple_of(10)
+                && refls[victim].ready_now()?
+            {
                 ready = Some(t.elapsed().as_secs_f64());
             }
             if ready.is_some() && back.is_none() && est == sessions {
@@ -1064,7 +1106,9 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(json).unwrap();
         }
         let rr3 = &res.iter().find(|r| r.1 == "rr-3").unwrap().2;
-        assert!(rr3.contains(r#""routeReflectorClusterID":"244.0.0.2""#) && rr3.contains(r#""rr-group":"1""#));
+        assert!(
+            rr3.contains(r#""routeReflectorClusterID":"244.0.0.2""#) && rr3.contains(r#""rr-group":"1""#)
+        );
         let n1 = &res.iter().find(|r| r.1 == "node-1").unwrap().2;
         assert!(n1.contains(r#""rr-group":"1""#) && !n1.contains("route-reflector"));
         assert!(res[0].2.contains(r#""listenPort":1790"#));

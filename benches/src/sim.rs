@@ -110,7 +110,10 @@ impl SimConfig {
 
     fn validate(&self) -> Result<(), String> {
         if self.reflectors < 2 || !self.reflectors.is_multiple_of(2) {
-            return Err(format!("{} reflectors: need an even number, at least 2", self.reflectors));
+            return Err(format!(
+                "{} reflectors: need an even number, at least 2",
+                self.reflectors
+            ));
         }
         if self.reflectors + 1 >= meter::TAGS {
             return Err(format!("at most {} reflectors", meter::TAGS - 2));
@@ -136,12 +139,19 @@ impl SimConfig {
     /// Blocks announced by node `i` (1 or 2): two for every `k`-th node of each cluster.
     pub fn blocks_of(&self, i: usize) -> usize {
         let k = self.two_blocks_every;
-        if k > 0 && (i / self.clusters()) % k == k - 1 { 2 } else { 1 }
+        if k > 0 && (i / self.clusters()) % k == k - 1 {
+            2
+        } else {
+            1
+        }
     }
 
     /// Blocks announced by the nodes of cluster `c`.
     pub fn blocks_in_cluster(&self, c: usize) -> usize {
-        (c..self.nodes).step_by(self.clusters()).map(|i| self.blocks_of(i)).sum()
+        (c..self.nodes)
+            .step_by(self.clusters())
+            .map(|i| self.blocks_of(i))
+            .sum()
     }
 
     /// Total blocks announced by all nodes.
@@ -776,7 +786,8 @@ fn decode_matches(cfg: &SimConfig, msg: &[u8], seen: &[(u32, u8)]) -> bool {
         four_octet_as: true,
         ..bgp_wire::DecodeCtx::default()
     };
-    let Ok(bgp_wire::Message::Update(u)) = bgp_wire::Message::decode(&Bytes::copy_from_slice(msg), &ctx) else {
+    let Ok(bgp_wire::Message::Update(u)) = bgp_wire::Message::decode(&Bytes::copy_from_slice(msg), &ctx)
+    else {
         return false;
     };
     let decoded: Vec<String> = u.announced().map(|(_, n)| n.prefix.to_string()).collect();
@@ -925,7 +936,11 @@ mod tests {
         let own = cfg.blocks_in_cluster(0);
         // Besides the 4 paths without ADD-PATH, the third cluster's reflectors pass on the paths they
         // learned from each other's... every ordering of the clusters a path can take.
-        assert!(rep.per_reflector[0].paths_in > own + 4 * (rep.blocks - own), "{}", rep.per_reflector[0].paths_in);
+        assert!(
+            rep.per_reflector[0].paths_in > own + 4 * (rep.blocks - own),
+            "{}",
+            rep.per_reflector[0].paths_in
+        );
     }
 
     #[test]
@@ -959,7 +974,11 @@ mod tests {
         let cfg = SimConfig::new(100, 4).unwrap();
         assert_eq!(cfg.total_blocks(), 150);
         assert_eq!(cfg.slot_of(SimConfig::block_addr(7, 1), 26), Some(15));
-        assert_eq!(cfg.slot_of(SimConfig::block_addr(4, 1), 26), None, "node 4 has one block");
+        assert_eq!(
+            cfg.slot_of(SimConfig::block_addr(4, 1), 26),
+            None,
+            "node 4 has one block"
+        );
         assert_eq!(cfg.slot_of(SimConfig::block_addr(100, 0), 26), None);
         assert_eq!(cfg.slot_of(SimConfig::block_addr(7, 0), 24), None);
         assert_eq!(SimConfig::cluster_id(0), Ipv4Addr::new(244, 0, 0, 1));
@@ -970,7 +989,9 @@ mod tests {
     #[test]
     fn least_squares_recovers_a_plane_and_a_power_law() {
         let rows: Vec<Vec<f64>> = (1..6).map(|i| vec![1.0, i as f64, (i * i) as f64]).collect();
-        let y: Vec<f64> = (1..6).map(|i| 2.0 + 3.0 * i as f64 + 0.5 * (i * i) as f64).collect();
+        let y: Vec<f64> = (1..6)
+            .map(|i| 2.0 + 3.0 * i as f64 + 0.5 * (i * i) as f64)
+            .collect();
         let c = least_squares(&rows, &y).unwrap();
         assert!((c[0] - 2.0).abs() < 1e-6 && (c[1] - 3.0).abs() < 1e-6 && (c[2] - 0.5).abs() < 1e-6);
         let x = [1.0, 2.0, 4.0, 8.0];

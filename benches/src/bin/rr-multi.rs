@@ -67,7 +67,10 @@ fn main() -> anyhow::Result<()> {
     benches::load::raise_fd_limit();
     let restart = match args.restart.as_str() {
         "none" => None,
-        r => Some(r.parse::<usize>().context("--restart: a reflector index or none")?),
+        r => Some(
+            r.parse::<usize>()
+                .context("--restart: a reflector index or none")?,
+        ),
     };
     let cfg = MultiConfig {
         clusters: 2,
@@ -87,7 +90,9 @@ fn main() -> anyhow::Result<()> {
     cfg.plan().map_err(anyhow::Error::msg)?;
     let dir = tempfile::Builder::new().prefix("rr-multi.").tempdir()?;
     let rt = benches::cli::runtime(cfg.threads)?;
-    let report = rt.block_on(multi::run(cfg, dir.path())).map_err(anyhow::Error::msg)?;
+    let report = rt
+        .block_on(multi::run(cfg, dir.path()))
+        .map_err(anyhow::Error::msg)?;
     print!("{}", report.to_text());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

@@ -110,7 +110,11 @@ fn main() -> anyhow::Result<()> {
         cfg.two_blocks_every = args.two_blocks_every;
         cfg.add_path = args.add_path;
         cfg.max_rounds = args.max_rounds;
-        cfg.mesh = if args.mesh == "calico" { sim::Mesh::Calico } else { sim::Mesh::NonClient };
+        cfg.mesh = if args.mesh == "calico" {
+            sim::Mesh::Calico
+        } else {
+            sim::Mesh::NonClient
+        };
         let rep = sim::run(&cfg).map_err(anyhow::Error::msg)?;
         let cpu = |w: &sim::Work| w.cpu_ns as f64 / 1e9;
         println!(
@@ -168,13 +172,15 @@ fn main() -> anyhow::Result<()> {
         // Written after every size, so that a long series that is stopped keeps what it measured.
         if let Some(path) = &args.json {
             let doc = serde_json::json!({ "reports": reports, "points": points });
-            std::fs::write(path, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("{}", path.display()))?;
+            std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+                .with_context(|| format!("{}", path.display()))?;
         }
     }
     let fits = fit_and_extrapolate(&points, &args);
     if let Some(path) = &args.json {
         let doc = serde_json::json!({ "reports": reports, "points": points, "fits": fits });
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("{}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("{}", path.display()))?;
     }
     Ok(())
 }
@@ -196,9 +202,14 @@ fn fit_and_extrapolate(points: &[Point], args: &Args) -> serde_json::Value {
         println!("(fits need at least 3 sizes)");
         return serde_json::Value::Null;
     }
-    println!("\nfitted growth per reflector, extrapolated to {xn} nodes / {xr} reflectors ({tb} blocks, {tc} clients each):");
+    println!(
+        "\nfitted growth per reflector, extrapolated to {xn} nodes / {xr} reflectors ({tb} blocks, {tc} clients each):"
+    );
     let mut out = serde_json::Map::new();
-    let work_rows: Vec<Vec<f64>> = points.iter().map(|p| vec![p.blocks * p.clients, p.blocks, 1.0]).collect();
+    let work_rows: Vec<Vec<f64>> = points
+        .iter()
+        .map(|p| vec![p.blocks * p.clients, p.blocks, 1.0])
+        .collect();
     let mem_rows: Vec<Vec<f64>> = points.iter().map(|p| vec![p.blocks, p.clients, 1.0]).collect();
     let nodes: Vec<f64> = points.iter().map(|p| p.nodes as f64).collect();
     type Get = fn(&Point) -> f64;
@@ -221,7 +232,9 @@ fn fit_and_extrapolate(points: &[Point], args: &Args) -> serde_json::Value {
         };
         let lin = sim::least_squares(rows, &y);
         let pow = sim::power_law(&nodes, &y);
-        let lin_at = lin.as_ref().map(|c| c.iter().zip(at).map(|(c, x)| c * x).sum::<f64>());
+        let lin_at = lin
+            .as_ref()
+            .map(|c| c.iter().zip(at).map(|(c, x)| c * x).sum::<f64>());
         let pow_at = pow.map(|(a, b)| a * (xn as f64).powf(b));
         let worst_residual = lin.as_ref().map(|c| {
             rows.iter()
