@@ -351,7 +351,7 @@ struct Sim {
     batch: Vec<Output>,
 }
 
-/// Runs one simulation to quiet (or until [`GIVE_UP`] of virtual time, or [`SimConfig::max_rounds`]) and
+/// Runs one simulation to quiet (or until 600 s of virtual time, or [`SimConfig::max_rounds`]) and
 /// reports.
 pub fn run(cfg: &SimConfig) -> Result<SimReport, String> {
     cfg.validate()?;
