@@ -30,8 +30,8 @@
 //! - Writers take shared `Bytes` from a bounded queue: one encoding of an update group is written to every
 //!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
 //!   rather than letting it block the engine or grow memory without bound.
-//! - Flow control: a member whose queue passes `--write-queue-high` bytes, or that has anything queued while
-//!   the process's queues together pass `--output-budget`, leaves its group's shared stream
+//! - Flow control: a member whose queue passes `--write-queue-high` bytes, or that holds more than its share
+//!   ([`session_io::Budget::fair_share`]) while the process's queues together pass `--output-budget`, leaves its group's shared stream
 //!   ([`Engine::set_congested`]). Members catching up (joining, or back after falling behind) are pulled one
 //!   message at a time ([`Engine::poll_catch_up`]) only while the budget has room, at most
 //!   [`engine::CATCH_UP_PER_PASS`] messages per pass of the engine loop, so that session traffic (KEEPALIVEs,

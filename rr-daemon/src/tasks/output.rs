@@ -84,9 +84,10 @@ impl EngineTask {
                 // The total first: a writer takes from its own count, then from the total.
                 let total = self.budget.total.fetch_add(len, Ordering::AcqRel) + len;
                 let queued = h.flow.queued.fetch_add(len, Ordering::AcqRel) + len;
-                // Over its own limit, or holding anything while the process's budget is used up.
+                // Over its own limit, or holding more than its share while the process's budget is used up.
                 let over = queued > self.high_watermark
-                    || (total > self.budget.limit && queued > self.low_watermark);
+                    || (total > self.budget.limit
+                        && queued > self.low_watermark.min(self.budget.fair_share(self.conns.len())));
                 let congest = over && !h.flow.congested.swap(true, Ordering::AcqRel);
                 if h.tx.try_send(WriteCmd::Send(bytes)).is_err() {
                     // Not queued: take back what the writer has not taken already (it gives back what is

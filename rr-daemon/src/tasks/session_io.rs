@@ -54,11 +54,22 @@ impl Budget {
         self.total.load(Ordering::Acquire) >= self.limit
     }
 
+    /// What one of `conns` connections may hold queued while the budget is used up: an equal share of the
+    /// budget, at least [`MIN_FAIR_SHARE`]. Members of a shared stream holding more fall behind. Without it,
+    /// with thousands of members each just under its own low watermark, the queues' slots alone (one per
+    /// message and member, although the message bytes are shared) took over 100 MiB at 3000 clients.
+    pub(super) fn fair_share(&self, conns: usize) -> usize {
+        (self.limit / conns.max(1)).max(MIN_FAIR_SHARE)
+    }
+
     /// The total below which a waiting engine task is woken.
     fn room_at(&self) -> usize {
         self.limit / 4 * 3
     }
 }
+
+/// The smallest [`Budget::fair_share`]: a few full-size UPDATEs.
+const MIN_FAIR_SHARE: usize = 16 * 1024;
 
 /// Subtracts up to `n` from `a` (never below zero); returns what was subtracted.
 pub(super) fn take(a: &AtomicUsize, n: usize) -> usize {
