@@ -164,9 +164,35 @@ pub(crate) struct Groups {
     /// Members catching up whose connection has room, served round robin
     /// ([`Engine::poll_catch_up`]).
     ready: VecDeque<PeerId>,
+    /// Messages handed in a row to the member at the front of `ready`.
+    pub(crate) burst: usize,
 }
 
+/// Prefix deliveries (changed prefixes x members of a group) above which a flush is not fanned out
+/// to the group's members but walked by them ([`Groups::stream_to_walk`]).
+const WALK_BATCH_DELIVERIES: usize = 1 << 20;
+
 impl Groups {
+    /// Before a large flush: the members of every group for which `dirty` changed prefixes would be
+    /// more than [`WALK_BATCH_DELIVERIES`] deliveries leave the shared stream and walk the group's
+    /// Adj-RIB-Out from where they are (see [`walk`]). Fanning such a batch out would queue every
+    /// message once per member at once (at 2500 clients announcing their tables together, millions of
+    /// queue entries, whatever the caller's budget); walking, they are pulled one message at a time
+    /// under the caller's budget ([`Engine::poll_catch_up`]) and are all sent the same cached
+    /// encodings, so members that fall behind together are caught up together.
+    fn stream_to_walk(&mut self, dirty: usize) {
+        for g in self.list.iter_mut().flatten() {
+            if g.members.len() < 2 || dirty.saturating_mul(g.members.len()) < WALK_BATCH_DELIVERIES {
+                continue;
+            }
+            for id in std::mem::take(&mut g.members) {
+                if g.walk.start_ready(id) {
+                    self.ready.push_back(id);
+                }
+            }
+        }
+    }
+
     /// Routes in every group's Adj-RIB-Out per family, and per family and source peer (the routes a member
     /// is not sent, because they came from it), indexed by group. One walk of each table.
     pub(crate) fn adj_out_counts(&self) -> Vec<OutCounts> {
@@ -637,6 +663,7 @@ impl Engine {
             return;
         }
         let dirty = self.dirty.take();
+        self.groups.stream_to_walk(dirty.len());
         let ng = self.groups.list.len();
         let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
         let mut order = Vec::new();

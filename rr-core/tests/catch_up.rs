@@ -353,3 +353,82 @@ fn joining_members_walk_together_and_get_end_of_rib() {
         assert_eq!(w.holds(m), w.expected(m), "client {m}");
     }
 }
+
+/// A flush too large to fan out (changed prefixes x members above the engine's threshold) queues
+/// nothing per member: every member walks it instead, pulled through `poll_catch_up` a few messages
+/// in a row per member, all sent the same encodings, and each ends with exactly the Adj-RIB-Out. A
+/// small flush still goes out at once through the shared stream.
+#[test]
+fn a_large_flush_is_walked_by_the_members_not_queued_for_each() {
+    let n = 40;
+    let mut w = World::new(n);
+    // 30,000 prefixes x 39 members: above 2^20 deliveries.
+    let many: Vec<String> = (0..30_000u32)
+        .map(|i| format!("{}.{}.{}.0/24", 20 + i / 65536, (i / 256) % 256, i % 256))
+        .collect();
+    for chunk in many.chunks(800) {
+        w.announce(0, chunk, nh(0));
+    }
+    w.e.flush();
+    let mut queued = 0;
+    while let Some(o) = w.e.poll_queued() {
+        if let Output::Send { conn, bytes } = o {
+            w.apply(conn, bytes);
+            queued += 1;
+        }
+    }
+    assert_eq!(
+        queued, 0,
+        "a large flush is not queued message by message for every member"
+    );
+    // Pulled: the first messages go to one member in a row.
+    let from = w.sent.len();
+    let mut first = Vec::new();
+    for _ in 0..8 {
+        match w.e.poll_catch_up() {
+            Some(Output::Send { conn, bytes }) => {
+                first.push(conn);
+                w.apply(conn, bytes);
+            }
+            other => panic!("expected a catch-up message, got {other:?}"),
+        }
+    }
+    assert!(
+        first.iter().all(|c| *c == first[0]),
+        "a burst to one member: {first:?}"
+    );
+    w.drain();
+    for m in 0..n {
+        assert_eq!(w.holds(m), w.expected(m), "client {m}");
+    }
+    // Every member was sent the same messages (shared encodings).
+    let to1: Vec<Bytes> = w.sent_to(1, from);
+    assert!(!to1.is_empty());
+    for m in 2..n {
+        let to_m = w.sent_to(m, from);
+        assert_eq!(to_m.len(), to1.len(), "client {m}");
+        assert!(
+            to_m.iter().zip(&to1).all(|(a, b)| a.as_ptr() == b.as_ptr()),
+            "client {m} got its own copy"
+        );
+    }
+
+    // Back in the stream: a small change is queued at once for every member.
+    w.announce(1, &prefixes(0..5), nh(1));
+    w.e.flush();
+    let mut queued = 0;
+    while let Some(o) = w.e.poll_queued() {
+        if let Output::Send { conn, bytes } = o {
+            w.apply(conn, bytes);
+            queued += 1;
+        }
+    }
+    assert_eq!(
+        queued,
+        n - 1,
+        "one UPDATE to every other member through the stream"
+    );
+    for m in 0..n {
+        assert_eq!(w.holds(m), w.expected(m), "client {m} after the small change");
+    }
+}

@@ -32,6 +32,9 @@ use crate::hash::FastMap;
 use crate::output::Output;
 use crate::types::{PeerId, Prefix, PrefixFamily};
 
+/// Messages [`Engine::poll_catch_up`] hands one member in a row before turning to the next.
+const CATCH_UP_BURST: usize = 64;
+
 /// Withdrawn keys packed into one walk step at most.
 const TOMBSTONES_PER_STEP: usize = 4096;
 
@@ -152,6 +155,19 @@ impl WalkState {
                 eor: joining,
             },
         );
+    }
+
+    /// A new cursor for stream member `id` from the newest stamp, ready to be pulled; true if the
+    /// caller must put it in the round-robin list (it was not walking already).
+    pub(super) fn start_ready(&mut self, id: PeerId) -> bool {
+        if self.walkers.contains_key(&id) {
+            return false;
+        }
+        self.start(id, false, true);
+        if let Some(w) = self.walkers.get_mut(&id) {
+            w.queued = true;
+        }
+        true
     }
 
     /// Drops the tombstones every walker has passed (all of them when nobody walks).
@@ -298,13 +314,22 @@ impl Engine {
                     if let Some(w) = self.walker_mut(gi, id) {
                         w.queued = true;
                     }
-                    self.groups.ready.push_back(id);
+                    // A few messages in a row to one member before the next: its writer then sends
+                    // them in one system call instead of one call per message.
+                    self.groups.burst += 1;
+                    if self.groups.burst < CATCH_UP_BURST {
+                        self.groups.ready.push_front(id);
+                    } else {
+                        self.groups.burst = 0;
+                        self.groups.ready.push_back(id);
+                    }
                     if let Some(p) = self.peer_mut(id) {
                         p.stats.messages_sent += 1;
                     }
                     return Some(Output::Send { conn, bytes });
                 }
                 None => {
+                    self.groups.burst = 0;
                     // Up to date: back in the shared stream.
                     if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
                         g.walk.walkers.remove(&id);
