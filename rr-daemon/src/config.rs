@@ -145,7 +145,7 @@ pub(crate) struct Args {
     /// more than their share (this budget divided by the connections, at least 16 KiB) fall behind (to be
     /// caught up later from their group's Adj-RIB-Out). Counts each message once per peer, although the
     /// bytes of an update group's message are shared.
-    #[arg(long, default_value_t = 64 << 20)]
+    #[arg(long, default_value_t = 256 << 20)]
     pub(crate) output_budget: usize,
     /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none; at most 1000).
     /// A change after a quiet period goes out at once; under a stream of changes, at most one batch per
