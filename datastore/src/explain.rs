@@ -72,11 +72,18 @@ pub struct PeerVerdict {
 
 /// Explains the peering between `reflector` and `node` (both Calico node names).
 pub fn explain(snap: &Snapshot, reflector: &str, node: &str) -> Explanation {
-    let r_id = Identity::named(reflector);
+    explain_identity(snap, &Identity::named(reflector), node)
+}
+
+/// Explains the peering between the reflector with identity `r_id` and `node`: for a standalone reflector
+/// (no Node resource), the identity rr-daemon is given by its flags (`--nodename`, `--ip`, `--ip6`,
+/// `--cluster-id`, `--as`); with only a name it is [`explain`].
+pub fn explain_identity(snap: &Snapshot, r_id: &Identity, node: &str) -> Explanation {
+    let reflector = r_id.node_name.as_str();
     let n_id = Identity::named(node);
     let r = r_id.resolve(snap);
     let n = n_id.resolve(snap);
-    let r_peering = peering::compute(snap, &r_id);
+    let r_peering = peering::compute(snap, r_id);
     let sessions: Vec<DesiredSession> = r_peering
         .sessions
         .iter()
@@ -87,7 +94,9 @@ pub fn explain(snap: &Snapshot, reflector: &str, node: &str) -> Explanation {
     let node_sessions = n_peering
         .sessions
         .iter()
-        .filter(|s| s.peer_node.as_deref() == Some(reflector))
+        // By name (a BGPPeer's peerSelector or node) or by address (a BGPPeer's peerIP, the only way to
+        // point at a standalone reflector).
+        .filter(|s| s.peer_node.as_deref() == Some(reflector) || r.owns(s.peer_ip))
         .cloned()
         .collect();
     let bgp_peers = snap.peers.values().map(|p| verdict(snap, p, &r, &n)).collect();

@@ -24,6 +24,19 @@ pub(crate) struct ExplainArgs {
     node: String,
     /// The reflector node; every node with a routeReflectorClusterID when omitted.
     reflector: Option<String>,
+    /// A standalone reflector (REFLECTOR names no Node): its IPv4 address, as given to rr-daemon's `--ip`.
+    #[arg(long, requires = "reflector")]
+    ip: Option<std::net::Ipv4Addr>,
+    /// A standalone reflector's IPv6 address (rr-daemon's `--ip6`).
+    #[arg(long, requires = "reflector")]
+    ip6: Option<std::net::Ipv6Addr>,
+    /// A standalone reflector's cluster id (rr-daemon's `--cluster-id`).
+    #[arg(long, requires = "reflector")]
+    cluster_id: Option<std::net::Ipv4Addr>,
+    /// A standalone reflector's AS (rr-daemon's `--as`; without it, it takes the AS each BGPPeer pointing at it
+    /// names).
+    #[arg(long = "as", requires = "reflector")]
+    asn: Option<u32>,
     /// Output format (yaml and json print the explanation as data).
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -40,12 +53,20 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     if !snap.nodes.contains_key(&args.node) {
         bail!("no Node {:?} in the datastore", args.node);
     }
+    let standalone = args.ip.is_some() || args.ip6.is_some();
     let reflectors: Vec<String> = match &args.reflector {
         Some(r) => {
-            if !snap.nodes.contains_key(r) {
+            if snap.nodes.contains_key(r) {
+                if standalone || args.cluster_id.is_some() || args.asn.is_some() {
+                    bail!(
+                        "{r:?} is a Node: its addresses, cluster id and AS come from the Node (drop --ip, --ip6, \
+                         --cluster-id and --as)"
+                    );
+                }
+            } else if !standalone {
                 bail!(
-                    "no Node {r:?} in the datastore (a standalone reflector has no Node: check its sessions with \
-                     `rr-daemon --check-config` and its BGPPeers with `rr-cli get bgppeers`)"
+                    "no Node {r:?} in the datastore: for a standalone reflector give the identity rr-daemon is \
+                     started with (--ip and/or --ip6, and --cluster-id, --as as configured)"
                 );
             }
             vec![r.clone()]
@@ -66,7 +87,16 @@ pub(crate) fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     }
     let all: Vec<Explanation> = reflectors
         .iter()
-        .map(|r| explain::explain(&snap, r, &args.node))
+        .map(|r| {
+            let id = datastore::Identity {
+                node_name: r.clone(),
+                ipv4: args.ip,
+                ipv6: args.ip6,
+                cluster_id: args.cluster_id,
+                as_number: args.asn.map(datastore::AsNumber),
+            };
+            explain::explain_identity(&snap, &id, &args.node)
+        })
         .collect();
     match args.output {
         Output::Table => {

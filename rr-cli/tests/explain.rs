@@ -271,3 +271,84 @@ fn reflector_check_exits_non_zero_on_findings() {
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert_eq!(o.stdout.trim(), "no findings");
 }
+
+/// A standalone reflector (no Node, its identity from rr-daemon's flags): explained from the same flags, its
+/// session with a node found through the BGPPeer that names it and the node's BGPPeer that points at its
+/// address; without the flags, the error says what to give.
+#[test]
+fn explain_a_standalone_reflector_from_its_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut y = String::from(CONFIG);
+    y += &node("n1", "10.0.1.1", "zone: a", None, None);
+    y += &peer("rr-s-clients", "node: rr-s, peerSelector: all()");
+    y += &peer(
+        "to-rr-s",
+        "nodeSelector: all(), peerIP: 10.0.0.9, asNumber: 64512",
+    );
+    let store = dir.path().join("calico.yaml");
+    std::fs::write(&store, y).expect("write store");
+
+    let o = cli(&store, &["explain", "n1", "rr-s"]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("no Node \"rr-s\"") && o.stderr.contains("--ip"),
+        "{}",
+        o.stderr
+    );
+
+    let o = cli(
+        &store,
+        &[
+            "explain",
+            "n1",
+            "rr-s",
+            "--ip",
+            "10.0.0.9",
+            "--cluster-id",
+            "244.0.0.9",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).expect("json");
+    assert_eq!(v[0]["paired"], true, "{}", o.stdout);
+    assert_eq!(v[0]["sessions"][0]["role"], "rr-client", "{}", o.stdout);
+    assert_eq!(v[0]["sessions"][0]["peer_ip"], "10.0.1.1", "{}", o.stdout);
+    assert_eq!(v[0]["node_sessions"][0]["peer_ip"], "10.0.0.9", "{}", o.stdout);
+
+    let o = cli(
+        &store,
+        &[
+            "explain",
+            "n1",
+            "rr-s",
+            "--ip",
+            "10.0.0.9",
+            "--cluster-id",
+            "244.0.0.9",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout
+            .contains("reflector rr-s: 10.0.0.9, AS 64512, cluster id 244.0.0.9"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("on n1: n1 sees rr-s as"), "{}", o.stdout);
+
+    // Flags for a reflector that is a Node are refused.
+    std::fs::write(
+        &store,
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&store).unwrap(),
+            node("rr-s", "10.0.0.9", "", Some("244.0.0.9"), None)
+        ),
+    )
+    .unwrap();
+    let o = cli(&store, &["explain", "n1", "rr-s", "--ip", "10.0.0.9"]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stderr.contains("is a Node"), "{}", o.stderr);
+}
