@@ -208,8 +208,14 @@ impl EngineTask {
                         "route selection starts: End-of-RIB received from every peer"
                     );
                 } else {
-                    let names: Vec<String> = waiting.iter().map(|p| self.peer_name(*p)).collect();
-                    warn!(deferred_secs = secs, waiting = %names.join(","),
+                    // The first few by name: with thousands of absent peers one line must stay readable.
+                    let names: Vec<String> = waiting
+                        .iter()
+                        .take(NAMES_IN_A_LINE)
+                        .map(|p| self.peer_name(*p))
+                        .collect();
+                    warn!(deferred_secs = secs, waiting = waiting.len(),
+                          peers = %name_list(&names, waiting.len()),
                           "route selection starts: the selection-deferral timer expired before these peers sent End-of-RIB");
                 }
             }
@@ -323,6 +329,18 @@ impl EngineTask {
     }
 }
 
+/// Peer names one log line lists at most.
+const NAMES_IN_A_LINE: usize = 10;
+
+/// `names` (the first of `total`) as `a,b,c` or `a,b,c and N more`.
+fn name_list(names: &[String], total: usize) -> String {
+    let mut s = names.join(",");
+    if total > names.len() {
+        s.push_str(&format!(" and {} more", total - names.len()));
+    }
+    s
+}
+
 /// The RFC 7606 name of a treatment, for metrics labels and logs.
 fn treatment_name(t: Treatment) -> &'static str {
     match t {
@@ -338,4 +356,20 @@ fn treatment_name(t: Treatment) -> &'static str {
 fn administrative(reason: &rr_core::DownReason) -> bool {
     matches!(reason, rr_core::DownReason::NotificationSent(n)
         if n.code == code::CEASE && matches!(n.subcode, 2 | 3 | 4 | 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_name_list_is_cut_with_a_count() {
+        let names: Vec<String> = (0..NAMES_IN_A_LINE).map(|i| format!("n{i}")).collect();
+        assert_eq!(name_list(&names[..3], 3), "n0,n1,n2");
+        let line = name_list(&names, 20_000);
+        assert!(
+            line.starts_with("n0,n1,") && line.ends_with("n9 and 19990 more"),
+            "{line}"
+        );
+    }
 }
