@@ -166,6 +166,9 @@ pub(crate) struct Groups {
     ready: VecDeque<PeerId>,
     /// Messages handed in a row to the member at the front of `ready`.
     pub(crate) burst: usize,
+    /// Joining members at the end of their walk while route changes wait for the next flush: their
+    /// End-of-RIB waits for that flush, which puts them back in `ready`.
+    pub(crate) parked: Vec<PeerId>,
 }
 
 /// Prefix deliveries (changed prefixes x members of a group) above which a flush is not fanned out
@@ -703,6 +706,9 @@ impl Engine {
         }
         // Keep the allocation of the dirty list for the next batch.
         self.dirty.recycle(dirty);
+        // The changes are placed: joiners that waited for them walk on (and then get End-of-RIB).
+        let parked = std::mem::take(&mut self.groups.parked);
+        self.groups.ready.extend(parked);
     }
 
     fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {

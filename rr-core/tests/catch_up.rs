@@ -432,3 +432,55 @@ fn a_large_flush_is_walked_by_the_members_not_queued_for_each() {
         assert_eq!(w.holds(m), w.expected(m), "client {m} after the small change");
     }
 }
+
+/// A member that joins while route changes wait for the next flush (as at the end of the selection
+/// deferral after a restart) gets its End-of-RIB only after those routes, even when the caller pulls
+/// catch-up output before it flushes (rr-daemon does): RFC 4724 section 4.2, a helper drops its stale
+/// routes on End-of-RIB.
+#[test]
+fn end_of_rib_waits_for_changes_not_flushed_yet() {
+    let mut w = World::new(2);
+    w.announce(0, &prefixes(0..4), nh(0));
+    let c = established(&mut w.e, 2);
+    w.conns.push(c);
+    w.announced.push(BTreeMap::new());
+    // Pulled before any flush, as the daemon does.
+    let mut early = Vec::new();
+    while let Some(o) = w.e.poll_queued() {
+        if let Output::Send { conn, bytes } = o {
+            early.push((conn, bytes));
+        }
+    }
+    while let Some(o) = w.e.poll_catch_up() {
+        if let Output::Send { conn, bytes } = o {
+            early.push((conn, bytes));
+        }
+    }
+    let from = w.sent.len();
+    for (conn, bytes) in early {
+        w.apply(conn, bytes);
+    }
+    w.drain();
+    let ctx = DecodeCtx {
+        four_octet_as: true,
+        ..DecodeCtx::default()
+    };
+    let to_new: Vec<Update> = w
+        .sent_to(2, from)
+        .iter()
+        .filter_map(|b| match Message::decode(b, &ctx) {
+            Ok(Message::Update(u)) => Some(u),
+            _ => None,
+        })
+        .collect();
+    let eor = to_new
+        .iter()
+        .position(|u| u.withdrawn.is_empty() && u.attributes.is_empty() && u.nlri.is_empty())
+        .expect("End-of-RIB sent");
+    let routes = to_new
+        .iter()
+        .position(|u| !u.nlri.is_empty())
+        .expect("routes sent");
+    assert!(routes < eor, "End-of-RIB at {eor} before the routes at {routes}");
+    assert_eq!(w.holds(2), w.expected(2));
+}

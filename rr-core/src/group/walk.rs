@@ -85,6 +85,8 @@ pub(crate) struct Walker {
     queued: bool,
     /// A joining member: End-of-RIB follows its first complete walk.
     eor: bool,
+    /// Its End-of-RIB already waited for a flush once.
+    waited: bool,
 }
 
 impl WalkState {
@@ -153,6 +155,7 @@ impl WalkState {
                 ready,
                 queued: false,
                 eor: joining,
+                waited: false,
             },
         );
     }
@@ -218,6 +221,16 @@ impl Group {
         self.walk.touched = touched;
         self.walk.collect();
     }
+}
+
+/// What a walk gives a member next.
+enum Walked {
+    /// A message to send.
+    Msg(Bytes),
+    /// Up to date: back to the shared stream.
+    UpToDate,
+    /// A joiner whose End-of-RIB waits for the next flush.
+    Wait,
 }
 
 /// What one walk step found.
@@ -310,7 +323,14 @@ impl Engine {
                 continue;
             }
             match self.walk_next(gi, id) {
-                Some(bytes) => {
+                Walked::Wait => {
+                    if let Some(w) = self.walker_mut(gi, id) {
+                        w.queued = true;
+                    }
+                    self.groups.burst = 0;
+                    self.groups.parked.push(id);
+                }
+                Walked::Msg(bytes) => {
                     if let Some(w) = self.walker_mut(gi, id) {
                         w.queued = true;
                     }
@@ -328,7 +348,7 @@ impl Engine {
                     }
                     return Some(Output::Send { conn, bytes });
                 }
-                None => {
+                Walked::UpToDate => {
                     self.groups.burst = 0;
                     // Up to date: back in the shared stream.
                     if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
@@ -350,14 +370,18 @@ impl Engine {
             .and_then(|g| g.walk.walkers.get_mut(&id))
     }
 
-    /// The next message of `id`'s walk in group `gi`, or `None` when it is up to date.
-    fn walk_next(&mut self, gi: usize, id: PeerId) -> Option<Bytes> {
+    /// The next message of `id`'s walk in group `gi`.
+    fn walk_next(&mut self, gi: usize, id: PeerId) -> Walked {
+        self.walk_next_inner(gi, id).unwrap_or(Walked::UpToDate)
+    }
+
+    fn walk_next_inner(&mut self, gi: usize, id: PeerId) -> Option<Walked> {
         loop {
             let w = self.walker_mut(gi, id)?;
             if let Some((msgs, i)) = &mut w.cur {
                 if let Some(m) = msgs.get(*i) {
                     *i += 1;
-                    return Some(m.clone());
+                    return Some(Walked::Msg(m.clone()));
                 }
                 w.cur = None;
             }
@@ -368,9 +392,20 @@ impl Engine {
                 }
                 Step::Skip => {}
                 Step::Done => {
+                    let pending = !self.dirty.is_empty();
                     let w = self.walker_mut(gi, id)?;
                     if !w.eor {
                         return None;
+                    }
+                    // Route changes not flushed yet (at the end of the selection deferral, all of
+                    // them) are part of the initial table: End-of-RIB must not come before them, or
+                    // a restarting peer's helper drops its stale routes before the new ones arrive
+                    // (RFC 4724 section 4.2).
+                    // Once: changes that arrive after that flush are updates after the initial table,
+                    // so that churn cannot hold End-of-RIB back for good.
+                    if pending && !w.waited {
+                        w.waited = true;
+                        return Some(Walked::Wait);
                     }
                     // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it
                     // completes the initial update for an address family".
