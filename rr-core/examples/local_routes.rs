@@ -98,7 +98,10 @@ fn drain(rr: &mut Engine) -> Result<(), Box<dyn std::error::Error>> {
             }
             Output::LocRibChanged { prefix, best: None } => println!("loc-rib  {prefix}: gone"),
             Output::Send { bytes, .. } => {
-                if let Message::Update(u) = Message::decode(&bytes, &ctx)? {
+                for m in rr_core::split_messages(&bytes) {
+                    let Message::Update(u) = Message::decode(&m, &ctx)? else {
+                        continue;
+                    };
                     for (_, n) in u.announced() {
                         // Our own route: no ORIGINATOR_ID (9) or CLUSTER_LIST (10).
                         assert!(u.value(9).is_none() && u.value(10).is_none());

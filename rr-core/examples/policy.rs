@@ -116,13 +116,15 @@ fn drain(rr: &mut Engine, to: ConnId) -> Result<Vec<String>, Box<dyn std::error:
     };
     let mut sent = Vec::new();
     while let Some(o) = rr.poll_output() {
-        if let Output::Send { conn, bytes } = o
-            && conn == to
-            && let Message::Update(u) = Message::decode(&bytes, &ctx)?
-        {
-            for (_, n) in u.announced() {
-                println!("sent B   {}: communities {:?}", n.prefix, u.value(8));
-                sent.push(n.prefix.to_string());
+        let Output::Send { conn, bytes } = o else {
+            continue;
+        };
+        for m in rr_core::split_messages(&bytes).filter(|_| conn == to) {
+            if let Message::Update(u) = Message::decode(&m, &ctx)? {
+                for (_, n) in u.announced() {
+                    println!("sent B   {}: communities {:?}", n.prefix, u.value(8));
+                    sent.push(n.prefix.to_string());
+                }
             }
         }
     }

@@ -16,7 +16,7 @@
 //! ```
 //! use bgp_wire::{Asn, Capability, DecodeCtx, EncodeCtx, HoldTime, Message, Open, RouterId};
 //! use bytes::BytesMut;
-//! use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role, State};
+//! use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role, State, split_messages};
 //!
 //! let mut rr = Engine::new(EngineConfig::new("192.0.2.1".parse()?, 64512));
 //! let t0 = Instant::ZERO;
@@ -38,7 +38,10 @@
 //! let mut sent = Vec::new();
 //! while let Some(o) = rr.poll_output() {
 //!     match o {
-//!         Output::Send { bytes, .. } => sent.push(Message::decode(&bytes, &DecodeCtx::default())?),
+//!         // One or more whole messages per send.
+//!         Output::Send { bytes, .. } => for m in split_messages(&bytes) {
+//!             sent.push(Message::decode(&m, &DecodeCtx::default())?);
+//!         },
 //!         Output::Established { decode_ctx, .. } => assert!(decode_ctx.four_octet_as),
 //!         _ => {}
 //!     }
@@ -81,7 +84,7 @@ pub mod reflect;
 
 pub use config::{EngineConfig, GracefulRestartConfig, NextHopMode, PeerConfig, Role};
 pub use engine::{ConfigError, Engine, OriginateError, PathInfo, PeerInfo, PeerStats, RibMemory, RouteInfo};
-pub use output::{DownReason, Output};
+pub use output::{DownReason, Output, split_messages};
 pub use session::{Event, Negotiated, PeerGr, State};
 pub use types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 pub use wire::{Notification, Received};

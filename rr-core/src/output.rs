@@ -25,8 +25,9 @@ pub enum Output {
         /// Source address to bind, if configured.
         local_addr: Option<IpAddr>,
     },
-    /// Write `bytes` (one or more whole BGP messages) to `conn`. For update-group traffic the
-    /// same `Bytes` is handed to every member: clone it, don't copy it.
+    /// Write `bytes` (one or more whole BGP messages, back to back) to `conn`. Update-group
+    /// traffic is handed to every member as slices of one shared buffer: clone it, don't copy it.
+    /// [`split_messages`] walks the messages of a send one by one.
     Send {
         /// The connection.
         conn: ConnId,
@@ -134,4 +135,21 @@ impl std::fmt::Display for DownReason {
             DownReason::Replaced => f.write_str("replaced by a new connection"),
         }
     }
+}
+
+/// The whole BGP messages of an [`Output::Send`]'s bytes, one by one, as slices of `bytes` (no copy).
+/// A send holds one or more whole messages, so the walk stops only at the end of `bytes`; it
+/// stops early at bytes that do not frame a message (never the case for what the engine sends).
+pub fn split_messages(bytes: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let rest = bytes.get(at..)?;
+        let len = usize::from(u16::from_be_bytes([*rest.get(16)?, *rest.get(17)?]));
+        if len < bgp_wire::HEADER_LEN || len > rest.len() {
+            return None;
+        }
+        let m = bytes.slice(at..at + len);
+        at += len;
+        Some(m)
+    })
 }

@@ -107,7 +107,20 @@ impl World {
         self.e.set_congested(now, self.conns[i], congested);
     }
 
-    fn apply(&mut self, conn: ConnId, bytes: Bytes) {
+    /// Applies every message of one `Output::Send` (one or more whole messages); returns how many.
+    fn apply(&mut self, conn: ConnId, mut bytes: Bytes) -> usize {
+        let mut n = 0;
+        while bytes.len() >= 19 {
+            let len = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+            assert!((19..=bytes.len()).contains(&len), "a send ends inside a message");
+            self.apply_one(conn, bytes.split_to(len));
+            n += 1;
+        }
+        assert!(bytes.is_empty(), "a send ends inside a message header");
+        n
+    }
+
+    fn apply_one(&mut self, conn: ConnId, bytes: Bytes) {
         let ctx = DecodeCtx {
             four_octet_as: true,
             ..DecodeCtx::default()
@@ -134,8 +147,7 @@ impl World {
         let mut n = 0;
         while let Some(o) = self.e.poll_output() {
             if let Output::Send { conn, bytes } = o {
-                self.apply(conn, bytes);
-                n += 1;
+                n += self.apply(conn, bytes);
             }
         }
         n
@@ -145,7 +157,9 @@ impl World {
     fn drain_some(&mut self, n: usize) {
         for _ in 0..n {
             match self.e.poll_output() {
-                Some(Output::Send { conn, bytes }) => self.apply(conn, bytes),
+                Some(Output::Send { conn, bytes }) => {
+                    self.apply(conn, bytes);
+                }
                 Some(_) => {}
                 None => return,
             }

@@ -56,7 +56,7 @@ fn one_encoding_per_group_and_none_back_to_the_source() {
     let mut sends: Vec<(ConnId, Bytes)> = Vec::new();
     while let Some(o) = e.poll_output() {
         if let Output::Send { conn, bytes } = o {
-            sends.push((conn, bytes));
+            sends.extend(rr_core::split_messages(&bytes).map(|m| (conn, m)));
         }
     }
     let to = |c: ConnId| {

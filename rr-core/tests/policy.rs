@@ -71,19 +71,21 @@ impl Sim {
         };
         while let Some(o) = self.e().poll_output() {
             let Output::Send { conn, bytes } = o else { continue };
-            let Ok(Message::Update(u)) = Message::decode(&bytes, &ctx) else {
-                continue;
-            };
-            if u.end_of_rib().is_some() {
-                continue;
-            }
-            *self.sent.entry(conn).or_default() += 1;
-            let t = self.held.entry(conn).or_default();
-            for (_, n) in u.withdrawals() {
-                t.remove(&n.prefix);
-            }
-            for (_, n) in u.announced() {
-                t.insert(n.prefix, u.clone());
+            for m in rr_core::split_messages(&bytes) {
+                let Ok(Message::Update(u)) = Message::decode(&m, &ctx) else {
+                    continue;
+                };
+                if u.end_of_rib().is_some() {
+                    continue;
+                }
+                *self.sent.entry(conn).or_default() += 1;
+                let t = self.held.entry(conn).or_default();
+                for (_, n) in u.withdrawals() {
+                    t.remove(&n.prefix);
+                }
+                for (_, n) in u.announced() {
+                    t.insert(n.prefix, u.clone());
+                }
             }
         }
     }
