@@ -42,13 +42,16 @@
 //!   then at most once per `--batch-interval-ms`, so under churn each peer gets a few larger writes instead of
 //!   one per change. A writer sends whatever is queued for its peer in one vectored write.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+// The engine's ids are small integers it assigns (no peer chooses them): a fast hasher is safe. Every sent
+// message looks its connection and peer up in these.
 use rr_core::{ConnId, Engine, PeerId, Received};
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
@@ -179,12 +182,12 @@ pub(crate) struct EngineTask {
     epoch: tokio::time::Instant,
     /// The configured peers' daemon-side state, keyed by the engine's id (the address is the engine's
     /// `peer_by_addr`, and `spec.addr`).
-    peers: HashMap<PeerId, PeerEntry>,
-    conns: HashMap<ConnId, ConnHandle>,
+    peers: FxHashMap<PeerId, PeerEntry>,
+    conns: FxHashMap<ConnId, ConnHandle>,
     /// Connect attempts in flight, and those the engine gave up on meanwhile.
-    connecting: HashSet<ConnId>,
-    cancelled: HashSet<ConnId>,
-    pending_peer: HashMap<ConnId, PeerId>,
+    connecting: FxHashSet<ConnId>,
+    cancelled: FxHashSet<ConnId>,
+    pending_peer: FxHashMap<ConnId, PeerId>,
     /// Attempts waiting for one of the [`connector::MAX_CONNECTS_IN_FLIGHT`] slots, and the number in flight.
     connect_queue: VecDeque<(PeerId, ConnId, IpAddr, Option<IpAddr>)>,
     connects_in_flight: usize,

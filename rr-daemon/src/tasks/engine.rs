@@ -1,12 +1,13 @@
 //! The engine task: its loop (commands, the engine's timers, the once-a-second gauges) and the commands it
 //! handles. It is the only owner of the [`Engine`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bgp_wire::Message;
 use rr_core::{ConnId, Engine, PeerId};
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
@@ -43,11 +44,11 @@ impl EngineTask {
             engine: None,
             identity: None,
             epoch: tokio::time::Instant::now(),
-            peers: HashMap::new(),
-            conns: HashMap::new(),
-            connecting: HashSet::new(),
-            cancelled: HashSet::new(),
-            pending_peer: HashMap::new(),
+            peers: FxHashMap::default(),
+            conns: FxHashMap::default(),
+            connecting: FxHashSet::default(),
+            cancelled: FxHashSet::default(),
+            pending_peer: FxHashMap::default(),
             connect_queue: VecDeque::new(),
             connects_in_flight: 0,
             disabled: Vec::new(),
