@@ -189,9 +189,7 @@ impl Groups {
                 continue;
             }
             for id in std::mem::take(&mut g.members) {
-                if g.walk.start_ready(id) {
-                    self.ready.push_back(id);
-                }
+                g.walk.start_queued(id, false, &mut self.ready);
             }
         }
     }

@@ -19,7 +19,7 @@
 //! A bucket is sent whole: a member that fell behind on a bucket that changed is sent all of the
 //! bucket's routes again, not just the changed ones (re-announcing a route it holds is harmless).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use bgp_wire::AttrBlock;
@@ -145,7 +145,8 @@ impl WalkState {
 
     /// A new cursor for `id`: from the start of the order (`joining`: it holds nothing and gets
     /// End-of-RIB after the walk) or from the newest stamp (it holds the Adj-RIB-Out as of now).
-    pub(super) fn start(&mut self, id: PeerId, joining: bool, ready: bool) {
+    /// `ready`: its connection has room; `queued`: the caller puts it in the round-robin list.
+    fn start(&mut self, id: PeerId, joining: bool, ready: bool, queued: bool) {
         self.walkers.insert(
             id,
             Walker {
@@ -153,24 +154,28 @@ impl WalkState {
                 since: self.stamp,
                 cur: None,
                 ready,
-                queued: false,
+                queued,
                 eor: joining,
                 waited: false,
             },
         );
     }
 
-    /// A new cursor for stream member `id` from the newest stamp, ready to be pulled; true if the
-    /// caller must put it in the round-robin list (it was not walking already).
-    pub(super) fn start_ready(&mut self, id: PeerId) -> bool {
-        if self.walkers.contains_key(&id) {
-            return false;
+    /// A congested stream member `id` leaves the stream: a cursor from the newest stamp, waiting
+    /// until its connection drains ([`Engine::set_congested`]).
+    pub(super) fn start_congested(&mut self, id: PeerId) {
+        self.start(id, false, false, false);
+    }
+
+    /// Starts `id`'s walk, ready to be pulled, and puts it in the round-robin list `ready`:
+    /// `joining`, the initial table from the start of the order (a cursor it had is replaced);
+    /// otherwise a stream member from the newest stamp (nothing changes if it walks already).
+    pub(super) fn start_queued(&mut self, id: PeerId, joining: bool, ready: &mut VecDeque<PeerId>) {
+        if !joining && self.walkers.contains_key(&id) {
+            return;
         }
-        self.start(id, false, true);
-        if let Some(w) = self.walkers.get_mut(&id) {
-            w.queued = true;
-        }
-        true
+        self.start(id, joining, true, true);
+        ready.push_back(id);
     }
 
     /// Drops the tombstones every walker has passed (all of them when nobody walks).
@@ -261,7 +266,7 @@ impl Engine {
         if congested {
             if let Some(pos) = g.members.iter().position(|m| *m == id) {
                 g.members.swap_remove(pos);
-                g.walk.start(id, false, false);
+                g.walk.start_congested(id);
             } else if let Some(w) = g.walk.walkers.get_mut(&id) {
                 w.ready = false;
             }
@@ -276,13 +281,8 @@ impl Engine {
 
     /// Starts the initial table of a member that joins group `gi`.
     pub(crate) fn walk_join(&mut self, gi: usize, id: PeerId) {
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        g.walk.start(id, true, true);
-        if let Some(w) = g.walk.walkers.get_mut(&id) {
-            w.queued = true;
-            self.groups.ready.push_back(id);
+        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
+            g.walk.start_queued(id, true, &mut self.groups.ready);
         }
     }
 
@@ -501,5 +501,52 @@ impl Engine {
             msgs: Arc::clone(&msgs),
         });
         Some(msgs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> PeerId {
+        PeerId::new(n, 0)
+    }
+
+    #[test]
+    fn a_stream_member_starts_at_the_newest_stamp_and_is_queued_once() {
+        let mut w = WalkState {
+            stamp: 7,
+            ..WalkState::default()
+        };
+        let mut ready = VecDeque::new();
+        w.start_queued(id(1), false, &mut ready);
+        w.start_queued(id(1), false, &mut ready);
+        assert_eq!(ready, [id(1)], "a member already walking is not queued again");
+        let c = &w.walkers[&id(1)];
+        assert_eq!(
+            (c.after, c.since, c.ready, c.queued, c.eor),
+            (7, 7, true, true, false)
+        );
+        assert_eq!(w.joining(id(1)), Some(false));
+    }
+
+    #[test]
+    fn a_joining_member_walks_from_the_start_and_replaces_a_cursor() {
+        let mut w = WalkState {
+            stamp: 7,
+            ..WalkState::default()
+        };
+        let mut ready = VecDeque::new();
+        w.start_congested(id(2));
+        assert!(ready.is_empty());
+        assert!(!w.walkers[&id(2)].ready);
+        w.start_queued(id(2), true, &mut ready);
+        assert_eq!(ready, [id(2)]);
+        let c = &w.walkers[&id(2)];
+        assert_eq!(
+            (c.after, c.since, c.ready, c.queued, c.eor),
+            (0, 7, true, true, true)
+        );
+        assert_eq!(w.joining(id(2)), Some(true));
     }
 }
