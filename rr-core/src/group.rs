@@ -47,6 +47,7 @@ use crate::encode::{self, Export};
 use crate::engine::{Engine, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
+use crate::peers::Peers;
 use crate::pmap::PrefixMap;
 use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
@@ -291,8 +292,8 @@ impl Batch {
     }
 }
 
-fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
-    let peer = peers.get(p.peer.slot()).and_then(Option::as_ref);
+fn candidate<'a>(peers: &'a Peers, p: &'a Path) -> Candidate<'a> {
+    let peer = peers.get(p.peer);
     Candidate {
         attrs: &p.attrs,
         ebgp: peer.is_some_and(Peer::is_ebgp),
@@ -305,7 +306,7 @@ fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
 
 /// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`]; paths
 /// the import policy rejected are no candidates.
-fn rank_paths(peers: &[Option<Peer>], paths: &[Path], order: &mut Vec<usize>) {
+fn rank_paths(peers: &Peers, paths: &[Path], order: &mut Vec<usize>) {
     best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
     if paths.iter().any(|p| p.flags & REJECTED != 0) {
         order.retain(|&i| paths[i].flags & REJECTED == 0);
@@ -319,7 +320,7 @@ pub(crate) type ExportCache = FastMap<(usize, usize), Arc<RouteAttrs>>;
 /// What a group sends of one path: `None` when its export policy rejects it, else the attributes
 /// to send (`Some(None)`: the Loc-RIB's, unchanged).
 fn export_policy(
-    peers: &[Option<Peer>],
+    peers: &Peers,
     key: &GroupKey,
     prefix: Prefix,
     p: &Path,
@@ -329,10 +330,7 @@ fn export_policy(
     if key.export.is_pass_through() {
         return Some(None);
     }
-    let source = peers
-        .get(p.peer.slot())
-        .and_then(Option::as_ref)
-        .map(|s| s.cfg.remote_addr);
+    let source = peers.get(p.peer).map(|s| s.cfg.remote_addr);
     let ctx = RouteContext {
         prefix,
         attrs: &p.attrs,
@@ -356,11 +354,11 @@ fn export_policy(
 /// the export policy changed them).
 pub(crate) type Want = (u32, usize, Option<Arc<RouteAttrs>>);
 
-fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
+fn exportable(peers: &Peers, key: &GroupKey, p: &Path) -> bool {
     let source = if p.peer == PeerId::LOCAL {
         Source::Local
     } else {
-        let Some(src) = peers.get(p.peer.slot()).and_then(Option::as_ref) else {
+        let Some(src) = peers.get(p.peer) else {
             return false;
         };
         Source::from(src.cfg.role)
@@ -374,7 +372,7 @@ fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
 /// The paths a group should advertise for a prefix ([`Want`]).
 #[allow(clippy::too_many_arguments)]
 fn desired(
-    peers: &[Option<Peer>],
+    peers: &Peers,
     key: &GroupKey,
     prefix: Prefix,
     paths: &[Path],
@@ -944,7 +942,7 @@ impl Engine {
 
 /// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes.
 fn diff_prefix(
-    peers: &[Option<Peer>],
+    peers: &Peers,
     gi: usize,
     g: &mut Group,
     batch: &mut Batch,
@@ -956,12 +954,7 @@ fn diff_prefix(
     let old = g.adj_out.remove(&prefix).unwrap_or_default();
     let old = old.as_slice();
     let mut new = Slots::Empty;
-    let is_member = |id: PeerId| {
-        peers
-            .get(id.slot())
-            .and_then(Option::as_ref)
-            .is_some_and(|p| p.group == Some(gi))
-    };
+    let is_member = |id: PeerId| peers.get(id).is_some_and(|p| p.group == Some(gi));
     for (oid, i, sent) in want {
         let (oid, p) = (*oid, &paths[*i]);
         let attrs = sent.as_ref().unwrap_or(&p.attrs);

@@ -215,7 +215,7 @@ impl Engine {
         self.cfg.local_as = local_as;
         self.cfg.cluster_id = cluster_id;
         self.cluster_id = self.cfg.effective_cluster_id();
-        let ids: Vec<PeerId> = self.peers.iter().flatten().map(|p| p.id).collect();
+        let ids = self.peers.ids();
         let mut kept = Vec::new();
         for id in ids {
             let Some(p) = self.peer(id) else { continue };
