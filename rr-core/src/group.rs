@@ -33,7 +33,7 @@
 //! a member, and the caller decides how much output may be queued at once.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, UpdatePacker};
@@ -44,14 +44,16 @@ use crate::attrs::RouteAttrs;
 use crate::best_path::{self, Candidate, Step, compare};
 use crate::config::{NextHopMode, Role};
 use crate::encode::{self, Export};
-use crate::engine::{Engine, Peer};
+#[cfg(doc)]
+use crate::engine::Engine;
+use crate::engine::{OutQueue, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
 use crate::peers::Peers;
 use crate::pmap::PrefixMap;
 use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
-use crate::rib::{Path, REJECTED, STALE_LLGR, Slots};
+use crate::rib::{LocRib, Path, REJECTED, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
 mod walk;
@@ -306,7 +308,7 @@ fn candidate<'a>(peers: &'a Peers, p: &'a Path) -> Candidate<'a> {
 
 /// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`]; paths
 /// the import policy rejected are no candidates.
-fn rank_paths(peers: &Peers, paths: &[Path], order: &mut Vec<usize>) {
+pub(crate) fn rank_paths(peers: &Peers, paths: &[Path], order: &mut Vec<usize>) {
     best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
     if paths.iter().any(|p| p.flags & REJECTED != 0) {
         order.retain(|&i| paths[i].flags & REJECTED == 0);
@@ -409,312 +411,29 @@ fn desired(
     }
 }
 
-impl Engine {
-    pub(crate) fn rank(&self, paths: &[Path], order: &mut Vec<usize>) {
-        rank_paths(&self.peers, paths, order);
-    }
+/// What the update groups use of the rest of the engine for one call, borrowed from it field by
+/// field: the peer table (the source of each path: role, router id, address; each member's
+/// connection and message counter), the Loc-RIB (read; a flush also drops the prefixes it finds
+/// without paths), the attribute interner (results of export policies) and the output queue.
+pub(crate) struct Ctx<'a> {
+    pub(crate) peers: &'a mut Peers,
+    pub(crate) loc: &'a mut LocRib,
+    pub(crate) interner: &'a mut Interner,
+    pub(crate) out: &'a mut OutQueue,
+    /// The cluster id reflected routes carry (RFC 4456 section 8).
+    pub(crate) cluster_id: Ipv4Addr,
+}
 
-    pub(crate) fn best_step(&self, paths: &[Path], order: &[usize]) -> Step {
-        match order {
-            [b, r, ..] => {
-                compare(
-                    &candidate(&self.peers, &paths[*b]),
-                    &candidate(&self.peers, &paths[*r]),
-                )
-                .1
-            }
-            _ => Step::OnlyPath,
-        }
-    }
-
-    fn group_key(&self, p: &Peer) -> Option<GroupKey> {
-        let neg = p.neg.as_ref()?;
-        // BIRD's `next hop self` / `next hop keep`: Auto rewrites towards eBGP only.
-        let nh_self = match p.cfg.next_hop {
-            NextHopMode::Auto => p.cfg.role == Role::Ebgp,
-            NextHopMode::SelfAddr => true,
-            NextHopMode::Keep => false,
-        };
-        Some(GroupKey {
-            role: p.cfg.role,
-            local_as: p.local_as(self.cfg.local_as),
-            next_hop: if nh_self {
-                p.cfg.local_addr.or(p.local_addr)
-            } else {
-                None
-            },
-            four_octet_as: neg.four_octet_as,
-            add_path_tx: if p.cfg.add_path_send_max.is_some() {
-                neg.add_path_tx
-            } else {
-                FamilySet::EMPTY
-            },
-            add_path_max: p.cfg.add_path_send_max.unwrap_or(1).max(1),
-            families: neg.families,
-            extended: neg.extended_messages,
-            llgr: neg.peer_llgr.is_some(),
-            enhanced_refresh: neg.enhanced_route_refresh,
-            export: p.cfg.export_policy.clone(),
-            solo: (!self.cfg.update_groups).then_some(p.id),
-        })
-    }
-
-    /// Number of live update groups.
-    pub fn update_groups(&self) -> usize {
-        self.groups.len()
-    }
-
-    /// Adds an established peer to its group (created and filled from the Loc-RIB if new); the
-    /// peer receives the table and End-of-RIB at the next flush.
-    pub(crate) fn groups_join(&mut self, id: PeerId) {
-        let Some(key) = self.peer(id).and_then(|p| self.group_key(p)) else {
-            return;
-        };
-        let gi = self.group_for(key);
-        if let Some(p) = self.peer_mut(id) {
-            p.group = Some(gi);
-        }
-        self.walk_join(gi, id);
-    }
-
-    /// The group of `key`, created and filled from the Loc-RIB if there is none.
-    fn group_for(&mut self, key: GroupKey) -> usize {
-        match self.groups.by_key.get(&key) {
-            Some(&g) => g,
-            None => {
-                let mut adj_out = PrefixMap::default();
-                let mut g = Group {
-                    key: key.clone(),
-                    members: Vec::new(),
-                    refreshing: Vec::new(),
-                    regrouped: Vec::new(),
-                    adj_out: PrefixMap::default(),
-                    buckets: FastMap::default(),
-                    walk: walk::WalkState::default(),
-                };
-                let mut order = Vec::new();
-                let mut want = Vec::new();
-                let mut cache = ExportCache::default();
-                let Engine {
-                    loc, peers, interner, ..
-                } = self;
-                for (prefix, slots) in loc.map.iter() {
-                    let paths = slots.as_slice();
-                    if paths.is_empty() {
-                        continue;
-                    }
-                    rank_paths(peers, paths, &mut order);
-                    desired(
-                        peers, &key, prefix, paths, &order, &mut want, interner, &mut cache,
-                    );
-                    let mut s = Slots::Empty;
-                    for (oid, i, a) in want.drain(..) {
-                        s.push(OutRoute {
-                            id: oid,
-                            peer: paths[i].peer,
-                            attrs: a.unwrap_or_else(|| Arc::clone(&paths[i].attrs)),
-                        });
-                    }
-                    for r in s.as_slice() {
-                        g.bucket_add(prefix, r);
-                    }
-                    if !s.is_empty() {
-                        adj_out.insert(prefix, s);
-                    }
-                }
-                g.adj_out = adj_out;
-                g.place_touched();
-                let gi = match self.groups.list.iter().position(Option::is_none) {
-                    Some(i) => {
-                        self.groups.list[i] = Some(g);
-                        i
-                    }
-                    None => {
-                        self.groups.list.push(Some(g));
-                        self.groups.list.len() - 1
-                    }
-                };
-                self.groups.by_key.insert(key, gi);
-                gi
-            }
-        }
-    }
-
-    /// Moves an established peer to the group its configuration now asks for (its export policy
-    /// changed) without resetting the session: the keys whose advertised path differs between the
-    /// old group's Adj-RIB-Out and the new one's are sent to it alone (announced or withdrawn) by
-    /// the catch-up of the next flush; then it follows the new group's stream.
-    pub(crate) fn groups_regroup(&mut self, id: PeerId) {
-        let Some(p) = self.peer(id) else { return };
-        let (Some(old_gi), Some(key)) = (p.group, self.group_key(p)) else {
-            return;
-        };
-        let Some(old) = self.groups.list.get(old_gi).and_then(Option::as_ref) else {
-            return;
-        };
-        if old.key == key {
-            return;
-        }
-        // Where the peer stood in the old group, and what it holds.
-        enum Stood {
-            Joining,
-            InSync(FastSet<(Prefix, u32)>),
-            /// Behind on the old group's stream: it may hold any state of the keys that changed
-            /// since its cursor, so every key of either table and every tombstone is sent.
-            Behind(FastSet<(Prefix, u32)>),
-        }
-        let pending =
-            |l: &[(PeerId, FastSet<(Prefix, u32)>)]| l.iter().find(|(m, _)| *m == id).map(|(_, k)| k.clone());
-        let stood = match old.walk.joining(id) {
-            Some(true) => Stood::Joining,
-            Some(false) => Stood::Behind(old.walk.tomb_keys().collect()),
-            None => Stood::InSync(pending(&old.regrouped).unwrap_or_default()),
-        };
-        let behind = matches!(stood, Stood::Behind(_));
-        let held: FastMap<(Prefix, u32), (PeerId, usize)> = match stood {
-            Stood::Joining => FastMap::default(),
-            _ => old
-                .adj_out
-                .iter()
-                .flat_map(|(prefix, s)| {
-                    s.as_slice()
-                        .iter()
-                        .map(move |r| ((prefix, r.id), (r.peer, Arc::as_ptr(&r.attrs) as usize)))
-                })
-                .collect(),
-        };
-        self.groups_leave(id);
-        let gi = self.group_for(key);
-        if let Some(p) = self.peer_mut(id) {
-            p.group = Some(gi);
-        }
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        let mut keys = match stood {
-            Stood::Joining => {
-                self.walk_join(gi, id);
-                return;
-            }
-            Stood::InSync(k) | Stood::Behind(k) => k,
-        };
-        let mut held = held;
-        for (prefix, s) in g.adj_out.iter() {
-            for r in s.as_slice() {
-                let k = (prefix, r.id);
-                let now = (r.peer, Arc::as_ptr(&r.attrs) as usize);
-                match held.remove(&k) {
-                    _ if behind && r.peer != id => {
-                        keys.insert(k);
-                    }
-                    Some(was) if was == now => {}
-                    // Never sent to the peer before or after: its own route.
-                    Some((was_peer, _)) if was_peer == id && r.peer == id => {}
-                    None if r.peer == id => {}
-                    _ => {
-                        keys.insert(k);
-                    }
-                }
-            }
-        }
-        keys.extend(
-            held.into_iter()
-                .filter(|(_, (src, _))| *src != id)
-                .map(|(k, _)| k),
-        );
-        g.regrouped.push((id, keys));
-    }
-
-    pub(crate) fn groups_leave(&mut self, id: PeerId) {
-        let Some(gi) = self.peer_mut(id).and_then(|p| p.group.take()) else {
-            return;
-        };
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        g.members.retain(|m| *m != id);
-        g.refreshing.retain(|(m, _)| *m != id);
-        g.regrouped.retain(|(m, _)| *m != id);
-        g.walk.leave(id);
-        if g.members.is_empty() && g.regrouped.is_empty() && g.walk.walkers.is_empty() {
-            let key = g.key.clone();
-            self.groups.list[gi] = None;
-            self.groups.by_key.remove(&key);
-        }
-    }
-
-    pub(crate) fn groups_refresh(&mut self, id: PeerId, f: Family) {
-        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
-            return;
-        };
-        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut)
-            && g.key.families.contains(f)
-            && g.members.contains(&id)
-        {
-            g.refreshing.push((id, f));
-        }
-    }
-
-    /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
-    /// then the initial table for joining members and re-sends for route refreshes.
-    pub(crate) fn groups_flush(&mut self) {
-        if self.dirty.is_empty() && !self.groups.has_pending() {
-            return;
-        }
-        let dirty = self.dirty.take();
-        self.groups.stream_to_walk(dirty.len());
-        let ng = self.groups.list.len();
-        let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
-        let mut order = Vec::new();
-        let mut want = Vec::new();
-        let mut cache = ExportCache::default();
-        {
-            let Engine {
-                loc,
-                peers,
-                groups,
-                interner,
-                ..
-            } = self;
-            for prefix in &dirty {
-                let paths: &[Path] = loc.map.get(prefix).map_or(&[], |s| s.as_slice());
-                rank_paths(peers, paths, &mut order);
-                for (gi, g) in groups.list.iter_mut().enumerate() {
-                    let Some(g) = g.as_mut() else { continue };
-                    desired(
-                        peers, &g.key, *prefix, paths, &order, &mut want, interner, &mut cache,
-                    );
-                    diff_prefix(peers, gi, g, &mut batches[gi], *prefix, paths, &want);
-                }
-                if paths.is_empty() {
-                    loc.map.remove(prefix);
-                }
-            }
-            for g in groups.list.iter_mut().flatten() {
-                g.place_touched();
-            }
-        }
-        for (gi, batch) in batches.into_iter().enumerate() {
-            if !batch.is_empty() {
-                self.encode_batch(gi, batch);
-            }
-            self.serve_pending(gi);
-        }
-        // Keep the allocation of the dirty list for the next batch.
-        self.dirty.recycle(dirty);
-        // The changes are placed: joiners that waited for them walk on (and then get End-of-RIB).
-        let parked = std::mem::take(&mut self.groups.parked);
-        self.groups.ready.extend(parked);
-    }
-
+impl Ctx<'_> {
+    /// The export treatment of a route from `src` with `attrs` for a group of `key`.
     fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {
-        let src_peer = self.peer(src);
+        let src_peer = self.peers.get(src);
         let src_kind = if src == PeerId::LOCAL {
             Source::Local
         } else {
             src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
         };
-        let src_rid = src_peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
+        let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
         match key.role {
             Role::Ebgp => Export {
                 ebgp_local_as: Some(key.local_as),
@@ -751,30 +470,6 @@ impl Engine {
         }
     }
 
-    /// The group's table (families in `fams`) as UPDATEs with the peer each came from, in a
-    /// deterministic order. Served from the bucket cache: only buckets that changed since they
-    /// were last encoded (or whose export treatment changed) are encoded again.
-    fn table_msgs(&mut self, gi: usize, fams: FamilySet) -> Vec<(Bytes, PeerId)> {
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return Vec::new();
-        };
-        // (family, source, first key) orders the buckets; then the bucket's messages.
-        let mut order: Vec<(BucketOrder, BucketKey)> = g
-            .buckets
-            .iter()
-            .filter(|(k, _)| fams.contains(k.0))
-            .filter_map(|(&k, b)| Some(((k.0, k.2, *b.keys.first()?), k)))
-            .collect();
-        order.sort_unstable_by_key(|o| o.0);
-        let mut out = Vec::new();
-        for (_, k) in order {
-            if let Some(msgs) = self.bucket_msgs(gi, k) {
-                out.extend(msgs.iter().map(|m| (m.clone(), k.2)));
-            }
-        }
-        out
-    }
-
     /// Queues `msgs` for every established peer of `to` (each message skips its source), as one
     /// queue entry.
     fn fan_out(&mut self, to: &[PeerId], msgs: Vec<(Bytes, Option<PeerId>)>) {
@@ -783,31 +478,331 @@ impl Engine {
         }
         let conns: Vec<(PeerId, ConnId)> = to
             .iter()
-            .filter_map(|&id| Some((id, self.peer(id)?.established?.0)))
+            .filter_map(|&id| Some((id, self.peers.get(id)?.established?.0)))
             .collect();
         for (id, n) in self.out.fan(conns, msgs) {
-            if let Some(p) = self.peer_mut(id) {
+            if let Some(p) = self.peers.get_mut(id) {
                 p.stats.messages_sent += n as u64;
             }
         }
     }
 
     fn send_to(&mut self, to: PeerId, bytes: Bytes) {
-        let conn = self.peer(to).and_then(|p| p.established).map(|(c, _)| c);
-        if let Some(conn) = conn {
-            if let Some(p) = self.peer_mut(to) {
-                p.stats.messages_sent += 1;
-            }
+        if let Some(p) = self.peers.get_mut(to)
+            && let Some((conn, _)) = p.established
+        {
+            p.stats.messages_sent += 1;
             self.out.push_back(Output::Send { conn, bytes });
         }
     }
+}
 
-    fn encode_batch(&mut self, gi: usize, mut batch: Batch) {
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
+impl GroupKey {
+    /// The key of peer `p`'s group: `None` before it negotiated a session. `engine_as` is the
+    /// engine's AS; without `update_groups` every peer is alone in its group.
+    pub(crate) fn of(p: &Peer, engine_as: u32, update_groups: bool) -> Option<GroupKey> {
+        let neg = p.neg.as_ref()?;
+        // BIRD's `next hop self` / `next hop keep`: Auto rewrites towards eBGP only.
+        let nh_self = match p.cfg.next_hop {
+            NextHopMode::Auto => p.cfg.role == Role::Ebgp,
+            NextHopMode::SelfAddr => true,
+            NextHopMode::Keep => false,
+        };
+        Some(GroupKey {
+            role: p.cfg.role,
+            local_as: p.local_as(engine_as),
+            next_hop: if nh_self {
+                p.cfg.local_addr.or(p.local_addr)
+            } else {
+                None
+            },
+            four_octet_as: neg.four_octet_as,
+            add_path_tx: if p.cfg.add_path_send_max.is_some() {
+                neg.add_path_tx
+            } else {
+                FamilySet::EMPTY
+            },
+            add_path_max: p.cfg.add_path_send_max.unwrap_or(1).max(1),
+            families: neg.families,
+            extended: neg.extended_messages,
+            llgr: neg.peer_llgr.is_some(),
+            enhanced_refresh: neg.enhanced_route_refresh,
+            export: p.cfg.export_policy.clone(),
+            solo: (!update_groups).then_some(p.id),
+        })
+    }
+}
+
+/// The step of the decision process that ranked the best of `paths` (in the `order` of
+/// [`rank_paths`]) above the runner-up.
+pub(crate) fn best_step(peers: &Peers, paths: &[Path], order: &[usize]) -> Step {
+    match order {
+        [b, r, ..] => compare(&candidate(peers, &paths[*b]), &candidate(peers, &paths[*r])).1,
+        _ => Step::OnlyPath,
+    }
+}
+
+impl Groups {
+    /// Adds established peer `id` to the group of `key` (created and filled from the Loc-RIB if
+    /// new); the peer walks the group's table and gets End-of-RIB ([`walk`]). Returns the group.
+    pub(crate) fn join(&mut self, cx: &mut Ctx<'_>, key: GroupKey, id: PeerId) -> usize {
+        let gi = self.group_for(cx, key);
+        if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) {
+            g.walk.start_queued(id, true, &mut self.ready);
+        }
+        gi
+    }
+
+    /// The group of `key`, created and filled from the Loc-RIB if there is none.
+    fn group_for(&mut self, cx: &mut Ctx<'_>, key: GroupKey) -> usize {
+        if let Some(&g) = self.by_key.get(&key) {
+            return g;
+        }
+        let mut adj_out = PrefixMap::default();
+        let mut g = Group {
+            key: key.clone(),
+            members: Vec::new(),
+            refreshing: Vec::new(),
+            regrouped: Vec::new(),
+            adj_out: PrefixMap::default(),
+            buckets: FastMap::default(),
+            walk: walk::WalkState::default(),
+        };
+        let mut order = Vec::new();
+        let mut want = Vec::new();
+        let mut cache = ExportCache::default();
+        let peers = &*cx.peers;
+        for (prefix, slots) in cx.loc.map.iter() {
+            let paths = slots.as_slice();
+            if paths.is_empty() {
+                continue;
+            }
+            rank_paths(peers, paths, &mut order);
+            desired(
+                peers,
+                &key,
+                prefix,
+                paths,
+                &order,
+                &mut want,
+                cx.interner,
+                &mut cache,
+            );
+            let mut s = Slots::Empty;
+            for (oid, i, a) in want.drain(..) {
+                s.push(OutRoute {
+                    id: oid,
+                    peer: paths[i].peer,
+                    attrs: a.unwrap_or_else(|| Arc::clone(&paths[i].attrs)),
+                });
+            }
+            for r in s.as_slice() {
+                g.bucket_add(prefix, r);
+            }
+            if !s.is_empty() {
+                adj_out.insert(prefix, s);
+            }
+        }
+        g.adj_out = adj_out;
+        g.place_touched();
+        let gi = match self.list.iter().position(Option::is_none) {
+            Some(i) => {
+                self.list[i] = Some(g);
+                i
+            }
+            None => {
+                self.list.push(Some(g));
+                self.list.len() - 1
+            }
+        };
+        self.by_key.insert(key, gi);
+        gi
+    }
+
+    /// Moves established member `id` of group `old_gi` to the group of `key` (its export policy
+    /// changed) without resetting the session: the keys whose advertised path differs between the
+    /// old group's Adj-RIB-Out and the new one's are sent to it alone (announced or withdrawn) by
+    /// the catch-up of the next flush; then it follows the new group's stream. Returns the new
+    /// group, or `None` when `key` is the old group's (nothing changes).
+    pub(crate) fn regroup(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        id: PeerId,
+        old_gi: usize,
+        key: GroupKey,
+    ) -> Option<usize> {
+        let old = self.list.get(old_gi).and_then(Option::as_ref)?;
+        if old.key == key {
+            return None;
+        }
+        // Where the peer stood in the old group, and what it holds.
+        enum Stood {
+            Joining,
+            InSync(FastSet<(Prefix, u32)>),
+            /// Behind on the old group's stream: it may hold any state of the keys that changed
+            /// since its cursor, so every key of either table and every tombstone is sent.
+            Behind(FastSet<(Prefix, u32)>),
+        }
+        let pending =
+            |l: &[(PeerId, FastSet<(Prefix, u32)>)]| l.iter().find(|(m, _)| *m == id).map(|(_, k)| k.clone());
+        let stood = match old.walk.joining(id) {
+            Some(true) => Stood::Joining,
+            Some(false) => Stood::Behind(old.walk.tomb_keys().collect()),
+            None => Stood::InSync(pending(&old.regrouped).unwrap_or_default()),
+        };
+        let behind = matches!(stood, Stood::Behind(_));
+        let held: FastMap<(Prefix, u32), (PeerId, usize)> = match stood {
+            Stood::Joining => FastMap::default(),
+            _ => old
+                .adj_out
+                .iter()
+                .flat_map(|(prefix, s)| {
+                    s.as_slice()
+                        .iter()
+                        .map(move |r| ((prefix, r.id), (r.peer, Arc::as_ptr(&r.attrs) as usize)))
+                })
+                .collect(),
+        };
+        self.leave(old_gi, id);
+        let gi = self.group_for(cx, key);
+        let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
+            return Some(gi);
+        };
+        let mut keys = match stood {
+            Stood::Joining => {
+                g.walk.start_queued(id, true, &mut self.ready);
+                return Some(gi);
+            }
+            Stood::InSync(k) | Stood::Behind(k) => k,
+        };
+        let mut held = held;
+        for (prefix, s) in g.adj_out.iter() {
+            for r in s.as_slice() {
+                let k = (prefix, r.id);
+                let now = (r.peer, Arc::as_ptr(&r.attrs) as usize);
+                match held.remove(&k) {
+                    _ if behind && r.peer != id => {
+                        keys.insert(k);
+                    }
+                    Some(was) if was == now => {}
+                    // Never sent to the peer before or after: its own route.
+                    Some((was_peer, _)) if was_peer == id && r.peer == id => {}
+                    None if r.peer == id => {}
+                    _ => {
+                        keys.insert(k);
+                    }
+                }
+            }
+        }
+        keys.extend(
+            held.into_iter()
+                .filter(|(_, (src, _))| *src != id)
+                .map(|(k, _)| k),
+        );
+        g.regrouped.push((id, keys));
+        Some(gi)
+    }
+
+    /// `id` leaves group `gi` (which goes when it has nobody left).
+    pub(crate) fn leave(&mut self, gi: usize, id: PeerId) {
+        let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
-        let key = g.key.clone();
-        let members = g.members.clone();
+        g.members.retain(|m| *m != id);
+        g.refreshing.retain(|(m, _)| *m != id);
+        g.regrouped.retain(|(m, _)| *m != id);
+        g.walk.leave(id);
+        if g.members.is_empty() && g.regrouped.is_empty() && g.walk.walkers.is_empty() {
+            let key = g.key.clone();
+            self.list[gi] = None;
+            self.by_key.remove(&key);
+        }
+    }
+
+    /// Member `id` of group `gi` asked for a route refresh of `f`: the group's table of `f` is sent
+    /// to it again at the next flush.
+    pub(crate) fn refresh(&mut self, gi: usize, id: PeerId, f: Family) {
+        if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut)
+            && g.key.families.contains(f)
+            && g.members.contains(&id)
+        {
+            g.refreshing.push((id, f));
+        }
+    }
+
+    /// Best path for every prefix of `dirty`, diff against every group's Adj-RIB-Out, encode,
+    /// send; then the catch-ups of regrouped members and re-sends for route refreshes.
+    pub(crate) fn flush(&mut self, cx: &mut Ctx<'_>, dirty: &[Prefix]) {
+        self.stream_to_walk(dirty.len());
+        let ng = self.list.len();
+        let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
+        let mut order = Vec::new();
+        let mut want = Vec::new();
+        let mut cache = ExportCache::default();
+        for prefix in dirty {
+            let paths: &[Path] = cx.loc.map.get(prefix).map_or(&[], |s| s.as_slice());
+            rank_paths(cx.peers, paths, &mut order);
+            for (gi, g) in self.list.iter_mut().enumerate() {
+                let Some(g) = g.as_mut() else { continue };
+                desired(
+                    cx.peers,
+                    &g.key,
+                    *prefix,
+                    paths,
+                    &order,
+                    &mut want,
+                    cx.interner,
+                    &mut cache,
+                );
+                diff_prefix(cx.peers, gi, g, &mut batches[gi], *prefix, paths, &want);
+            }
+            if paths.is_empty() {
+                cx.loc.map.remove(prefix);
+            }
+        }
+        for g in self.list.iter_mut().flatten() {
+            g.place_touched();
+        }
+        for (gi, batch) in batches.into_iter().enumerate() {
+            let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
+                continue;
+            };
+            if !batch.is_empty() {
+                g.encode_batch(cx, batch);
+            }
+            g.serve_pending(cx);
+        }
+        // The changes are placed: joiners that waited for them walk on (and then get End-of-RIB).
+        let parked = std::mem::take(&mut self.parked);
+        self.ready.extend(parked);
+    }
+}
+
+impl Group {
+    /// The group's table (families in `fams`) as UPDATEs with the peer each came from, in a
+    /// deterministic order. Served from the bucket cache: only buckets that changed since they
+    /// were last encoded (or whose export treatment changed) are encoded again.
+    fn table_msgs(&mut self, cx: &Ctx<'_>, fams: FamilySet) -> Vec<(Bytes, PeerId)> {
+        // (family, source, first key) orders the buckets; then the bucket's messages.
+        let mut order: Vec<(BucketOrder, BucketKey)> = self
+            .buckets
+            .iter()
+            .filter(|(k, _)| fams.contains(k.0))
+            .filter_map(|(&k, b)| Some(((k.0, k.2, *b.keys.first()?), k)))
+            .collect();
+        order.sort_unstable_by_key(|o| o.0);
+        let mut out = Vec::new();
+        for (_, k) in order {
+            if let Some(msgs) = self.bucket_msgs(cx, k) {
+                out.extend(msgs.iter().map(|m| (m.clone(), k.2)));
+            }
+        }
+        out
+    }
+
+    fn encode_batch(&self, cx: &mut Ctx<'_>, mut batch: Batch) {
+        let key = &self.key;
+        let members = &self.members;
         let mut msgs: Vec<(Bytes, Option<PeerId>)> = Vec::new();
         let mut list = Vec::new();
         for fam in Family::ALL {
@@ -817,16 +812,16 @@ impl Engine {
                 list.clear();
                 list.extend(run.iter().map(|&(_, p, id)| (p, id)));
                 msgs.extend(
-                    withdrawals(&key, fam, &list)
+                    withdrawals(key, fam, &list)
                         .into_iter()
                         .map(|m| (m, Some(run[0].0))),
                 );
             }
         }
         let mut ann_msgs = Vec::new();
-        self.encode_buckets(&key, std::mem::take(&mut batch.ann), &mut ann_msgs);
+        cx.encode_buckets(key, std::mem::take(&mut batch.ann), &mut ann_msgs);
         msgs.extend(ann_msgs.into_iter().map(|(m, s)| (m, Some(s))));
-        self.fan_out(&members, msgs);
+        cx.fan_out(members, msgs);
         // Per-member withdrawals (best path moved to a path learned from that member).
         batch.member_wd.sort_unstable();
         let mut i = 0;
@@ -843,8 +838,8 @@ impl Engine {
             if members.contains(&to) {
                 for fam in Family::ALL {
                     if !lists[fam.index()].is_empty() {
-                        for m in withdrawals(&key, fam, &lists[fam.index()]) {
-                            self.send_to(to, m);
+                        for m in withdrawals(key, fam, &lists[fam.index()]) {
+                            cx.send_to(to, m);
                         }
                     }
                 }
@@ -854,54 +849,40 @@ impl Engine {
     }
 
     /// Catch-ups of regrouped members; re-sends for route refresh requests.
-    fn serve_pending(&mut self, gi: usize) {
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        let refreshing = std::mem::take(&mut g.refreshing);
-        let regrouped = std::mem::take(&mut g.regrouped);
+    fn serve_pending(&mut self, cx: &mut Ctx<'_>) {
+        let refreshing = std::mem::take(&mut self.refreshing);
+        let regrouped = std::mem::take(&mut self.regrouped);
         for (to, keys) in regrouped {
-            self.catch_up(gi, to, keys);
+            self.catch_up(cx, to, keys);
         }
-        if refreshing.is_empty() {
-            return;
-        }
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return;
-        };
-        let key = g.key.clone();
+        let enhanced_refresh = self.key.enhanced_refresh;
         for (to, f) in refreshing {
-            let msgs = self.table_msgs(gi, FamilySet::only(f));
+            let msgs = self.table_msgs(cx, FamilySet::only(f));
             // RFC 7313 section 4: with enhanced route refresh, "the speaker MUST send a BoRR
             // message before ... and an EoRR message after" the re-advertisement.
-            if key.enhanced_refresh {
-                self.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::BORR));
+            if enhanced_refresh {
+                cx.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::BORR));
             }
             for (m, src) in msgs {
                 if to != src {
-                    self.send_to(to, m);
+                    cx.send_to(to, m);
                 }
             }
-            if key.enhanced_refresh {
-                self.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::EORR));
+            if enhanced_refresh {
+                cx.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::EORR));
             }
         }
     }
-}
 
-impl Engine {
     /// Sends `to` the current state of every key in `keys` (a regrouped member: the keys whose
     /// advertised path differs between its old and new group), then puts it in the group's shared
     /// stream. Encoded for that member alone; a regroup is rare.
-    fn catch_up(&mut self, gi: usize, to: PeerId, keys: FastSet<(Prefix, u32)>) {
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return;
-        };
-        let key = g.key.clone();
+    fn catch_up(&mut self, cx: &mut Ctx<'_>, to: PeerId, keys: FastSet<(Prefix, u32)>) {
+        let key = &self.key;
         let mut ann = Buckets::default();
         let mut wd: [Vec<(Prefix, u32)>; 2] = [Vec::new(), Vec::new()];
         for (prefix, id) in keys {
-            let cur = g
+            let cur = self
                 .adj_out
                 .get(&prefix)
                 .and_then(|s| s.as_slice().iter().find(|r| r.id == id));
@@ -921,8 +902,8 @@ impl Engine {
             let list = &mut wd[fam.index()];
             if !list.is_empty() {
                 list.sort_unstable();
-                for m in withdrawals(&key, fam, list) {
-                    self.send_to(to, m);
+                for m in withdrawals(key, fam, list) {
+                    cx.send_to(to, m);
                 }
             }
         }
@@ -930,13 +911,11 @@ impl Engine {
             v.1.sort_unstable();
         }
         let mut msgs = Vec::new();
-        self.encode_buckets(&key, ann, &mut msgs);
+        cx.encode_buckets(key, ann, &mut msgs);
         for (m, _) in msgs {
-            self.send_to(to, m);
+            cx.send_to(to, m);
         }
-        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
-            g.members.push(to);
-        }
+        self.members.push(to);
     }
 }
 

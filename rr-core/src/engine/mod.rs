@@ -31,12 +31,14 @@ use crate::wire::Notification;
 
 mod deferral;
 mod fsm;
+mod groups;
 mod handlers;
 mod import;
 mod local;
 mod queue;
 
 pub use local::OriginateError;
+pub(crate) use queue::OutQueue;
 
 pub(crate) use import::peer_kind;
 
