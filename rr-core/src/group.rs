@@ -1060,3 +1060,198 @@ fn encode_nlri(
     );
     packer.take_messages()
 }
+
+#[cfg(test)]
+mod tests {
+    use bgp_wire::{DecodeCtx, Message};
+
+    use super::*;
+    use crate::attrs::Origin;
+    use crate::config::PeerConfig;
+    use crate::types::Instant;
+
+    /// The parts of an engine the groups borrow, with three established route-reflector clients.
+    struct World {
+        peers: Peers,
+        loc: LocRib,
+        interner: Interner,
+        out: OutQueue,
+        ids: Vec<PeerId>,
+    }
+
+    impl World {
+        fn new() -> World {
+            let mut peers = Peers::default();
+            let ids = (1..=3u8)
+                .map(|i| {
+                    let cfg = PeerConfig::new(IpAddr::from([192, 0, 2, i]), 64512, Role::RrClient);
+                    let id = peers.insert(|id| Peer::new(id, cfg)).unwrap();
+                    let conn = peers.new_conn(id);
+                    let p = peers.get_mut(id).unwrap();
+                    p.established = Some((conn, Instant::ZERO));
+                    p.remote_router_id = Ipv4Addr::new(192, 0, 2, i);
+                    id
+                })
+                .collect();
+            World {
+                peers,
+                loc: LocRib::default(),
+                interner: Interner::default(),
+                out: OutQueue::default(),
+                ids,
+            }
+        }
+
+        fn cx(&mut self) -> Ctx<'_> {
+            Ctx {
+                peers: &mut self.peers,
+                loc: &mut self.loc,
+                interner: &mut self.interner,
+                out: &mut self.out,
+                cluster_id: Ipv4Addr::new(192, 0, 2, 100),
+            }
+        }
+
+        fn announce(&mut self, from: PeerId, prefix: Prefix) {
+            let a = self
+                .interner
+                .intern(RouteAttrs::new(Origin::Igp, Some(IpAddr::from([10, 0, 0, 9]))));
+            self.loc.upsert(prefix, from, 0, a, 0);
+        }
+
+        fn join(&mut self, groups: &mut Groups, key: &GroupKey, id: PeerId) -> usize {
+            let gi = groups.join(&mut self.cx(), key.clone(), id);
+            self.peers.get_mut(id).unwrap().group = Some(gi);
+            gi
+        }
+
+        fn conn(&self, id: PeerId) -> ConnId {
+            self.peers.get(id).unwrap().established.unwrap().0
+        }
+    }
+
+    fn key(role: Role) -> GroupKey {
+        GroupKey {
+            role,
+            local_as: 64512,
+            next_hop: None,
+            four_octet_as: false,
+            add_path_tx: FamilySet::EMPTY,
+            add_path_max: 1,
+            families: FamilySet::only(Family::Ipv4Unicast),
+            extended: false,
+            llgr: false,
+            enhanced_refresh: false,
+            export: Policy::default(),
+            solo: None,
+        }
+    }
+
+    fn prefix(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    /// The prefixes a message announces, or `None` for End-of-RIB.
+    fn announced(bytes: &Bytes) -> Option<Vec<Prefix>> {
+        let Ok(Message::Update(u)) = Message::decode(bytes, &DecodeCtx::default()) else {
+            panic!("not an UPDATE: {bytes:?}");
+        };
+        u.end_of_rib()
+            .is_none()
+            .then(|| u.announced().map(|(_, n)| n.prefix).collect())
+    }
+
+    #[test]
+    fn peers_with_one_key_share_a_group_that_goes_with_its_last_member() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b, c) = (w.ids[0], w.ids[1], w.ids[2]);
+        let g1 = w.join(&mut g, &key(Role::RrClient), a);
+        assert_eq!(w.join(&mut g, &key(Role::RrClient), b), g1);
+        let g2 = w.join(&mut g, &key(Role::NonClient), c);
+        assert_ne!(g1, g2);
+        assert_eq!(g.len(), 2);
+        g.leave(g1, a);
+        assert_eq!(g.len(), 2, "b is still a member");
+        g.leave(g1, b);
+        assert_eq!(g.len(), 1);
+        assert_eq!(
+            w.join(&mut g, &key(Role::RrClient), a),
+            g1,
+            "the free slot is reused"
+        );
+    }
+
+    #[test]
+    fn a_joining_member_walks_the_table_then_gets_end_of_rib_and_rejoins_the_stream() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b) = (w.ids[0], w.ids[1]);
+        w.announce(a, prefix("10.1.0.0/24"));
+        let gi = w.join(&mut g, &key(Role::RrClient), b);
+        let mut sent = Vec::new();
+        while let Some(o) = g.poll_catch_up(&mut w.cx(), false) {
+            let Output::Send { conn, bytes } = o else {
+                panic!("{o:?}")
+            };
+            assert_eq!(conn, w.conn(b));
+            sent.push(announced(&bytes));
+        }
+        assert_eq!(sent, [Some(vec![prefix("10.1.0.0/24")]), None]);
+        let grp = g.list[gi].as_ref().unwrap();
+        assert_eq!(grp.members, [b], "in the shared stream once up to date");
+        assert_eq!(w.peers.get(b).unwrap().stats.messages_sent, 2);
+    }
+
+    #[test]
+    fn end_of_rib_waits_once_for_changes_not_flushed_yet() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let b = w.ids[1];
+        w.join(&mut g, &key(Role::RrClient), b);
+        assert!(
+            g.poll_catch_up(&mut w.cx(), true).is_none(),
+            "parked until the flush"
+        );
+        g.flush(&mut w.cx(), &[]);
+        let Some(Output::Send { bytes, .. }) = g.poll_catch_up(&mut w.cx(), true) else {
+            panic!("End-of-RIB after the flush")
+        };
+        assert_eq!(announced(&bytes), None);
+    }
+
+    #[test]
+    fn a_flush_sends_a_new_route_to_every_member_but_its_source() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b, c) = (w.ids[0], w.ids[1], w.ids[2]);
+        for id in [a, b, c] {
+            w.join(&mut g, &key(Role::RrClient), id);
+        }
+        while g.poll_catch_up(&mut w.cx(), false).is_some() {}
+        let p = prefix("10.2.0.0/24");
+        w.announce(a, p);
+        g.flush(&mut w.cx(), &[p]);
+        let mut to = Vec::new();
+        while let Some(o) = w.out.pop_front() {
+            let Output::Send { conn, bytes } = o else {
+                panic!("{o:?}")
+            };
+            assert_eq!(announced(&bytes), Some(vec![p]));
+            to.push(conn);
+        }
+        assert_eq!(
+            to,
+            [w.conn(b), w.conn(c)],
+            "RFC 4456: never back to the client it came from"
+        );
+        let counts = g.adj_out_counts_of(0);
+        assert_eq!(counts.sent_to(a), [0, 0]);
+        assert_eq!(counts.sent_to(b), [1, 0]);
+        // Withdrawn: the prefix leaves the Adj-RIB-Out, and the Loc-RIB entry left empty goes.
+        w.loc.remove(&p, a, 0);
+        g.flush(&mut w.cx(), &[p]);
+        assert_eq!(g.adj_out_counts_of(0).sent_to(b), [0, 0]);
+        assert!(w.loc.map.get(&p).is_none());
+    }
+}
