@@ -41,7 +41,6 @@ use bytes::Bytes;
 
 use crate::attrs::Interner;
 use crate::attrs::RouteAttrs;
-use crate::best_path::{self, Candidate, Step, compare};
 use crate::config::{NextHopMode, Role};
 use crate::encode::{self, Export};
 #[cfg(doc)]
@@ -53,7 +52,7 @@ use crate::peers::Peers;
 use crate::pmap::PrefixMap;
 use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
-use crate::rib::{LocRib, Path, REJECTED, STALE_LLGR, Slots};
+use crate::rib::{self, LocRib, Path, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
 mod walk;
@@ -294,27 +293,6 @@ impl Batch {
     }
 }
 
-fn candidate<'a>(peers: &'a Peers, p: &'a Path) -> Candidate<'a> {
-    let peer = peers.get(p.peer);
-    Candidate {
-        attrs: &p.attrs,
-        ebgp: peer.is_some_and(Peer::is_ebgp),
-        peer_router_id: peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |x| x.remote_router_id),
-        peer_addr: peer.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |x| x.cfg.remote_addr),
-        llgr_stale: p.flags & STALE_LLGR != 0,
-        path_id: p.path_id,
-    }
-}
-
-/// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`]; paths
-/// the import policy rejected are no candidates.
-pub(crate) fn rank_paths(peers: &Peers, paths: &[Path], order: &mut Vec<usize>) {
-    best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
-    if paths.iter().any(|p| p.flags & REJECTED != 0) {
-        order.retain(|&i| paths[i].flags & REJECTED == 0);
-    }
-}
-
 /// Attribute sets modified by export policies during one flush, by (Loc-RIB set, modifications):
 /// each distinct result is built and interned once.
 pub(crate) type ExportCache = FastMap<(usize, usize), Arc<RouteAttrs>>;
@@ -434,27 +412,7 @@ impl Ctx<'_> {
             src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
         };
         let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
-        match key.role {
-            Role::Ebgp => Export {
-                ebgp_local_as: Some(key.local_as),
-                reflect: None,
-                next_hop: reflect::ebgp_next_hop(attrs.next_hop, key.next_hop),
-                default_local_pref: false,
-                strip_med: src_kind == Source::Ebgp,
-                four_octet_as: key.four_octet_as,
-            },
-            _ => Export {
-                ebgp_local_as: None,
-                // RFC 4456 section 8 adds ORIGINATOR_ID and CLUSTER_LIST when a route is
-                // reflected; a route this speaker originates is advertised, not reflected.
-                reflect: (src_kind != Source::Ebgp && src_kind != Source::Local)
-                    .then(|| (reflect::reflection_ids(attrs, src_rid), self.cluster_id)),
-                next_hop: key.next_hop,
-                default_local_pref: matches!(src_kind, Source::Ebgp | Source::Local),
-                strip_med: false,
-                four_octet_as: key.four_octet_as,
-            },
-        }
+        reflect::export_treatment(key, src_kind, src_rid, self.cluster_id, attrs)
     }
 
     /// Encodes announcement buckets into `packer`, returning (messages, excluded peer) runs.
@@ -533,15 +491,6 @@ impl GroupKey {
     }
 }
 
-/// The step of the decision process that ranked the best of `paths` (in the `order` of
-/// [`rank_paths`]) above the runner-up.
-pub(crate) fn best_step(peers: &Peers, paths: &[Path], order: &[usize]) -> Step {
-    match order {
-        [b, r, ..] => compare(&candidate(peers, &paths[*b]), &candidate(peers, &paths[*r])).1,
-        _ => Step::OnlyPath,
-    }
-}
-
 impl Groups {
     /// Adds established peer `id` to the group of `key` (created and filled from the Loc-RIB if
     /// new); the peer walks the group's table and gets End-of-RIB ([`walk`]). Returns the group.
@@ -577,7 +526,7 @@ impl Groups {
             if paths.is_empty() {
                 continue;
             }
-            rank_paths(peers, paths, &mut order);
+            rib::rank(peers, paths, &mut order);
             desired(
                 peers,
                 &key,
@@ -741,7 +690,7 @@ impl Groups {
         let mut cache = ExportCache::default();
         for prefix in dirty {
             let paths: &[Path] = cx.loc.map.get(prefix).map_or(&[], |s| s.as_slice());
-            rank_paths(cx.peers, paths, &mut order);
+            rib::rank(cx.peers, paths, &mut order);
             for (gi, g) in self.list.iter_mut().enumerate() {
                 let Some(g) = g.as_mut() else { continue };
                 desired(

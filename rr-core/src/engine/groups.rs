@@ -4,9 +4,7 @@
 //! parts of the engine they use, borrowed apart ([`Ctx`]).
 
 use super::*;
-use crate::best_path::Step;
-use crate::group::{self, Ctx, GroupKey};
-use crate::rib::Path;
+use crate::group::{Ctx, GroupKey};
 
 impl Engine {
     /// The update groups, and the parts of the engine they use.
@@ -28,17 +26,6 @@ impl Engine {
             cluster_id: *cluster_id,
         };
         (groups, cx)
-    }
-
-    /// Ranks `paths` best first into `order` (the decision process the flush runs); paths the
-    /// import policy rejected are left out.
-    pub(crate) fn rank(&self, paths: &[Path], order: &mut Vec<usize>) {
-        group::rank_paths(&self.peers, paths, order);
-    }
-
-    /// The step that ranked the best path of `paths` above the runner-up.
-    pub(crate) fn best_step(&self, paths: &[Path], order: &[usize]) -> Step {
-        group::best_step(&self.peers, paths, order)
     }
 
     fn group_key(&self, p: &Peer) -> Option<GroupKey> {

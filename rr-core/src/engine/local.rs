@@ -136,7 +136,7 @@ impl Engine {
     fn loc_best(&self, prefix: &Prefix) -> Option<Reported> {
         let paths = self.loc.map.get(prefix)?.as_slice();
         let mut order = Vec::new();
-        self.rank(paths, &mut order);
+        crate::rib::rank(&self.peers, paths, &mut order);
         let p = &paths[*order.first()?];
         Some(Reported {
             peer: p.peer,
@@ -155,7 +155,7 @@ impl Engine {
         let mut order = Vec::new();
         for prefix in self.dirty.iter() {
             let paths = self.loc.map.get(&prefix).map_or(&[][..], |s| s.as_slice());
-            self.rank(paths, &mut order);
+            crate::rib::rank(&self.peers, paths, &mut order);
             let best = order.first().map(|&i| &paths[i]);
             let changed = match (reported.get(&prefix), best) {
                 (None, None) => false,

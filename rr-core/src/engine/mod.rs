@@ -964,12 +964,12 @@ impl Engine {
             return None;
         }
         let mut order = Vec::new();
-        self.rank(paths, &mut order);
+        crate::rib::rank(&self.peers, paths, &mut order);
         if order.is_empty() {
             // Every path was rejected by import policy.
             return None;
         }
-        let step = self.best_step(paths, &order);
+        let step = crate::rib::best_step(&self.peers, paths, &order);
         Some(RouteInfo {
             prefix: *prefix,
             paths: order
