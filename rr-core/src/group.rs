@@ -521,8 +521,7 @@ impl Groups {
         let mut want = Vec::new();
         let mut cache = ExportCache::default();
         let peers = &*cx.peers;
-        for (prefix, slots) in cx.loc.map.iter() {
-            let paths = slots.as_slice();
+        for (prefix, paths) in cx.loc.iter() {
             if paths.is_empty() {
                 continue;
             }
@@ -689,7 +688,7 @@ impl Groups {
         let mut want = Vec::new();
         let mut cache = ExportCache::default();
         for prefix in dirty {
-            let paths: &[Path] = cx.loc.map.get(prefix).map_or(&[], |s| s.as_slice());
+            let paths = cx.loc.paths(prefix);
             rib::rank(cx.peers, paths, &mut order);
             for (gi, g) in self.list.iter_mut().enumerate() {
                 let Some(g) = g.as_mut() else { continue };
@@ -706,7 +705,7 @@ impl Groups {
                 diff_prefix(cx.peers, gi, g, &mut batches[gi], *prefix, paths, &want);
             }
             if paths.is_empty() {
-                cx.loc.map.remove(prefix);
+                cx.loc.remove_empty(prefix);
             }
         }
         for g in self.list.iter_mut().flatten() {
@@ -1201,6 +1200,6 @@ mod tests {
         w.loc.remove(&p, a, 0);
         g.flush(&mut w.cx(), &[p]);
         assert_eq!(g.adj_out_counts_of(0).sent_to(b), [0, 0]);
-        assert!(w.loc.map.get(&p).is_none());
+        assert_eq!(w.loc.len(), 0);
     }
 }

@@ -108,10 +108,47 @@ pub(crate) struct Path {
 /// Loc-RIB: every path per prefix.
 #[derive(Debug, Default)]
 pub(crate) struct LocRib {
-    pub(crate) map: PrefixMap<Slots<Path>>,
+    map: PrefixMap<Slots<Path>>,
 }
 
 impl LocRib {
+    /// The paths of `prefix` (none when it is not in the table).
+    #[inline]
+    pub(crate) fn paths(&self, prefix: &Prefix) -> &[Path] {
+        self.map.get(prefix).map_or(&[], Slots::as_slice)
+    }
+
+    /// Every prefix with its paths (unordered). A prefix whose last path went stays, without
+    /// paths, until the flush that saw it go drops it ([`LocRib::remove_empty`]).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Prefix, &[Path])> + '_ {
+        self.map.iter().map(|(p, s)| (p, s.as_slice()))
+    }
+
+    /// Prefixes in the table.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops `prefix` if it has no path left.
+    pub(crate) fn remove_empty(&mut self, prefix: &Prefix) {
+        if self.map.get(prefix).is_some_and(Slots::is_empty) {
+            self.map.remove(prefix);
+        }
+    }
+
+    /// Estimated heap bytes: the hash table, and the path lists of prefixes with several paths.
+    pub(crate) fn memory(&self) -> usize {
+        self.map.table_bytes()
+            + self
+                .map
+                .values()
+                .map(|s| match s {
+                    Slots::Many(v) => v.capacity() * std::mem::size_of::<Path>(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+    }
+
     /// Inserts or replaces the path of (`peer`, `path_id`).
     pub(crate) fn upsert(
         &mut self,
@@ -324,5 +361,24 @@ mod tests {
         let mut order = Vec::new();
         rank(&peers, &paths[..2], &mut order);
         assert_eq!(order, [1, 0], "router id 0.0.0.0 is the lowest");
+    }
+
+    #[test]
+    fn a_prefix_without_paths_stays_until_removed_when_empty() {
+        let mut l = LocRib::default();
+        let p: Prefix = "10.0.0.0/24".parse().unwrap();
+        let a = Arc::new(RouteAttrs::new(Origin::Igp, None));
+        assert!(l.paths(&p).is_empty());
+        l.upsert(p, PeerId(1), 0, a, 0);
+        l.remove_empty(&p);
+        assert_eq!((l.len(), l.paths(&p).len()), (1, 1), "not empty: kept");
+        l.remove(&p, PeerId(1), 0);
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            l.iter().map(|(q, paths)| (q, paths.len())).collect::<Vec<_>>(),
+            [(p, 0)]
+        );
+        l.remove_empty(&p);
+        assert_eq!(l.len(), 0);
     }
 }

@@ -134,7 +134,7 @@ impl Engine {
 
     /// The best path of `prefix` now.
     fn loc_best(&self, prefix: &Prefix) -> Option<Reported> {
-        let paths = self.loc.map.get(prefix)?.as_slice();
+        let paths = self.loc.paths(prefix);
         let mut order = Vec::new();
         crate::rib::rank(&self.peers, paths, &mut order);
         let p = &paths[*order.first()?];
@@ -154,7 +154,7 @@ impl Engine {
         };
         let mut order = Vec::new();
         for prefix in self.dirty.iter() {
-            let paths = self.loc.map.get(&prefix).map_or(&[][..], |s| s.as_slice());
+            let paths = self.loc.paths(&prefix);
             crate::rib::rank(&self.peers, paths, &mut order);
             let best = order.first().map(|&i| &paths[i]);
             let changed = match (reported.get(&prefix), best) {

@@ -926,16 +926,7 @@ impl Engine {
             m.adj_rib_in += p.adj_in.table_bytes()
                 + p.pre_policy.capacity() * (std::mem::size_of::<((Prefix, u32), Arc<RouteAttrs>)>() + 1);
         }
-        m.loc_rib = self.loc.map.table_bytes()
-            + self
-                .loc
-                .map
-                .values()
-                .map(|s| match s {
-                    crate::rib::Slots::Many(v) => v.capacity() * std::mem::size_of::<crate::rib::Path>(),
-                    _ => 0,
-                })
-                .sum::<usize>();
+        m.loc_rib = self.loc.memory();
         m.adj_rib_out = self.groups.memory();
         m.attr_sets = self.interner.len();
         m.attrs = self.interner.memory();
@@ -944,7 +935,7 @@ impl Engine {
 
     /// Number of prefixes in the Loc-RIB (counting those whose only paths the import policy rejected).
     pub fn loc_rib_len(&self) -> usize {
-        self.loc.map.len()
+        self.loc.len()
     }
 
     /// Number of distinct interned attribute sets.
@@ -959,7 +950,7 @@ impl Engine {
     /// ([`Engine::poll_output`] on an empty queue, or [`Engine::flush`]), and not at all while
     /// route selection is deferred ([`Engine::selection_deferred`]).
     pub fn route(&self, prefix: &Prefix) -> Option<RouteInfo> {
-        let paths = self.loc.map.get(prefix)?.as_slice();
+        let paths = self.loc.paths(prefix);
         if paths.is_empty() {
             return None;
         }
@@ -990,9 +981,8 @@ impl Engine {
     /// Every Loc-RIB prefix with a path the import policy accepted (unordered).
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
         self.loc
-            .map
             .iter()
-            .filter_map(|(p, s)| s.as_slice().iter().any(|r| r.flags & REJECTED == 0).then_some(p))
+            .filter_map(|(p, paths)| paths.iter().any(|r| r.flags & REJECTED == 0).then_some(p))
     }
 
     /// One page of the Loc-RIB in [`Prefix`] order (IPv4 before IPv6, then address, then length): the
@@ -1012,10 +1002,10 @@ impl Engine {
             return Vec::new();
         }
         // A max-heap of the `limit` smallest candidates: its top is the one to evict.
-        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.map.len()) + 1);
-        for (p, slots) in self.loc.map.iter() {
+        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.len()) + 1);
+        for (p, paths) in self.loc.iter() {
             // As `prefixes`: a prefix whose every path the import policy rejected is not listed.
-            if !slots.as_slice().iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
+            if !paths.iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
                 continue;
             }
             if heap.len() < limit {
