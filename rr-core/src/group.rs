@@ -78,35 +78,35 @@ pub(crate) struct GroupKey {
 
 /// A path as advertised by a group.
 #[derive(Clone, Debug)]
-pub(crate) struct OutRoute {
-    pub(crate) id: u32,
-    pub(crate) peer: PeerId,
-    pub(crate) attrs: Arc<RouteAttrs>,
+struct OutRoute {
+    id: u32,
+    peer: PeerId,
+    attrs: Arc<RouteAttrs>,
 }
 
 #[derive(Debug)]
-pub(crate) struct Group {
-    pub(crate) key: GroupKey,
+struct Group {
+    key: GroupKey,
     /// Members in sync with the Adj-RIB-Out.
-    pub(crate) members: Vec<PeerId>,
+    members: Vec<PeerId>,
     /// Members that asked for a route refresh of a family.
-    pub(crate) refreshing: Vec<(PeerId, Family)>,
+    refreshing: Vec<(PeerId, Family)>,
     /// Members moved here from another group (their export policy changed) and the keys whose
     /// advertised path differs between the two groups, sent to them alone at the next flush.
-    pub(crate) regrouped: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
-    pub(crate) adj_out: PrefixMap<Slots<OutRoute>>,
+    regrouped: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
+    adj_out: PrefixMap<Slots<OutRoute>>,
     /// The Adj-RIB-Out again, by bucket (family, attribute set, source peer), with each bucket's
     /// keys and encoded UPDATEs (see the module documentation).
-    pub(crate) buckets: FastMap<BucketKey, OutBucket>,
+    buckets: FastMap<BucketKey, OutBucket>,
     /// Members outside the shared stream (joining, congested or catching up) and the stamp order
     /// they walk ([`walk`]).
-    pub(crate) walk: walk::WalkState,
+    walk: walk::WalkState,
 }
 
 /// One bucket of a group's Adj-RIB-Out: the routes advertised with one attribute set from one
 /// source, their keys (sorted, for packing) and the cached encoding.
 #[derive(Debug)]
-pub(crate) struct OutBucket {
+struct OutBucket {
     attrs: Arc<RouteAttrs>,
     /// The (prefix, path id) keys of the bucket's routes.
     keys: BTreeSet<(Prefix, u32)>,
@@ -167,10 +167,10 @@ pub(crate) struct Groups {
     /// ([`Engine::poll_catch_up`]).
     ready: VecDeque<PeerId>,
     /// Messages handed in a row to the member at the front of `ready`.
-    pub(crate) burst: usize,
+    burst: usize,
     /// Joining members at the end of their walk while route changes wait for the next flush: their
     /// End-of-RIB waits for that flush, which puts them back in `ready`.
-    pub(crate) parked: Vec<PeerId>,
+    parked: Vec<PeerId>,
 }
 
 /// Prefix deliveries (changed prefixes x members of a group) above which a flush is not fanned out
@@ -259,8 +259,8 @@ impl Groups {
 /// Routes of one group's Adj-RIB-Out, by family index ([`Family::index`]).
 #[derive(Debug, Default)]
 pub(crate) struct OutCounts {
-    pub(crate) total: [usize; 2],
-    pub(crate) by_source: FastMap<PeerId, [usize; 2]>,
+    total: [usize; 2],
+    by_source: FastMap<PeerId, [usize; 2]>,
 }
 
 impl OutCounts {

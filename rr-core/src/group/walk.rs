@@ -41,7 +41,7 @@ const TOMBSTONES_PER_STEP: usize = 4096;
 
 /// A group's walk order and the members walking it.
 #[derive(Debug, Default)]
-pub(crate) struct WalkState {
+pub(super) struct WalkState {
     /// The newest stamp handed out.
     stamp: u64,
     /// Buckets and tombstones by stamp.
@@ -51,7 +51,7 @@ pub(crate) struct WalkState {
     /// Buckets changed in the current flush, placed at its end.
     touched: Vec<BucketKey>,
     /// Members outside the shared stream.
-    pub(crate) walkers: FastMap<PeerId, Walker>,
+    pub(super) walkers: FastMap<PeerId, Walker>,
     /// End-of-RIB of every family of the group, encoded once.
     eor: Option<Arc<[Bytes]>>,
 }
@@ -72,7 +72,7 @@ struct Tomb {
 
 /// One member's cursor.
 #[derive(Debug)]
-pub(crate) struct Walker {
+pub(super) struct Walker {
     /// Items up to this stamp were sent (or were not needed).
     after: u64,
     /// Tombstones up to this stamp concern changes the member never held (it joined, or fell behind,
