@@ -176,7 +176,7 @@ spec:
 "#
     );
     match Resource::from_yaml(&yaml)? {
-        Resource::BgpFilter(f) => Ok(f),
+        Resource::BgpFilter(f) => Ok(*f),
         other => Err(Error::invalid(
             other.id(),
             "kind",
@@ -254,18 +254,18 @@ pub async fn list_and_get(h: &dyn Harness) -> Outcome {
     let rev = op(C, "seed node", h.seed_node(&n).await)?;
     made.push((Resource::Node(n), rev));
     for r in [
-        Resource::BgpPeer(sample_peer("conf-list-peer", 65010)),
-        Resource::BgpConfiguration(sample_config("conf-list-config")),
+        Resource::from(sample_peer("conf-list-peer", 65010)),
+        Resource::from(sample_config("conf-list-config")),
     ] {
         let rev = op(C, &format!("create {}", r.id()), s.create(&r).await)?;
         made.push((r, rev));
     }
     if let Some(pool) = sample_pool("conf-list-pool") {
-        let r = Resource::IpPool(pool);
+        let r = Resource::from(pool);
         let rev = op(C, "create pool", s.create(&r).await)?;
         made.push((r, rev));
     }
-    let r = Resource::BgpFilter(op(C, "sample filter", sample_filter("conf-list-filter"))?);
+    let r = Resource::from(op(C, "sample filter", sample_filter("conf-list-filter"))?);
     let rev = op(C, "create filter", s.create(&r).await)?;
     made.push((r, rev));
     for (r, rev) in &made {
@@ -340,7 +340,7 @@ pub async fn list_and_get(h: &dyn Harness) -> Outcome {
 pub async fn cas_conflict(h: &dyn Harness) -> Outcome {
     const C: &str = "cas_conflict";
     let s = h.store();
-    let p1 = Resource::BgpPeer(sample_peer("conf-cas-peer", 65020));
+    let p1 = Resource::from(sample_peer("conf-cas-peer", 65020));
     let r1 = op(C, "create", s.create(&p1).await)?;
     match s.create(&p1).await {
         Err(Error::AlreadyExists {
@@ -353,10 +353,10 @@ pub async fn cas_conflict(h: &dyn Harness) -> Outcome {
             ));
         }
     }
-    let p2 = Resource::BgpPeer(sample_peer("conf-cas-peer", 65021));
+    let p2 = Resource::from(sample_peer("conf-cas-peer", 65021));
     let r2 = op(C, "update at current revision", s.update(&p2, r1).await)?;
     ensure!(C, r2 > r1, "update revision {r2} not after {r1}");
-    let p3 = Resource::BgpPeer(sample_peer("conf-cas-peer", 65022));
+    let p3 = Resource::from(sample_peer("conf-cas-peer", 65022));
     match s.update(&p3, r1).await {
         Err(Error::Conflict { expected, actual, .. }) => {
             ensure!(
@@ -410,7 +410,7 @@ pub async fn cas_conflict(h: &dyn Harness) -> Outcome {
 pub async fn watch_events(h: &dyn Harness) -> Outcome {
     const C: &str = "watch_events";
     let s = h.store();
-    let pre = Resource::BgpPeer(sample_peer("conf-watch-pre", 65030));
+    let pre = Resource::from(sample_peer("conf-watch-pre", 65030));
     op(C, "create pre-existing", s.create(&pre).await)?;
     let mut w = op(C, "watch", s.watch(None).await)?;
     let first = next_event(C, h, &mut w).await?;
@@ -427,7 +427,7 @@ pub async fn watch_events(h: &dyn Harness) -> Outcome {
     })
     .await?;
 
-    let p = Resource::BgpPeer(sample_peer("conf-watch-peer", 65031));
+    let p = Resource::from(sample_peer("conf-watch-peer", 65031));
     let r1 = op(C, "create", s.create(&p).await)?;
     let ev = wait_for(
         C,
@@ -452,7 +452,7 @@ pub async fn watch_events(h: &dyn Harness) -> Outcome {
             r1
         );
     }
-    let p2 = Resource::BgpPeer(sample_peer("conf-watch-peer", 65032));
+    let p2 = Resource::from(sample_peer("conf-watch-peer", 65032));
     let r2 = op(C, "update", s.update(&p2, r1).await)?;
     let ev = wait_for(
         C,
@@ -511,7 +511,7 @@ pub async fn watch_from_revision(h: &dyn Harness) -> Outcome {
     const C: &str = "watch_from_revision";
     let s = h.store();
     let listing = op(C, "list", s.list(Kind::BgpPeer).await)?;
-    let p = Resource::BgpPeer(sample_peer("conf-from-peer", 65040));
+    let p = Resource::from(sample_peer("conf-from-peer", 65040));
     let r = op(C, "create", s.create(&p).await)?;
     let mut w = op(C, "watch", s.watch(Some(listing.revision)).await)?;
     let ev = wait_for(C, h, &mut w, "the change after the listing", |e| match e {
@@ -536,9 +536,9 @@ pub async fn resync(h: &dyn Harness) -> Outcome {
     const C: &str = "resync";
     let s = h.store();
     let old = op(C, "list", s.list(Kind::BgpPeer).await)?.revision;
-    let a = Resource::BgpPeer(sample_peer("conf-resync-a", 65050));
+    let a = Resource::from(sample_peer("conf-resync-a", 65050));
     op(C, "create a", s.create(&a).await)?;
-    let b = Resource::BgpPeer(sample_peer("conf-resync-b", 65051));
+    let b = Resource::from(sample_peer("conf-resync-b", 65051));
     op(C, "create b", s.create(&b).await)?;
     op(
         C,
@@ -568,7 +568,7 @@ pub async fn resync(h: &dyn Harness) -> Outcome {
         matches!(e, WatchEvent::Status(SyncStatus::Synced))
     })
     .await?;
-    let c = Resource::BgpPeer(sample_peer("conf-resync-c", 65052));
+    let c = Resource::from(sample_peer("conf-resync-c", 65052));
     op(C, "create c", s.create(&c).await)?;
     wait_for(
         C,
@@ -595,7 +595,7 @@ pub async fn resync(h: &dyn Harness) -> Outcome {
 pub async fn invalid_record(h: &dyn Harness) -> Outcome {
     const C: &str = "invalid_record";
     let s = h.store();
-    let good = Resource::BgpPeer(sample_peer("conf-invalid-good", 65060));
+    let good = Resource::from(sample_peer("conf-invalid-good", 65060));
     op(C, "create good", s.create(&good).await)?;
     let mut w = op(C, "watch", s.watch(None).await)?;
     wait_for(C, h, &mut w, "Status(Synced)", |e| {
@@ -644,7 +644,7 @@ pub async fn invalid_record(h: &dyn Harness) -> Outcome {
         listing.invalid
     );
     // A valid write after the invalid record is still delivered.
-    let after = Resource::BgpPeer(sample_peer("conf-invalid-after", 65061));
+    let after = Resource::from(sample_peer("conf-invalid-after", 65061));
     op(C, "create after", s.create(&after).await)?;
     wait_for(
         C,

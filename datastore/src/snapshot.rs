@@ -73,10 +73,10 @@ impl Snapshot {
         let name = r.name().to_string();
         match r {
             Resource::Node(v) => put(&mut self.nodes, name, v),
-            Resource::BgpPeer(v) => put(&mut self.peers, name, v),
-            Resource::BgpConfiguration(v) => put(&mut self.configs, name, v),
-            Resource::IpPool(v) => put(&mut self.pools, name, v),
-            Resource::BgpFilter(v) => put(&mut self.filters, name, v),
+            Resource::BgpPeer(v) => put(&mut self.peers, name, *v),
+            Resource::BgpConfiguration(v) => put(&mut self.configs, name, *v),
+            Resource::IpPool(v) => put(&mut self.pools, name, *v),
+            Resource::BgpFilter(v) => put(&mut self.filters, name, *v),
         }
     }
 
@@ -95,10 +95,10 @@ impl Snapshot {
     pub fn get(&self, kind: Kind, name: &str) -> Option<Resource> {
         match kind {
             Kind::Node => self.nodes.get(name).cloned().map(Resource::Node),
-            Kind::BgpPeer => self.peers.get(name).cloned().map(Resource::BgpPeer),
-            Kind::BgpConfiguration => self.configs.get(name).cloned().map(Resource::BgpConfiguration),
-            Kind::IpPool => self.pools.get(name).cloned().map(Resource::IpPool),
-            Kind::BgpFilter => self.filters.get(name).cloned().map(Resource::BgpFilter),
+            Kind::BgpPeer => self.peers.get(name).cloned().map(Resource::from),
+            Kind::BgpConfiguration => self.configs.get(name).cloned().map(Resource::from),
+            Kind::IpPool => self.pools.get(name).cloned().map(Resource::from),
+            Kind::BgpFilter => self.filters.get(name).cloned().map(Resource::from),
         }
     }
 
@@ -106,10 +106,10 @@ impl Snapshot {
     pub fn resources(&self) -> Vec<Resource> {
         let mut out = Vec::with_capacity(self.len());
         out.extend(self.nodes.values().cloned().map(Resource::Node));
-        out.extend(self.peers.values().cloned().map(Resource::BgpPeer));
-        out.extend(self.configs.values().cloned().map(Resource::BgpConfiguration));
-        out.extend(self.pools.values().cloned().map(Resource::IpPool));
-        out.extend(self.filters.values().cloned().map(Resource::BgpFilter));
+        out.extend(self.peers.values().cloned().map(Resource::from));
+        out.extend(self.configs.values().cloned().map(Resource::from));
+        out.extend(self.pools.values().cloned().map(Resource::from));
+        out.extend(self.filters.values().cloned().map(Resource::from));
         out
     }
 

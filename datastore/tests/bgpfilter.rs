@@ -67,7 +67,7 @@ fn every_field_parses_and_round_trips() {
     }
 
     // Written as calicoctl writes it, and read back the same.
-    let r = Resource::BgpFilter(f.clone());
+    let r = Resource::from(f.clone());
     let json = r.to_json();
     assert!(json.contains(r#""kind":"BGPFilter""#), "{json}");
     assert!(
@@ -99,7 +99,7 @@ fn kind_names_and_lowercase_actions() {
     assert_eq!(f.spec.export_v4[0].action, FilterAction::Accept);
     // An empty spec is a valid filter.
     let empty = Resource::from_yaml(&filter_yaml("  {}\n")).unwrap();
-    assert_eq!(empty, Resource::BgpFilter(BgpFilter::new("f")));
+    assert_eq!(empty, Resource::from(BgpFilter::new("f")));
 }
 
 #[test]

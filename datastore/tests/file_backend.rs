@@ -71,7 +71,7 @@ async fn missing_file_is_reported_and_first_write_creates_it() {
         other => panic!("a missing file is not an empty datastore: {other:?}"),
     }
     let peer = conformance::sample_peer("p", 65001);
-    store.create(&Resource::BgpPeer(peer.clone())).await.unwrap();
+    store.create(&Resource::from(peer.clone())).await.unwrap();
     assert!(matches!(next(&mut w).await, WatchEvent::Applied(_)));
     assert_eq!(next(&mut w).await, WatchEvent::Status(SyncStatus::Synced));
     let text = std::fs::read_to_string(&path).unwrap();
@@ -82,7 +82,7 @@ async fn missing_file_is_reported_and_first_write_creates_it() {
     // Another process opening the file sees the same object.
     let other = FileDatastore::open(&path).unwrap();
     let got = other.get(Kind::BgpPeer, "p").await.unwrap();
-    assert_eq!(got.value, Resource::BgpPeer(peer));
+    assert_eq!(got.value, Resource::from(peer));
 }
 
 #[tokio::test]
@@ -365,7 +365,7 @@ async fn missing_or_empty_file_keeps_the_last_good_state() {
     assert!(store.list(Kind::Node).await.unwrap().resources.is_empty());
     // Deleting the last object through the store writes the explicit form, not an empty file.
     let peer = conformance::sample_peer("p", 65001);
-    store.create(&Resource::BgpPeer(peer)).await.unwrap();
+    store.create(&Resource::from(peer)).await.unwrap();
     store.delete(Kind::BgpPeer, "p", None).await.unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),

@@ -453,7 +453,7 @@ async fn api_group_selection_v1_v3_both_and_env_override() {
         ["v3-peer"]
     );
     // Writes go to the selected group too.
-    ds.create(&Resource::BgpPeer(BgpPeer::new("created")))
+    ds.create(&Resource::from(BgpPeer::new("created")))
         .await
         .expect("create");
     assert!(
@@ -603,9 +603,9 @@ async fn writes_are_compare_and_swap_on_resource_version() {
     // CRDs: create, conflicting create, CAS update, stale update, CAS delete.
     let mut p = BgpPeer::new("p1");
     p.spec.peer_selector = Some("has(route-reflector)".parse().expect("selector"));
-    let r1 = ds.create(&Resource::BgpPeer(p.clone())).await.expect("create");
+    let r1 = ds.create(&Resource::from(p.clone())).await.expect("create");
     assert!(matches!(
-        ds.create(&Resource::BgpPeer(p.clone())).await,
+        ds.create(&Resource::from(p.clone())).await,
         Err(Error::AlreadyExists { .. })
     ));
     let stored = server
@@ -617,17 +617,14 @@ async fn writes_are_compare_and_swap_on_resource_version() {
 
     p.spec.as_number = None;
     p.spec.node_selector = Some("all()".parse().expect("selector"));
-    let r2 = ds
-        .update(&Resource::BgpPeer(p.clone()), r1)
-        .await
-        .expect("update");
+    let r2 = ds.update(&Resource::from(p.clone()), r1).await.expect("update");
     assert!(r2 > r1);
-    match ds.update(&Resource::BgpPeer(p.clone()), r1).await {
+    match ds.update(&Resource::from(p.clone()), r1).await {
         Err(Error::Conflict { expected, actual, .. }) => assert_eq!((expected, actual), (r1, Some(r2))),
         other => panic!("expected Conflict, got {other:?}"),
     }
     assert!(matches!(
-        ds.update(&Resource::BgpPeer(BgpPeer::new("ghost")), r1).await,
+        ds.update(&Resource::from(BgpPeer::new("ghost")), r1).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
@@ -749,11 +746,11 @@ async fn the_backend_only_uses_the_declared_permissions() {
     let cur = ds.get(Kind::Node, "n1").await.expect("get");
     ds.update(&cur.value, cur.revision).await.expect("update node");
     let r = ds
-        .create(&Resource::BgpPeer(BgpPeer::new("p")))
+        .create(&Resource::from(BgpPeer::new("p")))
         .await
         .expect("create");
     let r = ds
-        .update(&Resource::BgpPeer(BgpPeer::new("p")), r)
+        .update(&Resource::from(BgpPeer::new("p")), r)
         .await
         .expect("update");
     ds.delete(Kind::BgpPeer, "p", Some(r)).await.expect("delete");

@@ -796,7 +796,7 @@ fn significant_changes_only() {
     ));
     assert!(significant_change(None, Some(&n1)));
     assert!(significant_change(Some(&n1), None));
-    let pool = Resource::IpPool(datastore::conformance::sample_pool("p").unwrap());
+    let pool = Resource::from(datastore::conformance::sample_pool("p").unwrap());
     assert!(!significant_change(None, Some(&pool)));
 }
 

@@ -13,7 +13,7 @@ fn filter(yaml_spec: &str, name: &str) -> BgpFilter {
         "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {{name: {name}}}\nspec:\n{yaml_spec}"
     );
     match Resource::from_yaml(&y).unwrap() {
-        Resource::BgpFilter(f) => f,
+        Resource::BgpFilter(f) => *f,
         other => panic!("{other:?}"),
     }
 }
@@ -30,7 +30,7 @@ fn view(prefix: &str) -> RouteView<'static> {
 }
 
 fn snap(filters: Vec<BgpFilter>) -> Snapshot {
-    Snapshot::from_resources(filters.into_iter().map(Resource::BgpFilter))
+    Snapshot::from_resources(filters.into_iter().map(Resource::from))
 }
 
 #[test]

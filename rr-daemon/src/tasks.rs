@@ -145,7 +145,7 @@ pub(crate) enum Answer {
 
 struct PeerEntry {
     id: PeerId,
-    spec: PeerSpec,
+    spec: Arc<PeerSpec>,
     /// Messages and NOTIFICATIONs to and from the peer, for the metrics.
     wire: WireCounts,
     /// When the last established session ended (wall clock, for `rr-cli peers`).

@@ -174,19 +174,27 @@ impl fmt::Display for Kind {
 }
 
 /// Any resource of the kinds in [`Kind`].
+///
+/// Nodes, by far the most numerous resource of a large cluster, are stored inline; the other kinds are boxed so
+/// that a stored Node costs the size of a Node and not that of the largest kind (a BGPPeer is about 2.7 times
+/// larger).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "Node is the variant nearly every stored Resource is: boxing it would add an allocation per Node"
+)]
 pub enum Resource {
     /// A Node.
     Node(Node),
     /// A BGPPeer.
-    BgpPeer(BgpPeer),
+    BgpPeer(Box<BgpPeer>),
     /// A BGPConfiguration.
-    BgpConfiguration(BgpConfiguration),
+    BgpConfiguration(Box<BgpConfiguration>),
     /// An IPPool.
-    IpPool(IpPool),
+    IpPool(Box<IpPool>),
     /// A BGPFilter.
-    BgpFilter(BgpFilter),
+    BgpFilter(Box<BgpFilter>),
 }
 
 impl From<Node> for Resource {
@@ -196,23 +204,23 @@ impl From<Node> for Resource {
 }
 impl From<BgpPeer> for Resource {
     fn from(v: BgpPeer) -> Self {
-        Resource::BgpPeer(v)
+        Resource::BgpPeer(Box::new(v))
     }
 }
 impl From<BgpConfiguration> for Resource {
     fn from(v: BgpConfiguration) -> Self {
-        Resource::BgpConfiguration(v)
+        Resource::BgpConfiguration(Box::new(v))
     }
 }
 impl From<IpPool> for Resource {
     fn from(v: IpPool) -> Self {
-        Resource::IpPool(v)
+        Resource::IpPool(Box::new(v))
     }
 }
 
 impl From<BgpFilter> for Resource {
     fn from(v: BgpFilter) -> Self {
-        Resource::BgpFilter(v)
+        Resource::BgpFilter(Box::new(v))
     }
 }
 
@@ -311,7 +319,7 @@ impl Resource {
                 p.spec
                     .validate()
                     .map_err(|(field, value, reason)| Error::invalid(&rid, field, value, reason))?;
-                Resource::BgpPeer(p)
+                Resource::from(p)
             }
             Kind::BgpConfiguration => Resource::BgpConfiguration(typed(&rid, &v)?),
             Kind::IpPool => Resource::IpPool(typed(&rid, &v)?),
@@ -320,7 +328,7 @@ impl Resource {
                 f.spec
                     .validate()
                     .map_err(|(field, value, reason)| Error::invalid(&rid, field, value, reason))?;
-                Resource::BgpFilter(f)
+                Resource::from(f)
             }
         };
         if r.name().is_empty() {
@@ -466,5 +474,22 @@ impl<'de> Deserialize<'de> for Resource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
         Resource::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Node, Resource};
+
+    /// A stored Node costs the size of a Node, not that of the largest kind (a BGPPeer is about 2.7 times larger):
+    /// with 20,000 Nodes the datastore's copies of them are about 8 MB smaller.
+    #[test]
+    fn a_resource_is_no_larger_than_a_node() {
+        assert!(
+            size_of::<Resource>() <= size_of::<Node>() + 8,
+            "Resource {} bytes, Node {} bytes",
+            size_of::<Resource>(),
+            size_of::<Node>()
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Control API answers and metric gauges, computed on the engine task (the only owner of the engine).
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use control_api::{
@@ -337,16 +338,17 @@ impl EngineTask {
             attribute_sets: e.attr_sets(),
             ..Snapshot::default()
         };
-        for p in e.peers() {
+        let peers = e.peers();
+        snap.peers.reserve_exact(self.peers.len());
+        for p in peers {
             let entry = self.peers.get(&p.id);
             let up = p.state == State::Established;
             if let Some(g) = p.update_group.filter(|_| up) {
                 *snap.update_groups.entry(g).or_default() += 1;
             }
             snap.peers.push(PeerSample {
-                name: entry.map_or_else(|| p.config.remote_addr.to_string(), |e| e.spec.name.clone()),
-                address: p.config.remote_addr.to_string(),
-                role: entry.map_or_else(String::new, |e| e.spec.role.to_string()),
+                spec: entry.map(|e| Arc::clone(&e.spec)),
+                address: p.config.remote_addr,
                 state: mib_state(p.state),
                 uptime_secs: p.established_since.map_or(0.0, |t| (now - t).as_secs_f64()),
                 received: p.received_by_family,

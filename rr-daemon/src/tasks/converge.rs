@@ -77,12 +77,13 @@ impl EngineTask {
             let addr = spec.addr;
             let known = self.engine.as_ref().and_then(|e| e.peer_by_addr(addr));
             match known.and_then(|id| self.peers.get_mut(&id)) {
-                Some(entry) if entry.spec == spec => {}
+                // Unchanged: keep the new copy, so the entry and the reconciler's last `Desired` share one.
+                Some(entry) if entry.spec == spec => entry.spec = spec,
                 Some(entry) => {
                     let id = entry.id;
                     let md5_changed = entry.spec.password != spec.password;
                     let cfg_changed = entry.spec.config != spec.config;
-                    entry.spec = spec.clone();
+                    entry.spec = Arc::clone(&spec);
                     if md5_changed {
                         self.set_listener_md5(addr, spec.password.as_deref());
                     }

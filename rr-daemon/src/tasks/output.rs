@@ -325,7 +325,7 @@ impl EngineTask {
     }
 
     pub(super) fn spec_of(&self, id: PeerId) -> Option<&PeerSpec> {
-        self.peers.get(&id).map(|p| &p.spec)
+        self.peers.get(&id).map(|p| &*p.spec)
     }
 }
 
