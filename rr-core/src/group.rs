@@ -33,7 +33,7 @@
 //! a member, and the caller decides how much output may be queued at once.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bgp_wire::{AttrBlock, EncodeCtx, MpNextHop, Nlri, RouteRefreshSubtype, UpdatePacker};
@@ -41,16 +41,18 @@ use bytes::Bytes;
 
 use crate::attrs::Interner;
 use crate::attrs::RouteAttrs;
-use crate::best_path::{self, Candidate, Step, compare};
 use crate::config::{NextHopMode, Role};
 use crate::encode::{self, Export};
-use crate::engine::{Engine, Peer};
+#[cfg(doc)]
+use crate::engine::Engine;
+use crate::engine::{OutQueue, Peer};
 use crate::hash::{FastMap, FastSet};
 use crate::output::Output;
+use crate::peers::Peers;
 use crate::pmap::PrefixMap;
 use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
-use crate::rib::{Path, REJECTED, STALE_LLGR, Slots};
+use crate::rib::{self, LocRib, Path, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
 mod walk;
@@ -76,35 +78,35 @@ pub(crate) struct GroupKey {
 
 /// A path as advertised by a group.
 #[derive(Clone, Debug)]
-pub(crate) struct OutRoute {
-    pub(crate) id: u32,
-    pub(crate) peer: PeerId,
-    pub(crate) attrs: Arc<RouteAttrs>,
+struct OutRoute {
+    id: u32,
+    peer: PeerId,
+    attrs: Arc<RouteAttrs>,
 }
 
 #[derive(Debug)]
-pub(crate) struct Group {
-    pub(crate) key: GroupKey,
+struct Group {
+    key: GroupKey,
     /// Members in sync with the Adj-RIB-Out.
-    pub(crate) members: Vec<PeerId>,
+    members: Vec<PeerId>,
     /// Members that asked for a route refresh of a family.
-    pub(crate) refreshing: Vec<(PeerId, Family)>,
+    refreshing: Vec<(PeerId, Family)>,
     /// Members moved here from another group (their export policy changed) and the keys whose
     /// advertised path differs between the two groups, sent to them alone at the next flush.
-    pub(crate) regrouped: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
-    pub(crate) adj_out: PrefixMap<Slots<OutRoute>>,
+    regrouped: Vec<(PeerId, FastSet<(Prefix, u32)>)>,
+    adj_out: PrefixMap<Slots<OutRoute>>,
     /// The Adj-RIB-Out again, by bucket (family, attribute set, source peer), with each bucket's
     /// keys and encoded UPDATEs (see the module documentation).
-    pub(crate) buckets: FastMap<BucketKey, OutBucket>,
+    buckets: FastMap<BucketKey, OutBucket>,
     /// Members outside the shared stream (joining, congested or catching up) and the stamp order
     /// they walk ([`walk`]).
-    pub(crate) walk: walk::WalkState,
+    walk: walk::WalkState,
 }
 
 /// One bucket of a group's Adj-RIB-Out: the routes advertised with one attribute set from one
 /// source, their keys (sorted, for packing) and the cached encoding.
 #[derive(Debug)]
-pub(crate) struct OutBucket {
+struct OutBucket {
     attrs: Arc<RouteAttrs>,
     /// The (prefix, path id) keys of the bucket's routes.
     keys: BTreeSet<(Prefix, u32)>,
@@ -165,10 +167,10 @@ pub(crate) struct Groups {
     /// ([`Engine::poll_catch_up`]).
     ready: VecDeque<PeerId>,
     /// Messages handed in a row to the member at the front of `ready`.
-    pub(crate) burst: usize,
+    burst: usize,
     /// Joining members at the end of their walk while route changes wait for the next flush: their
     /// End-of-RIB waits for that flush, which puts them back in `ready`.
-    pub(crate) parked: Vec<PeerId>,
+    parked: Vec<PeerId>,
 }
 
 /// Prefix deliveries (changed prefixes x members of a group) above which a flush is not fanned out
@@ -189,9 +191,7 @@ impl Groups {
                 continue;
             }
             for id in std::mem::take(&mut g.members) {
-                if g.walk.start_ready(id) {
-                    self.ready.push_back(id);
-                }
+                g.walk.start_queued(id, false, &mut self.ready);
             }
         }
     }
@@ -259,8 +259,8 @@ impl Groups {
 /// Routes of one group's Adj-RIB-Out, by family index ([`Family::index`]).
 #[derive(Debug, Default)]
 pub(crate) struct OutCounts {
-    pub(crate) total: [usize; 2],
-    pub(crate) by_source: FastMap<PeerId, [usize; 2]>,
+    total: [usize; 2],
+    by_source: FastMap<PeerId, [usize; 2]>,
 }
 
 impl OutCounts {
@@ -293,27 +293,6 @@ impl Batch {
     }
 }
 
-fn candidate<'a>(peers: &'a [Option<Peer>], p: &'a Path) -> Candidate<'a> {
-    let peer = peers.get(p.peer.slot()).and_then(Option::as_ref);
-    Candidate {
-        attrs: &p.attrs,
-        ebgp: peer.is_some_and(Peer::is_ebgp),
-        peer_router_id: peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |x| x.remote_router_id),
-        peer_addr: peer.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |x| x.cfg.remote_addr),
-        llgr_stale: p.flags & STALE_LLGR != 0,
-        path_id: p.path_id,
-    }
-}
-
-/// Ranks `paths` best first into `order` with the decision process of [`crate::best_path`]; paths
-/// the import policy rejected are no candidates.
-fn rank_paths(peers: &[Option<Peer>], paths: &[Path], order: &mut Vec<usize>) {
-    best_path::rank_with(paths.len(), |i| candidate(peers, &paths[i]), order);
-    if paths.iter().any(|p| p.flags & REJECTED != 0) {
-        order.retain(|&i| paths[i].flags & REJECTED == 0);
-    }
-}
-
 /// Attribute sets modified by export policies during one flush, by (Loc-RIB set, modifications):
 /// each distinct result is built and interned once.
 pub(crate) type ExportCache = FastMap<(usize, usize), Arc<RouteAttrs>>;
@@ -321,7 +300,7 @@ pub(crate) type ExportCache = FastMap<(usize, usize), Arc<RouteAttrs>>;
 /// What a group sends of one path: `None` when its export policy rejects it, else the attributes
 /// to send (`Some(None)`: the Loc-RIB's, unchanged).
 fn export_policy(
-    peers: &[Option<Peer>],
+    peers: &Peers,
     key: &GroupKey,
     prefix: Prefix,
     p: &Path,
@@ -331,10 +310,7 @@ fn export_policy(
     if key.export.is_pass_through() {
         return Some(None);
     }
-    let source = peers
-        .get(p.peer.slot())
-        .and_then(Option::as_ref)
-        .map(|s| s.cfg.remote_addr);
+    let source = peers.get(p.peer).map(|s| s.cfg.remote_addr);
     let ctx = RouteContext {
         prefix,
         attrs: &p.attrs,
@@ -358,11 +334,11 @@ fn export_policy(
 /// the export policy changed them).
 pub(crate) type Want = (u32, usize, Option<Arc<RouteAttrs>>);
 
-fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
+fn exportable(peers: &Peers, key: &GroupKey, p: &Path) -> bool {
     let source = if p.peer == PeerId::LOCAL {
         Source::Local
     } else {
-        let Some(src) = peers.get(p.peer.slot()).and_then(Option::as_ref) else {
+        let Some(src) = peers.get(p.peer) else {
             return false;
         };
         Source::from(src.cfg.role)
@@ -376,7 +352,7 @@ fn exportable(peers: &[Option<Peer>], key: &GroupKey, p: &Path) -> bool {
 /// The paths a group should advertise for a prefix ([`Want`]).
 #[allow(clippy::too_many_arguments)]
 fn desired(
-    peers: &[Option<Peer>],
+    peers: &Peers,
     key: &GroupKey,
     prefix: Prefix,
     paths: &[Path],
@@ -413,25 +389,76 @@ fn desired(
     }
 }
 
-impl Engine {
-    pub(crate) fn rank(&self, paths: &[Path], order: &mut Vec<usize>) {
-        rank_paths(&self.peers, paths, order);
+/// What the update groups use of the rest of the engine for one call, borrowed from it field by
+/// field: the peer table (the source of each path: role, router id, address; each member's
+/// connection and message counter), the Loc-RIB (read; a flush also drops the prefixes it finds
+/// without paths), the attribute interner (results of export policies) and the output queue.
+pub(crate) struct Ctx<'a> {
+    pub(crate) peers: &'a mut Peers,
+    pub(crate) loc: &'a mut LocRib,
+    pub(crate) interner: &'a mut Interner,
+    pub(crate) out: &'a mut OutQueue,
+    /// The cluster id reflected routes carry (RFC 4456 section 8).
+    pub(crate) cluster_id: Ipv4Addr,
+}
+
+impl Ctx<'_> {
+    /// The export treatment of a route from `src` with `attrs` for a group of `key`.
+    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {
+        let src_peer = self.peers.get(src);
+        let src_kind = if src == PeerId::LOCAL {
+            Source::Local
+        } else {
+            src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
+        };
+        let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
+        reflect::export_treatment(key, src_kind, src_rid, self.cluster_id, attrs)
     }
 
-    pub(crate) fn best_step(&self, paths: &[Path], order: &[usize]) -> Step {
-        match order {
-            [b, r, ..] => {
-                compare(
-                    &candidate(&self.peers, &paths[*b]),
-                    &candidate(&self.peers, &paths[*r]),
-                )
-                .1
-            }
-            _ => Step::OnlyPath,
+    /// Encodes announcement buckets into `packer`, returning (messages, excluded peer) runs.
+    fn encode_buckets(&self, key: &GroupKey, ann: Buckets, out: &mut Vec<(Bytes, PeerId)>) {
+        let mut blk = AttrBlock::new();
+        let mut buckets: Vec<_> = ann.into_iter().collect();
+        // Deterministic order (hash map iteration is not).
+        buckets.sort_unstable_by(|a, b| (a.0.0, a.0.2, &a.1.1.first()).cmp(&(b.0.0, b.0.2, &b.1.1.first())));
+        for ((fam, _, src), (attrs, nlri)) in buckets {
+            let ex = self.export_for(key, src, &attrs);
+            let msgs = encode_nlri(key, fam, &attrs, &ex, nlri, &mut blk);
+            out.extend(msgs.into_iter().map(|m| (m, src)));
         }
     }
 
-    fn group_key(&self, p: &Peer) -> Option<GroupKey> {
+    /// Queues `msgs` for every established peer of `to` (each message skips its source), as one
+    /// queue entry.
+    fn fan_out(&mut self, to: &[PeerId], msgs: Vec<(Bytes, Option<PeerId>)>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let conns: Vec<(PeerId, ConnId)> = to
+            .iter()
+            .filter_map(|&id| Some((id, self.peers.get(id)?.established?.0)))
+            .collect();
+        for (id, n) in self.out.fan(conns, msgs) {
+            if let Some(p) = self.peers.get_mut(id) {
+                p.stats.messages_sent += n as u64;
+            }
+        }
+    }
+
+    fn send_to(&mut self, to: PeerId, bytes: Bytes) {
+        if let Some(p) = self.peers.get_mut(to)
+            && let Some((conn, _)) = p.established
+        {
+            p.stats.messages_sent += 1;
+            self.out.push_back(Output::Send { conn, bytes });
+        }
+    }
+}
+
+impl GroupKey {
+    /// The key of peer `p`'s group: `None` before it negotiated a session. `engine_as` is the
+    /// engine's AS; without `update_groups` every peer is alone in its group.
+    pub(crate) fn of(p: &Peer, engine_as: u32, update_groups: bool) -> Option<GroupKey> {
         let neg = p.neg.as_ref()?;
         // BIRD's `next hop self` / `next hop keep`: Auto rewrites towards eBGP only.
         let nh_self = match p.cfg.next_hop {
@@ -441,7 +468,7 @@ impl Engine {
         };
         Some(GroupKey {
             role: p.cfg.role,
-            local_as: p.local_as(self.cfg.local_as),
+            local_as: p.local_as(engine_as),
             next_hop: if nh_self {
                 p.cfg.local_addr.or(p.local_addr)
             } else {
@@ -459,105 +486,102 @@ impl Engine {
             llgr: neg.peer_llgr.is_some(),
             enhanced_refresh: neg.enhanced_route_refresh,
             export: p.cfg.export_policy.clone(),
-            solo: (!self.cfg.update_groups).then_some(p.id),
+            solo: (!update_groups).then_some(p.id),
         })
     }
+}
 
-    /// Number of live update groups.
-    pub fn update_groups(&self) -> usize {
-        self.groups.len()
-    }
-
-    /// Adds an established peer to its group (created and filled from the Loc-RIB if new); the
-    /// peer receives the table and End-of-RIB at the next flush.
-    pub(crate) fn groups_join(&mut self, id: PeerId) {
-        let Some(key) = self.peer(id).and_then(|p| self.group_key(p)) else {
-            return;
-        };
-        let gi = self.group_for(key);
-        if let Some(p) = self.peer_mut(id) {
-            p.group = Some(gi);
+impl Groups {
+    /// Adds established peer `id` to the group of `key` (created and filled from the Loc-RIB if
+    /// new); the peer walks the group's table and gets End-of-RIB ([`walk`]). Returns the group.
+    pub(crate) fn join(&mut self, cx: &mut Ctx<'_>, key: GroupKey, id: PeerId) -> usize {
+        let gi = self.group_for(cx, key);
+        if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) {
+            g.walk.start_queued(id, true, &mut self.ready);
         }
-        self.walk_join(gi, id);
+        gi
     }
 
     /// The group of `key`, created and filled from the Loc-RIB if there is none.
-    fn group_for(&mut self, key: GroupKey) -> usize {
-        match self.groups.by_key.get(&key) {
-            Some(&g) => g,
-            None => {
-                let mut adj_out = PrefixMap::default();
-                let mut g = Group {
-                    key: key.clone(),
-                    members: Vec::new(),
-                    refreshing: Vec::new(),
-                    regrouped: Vec::new(),
-                    adj_out: PrefixMap::default(),
-                    buckets: FastMap::default(),
-                    walk: walk::WalkState::default(),
-                };
-                let mut order = Vec::new();
-                let mut want = Vec::new();
-                let mut cache = ExportCache::default();
-                let Engine {
-                    loc, peers, interner, ..
-                } = self;
-                for (prefix, slots) in loc.map.iter() {
-                    let paths = slots.as_slice();
-                    if paths.is_empty() {
-                        continue;
-                    }
-                    rank_paths(peers, paths, &mut order);
-                    desired(
-                        peers, &key, prefix, paths, &order, &mut want, interner, &mut cache,
-                    );
-                    let mut s = Slots::Empty;
-                    for (oid, i, a) in want.drain(..) {
-                        s.push(OutRoute {
-                            id: oid,
-                            peer: paths[i].peer,
-                            attrs: a.unwrap_or_else(|| Arc::clone(&paths[i].attrs)),
-                        });
-                    }
-                    for r in s.as_slice() {
-                        g.bucket_add(prefix, r);
-                    }
-                    if !s.is_empty() {
-                        adj_out.insert(prefix, s);
-                    }
-                }
-                g.adj_out = adj_out;
-                g.place_touched();
-                let gi = match self.groups.list.iter().position(Option::is_none) {
-                    Some(i) => {
-                        self.groups.list[i] = Some(g);
-                        i
-                    }
-                    None => {
-                        self.groups.list.push(Some(g));
-                        self.groups.list.len() - 1
-                    }
-                };
-                self.groups.by_key.insert(key, gi);
-                gi
+    fn group_for(&mut self, cx: &mut Ctx<'_>, key: GroupKey) -> usize {
+        if let Some(&g) = self.by_key.get(&key) {
+            return g;
+        }
+        let mut adj_out = PrefixMap::default();
+        let mut g = Group {
+            key: key.clone(),
+            members: Vec::new(),
+            refreshing: Vec::new(),
+            regrouped: Vec::new(),
+            adj_out: PrefixMap::default(),
+            buckets: FastMap::default(),
+            walk: walk::WalkState::default(),
+        };
+        let mut order = Vec::new();
+        let mut want = Vec::new();
+        let mut cache = ExportCache::default();
+        let peers = &*cx.peers;
+        for (prefix, paths) in cx.loc.iter() {
+            if paths.is_empty() {
+                continue;
+            }
+            rib::rank(peers, paths, &mut order);
+            desired(
+                peers,
+                &key,
+                prefix,
+                paths,
+                &order,
+                &mut want,
+                cx.interner,
+                &mut cache,
+            );
+            let mut s = Slots::Empty;
+            for (oid, i, a) in want.drain(..) {
+                s.push(OutRoute {
+                    id: oid,
+                    peer: paths[i].peer,
+                    attrs: a.unwrap_or_else(|| Arc::clone(&paths[i].attrs)),
+                });
+            }
+            for r in s.as_slice() {
+                g.bucket_add(prefix, r);
+            }
+            if !s.is_empty() {
+                adj_out.insert(prefix, s);
             }
         }
+        g.adj_out = adj_out;
+        g.place_touched();
+        let gi = match self.list.iter().position(Option::is_none) {
+            Some(i) => {
+                self.list[i] = Some(g);
+                i
+            }
+            None => {
+                self.list.push(Some(g));
+                self.list.len() - 1
+            }
+        };
+        self.by_key.insert(key, gi);
+        gi
     }
 
-    /// Moves an established peer to the group its configuration now asks for (its export policy
+    /// Moves established member `id` of group `old_gi` to the group of `key` (its export policy
     /// changed) without resetting the session: the keys whose advertised path differs between the
     /// old group's Adj-RIB-Out and the new one's are sent to it alone (announced or withdrawn) by
-    /// the catch-up of the next flush; then it follows the new group's stream.
-    pub(crate) fn groups_regroup(&mut self, id: PeerId) {
-        let Some(p) = self.peer(id) else { return };
-        let (Some(old_gi), Some(key)) = (p.group, self.group_key(p)) else {
-            return;
-        };
-        let Some(old) = self.groups.list.get(old_gi).and_then(Option::as_ref) else {
-            return;
-        };
+    /// the catch-up of the next flush; then it follows the new group's stream. Returns the new
+    /// group, or `None` when `key` is the old group's (nothing changes).
+    pub(crate) fn regroup(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        id: PeerId,
+        old_gi: usize,
+        key: GroupKey,
+    ) -> Option<usize> {
+        let old = self.list.get(old_gi).and_then(Option::as_ref)?;
         if old.key == key {
-            return;
+            return None;
         }
         // Where the peer stood in the old group, and what it holds.
         enum Stood {
@@ -587,18 +611,15 @@ impl Engine {
                 })
                 .collect(),
         };
-        self.groups_leave(id);
-        let gi = self.group_for(key);
-        if let Some(p) = self.peer_mut(id) {
-            p.group = Some(gi);
-        }
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
+        self.leave(old_gi, id);
+        let gi = self.group_for(cx, key);
+        let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
+            return Some(gi);
         };
         let mut keys = match stood {
             Stood::Joining => {
-                self.walk_join(gi, id);
-                return;
+                g.walk.start_queued(id, true, &mut self.ready);
+                return Some(gi);
             }
             Stood::InSync(k) | Stood::Behind(k) => k,
         };
@@ -627,13 +648,12 @@ impl Engine {
                 .map(|(k, _)| k),
         );
         g.regrouped.push((id, keys));
+        Some(gi)
     }
 
-    pub(crate) fn groups_leave(&mut self, id: PeerId) {
-        let Some(gi) = self.peer_mut(id).and_then(|p| p.group.take()) else {
-            return;
-        };
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+    /// `id` leaves group `gi` (which goes when it has nobody left).
+    pub(crate) fn leave(&mut self, gi: usize, id: PeerId) {
+        let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
         g.members.retain(|m| *m != id);
@@ -642,16 +662,15 @@ impl Engine {
         g.walk.leave(id);
         if g.members.is_empty() && g.regrouped.is_empty() && g.walk.walkers.is_empty() {
             let key = g.key.clone();
-            self.groups.list[gi] = None;
-            self.groups.by_key.remove(&key);
+            self.list[gi] = None;
+            self.by_key.remove(&key);
         }
     }
 
-    pub(crate) fn groups_refresh(&mut self, id: PeerId, f: Family) {
-        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
-            return;
-        };
-        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut)
+    /// Member `id` of group `gi` asked for a route refresh of `f`: the group's table of `f` is sent
+    /// to it again at the next flush.
+    pub(crate) fn refresh(&mut self, gi: usize, id: PeerId, f: Family) {
+        if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut)
             && g.key.families.contains(f)
             && g.members.contains(&id)
         {
@@ -659,111 +678,61 @@ impl Engine {
         }
     }
 
-    /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
-    /// then the initial table for joining members and re-sends for route refreshes.
-    pub(crate) fn groups_flush(&mut self) {
-        if self.dirty.is_empty() && !self.groups.has_pending() {
-            return;
-        }
-        let dirty = self.dirty.take();
-        self.groups.stream_to_walk(dirty.len());
-        let ng = self.groups.list.len();
+    /// Best path for every prefix of `dirty`, diff against every group's Adj-RIB-Out, encode,
+    /// send; then the catch-ups of regrouped members and re-sends for route refreshes.
+    pub(crate) fn flush(&mut self, cx: &mut Ctx<'_>, dirty: &[Prefix]) {
+        self.stream_to_walk(dirty.len());
+        let ng = self.list.len();
         let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
         let mut order = Vec::new();
         let mut want = Vec::new();
         let mut cache = ExportCache::default();
-        {
-            let Engine {
-                loc,
-                peers,
-                groups,
-                interner,
-                ..
-            } = self;
-            for prefix in &dirty {
-                let paths: &[Path] = loc.map.get(prefix).map_or(&[], |s| s.as_slice());
-                rank_paths(peers, paths, &mut order);
-                for (gi, g) in groups.list.iter_mut().enumerate() {
-                    let Some(g) = g.as_mut() else { continue };
-                    desired(
-                        peers, &g.key, *prefix, paths, &order, &mut want, interner, &mut cache,
-                    );
-                    diff_prefix(peers, gi, g, &mut batches[gi], *prefix, paths, &want);
-                }
-                if paths.is_empty() {
-                    loc.map.remove(prefix);
-                }
+        for prefix in dirty {
+            let paths = cx.loc.paths(prefix);
+            rib::rank(cx.peers, paths, &mut order);
+            for (gi, g) in self.list.iter_mut().enumerate() {
+                let Some(g) = g.as_mut() else { continue };
+                desired(
+                    cx.peers,
+                    &g.key,
+                    *prefix,
+                    paths,
+                    &order,
+                    &mut want,
+                    cx.interner,
+                    &mut cache,
+                );
+                diff_prefix(cx.peers, gi, g, &mut batches[gi], *prefix, paths, &want);
             }
-            for g in groups.list.iter_mut().flatten() {
-                g.place_touched();
+            if paths.is_empty() {
+                cx.loc.remove_empty(prefix);
             }
+        }
+        for g in self.list.iter_mut().flatten() {
+            g.place_touched();
         }
         for (gi, batch) in batches.into_iter().enumerate() {
+            let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
+                continue;
+            };
             if !batch.is_empty() {
-                self.encode_batch(gi, batch);
+                g.encode_batch(cx, batch);
             }
-            self.serve_pending(gi);
+            g.serve_pending(cx);
         }
-        // Keep the allocation of the dirty list for the next batch.
-        self.dirty.recycle(dirty);
         // The changes are placed: joiners that waited for them walk on (and then get End-of-RIB).
-        let parked = std::mem::take(&mut self.groups.parked);
-        self.groups.ready.extend(parked);
+        let parked = std::mem::take(&mut self.parked);
+        self.ready.extend(parked);
     }
+}
 
-    fn export_for(&self, key: &GroupKey, src: PeerId, attrs: &RouteAttrs) -> Export {
-        let src_peer = self.peer(src);
-        let src_kind = if src == PeerId::LOCAL {
-            Source::Local
-        } else {
-            src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
-        };
-        let src_rid = src_peer.map_or(std::net::Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
-        match key.role {
-            Role::Ebgp => Export {
-                ebgp_local_as: Some(key.local_as),
-                reflect: None,
-                next_hop: reflect::ebgp_next_hop(attrs.next_hop, key.next_hop),
-                default_local_pref: false,
-                strip_med: src_kind == Source::Ebgp,
-                four_octet_as: key.four_octet_as,
-            },
-            _ => Export {
-                ebgp_local_as: None,
-                // RFC 4456 section 8 adds ORIGINATOR_ID and CLUSTER_LIST when a route is
-                // reflected; a route this speaker originates is advertised, not reflected.
-                reflect: (src_kind != Source::Ebgp && src_kind != Source::Local)
-                    .then(|| (reflect::reflection_ids(attrs, src_rid), self.cluster_id)),
-                next_hop: key.next_hop,
-                default_local_pref: matches!(src_kind, Source::Ebgp | Source::Local),
-                strip_med: false,
-                four_octet_as: key.four_octet_as,
-            },
-        }
-    }
-
-    /// Encodes announcement buckets into `packer`, returning (messages, excluded peer) runs.
-    fn encode_buckets(&self, key: &GroupKey, ann: Buckets, out: &mut Vec<(Bytes, PeerId)>) {
-        let mut blk = AttrBlock::new();
-        let mut buckets: Vec<_> = ann.into_iter().collect();
-        // Deterministic order (hash map iteration is not).
-        buckets.sort_unstable_by(|a, b| (a.0.0, a.0.2, &a.1.1.first()).cmp(&(b.0.0, b.0.2, &b.1.1.first())));
-        for ((fam, _, src), (attrs, nlri)) in buckets {
-            let ex = self.export_for(key, src, &attrs);
-            let msgs = encode_nlri(key, fam, &attrs, &ex, nlri, &mut blk);
-            out.extend(msgs.into_iter().map(|m| (m, src)));
-        }
-    }
-
+impl Group {
     /// The group's table (families in `fams`) as UPDATEs with the peer each came from, in a
     /// deterministic order. Served from the bucket cache: only buckets that changed since they
     /// were last encoded (or whose export treatment changed) are encoded again.
-    fn table_msgs(&mut self, gi: usize, fams: FamilySet) -> Vec<(Bytes, PeerId)> {
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return Vec::new();
-        };
+    fn table_msgs(&mut self, cx: &Ctx<'_>, fams: FamilySet) -> Vec<(Bytes, PeerId)> {
         // (family, source, first key) orders the buckets; then the bucket's messages.
-        let mut order: Vec<(BucketOrder, BucketKey)> = g
+        let mut order: Vec<(BucketOrder, BucketKey)> = self
             .buckets
             .iter()
             .filter(|(k, _)| fams.contains(k.0))
@@ -772,46 +741,16 @@ impl Engine {
         order.sort_unstable_by_key(|o| o.0);
         let mut out = Vec::new();
         for (_, k) in order {
-            if let Some(msgs) = self.bucket_msgs(gi, k) {
+            if let Some(msgs) = self.bucket_msgs(cx, k) {
                 out.extend(msgs.iter().map(|m| (m.clone(), k.2)));
             }
         }
         out
     }
 
-    /// Queues `msgs` for every established peer of `to` (each message skips its source), as one
-    /// queue entry.
-    fn fan_out(&mut self, to: &[PeerId], msgs: Vec<(Bytes, Option<PeerId>)>) {
-        if msgs.is_empty() {
-            return;
-        }
-        let conns: Vec<(PeerId, ConnId)> = to
-            .iter()
-            .filter_map(|&id| Some((id, self.peer(id)?.established?.0)))
-            .collect();
-        for (id, n) in self.out.fan(conns, msgs) {
-            if let Some(p) = self.peer_mut(id) {
-                p.stats.messages_sent += n as u64;
-            }
-        }
-    }
-
-    fn send_to(&mut self, to: PeerId, bytes: Bytes) {
-        let conn = self.peer(to).and_then(|p| p.established).map(|(c, _)| c);
-        if let Some(conn) = conn {
-            if let Some(p) = self.peer_mut(to) {
-                p.stats.messages_sent += 1;
-            }
-            self.out.push_back(Output::Send { conn, bytes });
-        }
-    }
-
-    fn encode_batch(&mut self, gi: usize, mut batch: Batch) {
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return;
-        };
-        let key = g.key.clone();
-        let members = g.members.clone();
+    fn encode_batch(&self, cx: &mut Ctx<'_>, mut batch: Batch) {
+        let key = &self.key;
+        let members = &self.members;
         let mut msgs: Vec<(Bytes, Option<PeerId>)> = Vec::new();
         let mut list = Vec::new();
         for fam in Family::ALL {
@@ -821,16 +760,16 @@ impl Engine {
                 list.clear();
                 list.extend(run.iter().map(|&(_, p, id)| (p, id)));
                 msgs.extend(
-                    withdrawals(&key, fam, &list)
+                    withdrawals(key, fam, &list)
                         .into_iter()
                         .map(|m| (m, Some(run[0].0))),
                 );
             }
         }
         let mut ann_msgs = Vec::new();
-        self.encode_buckets(&key, std::mem::take(&mut batch.ann), &mut ann_msgs);
+        cx.encode_buckets(key, std::mem::take(&mut batch.ann), &mut ann_msgs);
         msgs.extend(ann_msgs.into_iter().map(|(m, s)| (m, Some(s))));
-        self.fan_out(&members, msgs);
+        cx.fan_out(members, msgs);
         // Per-member withdrawals (best path moved to a path learned from that member).
         batch.member_wd.sort_unstable();
         let mut i = 0;
@@ -847,8 +786,8 @@ impl Engine {
             if members.contains(&to) {
                 for fam in Family::ALL {
                     if !lists[fam.index()].is_empty() {
-                        for m in withdrawals(&key, fam, &lists[fam.index()]) {
-                            self.send_to(to, m);
+                        for m in withdrawals(key, fam, &lists[fam.index()]) {
+                            cx.send_to(to, m);
                         }
                     }
                 }
@@ -858,54 +797,40 @@ impl Engine {
     }
 
     /// Catch-ups of regrouped members; re-sends for route refresh requests.
-    fn serve_pending(&mut self, gi: usize) {
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        let refreshing = std::mem::take(&mut g.refreshing);
-        let regrouped = std::mem::take(&mut g.regrouped);
+    fn serve_pending(&mut self, cx: &mut Ctx<'_>) {
+        let refreshing = std::mem::take(&mut self.refreshing);
+        let regrouped = std::mem::take(&mut self.regrouped);
         for (to, keys) in regrouped {
-            self.catch_up(gi, to, keys);
+            self.catch_up(cx, to, keys);
         }
-        if refreshing.is_empty() {
-            return;
-        }
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return;
-        };
-        let key = g.key.clone();
+        let enhanced_refresh = self.key.enhanced_refresh;
         for (to, f) in refreshing {
-            let msgs = self.table_msgs(gi, FamilySet::only(f));
+            let msgs = self.table_msgs(cx, FamilySet::only(f));
             // RFC 7313 section 4: with enhanced route refresh, "the speaker MUST send a BoRR
             // message before ... and an EoRR message after" the re-advertisement.
-            if key.enhanced_refresh {
-                self.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::BORR));
+            if enhanced_refresh {
+                cx.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::BORR));
             }
             for (m, src) in msgs {
                 if to != src {
-                    self.send_to(to, m);
+                    cx.send_to(to, m);
                 }
             }
-            if key.enhanced_refresh {
-                self.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::EORR));
+            if enhanced_refresh {
+                cx.send_to(to, encode::route_refresh(f, RouteRefreshSubtype::EORR));
             }
         }
     }
-}
 
-impl Engine {
     /// Sends `to` the current state of every key in `keys` (a regrouped member: the keys whose
     /// advertised path differs between its old and new group), then puts it in the group's shared
     /// stream. Encoded for that member alone; a regroup is rare.
-    fn catch_up(&mut self, gi: usize, to: PeerId, keys: FastSet<(Prefix, u32)>) {
-        let Some(g) = self.groups.list.get(gi).and_then(Option::as_ref) else {
-            return;
-        };
-        let key = g.key.clone();
+    fn catch_up(&mut self, cx: &mut Ctx<'_>, to: PeerId, keys: FastSet<(Prefix, u32)>) {
+        let key = &self.key;
         let mut ann = Buckets::default();
         let mut wd: [Vec<(Prefix, u32)>; 2] = [Vec::new(), Vec::new()];
         for (prefix, id) in keys {
-            let cur = g
+            let cur = self
                 .adj_out
                 .get(&prefix)
                 .and_then(|s| s.as_slice().iter().find(|r| r.id == id));
@@ -925,8 +850,8 @@ impl Engine {
             let list = &mut wd[fam.index()];
             if !list.is_empty() {
                 list.sort_unstable();
-                for m in withdrawals(&key, fam, list) {
-                    self.send_to(to, m);
+                for m in withdrawals(key, fam, list) {
+                    cx.send_to(to, m);
                 }
             }
         }
@@ -934,19 +859,17 @@ impl Engine {
             v.1.sort_unstable();
         }
         let mut msgs = Vec::new();
-        self.encode_buckets(&key, ann, &mut msgs);
+        cx.encode_buckets(key, ann, &mut msgs);
         for (m, _) in msgs {
-            self.send_to(to, m);
+            cx.send_to(to, m);
         }
-        if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
-            g.members.push(to);
-        }
+        self.members.push(to);
     }
 }
 
 /// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes.
 fn diff_prefix(
-    peers: &[Option<Peer>],
+    peers: &Peers,
     gi: usize,
     g: &mut Group,
     batch: &mut Batch,
@@ -958,12 +881,7 @@ fn diff_prefix(
     let old = g.adj_out.remove(&prefix).unwrap_or_default();
     let old = old.as_slice();
     let mut new = Slots::Empty;
-    let is_member = |id: PeerId| {
-        peers
-            .get(id.slot())
-            .and_then(Option::as_ref)
-            .is_some_and(|p| p.group == Some(gi))
-    };
+    let is_member = |id: PeerId| peers.get(id).is_some_and(|p| p.group == Some(gi));
     for (oid, i, sent) in want {
         let (oid, p) = (*oid, &paths[*i]);
         let attrs = sent.as_ref().unwrap_or(&p.attrs);
@@ -1089,4 +1007,199 @@ fn encode_nlri(
         nlri_list.into_iter().map(|k| nlri(&k)),
     );
     packer.take_messages()
+}
+
+#[cfg(test)]
+mod tests {
+    use bgp_wire::{DecodeCtx, Message};
+
+    use super::*;
+    use crate::attrs::Origin;
+    use crate::config::PeerConfig;
+    use crate::types::Instant;
+
+    /// The parts of an engine the groups borrow, with three established route-reflector clients.
+    struct World {
+        peers: Peers,
+        loc: LocRib,
+        interner: Interner,
+        out: OutQueue,
+        ids: Vec<PeerId>,
+    }
+
+    impl World {
+        fn new() -> World {
+            let mut peers = Peers::default();
+            let ids = (1..=3u8)
+                .map(|i| {
+                    let cfg = PeerConfig::new(IpAddr::from([192, 0, 2, i]), 64512, Role::RrClient);
+                    let id = peers.insert(|id| Peer::new(id, cfg)).unwrap();
+                    let conn = peers.new_conn(id);
+                    let p = peers.get_mut(id).unwrap();
+                    p.established = Some((conn, Instant::ZERO));
+                    p.remote_router_id = Ipv4Addr::new(192, 0, 2, i);
+                    id
+                })
+                .collect();
+            World {
+                peers,
+                loc: LocRib::default(),
+                interner: Interner::default(),
+                out: OutQueue::default(),
+                ids,
+            }
+        }
+
+        fn cx(&mut self) -> Ctx<'_> {
+            Ctx {
+                peers: &mut self.peers,
+                loc: &mut self.loc,
+                interner: &mut self.interner,
+                out: &mut self.out,
+                cluster_id: Ipv4Addr::new(192, 0, 2, 100),
+            }
+        }
+
+        fn announce(&mut self, from: PeerId, prefix: Prefix) {
+            let a = self
+                .interner
+                .intern(RouteAttrs::new(Origin::Igp, Some(IpAddr::from([10, 0, 0, 9]))));
+            self.loc.upsert(prefix, from, 0, a, 0);
+        }
+
+        fn join(&mut self, groups: &mut Groups, key: &GroupKey, id: PeerId) -> usize {
+            let gi = groups.join(&mut self.cx(), key.clone(), id);
+            self.peers.get_mut(id).unwrap().group = Some(gi);
+            gi
+        }
+
+        fn conn(&self, id: PeerId) -> ConnId {
+            self.peers.get(id).unwrap().established.unwrap().0
+        }
+    }
+
+    fn key(role: Role) -> GroupKey {
+        GroupKey {
+            role,
+            local_as: 64512,
+            next_hop: None,
+            four_octet_as: false,
+            add_path_tx: FamilySet::EMPTY,
+            add_path_max: 1,
+            families: FamilySet::only(Family::Ipv4Unicast),
+            extended: false,
+            llgr: false,
+            enhanced_refresh: false,
+            export: Policy::default(),
+            solo: None,
+        }
+    }
+
+    fn prefix(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    /// The prefixes a message announces, or `None` for End-of-RIB.
+    fn announced(bytes: &Bytes) -> Option<Vec<Prefix>> {
+        let Ok(Message::Update(u)) = Message::decode(bytes, &DecodeCtx::default()) else {
+            panic!("not an UPDATE: {bytes:?}");
+        };
+        u.end_of_rib()
+            .is_none()
+            .then(|| u.announced().map(|(_, n)| n.prefix).collect())
+    }
+
+    #[test]
+    fn peers_with_one_key_share_a_group_that_goes_with_its_last_member() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b, c) = (w.ids[0], w.ids[1], w.ids[2]);
+        let g1 = w.join(&mut g, &key(Role::RrClient), a);
+        assert_eq!(w.join(&mut g, &key(Role::RrClient), b), g1);
+        let g2 = w.join(&mut g, &key(Role::NonClient), c);
+        assert_ne!(g1, g2);
+        assert_eq!(g.len(), 2);
+        g.leave(g1, a);
+        assert_eq!(g.len(), 2, "b is still a member");
+        g.leave(g1, b);
+        assert_eq!(g.len(), 1);
+        assert_eq!(
+            w.join(&mut g, &key(Role::RrClient), a),
+            g1,
+            "the free slot is reused"
+        );
+    }
+
+    #[test]
+    fn a_joining_member_walks_the_table_then_gets_end_of_rib_and_rejoins_the_stream() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b) = (w.ids[0], w.ids[1]);
+        w.announce(a, prefix("10.1.0.0/24"));
+        let gi = w.join(&mut g, &key(Role::RrClient), b);
+        let mut sent = Vec::new();
+        while let Some(o) = g.poll_catch_up(&mut w.cx(), false) {
+            let Output::Send { conn, bytes } = o else {
+                panic!("{o:?}")
+            };
+            assert_eq!(conn, w.conn(b));
+            sent.push(announced(&bytes));
+        }
+        assert_eq!(sent, [Some(vec![prefix("10.1.0.0/24")]), None]);
+        let grp = g.list[gi].as_ref().unwrap();
+        assert_eq!(grp.members, [b], "in the shared stream once up to date");
+        assert_eq!(w.peers.get(b).unwrap().stats.messages_sent, 2);
+    }
+
+    #[test]
+    fn end_of_rib_waits_once_for_changes_not_flushed_yet() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let b = w.ids[1];
+        w.join(&mut g, &key(Role::RrClient), b);
+        assert!(
+            g.poll_catch_up(&mut w.cx(), true).is_none(),
+            "parked until the flush"
+        );
+        g.flush(&mut w.cx(), &[]);
+        let Some(Output::Send { bytes, .. }) = g.poll_catch_up(&mut w.cx(), true) else {
+            panic!("End-of-RIB after the flush")
+        };
+        assert_eq!(announced(&bytes), None);
+    }
+
+    #[test]
+    fn a_flush_sends_a_new_route_to_every_member_but_its_source() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b, c) = (w.ids[0], w.ids[1], w.ids[2]);
+        for id in [a, b, c] {
+            w.join(&mut g, &key(Role::RrClient), id);
+        }
+        while g.poll_catch_up(&mut w.cx(), false).is_some() {}
+        let p = prefix("10.2.0.0/24");
+        w.announce(a, p);
+        g.flush(&mut w.cx(), &[p]);
+        let mut to = Vec::new();
+        while let Some(o) = w.out.pop_front() {
+            let Output::Send { conn, bytes } = o else {
+                panic!("{o:?}")
+            };
+            assert_eq!(announced(&bytes), Some(vec![p]));
+            to.push(conn);
+        }
+        assert_eq!(
+            to,
+            [w.conn(b), w.conn(c)],
+            "RFC 4456: never back to the client it came from"
+        );
+        let counts = g.adj_out_counts_of(0);
+        assert_eq!(counts.sent_to(a), [0, 0]);
+        assert_eq!(counts.sent_to(b), [1, 0]);
+        // Withdrawn: the prefix leaves the Adj-RIB-Out, and the Loc-RIB entry left empty goes.
+        w.loc.remove(&p, a, 0);
+        g.flush(&mut w.cx(), &[p]);
+        assert_eq!(g.adj_out_counts_of(0).sent_to(b), [0, 0]);
+        assert_eq!(w.loc.len(), 0);
+    }
 }

@@ -70,6 +70,7 @@ mod engine;
 mod group;
 mod hash;
 mod output;
+mod peers;
 mod pmap;
 mod rib;
 mod session;

@@ -6,6 +6,8 @@ use bgp_wire::{AsPath, AsSegment, Community, SegmentType};
 
 use crate::attrs::RouteAttrs;
 use crate::config::Role;
+use crate::encode::Export;
+use crate::group::GroupKey;
 
 /// Where a path in the Loc-RIB was learned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +177,44 @@ pub fn ebgp_next_hop(original: Option<IpAddr>, local_addr: Option<IpAddr>) -> Op
     local_addr.or(original)
 }
 
+/// The export treatment of a route learned from `src` (a peer whose BGP identifier is
+/// `src_router_id`) with `attrs`, for an update group of `to`: towards eBGP, our AS prepended and
+/// the next hop rewritten (RFC 4271 sections 5.1.2 and 5.1.3); towards iBGP, the RFC 4456
+/// reflection attributes for a route reflected from an iBGP source.
+pub(crate) fn export_treatment(
+    to: &GroupKey,
+    src: Source,
+    src_router_id: Ipv4Addr,
+    cluster_id: Ipv4Addr,
+    attrs: &RouteAttrs,
+) -> Export {
+    match to.role {
+        Role::Ebgp => Export {
+            ebgp_local_as: Some(to.local_as),
+            reflect: None,
+            next_hop: ebgp_next_hop(attrs.next_hop, to.next_hop),
+            default_local_pref: false,
+            // RFC 4271 section 5.1.4: "The MULTI_EXIT_DISC attribute received from a neighboring
+            // AS MUST NOT be propagated to other neighboring ASes."
+            strip_med: src == Source::Ebgp,
+            four_octet_as: to.four_octet_as,
+        },
+        _ => Export {
+            ebgp_local_as: None,
+            // RFC 4456 section 8 adds ORIGINATOR_ID and CLUSTER_LIST when a route is
+            // reflected; a route this speaker originates is advertised, not reflected.
+            reflect: (src != Source::Ebgp && src != Source::Local)
+                .then(|| (reflection_ids(attrs, src_router_id), cluster_id)),
+            next_hop: to.next_hop,
+            // RFC 4271 section 5.1.5: LOCAL_PREF "MUST" be included in UPDATEs to internal
+            // peers; a route learned over eBGP or our own may have none yet.
+            default_local_pref: matches!(src, Source::Ebgp | Source::Local),
+            strip_med: false,
+            four_octet_as: to.four_octet_as,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +300,82 @@ mod tests {
         assert!(communities_allow(&a, Role::RrClient));
         a.communities.push(Community::NO_ADVERTISE);
         assert!(!communities_allow(&a, Role::RrClient));
+    }
+
+    fn group(role: Role) -> GroupKey {
+        GroupKey {
+            role,
+            local_as: 64512,
+            next_hop: Some("192.0.2.1".parse().unwrap()),
+            four_octet_as: true,
+            add_path_tx: crate::types::FamilySet::EMPTY,
+            add_path_max: 1,
+            families: crate::types::FamilySet::EMPTY,
+            extended: false,
+            llgr: false,
+            enhanced_refresh: false,
+            export: crate::policy::Policy::default(),
+            solo: None,
+        }
+    }
+
+    #[test]
+    fn a_route_from_an_ibgp_peer_is_reflected_with_originator_and_cluster_ids() {
+        let rid: Ipv4Addr = "1.1.1.1".parse().unwrap();
+        let cid: Ipv4Addr = "9.9.9.9".parse().unwrap();
+        let a = RouteAttrs::new(Origin::Igp, Some("10.0.0.9".parse().unwrap()));
+        for src in [Source::Client, Source::NonClient] {
+            for to in [Role::RrClient, Role::NonClient] {
+                let ex = export_treatment(&group(to), src, rid, cid, &a);
+                assert_eq!(ex.reflect, Some((rid, cid)));
+                assert_eq!(
+                    (ex.ebgp_local_as, ex.default_local_pref, ex.strip_med),
+                    (None, false, false)
+                );
+                assert_eq!(ex.next_hop, group(to).next_hop);
+            }
+        }
+        // An ORIGINATOR_ID already present is kept.
+        let mut b = a.clone();
+        b.originator_id = Some("7.7.7.7".parse().unwrap());
+        let ex = export_treatment(&group(Role::RrClient), Source::Client, rid, cid, &b);
+        assert_eq!(ex.reflect, Some(("7.7.7.7".parse().unwrap(), cid)));
+    }
+
+    #[test]
+    fn routes_from_ebgp_and_our_own_are_advertised_not_reflected() {
+        let (rid, cid) = ("1.1.1.1".parse().unwrap(), "9.9.9.9".parse().unwrap());
+        let a = RouteAttrs::new(Origin::Igp, Some("10.0.0.9".parse().unwrap()));
+        for src in [Source::Ebgp, Source::Local] {
+            let ex = export_treatment(&group(Role::RrClient), src, rid, cid, &a);
+            assert_eq!(ex.reflect, None);
+            assert!(ex.default_local_pref);
+        }
+    }
+
+    #[test]
+    fn towards_ebgp_our_as_is_prepended_and_a_foreign_med_dropped() {
+        let (rid, cid) = ("1.1.1.1".parse().unwrap(), "9.9.9.9".parse().unwrap());
+        let a = RouteAttrs::new(Origin::Igp, Some("10.0.0.9".parse().unwrap()));
+        for (src, strip) in [
+            (Source::Ebgp, true),
+            (Source::Client, false),
+            (Source::Local, false),
+        ] {
+            let ex = export_treatment(&group(Role::Ebgp), src, rid, cid, &a);
+            assert_eq!(ex.ebgp_local_as, Some(64512));
+            assert_eq!(ex.reflect, None);
+            assert_eq!(ex.strip_med, strip);
+            assert_eq!(ex.next_hop, Some("192.0.2.1".parse().unwrap()));
+            assert!(ex.four_octet_as);
+        }
+        let mut g = group(Role::Ebgp);
+        g.next_hop = None;
+        let ex = export_treatment(&g, Source::Client, rid, cid, &a);
+        assert_eq!(
+            ex.next_hop,
+            Some("10.0.0.9".parse().unwrap()),
+            "no local address: kept"
+        );
     }
 }

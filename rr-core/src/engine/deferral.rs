@@ -62,12 +62,7 @@ impl Engine {
         if !self.deferral.is_active() {
             return Vec::new();
         }
-        self.peers
-            .iter()
-            .flatten()
-            .filter(|p| awaited(p))
-            .map(|p| p.id)
-            .collect()
+        self.peers.iter().filter(|p| awaited(p)).map(|p| p.id).collect()
     }
 
     /// Starts the deferral when the first peer is configured.
@@ -106,7 +101,7 @@ impl Engine {
 
     /// Ends the deferral when no peer is waited for any more.
     pub(super) fn deferral_check(&mut self) {
-        if self.deferral.is_active() && !self.peers.iter().flatten().any(awaited) {
+        if self.deferral.is_active() && !self.peers.iter().any(awaited) {
             self.deferral_end(false);
         }
     }

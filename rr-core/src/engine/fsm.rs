@@ -22,8 +22,7 @@ impl Engine {
     }
 
     pub(super) fn try_connect(&mut self, id: PeerId) {
-        let conn = ConnId(self.next_conn);
-        let Some(p) = self.peer_mut(id) else { return };
+        let Some(p) = self.peer(id) else { return };
         if !p.enabled || p.cfg.passive || p.conns.iter().any(|c| c.dir == Direction::Outbound) {
             return;
         }
@@ -31,6 +30,8 @@ impl Engine {
         if p.established.is_some() {
             return;
         }
+        let conn = self.peers.new_conn(id);
+        let Some(p) = self.peer_mut(id) else { return };
         // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
         // only trying to connect (20,000 absent peers kept 22 MB so).
         p.conns.reserve_exact(1);
@@ -45,8 +46,6 @@ impl Engine {
         // While connecting the timer bounds the attempt; after failures it also spaces the attempts
         // (an unanswered attempt counts as a failure when the timer fires).
         let retry = p.cfg.retry_delay(p.connect_failures.saturating_add(1));
-        self.next_conn += 1;
-        self.conn_peer.insert(conn, id);
         // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
         let at = self.now + self.jitter.apply(retry);
         self.arm(id, None, Timer::ConnectRetry, at);
@@ -150,7 +149,7 @@ impl Engine {
     }
 
     pub(super) fn remove_conn(&mut self, id: PeerId, conn: ConnId) {
-        self.conn_peer.remove(&conn);
+        self.peers.remove_conn(conn);
         if let Some(p) = self.peer_mut(id) {
             p.conns.retain(|c| c.id != conn);
             if p.conns.is_empty() {
@@ -302,7 +301,7 @@ impl Engine {
     }
 
     pub(super) fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
-        let Some(p) = slot_mut(&mut self.peers, id) else {
+        let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         let mut changed = Vec::new();
@@ -326,7 +325,7 @@ impl Engine {
     }
 
     pub(super) fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
-        let Some(p) = slot_mut(&mut self.peers, id) else {
+        let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         for (prefix, path_id) in p.adj_in.iter() {
@@ -349,7 +348,7 @@ impl Engine {
 
     /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB.
     pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
-        let Some(p) = slot_mut(&mut self.peers, id) else {
+        let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         let mut removed = Vec::new();

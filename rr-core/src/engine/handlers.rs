@@ -36,7 +36,7 @@ impl Engine {
             conn: Some(conn),
             timer: Timer::Hold,
         };
-        if let Some(c) = slot_mut(&mut self.peers, id).and_then(|p| p.conn_mut(conn)) {
+        if let Some(c) = self.peers.get_mut(id).and_then(|p| p.conn_mut(conn)) {
             let hold = match &c.state {
                 ConnState::OpenConfirm { neg } | ConnState::Established { neg } => neg.hold_time,
                 _ => return,
@@ -49,7 +49,7 @@ impl Engine {
 
     /// Event 19 BGPOpen (or 22 BGPOpenMsgErr when the OPEN is unacceptable).
     pub(crate) fn on_open(&mut self, conn: ConnId, remote: RemoteOpen) {
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::BgpOpen);
@@ -174,7 +174,7 @@ impl Engine {
 
     /// Event 26 KeepAliveMsg.
     pub(crate) fn on_keepalive(&mut self, conn: ConnId) {
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::KeepAliveMsg);
@@ -193,7 +193,7 @@ impl Engine {
 
     pub(super) fn established(&mut self, id: PeerId, conn: ConnId) {
         let now = self.now;
-        let Some(p) = slot_mut(&mut self.peers, id) else {
+        let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         let Some(c) = p.conn_mut(conn) else { return };
@@ -253,7 +253,7 @@ impl Engine {
 
     /// Event 27 UpdateMsg.
     pub(crate) fn on_update(&mut self, conn: ConnId, upd: InUpdate) {
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::UpdateMsg);
@@ -266,7 +266,7 @@ impl Engine {
         }
         self.restart_hold(id, conn);
         let (router_id, cluster_id, local_as) = (self.cfg.router_id, self.cluster_id, self.cfg.local_as);
-        let Some(p) = slot_mut(&mut self.peers, id) else {
+        let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         p.stats.updates_received += 1;
@@ -338,12 +338,7 @@ impl Engine {
 
     /// The UPDATE was malformed with RFC 7606 "treat-as-withdraw": its NLRI are withdrawn.
     pub(crate) fn on_treat_as_withdraw(&mut self, conn: ConnId, nlri: Vec<(Prefix, u32)>) {
-        if let Some(p) = self
-            .conn_peer
-            .get(&conn)
-            .copied()
-            .and_then(|id| self.peer_mut(id))
-        {
+        if let Some(p) = self.peers.by_conn(conn).and_then(|id| self.peer_mut(id)) {
             p.stats.treat_as_withdraw += 1;
         }
         self.on_update(
@@ -377,7 +372,7 @@ impl Engine {
 
     /// Event 25 NotifMsg (or 24 NotifMsgVerErr): close without answering.
     pub(crate) fn on_notification(&mut self, conn: ConnId, n: Notification) {
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::NotifMsg);
@@ -386,7 +381,7 @@ impl Engine {
 
     /// ROUTE-REFRESH received (RFC 2918 section 4, RFC 7313 section 4).
     pub(crate) fn on_route_refresh(&mut self, conn: ConnId, family: Option<Family>, subtype: u8) {
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         let Some(st) = self.conn_state(id, conn) else {
@@ -428,7 +423,7 @@ impl Engine {
     /// A decode error on `conn` with RFC 7606 treatment "session reset" (or "AFI/SAFI disable",
     /// which the engine implements as a reset, as RFC 7606 permits): send the NOTIFICATION and close.
     pub(crate) fn on_session_reset(&mut self, conn: ConnId, n: Notification) {
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::UpdateMsgErr);

@@ -91,7 +91,7 @@ impl Engine {
     /// Re-applies `id`'s import policy to its whole Adj-RIB-In; marks dirty only the prefixes
     /// whose outcome (accepted or not, attributes) changed.
     pub(crate) fn reapply_import(&mut self, id: PeerId) {
-        let Some(p) = slot_mut(&mut self.peers, id) else {
+        let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         let import = Import::of(p);

@@ -134,9 +134,9 @@ impl Engine {
 
     /// The best path of `prefix` now.
     fn loc_best(&self, prefix: &Prefix) -> Option<Reported> {
-        let paths = self.loc.map.get(prefix)?.as_slice();
+        let paths = self.loc.paths(prefix);
         let mut order = Vec::new();
-        self.rank(paths, &mut order);
+        crate::rib::rank(&self.peers, paths, &mut order);
         let p = &paths[*order.first()?];
         Some(Reported {
             peer: p.peer,
@@ -154,8 +154,8 @@ impl Engine {
         };
         let mut order = Vec::new();
         for prefix in self.dirty.iter() {
-            let paths = self.loc.map.get(&prefix).map_or(&[][..], |s| s.as_slice());
-            self.rank(paths, &mut order);
+            let paths = self.loc.paths(&prefix);
+            crate::rib::rank(&self.peers, paths, &mut order);
             let best = order.first().map(|&i| &paths[i]);
             let changed = match (reported.get(&prefix), best) {
                 (None, None) => false,
@@ -215,7 +215,7 @@ impl Engine {
         self.cfg.local_as = local_as;
         self.cfg.cluster_id = cluster_id;
         self.cluster_id = self.cfg.effective_cluster_id();
-        let ids: Vec<PeerId> = self.peers.iter().flatten().map(|p| p.id).collect();
+        let ids = self.peers.ids();
         let mut kept = Vec::new();
         for id in ids {
             let Some(p) = self.peer(id) else { continue };

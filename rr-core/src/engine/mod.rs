@@ -8,7 +8,6 @@
 //! its queue is empty. A caller that feeds every message it has before draining outputs therefore
 //! gets one packed set of UPDATEs per batch, encoded once per update group.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use crate::config::{EngineConfig, PeerConfig, Role};
 use crate::encode;
 use crate::group::Groups;
 use crate::output::{DownReason, Output};
+use crate::peers::Peers;
 use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
@@ -31,12 +31,14 @@ use crate::wire::Notification;
 
 mod deferral;
 mod fsm;
+mod groups;
 mod handlers;
 mod import;
 mod local;
 mod queue;
 
 pub use local::OriginateError;
+pub(crate) use queue::OutQueue;
 
 pub(crate) use import::peer_kind;
 
@@ -146,6 +148,34 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// A new peer, enabled, with no connection and no routes.
+    pub(crate) fn new(id: PeerId, cfg: PeerConfig) -> Peer {
+        Peer {
+            id,
+            cfg,
+            enabled: true,
+            conns: Vec::new(),
+            timers: TimerTable::default(),
+            adj_in: AdjRibIn::default(),
+            neg: None,
+            established: None,
+            local_addr: None,
+            remote_router_id: Ipv4Addr::UNSPECIFIED,
+            group: None,
+            last_down: None,
+            last_down_at: None,
+            stats: PeerStats::default(),
+            gr_stale: FamilySet::EMPTY,
+            llgr_stale: FamilySet::EMPTY,
+            refresh_stale: FamilySet::EMPTY,
+            eor_received: FamilySet::EMPTY,
+            last_event: None,
+            connect_failures: 0,
+            deferral_settled: false,
+            pre_policy: Default::default(),
+        }
+    }
+
     pub(crate) fn state(&self) -> State {
         let best = self.conns.iter().map(|c| c.state.state()).max();
         match best {
@@ -277,13 +307,8 @@ pub struct RibMemory {
 pub struct Engine {
     pub(crate) cfg: EngineConfig,
     pub(crate) cluster_id: Ipv4Addr,
-    /// Peers by [`PeerId`] slot; `None` for a free slot.
-    pub(crate) peers: Vec<Option<Peer>>,
-    /// Free slots of `peers` (with the id their next occupant gets), oldest first.
-    free_slots: std::collections::VecDeque<PeerId>,
-    by_addr: HashMap<IpAddr, PeerId>,
-    conn_peer: HashMap<ConnId, PeerId>,
-    next_conn: u64,
+    /// Every configured peer, by id, address and connection.
+    pub(crate) peers: Peers,
     pub(crate) interner: Interner,
     /// Interner size above which the next flush checks for dead attribute sets.
     interner_check_at: usize,
@@ -314,11 +339,7 @@ impl Engine {
             jitter: Jitter::new(cfg.rng_seed),
             deferral: deferral::Deferral::new(&cfg),
             cfg,
-            peers: Vec::new(),
-            free_slots: Default::default(),
-            by_addr: HashMap::new(),
-            conn_peer: HashMap::new(),
-            next_conn: 1,
+            peers: Peers::default(),
             interner: Interner::default(),
             interner_check_at: 1024,
             default_decode_ctx: Arc::default(),
@@ -356,12 +377,12 @@ impl Engine {
     }
 
     pub(crate) fn peer_of_conn(&self, conn: ConnId) -> Option<PeerId> {
-        self.conn_peer.get(&conn).copied()
+        self.peers.by_conn(conn)
     }
 
     fn conn_neg(&self, conn: ConnId) -> Option<&Negotiated> {
-        let id = self.conn_peer.get(&conn)?;
-        let c = self.peer(*id)?.conns.iter().find(|c| c.id == conn)?;
+        let id = self.peers.by_conn(conn)?;
+        let c = self.peer(id)?.conns.iter().find(|c| c.id == conn)?;
         match &c.state {
             ConnState::OpenConfirm { neg } | ConnState::Established { neg } => Some(neg),
             _ => None,
@@ -375,20 +396,17 @@ impl Engine {
     }
 
     pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers
-            .get(id.slot())
-            .and_then(Option::as_ref)
-            .filter(|p| p.id == id)
+        self.peers.get(id)
     }
 
     pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
-        slot_mut(&mut self.peers, id)
+        self.peers.get_mut(id)
     }
 
     /// Slots in the peer table (live peers plus free slots waiting for reuse): at most the largest
     /// number of peers configured at once.
     pub fn peer_slots(&self) -> usize {
-        self.peers.len()
+        self.peers.slots()
     }
 
     // ---------------------------------------------------------------- configuration
@@ -396,7 +414,7 @@ impl Engine {
     /// Adds a peer and starts it (RFC 4271 Event 1 ManualStart, or Event 4 when passive).
     pub fn add_peer(&mut self, now: Instant, cfg: PeerConfig) -> Result<PeerId, ConfigError> {
         self.tick(now);
-        if self.by_addr.contains_key(&cfg.remote_addr) {
+        if self.peers.by_addr(cfg.remote_addr).is_some() {
             return Err(ConfigError::DuplicateAddress(cfg.remote_addr));
         }
         let hold = cfg.hold_time.as_secs();
@@ -409,48 +427,10 @@ impl Engine {
         }
         // A removed peer's slot is reused (oldest first, so that a stale id stays refused as long as
         // possible); its id carries the next generation.
-        let id = match self.free_slots.pop_front() {
-            Some(id) => id,
-            None => {
-                let slot = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
-                // The last slot is PeerId::LOCAL's.
-                if slot >= PeerId::LOCAL.slot() as u32 {
-                    return Err(ConfigError::TooManyPeers);
-                }
-                // Grow by an eighth rather than doubling: a slot is about 750 bytes, and a table of
-                // 20,000 peers would otherwise hold up to 20,000 empty slots (15 MB) for nothing.
-                if self.peers.len() == self.peers.capacity() {
-                    self.peers.reserve_exact(self.peers.len() / 8 + 16);
-                }
-                self.peers.push(None);
-                PeerId::new(slot, 0)
-            }
-        };
-        self.by_addr.insert(cfg.remote_addr, id);
-        self.peers[id.slot()] = Some(Peer {
-            id,
-            cfg,
-            enabled: true,
-            conns: Vec::new(),
-            timers: TimerTable::default(),
-            adj_in: AdjRibIn::default(),
-            neg: None,
-            established: None,
-            local_addr: None,
-            remote_router_id: Ipv4Addr::UNSPECIFIED,
-            group: None,
-            last_down: None,
-            last_down_at: None,
-            stats: PeerStats::default(),
-            gr_stale: FamilySet::EMPTY,
-            llgr_stale: FamilySet::EMPTY,
-            refresh_stale: FamilySet::EMPTY,
-            eor_received: FamilySet::EMPTY,
-            last_event: None,
-            connect_failures: 0,
-            deferral_settled: false,
-            pre_policy: Default::default(),
-        });
+        let id = self
+            .peers
+            .insert(|id| Peer::new(id, cfg))
+            .ok_or(ConfigError::TooManyPeers)?;
         self.deferral_start();
         self.fsm_start(id);
         Ok(id)
@@ -465,7 +445,7 @@ impl Engine {
         let Some(p) = self.peer(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        if cfg.remote_addr != p.cfg.remote_addr && self.by_addr.contains_key(&cfg.remote_addr) {
+        if cfg.remote_addr != p.cfg.remote_addr && self.peers.by_addr(cfg.remote_addr).is_some() {
             return Err(ConfigError::DuplicateAddress(cfg.remote_addr));
         }
         if matches!(cfg.hold_time.as_secs(), 1 | 2) {
@@ -487,11 +467,7 @@ impl Engine {
             || old.next_hop != cfg.next_hop
             || old.local_addr != cfg.local_addr
             || old.allow_local_as != cfg.allow_local_as;
-        self.by_addr.remove(&old.remote_addr);
-        self.by_addr.insert(cfg.remote_addr, id);
-        if let Some(p) = self.peer_mut(id) {
-            p.cfg = cfg;
-        }
+        self.peers.set_config(id, cfg);
         // A changed configuration ends the backoff: a peer waiting out a long delay is tried again
         // after the base interval.
         if changed && !reset {
@@ -535,10 +511,7 @@ impl Engine {
         };
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
-        if let Some(p) = self.peers.get_mut(id.slot()).and_then(Option::take) {
-            self.by_addr.remove(&p.cfg.remote_addr);
-            self.free_slots.push_back(id.next_generation());
-        }
+        self.peers.remove(id);
         self.deferral_check();
         Ok(())
     }
@@ -590,7 +563,7 @@ impl Engine {
     /// Shuts every session down with Cease "Administrative Shutdown" and the RFC 8203/9003
     /// `message`, and stops every peer.
     pub fn shutdown(&mut self, now: Instant, message: Option<&str>) {
-        let ids: Vec<PeerId> = self.peers.iter().flatten().map(|p| p.id).collect();
+        let ids = self.peers.ids();
         for id in ids {
             let _ = self.stop_peer(now, id, message);
         }
@@ -600,7 +573,7 @@ impl Engine {
     /// peers keep our routes as stale, RFC 4724).
     pub fn close_all_for_restart(&mut self, now: Instant) {
         self.tick(now);
-        let ids: Vec<PeerId> = self.peers.iter().flatten().map(|p| p.id).collect();
+        let ids = self.peers.ids();
         for id in ids {
             if let Some(p) = self.peer_mut(id) {
                 p.enabled = false;
@@ -635,7 +608,7 @@ impl Engine {
 
     /// The peer configured for `remote_addr`, if any.
     pub fn peer_by_addr(&self, remote_addr: IpAddr) -> Option<PeerId> {
-        self.by_addr.get(&remote_addr).copied()
+        self.peers.by_addr(remote_addr)
     }
 
     /// An inbound TCP connection from `remote_addr` was accepted (Event 17 TcpConnectionConfirmed).
@@ -649,11 +622,12 @@ impl Engine {
     ) -> Option<(PeerId, ConnId)> {
         self.tick(now);
         let id = self.peer_by_addr(remote_addr)?;
-        let conn = ConnId(self.next_conn);
-        let p = self.peer_mut(id)?;
+        let p = self.peer(id)?;
         if !p.enabled || p.conns.len() >= 2 {
             return None;
         }
+        let conn = self.peers.new_conn(id);
+        let p = self.peer_mut(id)?;
         // The peer is up: forget the failed attempts.
         p.connect_failures = 0;
         // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
@@ -666,8 +640,6 @@ impl Engine {
             timers: TimerTable::default(),
             local_addr,
         });
-        self.next_conn += 1;
-        self.conn_peer.insert(conn, id);
         self.conn_up(id, conn);
         Some((id, conn))
     }
@@ -675,7 +647,7 @@ impl Engine {
     /// Our outbound connection `conn` is up (Event 16 Tcp_CR_Acked).
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId, local_addr: Option<IpAddr>) {
         self.tick(now);
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
@@ -690,7 +662,7 @@ impl Engine {
     /// Our outbound connection attempt failed (Event 18 TcpConnectionFails in Connect).
     pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::TcpConnectionFails);
@@ -704,7 +676,7 @@ impl Engine {
     /// The TCP connection closed or failed (Event 18 TcpConnectionFails).
     pub fn handle_disconnected(&mut self, now: Instant, conn: ConnId) {
         self.tick(now);
-        let Some(&id) = self.conn_peer.get(&conn) else {
+        let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::TcpConnectionFails);
@@ -725,7 +697,7 @@ impl Engine {
     /// queue's stale entries on the way: a cost in proportion to the timers stopped or moved since
     /// the last call, not to the number of peers.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timers = self.timerq.settle(self.peers.as_slice());
+        let timers = self.timerq.settle(&self.peers);
         match (timers, self.deferral.deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -740,12 +712,8 @@ impl Engine {
         // The timers due now, disarmed first and then fired (a timer armed by one of them fires on
         // a later call).
         let mut due: Vec<TimerKey> = Vec::new();
-        while self
-            .timerq
-            .settle(self.peers.as_slice())
-            .is_some_and(|t| t <= now)
-        {
-            due.extend(self.timerq.pop_settled(self.peers.as_mut_slice()));
+        while self.timerq.settle(&self.peers).is_some_and(|t| t <= now) {
+            due.extend(self.timerq.pop_settled(&mut self.peers));
         }
         due.sort_unstable_by_key(TimerKey::fire_order);
         for k in due {
@@ -892,8 +860,7 @@ impl Engine {
         if self.interner.len() <= self.interner_check_at {
             return;
         }
-        let live_paths: usize =
-            self.peers.iter().flatten().map(|p| p.adj_in.len()).sum::<usize>() + self.local.len();
+        let live_paths: usize = self.peers.iter().map(|p| p.adj_in.len()).sum::<usize>() + self.local.len();
         if self.interner.len() > live_paths {
             self.interner.collect();
         }
@@ -904,7 +871,7 @@ impl Engine {
     pub fn peers(&self) -> impl Iterator<Item = PeerInfo> + '_ {
         // Count each group's Adj-RIB-Out once, not once per member (a walk of the whole table).
         let counts = self.groups.adj_out_counts();
-        self.peers.iter().flatten().map(move |p| {
+        self.peers.iter().map(move |p| {
             let sent = p
                 .group
                 .and_then(|g| counts.get(g))
@@ -954,21 +921,12 @@ impl Engine {
     /// Estimated memory held by the RIBs.
     pub fn rib_memory(&self) -> RibMemory {
         let mut m = RibMemory::default();
-        for p in self.peers.iter().flatten() {
+        for p in self.peers.iter() {
             m.paths_in += p.adj_in.len();
             m.adj_rib_in += p.adj_in.table_bytes()
                 + p.pre_policy.capacity() * (std::mem::size_of::<((Prefix, u32), Arc<RouteAttrs>)>() + 1);
         }
-        m.loc_rib = self.loc.map.table_bytes()
-            + self
-                .loc
-                .map
-                .values()
-                .map(|s| match s {
-                    crate::rib::Slots::Many(v) => v.capacity() * std::mem::size_of::<crate::rib::Path>(),
-                    _ => 0,
-                })
-                .sum::<usize>();
+        m.loc_rib = self.loc.memory();
         m.adj_rib_out = self.groups.memory();
         m.attr_sets = self.interner.len();
         m.attrs = self.interner.memory();
@@ -977,7 +935,7 @@ impl Engine {
 
     /// Number of prefixes in the Loc-RIB (counting those whose only paths the import policy rejected).
     pub fn loc_rib_len(&self) -> usize {
-        self.loc.map.len()
+        self.loc.len()
     }
 
     /// Number of distinct interned attribute sets.
@@ -992,17 +950,17 @@ impl Engine {
     /// ([`Engine::poll_output`] on an empty queue, or [`Engine::flush`]), and not at all while
     /// route selection is deferred ([`Engine::selection_deferred`]).
     pub fn route(&self, prefix: &Prefix) -> Option<RouteInfo> {
-        let paths = self.loc.map.get(prefix)?.as_slice();
+        let paths = self.loc.paths(prefix);
         if paths.is_empty() {
             return None;
         }
         let mut order = Vec::new();
-        self.rank(paths, &mut order);
+        crate::rib::rank(&self.peers, paths, &mut order);
         if order.is_empty() {
             // Every path was rejected by import policy.
             return None;
         }
-        let step = self.best_step(paths, &order);
+        let step = crate::rib::best_step(&self.peers, paths, &order);
         Some(RouteInfo {
             prefix: *prefix,
             paths: order
@@ -1023,9 +981,8 @@ impl Engine {
     /// Every Loc-RIB prefix with a path the import policy accepted (unordered).
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
         self.loc
-            .map
             .iter()
-            .filter_map(|(p, s)| s.as_slice().iter().any(|r| r.flags & REJECTED == 0).then_some(p))
+            .filter_map(|(p, paths)| paths.iter().any(|r| r.flags & REJECTED == 0).then_some(p))
     }
 
     /// One page of the Loc-RIB in [`Prefix`] order (IPv4 before IPv6, then address, then length): the
@@ -1045,10 +1002,10 @@ impl Engine {
             return Vec::new();
         }
         // A max-heap of the `limit` smallest candidates: its top is the one to evict.
-        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.map.len()) + 1);
-        for (p, slots) in self.loc.map.iter() {
+        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.len()) + 1);
+        for (p, paths) in self.loc.iter() {
             // As `prefixes`: a prefix whose every path the import policy rejected is not listed.
-            if !slots.as_slice().iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
+            if !paths.iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
                 continue;
             }
             if heap.len() < limit {
@@ -1080,32 +1037,6 @@ impl Engine {
         self.loc
             .path(prefix, id, path_id)
             .map(|r| r.flags & REJECTED == 0)
-    }
-}
-
-/// The live peer `id` in `peers` (a field borrow, so that other fields of the engine stay usable).
-pub(crate) fn slot_mut(peers: &mut [Option<Peer>], id: PeerId) -> Option<&mut Peer> {
-    peers
-        .get_mut(id.slot())
-        .and_then(Option::as_mut)
-        .filter(|p| p.id == id)
-}
-
-impl TimerTables for [Option<Peer>] {
-    fn table(&self, key: &TimerKey) -> Option<&TimerTable> {
-        let p = self.get(key.peer.slot())?.as_ref().filter(|p| p.id == key.peer)?;
-        match key.conn {
-            None => Some(&p.timers),
-            Some(c) => p.conns.iter().find(|x| x.id == c).map(|c| &c.timers),
-        }
-    }
-
-    fn table_mut(&mut self, key: &TimerKey) -> Option<&mut TimerTable> {
-        let p = slot_mut(self, key.peer)?;
-        match key.conn {
-            None => Some(&mut p.timers),
-            Some(c) => p.conn_mut(c).map(|c| &mut c.timers),
-        }
     }
 }
 

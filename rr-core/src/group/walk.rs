@@ -19,20 +19,21 @@
 //! A bucket is sent whole: a member that fell behind on a bucket that changed is sent all of the
 //! bucket's routes again, not just the changed ones (re-announcing a route it holds is harmless).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use bgp_wire::AttrBlock;
 use bytes::Bytes;
 
-use super::{BucketKey, BucketOrder, EncodedBucket, Group, encode_nlri, withdrawals};
+use super::{BucketKey, BucketOrder, Ctx, EncodedBucket, Group, Groups, encode_nlri, withdrawals};
 use crate::encode;
+#[cfg(doc)]
 use crate::engine::Engine;
 use crate::hash::FastMap;
 use crate::output::Output;
 use crate::types::{PeerId, Prefix, PrefixFamily};
 
-/// Messages [`Engine::poll_catch_up`] hands one member in a row before turning to the next.
+/// Messages [`crate::Engine::poll_catch_up`] hands one member in a row before turning to the next.
 const CATCH_UP_BURST: usize = 64;
 
 /// Withdrawn keys packed into one walk step at most.
@@ -40,7 +41,7 @@ const TOMBSTONES_PER_STEP: usize = 4096;
 
 /// A group's walk order and the members walking it.
 #[derive(Debug, Default)]
-pub(crate) struct WalkState {
+pub(super) struct WalkState {
     /// The newest stamp handed out.
     stamp: u64,
     /// Buckets and tombstones by stamp.
@@ -50,7 +51,7 @@ pub(crate) struct WalkState {
     /// Buckets changed in the current flush, placed at its end.
     touched: Vec<BucketKey>,
     /// Members outside the shared stream.
-    pub(crate) walkers: FastMap<PeerId, Walker>,
+    pub(super) walkers: FastMap<PeerId, Walker>,
     /// End-of-RIB of every family of the group, encoded once.
     eor: Option<Arc<[Bytes]>>,
 }
@@ -71,7 +72,7 @@ struct Tomb {
 
 /// One member's cursor.
 #[derive(Debug)]
-pub(crate) struct Walker {
+pub(super) struct Walker {
     /// Items up to this stamp were sent (or were not needed).
     after: u64,
     /// Tombstones up to this stamp concern changes the member never held (it joined, or fell behind,
@@ -145,7 +146,8 @@ impl WalkState {
 
     /// A new cursor for `id`: from the start of the order (`joining`: it holds nothing and gets
     /// End-of-RIB after the walk) or from the newest stamp (it holds the Adj-RIB-Out as of now).
-    pub(super) fn start(&mut self, id: PeerId, joining: bool, ready: bool) {
+    /// `ready`: its connection has room; `queued`: the caller puts it in the round-robin list.
+    fn start(&mut self, id: PeerId, joining: bool, ready: bool, queued: bool) {
         self.walkers.insert(
             id,
             Walker {
@@ -153,24 +155,28 @@ impl WalkState {
                 since: self.stamp,
                 cur: None,
                 ready,
-                queued: false,
+                queued,
                 eor: joining,
                 waited: false,
             },
         );
     }
 
-    /// A new cursor for stream member `id` from the newest stamp, ready to be pulled; true if the
-    /// caller must put it in the round-robin list (it was not walking already).
-    pub(super) fn start_ready(&mut self, id: PeerId) -> bool {
-        if self.walkers.contains_key(&id) {
-            return false;
+    /// A congested stream member `id` leaves the stream: a cursor from the newest stamp, waiting
+    /// until its connection drains ([`Engine::set_congested`]).
+    pub(super) fn start_congested(&mut self, id: PeerId) {
+        self.start(id, false, false, false);
+    }
+
+    /// Starts `id`'s walk, ready to be pulled, and puts it in the round-robin list `ready`:
+    /// `joining`, the initial table from the start of the order (a cursor it had is replaced);
+    /// otherwise a stream member from the newest stamp (nothing changes if it walks already).
+    pub(super) fn start_queued(&mut self, id: PeerId, joining: bool, ready: &mut VecDeque<PeerId>) {
+        if !joining && self.walkers.contains_key(&id) {
+            return;
         }
-        self.start(id, false, true);
-        if let Some(w) = self.walkers.get_mut(&id) {
-            w.queued = true;
-        }
-        true
+        self.start(id, joining, true, true);
+        ready.push_back(id);
     }
 
     /// Drops the tombstones every walker has passed (all of them when nobody walks).
@@ -243,25 +249,18 @@ enum Step {
     Done,
 }
 
-impl Engine {
-    /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
-    /// high watermark (or the caller's budget for all connections is used up) and `false` when it
-    /// has drained: a congested update-group member leaves the group's shared stream and, once
-    /// drained, catches up from the group's Adj-RIB-Out with a cursor ([`Engine::poll_catch_up`];
-    /// see the module documentation). A joining or catching-up member pauses while congested.
-    pub fn set_congested(&mut self, now: crate::types::Instant, conn: crate::types::ConnId, congested: bool) {
-        self.tick_pub(now);
-        let Some(id) = self.peer_of_conn(conn) else { return };
-        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
-            return;
-        };
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
+impl Groups {
+    /// Flow control for member `id` of group `gi` ([`Engine::set_congested`]): a congested stream
+    /// member leaves the shared stream and walks from where it is once its connection drained; a
+    /// walking member pauses while congested.
+    pub(crate) fn set_congested(&mut self, gi: usize, id: PeerId, congested: bool) {
+        let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
         if congested {
             if let Some(pos) = g.members.iter().position(|m| *m == id) {
                 g.members.swap_remove(pos);
-                g.walk.start(id, false, false);
+                g.walk.start_congested(id);
             } else if let Some(w) = g.walk.walkers.get_mut(&id) {
                 w.ready = false;
             }
@@ -269,49 +268,24 @@ impl Engine {
             w.ready = true;
             if !w.queued {
                 w.queued = true;
-                self.groups.ready.push_back(id);
+                self.ready.push_back(id);
             }
         }
     }
 
-    /// Starts the initial table of a member that joins group `gi`.
-    pub(crate) fn walk_join(&mut self, gi: usize, id: PeerId) {
-        let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) else {
-            return;
-        };
-        g.walk.start(id, true, true);
-        if let Some(w) = g.walk.walkers.get_mut(&id) {
-            w.queued = true;
-            self.groups.ready.push_back(id);
-        }
-    }
-
-    /// The next message of a member catching up (a joining member's initial table, or a member that
-    /// fell behind), round robin over the members whose connection is not congested; when a member's
-    /// walk ends it rejoins its group's shared stream. Queued actions ([`Engine::poll_queued`]) come
-    /// first. `None` when there is nothing to send, or while route selection is deferred.
-    ///
-    /// [`Engine::poll_output`] returns these too once the queue is empty. A caller with flow control
-    /// polls the queue with [`Engine::poll_queued`] and calls this only while it has room for more
-    /// output, so that members wait (and cost nothing) instead of having their copies queued.
-    pub fn poll_catch_up(&mut self) -> Option<Output> {
-        if let Some(o) = self.out.pop_front() {
-            return Some(o);
-        }
-        if self.deferral.is_active() {
-            return None;
-        }
-        while let Some(id) = self.groups.ready.pop_front() {
-            let Some((gi, conn)) = self.peer(id).and_then(|p| Some((p.group?, p.established?.0))) else {
+    /// The next message of a member catching up ([`Engine::poll_catch_up`]), round robin over the
+    /// walking members whose connection has room; a member whose walk ends rejoins its group's
+    /// shared stream. `pending`: route changes wait for the next flush (a joiner's End-of-RIB
+    /// waits for them once).
+    pub(crate) fn poll_catch_up(&mut self, cx: &mut Ctx<'_>, pending: bool) -> Option<Output> {
+        while let Some(id) = self.ready.pop_front() {
+            let Some((gi, conn)) = cx.peers.get(id).and_then(|p| Some((p.group?, p.established?.0))) else {
                 continue;
             };
-            let Some(w) = self
-                .groups
-                .list
-                .get_mut(gi)
-                .and_then(Option::as_mut)
-                .and_then(|g| g.walk.walkers.get_mut(&id))
-            else {
+            let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Some(w) = g.walk.walkers.get_mut(&id) else {
                 continue;
             };
             if !w.queued {
@@ -322,62 +296,54 @@ impl Engine {
             if !w.ready {
                 continue;
             }
-            match self.walk_next(gi, id) {
+            match g.walk_next(cx, id, pending) {
                 Walked::Wait => {
-                    if let Some(w) = self.walker_mut(gi, id) {
+                    if let Some(w) = g.walk.walkers.get_mut(&id) {
                         w.queued = true;
                     }
-                    self.groups.burst = 0;
-                    self.groups.parked.push(id);
+                    self.burst = 0;
+                    self.parked.push(id);
                 }
                 Walked::Msg(bytes) => {
-                    if let Some(w) = self.walker_mut(gi, id) {
+                    if let Some(w) = g.walk.walkers.get_mut(&id) {
                         w.queued = true;
                     }
                     // A few messages in a row to one member before the next: its writer then sends
                     // them in one system call instead of one call per message.
-                    self.groups.burst += 1;
-                    if self.groups.burst < CATCH_UP_BURST {
-                        self.groups.ready.push_front(id);
+                    self.burst += 1;
+                    if self.burst < CATCH_UP_BURST {
+                        self.ready.push_front(id);
                     } else {
-                        self.groups.burst = 0;
-                        self.groups.ready.push_back(id);
+                        self.burst = 0;
+                        self.ready.push_back(id);
                     }
-                    if let Some(p) = self.peer_mut(id) {
+                    if let Some(p) = cx.peers.get_mut(id) {
                         p.stats.messages_sent += 1;
                     }
                     return Some(Output::Send { conn, bytes });
                 }
                 Walked::UpToDate => {
-                    self.groups.burst = 0;
+                    self.burst = 0;
                     // Up to date: back in the shared stream.
-                    if let Some(g) = self.groups.list.get_mut(gi).and_then(Option::as_mut) {
-                        g.walk.walkers.remove(&id);
-                        g.members.push(id);
-                        g.walk.collect();
-                    }
+                    g.walk.walkers.remove(&id);
+                    g.members.push(id);
+                    g.walk.collect();
                 }
             }
         }
         None
     }
+}
 
-    fn walker_mut(&mut self, gi: usize, id: PeerId) -> Option<&mut Walker> {
-        self.groups
-            .list
-            .get_mut(gi)
-            .and_then(Option::as_mut)
-            .and_then(|g| g.walk.walkers.get_mut(&id))
+impl Group {
+    /// The next message of `id`'s walk.
+    fn walk_next(&mut self, cx: &Ctx<'_>, id: PeerId, pending: bool) -> Walked {
+        self.walk_next_inner(cx, id, pending).unwrap_or(Walked::UpToDate)
     }
 
-    /// The next message of `id`'s walk in group `gi`.
-    fn walk_next(&mut self, gi: usize, id: PeerId) -> Walked {
-        self.walk_next_inner(gi, id).unwrap_or(Walked::UpToDate)
-    }
-
-    fn walk_next_inner(&mut self, gi: usize, id: PeerId) -> Option<Walked> {
+    fn walk_next_inner(&mut self, cx: &Ctx<'_>, id: PeerId, pending: bool) -> Option<Walked> {
         loop {
-            let w = self.walker_mut(gi, id)?;
+            let w = self.walk.walkers.get_mut(&id)?;
             if let Some((msgs, i)) = &mut w.cur {
                 if let Some(m) = msgs.get(*i) {
                     *i += 1;
@@ -385,15 +351,13 @@ impl Engine {
                 }
                 w.cur = None;
             }
-            match self.walk_step(gi, id)? {
+            match self.walk_step(cx, id)? {
                 Step::Send(msgs) => {
-                    let w = self.walker_mut(gi, id)?;
-                    w.cur = Some((msgs, 0));
+                    self.walk.walkers.get_mut(&id)?.cur = Some((msgs, 0));
                 }
                 Step::Skip => {}
                 Step::Done => {
-                    let pending = !self.dirty.is_empty();
-                    let w = self.walker_mut(gi, id)?;
+                    let w = self.walk.walkers.get_mut(&id)?;
                     if !w.eor {
                         return None;
                     }
@@ -410,41 +374,39 @@ impl Engine {
                     // RFC 4724 section 2: "the End-of-RIB marker ... SHOULD be sent ... after it
                     // completes the initial update for an address family".
                     w.eor = false;
-                    let g = self.groups.list.get_mut(gi)?.as_mut()?;
-                    let fams = g.key.families;
-                    let eor = g
+                    let fams = self.key.families;
+                    let eor = self
                         .walk
                         .eor
                         .get_or_insert_with(|| fams.iter().map(encode::end_of_rib).collect());
                     let eor = Arc::clone(eor);
-                    self.walker_mut(gi, id)?.cur = Some((eor, 0));
+                    self.walk.walkers.get_mut(&id)?.cur = Some((eor, 0));
                 }
             }
         }
     }
 
     /// Moves `id`'s cursor past the next item (a bucket, or a run of tombstones of one family).
-    fn walk_step(&mut self, gi: usize, id: PeerId) -> Option<Step> {
-        let g = self.groups.list.get(gi)?.as_ref()?;
-        let w = g.walk.walkers.get(&id)?;
+    fn walk_step(&mut self, cx: &Ctx<'_>, id: PeerId) -> Option<Step> {
+        let w = self.walk.walkers.get(&id)?;
         let (since, after) = (w.since, w.after);
-        let Some((&stamp, &item)) = g.walk.order.range(after + 1..).next() else {
+        let Some((&stamp, &item)) = self.walk.order.range(after + 1..).next() else {
             return Some(Step::Done);
         };
         match item {
             Item::Bucket(k) => {
-                self.walker_mut(gi, id)?.after = stamp;
+                self.walk.walkers.get_mut(&id)?.after = stamp;
                 // Never back to the peer the routes came from.
                 if k.2 == id {
                     return Some(Step::Skip);
                 }
-                Some(self.bucket_msgs(gi, k).map_or(Step::Skip, Step::Send))
+                Some(self.bucket_msgs(cx, k).map_or(Step::Skip, Step::Send))
             }
             Item::Tomb(first) => {
                 let fam = first.0.family();
                 let mut last = after;
                 let mut wd: Vec<(Prefix, u32)> = Vec::new();
-                for (&s, it) in g.walk.order.range(after + 1..) {
+                for (&s, it) in self.walk.order.range(after + 1..) {
                     let Item::Tomb(k) = *it else { break };
                     if k.0.family() != fam || wd.len() >= TOMBSTONES_PER_STEP {
                         break;
@@ -453,8 +415,8 @@ impl Engine {
                     if s <= since {
                         continue;
                     }
-                    let only_from = g.walk.tombs.get(&k).and_then(|t| t.only_from);
-                    let now_from = g
+                    let only_from = self.walk.tombs.get(&k).and_then(|t| t.only_from);
+                    let now_from = self
                         .adj_out
                         .get(&k.0)
                         .and_then(|sl| sl.as_slice().iter().find(|r| r.id == k.1))
@@ -470,9 +432,9 @@ impl Engine {
                 }
                 let key_msgs = (!wd.is_empty()).then(|| {
                     wd.sort_unstable();
-                    withdrawals(&g.key, fam, &wd)
+                    withdrawals(&self.key, fam, &wd)
                 });
-                self.walker_mut(gi, id)?.after = last;
+                self.walk.walkers.get_mut(&id)?.after = last;
                 Some(match key_msgs {
                     Some(m) => Step::Send(m.into()),
                     None => Step::Skip,
@@ -481,25 +443,69 @@ impl Engine {
         }
     }
 
-    /// Bucket `k` of group `gi` encoded for the group (from the cache, or encoded now and cached).
-    pub(super) fn bucket_msgs(&mut self, gi: usize, k: BucketKey) -> Option<Arc<[Bytes]>> {
-        let g = self.groups.list.get(gi)?.as_ref()?;
-        let b = g.buckets.get(&k)?;
-        let ex = self.export_for(&g.key, k.2, &b.attrs);
+    /// Bucket `k` encoded for the group (from the cache, or encoded now and cached).
+    pub(super) fn bucket_msgs(&mut self, cx: &Ctx<'_>, k: BucketKey) -> Option<Arc<[Bytes]>> {
+        let b = self.buckets.get_mut(&k)?;
+        let ex = cx.export_for(&self.key, k.2, &b.attrs);
         if let Some(e) = &b.enc
             && e.export == ex
         {
             return Some(Arc::clone(&e.msgs));
         }
-        let g = self.groups.list.get_mut(gi)?.as_mut()?;
-        let b = g.buckets.get_mut(&k)?;
         let mut blk = AttrBlock::new();
         let msgs: Arc<[Bytes]> =
-            encode_nlri(&g.key, k.0, &b.attrs, &ex, b.keys.iter().copied(), &mut blk).into();
+            encode_nlri(&self.key, k.0, &b.attrs, &ex, b.keys.iter().copied(), &mut blk).into();
         b.enc = Some(EncodedBucket {
             export: ex,
             msgs: Arc::clone(&msgs),
         });
         Some(msgs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> PeerId {
+        PeerId::new(n, 0)
+    }
+
+    #[test]
+    fn a_stream_member_starts_at_the_newest_stamp_and_is_queued_once() {
+        let mut w = WalkState {
+            stamp: 7,
+            ..WalkState::default()
+        };
+        let mut ready = VecDeque::new();
+        w.start_queued(id(1), false, &mut ready);
+        w.start_queued(id(1), false, &mut ready);
+        assert_eq!(ready, [id(1)], "a member already walking is not queued again");
+        let c = &w.walkers[&id(1)];
+        assert_eq!(
+            (c.after, c.since, c.ready, c.queued, c.eor),
+            (7, 7, true, true, false)
+        );
+        assert_eq!(w.joining(id(1)), Some(false));
+    }
+
+    #[test]
+    fn a_joining_member_walks_from_the_start_and_replaces_a_cursor() {
+        let mut w = WalkState {
+            stamp: 7,
+            ..WalkState::default()
+        };
+        let mut ready = VecDeque::new();
+        w.start_congested(id(2));
+        assert!(ready.is_empty());
+        assert!(!w.walkers[&id(2)].ready);
+        w.start_queued(id(2), true, &mut ready);
+        assert_eq!(ready, [id(2)]);
+        let c = &w.walkers[&id(2)];
+        assert_eq!(
+            (c.after, c.since, c.ready, c.queued, c.eor),
+            (0, 7, true, true, true)
+        );
+        assert_eq!(w.joining(id(2)), Some(true));
     }
 }

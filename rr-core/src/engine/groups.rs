@@ -1,0 +1,128 @@
+//! The engine's side of the update groups ([`crate::group`]): a peer joins the group of its
+//! session's outbound treatment once established, leaves it when the session ends, and moves to
+//! another when its export policy changes; a flush and the members' catch-up walks run with the
+//! parts of the engine they use, borrowed apart ([`Ctx`]).
+
+use super::*;
+use crate::group::{Ctx, GroupKey};
+
+impl Engine {
+    /// The update groups, and the parts of the engine they use.
+    fn groups_ctx(&mut self) -> (&mut Groups, Ctx<'_>) {
+        let Engine {
+            groups,
+            peers,
+            loc,
+            interner,
+            out,
+            cluster_id,
+            ..
+        } = self;
+        let cx = Ctx {
+            peers,
+            loc,
+            interner,
+            out,
+            cluster_id: *cluster_id,
+        };
+        (groups, cx)
+    }
+
+    fn group_key(&self, p: &Peer) -> Option<GroupKey> {
+        GroupKey::of(p, self.cfg.local_as, self.cfg.update_groups)
+    }
+
+    /// Number of live update groups.
+    pub fn update_groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Adds an established peer to its group (created and filled from the Loc-RIB if new); the
+    /// peer receives the table and End-of-RIB at the next flush.
+    pub(crate) fn groups_join(&mut self, id: PeerId) {
+        let Some(key) = self.peer(id).and_then(|p| self.group_key(p)) else {
+            return;
+        };
+        let (groups, mut cx) = self.groups_ctx();
+        let gi = groups.join(&mut cx, key, id);
+        if let Some(p) = self.peer_mut(id) {
+            p.group = Some(gi);
+        }
+    }
+
+    /// Moves an established peer to the group its configuration now asks for (its export policy
+    /// changed) without resetting the session ([`Groups::regroup`]).
+    pub(crate) fn groups_regroup(&mut self, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        let (Some(old_gi), Some(key)) = (p.group, self.group_key(p)) else {
+            return;
+        };
+        let (groups, mut cx) = self.groups_ctx();
+        if let Some(gi) = groups.regroup(&mut cx, id, old_gi, key)
+            && let Some(p) = self.peer_mut(id)
+        {
+            p.group = Some(gi);
+        }
+    }
+
+    /// Takes a peer out of its group (its session ended).
+    pub(crate) fn groups_leave(&mut self, id: PeerId) {
+        if let Some(gi) = self.peer_mut(id).and_then(|p| p.group.take()) {
+            self.groups.leave(gi, id);
+        }
+    }
+
+    /// A member asked for a route refresh of `f` (RFC 2918).
+    pub(crate) fn groups_refresh(&mut self, id: PeerId, f: Family) {
+        if let Some(gi) = self.peer(id).and_then(|p| p.group) {
+            self.groups.refresh(gi, id, f);
+        }
+    }
+
+    /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
+    /// then the catch-ups of regrouped members and re-sends for route refreshes.
+    pub(crate) fn groups_flush(&mut self) {
+        if self.dirty.is_empty() && !self.groups.has_pending() {
+            return;
+        }
+        let dirty = self.dirty.take();
+        let (groups, mut cx) = self.groups_ctx();
+        groups.flush(&mut cx, &dirty);
+        // Keep the allocation of the dirty list for the next batch.
+        self.dirty.recycle(dirty);
+    }
+
+    /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
+    /// high watermark (or the caller's budget for all connections is used up) and `false` when it
+    /// has drained: a congested update-group member leaves the group's shared stream and, once
+    /// drained, catches up from the group's Adj-RIB-Out with a cursor ([`Engine::poll_catch_up`];
+    /// see the module documentation). A joining or catching-up member pauses while congested.
+    pub fn set_congested(&mut self, now: Instant, conn: ConnId, congested: bool) {
+        self.tick(now);
+        let Some(id) = self.peer_of_conn(conn) else { return };
+        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
+            return;
+        };
+        self.groups.set_congested(gi, id, congested);
+    }
+
+    /// The next message of a member catching up (a joining member's initial table, or a member that
+    /// fell behind), round robin over the members whose connection is not congested; when a member's
+    /// walk ends it rejoins its group's shared stream. Queued actions ([`Engine::poll_queued`]) come
+    /// first. `None` when there is nothing to send, or while route selection is deferred.
+    ///
+    /// [`Engine::poll_output`] returns these too once the queue is empty. A caller with flow control
+    /// polls the queue with [`Engine::poll_queued`] and calls this only while it has room for more
+    /// output, so that members wait (and cost nothing) instead of having their copies queued.
+    pub fn poll_catch_up(&mut self) -> Option<Output> {
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        if self.deferral.is_active() {
+            return None;
+        }
+        let pending = !self.dirty.is_empty();
+        let (groups, mut cx) = self.groups_ctx();
+        groups.poll_catch_up(&mut cx, pending)
+    }
+}
