@@ -177,6 +177,9 @@ fn import_policy_rejects_and_a_loosened_policy_re_evaluates_without_refresh() {
         "the Adj-RIB-In keeps both"
     );
     assert_eq!(s.e().peer_info_of(a).unwrap().accepted_by_family[0], 1);
+    // The whole-table listing counts the same (gathered in one pass over the Loc-RIB).
+    let all = s.e().peers().find(|p| p.id == a).unwrap();
+    assert_eq!((all.prefixes_received, all.accepted_by_family[0]), (2, 1));
     assert_eq!(s.e().import_accepted(a, &P1.parse().unwrap(), 0), Some(false));
     assert!(s.e().route(&P1.parse().unwrap()).is_none());
     assert!(

@@ -279,6 +279,8 @@ fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
     net.script_crash(c1);
     let info = net.engine(rr).peer_info_of(p1).unwrap();
     assert_eq!(info.prefixes_stale, 2, "routes kept as stale");
+    let all = net.engine(rr).peers().find(|p| p.id == p1).unwrap();
+    assert_eq!(all.prefixes_stale, 2, "the whole-table listing counts the same");
     assert!(
         net.take_updates(c2).is_empty(),
         "no withdrawal while the peer restarts"

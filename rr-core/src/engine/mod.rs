@@ -868,15 +868,20 @@ impl Engine {
     }
 
     /// Every configured peer.
+    ///
+    /// Costs one pass over the Loc-RIB and one over each update group's Adj-RIB-Out, however many
+    /// peers there are (the accepted and stale counts of every peer are gathered in the one pass).
     pub fn peers(&self) -> impl Iterator<Item = PeerInfo> + '_ {
         // Count each group's Adj-RIB-Out once, not once per member (a walk of the whole table).
         let counts = self.groups.adj_out_counts();
+        let loc_counts = self.loc_counts();
         self.peers.iter().map(move |p| {
             let sent = p
                 .group
                 .and_then(|g| counts.get(g))
                 .map_or([0; 2], |c| c.sent_to(p.id));
-            self.peer_info_with(p, sent)
+            let (accepted, stale) = loc_counts.get(p.id.slot()).copied().unwrap_or_default();
+            self.peer_info_with(p, sent, accepted, stale)
         })
     }
 
@@ -886,10 +891,6 @@ impl Engine {
         let sent = p
             .group
             .map_or([0; 2], |g| self.groups.adj_out_counts_of(g).sent_to(id));
-        Some(self.peer_info_with(p, sent))
-    }
-
-    fn peer_info_with(&self, p: &Peer, advertised: [usize; 2]) -> PeerInfo {
         let (mut stale, mut accepted) = (0, [0usize; 2]);
         for (pr, pid) in p.adj_in.iter() {
             if let Some(r) = self.loc.path(&pr, p.id, pid) {
@@ -897,6 +898,34 @@ impl Engine {
                 stale += usize::from(r.flags & STALE_ANY != 0);
             }
         }
+        Some(self.peer_info_with(p, sent, accepted, stale))
+    }
+
+    /// Per peer slot: the peer's Loc-RIB paths that are candidates (not rejected by policy), per
+    /// family, and those that are stale; gathered in one pass over the Loc-RIB (looking each
+    /// Adj-RIB-In path up in the Loc-RIB instead cost a hash lookup per path per peer).
+    fn loc_counts(&self) -> Vec<([usize; 2], usize)> {
+        let mut out = vec![([0usize; 2], 0usize); self.peers.slots()];
+        for (pr, paths) in self.loc.iter() {
+            for r in paths {
+                if let Some(c) = out.get_mut(r.peer.slot())
+                    && self.peers.get(r.peer).is_some()
+                {
+                    c.0[pr.family().index()] += usize::from(r.flags & REJECTED == 0);
+                    c.1 += usize::from(r.flags & STALE_ANY != 0);
+                }
+            }
+        }
+        out
+    }
+
+    fn peer_info_with(
+        &self,
+        p: &Peer,
+        advertised: [usize; 2],
+        accepted: [usize; 2],
+        stale: usize,
+    ) -> PeerInfo {
         PeerInfo {
             id: p.id,
             config: p.cfg.clone(),
