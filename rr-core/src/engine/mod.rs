@@ -917,6 +917,25 @@ impl Engine {
         Some(self.peer_info_with(p, sent))
     }
 
+    /// The peers `ids`, in that order (ids of removed peers are skipped): [`Engine::peer_info_of`] for each,
+    /// except that each update group's Adj-RIB-Out is counted once for them all rather than once per
+    /// member, so a page of peers costs one walk per group involved and their Adj-RIBs-In.
+    pub fn peer_infos_of(&self, ids: &[PeerId]) -> Vec<PeerInfo> {
+        let mut counts: HashMap<usize, crate::group::OutCounts> = HashMap::new();
+        ids.iter()
+            .filter_map(|&id| {
+                let p = self.peer(id)?;
+                let sent = p.group.map_or([0; 2], |g| {
+                    counts
+                        .entry(g)
+                        .or_insert_with(|| self.groups.adj_out_counts_of(g))
+                        .sent_to(id)
+                });
+                Some(self.peer_info_with(p, sent))
+            })
+            .collect()
+    }
+
     fn peer_info_with(&self, p: &Peer, advertised: [usize; 2]) -> PeerInfo {
         let (mut stale, mut accepted) = (0, [0usize; 2]);
         for (pr, pid) in p.adj_in.iter() {
