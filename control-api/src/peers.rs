@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 /// The query of `GET /peers`: one page of up to `limit` peers (default 1000, at most 10000) whose address
 /// comes after `after`, in the order of their address as text (`127.0.1.10` before `127.0.1.2`: the order
 /// `rr-cli peers` has always shown). The next page starts after the address of the last peer of this one; a
-/// page shorter than `limit` is the last.
+/// page shorter than `limit` is the last. Pages are read at different times: a walk over a peer set that
+/// changes meanwhile is not one snapshot (a peer added behind the cursor shows up in the next walk).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeersQuery {
     /// The page starts after the peer with this address (it need not be configured any more).
