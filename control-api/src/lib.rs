@@ -5,7 +5,7 @@
 //! | Request | Query | Answer |
 //! |---|---|---|
 //! | `GET` [`path::STATUS`] | | [`Status`] |
-//! | `GET` [`path::PEERS`] | | a list of [`Peer`] |
+//! | `GET` [`path::PEERS`] | [`PeersQuery`] | a list of [`Peer`] (one page) |
 //! | `GET` [`path::ROUTES`] | [`RoutesQuery`] | a list of [`Route`] (one, or one page) |
 //! | `GET` [`path::RIB`] | [`RibQuery`] | [`RibPage`] |
 //! | `POST` [`path::reset`] | | [`ResetDone`] |
@@ -23,7 +23,7 @@ mod peers;
 mod rib;
 mod routes;
 
-pub use peers::{DownKind, LastDown, Negotiated, Peer, PeerState};
+pub use peers::{DownKind, LastDown, Negotiated, Peer, PeerState, PeersQuery};
 pub use rib::{RibPage, RibPath, RibPeer, RibQuery, RibRoute, RibView};
 pub use routes::{Route, RoutePath, RoutesQuery};
 
@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 pub mod path {
     /// `GET`: the daemon's [`Status`](crate::Status).
     pub const STATUS: &str = "/status";
-    /// `GET`: every configured peer ([`Peer`](crate::Peer)).
+    /// `GET`: one page of the configured peers ([`PeersQuery`](crate::PeersQuery), [`Peer`](crate::Peer)).
     pub const PEERS: &str = "/peers";
     /// `GET`: routes of the Loc-RIB ([`RoutesQuery`](crate::RoutesQuery)).
     pub const ROUTES: &str = "/routes";

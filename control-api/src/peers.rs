@@ -1,8 +1,31 @@
-//! `GET /peers`: every configured peer with its session state, counters and last session end.
+//! `GET /peers`: the configured peers with their session state, counters and last session end, one page at
+//! a time.
 
 use serde::{Deserialize, Serialize};
 
-/// One peer of `GET /peers` (sorted by address).
+/// The query of `GET /peers`: one page of up to `limit` peers (default 1000, at most 10000) whose address
+/// comes after `after`, in the order of their address as text (`127.0.1.10` before `127.0.1.2`: the order
+/// `rr-cli peers` has always shown). The next page starts after the address of the last peer of this one; a
+/// page shorter than `limit` is the last. Pages are read at different times: a walk over a peer set that
+/// changes meanwhile is not one snapshot (a peer added behind the cursor shows up in the next walk).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersQuery {
+    /// The page starts after the peer with this address (it need not be configured any more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Peers per page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl PeersQuery {
+    /// Peers in one page when the request names no `limit`.
+    pub const DEFAULT_LIMIT: usize = 1000;
+    /// The largest `limit`: bounds the time and memory one request costs the daemon.
+    pub const MAX_LIMIT: usize = 10_000;
+}
+
+/// One peer of `GET /peers` (sorted by address, as text).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
     /// Session name: the peer's node name, else its address.
@@ -188,6 +211,28 @@ pub struct LastDown {
 mod tests {
     use super::*;
     use crate::tests::round_trip;
+    use crate::{path, with_query};
+
+    #[test]
+    fn peers_query_round_trips_through_the_query_string() {
+        let q = PeersQuery {
+            after: Some("fd00::1".into()),
+            limit: Some(500),
+        };
+        round_trip(&q);
+        let p = with_query(path::PEERS, &q).expect("query");
+        assert_eq!(p, "/peers?after=fd00%3A%3A1&limit=500");
+        let back: PeersQuery = serde_urlencoded::from_str(p.split_once('?').expect("?").1).expect("decode");
+        assert_eq!(back, q);
+        assert_eq!(
+            with_query(path::PEERS, &PeersQuery::default()).expect("q"),
+            "/peers"
+        );
+        let bare: PeersQuery = serde_urlencoded::from_str("").expect("empty");
+        assert_eq!(bare, PeersQuery::default());
+        assert!(serde_urlencoded::from_str::<PeersQuery>("limit=ten").is_err());
+        assert!(serde_urlencoded::from_str::<PeersQuery>("limit=-1").is_err());
+    }
 
     #[test]
     fn peer_round_trips() {

@@ -48,8 +48,12 @@ use crate::store::{
 /// The document of an intentionally empty datastore file.
 pub const EXPLICIT_EMPTY: &str = "apiVersion: projectcalico.org/v3\nkind: List\nitems: []\n";
 
-/// Events kept for replaying `watch(Some(rev))`.
-const HISTORY: usize = 4096;
+/// Events kept for replaying `watch(Some(rev))`. Only a watch opened from an earlier revision replays them
+/// (the daemon's follower re-opening its stream); one from before the oldest kept gets a `Resync`, which is
+/// as correct, only larger. An entry holds a whole resource (about 600 bytes before its strings), so the
+/// bound is small: at 4096 the history of a soak's Nodes added and removed every 30 s held 5 MiB after an hour
+/// and looked like a leak per removed peer (issue 14).
+const HISTORY: usize = 256;
 
 type Key = (Kind, String);
 
@@ -95,13 +99,14 @@ impl State {
 
     fn record(&mut self, rev: u64, ev: WatchEvent) {
         self.broadcast(&ev);
-        self.history.push_back((rev, ev));
-        while self.history.len() > HISTORY {
+        // Room first: pushing onto a full deque would double its allocation for good.
+        while self.history.len() >= HISTORY {
             if let Some((r, _)) = self.history.pop_front() {
                 // Replaying from before `r` is no longer possible.
                 self.history_floor = self.history_floor.max(r);
             }
         }
+        self.history.push_back((rev, ev));
     }
 
     fn resync_event(&self) -> WatchEvent {
@@ -317,6 +322,7 @@ impl FileDatastore {
     pub fn compact_history(&self) {
         let mut st = self.lock();
         st.history.clear();
+        st.history.shrink_to_fit();
         st.history_floor = st.revision;
     }
 
@@ -713,4 +719,58 @@ fn tokio_stream_from<T: Send + 'static>(
     rx: mpsc::UnboundedReceiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The datastore file: a BGPConfiguration and `extra` Nodes.
+    fn text(extra: usize) -> String {
+        let mut y = String::from(
+            "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n\
+             spec: {asNumber: 64512}\n",
+        );
+        for k in 0..extra {
+            y.push_str(&format!(
+                "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {{name: extra-{k}}}\n\
+                 spec: {{bgp: {{ipv4Address: 10.9.{}.{}/32}}}}\n",
+                k / 250,
+                k % 250 + 1
+            ));
+        }
+        y
+    }
+
+    /// Issue 14 (soak): Nodes added and removed again and again leave nothing behind but a bounded replay
+    /// history, bounded in what it allocates too (pushing before popping once doubled the deque for good).
+    #[test]
+    fn adding_and_removing_nodes_keeps_the_history_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("calico.yaml");
+        std::fs::write(&path, text(0)).expect("write");
+        // Outside a runtime: no watcher, reloads are explicit.
+        let store = FileDatastore::open(&path).expect("open");
+        let baseline = store.lock().objects.len();
+        for _ in 0..60 {
+            for n in [50, 0] {
+                std::fs::write(&path, text(n)).expect("write");
+                assert!(store.reload().expect("reload"));
+            }
+        }
+        let st = store.lock();
+        assert_eq!(st.objects.len(), baseline);
+        assert_eq!(st.history.len(), HISTORY);
+        assert!(
+            st.history.capacity() <= HISTORY,
+            "history capacity {} for {HISTORY} events",
+            st.history.capacity()
+        );
+        let bytes = st.history.capacity() * std::mem::size_of::<(u64, WatchEvent)>();
+        assert!(bytes <= 256 * 1024, "the history holds {bytes} bytes");
+        // The oldest kept revision bounds replays; older watches resync.
+        let oldest = st.history.front().map(|(r, _)| *r).expect("history");
+        assert!(st.history_floor <= oldest);
+        assert!(st.history_floor > 0);
+    }
 }

@@ -1,5 +1,6 @@
 //! Daemon inspection over the control API (HTTP/JSON on the daemon's unix socket, or TCP):
-//! `status`, `peers`, `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`, `log-level`,
+//! `status`, `peers` (every peer, fetched in pages of 1000; `--limit N`/`--after ADDRESS` for one page),
+//! `routes [PREFIX]` (with the best-path reason), `peer reset|refresh NAME`, `log-level`,
 //! `version`.
 //!
 //! `dump --mrt FILE` ([`mod@dump`]) writes the RIB as MRT TABLE_DUMP_V2 from `GET /rib` pages.
@@ -19,8 +20,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
 use control_api::{
-    ApiError, LastDown, LogLevel, LogLevelQuery, Peer, PeerState, RefreshDone, ResetDone, Route, RoutesQuery,
-    Status, path, with_query,
+    ApiError, LastDown, LogLevel, LogLevelQuery, Peer, PeerState, PeersQuery, RefreshDone, ResetDone, Route,
+    RoutesQuery, Status, path, with_query,
 };
 use hyper::Method;
 use serde::Serialize;
@@ -81,6 +82,13 @@ pub(crate) struct StatusArgs {
 /// `peers`.
 #[derive(Debug, Args)]
 pub(crate) struct PeersArgs {
+    /// Show one page of at most this many peers (1 to 10000) instead of every peer.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Show one page of the peers whose address comes after this one (in the order `peers` lists them,
+    /// the address as text), e.g. the last address of the previous page.
+    #[arg(long)]
+    after: Option<String>,
     #[command(flatten)]
     ctl: ControlArgs,
 }
@@ -354,37 +362,75 @@ fn peers_table(peers: &[Peer]) -> String {
     )
 }
 
-/// `peers`.
+/// `peers`: every peer, fetched page after page; with `--limit` or `--after`, one page.
 pub(crate) fn peers(args: &PeersArgs) -> anyhow::Result<ExitCode> {
-    show(&args.ctl, Method::GET, path::PEERS, |v: &Vec<Peer>| {
-        peers_table(v)
-    })
+    let answer = if args.limit.is_some() || args.after.is_some() {
+        let q = PeersQuery {
+            after: args.after.clone(),
+            limit: args.limit,
+        };
+        let path = with_query(path::PEERS, &q).context("encoding the request")?;
+        call(&args.ctl, Method::GET, &path)?
+    } else {
+        all_pages(
+            |after| {
+                let q = PeersQuery {
+                    after,
+                    limit: Some(PeersQuery::DEFAULT_LIMIT),
+                };
+                Ok(with_query(path::PEERS, &q)?)
+            },
+            PeersQuery::DEFAULT_LIMIT,
+            |p: &Peer| p.address.clone(),
+            |path| call(&args.ctl, Method::GET, path),
+        )?
+    };
+    render(&args.ctl, answer, |v: &Vec<Peer>| peers_table(v))
 }
 
-/// The whole Loc-RIB, one bounded page after the other (each page resumes after the last prefix of the
-/// previous one; a short page is the last), so that the daemon never builds a full-table answer.
-fn all_routes(ctl: &ControlArgs) -> anyhow::Result<Result<Vec<Route>, String>> {
-    let page_size = RoutesQuery::DEFAULT_LIMIT;
-    let mut all: Vec<Route> = Vec::new();
+/// Every item of a paged list, one bounded page after the other, so that the daemon never builds a
+/// whole-table answer: `path(after)` asks for the page after the key `after` (none for the first page), `key`
+/// is an item's cursor (the next page starts after the last item's), and a page shorter than `page_size`
+/// is the last.
+fn all_pages<T>(
+    path: impl Fn(Option<String>) -> anyhow::Result<String>,
+    page_size: usize,
+    key: impl Fn(&T) -> String,
+    mut get: impl FnMut(&str) -> anyhow::Result<Result<Vec<T>, String>>,
+) -> anyhow::Result<Result<Vec<T>, String>> {
+    let mut all: Vec<T> = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let q = RoutesQuery {
-            prefix: None,
-            after: after.take(),
-            limit: Some(page_size),
-        };
-        let path = with_query(path::ROUTES, &q).context("encoding the request")?;
-        let page: Vec<Route> = match call(ctl, Method::GET, &path)? {
+        let path = path(after.take()).context("encoding the request")?;
+        let page = match get(&path)? {
             Ok(page) => page,
             Err(msg) => return Ok(Err(msg)),
         };
         let n = page.len();
-        after = page.last().map(|r| r.prefix.clone());
+        after = page.last().map(&key);
         all.extend(page);
         if n < page_size || after.is_none() {
             return Ok(Ok(all));
         }
     }
+}
+
+/// The whole Loc-RIB, page after page ([`all_pages`]).
+fn all_routes(ctl: &ControlArgs) -> anyhow::Result<Result<Vec<Route>, String>> {
+    let page_size = RoutesQuery::DEFAULT_LIMIT;
+    all_pages(
+        |after| {
+            let q = RoutesQuery {
+                prefix: None,
+                after,
+                limit: Some(page_size),
+            };
+            Ok(with_query(path::ROUTES, &q)?)
+        },
+        page_size,
+        |r: &Route| r.prefix.clone(),
+        |path| call(ctl, Method::GET, path),
+    )
 }
 
 /// The `routes` table: one row per path, the best one starred with the reason it won.
@@ -473,6 +519,50 @@ pub(crate) fn peer(args: &PeerArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use control_api::{DownKind, RoutePath};
+
+    #[test]
+    fn all_pages_follows_the_cursor_to_a_short_page() {
+        let items: Vec<u32> = (1..=7).collect();
+        let mut asked = Vec::new();
+        let got = all_pages(
+            |after| Ok(format!("/x?after={}", after.unwrap_or_default())),
+            3,
+            |i: &u32| i.to_string(),
+            |path| {
+                asked.push(path.to_string());
+                let after: u32 = path.rsplit('=').next().and_then(|a| a.parse().ok()).unwrap_or(0);
+                Ok(Ok(items.iter().copied().filter(|&i| i > after).take(3).collect()))
+            },
+        )
+        .expect("pages")
+        .expect("answer");
+        assert_eq!(got, items);
+        assert_eq!(asked, ["/x?after=", "/x?after=3", "/x?after=6"]);
+        // An exact multiple ends with an empty page.
+        let mut calls = 0;
+        let got = all_pages(
+            |after| Ok(after.unwrap_or_default()),
+            3,
+            |i: &u32| i.to_string(),
+            |after| {
+                calls += 1;
+                let after: u32 = after.parse().unwrap_or(0);
+                Ok(Ok((1..=6).filter(|&i| i > after).take(3).collect()))
+            },
+        )
+        .expect("pages")
+        .expect("answer");
+        assert_eq!((got.len(), calls), (6, 3));
+        // A refusal comes back as is.
+        let refused = all_pages(
+            |_| Ok(String::new()),
+            3,
+            |i: &u32| i.to_string(),
+            |_| Ok(Err("no".to_string())),
+        )
+        .expect("call");
+        assert_eq!(refused, Err("no".to_string()));
+    }
 
     #[test]
     fn cells_and_durations() {

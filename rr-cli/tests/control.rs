@@ -261,6 +261,26 @@ fn status_peers_routes_against_the_example() {
         assert_eq!(p["role"], "rr-client", "{p}");
         assert_eq!(p["remote_as"], 64512, "{p}");
     }
+    // One page on request: the first peer, then the one after it.
+    let addresses = |args: &[&str]| -> Vec<String> {
+        let v = cli_json(args).expect("peers page");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|p| p["address"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        addresses(&["peers", "--socket", sock_s, "-o", "json", "--limit", "1"]),
+        ["127.0.1.2"]
+    );
+    assert_eq!(
+        addresses(&["peers", "--socket", sock_s, "-o", "json", "--after", "127.0.1.2"]),
+        ["127.0.1.3"]
+    );
+    let bad = cli(&["peers", "--socket", sock_s, "--limit", "0"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("limit must be 1 to 10000"), "{}", bad.stderr);
     let table = cli(&["peers", "--socket", sock_s]);
     assert_eq!(table.code, 0, "{}", table.stderr);
     let lines: Vec<&str> = table.stdout.lines().collect();

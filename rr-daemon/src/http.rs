@@ -1,10 +1,17 @@
 //! HTTP endpoints: Prometheus `/metrics`, `/healthz`, `/readyz` on a TCP address, and the JSON control API
-//! for `rr-cli` on a unix socket (optionally TCP too): `GET /status`, `GET /peers`, `GET /routes?prefix=P`,
-//! `GET /routes?limit=N&after=P` (one page of the Loc-RIB in prefix order: up to N routes, default 1000, at most
-//! 10000, after prefix P; the next page starts after the last prefix of this one, and a page shorter than N is
-//! the last), `GET /rib`, `POST /peers/{name}/reset`, `POST /peers/{name}/refresh` (and `POST /log-level`,
-//! [`crate::logging`]). The requests and answers are the typed structs of the `control-api` crate, which
-//! `rr-cli` decodes; a refusal is a 4xx with a [`control_api::ApiError`] body.
+//! for `rr-cli` on a unix socket (optionally TCP too):
+//! - `GET /status`;
+//! - `GET /peers?limit=N&after=A`: one page of the configured peers in the order of their address as text,
+//!   up to N (default 1000, at most 10000) after the address A;
+//! - `GET /routes?prefix=P`, or `GET /routes?limit=N&after=P`: one page of the Loc-RIB in prefix order, up to
+//!   N routes (default 1000, at most 10000) after prefix P;
+//! - `GET /rib` (pages of MRT-encoded paths), `POST /peers/{name}/reset`, `POST /peers/{name}/refresh`, and
+//!   `POST /log-level` ([`crate::logging`]).
+//!
+//! Every list is paged so that no request holds the engine task (and its keepalives) for a whole table: the
+//! next page starts after the last key of this one, and a page shorter than its limit is the last. The
+//! requests and answers are the typed structs of the `control-api` crate, which `rr-cli` decodes; a refusal
+//! is a 4xx with a [`control_api::ApiError`] body.
 //!
 //! Access control:
 //! - The unix socket is created mode 0600 whatever the umask (the permissions are set before `listen(2)`,
@@ -26,7 +33,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use control_api::{ApiError, RibQuery, RoutesQuery, path};
+use control_api::{ApiError, PeersQuery, RibQuery, RoutesQuery, path};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -94,7 +101,7 @@ type Engine = State<mpsc::Sender<EngineCmd>>;
 pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
     Router::new()
         .route(path::STATUS, get(|s: Engine| ask(s, ControlReq::Status)))
-        .route(path::PEERS, get(|s: Engine| ask(s, ControlReq::Peers)))
+        .route(path::PEERS, get(peers))
         .route(path::ROUTES, get(routes))
         .route(path::RIB, get(rib))
         .route(
@@ -106,6 +113,14 @@ pub(crate) fn control_router(tx: mpsc::Sender<EngineCmd>) -> Router {
             post(|s: Engine, UrlPath(name): UrlPath<String>| ask(s, ControlReq::Refresh { name })),
         )
         .with_state(tx)
+}
+
+/// `GET /peers?limit=N&after=ADDRESS`.
+async fn peers(s: Engine, q: Result<Query<PeersQuery>, QueryRejection>) -> Response {
+    match q {
+        Ok(Query(q)) => ask(s, ControlReq::Peers(q)).await,
+        Err(e) => bad_query(&e),
+    }
 }
 
 /// `GET /routes?prefix=P` or `GET /routes?limit=N&after=P`.

@@ -121,7 +121,8 @@ pub(crate) enum EngineCmd {
 #[derive(Debug, Clone)]
 pub(crate) enum ControlReq {
     Status,
-    Peers,
+    /// One page of the configured peers: up to `limit` after the address `after`.
+    Peers(control_api::PeersQuery),
     /// One route (`prefix`), or one page of the Loc-RIB: up to `limit` routes after the prefix `after`.
     Routes(control_api::RoutesQuery),
     Reset {

@@ -891,6 +891,33 @@ impl Engine {
         let sent = p
             .group
             .map_or([0; 2], |g| self.groups.adj_out_counts_of(g).sent_to(id));
+        let (accepted, stale) = self.loc_counts_of(p);
+        Some(self.peer_info_with(p, sent, accepted, stale))
+    }
+
+    /// The peers `ids`, in that order (ids of removed peers are skipped): [`Engine::peer_info_of`] for each,
+    /// except that each update group's Adj-RIB-Out is counted once for them all rather than once per
+    /// member, so a page of peers costs one walk per group involved and their Adj-RIBs-In.
+    pub fn peer_infos_of(&self, ids: &[PeerId]) -> Vec<PeerInfo> {
+        let mut counts: crate::hash::FastMap<usize, crate::group::OutCounts> = Default::default();
+        ids.iter()
+            .filter_map(|&id| {
+                let p = self.peer(id)?;
+                let sent = p.group.map_or([0; 2], |g| {
+                    counts
+                        .entry(g)
+                        .or_insert_with(|| self.groups.adj_out_counts_of(g))
+                        .sent_to(id)
+                });
+                let (accepted, stale) = self.loc_counts_of(p);
+                Some(self.peer_info_with(p, sent, accepted, stale))
+            })
+            .collect()
+    }
+
+    /// One peer's Loc-RIB paths that are candidates, per family, and those that are stale (a
+    /// Loc-RIB lookup per path of its Adj-RIB-In).
+    fn loc_counts_of(&self, p: &Peer) -> ([usize; 2], usize) {
         let (mut stale, mut accepted) = (0, [0usize; 2]);
         for (pr, pid) in p.adj_in.iter() {
             if let Some(r) = self.loc.path(&pr, p.id, pid) {
@@ -898,7 +925,7 @@ impl Engine {
                 stale += usize::from(r.flags & STALE_ANY != 0);
             }
         }
-        Some(self.peer_info_with(p, sent, accepted, stale))
+        (accepted, stale)
     }
 
     /// Per peer slot: the peer's Loc-RIB paths that are candidates (not rejected by policy), per

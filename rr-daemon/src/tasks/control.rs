@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use control_api::{
-    DownKind, LastDown, Negotiated, Peer, PeerState, RefreshDone, ResetDone, Route, RoutePath, RoutesQuery,
-    Status,
+    DownKind, LastDown, Negotiated, Peer, PeerState, PeersQuery, RefreshDone, ResetDone, Route, RoutePath,
+    RoutesQuery, Status,
 };
 use rr_core::attrs::Origin;
 use rr_core::best_path::Step;
@@ -165,6 +165,62 @@ impl EngineTask {
         }
     }
 
+    /// One page of `GET /peers`: the `limit` peers (engine and disabled alike) whose address text comes
+    /// first after `after`. One pass over the daemon's peer map keeps only `limit` keys (a bounded heap),
+    /// and only the page's peers are looked up in the engine ([`Engine::peer_infos_of`]): the engine task
+    /// is held for a page, not for the whole peer table.
+    fn peers_page(&self, q: &PeersQuery) -> Result<Vec<Peer>, String> {
+        let (after, limit) = page_bounds(q)?;
+        let keys = self
+            .peers
+            .values()
+            .map(|e| (e.spec.addr.to_string(), Slot::Engine(e.id)))
+            .chain(
+                self.disabled
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (d.addr.to_string(), Slot::Disabled(i))),
+            );
+        let page = first_after(keys, after.as_deref(), limit);
+        let Some(engine) = self.engine.as_ref() else {
+            return Err("the reflector has not read its datastore yet".into());
+        };
+        let ids: Vec<rr_core::PeerId> = page
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Slot::Engine(id) => Some(*id),
+                Slot::Disabled(_) => None,
+            })
+            .collect();
+        let mut infos = engine.peer_infos_of(&ids).into_iter().peekable();
+        let mut out = Vec::with_capacity(page.len());
+        for (_, slot) in page {
+            match slot {
+                Slot::Engine(id) => {
+                    if let Some(info) = infos.next_if(|i| i.id == id) {
+                        out.push(self.peer(&info));
+                    }
+                }
+                Slot::Disabled(i) => {
+                    let d = &self.disabled[i];
+                    out.push(Peer {
+                        name: Some(d.name.clone()),
+                        address: d.addr.to_string(),
+                        port: Some(d.port),
+                        remote_as: d.remote_as,
+                        role: Some(d.role.to_string()),
+                        origin: Some(d.origin.clone()),
+                        state: PeerState::Disabled,
+                        disabled_reason: Some(d.reason.clone()),
+                        md5: true,
+                        ..Peer::default()
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn find_peer(&self, name: &str) -> Option<rr_core::PeerId> {
         self.peers
             .values()
@@ -228,24 +284,7 @@ impl EngineTask {
                     ..self.status_base()
                 }))
             }
-            ControlReq::Peers => {
-                let infos: Vec<PeerInfo> = engine.peers().collect();
-                let mut v: Vec<Peer> = infos.iter().map(|p| self.peer(p)).collect();
-                v.extend(self.disabled.iter().map(|d| Peer {
-                    name: Some(d.name.clone()),
-                    address: d.addr.to_string(),
-                    port: Some(d.port),
-                    remote_as: d.remote_as,
-                    role: Some(d.role.to_string()),
-                    origin: Some(d.origin.clone()),
-                    state: PeerState::Disabled,
-                    disabled_reason: Some(d.reason.clone()),
-                    md5: true,
-                    ..Peer::default()
-                }));
-                v.sort_by(|a, b| a.address.cmp(&b.address));
-                Ok(Answer::Peers(v))
-            }
+            ControlReq::Peers(q) => self.peers_page(&q).map(Answer::Peers),
             ControlReq::Routes(q) => {
                 let prefixes: Vec<rr_core::Prefix> = match q.prefix.filter(|p| !p.is_empty()) {
                     Some(p) => vec![lookup(engine, &p)?],
@@ -368,6 +407,60 @@ impl EngineTask {
     }
 }
 
+/// Where a peer of a `/peers` page is found: the engine, or the disabled peers (by index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Engine(rr_core::PeerId),
+    Disabled(usize),
+}
+
+/// The cursor and page size of a `GET /peers` request: `after` as an address (in its canonical text, the
+/// order's key), `limit` 1 to [`PeersQuery::MAX_LIMIT`] ([`PeersQuery::DEFAULT_LIMIT`] when absent).
+fn page_bounds(q: &PeersQuery) -> Result<(Option<String>, usize), String> {
+    let limit = q.limit.unwrap_or(PeersQuery::DEFAULT_LIMIT);
+    if !(1..=PeersQuery::MAX_LIMIT).contains(&limit) {
+        return Err(format!(
+            "limit must be 1 to {}, not {limit}",
+            PeersQuery::MAX_LIMIT
+        ));
+    }
+    let after = q
+        .after
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_string())
+                .map_err(|_| {
+                    format!(
+                        "bad after= address {a:?}: give the address of the last peer of the previous page"
+                    )
+                })
+        })
+        .transpose()?;
+    Ok((after, limit))
+}
+
+/// The `limit` smallest keys after `after`, in order: a max-heap evicting its largest, so memory is bounded
+/// by `limit` whatever the number of keys.
+fn first_after<T: Ord>(
+    keys: impl Iterator<Item = (String, T)>,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<(String, T)> {
+    let mut heap = std::collections::BinaryHeap::with_capacity(limit + 1);
+    for k in keys {
+        if after.is_some_and(|a| k.0.as_str() <= a) {
+            continue;
+        }
+        heap.push(k);
+        if heap.len() > limit {
+            heap.pop();
+        }
+    }
+    heap.into_sorted_vec()
+}
+
 /// The Loc-RIB prefix `query` names: a prefix as given (it must be in the Loc-RIB), or an address, looked up
 /// by longest match.
 fn lookup(engine: &Engine, query: &str) -> Result<rr_core::Prefix, String> {
@@ -405,5 +498,73 @@ fn mib_state(s: State) -> i64 {
         State::OpenConfirm => 5,
         State::Established => 6,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(after: Option<&str>, limit: Option<usize>) -> PeersQuery {
+        PeersQuery {
+            after: after.map(str::to_string),
+            limit,
+        }
+    }
+
+    #[test]
+    fn peers_page_bounds_check_limit_and_after() {
+        let default = PeersQuery::DEFAULT_LIMIT;
+        assert_eq!(page_bounds(&query(None, None)), Ok((None, default)));
+        assert_eq!(page_bounds(&query(None, Some(1))), Ok((None, 1)));
+        assert_eq!(
+            page_bounds(&query(Some("127.0.1.2"), Some(PeersQuery::MAX_LIMIT))),
+            Ok((Some("127.0.1.2".into()), PeersQuery::MAX_LIMIT))
+        );
+        // The canonical text, the order's key.
+        assert_eq!(
+            page_bounds(&query(Some("FD00:0::0001"), None)),
+            Ok((Some("fd00::1".into()), default))
+        );
+        assert_eq!(page_bounds(&query(Some(""), None)), Ok((None, default)));
+        for (after, limit) in [
+            (None, Some(0)),
+            (None, Some(PeersQuery::MAX_LIMIT + 1)),
+            (Some("node-a"), None),
+            (Some("10.0.0.0/8"), None),
+        ] {
+            assert!(page_bounds(&query(after, limit)).is_err(), "{after:?} {limit:?}");
+        }
+    }
+
+    #[test]
+    fn pages_partition_the_keys_in_order() {
+        let keys: Vec<(String, usize)> = [3u8, 10, 2, 1, 20, 7, 100]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (format!("127.0.1.{k}"), i))
+            .collect();
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = first_after(keys.iter().cloned(), after.as_deref(), 3);
+            assert!(page.len() <= 3);
+            after = page.last().map(|k| k.0.clone());
+            let n = page.len();
+            all.extend(page);
+            if n < 3 {
+                break;
+            }
+        }
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(all, want);
+        assert_eq!(
+            first_after(keys.into_iter(), Some("127.0.1.3"), 10)
+                .iter()
+                .map(|k| k.0.as_str())
+                .collect::<Vec<_>>(),
+            ["127.0.1.7"]
+        );
     }
 }

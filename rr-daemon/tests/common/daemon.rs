@@ -119,12 +119,9 @@ impl Daemon {
     /// The `/peers` entry of the session with `addr`.
     pub fn peer(&self, addr: impl Into<IpAddr>) -> Option<Value> {
         let addr = addr.into().to_string();
-        self.get("/peers")
-            .ok()?
-            .as_array()?
-            .iter()
+        super::all_peers(|path| self.get(path))
+            .into_iter()
             .find(|p| p["address"] == addr)
-            .cloned()
     }
 
     /// Waits until the session with `addr` satisfies `f`.

@@ -33,6 +33,35 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<
     panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
 }
 
+/// Every peer of the control API's `GET /peers`, page after page as `rr-cli peers` fetches them (the next
+/// page starts after the last address of this one; a page shorter than the limit is the last). `get` answers
+/// a request path; a failed request ends the list (callers poll).
+pub fn all_peers(get: impl Fn(&str) -> Result<serde_json::Value, String>) -> Vec<serde_json::Value> {
+    const LIMIT: usize = 1000;
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = if after.is_empty() {
+            format!("/peers?limit={LIMIT}")
+        } else {
+            format!("/peers?limit={LIMIT}&after={}", after.replace(':', "%3A"))
+        };
+        let Some(page) = get(&path).ok().and_then(|v| v.as_array().cloned()) else {
+            return all;
+        };
+        let n = page.len();
+        after = page
+            .last()
+            .and_then(|p| p["address"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        all.extend(page);
+        if n < LIMIT || after.is_empty() {
+            return all;
+        }
+    }
+}
+
 /// Panics, naming the Debian package, when a peer program the test needs is missing: these tests exist to
 /// run against the real BIRD and GoBGP, so a missing one is a failure, never a silent pass.
 /// `scripts/test.sh` installs them.

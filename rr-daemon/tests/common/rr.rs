@@ -296,13 +296,16 @@ impl Rr {
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
+    /// Every peer of `/peers`, page after page (a page shorter than the limit is the last).
+    pub fn peers(&self) -> Vec<Value> {
+        super::all_peers(|path| self.try_get(path))
+    }
+
     /// The `/peers` entry for `name` (node name or address).
     pub fn peer(&self, name: &str) -> Option<Value> {
-        self.get("/peers")
-            .as_array()?
-            .iter()
+        self.peers()
+            .into_iter()
             .find(|p| p["name"] == name || p["address"] == name)
-            .cloned()
     }
 
     pub fn peer_state(&self, name: &str) -> String {
@@ -317,7 +320,7 @@ impl Rr {
             if s == "Established" {
                 Ok(())
             } else {
-                Err(format!("{s}; peers: {}", self.get("/peers")))
+                Err(format!("{s}; peers: {:?}", self.peers()))
             }
         });
     }
