@@ -10,6 +10,9 @@
 //! - bgpkit-parser's reader, in this process: `BgpkitParser::from_reader` over a `BufReader<File>`, every
 //!   element (one per RIB entry, attributes decoded) taken from its element iterator and its prefix, AS
 //!   path, next hop and communities read, nothing written;
+//! - the same bgpkit-parser reader writing every element as a JSON line the way its own CLI does with
+//!   `--json` (`json!(elem)`, then the text), to a `BufWriter` on `/dev/null` (its CLI writes each line to
+//!   a line-buffered stdout, which is slower): the same kind of work as rr-cli's;
 //! - bgp-wire's `MrtReader` over the same `BufReader<File>`, every entry's attributes decoded, nothing
 //!   written (what rr-cli does before it writes JSON).
 //!
@@ -22,7 +25,7 @@ use bgpkit_parser::BgpkitParser;
 use clap::Parser;
 use std::fs::File;
 use std::hint::black_box;
-use std::io::BufReader;
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -61,6 +64,19 @@ fn read_bgpkit(path: &Path) -> anyhow::Result<u64> {
         acc += elem.communities.as_ref().map_or(0, |c| c.len() as u64);
     }
     black_box(acc);
+    Ok(n)
+}
+
+/// bgpkit-parser: every element written as a JSON line, as its CLI's `--json` does; returns the count.
+fn bgpkit_json(path: &Path) -> anyhow::Result<u64> {
+    let parser = BgpkitParser::from_reader(BufReader::new(File::open(path)?));
+    let mut out = BufWriter::new(File::create("/dev/null")?);
+    let mut n = 0u64;
+    for elem in parser.into_elem_iter() {
+        n += 1;
+        writeln!(out, "{}", serde_json::json!(elem))?;
+    }
+    out.flush()?;
     Ok(n)
 }
 
@@ -138,14 +154,16 @@ fn main() -> anyhow::Result<()> {
         "rr-cli printed {lines} lines for {entries} entries"
     );
     ensure!(read_bgpkit(&path)? == entries, "bgpkit-parser read another count");
+    ensure!(bgpkit_json(&path)? == entries, "bgpkit-parser wrote another count");
     ensure!(read_wire(&path)? == entries, "bgp-wire read another count");
 
     let names = [
         "rr-cli decode --mrt (process, JSON to /dev/null)",
         "bgpkit-parser reader (elements, no output)",
+        "bgpkit-parser reader, elements as JSON lines (as its CLI's --json)",
         "bgp-wire MrtReader (attributes decoded, no output)",
     ];
-    let mut times: [Vec<f64>; 3] = Default::default();
+    let mut times: [Vec<f64>; 4] = Default::default();
     for _ in 0..args.runs {
         times[0].push(time(|| {
             let out = rr_cli(&bin, &path, Stdio::from(File::create("/dev/null")?))?;
@@ -153,7 +171,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         })?);
         times[1].push(time(|| read_bgpkit(&path).map(|_| ()))?);
-        times[2].push(time(|| read_wire(&path).map(|_| ()))?);
+        times[2].push(time(|| bgpkit_json(&path).map(|_| ()))?);
+        times[3].push(time(|| read_wire(&path).map(|_| ()))?);
     }
     println!("| reader | fastest | median | RIB entries/s (median) |");
     println!("|---|---|---|---|");
