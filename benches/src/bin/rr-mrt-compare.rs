@@ -154,7 +154,10 @@ fn main() -> anyhow::Result<()> {
         "rr-cli printed {lines} lines for {entries} entries"
     );
     ensure!(read_bgpkit(&path)? == entries, "bgpkit-parser read another count");
-    ensure!(bgpkit_json(&path)? == entries, "bgpkit-parser wrote another count");
+    ensure!(
+        bgpkit_json(&path)? == entries,
+        "bgpkit-parser wrote another count"
+    );
     ensure!(read_wire(&path)? == entries, "bgp-wire read another count");
 
     let names = [
