@@ -25,13 +25,11 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use bgp_wire::mrt::{
-    MrtBody, MrtReader, MrtRecord, MrtWriter, PeerEntry, PeerIndexTable, RibEntry, RibPrefix, RibRecord,
-    TableDumpV2,
-};
+use benches::codec::typical_attributes;
+use bgp_wire::mrt::{MrtBody, MrtReader, TableDumpV2};
 use bgp_wire::{
-    AddPathMap, AfiSafi, AsPath, AttrValue, Community, DecodeCtx, EncodeCtx, Message, MpNextHop, MpReach,
-    Nlri, Origin, PathAttribute, Prefix, Update,
+    AddPathMap, AfiSafi, AttrValue, DecodeCtx, EncodeCtx, Message, MpNextHop, MpReach, Nlri, PathAttribute,
+    Prefix, Update,
 };
 use bgpkit_parser::models::{AsnLength, AttributeValue, BgpMessage, MrtMessage, TableDumpV2Message};
 use bgpkit_parser::parser::bgp::messages::{parse_bgp_message, parse_bgp_update_message};
@@ -49,22 +47,6 @@ use routecore::bgp::types::AddpathDirection;
 const NLRI: usize = 500;
 const MRT_PREFIXES: usize = 20_000;
 const MRT_PEERS: usize = 4;
-
-/// ORIGIN, AS_PATH (3 hops), NEXT_HOP, MULTI_EXIT_DISC, LOCAL_PREF, COMMUNITIES (2): what a Calico node's
-/// BIRD sends a reflector, plus the path of an external route.
-fn typical_attributes() -> Vec<PathAttribute> {
-    vec![
-        PathAttribute::new(AttrValue::Origin(Origin::Igp)),
-        PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([64512, 65001, 65002]))),
-        PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
-        PathAttribute::new(AttrValue::MultiExitDisc(10)),
-        PathAttribute::new(AttrValue::LocalPref(100)),
-        PathAttribute::new(AttrValue::Communities(vec![
-            Community::new(64512, 100),
-            Community::new(64512, 200),
-        ])),
-    ]
-}
 
 fn v4_nlri(n: usize, add_path: bool) -> Vec<Nlri> {
     (0..n)
@@ -381,64 +363,9 @@ fn encode_v4(c: &mut Criterion) {
 
 // ------------------------------------------------------------------ MRT
 
-/// A TABLE_DUMP_V2 RIB dump written with bgp-wire's MRT writer: a peer index table and one
-/// RIB_IPV4_UNICAST record per prefix with an entry per peer (AS_PATH differing per peer).
+/// The RIB dump every reader reads (see [`benches::codec::rib_dump`]).
 fn rib_dump() -> Vec<u8> {
-    let mut w = MrtWriter::new(Vec::new());
-    let peers = (0..MRT_PEERS)
-        .map(|i| PeerEntry {
-            bgp_id: Ipv4Addr::new(10, 0, 0, 10 + i as u8),
-            ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + i as u8)),
-            asn: 65001 + i as u32,
-            as4: true,
-        })
-        .collect();
-    let rec = |body| MrtRecord {
-        timestamp: 1_700_000_000,
-        microseconds: None,
-        body: MrtBody::TableDumpV2(body),
-    };
-    w.write(&rec(TableDumpV2::PeerIndexTable(PeerIndexTable {
-        collector_bgp_id: Ipv4Addr::new(10, 0, 0, 1),
-        view_name: Bytes::from_static(b"bench"),
-        peers,
-    })))
-    .expect("writes");
-    let attrs: Vec<Bytes> = (0..MRT_PEERS)
-        .map(|i| {
-            let mut a = typical_attributes();
-            a[1] = PathAttribute::new(AttrValue::AsPath(AsPath::from_sequence([
-                65001 + i as u32,
-                65100,
-                65200 + i as u32,
-            ])));
-            let mut out = BytesMut::new();
-            bgp_wire::mrt::encode_rib_attributes(&a, &mut out).expect("encodes");
-            out.freeze()
-        })
-        .collect();
-    for p in 0..MRT_PREFIXES {
-        let entries = (0..MRT_PEERS)
-            .map(|i| RibEntry {
-                peer_index: i as u16,
-                originated_time: 1_700_000_000,
-                path_id: None,
-                attributes: attrs[i].clone(),
-            })
-            .collect();
-        w.write(&rec(TableDumpV2::Rib(RibRecord {
-            multicast: false,
-            add_path: false,
-            sequence: p as u32,
-            prefix: RibPrefix {
-                addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + ((p as u32) << 8))),
-                len: 24,
-            },
-            entries,
-        })))
-        .expect("writes");
-    }
-    w.into_inner()
+    benches::codec::rib_dump(MRT_PREFIXES, MRT_PEERS)
 }
 
 /// bgp-wire: read every record, decode every entry's attributes; (prefixes, entries, attributes).

@@ -7,6 +7,7 @@
 pub mod bird;
 pub mod bits;
 pub mod cli;
+pub mod codec;
 pub mod idle;
 pub mod load;
 pub mod meter;

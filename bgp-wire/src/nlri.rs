@@ -256,6 +256,14 @@ pub(crate) fn encode_nlri_fast(list: &[Nlri], add_path: bool, total: usize, out:
 /// Decodes a whole NLRI field of family `afi` into `out`. `base` is the offset of `buf` in the
 /// message, for error offsets. Errors are RFC 7606 section 5.3 NLRI errors, reported as
 /// `InvalidNetworkField` (the caller sets the treatment).
+///
+/// The field is read in runs. The first entry of a run is checked field by field; when the next
+/// entry has the same length octet, the run goes on through every following entry with that
+/// length octet that fits in the field, and is decoded as an array of fixed-size records
+/// ([`run_of`]). Reading entry by entry, each length octet must be loaded before the next entry
+/// can be found, a chain of dependent loads that bounds the speed; in a run the entries are at
+/// fixed distances, so the processor reads ahead. An UPDATE packs routes with the same
+/// attributes, and in a Calico fabric those are mostly of one length (/26 blocks, /32 routes).
 pub(crate) fn decode_nlri_into(
     buf: &[u8],
     afi: Afi,
@@ -263,72 +271,154 @@ pub(crate) fn decode_nlri_into(
     base: usize,
     out: &mut Vec<Nlri>,
 ) -> Result<(), DecodeError> {
-    let v6 = afi == Afi::IPV6;
+    match (afi == Afi::IPV6, add_path) {
+        (false, false) => decode_family::<false, false>(buf, base, out),
+        (false, true) => decode_family::<false, true>(buf, base, out),
+        (true, false) => decode_family::<true, false>(buf, base, out),
+        (true, true) => decode_family::<true, true>(buf, base, out),
+    }
+}
+
+/// [`decode_nlri_into`] for one family (`V6`) with or without path ids (`AP`).
+#[inline(always)]
+fn decode_family<const V6: bool, const AP: bool>(
+    buf: &[u8],
+    base: usize,
+    out: &mut Vec<Nlri>,
+) -> Result<(), DecodeError> {
+    let max_len: u8 = if V6 { 128 } else { 32 };
+    let id = if AP { 4 } else { 0 };
+    let err = |at: usize| DecodeError::new(base + at, DecodeErrorKind::InvalidNetworkField);
     let mut i = 0usize;
     while i < buf.len() {
+        // One entry, checked field by field: a missing path id or length octet is reported at
+        // the entry, a bad length or missing address octets at the length octet.
         let start = i;
-        let err = |at: usize| DecodeError::new(base + at, DecodeErrorKind::InvalidNetworkField);
-        let path_id = if add_path {
-            let Some(b) = buf.get(i..i + 4) else {
-                return Err(err(start));
-            };
-            i += 4;
-            Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        } else {
-            None
-        };
-        let Some(&len) = buf.get(i) else {
+        if AP && buf.len() - start < 4 {
+            return Err(err(start));
+        }
+        let at = start + id;
+        let Some(&len) = buf.get(at) else {
             return Err(err(start));
         };
         let n = (usize::from(len) + 7) >> 3;
-        let Some(bytes) = buf.get(i + 1..i + 1 + n) else {
-            return Err(err(i));
-        };
-        // RFC 4271 section 4.3: "the value of trailing bits is irrelevant": host bits are cleared.
-        // The address is loaded as a whole word when the buffer is long enough (bytes past the
-        // prefix belong to the next entry and are masked away), else copied byte by byte.
-        let prefix = if v6 {
-            if len > 128 {
-                return Err(err(i));
-            }
-            let a = match buf.get(i + 1..i + 17) {
-                Some(w) => {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(w);
-                    u128::from_be_bytes(a)
-                }
-                None => {
-                    let mut a = [0u8; 16];
-                    a[..n].copy_from_slice(bytes);
-                    u128::from_be_bytes(a)
-                }
-            };
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(len))
-            };
-            Prefix(Inner::V6((a & mask).to_be_bytes(), len))
+        if buf.len() - at - 1 < n || len > max_len {
+            return Err(err(at));
+        }
+        let step = id + 1 + n;
+        let next = start + step;
+        if buf.len() - next >= step && buf[next + id] == len {
+            i = decode_run::<V6, AP>(buf, start, step, len, out);
         } else {
-            if len > 32 {
-                return Err(err(i));
-            }
-            let a = match buf.get(i + 1..i + 5) {
-                Some(w) => u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
-                None => {
-                    let mut a = [0u8; 4];
-                    a[..n].copy_from_slice(bytes);
-                    u32::from_be_bytes(a)
-                }
-            };
-            // len 0 shifts the whole word out: mask 0.
-            let mask = (u64::MAX << (32 - u32::from(len))) as u32;
-            Prefix(Inner::V4((a & mask).to_be_bytes(), len))
-        };
-        i += 1 + n;
-        out.push(Nlri { path_id, prefix });
+            let path_id =
+                AP.then(|| u32::from_be_bytes([buf[start], buf[start + 1], buf[start + 2], buf[start + 3]]));
+            out.push(Nlri {
+                path_id,
+                prefix: prefix_at::<V6>(buf, at, n, len),
+            });
+            i = next;
+        }
     }
     Ok(())
+}
+
+/// The prefix of one entry whose length octet is at `at` and whose `n` address octets are known
+/// to be present. The address is loaded as a whole word when the field is long enough (octets
+/// past the prefix belong to the next entry and are masked away), else copied octet by octet.
+#[inline(always)]
+fn prefix_at<const V6: bool>(buf: &[u8], at: usize, n: usize, len: u8) -> Prefix {
+    // RFC 4271 section 4.3: "the value of trailing bits is irrelevant": host bits are cleared.
+    if V6 {
+        let mut a = [0u8; 16];
+        match buf.get(at + 1..at + 17) {
+            Some(w) => a.copy_from_slice(w),
+            None => a[..n].copy_from_slice(&buf[at + 1..at + 1 + n]),
+        }
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len))
+        };
+        Prefix(Inner::V6((u128::from_be_bytes(a) & mask).to_be_bytes(), len))
+    } else {
+        let mut a = [0u8; 4];
+        match buf.get(at + 1..at + 5) {
+            Some(w) => a.copy_from_slice(w),
+            None => a[..n].copy_from_slice(&buf[at + 1..at + 1 + n]),
+        }
+        // len 0 shifts the whole word out: mask 0.
+        let mask = (u64::MAX << (32 - u32::from(len))) as u32;
+        Prefix(Inner::V4((u32::from_be_bytes(a) & mask).to_be_bytes(), len))
+    }
+}
+
+/// Decodes the run of entries of `step` octets with length octet `len` that starts at `start`
+/// (its first entry checked, the next one known to have the same length octet); returns where it
+/// ends. Dispatches to a copy of [`run_of`] with `step` constant.
+#[inline(always)]
+fn decode_run<const V6: bool, const AP: bool>(
+    buf: &[u8],
+    start: usize,
+    step: usize,
+    len: u8,
+    out: &mut Vec<Nlri>,
+) -> usize {
+    macro_rules! dispatch {
+        ($($k:literal)*) => {
+            match step {
+                $($k => run_of::<V6, AP, $k>(buf, start, len, out),)*
+                _ => unreachable!("entry size checked against the family"),
+            }
+        };
+    }
+    match (V6, AP) {
+        (false, false) => dispatch!(1 2 3 4 5),
+        (false, true) => dispatch!(5 6 7 8 9),
+        (true, false) => dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17),
+        (true, true) => dispatch!(5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21),
+    }
+}
+
+/// A run of entries of `STEP` octets (path id when `AP`, length octet `len`, `STEP - 1 - 4*AP`
+/// address octets) from `start`: the run extends over every whole entry with length octet `len`.
+/// The entries are read as `[u8; STEP]` arrays, so every field is at a constant offset with no
+/// bounds check, the address is a constant-size copy, and `extend` over the mapped slice
+/// iterator (`TrustedLen`) reserves once with no capacity check per entry. Returns the end.
+fn run_of<const V6: bool, const AP: bool, const STEP: usize>(
+    buf: &[u8],
+    start: usize,
+    len: u8,
+    out: &mut Vec<Nlri>,
+) -> usize {
+    let id = if AP { 4 } else { 0 };
+    let (entries, _) = buf[start..].as_chunks::<STEP>();
+    let count = entries.iter().take_while(|e| e[id] == len).count();
+    // RFC 4271 section 4.3: "the value of trailing bits is irrelevant": host bits are cleared
+    // (a whole last octet when `len` is a multiple of 8, else its `len % 8` high bits).
+    let last = 0xffu8 << ((8 - (len & 7)) & 7);
+    out.extend(entries[..count].iter().map(move |e| {
+        // Not captured: a constant in the closure, whatever gets inlined.
+        let id = if AP { 4 } else { 0 };
+        let path_id = AP.then(|| u32::from_be_bytes([e[0], e[1], e[2], e[3]]));
+        let addr = &e[id + 1..];
+        let prefix = if V6 {
+            let mut a = [0u8; 16];
+            a[..addr.len()].copy_from_slice(addr);
+            if let Some(l) = addr.len().checked_sub(1) {
+                a[l] &= last;
+            }
+            Prefix(Inner::V6(a, len))
+        } else {
+            let mut a = [0u8; 4];
+            a[..addr.len()].copy_from_slice(addr);
+            if let Some(l) = addr.len().checked_sub(1) {
+                a[l] &= last;
+            }
+            Prefix(Inner::V4(a, len))
+        };
+        Nlri { path_id, prefix }
+    }));
+    start + count * STEP
 }
 
 #[cfg(test)]
@@ -387,5 +477,114 @@ mod tests {
         decode_nlri_into(&buf, Afi::IPV6, false, 0, &mut w).unwrap();
         let s: Vec<String> = w.iter().map(|n| n.prefix.to_string()).collect();
         assert_eq!(s, ["2001:8000::/17", "2001:db8:0:1::/64"]);
+    }
+}
+
+/// The run-based NLRI loop against a straightforward decoder, entry by entry and field by field.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One entry at a time with the public constructors: the behaviour `decode_nlri_into` must
+    /// keep (RFC 4271 section 4.3 layout, RFC 7911 path ids, RFC 7606 section 5.3 errors at the
+    /// entry for a missing path id or length octet, at the length octet for a length beyond the
+    /// family or missing address octets).
+    fn reference(buf: &[u8], afi: Afi, add_path: bool, base: usize) -> Result<Vec<Nlri>, DecodeError> {
+        let err = |at: usize| DecodeError::new(base + at, DecodeErrorKind::InvalidNetworkField);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < buf.len() {
+            let start = i;
+            let mut path_id = None;
+            if add_path {
+                let b = buf.get(i..i + 4).ok_or(err(start))?;
+                path_id = Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                i += 4;
+            }
+            let len = *buf.get(i).ok_or(err(start))?;
+            let n = usize::from(len).div_ceil(8);
+            let bytes = buf.get(i + 1..i + 1 + n).ok_or(err(i))?;
+            let prefix = if afi == Afi::IPV6 {
+                let mut a = [0u8; 16];
+                a[..n.min(16)].copy_from_slice(&bytes[..n.min(16)]);
+                Prefix::v6(Ipv6Addr::from(a), len)
+            } else {
+                let mut a = [0u8; 4];
+                a[..n.min(4)].copy_from_slice(&bytes[..n.min(4)]);
+                Prefix::v4(Ipv4Addr::from(a), len)
+            }
+            .map_err(|_| err(i))?;
+            out.push(Nlri { path_id, prefix });
+            i += 1 + n;
+        }
+        Ok(out)
+    }
+
+    fn fast(buf: &[u8], afi: Afi, add_path: bool, base: usize) -> Result<Vec<Nlri>, DecodeError> {
+        let mut out = vec![Nlri::new(Prefix::v4(Ipv4Addr::LOCALHOST, 8).unwrap())];
+        decode_nlri_into(buf, afi, add_path, base, &mut out)?;
+        // Appends after what the vector held.
+        assert_eq!(out.remove(0).prefix.to_string(), "127.0.0.0/8");
+        Ok(out)
+    }
+
+    /// Well-formed entries with lengths from a small set (so that runs of one length are common,
+    /// host bits set at random), then possibly cut short or with one octet overwritten.
+    fn nlri_field() -> impl Strategy<Value = (bool, bool, Vec<u8>)> {
+        (any::<bool>(), any::<bool>()).prop_flat_map(|(v6, ap)| {
+            let max = if v6 { 128u8 } else { 32 };
+            let lens = prop::collection::vec(0..=max, 1..4);
+            (
+                lens,
+                prop::collection::vec((any::<usize>(), 1..12usize, any::<u32>()), 0..12),
+            )
+                .prop_flat_map(move |(lens, groups)| {
+                    let mut field = Vec::new();
+                    for (pick, count, id) in groups {
+                        let len = lens[pick % lens.len()];
+                        for k in 0..count as u32 {
+                            if ap {
+                                field.extend_from_slice(&id.wrapping_add(k).to_be_bytes());
+                            }
+                            field.push(len);
+                            let n = usize::from(len).div_ceil(8);
+                            field.extend((0..n).map(|j| (id as usize + j * 37 + k as usize * 11) as u8));
+                        }
+                    }
+                    let l = field.len();
+                    (Just(field), 0..=l + 1, 0..=l + 1, any::<u8>(), any::<bool>())
+                })
+                .prop_map(move |(mut field, cut, at, val, corrupt)| {
+                    if corrupt && at < field.len() {
+                        field[at] = val;
+                    }
+                    if cut < field.len() && cut % 3 == 0 {
+                        field.truncate(cut);
+                    }
+                    (v6, ap, field)
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn same_as_reference_on_arbitrary_bytes(
+            v6 in any::<bool>(),
+            ap in any::<bool>(),
+            buf in prop::collection::vec(any::<u8>(), 0..96),
+            base in 0..100usize,
+        ) {
+            let afi = if v6 { Afi::IPV6 } else { Afi::IPV4 };
+            prop_assert_eq!(fast(&buf, afi, ap, base), reference(&buf, afi, ap, base));
+        }
+
+        #[test]
+        fn same_as_reference_on_runs((v6, ap, buf) in nlri_field(), base in 0..100usize) {
+            let afi = if v6 { Afi::IPV6 } else { Afi::IPV4 };
+            prop_assert_eq!(fast(&buf, afi, ap, base), reference(&buf, afi, ap, base));
+        }
     }
 }

@@ -451,7 +451,11 @@ impl Seen {
     }
 }
 
-fn decode_attributes(
+/// Decodes a path attribute list into `u.attributes` (RFC 7606 outcomes as in
+/// [`Update::decode_with_errors`]); `u` holds the NLRI fields already decoded, which the checks
+/// for missing attributes look at. Also used for MRT RIB entries, whose attribute lists have no
+/// UPDATE around them.
+pub(crate) fn decode_attributes(
     mut a: Rd<'_>,
     ctx: &DecodeCtx,
     u: &mut Update,

@@ -479,3 +479,33 @@ fn mask(mut raw: [u8; 16], len: u8) -> [u8; 16] {
     }
     raw
 }
+
+/// RIB entry attribute errors carry their offset in the entry's attribute list, whether the list is decoded
+/// in place or rewritten first (a NEXT_HOP with flags 0, as BIRD 2 writes it, makes it rewritten).
+#[test]
+fn rib_entry_attribute_errors_are_at_their_offset_in_the_list() {
+    let entry = |attrs: &'static [u8]| RibEntry {
+        peer_index: 0,
+        originated_time: 0,
+        path_id: None,
+        attributes: Bytes::from_static(attrs),
+    };
+    let v4 = bgp_wire::AfiSafi::IPV4_UNICAST;
+    for (attrs, at) in [
+        // ORIGIN 7: the value at offset 3.
+        (&[0x40, 1, 1, 7][..], 3),
+        // NEXT_HOP with flags 0 first (rewritten), then ORIGIN 7 at 7 + 3.
+        (&[0x00, 3, 4, 192, 0, 2, 1, 0x40, 1, 1, 7][..], 10),
+    ] {
+        let (kept, errors) = entry(attrs).decode_attributes(v4).expect("no session reset");
+        assert_eq!(errors.len(), 1, "{attrs:?}");
+        assert_eq!(errors[0].offset, at, "{attrs:?}");
+        assert!(kept.iter().all(|a| a.type_code() != 1), "{attrs:?}");
+    }
+    // ORIGIN 7, then an attribute header cut short at offset 4: the list cannot be walked, reset.
+    let e = entry(&[0x40, 1, 1, 7, 0x40, 2])
+        .decode_attributes(v4)
+        .unwrap_err();
+    assert_eq!(e.offset, 4);
+    assert_eq!(e.kind, bgp_wire::DecodeErrorKind::MalformedAttributeList);
+}

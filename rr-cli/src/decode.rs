@@ -18,6 +18,7 @@ use bgp_wire::mrt::{
 };
 use bgp_wire::{AttrValue, Message, PathAttribute, Update};
 use bytes::BytesMut;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// Exit code for malformed input and I/O errors.
@@ -112,6 +113,18 @@ impl<W: Write> Decoder<'_, W> {
     fn emit(&mut self, v: &Value) -> anyhow::Result<bool> {
         let line = serde_json::to_string(v)?;
         match writeln!(self.out, "{line}") {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e).context("cannot write to stdout"),
+        }
+    }
+
+    /// Writes one object, serialized straight to the output (no `Value` tree in between).
+    fn emit_typed(&mut self, v: &impl Serialize) -> anyhow::Result<bool> {
+        let res = serde_json::to_writer(&mut self.out, v)
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        match res {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
             Err(e) => Err(e).context("cannot write to stdout"),
@@ -231,42 +244,38 @@ impl<W: Write> Decoder<'_, W> {
                     continue;
                 }
             };
-            let mut o = header(rec, "rib_entry");
-            o.insert("entry".into(), json!(i));
-            o.insert("sequence".into(), json!(r.sequence));
-            o.insert("afi_safi".into(), serde_json::to_value(family)?);
-            o.insert("prefix".into(), json!(r.prefix.to_string()));
-            if let Some(id) = e.path_id {
-                o.insert("path_id".into(), json!(id));
-            }
-            o.insert("peer_index".into(), json!(e.peer_index));
-            match self
+            let peer = match self
                 .peers
                 .as_ref()
                 .and_then(|t| t.peers.get(usize::from(e.peer_index)))
             {
-                Some(p) => {
-                    o.insert(
-                        "peer".into(),
-                        json!({ "asn": p.asn, "ip": p.ip, "bgp_id": p.bgp_id }),
-                    );
-                }
+                Some(p) => Some(PeerJson {
+                    asn: p.asn,
+                    bgp_id: p.bgp_id,
+                    ip: p.ip,
+                }),
                 None => {
                     // A dangling index is the writer's bookkeeping slip (GoBGP gives its own routes an
                     // index past its table), not undecodable data: warn, keep going, exit 0.
                     let kind = MrtErrorKind::UnknownPeerIndex(e.peer_index);
                     eprintln!("warning: {}", MrtError::new(rec.number, rec.offset, kind));
-                    o.insert("peer".into(), Value::Null);
+                    None
                 }
-            }
-            o.insert("originated_time".into(), json!(e.originated_time));
-            describe_attributes(&attrs, &mut o);
-            o.insert("attributes".into(), serde_json::to_value(&attrs)?);
-            o.insert(
-                "attribute_errors".into(),
-                json!(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()),
-            );
-            if !self.emit(&Value::Object(o))? {
+            };
+            let line = RibLine {
+                rec,
+                entry: i,
+                record: r,
+                family,
+                path_id: e.path_id,
+                peer_index: e.peer_index,
+                peer,
+                originated_time: e.originated_time,
+                described: Described::new(&attrs),
+                attributes: &attrs,
+                errors: &errors,
+            };
+            if !self.emit_typed(&line)? {
                 return Ok(false);
             }
             for err in errors {
@@ -389,77 +398,204 @@ fn describe_update(u: &Update, o: &mut Map<String, Value>) -> anyhow::Result<()>
 }
 
 fn describe_attributes(attrs: &[PathAttribute], o: &mut Map<String, Value>) {
-    let strings = |v: Vec<String>| json!(v);
-    let mut next_hops = Vec::new();
-    for a in attrs {
-        match &a.value {
-            AttrValue::Origin(x) => {
-                o.insert("origin".into(), json!(format!("{x:?}").to_lowercase()));
-            }
-            AttrValue::AsPath(p) => {
-                o.insert("as_path".into(), json!(p.to_string()));
-            }
-            AttrValue::As4Path(p) => {
-                o.insert("as4_path".into(), json!(p.to_string()));
-            }
-            AttrValue::NextHop(nh) => next_hops.push(nh.to_string()),
-            AttrValue::MpReach(m) => match &m.next_hop {
-                bgp_wire::MpNextHop::Ipv4(a) => next_hops.push(a.to_string()),
-                bgp_wire::MpNextHop::Ipv6 { global, link_local } => {
-                    next_hops.push(global.to_string());
-                    next_hops.extend(link_local.map(|l| l.to_string()));
-                }
-                other => next_hops.push(format!("{other:?}")),
-            },
-            AttrValue::MultiExitDisc(v) => {
-                o.insert("med".into(), json!(v));
-            }
-            AttrValue::LocalPref(v) => {
-                o.insert("local_pref".into(), json!(v));
-            }
-            AttrValue::AtomicAggregate => {
-                o.insert("atomic_aggregate".into(), json!(true));
-            }
-            AttrValue::Aggregator(g) | AttrValue::As4Aggregator(g) => {
-                let key = if matches!(a.value, AttrValue::Aggregator(_)) {
-                    "aggregator"
-                } else {
-                    "as4_aggregator"
-                };
-                o.insert(key.into(), json!({ "asn": g.asn, "address": g.address }));
-            }
-            AttrValue::Communities(c) => {
-                o.insert(
-                    "communities".into(),
-                    strings(c.iter().map(|c| c.to_string()).collect()),
-                );
-            }
-            AttrValue::ExtendedCommunities(c) => {
-                o.insert(
-                    "extended_communities".into(),
-                    strings(c.iter().map(|c| c.to_string()).collect()),
-                );
-            }
-            AttrValue::LargeCommunities(c) => {
-                o.insert(
-                    "large_communities".into(),
-                    strings(c.iter().map(|c| c.to_string()).collect()),
-                );
-            }
-            AttrValue::OriginatorId(id) => {
-                o.insert("originator_id".into(), json!(id));
-            }
-            AttrValue::ClusterList(l) => {
-                o.insert("cluster_list".into(), json!(l));
-            }
-            AttrValue::OnlyToCustomer(asn) => {
-                o.insert("only_to_customer".into(), json!(asn));
-            }
-            _ => {}
-        }
+    if let Ok(Value::Object(m)) = serde_json::to_value(Described::new(attrs)) {
+        o.extend(m);
     }
-    if !next_hops.is_empty() {
-        o.insert("next_hops".into(), json!(next_hops));
+}
+
+/// An AGGREGATOR or AS4_AGGREGATOR, as printed.
+#[derive(Serialize)]
+struct AggregatorJson {
+    address: std::net::Ipv4Addr,
+    asn: u32,
+}
+
+/// Flat, grep-friendly fields for a set of path attributes; the complete attributes are printed beside them.
+/// Fields in alphabetical order, as every object is printed; when an attribute appears twice, the last wins.
+#[derive(Default, Serialize)]
+struct Described<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregator: Option<AggregatorJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as4_aggregator: Option<AggregatorJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as4_path: Option<Text<'a, bgp_wire::AsPath>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_path: Option<Text<'a, bgp_wire::AsPath>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    atomic_aggregate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_list: Option<&'a [std::net::Ipv4Addr]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    communities: Option<Texts<'a, bgp_wire::Community>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extended_communities: Option<Texts<'a, bgp_wire::ExtendedCommunity>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    large_communities: Option<Texts<'a, bgp_wire::LargeCommunity>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_pref: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    med: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    next_hops: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only_to_customer: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<std::borrow::Cow<'static, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    originator_id: Option<std::net::Ipv4Addr>,
+}
+
+impl<'a> Described<'a> {
+    fn new(attrs: &'a [PathAttribute]) -> Self {
+        let mut d = Described::default();
+        for a in attrs {
+            match &a.value {
+                AttrValue::Origin(x) => {
+                    d.origin = Some(match x {
+                        bgp_wire::Origin::Igp => "igp".into(),
+                        bgp_wire::Origin::Egp => "egp".into(),
+                        bgp_wire::Origin::Incomplete => "incomplete".into(),
+                        other => format!("{other:?}").to_lowercase().into(),
+                    });
+                }
+                AttrValue::AsPath(p) => d.as_path = Some(Text(p)),
+                AttrValue::As4Path(p) => d.as4_path = Some(Text(p)),
+                AttrValue::NextHop(nh) => d.next_hops.push(nh.to_string()),
+                AttrValue::MpReach(m) => match &m.next_hop {
+                    bgp_wire::MpNextHop::Ipv4(a) => d.next_hops.push(a.to_string()),
+                    bgp_wire::MpNextHop::Ipv6 { global, link_local } => {
+                        d.next_hops.push(global.to_string());
+                        d.next_hops.extend(link_local.map(|l| l.to_string()));
+                    }
+                    other => d.next_hops.push(format!("{other:?}")),
+                },
+                AttrValue::MultiExitDisc(v) => d.med = Some(*v),
+                AttrValue::LocalPref(v) => d.local_pref = Some(*v),
+                AttrValue::AtomicAggregate => d.atomic_aggregate = Some(true),
+                AttrValue::Aggregator(g) | AttrValue::As4Aggregator(g) => {
+                    let j = Some(AggregatorJson {
+                        address: g.address,
+                        asn: g.asn,
+                    });
+                    if matches!(a.value, AttrValue::Aggregator(_)) {
+                        d.aggregator = j;
+                    } else {
+                        d.as4_aggregator = j;
+                    }
+                }
+                AttrValue::Communities(c) => d.communities = Some(Texts(c)),
+                AttrValue::ExtendedCommunities(c) => d.extended_communities = Some(Texts(c)),
+                AttrValue::LargeCommunities(c) => d.large_communities = Some(Texts(c)),
+                AttrValue::OriginatorId(id) => d.originator_id = Some(*id),
+                AttrValue::ClusterList(l) => d.cluster_list = Some(l),
+                AttrValue::OnlyToCustomer(asn) => d.only_to_customer = Some(*asn),
+                _ => {}
+            }
+        }
+        d
+    }
+}
+
+/// A value printed as its text form (`Display`), without building a `String` first.
+struct Text<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> Serialize for Text<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
+/// A list printed as an array of text forms.
+struct Texts<'a, T>(&'a [T]);
+
+impl<T: std::fmt::Display> Serialize for Texts<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(Text))
+    }
+}
+
+/// The peer of a RIB entry, from the peer index table.
+#[derive(Serialize)]
+struct PeerJson {
+    asn: u32,
+    bgp_id: std::net::Ipv4Addr,
+    ip: std::net::IpAddr,
+}
+
+/// One RIB entry as printed: the fields of [`header`], the entry's own, and [`Described`] ones, all in
+/// alphabetical order, written straight to the output.
+struct RibLine<'a> {
+    rec: &'a ReadRecord,
+    entry: usize,
+    record: &'a RibRecord,
+    family: bgp_wire::AfiSafi,
+    path_id: Option<u32>,
+    peer_index: u16,
+    /// `None` (printed as `null`) for an index past the peer table.
+    peer: Option<PeerJson>,
+    originated_time: u32,
+    described: Described<'a>,
+    attributes: &'a [PathAttribute],
+    errors: &'a [bgp_wire::AttributeError],
+}
+
+impl Serialize for RibLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let d = &self.described;
+        let mut m = s.serialize_map(None)?;
+        macro_rules! opt {
+            ($key:literal, $v:expr) => {
+                if let Some(v) = &$v {
+                    m.serialize_entry($key, v)?;
+                }
+            };
+        }
+        m.serialize_entry("afi_safi", &self.family)?;
+        opt!("aggregator", d.aggregator);
+        opt!("as4_aggregator", d.as4_aggregator);
+        opt!("as4_path", d.as4_path);
+        opt!("as_path", d.as_path);
+        opt!("atomic_aggregate", d.atomic_aggregate);
+        m.serialize_entry("attribute_errors", &ErrorStrings(self.errors))?;
+        m.serialize_entry("attributes", self.attributes)?;
+        opt!("cluster_list", d.cluster_list);
+        opt!("communities", d.communities);
+        m.serialize_entry("entry", &self.entry)?;
+        opt!("extended_communities", d.extended_communities);
+        opt!("large_communities", d.large_communities);
+        opt!("local_pref", d.local_pref);
+        opt!("med", d.med);
+        opt!("microseconds", self.rec.record.microseconds);
+        m.serialize_entry("mrt_subtype", &self.rec.record.subtype())?;
+        m.serialize_entry("mrt_type", &self.rec.record.mrt_type())?;
+        if !d.next_hops.is_empty() {
+            m.serialize_entry("next_hops", &d.next_hops)?;
+        }
+        m.serialize_entry("offset", &self.rec.offset)?;
+        opt!("only_to_customer", d.only_to_customer);
+        opt!("origin", d.origin);
+        m.serialize_entry("originated_time", &self.originated_time)?;
+        opt!("originator_id", d.originator_id);
+        opt!("path_id", self.path_id);
+        m.serialize_entry("peer", &self.peer)?;
+        m.serialize_entry("peer_index", &self.peer_index)?;
+        m.serialize_entry("prefix", &format_args!("{}", self.record.prefix))?;
+        m.serialize_entry("record", &self.rec.number)?;
+        m.serialize_entry("sequence", &self.record.sequence)?;
+        m.serialize_entry("timestamp", &self.rec.record.timestamp)?;
+        m.serialize_entry("type", "rib_entry")?;
+        m.end()
+    }
+}
+
+/// Errors printed as their messages.
+struct ErrorStrings<'a>(&'a [bgp_wire::AttributeError]);
+
+impl Serialize for ErrorStrings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|e| e.to_string()))
     }
 }
 

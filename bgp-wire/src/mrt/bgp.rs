@@ -15,6 +15,7 @@ use super::record::MrtBody;
 use super::table_dump_v2::{RibEntry, RibRecord};
 use super::{Bgp4mp, MrtError, MrtErrorKind};
 use crate::attr::{flags, type_code};
+use crate::parse::Rd;
 use crate::{
     AddPathMap, Afi, AfiSafi, AttributeError, DecodeCtx, DecodeError, EncodeCtx, EncodeError, Message,
     PathAttribute, Safi, Update, encode_attributes,
@@ -126,27 +127,24 @@ impl RibEntry {
         &self,
         family: AfiSafi,
     ) -> Result<(Vec<PathAttribute>, Vec<AttributeError>), DecodeError> {
-        let (expanded, fixed_flags) = prepare(&self.attributes, family);
-        let shift = 4; // withdrawn routes length + total path attribute length
-        let mut body = BytesMut::with_capacity(expanded.len() + shift);
-        body.put_u16(0);
-        let Ok(len) = u16::try_from(expanded.len()) else {
+        // Decoded in place (no copy) unless the list has to be rewritten first.
+        let (list, fixed_flags) =
+            prepare(&self.attributes, family).unwrap_or_else(|| (self.attributes.clone(), Vec::new()));
+        // The attribute list of an UPDATE is measured by two octets.
+        if u16::try_from(list.len()).is_err() {
             return Err(DecodeError::new(
                 0,
                 crate::DecodeErrorKind::MalformedAttributeList,
             ));
-        };
-        body.put_u16(len);
-        body.put_slice(&expanded);
-        let body = body.freeze();
-        let (update, errors) =
-            Update::decode_with_errors(&body, &rib_decode_ctx()).map_err(|e| unshift(e, shift))?;
+        }
+        let mut update = Update::default();
+        let mut errors = Vec::new();
+        crate::update::decode_attributes(Rd::new(&list), &rib_decode_ctx(), &mut update, &mut errors)?;
         // A RIB entry is not an UPDATE: RFC 6396 asks for no mandatory attributes (GoBGP's dumps of
         // locally originated routes have no AS_PATH), so a missing well-known attribute is not an error.
         let errors = errors
             .into_iter()
             .filter(|e| !matches!(e.kind, crate::DecodeErrorKind::MissingWellKnownAttribute(_)))
-            .map(|e| unshift(e, shift))
             .collect();
         let mut attributes = update.attributes;
         for a in &mut attributes {
@@ -156,11 +154,6 @@ impl RibEntry {
         }
         Ok((attributes, errors))
     }
-}
-
-fn unshift(mut e: DecodeError, by: usize) -> DecodeError {
-    e.offset = e.offset.saturating_sub(by);
-    e
 }
 
 /// Walks an attribute list; calls `f(flags, type, header_len, value_range)` for each well-framed attribute
@@ -197,8 +190,19 @@ fn walk_attributes(attrs: &[u8], mut f: impl FnMut(u8, u8, std::ops::Range<usize
 /// - Optional/Transitive bits that differ from the attribute's definition are set right, and the received
 ///   flags are returned so they can be put back: BIRD 2 writes NEXT_HOP with flags 0 in its table dumps.
 ///   A RIB entry is a record of what was stored, not a message to police (RFC 7606 applies to UPDATEs).
-fn prepare(attrs: &Bytes, family: AfiSafi) -> (Bytes, Vec<(u8, u8)>) {
+///
+/// `None` when there is nothing to change (the list is decoded as it is).
+fn prepare(attrs: &Bytes, family: AfiSafi) -> Option<(Bytes, Vec<(u8, u8)>)> {
     const OT: u8 = flags::OPTIONAL | flags::TRANSITIVE;
+    let mut change = false;
+    walk_attributes(attrs, |fl, t, _, val| {
+        let v = &attrs[val];
+        change |= crate::attr::standard_flags(t).is_some_and(|want| fl & OT != want)
+            || (t == type_code::MP_REACH_NLRI && !v.is_empty() && usize::from(v[0]) + 1 == v.len());
+    });
+    if !change {
+        return None;
+    }
     let mut out = Vec::with_capacity(attrs.len() + 5);
     let mut fixed = Vec::new();
     let mut pos = 0;
@@ -233,7 +237,7 @@ fn prepare(attrs: &Bytes, family: AfiSafi) -> (Bytes, Vec<(u8, u8)>) {
     });
     // A malformed tail is passed on as it is, for the decoder to report.
     out.extend_from_slice(&attrs[pos..]);
-    (Bytes::from(out), fixed)
+    Some((Bytes::from(out), fixed))
 }
 
 /// Encodes path attributes as a RIB entry holds them (RFC 6396 section 4.3.4): 4-octet AS numbers, and

@@ -67,11 +67,19 @@ impl Cursor {
         out
     }
 
+    /// A fixed-size field, copied out of the window (no `Bytes` handle made and dropped).
     fn array<const N: usize>(&mut self, what: &'static str) -> PResult<[u8; N]> {
-        let b = self.take(N, what)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(&b);
-        Ok(out)
+        match self.data[self.pos..].first_chunk::<N>() {
+            Some(b) => {
+                self.pos += N;
+                Ok(*b)
+            }
+            None => Err(self.error(MrtErrorKind::Truncated {
+                field: what,
+                needed: N,
+                available: self.remaining(),
+            })),
+        }
     }
 
     pub(crate) fn u8(&mut self, what: &'static str) -> PResult<u8> {

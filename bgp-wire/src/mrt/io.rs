@@ -12,6 +12,10 @@ use super::cursor::Cursor;
 use super::error::{MrtError, MrtErrorKind};
 use super::record::{HEADER_LEN, MrtRecord};
 
+/// Records up to this length are read into a buffer allocated at their size before reading; longer
+/// ones grow with the data actually read (a lying length field costs at most this much memory).
+const PREALLOCATE: u32 = 64 * 1024;
+
 /// A record read from a stream, with where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -86,17 +90,26 @@ impl<R: Read> MrtReader<R> {
             return self.fatal(start, MrtErrorKind::TruncatedHeader { available: got });
         }
         let length = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        let mut buf = header.to_vec();
-        // `take` + `read_to_end` grows the buffer with the data actually present, so a huge length field
-        // on a short stream costs no more memory than the stream itself.
-        match (&mut self.inner).take(u64::from(length)).read_to_end(&mut buf) {
-            Ok(n) if n as u64 == u64::from(length) => {}
+        let mut buf = Vec::new();
+        let got = if length <= PREALLOCATE {
+            // The usual case: one allocation of the record's size, filled by plain reads.
+            buf.resize(HEADER_LEN + length as usize, 0);
+            buf[..HEADER_LEN].copy_from_slice(&header);
+            read_full(&mut self.inner, &mut buf[HEADER_LEN..]).map(|n| n as u64)
+        } else {
+            // `take` + `read_to_end` grows the buffer with the data actually present, so a huge length
+            // field on a short stream costs no more memory than the stream itself.
+            buf.extend_from_slice(&header);
+            (&mut self.inner)
+                .take(u64::from(length))
+                .read_to_end(&mut buf)
+                .map(|n| n as u64)
+        };
+        match got {
+            Ok(n) if n == u64::from(length) => {}
             Ok(n) => {
-                let kind = MrtErrorKind::TruncatedRecord {
-                    length,
-                    available: n as u64,
-                };
-                return self.fatal(start + HEADER_LEN as u64 + n as u64, kind);
+                let kind = MrtErrorKind::TruncatedRecord { length, available: n };
+                return self.fatal(start + HEADER_LEN as u64 + n, kind);
             }
             Err(e) => return self.fatal(start, MrtErrorKind::Io(e)),
         }
