@@ -143,11 +143,8 @@ impl std::fmt::Display for DownReason {
 pub fn split_messages(bytes: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
-        let rest = bytes.get(at..)?;
-        let len = usize::from(u16::from_be_bytes([*rest.get(16)?, *rest.get(17)?]));
-        if len < bgp_wire::HEADER_LEN || len > rest.len() {
-            return None;
-        }
+        // RFC 8654 extended messages: up to 65535 bytes.
+        let len = bgp_wire::frame_len(bytes.get(at..)?, 65535).ok()??;
         let m = bytes.slice(at..at + len);
         at += len;
         Some(m)
