@@ -186,7 +186,8 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         info!(dir = %dir.display(), interval_secs = interval.as_secs(), "BGP4MP update log");
         monitors.push(tokio::spawn(mrt_updates::run(dir, interval, sink)));
     }
-    let engine = tokio::spawn(engine_task.run(rx));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let engine = tokio::spawn(engine_task.run(rx, stop_rx));
 
     if let Some((dir, interval)) = cfg.mrt_dump.clone() {
         info!(dir = %dir.display(), interval_secs = interval.as_secs(), "periodic MRT RIB dumps");
@@ -214,14 +215,11 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => info!("SIGINT"),
     }
     let (done_tx, done_rx) = oneshot::channel();
-    if tx
-        .send(EngineCmd::Shutdown {
-            mode: cfg.shutdown_mode,
-            done: done_tx,
-        })
-        .await
-        .is_ok()
-    {
+    let stop = tasks::Stop {
+        mode: cfg.shutdown_mode,
+        done: done_tx,
+    };
+    if stop_tx.send(stop).is_ok() {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), done_rx).await;
     }
     // Let the BMP collectors get their Termination and the update log its last records.

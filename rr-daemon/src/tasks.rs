@@ -110,11 +110,16 @@ pub(crate) enum EngineCmd {
     Control(ControlReq, oneshot::Sender<Result<Answer, String>>),
     /// A BMP collector's or the BGP4MP writer's request ([`monitor`]).
     Monitor(monitor::MonitorCmd),
-    /// Stop.
-    Shutdown {
-        mode: ShutdownMode,
-        done: oneshot::Sender<()>,
-    },
+}
+
+/// Stop the engine task: sent on its own channel, which the loop looks at before any command, so a stop is never
+/// queued behind a full command channel (thousands of session readers keep it full under load).
+#[derive(Debug)]
+pub(crate) struct Stop {
+    /// Graceful restart (keep the clients' routes) or Cease.
+    pub(crate) mode: ShutdownMode,
+    /// Told once the sessions are closed.
+    pub(crate) done: oneshot::Sender<()>,
 }
 
 /// Control API requests answered by the engine task.

@@ -8,12 +8,12 @@ use std::time::Duration;
 use bgp_wire::Message;
 use rr_core::{ConnId, Engine, PeerId};
 use rustc_hash::{FxHashMap, FxHashSet};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
 use super::loglimit::{LogLimit, Repeats};
 use super::session_io::{Budget, is_update};
-use super::{EngineCmd, EngineTask, Health, monitor};
+use super::{EngineCmd, EngineTask, Health, Stop, monitor};
 use crate::metrics::Metrics;
 
 /// Flow control: above `--write-queue-high` bytes queued for a connection the engine is told the member is
@@ -96,10 +96,21 @@ impl EngineTask {
     }
 
     /// Runs until shutdown or until every sender is gone.
-    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<EngineCmd>) {
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<EngineCmd>, mut stop: oneshot::Receiver<Stop>) {
         let mut gauge_tick = tokio::time::interval(Duration::from_secs(1));
         gauge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // A stop comes on its own channel and is looked at before each pass, so it never waits behind a
+            // full command channel, whatever else is ready.
+            match stop.try_recv() {
+                Ok(Stop { mode, done }) => {
+                    self.shutdown(mode).await;
+                    let _ = done.send(());
+                    return;
+                }
+                Err(oneshot::error::TryRecvError::Closed) => return,
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
             // Session traffic (OPEN, KEEPALIVE, NOTIFICATION) goes out at once; route changes are flushed
             // at most once per batch interval.
             let mut flush_at = self.drain_batched();
@@ -112,22 +123,20 @@ impl EngineTask {
                 (a, b) => a.or(b),
             };
             tokio::select! {
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
-                    if let EngineCmd::Shutdown { mode, done } = cmd {
+                // An idle loop wakes for it here.
+                stopped = &mut stop => {
+                    if let Ok(Stop { mode, done }) = stopped {
                         self.shutdown(mode).await;
                         let _ = done.send(());
-                        return;
                     }
+                    return;
+                }
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
                     self.handle(cmd);
                     // Take whatever else is queued before flushing, so UPDATEs get packed.
                     for _ in 0..256 {
                         match rx.try_recv() {
-                            Ok(EngineCmd::Shutdown { mode, done }) => {
-                                self.shutdown(mode).await;
-                                let _ = done.send(());
-                                return;
-                            }
                             Ok(cmd) => self.handle(cmd),
                             Err(_) => break,
                         }
@@ -292,7 +301,6 @@ impl EngineTask {
                     m.command(self.engine.as_ref(), cmd);
                 }
             }
-            EngineCmd::Shutdown { .. } => {}
         }
     }
 
@@ -306,5 +314,82 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::config::ShutdownMode;
+    use crate::tasks::ControlReq;
+
+    /// The stop does not wait behind a full command channel. Under load thousands of session readers wait to
+    /// send; a stop sent on the command channel queued behind all of them (tokio's bounded channel serves
+    /// waiting senders in order), and a daemon under load took about 40 s to exit after SIGTERM.
+    #[tokio::test]
+    async fn a_stop_is_not_queued_behind_a_full_command_channel() {
+        const WAITING: usize = 20_000;
+        let (tx, rx) = mpsc::channel::<EngineCmd>(1024);
+        let (health, _health_rx) = watch::channel(Health::default());
+        let task = EngineTask::new(
+            tx.clone(),
+            Arc::new(Metrics::default()),
+            health,
+            1 << 20,
+            1 << 26,
+            Duration::from_millis(20),
+            None,
+        );
+        // Fill the channel and queue many more senders behind it before the engine runs.
+        let started = Arc::new(AtomicUsize::new(0));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        for _ in 0..WAITING {
+            let (tx, started, answered, finished) =
+                (tx.clone(), started.clone(), answered.clone(), finished.clone());
+            tokio::spawn(async move {
+                let (reply, answer) = oneshot::channel();
+                started.fetch_add(1, Ordering::SeqCst);
+                if tx
+                    .send(EngineCmd::Control(ControlReq::Status, reply))
+                    .await
+                    .is_ok()
+                    && answer.await.is_ok()
+                {
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        while started.load(Ordering::SeqCst) < WAITING {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(tx.capacity(), 0, "the command channel is full");
+        drop(tx);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        stop_tx
+            .send(Stop {
+                mode: ShutdownMode::Cease,
+                done: done_tx,
+            })
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), task.run(rx, stop_rx))
+            .await
+            .expect("the engine task stops");
+        done_rx.await.expect("the stop is acknowledged");
+        // The engine is gone: every sender gets its answer or an error.
+        while finished.load(Ordering::SeqCst) < WAITING {
+            tokio::task::yield_now().await;
+        }
+        // The stop is looked at before each pass of the loop; queued on the command channel it would have come
+        // after the 1024 commands in the channel and the senders waiting behind them.
+        let n = answered.load(Ordering::SeqCst);
+        assert!(
+            n < 1024,
+            "{n} of {WAITING} queued commands were served before the stop"
+        );
     }
 }
