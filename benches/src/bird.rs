@@ -61,6 +61,47 @@ impl Running {
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("log")
     }
+
+    /// An rr-daemon's `GET /status` on the control socket [`start_daemon`] gave it, as JSON (an HTTP/1.0
+    /// request: the answer is the body up to the close).
+    pub fn daemon_status(&self) -> Result<serde_json::Value, String> {
+        use std::io::{Read, Write};
+        let path = self.dir.path().join("ctl.sock");
+        let mut s =
+            std::os::unix::net::UnixStream::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"GET /status HTTP/1.0\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&resp);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or("no HTTP header in the answer")?;
+        if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("GET /status: {}", head.lines().next().unwrap_or("")));
+        }
+        serde_json::from_str(body).map_err(|e| format!("GET /status: {e}"))
+    }
+
+    /// Waits until an rr-daemon reports no Established session (every client's close processed), up to
+    /// `timeout`; the count left otherwise.
+    pub fn wait_no_sessions(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let n = self.daemon_status()?["established"].as_u64().unwrap_or(u64::MAX);
+            if n == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{n} sessions still Established {timeout:?} after every client closed"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Running {

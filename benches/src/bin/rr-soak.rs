@@ -62,6 +62,9 @@ struct Args {
     /// The rr-daemon binary (default: next to this executable).
     #[arg(long)]
     daemon: Option<String>,
+    /// Where the daemon's log of a failed run is kept (`cycle-N-MODE.log`, the lines written during that run).
+    #[arg(long, default_value = "rr-soak-failures")]
+    failure_logs: PathBuf,
 }
 
 /// One reading of the daemon.
@@ -76,9 +79,13 @@ struct Sample {
     cycle_end: bool,
 }
 
+fn fds(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 fn take(pid: u32, start: Instant, cycle_end: bool) -> Option<Sample> {
     let p = procstat::sample(pid)?;
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    let fds = fds(pid)?;
     Some(Sample {
         secs: start.elapsed().as_secs_f64(),
         rss_kib: p.rss_kib,
@@ -90,6 +97,25 @@ fn take(pid: u32, start: Instant, cycle_end: bool) -> Option<Sample> {
 }
 
 /// The datastore file with `extra` Nodes (no speaker behind them) after the clients.
+/// Copies the daemon's log from byte `from` to `dir/cycle-N-MODE.log`; the path, or why not.
+fn keep_log(log: &std::path::Path, from: u64, dir: &std::path::Path, cycle: usize, mode: &str) -> String {
+    let copy = || -> std::io::Result<PathBuf> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(log)?;
+        f.seek(SeekFrom::Start(from))?;
+        let mut text = Vec::new();
+        f.read_to_end(&mut text)?;
+        std::fs::create_dir_all(dir)?;
+        let out = dir.join(format!("cycle-{cycle}-{mode}.log"));
+        std::fs::write(&out, text)?;
+        Ok(out)
+    };
+    match copy() {
+        Ok(p) => p.display().to_string(),
+        Err(e) => format!("not kept ({e})"),
+    }
+}
+
 fn datastore(setup: &ReflectorSetup, extra: usize) -> String {
     let mut y = calico_yaml(setup, "rr-0");
     for k in 0..extra {
@@ -119,6 +145,8 @@ fn main() -> anyhow::Result<()> {
     let mut running = start_daemon(&setup, &daemon, &[]).map_err(anyhow::Error::msg)?;
     let pid = running.pid();
     let file = running.dir.path().join("calico.yaml");
+    // The daemon's own descriptors, before any client: a cycle ends when it is back to these.
+    let own_fds = fds(pid).context("reading the daemon's descriptors")?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(args.minutes * 60.0);
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
@@ -191,6 +219,7 @@ fn main() -> anyhow::Result<()> {
                 mode,
                 progress: None,
             };
+            let log_from = std::fs::metadata(running.log_path()).map_or(0, |m| m.len());
             let r = rt.block_on(load::run(cfg));
             let churn = r
                 .churn
@@ -201,8 +230,21 @@ fn main() -> anyhow::Result<()> {
                 "cycle {cycles} {}: converged {:?} s, session errors {}{churn}",
                 r.mode, r.converged_secs, r.session_errors
             );
-            if r.converged_secs.is_none() || !r.errors.is_empty() {
-                failures.push(format!("cycle {cycles} {}: {:?}", r.mode, r.errors));
+            // The next run reconnects the same clients: it starts once the daemon has processed every close.
+            // (Sooner, a client's new OPEN can reach the daemon before its old connection's end does, and RFC
+            // 4271 section 6.8 closes the new connection with Cease 6/7 while the old session is Established.)
+            let drained = running.wait_no_sessions(Duration::from_secs(60));
+            let mut errors = r.errors.clone();
+            if let Err(e) = drained {
+                errors.push(e);
+            }
+            if r.converged_secs.is_none() || !errors.is_empty() {
+                let kept = keep_log(&running.log_path(), log_from, &args.failure_logs, cycles, &r.mode);
+                failures.push(format!(
+                    "cycle {cycles} {}: {errors:?}; daemon log: {kept}",
+                    r.mode
+                ));
+                println!("  failed: {errors:?}; daemon log of this run: {kept}");
             }
         }
         if let Ok(Some(st)) = running.child.try_wait() {
@@ -211,8 +253,12 @@ fn main() -> anyhow::Result<()> {
                 running.log_path().display()
             );
         }
-        // The generator's sockets are closed: the daemon's descriptors are back to its own.
-        std::thread::sleep(Duration::from_secs(2));
+        // Every client's close is processed (above); the session tasks close their sockets just after. Wait
+        // for the count to come back (a leak shows as growth in the samples below, not as a wait forever).
+        let settle = Instant::now() + Duration::from_secs(10);
+        while fds(pid).is_some_and(|n| n > own_fds) && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         if let Some(s) = take(pid, start, true) {
             samples.lock().expect("samples").push(s);
         }
