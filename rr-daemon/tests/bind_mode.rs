@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::bird::{Bird, BirdNeighbor, BirdSpec};
 use common::rr::{NodeDef, Rr, Topology};
-use common::{free_port, require, wait_for};
+use common::{free_port, port_below_ephemeral_range, require, wait_for};
 
 const T: Duration = Duration::from_secs(30);
 const B: u8 = 15;
@@ -39,7 +39,8 @@ fn bind_mode_and_listen_port_live() {
     let rr_ip = Ipv4Addr::new(127, 0, B, 1);
     // Another loopback address: reachable only through a listener bound to every address.
     let other_ip = Ipv4Addr::new(127, 0, B, 77);
-    let rr_port = free_port("127.0.0.1");
+    // The daemon listens on every address: a port no outgoing connection on this machine can be holding.
+    let rr_port = port_below_ephemeral_range();
     let mut topo = Topology::calico_rr(rr_port);
     // Calico's default, not the tests' NodeIP.
     topo.bind_mode = None;
@@ -93,9 +94,11 @@ fn bind_mode_and_listen_port_live() {
 fn a_listener_blocked_at_start_up_binds_once_the_port_is_free() {
     let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let rr_ip = Ipv4Addr::new(127, 0, B, 31);
-    // A port the kernel hands out and this test holds, on 127.0.0.1: no other test's free_port() gets it.
-    let blocker = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("blocker");
-    let rr_port = blocker.local_addr().expect("port").port();
+    // A port this test holds on 127.0.0.1, below the ephemeral range: once the test lets it go, no other
+    // process's outgoing connection can take it and block the wildcard listener again (free_port()'s ports,
+    // in the ephemeral range, could be, and that made this test fail while other programs made connections).
+    let rr_port = port_below_ephemeral_range();
+    let blocker = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, rr_port)).expect("blocker");
     let mut topo = Topology::calico_rr(rr_port);
     topo.bind_mode = None;
     topo.nodes

@@ -18,6 +18,24 @@ pub fn free_port(addr: &str) -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// A TCP port free on every address and below the kernel's ephemeral range, so that no other process's
+/// outgoing connection can be given it (a connected socket on a port conflicts with a wildcard listener on
+/// that port). For listeners on every address; [`free_port`]'s ports come from the ephemeral range.
+pub fn port_below_ephemeral_range() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = (low / 2, low);
+    for _ in 0..1000 {
+        let port = rand::random_range(from..to);
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {from}..{to}");
+}
+
 /// Polls `f` every 100 ms until it returns `Some`, or panics with `what` and the last observation after
 /// `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
