@@ -35,7 +35,7 @@ pub(crate) fn settings(cfg: &Config) -> String {
             None => "kubernetes (in-cluster)".to_string(),
         },
     };
-    let rows: [(&str, String); 20] = [
+    let rows: [(&str, String); 21] = [
         ("datastore", ds),
         ("nodename", opt(cfg.nodename.as_ref())),
         ("ip", opt(cfg.ip)),
@@ -51,7 +51,15 @@ pub(crate) fn settings(cfg: &Config) -> String {
         ("secrets dir", opt(cfg.secrets_dir.as_ref().map(|p| p.display()))),
         ("write queue high", format!("{} bytes", cfg.write_queue_high)),
         ("output budget", format!("{} bytes", cfg.output_budget)),
-        ("batch interval", format!("{} ms", cfg.batch_interval.as_millis())),
+        ("batch interval", format!("{} ms", cfg.batching.min.as_millis())),
+        (
+            "batch interval growth",
+            if cfg.batching.per_connection.is_zero() {
+                "none".to_string()
+            } else {
+                format!("{:?} per connection, at most 250 ms", cfg.batching.per_connection)
+            },
+        ),
         ("max prefixes", opt(cfg.max_prefixes)),
         (
             "mrt dump",

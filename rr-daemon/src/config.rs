@@ -18,6 +18,31 @@ use crate::router_id::RouterIdSetting;
 
 /// The largest `--batch-interval-ms` accepted.
 const MAX_BATCH_INTERVAL_MS: u64 = 1000;
+/// The longest batch interval the growth with the connections gives ([`Batching::interval`]).
+const MAX_SCALED_BATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How route changes are batched into flushes (`--batch-interval-ms`, `--fanout-writes-per-sec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Batching {
+    /// The minimum time between two flushes.
+    pub(crate) min: std::time::Duration,
+    /// Added per open connection (1 s / the write rate): a flush writes to every member once, so with many
+    /// members the interval grows and the writes per second stay bounded. Zero: a fixed interval.
+    pub(crate) per_connection: std::time::Duration,
+}
+
+impl Batching {
+    /// The time between two flushes with `connections` open: the minimum, or connections x per-connection
+    /// time when that is longer, at most 250 ms (or the minimum, if that is longer).
+    pub(crate) fn interval(&self, connections: usize) -> std::time::Duration {
+        let n = u32::try_from(connections).unwrap_or(u32::MAX);
+        let scaled = self
+            .per_connection
+            .saturating_mul(n)
+            .min(MAX_SCALED_BATCH_INTERVAL);
+        self.min.max(scaled)
+    }
+}
 /// Upper bound of `--selection-deferral-secs` (FRR allows the same range for `select-defer-time`).
 const MAX_SELECTION_DEFERRAL_SECS: u64 = 3600;
 
@@ -152,6 +177,12 @@ pub(crate) struct Args {
     /// interval, so that every peer gets one larger write instead of one small one per change.
     #[arg(long, default_value_t = 20)]
     pub(crate) batch_interval_ms: u64,
+    /// Writes per second that flushes of route changes may ask for (one per connection per flush; 0: no
+    /// limit). With many connections under a stream of changes the batch interval grows to connections /
+    /// this rate (at most 250 ms), so the cost of the writes stays bounded: at the default 50,000, up to 1000
+    /// connections keep the 20 ms interval and 3000 get 60 ms.
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) fanout_writes_per_sec: u64,
     /// Paths accepted from one peer in one address family (IPv4 and IPv6 counted apart) before its session is
     /// closed with Cease / Maximum Number of Prefixes Reached (RFC 4486, naming that family); Calico has no
     /// per-peer setting, so this applies to every peer. Unlimited if unset.
@@ -317,8 +348,8 @@ pub(crate) struct Config {
     pub(crate) write_queue_high: usize,
     /// Bytes queued across all peers before catch-up output waits.
     pub(crate) output_budget: usize,
-    /// Minimum time between two update-group flushes.
-    pub(crate) batch_interval: std::time::Duration,
+    /// Minimum time between two update-group flushes, and its growth with the connections.
+    pub(crate) batching: Batching,
     /// Per-peer prefix limit.
     pub(crate) max_prefixes: Option<usize>,
     /// Route-selection deferral after start-up, `None` when off.
@@ -600,7 +631,15 @@ impl Config {
             write_queue_high: args.write_queue_high.max(4096),
             // At least one peer's worth, so that a catch-up always makes progress.
             output_budget: args.output_budget.max(args.write_queue_high.max(4096)),
-            batch_interval: std::time::Duration::from_millis(args.batch_interval_ms),
+            batching: Batching {
+                min: std::time::Duration::from_millis(args.batch_interval_ms),
+                per_connection: if args.fanout_writes_per_sec == 0 {
+                    std::time::Duration::ZERO
+                } else {
+                    std::time::Duration::from_secs(1)
+                        / u32::try_from(args.fanout_writes_per_sec).unwrap_or(u32::MAX)
+                },
+            },
             max_prefixes: args.max_prefixes,
             selection_deferral: (args.selection_deferral_secs > 0)
                 .then(|| std::time::Duration::from_secs(args.selection_deferral_secs)),
@@ -631,6 +670,53 @@ mod tests {
 
     fn example_file() -> tempfile::NamedTempFile {
         tempfile::NamedTempFile::new().expect("temp file")
+    }
+
+    #[test]
+    fn the_batch_interval_grows_with_the_connections_within_bounds() {
+        let f = example_file();
+        let p = f.path().to_str().expect("utf8");
+        let ms = std::time::Duration::from_millis;
+        let c = resolve(&["--datastore", "file", "--file", p, "--ip", "127.0.1.1"], &[]).expect("valid");
+        // Defaults: 20 ms, 50,000 writes per second (20 us per connection).
+        assert_eq!(c.batching.interval(0), ms(20));
+        assert_eq!(c.batching.interval(1000), ms(20));
+        assert_eq!(c.batching.interval(3000), ms(60));
+        assert_eq!(c.batching.interval(1_000_000), ms(250), "capped");
+        let fixed = resolve(
+            &[
+                "--datastore",
+                "file",
+                "--file",
+                p,
+                "--ip",
+                "127.0.1.1",
+                "--fanout-writes-per-sec",
+                "0",
+            ],
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(fixed.batching.interval(100_000), ms(20), "0: a fixed interval");
+        let long = resolve(
+            &[
+                "--datastore",
+                "file",
+                "--file",
+                p,
+                "--ip",
+                "127.0.1.1",
+                "--batch-interval-ms",
+                "500",
+            ],
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            long.batching.interval(100_000),
+            ms(500),
+            "never below the minimum"
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         health_tx,
         cfg.write_queue_high,
         cfg.output_budget,
-        cfg.batch_interval,
+        cfg.batching,
         cfg.selection_deferral,
     );
     // BMP collectors and the BGP4MP update log: tasks fed by the engine task, finished at shutdown.

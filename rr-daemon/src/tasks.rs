@@ -56,7 +56,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
-use crate::config::ShutdownMode;
+use crate::config::{Batching, ShutdownMode};
 use crate::metrics::{Metrics, WireCounts};
 use crate::reconcile::{Desired, DisabledPeer, EngineIdentity, PeerSpec};
 
@@ -221,8 +221,9 @@ pub(crate) struct EngineTask {
     budget: Arc<Budget>,
     /// The last pass stopped at [`engine::CATCH_UP_PER_PASS`] with members still catching up.
     catch_up_more: bool,
-    /// Minimum time between two flushes of the engine's route changes (`--batch-interval-ms`).
-    batch_interval: Duration,
+    /// Time between two flushes of the engine's route changes (`--batch-interval-ms`, growing with the
+    /// connections by `--fanout-writes-per-sec`).
+    batching: Batching,
     /// Route-selection deferral of every engine this task builds (`--selection-deferral-secs`).
     selection_deferral: Option<Duration>,
     last_flush: tokio::time::Instant,

@@ -37,7 +37,7 @@ impl EngineTask {
         health: watch::Sender<Health>,
         high_watermark: usize,
         output_budget: usize,
-        batch_interval: Duration,
+        batching: crate::config::Batching,
         selection_deferral: Option<Duration>,
     ) -> Self {
         Self {
@@ -68,7 +68,7 @@ impl EngineTask {
             low_watermark: high_watermark / LOW_WATERMARK_DIVISOR,
             budget: Arc::new(Budget::new(output_budget)),
             catch_up_more: false,
-            batch_interval,
+            batching,
             selection_deferral,
             last_flush: tokio::time::Instant::now(),
             timer_deadline: None,
@@ -339,7 +339,10 @@ mod tests {
             health,
             1 << 20,
             1 << 26,
-            Duration::from_millis(20),
+            crate::config::Batching {
+                min: Duration::from_millis(20),
+                per_connection: Duration::ZERO,
+            },
             None,
         );
         // Fill the channel and queue many more senders behind it before the engine runs.

@@ -26,7 +26,7 @@ impl EngineTask {
         if !pending {
             return None;
         }
-        let due = self.last_flush + self.batch_interval;
+        let due = self.last_flush + self.batching.interval(self.conns.len());
         let now = tokio::time::Instant::now();
         if now < due {
             return Some(due);
