@@ -98,7 +98,7 @@ impl Peers {
         self.get(id)?;
         let p = self.slots.get_mut(id.slot()).and_then(Option::take)?;
         self.by_addr.remove(&p.cfg.remote_addr);
-        for c in &p.conns {
+        for c in &p.session.conns {
             self.by_conn.remove(&c.id);
         }
         self.free.push_back(id.next_generation());
@@ -161,16 +161,16 @@ impl TimerTables for Peers {
     fn table(&self, key: &TimerKey) -> Option<&TimerTable> {
         let p = self.get(key.peer)?;
         match key.conn {
-            None => Some(&p.timers),
-            Some(c) => p.conns.iter().find(|x| x.id == c).map(|c| &c.timers),
+            None => Some(&p.session.timers),
+            Some(c) => p.session.conn(c).map(|c| &c.timers),
         }
     }
 
     fn table_mut(&mut self, key: &TimerKey) -> Option<&mut TimerTable> {
         let p = self.get_mut(key.peer)?;
         match key.conn {
-            None => Some(&mut p.timers),
-            Some(c) => p.conns.iter_mut().find(|x| x.id == c).map(|c| &mut c.timers),
+            None => Some(&mut p.session.timers),
+            Some(c) => p.session.conn_mut(c).map(|c| &mut c.timers),
         }
     }
 }
@@ -179,7 +179,7 @@ impl TimerTables for Peers {
 mod tests {
     use super::*;
     use crate::config::Role;
-    use crate::engine::Conn;
+    use crate::session::Conn;
     use crate::session::ConnState;
     use crate::types::Direction;
 
@@ -235,7 +235,7 @@ mod tests {
         let c1 = t.new_conn(a);
         let c2 = t.new_conn(a);
         assert_ne!(c1, c2, "connection ids are not reused");
-        t.get_mut(a).unwrap().conns.push(Conn {
+        t.get_mut(a).unwrap().session.conns.push(Conn {
             id: c2,
             dir: Direction::Inbound,
             state: ConnState::Connecting,
@@ -273,7 +273,7 @@ mod tests {
         let mut t = Peers::default();
         let a = add(&mut t, 1);
         let conn = t.new_conn(a);
-        t.get_mut(a).unwrap().conns.push(Conn {
+        t.get_mut(a).unwrap().session.conns.push(Conn {
             id: conn,
             dir: Direction::Outbound,
             state: ConnState::Connecting,

@@ -6,10 +6,12 @@
 //! connection" while a collision is unresolved) and derives the peer's [`State`] from them.
 
 use bgp_wire::notification::open as open_err;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::types::FamilySet;
+use crate::output::DownReason;
+use crate::timer::{Timer, TimerTable};
+use crate::types::{ConnId, Direction, FamilySet, Instant};
 
 /// Session states (RFC 4271 section 8.2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -306,6 +308,98 @@ impl ConnState {
             ConnState::OpenConfirm { .. } => State::OpenConfirm,
             ConnState::Established { .. } => State::Established,
         }
+    }
+}
+
+/// One TCP connection and its FSM (RFC 4271 section 8: one FSM per connection while a collision
+/// is unresolved).
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    pub(crate) dir: Direction,
+    pub(crate) state: ConnState,
+    pub(crate) timers: TimerTable,
+    pub(crate) local_addr: Option<IpAddr>,
+}
+
+/// One peer's session: its connections and their FSMs, the peer's timers, the negotiated
+/// parameters, and the graceful-restart and route-refresh state that outlives a connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// ManualStart (Event 1/4) given and no ManualStop (Event 2) since.
+    pub(crate) enabled: bool,
+    /// At most two: an outbound and an inbound one while a collision is unresolved.
+    pub(crate) conns: Vec<Conn>,
+    /// The peer's own timers (ConnectRetry, IdleHold, GR, LLGR, refresh); connections keep theirs.
+    pub(crate) timers: TimerTable,
+    /// Negotiated parameters of the current (or, for stale routes, last) session.
+    pub(crate) neg: Option<Box<Negotiated>>,
+    /// The connection carrying the Established session, and since when.
+    pub(crate) established: Option<(ConnId, Instant)>,
+    /// Our address on the Established connection.
+    pub(crate) local_addr: Option<IpAddr>,
+    /// The peer's BGP identifier on the last session.
+    pub(crate) remote_router_id: Ipv4Addr,
+    /// Why the last session ended (or the last pre-Established connection failed with a
+    /// NOTIFICATION), and when.
+    pub(crate) last_down: Option<DownReason>,
+    pub(crate) last_down_at: Option<Instant>,
+    /// Families whose routes are retained stale after the session went down (RFC 4724).
+    pub(crate) gr_stale: FamilySet,
+    /// Families in the long-lived stale phase (RFC 9494).
+    pub(crate) llgr_stale: FamilySet,
+    /// Families between BoRR and EoRR (RFC 7313).
+    pub(crate) refresh_stale: FamilySet,
+    /// Families whose End-of-RIB arrived on this session (RFC 4724 section 2).
+    pub(crate) eor_received: FamilySet,
+    /// The last FSM event (introspection).
+    pub(crate) last_event: Option<Event>,
+    /// Consecutive failed outbound attempts (the retry backoff, `PeerConfig::retry_delay`).
+    pub(crate) connect_failures: u32,
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        Session {
+            enabled: true,
+            conns: Vec::new(),
+            timers: TimerTable::default(),
+            neg: None,
+            established: None,
+            local_addr: None,
+            remote_router_id: Ipv4Addr::UNSPECIFIED,
+            last_down: None,
+            last_down_at: None,
+            gr_stale: FamilySet::EMPTY,
+            llgr_stale: FamilySet::EMPTY,
+            refresh_stale: FamilySet::EMPTY,
+            eor_received: FamilySet::EMPTY,
+            last_event: None,
+            connect_failures: 0,
+        }
+    }
+}
+
+impl Session {
+    /// The peer's state: the most advanced of its connections'; without a connection Idle when
+    /// stopped or waiting out the IdleHoldTimer, else Active.
+    pub(crate) fn state(&self) -> State {
+        let best = self.conns.iter().map(|c| c.state.state()).max();
+        match best {
+            Some(s) => s,
+            None if !self.enabled || self.timers.get(Timer::IdleHold).is_some() => State::Idle,
+            None => State::Active,
+        }
+    }
+
+    /// The connection `id`.
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.id == id)
+    }
+
+    /// The connection `id`, to change.
+    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
     }
 }
 

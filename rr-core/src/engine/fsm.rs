@@ -16,26 +16,27 @@ impl Engine {
             },
         );
         let Some(p) = self.peer(id) else { return };
-        if p.enabled && !p.cfg.passive {
+        if p.session.enabled && !p.cfg.passive {
             self.try_connect(id);
         }
     }
 
     pub(super) fn try_connect(&mut self, id: PeerId) {
         let Some(p) = self.peer(id) else { return };
-        if !p.enabled || p.cfg.passive || p.conns.iter().any(|c| c.dir == Direction::Outbound) {
+        if !p.session.enabled || p.cfg.passive || p.session.conns.iter().any(|c| c.dir == Direction::Outbound)
+        {
             return;
         }
         // RFC 4271 8.2.2: an Established session blocks new outbound attempts.
-        if p.established.is_some() {
+        if p.session.established.is_some() {
             return;
         }
         let conn = self.peers.new_conn(id);
         let Some(p) = self.peer_mut(id) else { return };
         // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
         // only trying to connect (20,000 absent peers kept 22 MB so).
-        p.conns.reserve_exact(1);
-        p.conns.push(Conn {
+        p.session.conns.reserve_exact(1);
+        p.session.conns.push(Conn {
             id: conn,
             dir: Direction::Outbound,
             state: ConnState::Connecting,
@@ -45,7 +46,7 @@ impl Engine {
         let (remote_addr, local_addr) = (p.cfg.remote_addr, p.cfg.local_addr);
         // While connecting the timer bounds the attempt; after failures it also spaces the attempts
         // (an unanswered attempt counts as a failure when the timer fires).
-        let retry = p.cfg.retry_delay(p.connect_failures.saturating_add(1));
+        let retry = p.cfg.retry_delay(p.session.connect_failures.saturating_add(1));
         // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
         let at = self.now + self.jitter.apply(retry);
         self.arm(id, None, Timer::ConnectRetry, at);
@@ -59,13 +60,13 @@ impl Engine {
 
     pub(super) fn schedule_retry(&mut self, id: PeerId, after_session: bool) {
         let Some(p) = self.peer(id) else { return };
-        if !p.enabled || p.cfg.passive || !p.conns.is_empty() {
+        if !p.session.enabled || p.cfg.passive || !p.session.conns.is_empty() {
             return;
         }
         let d = if after_session {
             self.cfg.idle_hold_time
         } else {
-            p.cfg.retry_delay(p.connect_failures.max(1))
+            p.cfg.retry_delay(p.session.connect_failures.max(1))
         };
         let at = self.now + self.jitter.apply(d);
         let t = if after_session {
@@ -79,8 +80,8 @@ impl Engine {
     /// Forgets a peer's failed attempts; one waiting out a backoff delay is tried after the base interval.
     pub(super) fn reset_backoff(&mut self, id: PeerId) {
         let Some(p) = self.peer_mut(id) else { return };
-        p.connect_failures = 0;
-        let waiting = p.conns.is_empty() && p.timers.get(Timer::ConnectRetry).is_some();
+        p.session.connect_failures = 0;
+        let waiting = p.session.conns.is_empty() && p.session.timers.get(Timer::ConnectRetry).is_some();
         let base = p.cfg.connect_retry;
         if waiting {
             let at = self.now + self.jitter.apply(base);
@@ -132,7 +133,7 @@ impl Engine {
         };
         let at = self.now + OPEN_HOLD;
         if let Some(p) = self.peer_mut(id) {
-            p.timers.stop(Timer::ConnectRetry);
+            p.session.timers.stop(Timer::ConnectRetry);
             if let Some(c) = p.conn_mut(conn) {
                 c.state = ConnState::OpenSent { offer };
             }
@@ -151,9 +152,9 @@ impl Engine {
     pub(super) fn remove_conn(&mut self, id: PeerId, conn: ConnId) {
         self.peers.remove_conn(conn);
         if let Some(p) = self.peer_mut(id) {
-            p.conns.retain(|c| c.id != conn);
-            if p.conns.is_empty() {
-                p.timers.stop(Timer::ConnectRetry);
+            p.session.conns.retain(|c| c.id != conn);
+            if p.session.conns.is_empty() {
+                p.session.timers.stop(Timer::ConnectRetry);
             }
         }
     }
@@ -172,7 +173,7 @@ impl Engine {
         }
         let was_established = self
             .peer(id)
-            .is_some_and(|p| p.established.is_some_and(|(c, _)| c == conn));
+            .is_some_and(|p| p.session.established.is_some_and(|(c, _)| c == conn));
         self.out.push_back(Output::Close { conn });
         self.remove_conn(id, conn);
         if was_established {
@@ -185,8 +186,8 @@ impl Engine {
             // failure the operator must see as much as a session that ended.
             let now = self.now;
             if let Some(p) = self.peer_mut(id) {
-                p.last_down = Some(reason.clone());
-                p.last_down_at = Some(now);
+                p.session.last_down = Some(reason.clone());
+                p.session.last_down_at = Some(now);
             }
             self.out.push_back(Output::ConnectionFailed {
                 peer: id,
@@ -200,7 +201,7 @@ impl Engine {
     pub(super) fn drop_all_conns(&mut self, id: PeerId, notify: Option<Notification>, no_retry: bool) {
         let conns: Vec<(ConnId, State)> = self
             .peer(id)
-            .map(|p| p.conns.iter().map(|c| (c.id, c.state.state())).collect())
+            .map(|p| p.session.conns.iter().map(|c| (c.id, c.state.state())).collect())
             .unwrap_or_default();
         for (c, st) in conns {
             // A NOTIFICATION is only meaningful once our OPEN is out (OpenSent or later).
@@ -216,8 +217,8 @@ impl Engine {
             self.conn_down(id, c, reason, n);
         }
         if no_retry && let Some(p) = self.peer_mut(id) {
-            p.timers.stop(Timer::ConnectRetry);
-            p.timers.stop(Timer::IdleHold);
+            p.session.timers.stop(Timer::ConnectRetry);
+            p.session.timers.stop(Timer::IdleHold);
         }
     }
 
@@ -225,15 +226,15 @@ impl Engine {
         self.groups_leave(id);
         let gr_enabled = self
             .peer(id)
-            .is_some_and(|p| p.cfg.graceful_restart.enabled && p.enabled);
+            .is_some_and(|p| p.cfg.graceful_restart.enabled && p.session.enabled);
         let now = self.now;
         let Some(p) = self.peer_mut(id) else { return };
-        p.established = None;
-        p.last_down = Some(reason.clone());
-        p.last_down_at = Some(now);
-        p.eor_received = FamilySet::EMPTY;
-        p.refresh_stale = FamilySet::EMPTY;
-        p.timers.stop(Timer::RefreshStale);
+        p.session.established = None;
+        p.session.last_down = Some(reason.clone());
+        p.session.last_down_at = Some(now);
+        p.session.eor_received = FamilySet::EMPTY;
+        p.session.refresh_stale = FamilySet::EMPTY;
+        p.session.timers.stop(Timer::RefreshStale);
         // RFC 4724 section 4.2: "When the Receiving Speaker detects termination of the TCP session
         // for a BGP session with a peer that has advertised the Graceful Restart Capability, it
         // MUST retain the routes received from the peer for all the address families that were
@@ -241,7 +242,7 @@ impl Engine {
         // A NOTIFICATION ends the session for good (RFC 8538 N-bit not implemented).
         let gr: Option<PeerGr> = match (&reason, gr_enabled) {
             (DownReason::ConnectionLost | DownReason::Replaced, true) => {
-                p.neg.as_ref().and_then(|n| n.peer_gr)
+                p.session.neg.as_ref().and_then(|n| n.peer_gr)
             }
             _ => None,
         };
@@ -253,7 +254,7 @@ impl Engine {
             self.mark_stale(id, retained, STALE_GR);
             let at = self.now + Duration::from_secs(u64::from(g.restart_time));
             if let Some(p) = self.peer_mut(id) {
-                p.gr_stale = p.gr_stale.union(retained);
+                p.session.gr_stale = p.session.gr_stale.union(retained);
             }
             self.arm(id, None, Timer::GrRestart, at);
         }
@@ -261,18 +262,18 @@ impl Engine {
 
     pub(super) fn gr_timer_expired(&mut self, id: PeerId) {
         let Some(p) = self.peer(id) else { return };
-        if p.established.is_some() {
+        if p.session.established.is_some() {
             // The stale-path timer of a re-established session: End-of-RIB never came.
             self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
             if let Some(p) = self.peer_mut(id) {
-                p.gr_stale = FamilySet::EMPTY;
-                p.llgr_stale = FamilySet::EMPTY;
-                p.timers.stop(Timer::LlgrStale);
+                p.session.gr_stale = FamilySet::EMPTY;
+                p.session.llgr_stale = FamilySet::EMPTY;
+                p.session.timers.stop(Timer::LlgrStale);
             }
             return;
         }
-        let llgr = p.neg.as_ref().and_then(|n| n.peer_llgr);
-        let stale = p.gr_stale;
+        let llgr = p.session.neg.as_ref().and_then(|n| n.peer_llgr);
+        let stale = p.session.gr_stale;
         match llgr {
             // RFC 9494 section 4.2: when the restart timer expires, routes of families with a
             // non-zero long-lived stale time enter the long-lived stale phase, carrying LLGR_STALE;
@@ -286,15 +287,15 @@ impl Engine {
                 self.enter_llgr(id, keep);
                 let at = self.now + Duration::from_secs(u64::from(time));
                 if let Some(p) = self.peer_mut(id) {
-                    p.gr_stale = FamilySet::EMPTY;
-                    p.llgr_stale = keep;
+                    p.session.gr_stale = FamilySet::EMPTY;
+                    p.session.llgr_stale = keep;
                 }
                 self.arm(id, None, Timer::LlgrStale, at);
             }
             _ => {
                 self.clear_routes(id, |r| r.flags & STALE_GR != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.gr_stale = FamilySet::EMPTY;
+                    p.session.gr_stale = FamilySet::EMPTY;
                 }
             }
         }
@@ -342,7 +343,7 @@ impl Engine {
     /// Records the last FSM event of a peer (introspection).
     pub(super) fn event(&mut self, id: PeerId, ev: Event) {
         if let Some(p) = self.peer_mut(id) {
-            p.last_event = Some(ev);
+            p.session.last_event = Some(ev);
         }
     }
 
@@ -396,7 +397,7 @@ impl Engine {
         let Some(over) = over else {
             return false;
         };
-        let Some((conn, _)) = p.established else {
+        let Some((conn, _)) = p.session.established else {
             return false;
         };
         let (afi, safi) = over.afi_safi();

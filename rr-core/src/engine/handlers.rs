@@ -7,6 +7,7 @@ use import::{Import, ImportCache};
 impl Engine {
     pub(super) fn conn_state(&self, id: PeerId, conn: ConnId) -> Option<State> {
         self.peer(id)?
+            .session
             .conns
             .iter()
             .find(|c| c.id == conn)
@@ -62,7 +63,7 @@ impl Engine {
             return;
         }
         let Some(p) = self.peer(id) else { return };
-        let offer = match p.conns.iter().find(|c| c.id == conn).map(|c| &c.state) {
+        let offer = match p.session.conn(conn).map(|c| &c.state) {
             Some(ConnState::OpenSent { offer }) => offer.clone(),
             _ => return,
         };
@@ -116,8 +117,9 @@ impl Engine {
     /// Returns false if `conn` was closed by collision resolution.
     pub(super) fn resolve_collision(&mut self, id: PeerId, conn: ConnId, remote_id: Ipv4Addr) -> bool {
         let Some(p) = self.peer(id) else { return false };
-        let this_dir = p.conns.iter().find(|c| c.id == conn).map(|c| c.dir);
+        let this_dir = p.session.conn(conn).map(|c| c.dir);
         let others: Vec<(ConnId, State, Direction, bool)> = p
+            .session
             .conns
             .iter()
             .filter(|c| c.id != conn)
@@ -206,24 +208,24 @@ impl Engine {
         };
         c.state = ConnState::Established { neg: neg.clone() };
         let local = c.local_addr;
-        p.established = Some((conn, now));
-        p.local_addr = local;
-        p.remote_router_id = neg.remote_router_id;
+        p.session.established = Some((conn, now));
+        p.session.local_addr = local;
+        p.session.remote_router_id = neg.remote_router_id;
         p.stats.established_transitions += 1;
-        p.eor_received = FamilySet::EMPTY;
-        p.connect_failures = 0;
-        p.timers.stop(Timer::ConnectRetry);
-        p.timers.stop(Timer::IdleHold);
+        p.session.eor_received = FamilySet::EMPTY;
+        p.session.connect_failures = 0;
+        p.session.timers.stop(Timer::ConnectRetry);
+        p.session.timers.stop(Timer::IdleHold);
         // RFC 4724 section 4.2: on re-establishment, stale routes of families the peer no longer
         // lists with the Forwarding State bit are deleted; the rest wait for End-of-RIB.
         let keep = neg
             .peer_gr
             .map_or(FamilySet::EMPTY, |g| g.forwarding.intersect(g.families));
-        let stale = p.gr_stale.union(p.llgr_stale);
-        p.timers.stop(Timer::GrRestart);
-        p.neg = Some(neg.clone());
-        p.gr_stale = p.gr_stale.intersect(keep);
-        p.llgr_stale = p.llgr_stale.intersect(keep);
+        let stale = p.session.gr_stale.union(p.session.llgr_stale);
+        p.session.timers.stop(Timer::GrRestart);
+        p.session.neg = Some(neg.clone());
+        p.session.gr_stale = p.session.gr_stale.intersect(keep);
+        p.session.llgr_stale = p.session.llgr_stale.intersect(keep);
         if !stale.intersect(keep).is_empty() {
             // RFC 4724 section 4.2: the receiving speaker "MAY use a (configurable) timer to
             // remove stale routes" if the End-of-RIB never comes: the stale-path timer.
@@ -232,7 +234,7 @@ impl Engine {
                 conn: None,
                 timer: Timer::GrRestart,
             };
-            self.timerq.set(&mut p.timers, key, now + STALE_PATH_TIME);
+            self.timerq.set(&mut p.session.timers, key, now + STALE_PATH_TIME);
         }
         let drop = FamilySet::from_bits(stale.bits() & !keep.bits());
         if !drop.is_empty() {
@@ -270,7 +272,7 @@ impl Engine {
             return;
         };
         p.stats.updates_received += 1;
-        let neg_fams = p.neg.as_ref().map_or(FamilySet::EMPTY, |n| n.families);
+        let neg_fams = p.session.neg.as_ref().map_or(FamilySet::EMPTY, |n| n.families);
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
             if p.adj_in.remove(prefix, *path_id) {
@@ -352,18 +354,18 @@ impl Engine {
 
     pub(super) fn on_end_of_rib(&mut self, id: PeerId, f: Family) {
         let Some(p) = self.peer_mut(id) else { return };
-        p.eor_received.insert(f);
+        p.session.eor_received.insert(f);
         // RFC 4724 section 4.2: "Once the End-of-RIB marker for an address family is received
         // from the peer, it MUST immediately remove any routes from the peer that are still marked
         // as stale for that address family."
-        if p.gr_stale.contains(f) || p.llgr_stale.contains(f) {
-            p.gr_stale.remove(f);
-            p.llgr_stale.remove(f);
-            if p.llgr_stale.is_empty() {
-                p.timers.stop(Timer::LlgrStale);
+        if p.session.gr_stale.contains(f) || p.session.llgr_stale.contains(f) {
+            p.session.gr_stale.remove(f);
+            p.session.llgr_stale.remove(f);
+            if p.session.llgr_stale.is_empty() {
+                p.session.timers.stop(Timer::LlgrStale);
             }
-            if p.gr_stale.union(p.llgr_stale).is_empty() && p.established.is_some() {
-                p.timers.stop(Timer::GrRestart); // the stale-path timer
+            if p.session.gr_stale.union(p.session.llgr_stale).is_empty() && p.session.established.is_some() {
+                p.session.timers.stop(Timer::GrRestart); // the stale-path timer
             }
             self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
         }
@@ -401,16 +403,16 @@ impl Engine {
                 self.mark_stale(id, FamilySet::only(f), STALE_REFRESH);
                 let at = self.now + REFRESH_STALE_TIME;
                 if let Some(p) = self.peer_mut(id) {
-                    p.refresh_stale.insert(f);
+                    p.session.refresh_stale.insert(f);
                 }
                 self.arm(id, None, Timer::RefreshStale, at);
             }
             // ... and on EoRR purge those still stale.
             2 => {
                 if let Some(p) = self.peer_mut(id) {
-                    p.refresh_stale.remove(f);
-                    if p.refresh_stale.is_empty() {
-                        p.timers.stop(Timer::RefreshStale);
+                    p.session.refresh_stale.remove(f);
+                    if p.session.refresh_stale.is_empty() {
+                        p.session.timers.stop(Timer::RefreshStale);
                     }
                 }
                 self.clear_routes(id, |r| r.family == f && r.flags & STALE_REFRESH != 0);

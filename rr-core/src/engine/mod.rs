@@ -24,7 +24,9 @@ use crate::peers::Peers;
 use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
-use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
+use crate::session::{
+    Conn, ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, Session, State, negotiate,
+};
 use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable, TimerTables};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
@@ -88,16 +90,6 @@ pub(crate) struct InUpdate {
     pub(crate) end_of_rib: Option<Family>,
 }
 
-/// One TCP connection and its FSM.
-#[derive(Debug)]
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    pub(crate) dir: Direction,
-    pub(crate) state: ConnState,
-    pub(crate) timers: TimerTable,
-    pub(crate) local_addr: Option<IpAddr>,
-}
-
 /// Counters kept per peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerStats {
@@ -113,31 +105,17 @@ pub struct PeerStats {
     pub treat_as_withdraw: u64,
 }
 
-/// A configured peer.
+/// A configured peer: its session (RFC 4271 section 8, [`Session`]), its Adj-RIB-In and what
+/// the engine keeps beside them.
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub(crate) id: PeerId,
     pub(crate) cfg: PeerConfig,
-    pub(crate) enabled: bool,
-    pub(crate) conns: Vec<Conn>,
-    pub(crate) timers: TimerTable,
+    /// Connections, timers and negotiated state.
+    pub(crate) session: Session,
     pub(crate) adj_in: AdjRibIn,
-    /// Negotiated parameters of the current (or, for stale routes, last) session.
-    pub(crate) neg: Option<Box<Negotiated>>,
-    pub(crate) established: Option<(ConnId, Instant)>,
-    pub(crate) local_addr: Option<IpAddr>,
-    pub(crate) remote_router_id: Ipv4Addr,
     pub(crate) group: Option<usize>,
-    pub(crate) last_down: Option<DownReason>,
-    pub(crate) last_down_at: Option<Instant>,
     pub(crate) stats: PeerStats,
-    pub(crate) gr_stale: FamilySet,
-    pub(crate) llgr_stale: FamilySet,
-    pub(crate) refresh_stale: FamilySet,
-    pub(crate) eor_received: FamilySet,
-    pub(crate) last_event: Option<Event>,
-    /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
-    pub(crate) connect_failures: u32,
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
     /// excluded by RFC 4724 section 4.1).
     pub(crate) deferral_settled: bool,
@@ -153,36 +131,17 @@ impl Peer {
         Peer {
             id,
             cfg,
-            enabled: true,
-            conns: Vec::new(),
-            timers: TimerTable::default(),
+            session: Session::default(),
             adj_in: AdjRibIn::default(),
-            neg: None,
-            established: None,
-            local_addr: None,
-            remote_router_id: Ipv4Addr::UNSPECIFIED,
             group: None,
-            last_down: None,
-            last_down_at: None,
             stats: PeerStats::default(),
-            gr_stale: FamilySet::EMPTY,
-            llgr_stale: FamilySet::EMPTY,
-            refresh_stale: FamilySet::EMPTY,
-            eor_received: FamilySet::EMPTY,
-            last_event: None,
-            connect_failures: 0,
             deferral_settled: false,
             pre_policy: Default::default(),
         }
     }
 
     pub(crate) fn state(&self) -> State {
-        let best = self.conns.iter().map(|c| c.state.state()).max();
-        match best {
-            Some(s) => s,
-            None if !self.enabled || self.timers.get(Timer::IdleHold).is_some() => State::Idle,
-            None => State::Active,
-        }
+        self.session.state()
     }
 
     pub(crate) fn local_as(&self, engine_as: u32) -> u32 {
@@ -194,7 +153,7 @@ impl Peer {
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.conns.iter_mut().find(|c| c.id == id)
+        self.session.conn_mut(id)
     }
 }
 
@@ -382,7 +341,7 @@ impl Engine {
 
     fn conn_neg(&self, conn: ConnId) -> Option<&Negotiated> {
         let id = self.peers.by_conn(conn)?;
-        let c = self.peer(id)?.conns.iter().find(|c| c.id == conn)?;
+        let c = self.peer(id)?.session.conn(conn)?;
         match &c.state {
             ConnState::OpenConfirm { neg } | ConnState::Established { neg } => Some(neg),
             _ => None,
@@ -524,9 +483,9 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        p.last_event = Some(Event::ManualStop);
-        p.enabled = false;
-        p.timers = TimerTable::default();
+        p.session.last_event = Some(Event::ManualStop);
+        p.session.enabled = false;
+        p.session.timers = TimerTable::default();
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
@@ -540,8 +499,8 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        if !p.enabled {
-            p.enabled = true;
+        if !p.session.enabled {
+            p.session.enabled = true;
             self.fsm_start(id);
         }
         Ok(())
@@ -576,8 +535,8 @@ impl Engine {
         let ids = self.peers.ids();
         for id in ids {
             if let Some(p) = self.peer_mut(id) {
-                p.enabled = false;
-                p.timers = TimerTable::default();
+                p.session.enabled = false;
+                p.session.timers = TimerTable::default();
             }
             self.drop_all_conns(id, None, true);
         }
@@ -588,7 +547,7 @@ impl Engine {
     pub fn route_refresh(&mut self, now: Instant, id: PeerId) -> bool {
         self.tick(now);
         let Some(p) = self.peer(id) else { return false };
-        let (Some((conn, _)), Some(neg)) = (p.established, p.neg.as_ref()) else {
+        let (Some((conn, _)), Some(neg)) = (p.session.established, p.session.neg.as_ref()) else {
             return false;
         };
         if !neg.route_refresh {
@@ -623,17 +582,17 @@ impl Engine {
         self.tick(now);
         let id = self.peer_by_addr(remote_addr)?;
         let p = self.peer(id)?;
-        if !p.enabled || p.conns.len() >= 2 {
+        if !p.session.enabled || p.session.conns.len() >= 2 {
             return None;
         }
         let conn = self.peers.new_conn(id);
         let p = self.peer_mut(id)?;
         // The peer is up: forget the failed attempts.
-        p.connect_failures = 0;
+        p.session.connect_failures = 0;
         // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
         // only trying to connect (20,000 absent peers kept 22 MB so).
-        p.conns.reserve_exact(1);
-        p.conns.push(Conn {
+        p.session.conns.reserve_exact(1);
+        p.session.conns.push(Conn {
             id: conn,
             dir: Direction::Inbound,
             state: ConnState::Connecting,
@@ -667,7 +626,7 @@ impl Engine {
         };
         self.event(id, Event::TcpConnectionFails);
         if let Some(p) = self.peer_mut(id) {
-            p.connect_failures = p.connect_failures.saturating_add(1);
+            p.session.connect_failures = p.session.connect_failures.saturating_add(1);
         }
         self.remove_conn(id, conn);
         self.schedule_retry(id, false);
@@ -739,7 +698,8 @@ impl Engine {
                 // RFC 4271 8.2.2 (Connect state, Event 9): "drops the TCP connection, restarts
                 // the ConnectRetryTimer, ... initiates a TCP connection".
                 let stuck: Vec<ConnId> = self.peer(id).map_or_else(Vec::new, |p| {
-                    p.conns
+                    p.session
+                        .conns
                         .iter()
                         .filter(|c| c.dir == Direction::Outbound && matches!(c.state, ConnState::Connecting))
                         .map(|c| c.id)
@@ -749,7 +709,7 @@ impl Engine {
                     && let Some(p) = self.peer_mut(id)
                 {
                     // An attempt nobody answered within ConnectRetryTime (unreachable) counts as failed.
-                    p.connect_failures = p.connect_failures.saturating_add(1);
+                    p.session.connect_failures = p.session.connect_failures.saturating_add(1);
                 }
                 for c in stuck {
                     self.out.push_back(Output::Close { conn: c });
@@ -764,14 +724,14 @@ impl Engine {
             Timer::LlgrStale => {
                 self.clear_routes(id, |r| r.flags & STALE_LLGR != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.llgr_stale = FamilySet::EMPTY;
+                    p.session.llgr_stale = FamilySet::EMPTY;
                 }
             }
             // RFC 7313 section 4: stale routes not refreshed before the timer are purged.
             Timer::RefreshStale => {
                 self.clear_routes(id, |r| r.flags & STALE_REFRESH != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.refresh_stale = FamilySet::EMPTY;
+                    p.session.refresh_stale = FamilySet::EMPTY;
                 }
             }
             Timer::Hold | Timer::Keepalive => {}
@@ -795,7 +755,7 @@ impl Engine {
                 self.event(id, Event::KeepaliveTimerExpires);
                 let ka = self
                     .peer(id)
-                    .and_then(|p| p.conns.iter().find(|c| c.id == conn))
+                    .and_then(|p| p.session.conn(conn))
                     .and_then(|c| match &c.state {
                         ConnState::OpenConfirm { neg } | ConnState::Established { neg } => {
                             Some(neg.keepalive)
@@ -957,20 +917,20 @@ impl Engine {
             id: p.id,
             config: p.cfg.clone(),
             state: p.state(),
-            established_since: p.established.map(|(_, t)| t),
-            negotiated: p.established.and(p.neg.as_deref().cloned()),
+            established_since: p.session.established.map(|(_, t)| t),
+            negotiated: p.session.established.and(p.session.neg.as_deref().cloned()),
             prefixes_received: p.adj_in.len(),
             prefixes_advertised: advertised[0] + advertised[1],
             received_by_family: p.adj_in.len_by_family(),
             accepted_by_family: accepted,
             advertised_by_family: advertised,
             prefixes_stale: stale,
-            last_down: p.last_down.clone(),
-            last_down_at: p.last_down_at,
+            last_down: p.session.last_down.clone(),
+            last_down_at: p.session.last_down_at,
             update_group: p.group,
             stats: p.stats,
-            last_event: p.last_event,
-            connect_failures: p.connect_failures,
+            last_event: p.session.last_event,
+            connect_failures: p.session.connect_failures,
         }
     }
 
