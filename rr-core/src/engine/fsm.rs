@@ -131,14 +131,9 @@ impl Engine {
             self.remove_conn(id, conn);
             return;
         };
-        let at = self.now + OPEN_HOLD;
-        if let Some(p) = self.peer_mut(id) {
-            p.session.timers.stop(Timer::ConnectRetry);
-            if let Some(c) = p.conn_mut(conn) {
-                c.state = ConnState::OpenSent { offer };
-            }
+        if let Some((s, mut cx)) = self.session(id) {
+            s.open_sent(&mut cx, conn, offer);
         }
-        self.arm(id, Some(conn), Timer::Hold, at);
         self.send(id, conn, bytes);
     }
 

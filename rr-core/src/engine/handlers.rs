@@ -2,49 +2,32 @@
 //! NotifMsg), route refresh (RFC 2918, RFC 7313) and RFC 7606 outcomes.
 
 use super::*;
+use crate::session::{Ctx as SessionCtx, Effect, Identity};
 use import::{Import, ImportCache};
 
 impl Engine {
-    pub(super) fn conn_state(&self, id: PeerId, conn: ConnId) -> Option<State> {
-        self.peer(id)?
-            .session
-            .conns
-            .iter()
-            .find(|c| c.id == conn)
-            .map(|c| c.state.state())
-    }
-
-    /// RFC 6608 FSM error for an unexpected message in the current state.
-    pub(super) fn fsm_error(&mut self, id: PeerId, conn: ConnId, st: State) {
-        let sub = match st {
-            State::OpenSent => notif::fsm::UNEXPECTED_IN_OPENSENT,
-            State::OpenConfirm => notif::fsm::UNEXPECTED_IN_OPENCONFIRM,
-            State::Established => notif::fsm::UNEXPECTED_IN_ESTABLISHED,
-            _ => 0,
-        };
-        let n = Notification {
-            code: notif::code::FSM_ERROR,
-            subcode: sub,
-            data: Bytes::new(),
-        };
-        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-    }
-
-    pub(super) fn restart_hold(&mut self, id: PeerId, conn: ConnId) {
-        let now = self.now;
-        let key = TimerKey {
+    /// The session of peer `id` and the context its transitions run in.
+    pub(super) fn session(&mut self, id: PeerId) -> Option<(&mut Session, SessionCtx<'_>)> {
+        let p = self.peers.get_mut(id)?;
+        let cx = SessionCtx {
             peer: id,
-            conn: Some(conn),
-            timer: Timer::Hold,
+            now: self.now,
+            timers: &mut self.timerq,
+            jitter: &mut self.jitter,
         };
-        if let Some(c) = self.peers.get_mut(id).and_then(|p| p.conn_mut(conn)) {
-            let hold = match &c.state {
-                ConnState::OpenConfirm { neg } | ConnState::Established { neg } => neg.hold_time,
-                _ => return,
-            };
-            if !hold.is_zero() {
-                self.timerq.set(&mut c.timers, key, now + hold);
-            }
+        Some((&mut p.session, cx))
+    }
+
+    /// Carries out what a session transition of peer `id` asked for, in order.
+    pub(super) fn apply(&mut self, id: PeerId, effect: Effect) {
+        match effect {
+            Effect::Send { conn, bytes } => self.send(id, conn, bytes),
+            Effect::Close { conn, reason, notify } => self.conn_down(id, conn, reason, notify),
+            Effect::Established {
+                conn,
+                neg,
+                drop_stale,
+            } => self.established(id, conn, neg, drop_stale),
         }
     }
 
@@ -53,125 +36,19 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        self.event(id, Event::BgpOpen);
-        let Some(st) = self.conn_state(id, conn) else {
-            return;
-        };
-        if st != State::OpenSent {
-            // RFC 4271 8.2.2: OPEN in OpenConfirm/Established is an FSM error (RFC 6608 subcodes).
-            self.fsm_error(id, conn, st);
-            return;
-        }
+        let router_id = self.cfg.router_id;
         let Some(p) = self.peer(id) else { return };
-        let offer = match p.session.conn(conn).map(|c| &c.state) {
-            Some(ConnState::OpenSent { offer }) => offer.clone(),
-            _ => return,
+        let local = Identity {
+            router_id,
+            remote_as: p.cfg.remote_as,
+            keepalive: p.cfg.keepalive,
         };
-        let neg = match negotiate(
-            &offer,
-            self.cfg.router_id,
-            p.cfg.remote_as,
-            p.cfg.keepalive,
-            &remote,
-        ) {
-            Ok(n) => n,
-            Err(rej) => {
-                let data = if rej.subcode == 1 {
-                    Bytes::from_static(&[0, 4])
-                } else {
-                    Bytes::new()
-                };
-                let n = Notification {
-                    code: notif::code::OPEN_MESSAGE_ERROR,
-                    subcode: rej.subcode,
-                    data,
-                };
-                self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-                return;
-            }
-        };
-        // Collision detection (RFC 4271 section 6.8).
-        if !self.resolve_collision(id, conn, remote.router_id) {
+        let Some((s, mut cx)) = self.session(id) else {
             return;
-        }
-        let ka = neg.keepalive;
-        let hold = neg.hold_time;
-        let now = self.now;
-        let ka_at = now + self.jitter.apply(ka);
-        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
-            c.state = ConnState::OpenConfirm { neg: Box::new(neg) };
-            // RFC 4271 8.2.2: "sets the HoldTimer according to the negotiated value".
-            if hold.is_zero() {
-                c.timers.stop(Timer::Hold);
-            }
-        }
-        if !hold.is_zero() {
-            self.arm(id, Some(conn), Timer::Hold, now + hold);
-        }
-        if !ka.is_zero() {
-            self.arm(id, Some(conn), Timer::Keepalive, ka_at);
-        }
-        self.send(id, conn, encode::keepalive());
-    }
-
-    /// Returns false if `conn` was closed by collision resolution.
-    pub(super) fn resolve_collision(&mut self, id: PeerId, conn: ConnId, remote_id: Ipv4Addr) -> bool {
-        let Some(p) = self.peer(id) else { return false };
-        let this_dir = p.session.conn(conn).map(|c| c.dir);
-        let others: Vec<(ConnId, State, Direction, bool)> = p
-            .session
-            .conns
-            .iter()
-            .filter(|c| c.id != conn)
-            .map(|c| {
-                let gr = matches!(&c.state, ConnState::Established { neg } if neg.peer_gr.is_some());
-                (c.id, c.state.state(), c.dir, gr)
-            })
-            .collect();
-        let collision = || Notification {
-            code: notif::code::CEASE,
-            subcode: notif::cease::CONNECTION_COLLISION_RESOLUTION,
-            data: Bytes::new(),
         };
-        for (other, st, other_dir, gr) in others {
-            match st {
-                State::Established => {
-                    if gr {
-                        // RFC 4724 section 4.2: "If the session ... is in the Established state and
-                        // a new OPEN arrives ... the Receiving Speaker MUST close the TCP connection
-                        // of the old session" — the peer restarted; its routes go stale.
-                        self.conn_down(id, other, DownReason::Replaced, None);
-                    } else {
-                        // RFC 4271 6.8: "collision with existing BGP connection that is in the
-                        // Established state causes closing of the newly created connection."
-                        let n = collision();
-                        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-                        return false;
-                    }
-                }
-                State::OpenSent | State::OpenConfirm => {
-                    // RFC 4271 6.8: "If the value of the local BGP Identifier is less than the
-                    // remote one, the local system closes the BGP connection that already exists
-                    // ... and accepts the BGP connection initiated by the remote system."
-                    // Otherwise the connection initiated by the remote system is closed.
-                    let keep_dir = if u32::from(self.cfg.router_id) < u32::from(remote_id) {
-                        Direction::Inbound
-                    } else {
-                        Direction::Outbound
-                    };
-                    let n = collision();
-                    if this_dir == Some(keep_dir) {
-                        self.conn_down(id, other, DownReason::NotificationSent(n.clone()), Some(n));
-                    } else if other_dir == keep_dir {
-                        self.event(id, Event::OpenCollisionDump);
-                        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-                        return false;
-                    }
-                }
-                _ => {}
-            }
+        for e in s.open_received(&mut cx, conn, &local, &remote) {
+            self.apply(id, e);
         }
-        true
     }
 
     /// Event 26 KeepAliveMsg.
@@ -179,67 +56,24 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        self.event(id, Event::KeepAliveMsg);
-        let Some(st) = self.conn_state(id, conn) else {
+        let Some((s, mut cx)) = self.session(id) else {
             return;
         };
-        match st {
-            State::OpenConfirm => {
-                self.restart_hold(id, conn);
-                self.established(id, conn);
-            }
-            State::Established => self.restart_hold(id, conn),
-            _ => self.fsm_error(id, conn, st),
+        if let Some(e) = s.keepalive_received(&mut cx, conn) {
+            self.apply(id, e);
         }
     }
 
-    pub(super) fn established(&mut self, id: PeerId, conn: ConnId) {
-        let now = self.now;
+    /// The session reached Established on `conn` ([`Session::keepalive_received`] recorded it):
+    /// the stale routes of `drop_stale` go, the peer joins its update group.
+    fn established(&mut self, id: PeerId, conn: ConnId, neg: Box<Negotiated>, drop_stale: FamilySet) {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
-        let Some(c) = p.conn_mut(conn) else { return };
-        let neg = match std::mem::replace(&mut c.state, ConnState::Connecting) {
-            ConnState::OpenConfirm { neg } => neg,
-            other => {
-                c.state = other;
-                return;
-            }
-        };
-        c.state = ConnState::Established { neg: neg.clone() };
-        let local = c.local_addr;
-        p.session.established = Some((conn, now));
-        p.session.local_addr = local;
-        p.session.remote_router_id = neg.remote_router_id;
         p.stats.established_transitions += 1;
-        p.session.eor_received = FamilySet::EMPTY;
-        p.session.connect_failures = 0;
-        p.session.timers.stop(Timer::ConnectRetry);
-        p.session.timers.stop(Timer::IdleHold);
-        // RFC 4724 section 4.2: on re-establishment, stale routes of families the peer no longer
-        // lists with the Forwarding State bit are deleted; the rest wait for End-of-RIB.
-        let keep = neg
-            .peer_gr
-            .map_or(FamilySet::EMPTY, |g| g.forwarding.intersect(g.families));
-        let stale = p.session.gr_stale.union(p.session.llgr_stale);
-        p.session.timers.stop(Timer::GrRestart);
-        p.session.neg = Some(neg.clone());
-        p.session.gr_stale = p.session.gr_stale.intersect(keep);
-        p.session.llgr_stale = p.session.llgr_stale.intersect(keep);
-        if !stale.intersect(keep).is_empty() {
-            // RFC 4724 section 4.2: the receiving speaker "MAY use a (configurable) timer to
-            // remove stale routes" if the End-of-RIB never comes: the stale-path timer.
-            let key = TimerKey {
-                peer: id,
-                conn: None,
-                timer: Timer::GrRestart,
-            };
-            self.timerq.set(&mut p.session.timers, key, now + STALE_PATH_TIME);
-        }
-        let drop = FamilySet::from_bits(stale.bits() & !keep.bits());
-        if !drop.is_empty() {
+        if !drop_stale.is_empty() {
             self.clear_routes(id, |r| {
-                r.flags & (STALE_GR | STALE_LLGR) != 0 && drop.contains(r.family)
+                r.flags & (STALE_GR | STALE_LLGR) != 0 && drop_stale.contains(r.family)
             });
         }
         let decode_ctx = neg.decode_ctx();
@@ -253,20 +87,30 @@ impl Engine {
         self.deferral_note(id);
     }
 
+    /// An UPDATE or ROUTE-REFRESH on `conn` of peer `id`: whether to process it (Established); in
+    /// another state the connection is closed with an FSM error.
+    fn accept_in_established(&mut self, id: PeerId, conn: ConnId) -> bool {
+        let Some((s, mut cx)) = self.session(id) else {
+            return false;
+        };
+        match s.established_message(&mut cx, conn) {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.apply(id, e);
+                false
+            }
+        }
+    }
+
     /// Event 27 UpdateMsg.
     pub(crate) fn on_update(&mut self, conn: ConnId, upd: InUpdate) {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::UpdateMsg);
-        let Some(st) = self.conn_state(id, conn) else {
-            return;
-        };
-        if st != State::Established {
-            self.fsm_error(id, conn, st);
+        if !self.accept_in_established(id, conn) {
             return;
         }
-        self.restart_hold(id, conn);
         let (router_id, cluster_id, local_as) = (self.cfg.router_id, self.cluster_id, self.cfg.local_as);
         let Some(p) = self.peers.get_mut(id) else {
             return;
@@ -386,14 +230,9 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        let Some(st) = self.conn_state(id, conn) else {
-            return;
-        };
-        if st != State::Established {
-            self.fsm_error(id, conn, st);
+        if !self.accept_in_established(id, conn) {
             return;
         }
-        self.restart_hold(id, conn);
         let Some(f) = family else { return }; // RFC 2918: unknown AFI/SAFI is ignored
         match subtype {
             // Normal request: re-advertise our Adj-RIB-Out for the family.

@@ -24,10 +24,8 @@ use crate::peers::Peers;
 use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
-use crate::session::{
-    Conn, ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, Session, State, negotiate,
-};
-use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable, TimerTables};
+use crate::session::{Conn, ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, Session, State};
+use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable};
 use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
@@ -50,12 +48,6 @@ pub(crate) mod notif {
     pub(crate) use bgp_wire::notification::{cease, code, fsm};
 }
 
-/// RFC 4271 section 8.2.2 (OpenSent): "sets the HoldTimer to a large value ... A HoldTimer value of
-/// 4 minutes is suggested."
-const OPEN_HOLD: Duration = Duration::from_secs(240);
-/// How long stale routes wait for End-of-RIB once a restarted peer is back (RFC 4724 section 4.2
-/// leaves the value to the implementation; BIRD and FRR use 360 s).
-const STALE_PATH_TIME: Duration = Duration::from_secs(360);
 /// RFC 7313 section 4: if EoRR does not arrive, stale routes are purged after this time.
 const REFRESH_STALE_TIME: Duration = Duration::from_secs(360);
 
@@ -646,9 +638,8 @@ impl Engine {
 
     /// Arms a peer's timer (`conn` none) or a connection's, if the peer and connection exist.
     pub(crate) fn arm(&mut self, peer: PeerId, conn: Option<ConnId>, timer: Timer, at: Instant) {
-        let key = TimerKey { peer, conn, timer };
-        if let Some(t) = self.peers.table_mut(&key) {
-            self.timerq.set(t, key, at);
+        if let Some((s, mut cx)) = self.session(peer) {
+            s.arm(&mut cx, conn, timer, at);
         }
     }
 
@@ -738,37 +729,13 @@ impl Engine {
         }
     }
 
+    /// Event 10 HoldTimer_Expires / Event 11 KeepaliveTimer_Expires ([`Session::conn_timer_expired`]).
     fn conn_timer(&mut self, id: PeerId, conn: ConnId, t: Timer) {
-        match t {
-            // Event 10 HoldTimer_Expires: NOTIFICATION "Hold Timer Expired", close.
-            Timer::Hold => {
-                self.event(id, Event::HoldTimerExpires);
-                let n = Notification {
-                    code: notif::code::HOLD_TIMER_EXPIRED,
-                    subcode: 0,
-                    data: Bytes::new(),
-                };
-                self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-            }
-            // Event 11 KeepaliveTimer_Expires: send KEEPALIVE, restart the timer.
-            Timer::Keepalive => {
-                self.event(id, Event::KeepaliveTimerExpires);
-                let ka = self
-                    .peer(id)
-                    .and_then(|p| p.session.conn(conn))
-                    .and_then(|c| match &c.state {
-                        ConnState::OpenConfirm { neg } | ConnState::Established { neg } => {
-                            Some(neg.keepalive)
-                        }
-                        _ => None,
-                    });
-                if let Some(ka) = ka.filter(|k| !k.is_zero()) {
-                    self.send(id, conn, encode::keepalive());
-                    let at = self.now + self.jitter.apply(ka);
-                    self.arm(id, Some(conn), Timer::Keepalive, at);
-                }
-            }
-            _ => {}
+        let Some((s, mut cx)) = self.session(id) else {
+            return;
+        };
+        if let Some(e) = s.conn_timer_expired(&mut cx, conn, t) {
+            self.apply(id, e);
         }
     }
 

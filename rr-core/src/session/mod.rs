@@ -1,0 +1,242 @@
+//! The BGP session finite state machine (RFC 4271 section 8): states, events, and OPEN
+//! negotiation. A state holds only its own data: `OpenSent` what we offered, `OpenConfirm` and
+//! `Established` the negotiated session.
+//!
+//! The engine keeps one connection state per TCP connection (RFC 4271 section 8: "one FSM per
+//! connection" while a collision is unresolved) and derives the peer's [`State`] from them.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::output::DownReason;
+use crate::timer::{Timer, TimerTable};
+use crate::types::{ConnId, Direction, FamilySet, Instant};
+
+mod fsm;
+mod negotiate;
+
+pub(crate) use fsm::{Ctx, Effect, Identity};
+pub(crate) use negotiate::{LocalOffer, RemoteOpen, negotiate};
+
+/// Session states (RFC 4271 section 8.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Idle: refusing connections (stopped, or waiting out the idle hold timer).
+    Idle,
+    /// Connect: an outbound TCP connection is being set up.
+    Connect,
+    /// Active: listening for the peer (passive, or after a failed connection).
+    Active,
+    /// OpenSent: our OPEN is sent, waiting for the peer's.
+    OpenSent,
+    /// OpenConfirm: OPENs exchanged, waiting for KEEPALIVE.
+    OpenConfirm,
+    /// Established: UPDATEs flow.
+    Established,
+}
+
+/// FSM events, numbered as in RFC 4271 section 8.1 (the subset that exists in a sans-I/O engine;
+/// the rest are handled by the daemon's socket layer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Event 1: ManualStart (peer added or re-enabled).
+    ManualStart,
+    /// Event 2: ManualStop (peer removed, shut down).
+    ManualStop,
+    /// Event 4: ManualStart_with_PassiveTcpEstablishment.
+    ManualStartPassive,
+    /// Event 9: ConnectRetryTimer_Expires.
+    ConnectRetryTimerExpires,
+    /// Event 10: HoldTimer_Expires.
+    HoldTimerExpires,
+    /// Event 11: KeepaliveTimer_Expires.
+    KeepaliveTimerExpires,
+    /// Event 13: IdleHoldTimer_Expires.
+    IdleHoldTimerExpires,
+    /// Event 16/17: Tcp_CR_Acked / TcpConnectionConfirmed (outbound / inbound connection up).
+    TcpConnectionUp,
+    /// Event 18: TcpConnectionFails.
+    TcpConnectionFails,
+    /// Event 19: BGPOpen.
+    BgpOpen,
+    /// Event 21: BGPHeaderErr.
+    BgpHeaderErr,
+    /// Event 22: BGPOpenMsgErr.
+    BgpOpenMsgErr,
+    /// Event 23: OpenCollisionDump.
+    OpenCollisionDump,
+    /// Event 24: NotifMsgVerErr.
+    NotifMsgVerErr,
+    /// Event 25: NotifMsg.
+    NotifMsg,
+    /// Event 26: KeepAliveMsg.
+    KeepAliveMsg,
+    /// Event 27: UpdateMsg.
+    UpdateMsg,
+    /// Event 28: UpdateMsgErr.
+    UpdateMsgErr,
+}
+
+/// Graceful restart information a peer advertised (RFC 4724 section 3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerGr {
+    /// Restart State (R) bit: the peer has just restarted.
+    pub restarting: bool,
+    /// Restart Time in seconds.
+    pub restart_time: u16,
+    /// Families the peer listed.
+    pub families: FamilySet,
+    /// Families whose forwarding state the peer preserved (F bit).
+    pub forwarding: FamilySet,
+}
+
+/// The outcome of the OPEN exchange (held by OpenConfirm and Established).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Peer's BGP identifier.
+    pub remote_router_id: Ipv4Addr,
+    /// Peer's AS.
+    pub remote_as: u32,
+    /// Negotiated hold time (the smaller of the two; zero disables keepalives and the hold timer).
+    pub hold_time: Duration,
+    /// Keepalive interval in force.
+    pub keepalive: Duration,
+    /// Families both sides support.
+    pub families: FamilySet,
+    /// Both sent 4-octet AS.
+    pub four_octet_as: bool,
+    /// Peer supports route refresh.
+    pub route_refresh: bool,
+    /// Both support enhanced route refresh.
+    pub enhanced_route_refresh: bool,
+    /// We receive path ids in these families.
+    pub add_path_rx: FamilySet,
+    /// We send path ids in these families.
+    pub add_path_tx: FamilySet,
+    /// Both support extended messages.
+    pub extended_messages: bool,
+    /// Peer's GR capability (we act as helper when GR is enabled locally).
+    pub peer_gr: Option<PeerGr>,
+    /// Peer's LLGR capability when both sides offered it.
+    pub peer_llgr: Option<(FamilySet, u32)>,
+    /// The decode context of these parameters, built once and shared ([`Negotiated::decode_ctx`]).
+    pub(crate) decode: std::sync::Arc<bgp_wire::DecodeCtx>,
+}
+
+/// Per-connection FSM state with only the data each state needs.
+#[derive(Clone, Debug)]
+pub(crate) enum ConnState {
+    /// Outbound TCP connection requested, not yet up (Connect).
+    Connecting,
+    /// TCP up, OPEN sent (OpenSent). Holds what we offered.
+    OpenSent { offer: LocalOffer },
+    /// OPENs exchanged (OpenConfirm). Holds the negotiated parameters.
+    OpenConfirm { neg: Box<Negotiated> },
+    /// Established.
+    Established { neg: Box<Negotiated> },
+}
+
+impl ConnState {
+    pub(crate) fn state(&self) -> State {
+        match self {
+            ConnState::Connecting => State::Connect,
+            ConnState::OpenSent { .. } => State::OpenSent,
+            ConnState::OpenConfirm { .. } => State::OpenConfirm,
+            ConnState::Established { .. } => State::Established,
+        }
+    }
+}
+
+/// One TCP connection and its FSM (RFC 4271 section 8: one FSM per connection while a collision
+/// is unresolved).
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) id: ConnId,
+    pub(crate) dir: Direction,
+    pub(crate) state: ConnState,
+    pub(crate) timers: TimerTable,
+    pub(crate) local_addr: Option<IpAddr>,
+}
+
+/// One peer's session: its connections and their FSMs, the peer's timers, the negotiated
+/// parameters, and the graceful-restart and route-refresh state that outlives a connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// ManualStart (Event 1/4) given and no ManualStop (Event 2) since.
+    pub(crate) enabled: bool,
+    /// At most two: an outbound and an inbound one while a collision is unresolved.
+    pub(crate) conns: Vec<Conn>,
+    /// The peer's own timers (ConnectRetry, IdleHold, GR, LLGR, refresh); connections keep theirs.
+    pub(crate) timers: TimerTable,
+    /// Negotiated parameters of the current (or, for stale routes, last) session.
+    pub(crate) neg: Option<Box<Negotiated>>,
+    /// The connection carrying the Established session, and since when.
+    pub(crate) established: Option<(ConnId, Instant)>,
+    /// Our address on the Established connection.
+    pub(crate) local_addr: Option<IpAddr>,
+    /// The peer's BGP identifier on the last session.
+    pub(crate) remote_router_id: Ipv4Addr,
+    /// Why the last session ended (or the last pre-Established connection failed with a
+    /// NOTIFICATION), and when.
+    pub(crate) last_down: Option<DownReason>,
+    pub(crate) last_down_at: Option<Instant>,
+    /// Families whose routes are retained stale after the session went down (RFC 4724).
+    pub(crate) gr_stale: FamilySet,
+    /// Families in the long-lived stale phase (RFC 9494).
+    pub(crate) llgr_stale: FamilySet,
+    /// Families between BoRR and EoRR (RFC 7313).
+    pub(crate) refresh_stale: FamilySet,
+    /// Families whose End-of-RIB arrived on this session (RFC 4724 section 2).
+    pub(crate) eor_received: FamilySet,
+    /// The last FSM event (introspection).
+    pub(crate) last_event: Option<Event>,
+    /// Consecutive failed outbound attempts (the retry backoff, `PeerConfig::retry_delay`).
+    pub(crate) connect_failures: u32,
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        Session {
+            enabled: true,
+            conns: Vec::new(),
+            timers: TimerTable::default(),
+            neg: None,
+            established: None,
+            local_addr: None,
+            remote_router_id: Ipv4Addr::UNSPECIFIED,
+            last_down: None,
+            last_down_at: None,
+            gr_stale: FamilySet::EMPTY,
+            llgr_stale: FamilySet::EMPTY,
+            refresh_stale: FamilySet::EMPTY,
+            eor_received: FamilySet::EMPTY,
+            last_event: None,
+            connect_failures: 0,
+        }
+    }
+}
+
+impl Session {
+    /// The peer's state: the most advanced of its connections'; without a connection Idle when
+    /// stopped or waiting out the IdleHoldTimer, else Active.
+    pub(crate) fn state(&self) -> State {
+        let best = self.conns.iter().map(|c| c.state.state()).max();
+        match best {
+            Some(s) => s,
+            None if !self.enabled || self.timers.get(Timer::IdleHold).is_some() => State::Idle,
+            None => State::Active,
+        }
+    }
+
+    /// The connection `id`.
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.id == id)
+    }
+
+    /// The connection `id`, to change.
+    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+}
