@@ -21,35 +21,18 @@ impl Engine {
         }
     }
 
+    /// Opens an outbound connection if the session wants one ([`Session::wants_outbound`]).
     pub(super) fn try_connect(&mut self, id: PeerId) {
         let Some(p) = self.peer(id) else { return };
-        if !p.session.enabled || p.cfg.passive || p.session.conns.iter().any(|c| c.dir == Direction::Outbound)
-        {
-            return;
-        }
-        // RFC 4271 8.2.2: an Established session blocks new outbound attempts.
-        if p.session.established.is_some() {
+        if !p.session.wants_outbound(&p.cfg) {
             return;
         }
         let conn = self.peers.new_conn(id);
-        let Some(p) = self.peer_mut(id) else { return };
-        // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
-        // only trying to connect (20,000 absent peers kept 22 MB so).
-        p.session.conns.reserve_exact(1);
-        p.session.conns.push(Conn {
-            id: conn,
-            dir: Direction::Outbound,
-            state: ConnState::Connecting,
-            timers: TimerTable::default(),
-            local_addr: None,
-        });
-        let (remote_addr, local_addr) = (p.cfg.remote_addr, p.cfg.local_addr);
-        // While connecting the timer bounds the attempt; after failures it also spaces the attempts
-        // (an unanswered attempt counts as a failure when the timer fires).
-        let retry = p.cfg.retry_delay(p.session.connect_failures.saturating_add(1));
-        // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
-        let at = self.now + self.jitter.apply(retry);
-        self.arm(id, None, Timer::ConnectRetry, at);
+        let Some((s, cfg, mut cx)) = self.session_cfg(id) else {
+            return;
+        };
+        s.connecting(&mut cx, conn, cfg);
+        let (remote_addr, local_addr) = (cfg.remote_addr, cfg.local_addr);
         self.out.push_back(Output::Connect {
             peer: id,
             conn,
@@ -58,34 +41,18 @@ impl Engine {
         });
     }
 
+    /// Arms the next attempt once the peer has no connection ([`Session::schedule_retry`]).
     pub(super) fn schedule_retry(&mut self, id: PeerId, after_session: bool) {
-        let Some(p) = self.peer(id) else { return };
-        if !p.session.enabled || p.cfg.passive || !p.session.conns.is_empty() {
-            return;
+        let idle_hold = self.cfg.idle_hold_time;
+        if let Some((s, cfg, mut cx)) = self.session_cfg(id) {
+            s.schedule_retry(&mut cx, cfg, after_session, idle_hold);
         }
-        let d = if after_session {
-            self.cfg.idle_hold_time
-        } else {
-            p.cfg.retry_delay(p.session.connect_failures.max(1))
-        };
-        let at = self.now + self.jitter.apply(d);
-        let t = if after_session {
-            Timer::IdleHold
-        } else {
-            Timer::ConnectRetry
-        };
-        self.arm(id, None, t, at);
     }
 
     /// Forgets a peer's failed attempts; one waiting out a backoff delay is tried after the base interval.
     pub(super) fn reset_backoff(&mut self, id: PeerId) {
-        let Some(p) = self.peer_mut(id) else { return };
-        p.session.connect_failures = 0;
-        let waiting = p.session.conns.is_empty() && p.session.timers.get(Timer::ConnectRetry).is_some();
-        let base = p.cfg.connect_retry;
-        if waiting {
-            let at = self.now + self.jitter.apply(base);
-            self.arm(id, None, Timer::ConnectRetry, at);
+        if let Some((s, cfg, mut cx)) = self.session_cfg(id) {
+            s.reset_backoff(&mut cx, cfg.connect_retry);
         }
     }
 
@@ -147,10 +114,7 @@ impl Engine {
     pub(super) fn remove_conn(&mut self, id: PeerId, conn: ConnId) {
         self.peers.remove_conn(conn);
         if let Some(p) = self.peer_mut(id) {
-            p.session.conns.retain(|c| c.id != conn);
-            if p.session.conns.is_empty() {
-                p.session.timers.stop(Timer::ConnectRetry);
-            }
+            p.session.remove_conn(conn);
         }
     }
 
@@ -212,8 +176,7 @@ impl Engine {
             self.conn_down(id, c, reason, n);
         }
         if no_retry && let Some(p) = self.peer_mut(id) {
-            p.session.timers.stop(Timer::ConnectRetry);
-            p.session.timers.stop(Timer::IdleHold);
+            p.session.no_retry();
         }
     }
 

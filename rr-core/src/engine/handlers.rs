@@ -18,6 +18,18 @@ impl Engine {
         Some((&mut p.session, cx))
     }
 
+    /// [`Engine::session`] with the peer's configuration.
+    pub(super) fn session_cfg(&mut self, id: PeerId) -> Option<(&mut Session, &PeerConfig, SessionCtx<'_>)> {
+        let p = self.peers.get_mut(id)?;
+        let cx = SessionCtx {
+            peer: id,
+            now: self.now,
+            timers: &mut self.timerq,
+            jitter: &mut self.jitter,
+        };
+        Some((&mut p.session, &p.cfg, cx))
+    }
+
     /// Carries out what a session transition of peer `id` asked for, in order.
     pub(super) fn apply(&mut self, id: PeerId, effect: Effect) {
         match effect {

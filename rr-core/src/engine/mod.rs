@@ -25,8 +25,8 @@ use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{Conn, ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, Session, State};
-use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable};
-use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
+use crate::timer::{Jitter, Timer, TimerKey, TimerQueue};
+use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
 mod deferral;
@@ -476,8 +476,7 @@ impl Engine {
             return Err(ConfigError::UnknownPeer(id));
         };
         p.session.last_event = Some(Event::ManualStop);
-        p.session.enabled = false;
-        p.session.timers = TimerTable::default();
+        p.session.stop();
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
@@ -527,8 +526,7 @@ impl Engine {
         let ids = self.peers.ids();
         for id in ids {
             if let Some(p) = self.peer_mut(id) {
-                p.session.enabled = false;
-                p.session.timers = TimerTable::default();
+                p.session.stop();
             }
             self.drop_all_conns(id, None, true);
         }
@@ -573,24 +571,11 @@ impl Engine {
     ) -> Option<(PeerId, ConnId)> {
         self.tick(now);
         let id = self.peer_by_addr(remote_addr)?;
-        let p = self.peer(id)?;
-        if !p.session.enabled || p.session.conns.len() >= 2 {
+        if !self.peer(id)?.session.accepts_inbound() {
             return None;
         }
         let conn = self.peers.new_conn(id);
-        let p = self.peer_mut(id)?;
-        // The peer is up: forget the failed attempts.
-        p.session.connect_failures = 0;
-        // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
-        // only trying to connect (20,000 absent peers kept 22 MB so).
-        p.session.conns.reserve_exact(1);
-        p.session.conns.push(Conn {
-            id: conn,
-            dir: Direction::Inbound,
-            state: ConnState::Connecting,
-            timers: TimerTable::default(),
-            local_addr,
-        });
+        self.peer_mut(id)?.session.accepted(conn, local_addr);
         self.conn_up(id, conn);
         Some((id, conn))
     }
@@ -616,11 +601,10 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        self.event(id, Event::TcpConnectionFails);
+        self.peers.remove_conn(conn);
         if let Some(p) = self.peer_mut(id) {
-            p.session.connect_failures = p.session.connect_failures.saturating_add(1);
+            p.session.connect_failed(conn);
         }
-        self.remove_conn(id, conn);
         self.schedule_retry(id, false);
     }
 
@@ -678,30 +662,9 @@ impl Engine {
         match t {
             // Event 9 ConnectRetryTimer_Expires / Event 13 IdleHoldTimer_Expires: try again.
             Timer::ConnectRetry | Timer::IdleHold => {
-                self.event(
-                    id,
-                    if t == Timer::IdleHold {
-                        Event::IdleHoldTimerExpires
-                    } else {
-                        Event::ConnectRetryTimerExpires
-                    },
-                );
-                // RFC 4271 8.2.2 (Connect state, Event 9): "drops the TCP connection, restarts
-                // the ConnectRetryTimer, ... initiates a TCP connection".
-                let stuck: Vec<ConnId> = self.peer(id).map_or_else(Vec::new, |p| {
-                    p.session
-                        .conns
-                        .iter()
-                        .filter(|c| c.dir == Direction::Outbound && matches!(c.state, ConnState::Connecting))
-                        .map(|c| c.id)
-                        .collect()
-                });
-                if !stuck.is_empty()
-                    && let Some(p) = self.peer_mut(id)
-                {
-                    // An attempt nobody answered within ConnectRetryTime (unreachable) counts as failed.
-                    p.session.connect_failures = p.session.connect_failures.saturating_add(1);
-                }
+                let stuck = self
+                    .peer_mut(id)
+                    .map_or_else(Vec::new, |p| p.session.retry_expired(t));
                 for c in stuck {
                     self.out.push_back(Output::Close { conn: c });
                     self.remove_conn(id, c);

@@ -12,6 +12,7 @@ use crate::output::DownReason;
 use crate::timer::{Timer, TimerTable};
 use crate::types::{ConnId, Direction, FamilySet, Instant};
 
+mod connect;
 mod fsm;
 mod negotiate;
 
