@@ -1,5 +1,7 @@
-//! FSM internals: connection set-up and tear-down, collision detection (RFC 4271 section 6.8),
-//! session down with graceful-restart retention (RFC 4724), LLGR (RFC 9494), stale marking.
+//! What a session's transitions mean for the rest of the engine: connection ids and the
+//! Connect/Close outputs, a session going down (the update group left, routes removed or, with
+//! graceful restart (RFC 4724) and LLGR (RFC 9494), marked stale in the RIB), and the maximum
+//! prefix limit. The transitions themselves are in [`crate::session`].
 
 use super::*;
 
@@ -145,8 +147,7 @@ impl Engine {
             // failure the operator must see as much as a session that ended.
             let now = self.now;
             if let Some(p) = self.peer_mut(id) {
-                p.session.last_down = Some(reason.clone());
-                p.session.last_down_at = Some(now);
+                p.session.failed(now, &reason);
             }
             self.out.push_back(Output::ConnectionFailed {
                 peer: id,
@@ -180,82 +181,46 @@ impl Engine {
         }
     }
 
+    /// The Established session ended ([`Session::down`]): the peer leaves its update group, its
+    /// routes go or, with graceful restart, stay marked stale.
     pub(super) fn session_down(&mut self, id: PeerId, reason: DownReason) {
         self.groups_leave(id);
-        let gr_enabled = self
-            .peer(id)
-            .is_some_and(|p| p.cfg.graceful_restart.enabled && p.session.enabled);
         let now = self.now;
         let Some(p) = self.peer_mut(id) else { return };
-        p.session.established = None;
-        p.session.last_down = Some(reason.clone());
-        p.session.last_down_at = Some(now);
-        p.session.eor_received = FamilySet::EMPTY;
-        p.session.refresh_stale = FamilySet::EMPTY;
-        p.session.timers.stop(Timer::RefreshStale);
-        // RFC 4724 section 4.2: "When the Receiving Speaker detects termination of the TCP session
-        // for a BGP session with a peer that has advertised the Graceful Restart Capability, it
-        // MUST retain the routes received from the peer for all the address families that were
-        // previously received in the Graceful Restart Capability and MUST mark them as stale".
-        // A NOTIFICATION ends the session for good (RFC 8538 N-bit not implemented).
-        let gr: Option<PeerGr> = match (&reason, gr_enabled) {
-            (DownReason::ConnectionLost | DownReason::Replaced, true) => {
-                p.session.neg.as_ref().and_then(|n| n.peer_gr)
-            }
-            _ => None,
-        };
+        let helper = p.cfg.graceful_restart.enabled && p.session.enabled;
+        let gr = p.session.down(now, &reason, helper);
         let retained = gr.map_or(FamilySet::EMPTY, |g| g.families);
         self.out.push_back(Output::SessionDown { peer: id, reason });
         // Drop what is not retained, mark the rest stale.
         self.clear_routes(id, |r| !retained.contains(r.family));
         if let Some(g) = gr {
             self.mark_stale(id, retained, STALE_GR);
-            let at = self.now + Duration::from_secs(u64::from(g.restart_time));
-            if let Some(p) = self.peer_mut(id) {
-                p.session.gr_stale = p.session.gr_stale.union(retained);
+            if let Some((s, mut cx)) = self.session(id) {
+                s.retain_stale(&mut cx, g);
             }
-            self.arm(id, None, Timer::GrRestart, at);
         }
     }
 
+    /// The GrRestart timer fired ([`Session::restart_timer_expired`]).
     pub(super) fn gr_timer_expired(&mut self, id: PeerId) {
-        let Some(p) = self.peer(id) else { return };
-        if p.session.established.is_some() {
-            // The stale-path timer of a re-established session: End-of-RIB never came.
-            self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
-            if let Some(p) = self.peer_mut(id) {
-                p.session.gr_stale = FamilySet::EMPTY;
-                p.session.llgr_stale = FamilySet::EMPTY;
-                p.session.timers.stop(Timer::LlgrStale);
-            }
+        let Some((s, mut cx)) = self.session(id) else {
             return;
-        }
-        let llgr = p.session.neg.as_ref().and_then(|n| n.peer_llgr);
-        let stale = p.session.gr_stale;
-        match llgr {
+        };
+        match s.restart_timer_expired(&mut cx) {
+            RestartExpiry::StalePathTimeout => {
+                self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
+            }
             // RFC 9494 section 4.2: when the restart timer expires, routes of families with a
             // non-zero long-lived stale time enter the long-lived stale phase, carrying LLGR_STALE;
             // routes carrying NO_LLGR are removed.
-            Some((fams, time)) if time > 0 && !fams.intersect(stale).is_empty() => {
-                let keep = fams.intersect(stale);
+            RestartExpiry::Llgr(keep) => {
                 self.clear_routes(id, |r| {
                     r.flags & STALE_GR != 0
                         && (!keep.contains(r.family) || r.attrs.has_community(Community::NO_LLGR))
                 });
                 self.enter_llgr(id, keep);
-                let at = self.now + Duration::from_secs(u64::from(time));
-                if let Some(p) = self.peer_mut(id) {
-                    p.session.gr_stale = FamilySet::EMPTY;
-                    p.session.llgr_stale = keep;
-                }
-                self.arm(id, None, Timer::LlgrStale, at);
             }
-            _ => {
-                self.clear_routes(id, |r| r.flags & STALE_GR != 0);
-                if let Some(p) = self.peer_mut(id) {
-                    p.session.gr_stale = FamilySet::EMPTY;
-                }
-            }
+            RestartExpiry::Purge => self.clear_routes(id, |r| r.flags & STALE_GR != 0),
         }
     }
 

@@ -208,21 +208,11 @@ impl Engine {
         );
     }
 
+    /// End-of-RIB for `f` ([`Session::end_of_rib`]): the routes still stale in `f` go, and the
+    /// route-selection deferral may end.
     pub(super) fn on_end_of_rib(&mut self, id: PeerId, f: Family) {
         let Some(p) = self.peer_mut(id) else { return };
-        p.session.eor_received.insert(f);
-        // RFC 4724 section 4.2: "Once the End-of-RIB marker for an address family is received
-        // from the peer, it MUST immediately remove any routes from the peer that are still marked
-        // as stale for that address family."
-        if p.session.gr_stale.contains(f) || p.session.llgr_stale.contains(f) {
-            p.session.gr_stale.remove(f);
-            p.session.llgr_stale.remove(f);
-            if p.session.llgr_stale.is_empty() {
-                p.session.timers.stop(Timer::LlgrStale);
-            }
-            if p.session.gr_stale.union(p.session.llgr_stale).is_empty() && p.session.established.is_some() {
-                p.session.timers.stop(Timer::GrRestart); // the stale-path timer
-            }
+        if p.session.end_of_rib(f) {
             self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
         }
         self.deferral_note(id);
@@ -252,19 +242,14 @@ impl Engine {
             // RFC 7313 section 4: BoRR — mark the peer's routes of the family stale ...
             1 => {
                 self.mark_stale(id, FamilySet::only(f), STALE_REFRESH);
-                let at = self.now + REFRESH_STALE_TIME;
-                if let Some(p) = self.peer_mut(id) {
-                    p.session.refresh_stale.insert(f);
+                if let Some((s, mut cx)) = self.session(id) {
+                    s.begin_refresh(&mut cx, f);
                 }
-                self.arm(id, None, Timer::RefreshStale, at);
             }
             // ... and on EoRR purge those still stale.
             2 => {
                 if let Some(p) = self.peer_mut(id) {
-                    p.session.refresh_stale.remove(f);
-                    if p.session.refresh_stale.is_empty() {
-                        p.session.timers.stop(Timer::RefreshStale);
-                    }
+                    p.session.end_refresh(f);
                 }
                 self.clear_routes(id, |r| r.family == f && r.flags & STALE_REFRESH != 0);
             }

@@ -10,7 +10,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bgp_wire::Community;
 use bytes::Bytes;
@@ -24,7 +23,9 @@ use crate::peers::Peers;
 use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
-use crate::session::{Conn, ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, Session, State};
+use crate::session::{
+    Conn, ConnState, Event, LocalOffer, Negotiated, RemoteOpen, RestartExpiry, Session, State,
+};
 use crate::timer::{Jitter, Timer, TimerKey, TimerQueue};
 use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
@@ -47,9 +48,6 @@ pub(crate) use import::peer_kind;
 pub(crate) mod notif {
     pub(crate) use bgp_wire::notification::{cease, code, fsm};
 }
-
-/// RFC 7313 section 4: if EoRR does not arrive, stale routes are purged after this time.
-const REFRESH_STALE_TIME: Duration = Duration::from_secs(360);
 
 /// Errors from configuration calls.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -620,13 +618,6 @@ impl Engine {
 
     // ---------------------------------------------------------------- timers
 
-    /// Arms a peer's timer (`conn` none) or a connection's, if the peer and connection exist.
-    pub(crate) fn arm(&mut self, peer: PeerId, conn: Option<ConnId>, timer: Timer, at: Instant) {
-        if let Some((s, mut cx)) = self.session(peer) {
-            s.arm(&mut cx, conn, timer, at);
-        }
-    }
-
     /// The earliest time at which [`Engine::handle_timeout`] must be called. It drops the timer
     /// queue's stale entries on the way: a cost in proportion to the timers stopped or moved since
     /// the last call, not to the number of peers.
@@ -678,14 +669,14 @@ impl Engine {
             Timer::LlgrStale => {
                 self.clear_routes(id, |r| r.flags & STALE_LLGR != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.session.llgr_stale = FamilySet::EMPTY;
+                    p.session.llgr_timer_expired();
                 }
             }
             // RFC 7313 section 4: stale routes not refreshed before the timer are purged.
             Timer::RefreshStale => {
                 self.clear_routes(id, |r| r.flags & STALE_REFRESH != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.session.refresh_stale = FamilySet::EMPTY;
+                    p.session.refresh_timer_expired();
                 }
             }
             Timer::Hold | Timer::Keepalive => {}

@@ -1,9 +1,18 @@
-//! The BGP session finite state machine (RFC 4271 section 8): states, events, and OPEN
-//! negotiation. A state holds only its own data: `OpenSent` what we offered, `OpenConfirm` and
-//! `Established` the negotiated session.
+//! The BGP session of one peer (RFC 4271 section 8): states, events, its connections and their
+//! FSMs, its timers and the negotiated parameters. A state holds only its own data: `OpenSent`
+//! what we offered, `OpenConfirm` and `Established` the negotiated session.
 //!
-//! The engine keeps one connection state per TCP connection (RFC 4271 section 8: "one FSM per
-//! connection" while a collision is unresolved) and derives the peer's [`State`] from them.
+//! A [`Session`] keeps one connection state per TCP connection (RFC 4271 section 8: "one FSM per
+//! connection" while a collision is unresolved) and derives the peer's [`State`] from them. Its
+//! transitions change only the session and return what the engine must do about the rest
+//! ([`Effect`]); each is tested here on a bare session, without an engine:
+//! - `fsm`: OPEN, KEEPALIVE, UPDATE-state checks, collision resolution (RFC 4271 section 6.8),
+//!   hold and keepalive timers;
+//! - `connect`: connection set-up and retry (Idle, Connect, Active; ConnectRetry and IdleHold);
+//! - `negotiate`: the OPEN checks and capability negotiation (RFC 4271 section 6.2 and the
+//!   capability RFCs);
+//! - `stale`: graceful restart (RFC 4724), LLGR (RFC 9494) and enhanced route refresh (RFC 7313)
+//!   from the session's side: which families are stale, and their timers.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -15,9 +24,11 @@ use crate::types::{ConnId, Direction, FamilySet, Instant};
 mod connect;
 mod fsm;
 mod negotiate;
+mod stale;
 
 pub(crate) use fsm::{Ctx, Effect, Identity};
 pub(crate) use negotiate::{LocalOffer, RemoteOpen, negotiate};
+pub(crate) use stale::RestartExpiry;
 
 /// Session states (RFC 4271 section 8.2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
