@@ -104,7 +104,6 @@ pub(crate) struct Peer {
     /// Connections, timers and negotiated state.
     pub(crate) session: Session,
     pub(crate) adj_in: AdjRibIn,
-    pub(crate) group: Option<usize>,
     pub(crate) stats: PeerStats,
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
     /// excluded by RFC 4724 section 4.1).
@@ -123,7 +122,6 @@ impl Peer {
             cfg,
             session: Session::default(),
             adj_in: AdjRibIn::default(),
-            group: None,
             stats: PeerStats::default(),
             deferral_settled: false,
             pre_policy: Default::default(),
@@ -757,8 +755,9 @@ impl Engine {
         let counts = self.groups.adj_out_counts();
         let loc_counts = self.loc_counts();
         self.peers.iter().map(move |p| {
-            let sent = p
-                .group
+            let sent = self
+                .groups
+                .group_of(p.id)
                 .and_then(|g| counts.get(g))
                 .map_or([0; 2], |c| c.sent_to(p.id));
             let (accepted, stale) = loc_counts.get(p.id.slot()).copied().unwrap_or_default();
@@ -769,8 +768,9 @@ impl Engine {
     /// One peer.
     pub fn peer_info_of(&self, id: PeerId) -> Option<PeerInfo> {
         let p = self.peer(id)?;
-        let sent = p
-            .group
+        let sent = self
+            .groups
+            .group_of(id)
             .map_or([0; 2], |g| self.groups.adj_out_counts_of(g).sent_to(id));
         let (accepted, stale) = self.loc_counts_of(p);
         Some(self.peer_info_with(p, sent, accepted, stale))
@@ -784,7 +784,7 @@ impl Engine {
         ids.iter()
             .filter_map(|&id| {
                 let p = self.peer(id)?;
-                let sent = p.group.map_or([0; 2], |g| {
+                let sent = self.groups.group_of(id).map_or([0; 2], |g| {
                     counts
                         .entry(g)
                         .or_insert_with(|| self.groups.adj_out_counts_of(g))
@@ -848,7 +848,7 @@ impl Engine {
             prefixes_stale: stale,
             last_down: p.session.last_down.clone(),
             last_down_at: p.session.last_down_at,
-            update_group: p.group,
+            update_group: self.groups.group_of(p.id),
             stats: p.stats,
             last_event: p.session.last_event,
             connect_failures: p.session.connect_failures,
