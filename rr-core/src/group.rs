@@ -1178,9 +1178,17 @@ mod tests {
         let g1 = w.join(&mut g, &key(Role::RrClient), a);
         let g2 = w.join(&mut g, &key(Role::NonClient), b);
         assert_eq!((g.group_of(a), g.group_of(b)), (Some(g1), Some(g2)));
-        assert_eq!(g.group_of(a.next_generation()), None, "a reused slot is another peer");
+        assert_eq!(
+            g.group_of(a.next_generation()),
+            None,
+            "a reused slot is another peer"
+        );
         g.leave(g2, a);
-        assert_eq!(g.group_of(a), Some(g1), "not a member of that group: nothing changes");
+        assert_eq!(
+            g.group_of(a),
+            Some(g1),
+            "not a member of that group: nothing changes"
+        );
         g.leave(g1, a);
         assert_eq!(g.group_of(a), None);
         let mut k = key(Role::RrClient);

@@ -3,9 +3,52 @@
 
 use super::*;
 use crate::session::{Ctx as SessionCtx, Effect, Identity};
+use crate::wire::{self, Inbound, Received};
 use import::{Import, ImportCache};
 
 impl Engine {
+    /// The way in for everything received on `conn`: the decoded message and its RFC 7606
+    /// outcome ([`Received`]). Decode with [`Engine::decode_ctx`] (the context of
+    /// [`crate::Output::Established`]; before that any context decodes OPEN, KEEPALIVE and
+    /// NOTIFICATION) and `bgp_wire::Message::decode_with_errors`, or let [`Engine::handle_frame`]
+    /// do both.
+    ///
+    /// - An UPDATE with a treat-as-withdraw error (RFC 7606 section 2), or without a mandatory
+    ///   attribute (section 3 (d)), withdraws its routes; the session stays up and
+    ///   [`crate::PeerStats`] counts it.
+    /// - A decode error sends the NOTIFICATION `bgp_wire` derives from it
+    ///   (`From<&DecodeError> for Notification`) and closes the connection.
+    pub fn handle_received(&mut self, now: Instant, conn: ConnId, received: impl Into<Received>) {
+        self.tick(now);
+        match wire::inbound(received.into(), || self.conn_four_octet(conn)) {
+            Inbound::Open(remote) => self.on_open(conn, remote),
+            Inbound::Keepalive => self.on_keepalive(conn),
+            Inbound::Update(parts) => {
+                for (upd, taw) in parts {
+                    if taw {
+                        self.on_treat_as_withdraw(conn, upd.withdrawn);
+                    } else {
+                        self.on_update(conn, upd);
+                    }
+                }
+            }
+            Inbound::TreatAsWithdraw(nlri) => self.on_treat_as_withdraw(conn, nlri),
+            Inbound::Notification(n) => self.on_notification(conn, n),
+            Inbound::RouteRefresh { family, subtype } => self.on_route_refresh(conn, family, subtype),
+            Inbound::Reset(n) => self.on_session_reset(conn, n),
+            Inbound::Ignore => {}
+        }
+    }
+
+    /// Decodes a whole frame with the connection's context and hands it to
+    /// [`Engine::handle_received`]: the one-call path for callers that decode on the engine's
+    /// thread.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
+        let ctx = self.decode_ctx(conn);
+        let received = bgp_wire::Message::decode_with_errors(frame, &ctx);
+        self.handle_received(now, conn, received);
+    }
+
     /// The session of peer `id` and the context its transitions run in.
     pub(super) fn session(&mut self, id: PeerId) -> Option<(&mut Session, SessionCtx<'_>)> {
         let p = self.peers.get_mut(id)?;

@@ -236,6 +236,38 @@ pub struct RibMemory {
 
 /// The sans-I/O BGP route reflection engine.
 ///
+/// # The way in
+///
+/// Every input is a call with the current time: configuration ([`Engine::add_peer`] and the
+/// other peer calls), transport events ([`Engine::handle_incoming`], [`Engine::handle_connected`],
+/// [`Engine::handle_connect_failed`], [`Engine::handle_disconnected`]), timers
+/// ([`Engine::handle_timeout`] when [`Engine::poll_timeout`] says), and one way in for each
+/// received message: [`Engine::handle_received`], the decoded message with its RFC 7606 outcome
+/// ([`crate::Received`]). [`Engine::handle_frame`] is the same after decoding the frame with the
+/// connection's context.
+///
+/// # The way out
+///
+/// [`Engine::poll_output`] until `None` drains everything: the queued actions (session traffic,
+/// connections to open and close, session events), then the route changes of every event fed so
+/// far (best path, reflection, update-group encoding, [`Output::LocRibChanged`]: a *flush*), then
+/// the members catching up on their group's table. That is the whole contract for most callers.
+///
+/// Batching: route changes are not encoded as events arrive but at the flush, once per update
+/// group. A caller that feeds every message it has read before it drains the outputs therefore
+/// sends one packed set of UPDATEs per batch instead of one per message. Nothing is lost by
+/// draining early; the batches are only smaller.
+///
+/// A caller with flow control or a batch interval of its own takes the same outputs in three
+/// parts instead (what rr-daemon does), and must call all three:
+/// - [`Engine::poll_queued`]: the queued actions only, never a flush (send them at once);
+/// - [`Engine::flush`] when its interval has passed and [`Engine::has_pending_changes`] says
+///   there is work; the UPDATEs it encodes are then returned by `poll_queued`;
+/// - [`Engine::poll_catch_up`] while its connections have room: the queued actions first, then
+///   one message at a time of the members catching up.
+///
+/// `poll_output` is exactly: a flush when the queue is empty, then `poll_catch_up`.
+///
 /// ```
 /// use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
 /// let mut e = Engine::new(EngineConfig::new("192.0.2.1".parse().unwrap(), 64512));
@@ -304,10 +336,6 @@ impl Engine {
     /// The engine configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
-    }
-
-    pub(crate) fn tick_pub(&mut self, now: Instant) {
-        self.tick(now);
     }
 
     /// Whether `conn` negotiated 4-octet AS (false before OpenConfirm).
@@ -693,10 +721,10 @@ impl Engine {
 
     // ---------------------------------------------------------------- outputs and introspection
 
-    /// The next action for the caller. When the queue is empty, pending RIB changes are flushed
-    /// first (best path, reflection, update-group encoding), so draining this until `None` after
-    /// feeding a batch of events produces one packed set of UPDATEs; then members catching up are
-    /// served ([`Engine::poll_catch_up`]).
+    /// The next action for the caller: the one way out (see "The way out" on [`Engine`]). When the
+    /// queue is empty, pending RIB changes are flushed first (best path, reflection, update-group
+    /// encoding), so draining this until `None` after feeding a batch of events produces one packed
+    /// set of UPDATEs; then members catching up are served ([`Engine::poll_catch_up`]).
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.out.is_empty() {
             // Give back the memory of a large burst (initial fan-out) once it is drained.
