@@ -441,7 +441,7 @@ impl Ctx<'_> {
         } else {
             src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
         };
-        let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.session.remote_router_id);
+        let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.session.remote_router_id());
         reflect::export_treatment(key, src_kind, src_rid, self.cluster_id, attrs)
     }
 
@@ -466,7 +466,7 @@ impl Ctx<'_> {
         }
         let conns: Vec<(PeerId, ConnId)> = to
             .iter()
-            .filter_map(|&id| Some((id, self.peers.get(id)?.session.established?.0)))
+            .filter_map(|&id| Some((id, self.peers.get(id)?.session.established()?.0)))
             .collect();
         for (id, n) in self.out.fan(conns, msgs) {
             if let Some(p) = self.peers.get_mut(id) {
@@ -477,7 +477,7 @@ impl Ctx<'_> {
 
     fn send_to(&mut self, to: PeerId, bytes: Bytes) {
         if let Some(p) = self.peers.get_mut(to)
-            && let Some((conn, _)) = p.session.established
+            && let Some((conn, _)) = p.session.established()
         {
             p.stats.messages_sent += 1;
             self.out.push_back(Output::Send { conn, bytes });
@@ -489,7 +489,7 @@ impl GroupKey {
     /// The key of peer `p`'s group: `None` before it negotiated a session. `engine_as` is the
     /// engine's AS; without `update_groups` every peer is alone in its group.
     pub(crate) fn of(p: &Peer, engine_as: u32, update_groups: bool) -> Option<GroupKey> {
-        let neg = p.session.neg.as_ref()?;
+        let neg = p.session.negotiated()?;
         // BIRD's `next hop self` / `next hop keep`: Auto rewrites towards eBGP only.
         let nh_self = match p.cfg.next_hop {
             NextHopMode::Auto => p.cfg.role == Role::Ebgp,
@@ -500,7 +500,7 @@ impl GroupKey {
             role: p.cfg.role,
             local_as: p.local_as(engine_as),
             next_hop: if nh_self {
-                p.cfg.local_addr.or(p.session.local_addr)
+                p.cfg.local_addr.or(p.session.local_addr())
             } else {
                 None
             },
@@ -1077,8 +1077,8 @@ mod tests {
                     let id = peers.insert(|id| Peer::new(id, cfg)).unwrap();
                     let conn = peers.new_conn(id);
                     let p = peers.get_mut(id).unwrap();
-                    p.session.established = Some((conn, Instant::ZERO));
-                    p.session.remote_router_id = Ipv4Addr::new(192, 0, 2, i);
+                    p.session
+                        .set_established(conn, Instant::ZERO, Ipv4Addr::new(192, 0, 2, i));
                     id
                 })
                 .collect();
@@ -1113,7 +1113,7 @@ mod tests {
         }
 
         fn conn(&self, id: PeerId) -> ConnId {
-            self.peers.get(id).unwrap().session.established.unwrap().0
+            self.peers.get(id).unwrap().session.established().unwrap().0
         }
     }
 

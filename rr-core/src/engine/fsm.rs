@@ -18,7 +18,7 @@ impl Engine {
             },
         );
         let Some(p) = self.peer(id) else { return };
-        if p.session.enabled && !p.cfg.passive {
+        if p.session.enabled() && !p.cfg.passive {
             self.try_connect(id);
         }
     }
@@ -134,7 +134,7 @@ impl Engine {
         }
         let was_established = self
             .peer(id)
-            .is_some_and(|p| p.session.established.is_some_and(|(c, _)| c == conn));
+            .is_some_and(|p| p.session.established().is_some_and(|(c, _)| c == conn));
         self.out.push_back(Output::Close { conn });
         self.remove_conn(id, conn);
         if was_established {
@@ -161,7 +161,7 @@ impl Engine {
     pub(super) fn drop_all_conns(&mut self, id: PeerId, notify: Option<Notification>, no_retry: bool) {
         let conns: Vec<(ConnId, State)> = self
             .peer(id)
-            .map(|p| p.session.conns.iter().map(|c| (c.id, c.state.state())).collect())
+            .map(|p| p.session.conns().collect())
             .unwrap_or_default();
         for (c, st) in conns {
             // A NOTIFICATION is only meaningful once our OPEN is out (OpenSent or later).
@@ -187,7 +187,7 @@ impl Engine {
         self.groups_leave(id);
         let now = self.now;
         let Some(p) = self.peer_mut(id) else { return };
-        let helper = p.cfg.graceful_restart.enabled && p.session.enabled;
+        let helper = p.cfg.graceful_restart.enabled && p.session.enabled();
         let gr = p.session.down(now, &reason, helper);
         let retained = gr.map_or(FamilySet::EMPTY, |g| g.families);
         self.out.push_back(Output::SessionDown { peer: id, reason });
@@ -266,7 +266,7 @@ impl Engine {
     /// Records the last FSM event of a peer (introspection).
     pub(super) fn event(&mut self, id: PeerId, ev: Event) {
         if let Some(p) = self.peer_mut(id) {
-            p.session.last_event = Some(ev);
+            p.session.record(ev);
         }
     }
 
@@ -320,7 +320,7 @@ impl Engine {
         let Some(over) = over else {
             return false;
         };
-        let Some((conn, _)) = p.session.established else {
+        let Some((conn, _)) = p.session.established() else {
             return false;
         };
         let (afi, safi) = over.afi_safi();

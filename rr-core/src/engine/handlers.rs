@@ -171,7 +171,7 @@ impl Engine {
             return;
         };
         p.stats.updates_received += 1;
-        let neg_fams = p.session.neg.as_ref().map_or(FamilySet::EMPTY, |n| n.families);
+        let neg_fams = p.session.negotiated().map_or(FamilySet::EMPTY, |n| n.families);
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
             if p.adj_in.remove(prefix, *path_id) {

@@ -23,9 +23,7 @@ use crate::peers::Peers;
 use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
-use crate::session::{
-    Conn, ConnState, Event, LocalOffer, Negotiated, RemoteOpen, RestartExpiry, Session, State,
-};
+use crate::session::{Event, LocalOffer, Negotiated, RemoteOpen, RestartExpiry, Session, State};
 use crate::timer::{Jitter, Timer, TimerKey, TimerQueue};
 use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
@@ -138,10 +136,6 @@ impl Peer {
 
     pub(crate) fn is_ebgp(&self) -> bool {
         self.cfg.role == Role::Ebgp
-    }
-
-    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.session.conn_mut(id)
     }
 }
 
@@ -357,11 +351,7 @@ impl Engine {
 
     fn conn_neg(&self, conn: ConnId) -> Option<&Negotiated> {
         let id = self.peers.by_conn(conn)?;
-        let c = self.peer(id)?.session.conn(conn)?;
-        match &c.state {
-            ConnState::OpenConfirm { neg } | ConnState::Established { neg } => Some(neg),
-            _ => None,
-        }
+        self.peer(id)?.session.conn_negotiated(conn)
     }
 
     fn tick(&mut self, now: Instant) {
@@ -499,7 +489,7 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        p.session.last_event = Some(Event::ManualStop);
+        p.session.record(Event::ManualStop);
         p.session.stop();
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
@@ -514,8 +504,7 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        if !p.session.enabled {
-            p.session.enabled = true;
+        if p.session.start() {
             self.fsm_start(id);
         }
         Ok(())
@@ -561,7 +550,7 @@ impl Engine {
     pub fn route_refresh(&mut self, now: Instant, id: PeerId) -> bool {
         self.tick(now);
         let Some(p) = self.peer(id) else { return false };
-        let (Some((conn, _)), Some(neg)) = (p.session.established, p.session.neg.as_ref()) else {
+        let (Some((conn, _)), Some(neg)) = (p.session.established(), p.session.negotiated()) else {
             return false;
         };
         if !neg.route_refresh {
@@ -610,13 +599,12 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
-            if !matches!(c.state, ConnState::Connecting) {
-                return;
-            }
-            c.local_addr = local_addr;
+        if self
+            .peer_mut(id)
+            .is_some_and(|p| p.session.connected(conn, local_addr))
+        {
+            self.conn_up(id, conn);
         }
-        self.conn_up(id, conn);
     }
 
     /// Our outbound connection attempt failed (Event 18 TcpConnectionFails in Connect).
@@ -866,20 +854,20 @@ impl Engine {
             id: p.id,
             config: p.cfg.clone(),
             state: p.state(),
-            established_since: p.session.established.map(|(_, t)| t),
-            negotiated: p.session.established.and(p.session.neg.as_deref().cloned()),
+            established_since: p.session.established().map(|(_, t)| t),
+            negotiated: p.session.established_negotiated().cloned(),
             prefixes_received: p.adj_in.len(),
             prefixes_advertised: advertised[0] + advertised[1],
             received_by_family: p.adj_in.len_by_family(),
             accepted_by_family: accepted,
             advertised_by_family: advertised,
             prefixes_stale: stale,
-            last_down: p.session.last_down.clone(),
-            last_down_at: p.session.last_down_at,
+            last_down: p.session.last_down().0.cloned(),
+            last_down_at: p.session.last_down().1,
             update_group: self.groups.group_of(p.id),
             stats: p.stats,
-            last_event: p.session.last_event,
-            connect_failures: p.session.connect_failures,
+            last_event: p.session.last_event(),
+            connect_failures: p.session.connect_failures(),
         }
     }
 

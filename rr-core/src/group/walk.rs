@@ -281,7 +281,7 @@ impl Groups {
         while let Some(id) = self.ready.pop_front() {
             let Some((gi, conn)) = self
                 .group_of(id)
-                .zip(cx.peers.get(id).and_then(|p| p.session.established))
+                .zip(cx.peers.get(id).and_then(|p| p.session.established()))
                 .map(|(gi, (conn, _))| (gi, conn))
             else {
                 continue;

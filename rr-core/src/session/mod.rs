@@ -139,7 +139,7 @@ pub struct Negotiated {
 
 /// Per-connection FSM state with only the data each state needs.
 #[derive(Clone, Debug)]
-pub(crate) enum ConnState {
+enum ConnState {
     /// Outbound TCP connection requested, not yet up (Connect).
     Connecting,
     /// TCP up, OPEN sent (OpenSent). Holds what we offered.
@@ -164,12 +164,12 @@ impl ConnState {
 /// One TCP connection and its FSM (RFC 4271 section 8: one FSM per connection while a collision
 /// is unresolved).
 #[derive(Debug)]
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    pub(crate) dir: Direction,
-    pub(crate) state: ConnState,
-    pub(crate) timers: TimerTable,
-    pub(crate) local_addr: Option<IpAddr>,
+struct Conn {
+    id: ConnId,
+    dir: Direction,
+    state: ConnState,
+    timers: TimerTable,
+    local_addr: Option<IpAddr>,
 }
 
 /// One peer's session: its connections and their FSMs, the peer's timers, the negotiated
@@ -177,35 +177,35 @@ pub(crate) struct Conn {
 #[derive(Debug)]
 pub(crate) struct Session {
     /// ManualStart (Event 1/4) given and no ManualStop (Event 2) since.
-    pub(crate) enabled: bool,
+    enabled: bool,
     /// At most two: an outbound and an inbound one while a collision is unresolved.
-    pub(crate) conns: Vec<Conn>,
+    conns: Vec<Conn>,
     /// The peer's own timers (ConnectRetry, IdleHold, GR, LLGR, refresh); connections keep theirs.
-    pub(crate) timers: TimerTable,
+    timers: TimerTable,
     /// Negotiated parameters of the current (or, for stale routes, last) session.
-    pub(crate) neg: Option<Box<Negotiated>>,
+    neg: Option<Box<Negotiated>>,
     /// The connection carrying the Established session, and since when.
-    pub(crate) established: Option<(ConnId, Instant)>,
+    established: Option<(ConnId, Instant)>,
     /// Our address on the Established connection.
-    pub(crate) local_addr: Option<IpAddr>,
+    local_addr: Option<IpAddr>,
     /// The peer's BGP identifier on the last session.
-    pub(crate) remote_router_id: Ipv4Addr,
+    remote_router_id: Ipv4Addr,
     /// Why the last session ended (or the last pre-Established connection failed with a
     /// NOTIFICATION), and when.
-    pub(crate) last_down: Option<DownReason>,
-    pub(crate) last_down_at: Option<Instant>,
+    last_down: Option<DownReason>,
+    last_down_at: Option<Instant>,
     /// Families whose routes are retained stale after the session went down (RFC 4724).
-    pub(crate) gr_stale: FamilySet,
+    gr_stale: FamilySet,
     /// Families in the long-lived stale phase (RFC 9494).
-    pub(crate) llgr_stale: FamilySet,
+    llgr_stale: FamilySet,
     /// Families between BoRR and EoRR (RFC 7313).
-    pub(crate) refresh_stale: FamilySet,
+    refresh_stale: FamilySet,
     /// Families whose End-of-RIB arrived on this session (RFC 4724 section 2).
-    pub(crate) eor_received: FamilySet,
+    eor_received: FamilySet,
     /// The last FSM event (introspection).
-    pub(crate) last_event: Option<Event>,
+    last_event: Option<Event>,
     /// Consecutive failed outbound attempts (the retry backoff, `PeerConfig::retry_delay`).
-    pub(crate) connect_failures: u32,
+    connect_failures: u32,
 }
 
 impl Default for Session {
@@ -242,13 +242,133 @@ impl Session {
         }
     }
 
+    /// ManualStart (Event 1/4) given and no ManualStop (Event 2) since.
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Event 1 ManualStart of a stopped session: enabled again. Returns false if it was not
+    /// stopped.
+    pub(crate) fn start(&mut self) -> bool {
+        !std::mem::replace(&mut self.enabled, true)
+    }
+
+    /// Records `ev` as the last FSM event (introspection).
+    pub(crate) fn record(&mut self, ev: Event) {
+        self.last_event = Some(ev);
+    }
+
+    /// The last FSM event.
+    pub(crate) fn last_event(&self) -> Option<Event> {
+        self.last_event
+    }
+
+    /// The connection carrying the Established session, and since when.
+    pub(crate) fn established(&self) -> Option<(ConnId, Instant)> {
+        self.established
+    }
+
+    /// The negotiated parameters of the current session or, while its routes are kept stale, of
+    /// the last one.
+    pub(crate) fn negotiated(&self) -> Option<&Negotiated> {
+        self.neg.as_deref()
+    }
+
+    /// The negotiated parameters of the Established session (none when not Established).
+    pub(crate) fn established_negotiated(&self) -> Option<&Negotiated> {
+        self.established.and(self.neg.as_deref())
+    }
+
+    /// The peer's BGP identifier on the last session.
+    pub(crate) fn remote_router_id(&self) -> Ipv4Addr {
+        self.remote_router_id
+    }
+
+    /// Our address on the Established connection.
+    pub(crate) fn local_addr(&self) -> Option<IpAddr> {
+        self.local_addr
+    }
+
+    /// Why the last session ended (or a connection failed with a NOTIFICATION before
+    /// Established), and when.
+    pub(crate) fn last_down(&self) -> (Option<&DownReason>, Option<Instant>) {
+        (self.last_down.as_ref(), self.last_down_at)
+    }
+
+    /// Consecutive failed outbound attempts.
+    pub(crate) fn connect_failures(&self) -> u32 {
+        self.connect_failures
+    }
+
+    /// Families whose End-of-RIB arrived on this session.
+    pub(crate) fn eor_received(&self) -> FamilySet {
+        self.eor_received
+    }
+
+    /// Every connection's id and state.
+    pub(crate) fn conns(&self) -> impl Iterator<Item = (ConnId, State)> + '_ {
+        self.conns.iter().map(|c| (c.id, c.state.state()))
+    }
+
+    /// The timers of the session (`conn` none) or of its connection `conn`.
+    pub(crate) fn timer_table(&self, conn: Option<ConnId>) -> Option<&TimerTable> {
+        match conn {
+            None => Some(&self.timers),
+            Some(c) => self.conn(c).map(|c| &c.timers),
+        }
+    }
+
+    /// [`Session::timer_table`], to change.
+    pub(crate) fn timer_table_mut(&mut self, conn: Option<ConnId>) -> Option<&mut TimerTable> {
+        match conn {
+            None => Some(&mut self.timers),
+            Some(c) => self.conn_mut(c).map(|c| &mut c.timers),
+        }
+    }
+
+    /// The negotiated parameters of connection `conn` once the OPENs are exchanged (OpenConfirm
+    /// or Established).
+    pub(crate) fn conn_negotiated(&self, conn: ConnId) -> Option<&Negotiated> {
+        match &self.conn(conn)?.state {
+            ConnState::OpenConfirm { neg } | ConnState::Established { neg } => Some(neg),
+            _ => None,
+        }
+    }
+
+    /// Event 16 Tcp_CR_Acked: our outbound connection `conn`, from `local_addr`, is up. Returns
+    /// false if it was not waiting for that (then nothing changes).
+    pub(crate) fn connected(&mut self, conn: ConnId, local_addr: Option<IpAddr>) -> bool {
+        match self.conn_mut(conn) {
+            Some(c) if matches!(c.state, ConnState::Connecting) => {
+                c.local_addr = local_addr;
+                true
+            }
+            Some(_) => false,
+            // Unknown connection: as before the split, OpenSent is tried (and finds nothing).
+            None => true,
+        }
+    }
+
+    /// Test set-up: the peer's BGP identifier.
+    #[cfg(test)]
+    pub(crate) fn set_remote_router_id(&mut self, router_id: Ipv4Addr) {
+        self.remote_router_id = router_id;
+    }
+
+    /// Test set-up: an Established session on `conn` with a peer whose identifier is `router_id`.
+    #[cfg(test)]
+    pub(crate) fn set_established(&mut self, conn: ConnId, at: Instant, router_id: Ipv4Addr) {
+        self.established = Some((conn, at));
+        self.remote_router_id = router_id;
+    }
+
     /// The connection `id`.
-    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+    fn conn(&self, id: ConnId) -> Option<&Conn> {
         self.conns.iter().find(|c| c.id == id)
     }
 
     /// The connection `id`, to change.
-    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.conns.iter_mut().find(|c| c.id == id)
     }
 }
