@@ -1,7 +1,8 @@
-//! The engine: owns every peer's session FSM, the RIBs and the update groups. Sans-I/O: events
-//! come in through `handle_*` with the current time, actions go out through
-//! [`Engine::poll_output`], and [`Engine::poll_timeout`] says when to call
-//! [`Engine::handle_timeout`] next.
+//! The engine: owns every peer (its [`Session`], [`crate::session`], and its Adj-RIB-In), the
+//! Loc-RIB and the update groups ([`crate::group`]), and carries out what a session's transitions
+//! ask for on the rest (`effects`, `handlers`). Sans-I/O: events come in through `handle_*` with
+//! the current time, actions go out through [`Engine::poll_output`], and [`Engine::poll_timeout`]
+//! says when to call [`Engine::handle_timeout`] next.
 //!
 //! Work is batched: UPDATEs only touch the Adj-RIB-In and mark prefixes dirty; best path,
 //! reflection and encoding run once per batch in [`Engine::flush`], which `poll_output` calls when
@@ -29,7 +30,7 @@ use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFam
 use crate::wire::Notification;
 
 mod deferral;
-mod fsm;
+mod effects;
 mod groups;
 mod handlers;
 mod import;
