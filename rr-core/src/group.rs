@@ -171,6 +171,36 @@ pub(crate) struct Groups {
     /// Joining members at the end of their walk while route changes wait for the next flush: their
     /// End-of-RIB waits for that flush, which puts them back in `ready`.
     parked: Vec<PeerId>,
+    /// The group of every member: the one record of a peer's group.
+    member_of: MemberIndex,
+}
+
+/// The group of each member, by peer slot (with the member's id, so that a reused slot's new
+/// occupant is not taken for the old one).
+#[derive(Debug, Default)]
+pub(crate) struct MemberIndex(Vec<Option<(PeerId, usize)>>);
+
+impl MemberIndex {
+    /// The group peer `id` is a member of.
+    #[inline]
+    pub(crate) fn group_of(&self, id: PeerId) -> Option<usize> {
+        match self.0.get(id.slot()) {
+            Some(&Some((m, gi))) if m == id => Some(gi),
+            _ => None,
+        }
+    }
+
+    /// Records that `id` is a member of group `gi` (`None`: of none).
+    fn set(&mut self, id: PeerId, gi: Option<usize>) {
+        let slot = id.slot();
+        if slot >= self.0.len() {
+            if gi.is_none() {
+                return;
+            }
+            self.0.resize(slot + 1, None);
+        }
+        self.0[slot] = gi.map(|g| (id, g));
+    }
 }
 
 /// Prefix deliveries (changed prefixes x members of a group) above which a flush is not fanned out
@@ -411,7 +441,7 @@ impl Ctx<'_> {
         } else {
             src_peer.map_or(Source::Client, |p| Source::from(p.cfg.role))
         };
-        let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.remote_router_id);
+        let src_rid = src_peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.session.remote_router_id());
         reflect::export_treatment(key, src_kind, src_rid, self.cluster_id, attrs)
     }
 
@@ -436,7 +466,7 @@ impl Ctx<'_> {
         }
         let conns: Vec<(PeerId, ConnId)> = to
             .iter()
-            .filter_map(|&id| Some((id, self.peers.get(id)?.established?.0)))
+            .filter_map(|&id| Some((id, self.peers.get(id)?.session.established()?.0)))
             .collect();
         for (id, n) in self.out.fan(conns, msgs) {
             if let Some(p) = self.peers.get_mut(id) {
@@ -447,7 +477,7 @@ impl Ctx<'_> {
 
     fn send_to(&mut self, to: PeerId, bytes: Bytes) {
         if let Some(p) = self.peers.get_mut(to)
-            && let Some((conn, _)) = p.established
+            && let Some((conn, _)) = p.session.established()
         {
             p.stats.messages_sent += 1;
             self.out.push_back(Output::Send { conn, bytes });
@@ -459,7 +489,7 @@ impl GroupKey {
     /// The key of peer `p`'s group: `None` before it negotiated a session. `engine_as` is the
     /// engine's AS; without `update_groups` every peer is alone in its group.
     pub(crate) fn of(p: &Peer, engine_as: u32, update_groups: bool) -> Option<GroupKey> {
-        let neg = p.neg.as_ref()?;
+        let neg = p.session.negotiated()?;
         // BIRD's `next hop self` / `next hop keep`: Auto rewrites towards eBGP only.
         let nh_self = match p.cfg.next_hop {
             NextHopMode::Auto => p.cfg.role == Role::Ebgp,
@@ -470,7 +500,7 @@ impl GroupKey {
             role: p.cfg.role,
             local_as: p.local_as(engine_as),
             next_hop: if nh_self {
-                p.cfg.local_addr.or(p.local_addr)
+                p.cfg.local_addr.or(p.session.local_addr())
             } else {
                 None
             },
@@ -499,7 +529,14 @@ impl Groups {
         if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) {
             g.walk.start_queued(id, true, &mut self.ready);
         }
+        self.member_of.set(id, Some(gi));
         gi
+    }
+
+    /// The group peer `id` is a member of (joined and not left).
+    #[inline]
+    pub(crate) fn group_of(&self, id: PeerId) -> Option<usize> {
+        self.member_of.group_of(id)
     }
 
     /// The group of `key`, created and filled from the Loc-RIB if there is none.
@@ -613,6 +650,7 @@ impl Groups {
         };
         self.leave(old_gi, id);
         let gi = self.group_for(cx, key);
+        self.member_of.set(id, Some(gi));
         let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
             return Some(gi);
         };
@@ -653,6 +691,9 @@ impl Groups {
 
     /// `id` leaves group `gi` (which goes when it has nobody left).
     pub(crate) fn leave(&mut self, gi: usize, id: PeerId) {
+        if self.member_of.group_of(id) == Some(gi) {
+            self.member_of.set(id, None);
+        }
         let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
@@ -702,7 +743,7 @@ impl Groups {
                     cx.interner,
                     &mut cache,
                 );
-                diff_prefix(cx.peers, gi, g, &mut batches[gi], *prefix, paths, &want);
+                diff_prefix(&self.member_of, gi, g, &mut batches[gi], *prefix, paths, &want);
             }
             if paths.is_empty() {
                 cx.loc.remove_empty(prefix);
@@ -869,7 +910,7 @@ impl Group {
 
 /// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes.
 fn diff_prefix(
-    peers: &Peers,
+    members: &MemberIndex,
     gi: usize,
     g: &mut Group,
     batch: &mut Batch,
@@ -881,7 +922,7 @@ fn diff_prefix(
     let old = g.adj_out.remove(&prefix).unwrap_or_default();
     let old = old.as_slice();
     let mut new = Slots::Empty;
-    let is_member = |id: PeerId| peers.get(id).is_some_and(|p| p.group == Some(gi));
+    let is_member = |id: PeerId| members.group_of(id) == Some(gi);
     for (oid, i, sent) in want {
         let (oid, p) = (*oid, &paths[*i]);
         let attrs = sent.as_ref().unwrap_or(&p.attrs);
@@ -1036,8 +1077,8 @@ mod tests {
                     let id = peers.insert(|id| Peer::new(id, cfg)).unwrap();
                     let conn = peers.new_conn(id);
                     let p = peers.get_mut(id).unwrap();
-                    p.established = Some((conn, Instant::ZERO));
-                    p.remote_router_id = Ipv4Addr::new(192, 0, 2, i);
+                    p.session
+                        .set_established(conn, Instant::ZERO, Ipv4Addr::new(192, 0, 2, i));
                     id
                 })
                 .collect();
@@ -1068,13 +1109,11 @@ mod tests {
         }
 
         fn join(&mut self, groups: &mut Groups, key: &GroupKey, id: PeerId) -> usize {
-            let gi = groups.join(&mut self.cx(), key.clone(), id);
-            self.peers.get_mut(id).unwrap().group = Some(gi);
-            gi
+            groups.join(&mut self.cx(), key.clone(), id)
         }
 
         fn conn(&self, id: PeerId) -> ConnId {
-            self.peers.get(id).unwrap().established.unwrap().0
+            self.peers.get(id).unwrap().session.established().unwrap().0
         }
     }
 
@@ -1128,6 +1167,34 @@ mod tests {
             g1,
             "the free slot is reused"
         );
+    }
+
+    #[test]
+    fn the_groups_are_the_one_record_of_a_members_group() {
+        let mut w = World::new();
+        let mut g = Groups::default();
+        let (a, b) = (w.ids[0], w.ids[1]);
+        assert_eq!(g.group_of(a), None);
+        let g1 = w.join(&mut g, &key(Role::RrClient), a);
+        let g2 = w.join(&mut g, &key(Role::NonClient), b);
+        assert_eq!((g.group_of(a), g.group_of(b)), (Some(g1), Some(g2)));
+        assert_eq!(
+            g.group_of(a.next_generation()),
+            None,
+            "a reused slot is another peer"
+        );
+        g.leave(g2, a);
+        assert_eq!(
+            g.group_of(a),
+            Some(g1),
+            "not a member of that group: nothing changes"
+        );
+        g.leave(g1, a);
+        assert_eq!(g.group_of(a), None);
+        let mut k = key(Role::RrClient);
+        k.solo = Some(b);
+        let g3 = g.regroup(&mut w.cx(), b, g2, k).unwrap();
+        assert_eq!(g.group_of(b), Some(g3), "moved with its new export treatment");
     }
 
     #[test]

@@ -98,8 +98,8 @@ impl Peers {
         self.get(id)?;
         let p = self.slots.get_mut(id.slot()).and_then(Option::take)?;
         self.by_addr.remove(&p.cfg.remote_addr);
-        for c in &p.conns {
-            self.by_conn.remove(&c.id);
+        for (c, _) in p.session.conns() {
+            self.by_conn.remove(&c);
         }
         self.free.push_back(id.next_generation());
         Some(p)
@@ -159,19 +159,11 @@ impl Peers {
 
 impl TimerTables for Peers {
     fn table(&self, key: &TimerKey) -> Option<&TimerTable> {
-        let p = self.get(key.peer)?;
-        match key.conn {
-            None => Some(&p.timers),
-            Some(c) => p.conns.iter().find(|x| x.id == c).map(|c| &c.timers),
-        }
+        self.get(key.peer)?.session.timer_table(key.conn)
     }
 
     fn table_mut(&mut self, key: &TimerKey) -> Option<&mut TimerTable> {
-        let p = self.get_mut(key.peer)?;
-        match key.conn {
-            None => Some(&mut p.timers),
-            Some(c) => p.conns.iter_mut().find(|x| x.id == c).map(|c| &mut c.timers),
-        }
+        self.get_mut(key.peer)?.session.timer_table_mut(key.conn)
     }
 }
 
@@ -179,8 +171,6 @@ impl TimerTables for Peers {
 mod tests {
     use super::*;
     use crate::config::Role;
-    use crate::engine::Conn;
-    use crate::session::ConnState;
     use crate::types::Direction;
 
     fn addr(i: u8) -> IpAddr {
@@ -235,13 +225,10 @@ mod tests {
         let c1 = t.new_conn(a);
         let c2 = t.new_conn(a);
         assert_ne!(c1, c2, "connection ids are not reused");
-        t.get_mut(a).unwrap().conns.push(Conn {
-            id: c2,
-            dir: Direction::Inbound,
-            state: ConnState::Connecting,
-            timers: TimerTable::default(),
-            local_addr: None,
-        });
+        t.get_mut(a)
+            .unwrap()
+            .session
+            .add_conn(c2, Direction::Inbound, None);
         assert_eq!(t.by_addr(addr(1)), Some(a));
         assert_eq!(t.by_conn(c1), Some(a));
         t.remove_conn(c1);
@@ -273,13 +260,10 @@ mod tests {
         let mut t = Peers::default();
         let a = add(&mut t, 1);
         let conn = t.new_conn(a);
-        t.get_mut(a).unwrap().conns.push(Conn {
-            id: conn,
-            dir: Direction::Outbound,
-            state: ConnState::Connecting,
-            timers: TimerTable::default(),
-            local_addr: None,
-        });
+        t.get_mut(a)
+            .unwrap()
+            .session
+            .add_conn(conn, Direction::Outbound, None);
         let key = |conn| TimerKey {
             peer: a,
             conn,

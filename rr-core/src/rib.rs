@@ -228,7 +228,7 @@ fn candidate<'a>(peers: &'a Peers, p: &'a Path) -> Candidate<'a> {
     Candidate {
         attrs: &p.attrs,
         ebgp: peer.is_some_and(Peer::is_ebgp),
-        peer_router_id: peer.map_or(Ipv4Addr::UNSPECIFIED, |x| x.remote_router_id),
+        peer_router_id: peer.map_or(Ipv4Addr::UNSPECIFIED, |x| x.session.remote_router_id()),
         peer_addr: peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |x| x.cfg.remote_addr),
         // RFC 9494 section 4.3: a path in the LLGR stale phase is less preferred than any other.
         llgr_stale: p.flags & STALE_LLGR != 0,
@@ -311,7 +311,11 @@ mod tests {
         ] {
             let cfg = PeerConfig::new(IpAddr::from([10, 0, 0, i]), 64512, role);
             let id = peers.insert(|id| Peer::new(id, cfg)).unwrap();
-            peers.get_mut(id).unwrap().remote_router_id = Ipv4Addr::from(rid);
+            peers
+                .get_mut(id)
+                .unwrap()
+                .session
+                .set_remote_router_id(Ipv4Addr::from(rid));
             ids.push(id);
         }
         let a = Arc::new(RouteAttrs::new(Origin::Igp, Some("10.0.0.9".parse().unwrap())));

@@ -1,5 +1,7 @@
-//! The bridge from `bgp_wire` messages to the engine: decoded messages in, RFC 7606 outcomes
-//! applied, negotiated decode/encode contexts out.
+//! The bridge from `bgp_wire` messages to the engine: a received message with its RFC 7606
+//! outcome ([`Received`]) converted into what the engine acts on ([`Inbound`], by [`inbound`]),
+//! and the negotiated decode/encode contexts. No engine state here: the engine's one way in,
+//! [`crate::Engine::handle_received`], dispatches what [`inbound`] returns.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -8,15 +10,14 @@ use bgp_wire::{
     AddPathMap, AfiSafi, AttrValue, AttributeError, Capability, DecodeCtx, DecodeError, EncodeCtx, Message,
     MpNextHop, Open, Treatment, Update, max_treatment,
 };
-use bytes::Bytes;
 
 #[doc(no_inline)]
 pub use bgp_wire::Notification;
 
 use crate::attrs::RouteAttrs;
-use crate::engine::{Engine, InUpdate};
+use crate::engine::InUpdate;
 use crate::session::{Negotiated, PeerGr, RemoteOpen};
-use crate::types::{ConnId, Family, FamilySet, Instant};
+use crate::types::{Family, FamilySet, Prefix};
 
 fn family(f: AfiSafi) -> Option<Family> {
     Family::from_afi_safi(f.afi.0, f.safi.0)
@@ -246,74 +247,66 @@ impl From<Result<(Message, Vec<AttributeError>), DecodeError>> for Received {
     }
 }
 
-impl Engine {
-    /// The way in for everything received on `conn`: the decoded message and its RFC 7606
-    /// outcome ([`Received`]). Decode with [`Engine::decode_ctx`] (the context of
-    /// [`crate::Output::Established`]; before that any context decodes OPEN, KEEPALIVE and
-    /// NOTIFICATION) and `bgp_wire::Message::decode_with_errors`, or let [`Engine::handle_frame`]
-    /// do both.
-    ///
-    /// - An UPDATE with a treat-as-withdraw error (RFC 7606 section 2), or without a mandatory
-    ///   attribute (section 3 (d)), withdraws its routes; the session stays up and
-    ///   [`crate::PeerStats`] counts it.
-    /// - A decode error sends the NOTIFICATION `bgp_wire` derives from it
-    ///   (`From<&DecodeError> for Notification`) and closes the connection.
-    pub fn handle_received(&mut self, now: Instant, conn: ConnId, received: impl Into<Received>) {
-        self.tick_pub(now);
-        match received.into() {
-            Received::Message {
-                msg: Message::Update(mut u),
-                errors,
-            } if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) => {
-                // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
-                // session stays up.
-                u.apply_treat_as_withdraw();
-                let (upd, _) = in_update(u, self.conn_four_octet(conn));
-                let mut all = upd.withdrawn;
-                all.extend(upd.announced);
-                self.on_treat_as_withdraw(conn, all);
-            }
-            Received::Message { msg, .. } => self.on_message(conn, msg),
-            Received::Error(err) => {
-                if err.treatment >= Treatment::AfiSafiDisable {
-                    self.on_session_reset(conn, Notification::from(&err));
-                }
-            }
+/// A received message reduced to what the engine acts on: the one conversion of a [`Received`]
+/// (its RFC 7606 outcome applied) into the engine's terms.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// OPEN (Event 19 BGPOpen), reduced to what negotiation needs.
+    Open(RemoteOpen),
+    /// KEEPALIVE (Event 26).
+    Keepalive,
+    /// UPDATE (Event 27), split in two when it announces IPv4 in the NLRI field and routes in
+    /// MP_REACH (one next hop per attribute set); each part with whether it lacks a mandatory
+    /// attribute (RFC 7606 section 3 (d): treat-as-withdraw).
+    Update(Vec<(InUpdate, bool)>),
+    /// An UPDATE with a treat-as-withdraw error (RFC 7606 section 2): its routes, withdrawn.
+    TreatAsWithdraw(Vec<(Prefix, u32)>),
+    /// NOTIFICATION (Event 25).
+    Notification(Notification),
+    /// ROUTE-REFRESH (RFC 2918; subtypes of RFC 7313); `None`: a family the engine does not know.
+    RouteRefresh { family: Option<Family>, subtype: u8 },
+    /// A decode error whose treatment is a session reset (or AFI/SAFI disable, which the engine
+    /// treats as a reset, as RFC 7606 section 2 permits): the NOTIFICATION to send.
+    Reset(Notification),
+    /// Nothing to do (a message type the engine ignores, an error without a reset).
+    Ignore,
+}
+
+/// Converts what was received on a connection ([`Received`]) into what the engine acts on.
+/// `four_octet_as`: whether the connection negotiated 4-octet AS (asked only for UPDATEs).
+pub(crate) fn inbound(received: Received, four_octet_as: impl FnOnce() -> bool) -> Inbound {
+    match received {
+        Received::Message {
+            msg: Message::Update(mut u),
+            errors,
+        } if max_treatment(&errors) == Some(Treatment::TreatAsWithdraw) => {
+            // RFC 7606 section 2 "treat-as-withdraw": the UPDATE's routes are withdrawn, the
+            // session stays up.
+            u.apply_treat_as_withdraw();
+            let (upd, _) = in_update(u, four_octet_as());
+            let mut all = upd.withdrawn;
+            all.extend(upd.announced);
+            Inbound::TreatAsWithdraw(all)
         }
-    }
-
-    /// Decodes a whole frame with the connection's context and hands it to
-    /// [`Engine::handle_received`]: the one-call path for callers that decode on the engine's
-    /// thread.
-    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
-        let ctx = self.decode_ctx(conn);
-        let received = Message::decode_with_errors(frame, &ctx);
-        self.handle_received(now, conn, received);
-    }
-
-    fn on_message(&mut self, conn: ConnId, msg: Message) {
-        match msg {
-            Message::Open(o) => self.on_open(conn, remote_open(&o)),
-            Message::Keepalive => self.on_keepalive(conn),
+        Received::Message { msg, .. } => match msg {
+            Message::Open(o) => Inbound::Open(remote_open(&o)),
+            Message::Keepalive => Inbound::Keepalive,
             Message::Update(u) => {
-                let four = self.conn_four_octet(conn);
-                let split = split_mixed(u);
-                for u in split {
-                    let (upd, taw) = in_update(u, four);
-                    if taw {
-                        self.on_treat_as_withdraw(conn, upd.withdrawn);
-                    } else {
-                        self.on_update(conn, upd);
-                    }
-                }
+                let four = four_octet_as();
+                Inbound::Update(split_mixed(u).into_iter().map(|u| in_update(u, four)).collect())
             }
-            Message::Notification(n) => self.on_notification(conn, n),
-            Message::RouteRefresh(rr) => {
-                self.on_route_refresh(conn, Family::from_afi_safi(rr.afi.0, rr.safi.0), rr.subtype.0)
-            }
+            Message::Notification(n) => Inbound::Notification(n),
+            Message::RouteRefresh(rr) => Inbound::RouteRefresh {
+                family: Family::from_afi_safi(rr.afi.0, rr.safi.0),
+                subtype: rr.subtype.0,
+            },
             // Message types added to bgp-wire later are ignored.
-            _ => {}
+            _ => Inbound::Ignore,
+        },
+        Received::Error(err) if err.treatment >= Treatment::AfiSafiDisable => {
+            Inbound::Reset(Notification::from(&err))
         }
+        Received::Error(_) => Inbound::Ignore,
     }
 }
 
@@ -330,4 +323,56 @@ fn split_mixed(mut u: Update) -> Vec<Update> {
     u.nlri.clear();
     u.withdrawn.clear();
     vec![v4, u]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_wire::DecodeCtx;
+    use bytes::Bytes;
+
+    fn received(frame: &[u8]) -> Received {
+        Message::decode_with_errors(&Bytes::copy_from_slice(frame), &DecodeCtx::default()).into()
+    }
+
+    fn header(len: u8, ty: u8) -> Vec<u8> {
+        let mut v = vec![0xff; 16];
+        v.extend_from_slice(&[0, len, ty]);
+        v
+    }
+
+    #[test]
+    fn a_keepalive_is_event_26() {
+        assert!(matches!(
+            inbound(received(&header(19, 4)), || false),
+            Inbound::Keepalive
+        ));
+    }
+
+    #[test]
+    fn a_bad_header_resets_the_session_with_its_notification() {
+        let mut f = header(19, 4);
+        f[0] = 0;
+        match inbound(received(&f), || false) {
+            // RFC 4271 6.1: "Connection Not Synchronized".
+            Inbound::Reset(n) => assert_eq!((n.code, n.subcode), (1, 1)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// RFC 7606 section 3 (d): an UPDATE without ORIGIN withdraws its routes (bgp-wire reports
+    /// the missing attribute as a treat-as-withdraw error).
+    #[test]
+    fn an_update_without_a_mandatory_attribute_is_treat_as_withdraw() {
+        let mut f = header(37, 2);
+        f.extend_from_slice(&[0, 0, 0, 10]); // no withdrawn routes; 10 octets of attributes
+        f.extend_from_slice(&[0x40, 2, 0]); // AS_PATH, empty
+        f.extend_from_slice(&[0x40, 3, 4, 10, 0, 0, 1]); // NEXT_HOP
+        f.extend_from_slice(&[24, 10, 1, 0]); // 10.1.0.0/24
+        let p: Prefix = "10.1.0.0/24".parse().unwrap();
+        match inbound(received(&f), || true) {
+            Inbound::TreatAsWithdraw(w) => assert_eq!(w, [(p, 0)]),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -85,14 +85,13 @@ impl Engine {
             return;
         }
         if let Some(p) = self.peer_mut(id)
-            && p.established.is_some()
-            && let Some(neg) = p.neg.as_deref()
+            && let Some(neg) = p.session.established_negotiated()
         {
             let done = match neg.peer_gr {
                 // Excluded by section 4.1: no capability, or restarting itself (it waits for us).
                 None => true,
                 Some(g) if g.restarting => true,
-                Some(_) => neg.families.intersect(p.eor_received) == neg.families,
+                Some(_) => neg.families.intersect(p.session.eor_received()) == neg.families,
             };
             p.deferral_settled |= done;
         }
@@ -132,5 +131,5 @@ impl Engine {
 
 /// Whether the deferral waits for `p`.
 fn awaited(p: &Peer) -> bool {
-    p.enabled && p.cfg.graceful_restart.enabled && !p.deferral_settled
+    p.session.enabled() && p.cfg.graceful_restart.enabled && !p.deferral_settled
 }

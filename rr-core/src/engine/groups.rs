@@ -44,37 +44,30 @@ impl Engine {
             return;
         };
         let (groups, mut cx) = self.groups_ctx();
-        let gi = groups.join(&mut cx, key, id);
-        if let Some(p) = self.peer_mut(id) {
-            p.group = Some(gi);
-        }
+        groups.join(&mut cx, key, id);
     }
 
     /// Moves an established peer to the group its configuration now asks for (its export policy
     /// changed) without resetting the session ([`Groups::regroup`]).
     pub(crate) fn groups_regroup(&mut self, id: PeerId) {
         let Some(p) = self.peer(id) else { return };
-        let (Some(old_gi), Some(key)) = (p.group, self.group_key(p)) else {
+        let (Some(old_gi), Some(key)) = (self.groups.group_of(id), self.group_key(p)) else {
             return;
         };
         let (groups, mut cx) = self.groups_ctx();
-        if let Some(gi) = groups.regroup(&mut cx, id, old_gi, key)
-            && let Some(p) = self.peer_mut(id)
-        {
-            p.group = Some(gi);
-        }
+        groups.regroup(&mut cx, id, old_gi, key);
     }
 
     /// Takes a peer out of its group (its session ended).
     pub(crate) fn groups_leave(&mut self, id: PeerId) {
-        if let Some(gi) = self.peer_mut(id).and_then(|p| p.group.take()) {
+        if let Some(gi) = self.groups.group_of(id) {
             self.groups.leave(gi, id);
         }
     }
 
     /// A member asked for a route refresh of `f` (RFC 2918).
     pub(crate) fn groups_refresh(&mut self, id: PeerId, f: Family) {
-        if let Some(gi) = self.peer(id).and_then(|p| p.group) {
+        if let Some(gi) = self.groups.group_of(id) {
             self.groups.refresh(gi, id, f);
         }
     }
@@ -100,7 +93,7 @@ impl Engine {
     pub fn set_congested(&mut self, now: Instant, conn: ConnId, congested: bool) {
         self.tick(now);
         let Some(id) = self.peer_of_conn(conn) else { return };
-        let Some(gi) = self.peer(id).and_then(|p| p.group) else {
+        let Some(gi) = self.groups.group_of(id) else {
             return;
         };
         self.groups.set_congested(gi, id, congested);

@@ -2,48 +2,87 @@
 //! NotifMsg), route refresh (RFC 2918, RFC 7313) and RFC 7606 outcomes.
 
 use super::*;
+use crate::session::{Ctx as SessionCtx, Effect, Identity};
+use crate::wire::{self, Inbound, Received};
 use import::{Import, ImportCache};
 
 impl Engine {
-    pub(super) fn conn_state(&self, id: PeerId, conn: ConnId) -> Option<State> {
-        self.peer(id)?
-            .conns
-            .iter()
-            .find(|c| c.id == conn)
-            .map(|c| c.state.state())
-    }
-
-    /// RFC 6608 FSM error for an unexpected message in the current state.
-    pub(super) fn fsm_error(&mut self, id: PeerId, conn: ConnId, st: State) {
-        let sub = match st {
-            State::OpenSent => notif::fsm::UNEXPECTED_IN_OPENSENT,
-            State::OpenConfirm => notif::fsm::UNEXPECTED_IN_OPENCONFIRM,
-            State::Established => notif::fsm::UNEXPECTED_IN_ESTABLISHED,
-            _ => 0,
-        };
-        let n = Notification {
-            code: notif::code::FSM_ERROR,
-            subcode: sub,
-            data: Bytes::new(),
-        };
-        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-    }
-
-    pub(super) fn restart_hold(&mut self, id: PeerId, conn: ConnId) {
-        let now = self.now;
-        let key = TimerKey {
-            peer: id,
-            conn: Some(conn),
-            timer: Timer::Hold,
-        };
-        if let Some(c) = self.peers.get_mut(id).and_then(|p| p.conn_mut(conn)) {
-            let hold = match &c.state {
-                ConnState::OpenConfirm { neg } | ConnState::Established { neg } => neg.hold_time,
-                _ => return,
-            };
-            if !hold.is_zero() {
-                self.timerq.set(&mut c.timers, key, now + hold);
+    /// The way in for everything received on `conn`: the decoded message and its RFC 7606
+    /// outcome ([`Received`]). Decode with [`Engine::decode_ctx`] (the context of
+    /// [`crate::Output::Established`]; before that any context decodes OPEN, KEEPALIVE and
+    /// NOTIFICATION) and `bgp_wire::Message::decode_with_errors`, or let [`Engine::handle_frame`]
+    /// do both.
+    ///
+    /// - An UPDATE with a treat-as-withdraw error (RFC 7606 section 2), or without a mandatory
+    ///   attribute (section 3 (d)), withdraws its routes; the session stays up and
+    ///   [`crate::PeerStats`] counts it.
+    /// - A decode error sends the NOTIFICATION `bgp_wire` derives from it
+    ///   (`From<&DecodeError> for Notification`) and closes the connection.
+    pub fn handle_received(&mut self, now: Instant, conn: ConnId, received: impl Into<Received>) {
+        self.tick(now);
+        match wire::inbound(received.into(), || self.conn_four_octet(conn)) {
+            Inbound::Open(remote) => self.on_open(conn, remote),
+            Inbound::Keepalive => self.on_keepalive(conn),
+            Inbound::Update(parts) => {
+                for (upd, taw) in parts {
+                    if taw {
+                        self.on_treat_as_withdraw(conn, upd.withdrawn);
+                    } else {
+                        self.on_update(conn, upd);
+                    }
+                }
             }
+            Inbound::TreatAsWithdraw(nlri) => self.on_treat_as_withdraw(conn, nlri),
+            Inbound::Notification(n) => self.on_notification(conn, n),
+            Inbound::RouteRefresh { family, subtype } => self.on_route_refresh(conn, family, subtype),
+            Inbound::Reset(n) => self.on_session_reset(conn, n),
+            Inbound::Ignore => {}
+        }
+    }
+
+    /// Decodes a whole frame with the connection's context and hands it to
+    /// [`Engine::handle_received`]: the one-call path for callers that decode on the engine's
+    /// thread.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, frame: &Bytes) {
+        let ctx = self.decode_ctx(conn);
+        let received = bgp_wire::Message::decode_with_errors(frame, &ctx);
+        self.handle_received(now, conn, received);
+    }
+
+    /// The session of peer `id` and the context its transitions run in.
+    pub(super) fn session(&mut self, id: PeerId) -> Option<(&mut Session, SessionCtx<'_>)> {
+        let p = self.peers.get_mut(id)?;
+        let cx = SessionCtx {
+            peer: id,
+            now: self.now,
+            timers: &mut self.timerq,
+            jitter: &mut self.jitter,
+        };
+        Some((&mut p.session, cx))
+    }
+
+    /// [`Engine::session`] with the peer's configuration.
+    pub(super) fn session_cfg(&mut self, id: PeerId) -> Option<(&mut Session, &PeerConfig, SessionCtx<'_>)> {
+        let p = self.peers.get_mut(id)?;
+        let cx = SessionCtx {
+            peer: id,
+            now: self.now,
+            timers: &mut self.timerq,
+            jitter: &mut self.jitter,
+        };
+        Some((&mut p.session, &p.cfg, cx))
+    }
+
+    /// Carries out what a session transition of peer `id` asked for, in order.
+    pub(super) fn apply(&mut self, id: PeerId, effect: Effect) {
+        match effect {
+            Effect::Send { conn, bytes } => self.send(id, conn, bytes),
+            Effect::Close { conn, reason, notify } => self.conn_down(id, conn, reason, notify),
+            Effect::Established {
+                conn,
+                neg,
+                drop_stale,
+            } => self.established(id, conn, neg, drop_stale),
         }
     }
 
@@ -52,124 +91,19 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        self.event(id, Event::BgpOpen);
-        let Some(st) = self.conn_state(id, conn) else {
-            return;
-        };
-        if st != State::OpenSent {
-            // RFC 4271 8.2.2: OPEN in OpenConfirm/Established is an FSM error (RFC 6608 subcodes).
-            self.fsm_error(id, conn, st);
-            return;
-        }
+        let router_id = self.cfg.router_id;
         let Some(p) = self.peer(id) else { return };
-        let offer = match p.conns.iter().find(|c| c.id == conn).map(|c| &c.state) {
-            Some(ConnState::OpenSent { offer }) => offer.clone(),
-            _ => return,
+        let local = Identity {
+            router_id,
+            remote_as: p.cfg.remote_as,
+            keepalive: p.cfg.keepalive,
         };
-        let neg = match negotiate(
-            &offer,
-            self.cfg.router_id,
-            p.cfg.remote_as,
-            p.cfg.keepalive,
-            &remote,
-        ) {
-            Ok(n) => n,
-            Err(rej) => {
-                let data = if rej.subcode == 1 {
-                    Bytes::from_static(&[0, 4])
-                } else {
-                    Bytes::new()
-                };
-                let n = Notification {
-                    code: notif::code::OPEN_MESSAGE_ERROR,
-                    subcode: rej.subcode,
-                    data,
-                };
-                self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-                return;
-            }
-        };
-        // Collision detection (RFC 4271 section 6.8).
-        if !self.resolve_collision(id, conn, remote.router_id) {
+        let Some((s, mut cx)) = self.session(id) else {
             return;
-        }
-        let ka = neg.keepalive;
-        let hold = neg.hold_time;
-        let now = self.now;
-        let ka_at = now + self.jitter.apply(ka);
-        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
-            c.state = ConnState::OpenConfirm { neg: Box::new(neg) };
-            // RFC 4271 8.2.2: "sets the HoldTimer according to the negotiated value".
-            if hold.is_zero() {
-                c.timers.stop(Timer::Hold);
-            }
-        }
-        if !hold.is_zero() {
-            self.arm(id, Some(conn), Timer::Hold, now + hold);
-        }
-        if !ka.is_zero() {
-            self.arm(id, Some(conn), Timer::Keepalive, ka_at);
-        }
-        self.send(id, conn, encode::keepalive());
-    }
-
-    /// Returns false if `conn` was closed by collision resolution.
-    pub(super) fn resolve_collision(&mut self, id: PeerId, conn: ConnId, remote_id: Ipv4Addr) -> bool {
-        let Some(p) = self.peer(id) else { return false };
-        let this_dir = p.conns.iter().find(|c| c.id == conn).map(|c| c.dir);
-        let others: Vec<(ConnId, State, Direction, bool)> = p
-            .conns
-            .iter()
-            .filter(|c| c.id != conn)
-            .map(|c| {
-                let gr = matches!(&c.state, ConnState::Established { neg } if neg.peer_gr.is_some());
-                (c.id, c.state.state(), c.dir, gr)
-            })
-            .collect();
-        let collision = || Notification {
-            code: notif::code::CEASE,
-            subcode: notif::cease::CONNECTION_COLLISION_RESOLUTION,
-            data: Bytes::new(),
         };
-        for (other, st, other_dir, gr) in others {
-            match st {
-                State::Established => {
-                    if gr {
-                        // RFC 4724 section 4.2: "If the session ... is in the Established state and
-                        // a new OPEN arrives ... the Receiving Speaker MUST close the TCP connection
-                        // of the old session" — the peer restarted; its routes go stale.
-                        self.conn_down(id, other, DownReason::Replaced, None);
-                    } else {
-                        // RFC 4271 6.8: "collision with existing BGP connection that is in the
-                        // Established state causes closing of the newly created connection."
-                        let n = collision();
-                        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-                        return false;
-                    }
-                }
-                State::OpenSent | State::OpenConfirm => {
-                    // RFC 4271 6.8: "If the value of the local BGP Identifier is less than the
-                    // remote one, the local system closes the BGP connection that already exists
-                    // ... and accepts the BGP connection initiated by the remote system."
-                    // Otherwise the connection initiated by the remote system is closed.
-                    let keep_dir = if u32::from(self.cfg.router_id) < u32::from(remote_id) {
-                        Direction::Inbound
-                    } else {
-                        Direction::Outbound
-                    };
-                    let n = collision();
-                    if this_dir == Some(keep_dir) {
-                        self.conn_down(id, other, DownReason::NotificationSent(n.clone()), Some(n));
-                    } else if other_dir == keep_dir {
-                        self.event(id, Event::OpenCollisionDump);
-                        self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-                        return false;
-                    }
-                }
-                _ => {}
-            }
+        for e in s.open_received(&mut cx, conn, &local, &remote) {
+            self.apply(id, e);
         }
-        true
     }
 
     /// Event 26 KeepAliveMsg.
@@ -177,67 +111,24 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        self.event(id, Event::KeepAliveMsg);
-        let Some(st) = self.conn_state(id, conn) else {
+        let Some((s, mut cx)) = self.session(id) else {
             return;
         };
-        match st {
-            State::OpenConfirm => {
-                self.restart_hold(id, conn);
-                self.established(id, conn);
-            }
-            State::Established => self.restart_hold(id, conn),
-            _ => self.fsm_error(id, conn, st),
+        if let Some(e) = s.keepalive_received(&mut cx, conn) {
+            self.apply(id, e);
         }
     }
 
-    pub(super) fn established(&mut self, id: PeerId, conn: ConnId) {
-        let now = self.now;
+    /// The session reached Established on `conn` ([`Session::keepalive_received`] recorded it):
+    /// the stale routes of `drop_stale` go, the peer joins its update group.
+    fn established(&mut self, id: PeerId, conn: ConnId, neg: Box<Negotiated>, drop_stale: FamilySet) {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
-        let Some(c) = p.conn_mut(conn) else { return };
-        let neg = match std::mem::replace(&mut c.state, ConnState::Connecting) {
-            ConnState::OpenConfirm { neg } => neg,
-            other => {
-                c.state = other;
-                return;
-            }
-        };
-        c.state = ConnState::Established { neg: neg.clone() };
-        let local = c.local_addr;
-        p.established = Some((conn, now));
-        p.local_addr = local;
-        p.remote_router_id = neg.remote_router_id;
         p.stats.established_transitions += 1;
-        p.eor_received = FamilySet::EMPTY;
-        p.connect_failures = 0;
-        p.timers.stop(Timer::ConnectRetry);
-        p.timers.stop(Timer::IdleHold);
-        // RFC 4724 section 4.2: on re-establishment, stale routes of families the peer no longer
-        // lists with the Forwarding State bit are deleted; the rest wait for End-of-RIB.
-        let keep = neg
-            .peer_gr
-            .map_or(FamilySet::EMPTY, |g| g.forwarding.intersect(g.families));
-        let stale = p.gr_stale.union(p.llgr_stale);
-        p.timers.stop(Timer::GrRestart);
-        p.neg = Some(neg.clone());
-        p.gr_stale = p.gr_stale.intersect(keep);
-        p.llgr_stale = p.llgr_stale.intersect(keep);
-        if !stale.intersect(keep).is_empty() {
-            // RFC 4724 section 4.2: the receiving speaker "MAY use a (configurable) timer to
-            // remove stale routes" if the End-of-RIB never comes: the stale-path timer.
-            let key = TimerKey {
-                peer: id,
-                conn: None,
-                timer: Timer::GrRestart,
-            };
-            self.timerq.set(&mut p.timers, key, now + STALE_PATH_TIME);
-        }
-        let drop = FamilySet::from_bits(stale.bits() & !keep.bits());
-        if !drop.is_empty() {
+        if !drop_stale.is_empty() {
             self.clear_routes(id, |r| {
-                r.flags & (STALE_GR | STALE_LLGR) != 0 && drop.contains(r.family)
+                r.flags & (STALE_GR | STALE_LLGR) != 0 && drop_stale.contains(r.family)
             });
         }
         let decode_ctx = neg.decode_ctx();
@@ -251,26 +142,36 @@ impl Engine {
         self.deferral_note(id);
     }
 
+    /// An UPDATE or ROUTE-REFRESH on `conn` of peer `id`: whether to process it (Established); in
+    /// another state the connection is closed with an FSM error.
+    fn accept_in_established(&mut self, id: PeerId, conn: ConnId) -> bool {
+        let Some((s, mut cx)) = self.session(id) else {
+            return false;
+        };
+        match s.established_message(&mut cx, conn) {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.apply(id, e);
+                false
+            }
+        }
+    }
+
     /// Event 27 UpdateMsg.
     pub(crate) fn on_update(&mut self, conn: ConnId, upd: InUpdate) {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
         self.event(id, Event::UpdateMsg);
-        let Some(st) = self.conn_state(id, conn) else {
-            return;
-        };
-        if st != State::Established {
-            self.fsm_error(id, conn, st);
+        if !self.accept_in_established(id, conn) {
             return;
         }
-        self.restart_hold(id, conn);
         let (router_id, cluster_id, local_as) = (self.cfg.router_id, self.cluster_id, self.cfg.local_as);
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
         p.stats.updates_received += 1;
-        let neg_fams = p.neg.as_ref().map_or(FamilySet::EMPTY, |n| n.families);
+        let neg_fams = p.session.negotiated().map_or(FamilySet::EMPTY, |n| n.families);
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
             if p.adj_in.remove(prefix, *path_id) {
@@ -350,21 +251,11 @@ impl Engine {
         );
     }
 
+    /// End-of-RIB for `f` ([`Session::end_of_rib`]): the routes still stale in `f` go, and the
+    /// route-selection deferral may end.
     pub(super) fn on_end_of_rib(&mut self, id: PeerId, f: Family) {
         let Some(p) = self.peer_mut(id) else { return };
-        p.eor_received.insert(f);
-        // RFC 4724 section 4.2: "Once the End-of-RIB marker for an address family is received
-        // from the peer, it MUST immediately remove any routes from the peer that are still marked
-        // as stale for that address family."
-        if p.gr_stale.contains(f) || p.llgr_stale.contains(f) {
-            p.gr_stale.remove(f);
-            p.llgr_stale.remove(f);
-            if p.llgr_stale.is_empty() {
-                p.timers.stop(Timer::LlgrStale);
-            }
-            if p.gr_stale.union(p.llgr_stale).is_empty() && p.established.is_some() {
-                p.timers.stop(Timer::GrRestart); // the stale-path timer
-            }
+        if p.session.end_of_rib(f) {
             self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
         }
         self.deferral_note(id);
@@ -384,14 +275,9 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        let Some(st) = self.conn_state(id, conn) else {
-            return;
-        };
-        if st != State::Established {
-            self.fsm_error(id, conn, st);
+        if !self.accept_in_established(id, conn) {
             return;
         }
-        self.restart_hold(id, conn);
         let Some(f) = family else { return }; // RFC 2918: unknown AFI/SAFI is ignored
         match subtype {
             // Normal request: re-advertise our Adj-RIB-Out for the family.
@@ -399,19 +285,14 @@ impl Engine {
             // RFC 7313 section 4: BoRR — mark the peer's routes of the family stale ...
             1 => {
                 self.mark_stale(id, FamilySet::only(f), STALE_REFRESH);
-                let at = self.now + REFRESH_STALE_TIME;
-                if let Some(p) = self.peer_mut(id) {
-                    p.refresh_stale.insert(f);
+                if let Some((s, mut cx)) = self.session(id) {
+                    s.begin_refresh(&mut cx, f);
                 }
-                self.arm(id, None, Timer::RefreshStale, at);
             }
             // ... and on EoRR purge those still stale.
             2 => {
                 if let Some(p) = self.peer_mut(id) {
-                    p.refresh_stale.remove(f);
-                    if p.refresh_stale.is_empty() {
-                        p.timers.stop(Timer::RefreshStale);
-                    }
+                    p.session.end_refresh(f);
                 }
                 self.clear_routes(id, |r| r.family == f && r.flags & STALE_REFRESH != 0);
             }

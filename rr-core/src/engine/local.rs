@@ -219,7 +219,7 @@ impl Engine {
         let mut kept = Vec::new();
         for id in ids {
             let Some(p) = self.peer(id) else { continue };
-            let reset = p.enabled && (rid_changed || (as_changed && p.cfg.local_as.is_none()));
+            let reset = p.session.enabled() && (rid_changed || (as_changed && p.cfg.local_as.is_none()));
             if reset {
                 let n = Notification {
                     code: notif::code::CEASE,
@@ -236,8 +236,7 @@ impl Engine {
             for id in kept {
                 let fams = self
                     .peer(id)
-                    .filter(|p| p.established.is_some())
-                    .and_then(|p| p.neg.as_ref())
+                    .and_then(|p| p.session.established_negotiated())
                     .map_or(FamilySet::EMPTY, |n| n.families);
                 for f in fams.iter() {
                     self.groups_refresh(id, f);

@@ -1,7 +1,8 @@
-//! The engine: owns every peer's session FSM, the RIBs and the update groups. Sans-I/O: events
-//! come in through `handle_*` with the current time, actions go out through
-//! [`Engine::poll_output`], and [`Engine::poll_timeout`] says when to call
-//! [`Engine::handle_timeout`] next.
+//! The engine: owns every peer (its [`Session`], [`crate::session`], and its Adj-RIB-In), the
+//! Loc-RIB and the update groups ([`crate::group`]), and carries out what a session's transitions
+//! ask for on the rest (`effects`, `handlers`). Sans-I/O: events come in through `handle_*` with
+//! the current time, actions go out through [`Engine::poll_output`], and [`Engine::poll_timeout`]
+//! says when to call [`Engine::handle_timeout`] next.
 //!
 //! Work is batched: UPDATEs only touch the Adj-RIB-In and mark prefixes dirty; best path,
 //! reflection and encoding run once per batch in [`Engine::flush`], which `poll_output` calls when
@@ -10,7 +11,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bgp_wire::Community;
 use bytes::Bytes;
@@ -24,13 +24,13 @@ use crate::peers::Peers;
 use crate::pmap::{Dirty, PathSet, PrefixMap};
 use crate::reflect;
 use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
-use crate::session::{ConnState, Event, LocalOffer, Negotiated, PeerGr, RemoteOpen, State, negotiate};
-use crate::timer::{Jitter, Timer, TimerKey, TimerQueue, TimerTable, TimerTables};
-use crate::types::{ConnId, Direction, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
+use crate::session::{Event, LocalOffer, Negotiated, RemoteOpen, RestartExpiry, Session, State};
+use crate::timer::{Jitter, Timer, TimerKey, TimerQueue};
+use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
 use crate::wire::Notification;
 
 mod deferral;
-mod fsm;
+mod effects;
 mod groups;
 mod handlers;
 mod import;
@@ -47,15 +47,6 @@ pub(crate) use import::peer_kind;
 pub(crate) mod notif {
     pub(crate) use bgp_wire::notification::{cease, code, fsm};
 }
-
-/// RFC 4271 section 8.2.2 (OpenSent): "sets the HoldTimer to a large value ... A HoldTimer value of
-/// 4 minutes is suggested."
-const OPEN_HOLD: Duration = Duration::from_secs(240);
-/// How long stale routes wait for End-of-RIB once a restarted peer is back (RFC 4724 section 4.2
-/// leaves the value to the implementation; BIRD and FRR use 360 s).
-const STALE_PATH_TIME: Duration = Duration::from_secs(360);
-/// RFC 7313 section 4: if EoRR does not arrive, stale routes are purged after this time.
-const REFRESH_STALE_TIME: Duration = Duration::from_secs(360);
 
 /// Errors from configuration calls.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -88,16 +79,6 @@ pub(crate) struct InUpdate {
     pub(crate) end_of_rib: Option<Family>,
 }
 
-/// One TCP connection and its FSM.
-#[derive(Debug)]
-pub(crate) struct Conn {
-    pub(crate) id: ConnId,
-    pub(crate) dir: Direction,
-    pub(crate) state: ConnState,
-    pub(crate) timers: TimerTable,
-    pub(crate) local_addr: Option<IpAddr>,
-}
-
 /// Counters kept per peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerStats {
@@ -113,31 +94,16 @@ pub struct PeerStats {
     pub treat_as_withdraw: u64,
 }
 
-/// A configured peer.
+/// A configured peer: its session (RFC 4271 section 8, [`Session`]), its Adj-RIB-In and what
+/// the engine keeps beside them.
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub(crate) id: PeerId,
     pub(crate) cfg: PeerConfig,
-    pub(crate) enabled: bool,
-    pub(crate) conns: Vec<Conn>,
-    pub(crate) timers: TimerTable,
+    /// Connections, timers and negotiated state.
+    pub(crate) session: Session,
     pub(crate) adj_in: AdjRibIn,
-    /// Negotiated parameters of the current (or, for stale routes, last) session.
-    pub(crate) neg: Option<Box<Negotiated>>,
-    pub(crate) established: Option<(ConnId, Instant)>,
-    pub(crate) local_addr: Option<IpAddr>,
-    pub(crate) remote_router_id: Ipv4Addr,
-    pub(crate) group: Option<usize>,
-    pub(crate) last_down: Option<DownReason>,
-    pub(crate) last_down_at: Option<Instant>,
     pub(crate) stats: PeerStats,
-    pub(crate) gr_stale: FamilySet,
-    pub(crate) llgr_stale: FamilySet,
-    pub(crate) refresh_stale: FamilySet,
-    pub(crate) eor_received: FamilySet,
-    pub(crate) last_event: Option<Event>,
-    /// Consecutive failed outbound attempts (the retry backoff, [`PeerConfig::retry_delay`]).
-    pub(crate) connect_failures: u32,
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
     /// excluded by RFC 4724 section 4.1).
     pub(crate) deferral_settled: bool,
@@ -153,36 +119,16 @@ impl Peer {
         Peer {
             id,
             cfg,
-            enabled: true,
-            conns: Vec::new(),
-            timers: TimerTable::default(),
+            session: Session::default(),
             adj_in: AdjRibIn::default(),
-            neg: None,
-            established: None,
-            local_addr: None,
-            remote_router_id: Ipv4Addr::UNSPECIFIED,
-            group: None,
-            last_down: None,
-            last_down_at: None,
             stats: PeerStats::default(),
-            gr_stale: FamilySet::EMPTY,
-            llgr_stale: FamilySet::EMPTY,
-            refresh_stale: FamilySet::EMPTY,
-            eor_received: FamilySet::EMPTY,
-            last_event: None,
-            connect_failures: 0,
             deferral_settled: false,
             pre_policy: Default::default(),
         }
     }
 
     pub(crate) fn state(&self) -> State {
-        let best = self.conns.iter().map(|c| c.state.state()).max();
-        match best {
-            Some(s) => s,
-            None if !self.enabled || self.timers.get(Timer::IdleHold).is_some() => State::Idle,
-            None => State::Active,
-        }
+        self.session.state()
     }
 
     pub(crate) fn local_as(&self, engine_as: u32) -> u32 {
@@ -191,10 +137,6 @@ impl Peer {
 
     pub(crate) fn is_ebgp(&self) -> bool {
         self.cfg.role == Role::Ebgp
-    }
-
-    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.conns.iter_mut().find(|c| c.id == id)
     }
 }
 
@@ -289,6 +231,38 @@ pub struct RibMemory {
 
 /// The sans-I/O BGP route reflection engine.
 ///
+/// # The way in
+///
+/// Every input is a call with the current time: configuration ([`Engine::add_peer`] and the
+/// other peer calls), transport events ([`Engine::handle_incoming`], [`Engine::handle_connected`],
+/// [`Engine::handle_connect_failed`], [`Engine::handle_disconnected`]), timers
+/// ([`Engine::handle_timeout`] when [`Engine::poll_timeout`] says), and one way in for each
+/// received message: [`Engine::handle_received`], the decoded message with its RFC 7606 outcome
+/// ([`crate::Received`]). [`Engine::handle_frame`] is the same after decoding the frame with the
+/// connection's context.
+///
+/// # The way out
+///
+/// [`Engine::poll_output`] until `None` drains everything: the queued actions (session traffic,
+/// connections to open and close, session events), then the route changes of every event fed so
+/// far (best path, reflection, update-group encoding, [`Output::LocRibChanged`]: a *flush*), then
+/// the members catching up on their group's table. That is the whole contract for most callers.
+///
+/// Batching: route changes are not encoded as events arrive but at the flush, once per update
+/// group. A caller that feeds every message it has read before it drains the outputs therefore
+/// sends one packed set of UPDATEs per batch instead of one per message. Nothing is lost by
+/// draining early; the batches are only smaller.
+///
+/// A caller with flow control or a batch interval of its own takes the same outputs in three
+/// parts instead (what rr-daemon does), and must call all three:
+/// - [`Engine::poll_queued`]: the queued actions only, never a flush (send them at once);
+/// - [`Engine::flush`] when its interval has passed and [`Engine::has_pending_changes`] says
+///   there is work; the UPDATEs it encodes are then returned by `poll_queued`;
+/// - [`Engine::poll_catch_up`] while its connections have room: the queued actions first, then
+///   one message at a time of the members catching up.
+///
+/// `poll_output` is exactly: a flush when the queue is empty, then `poll_catch_up`.
+///
 /// ```
 /// use rr_core::{Engine, EngineConfig, Instant, Output, PeerConfig, Role};
 /// let mut e = Engine::new(EngineConfig::new("192.0.2.1".parse().unwrap(), 64512));
@@ -359,10 +333,6 @@ impl Engine {
         &self.cfg
     }
 
-    pub(crate) fn tick_pub(&mut self, now: Instant) {
-        self.tick(now);
-    }
-
     /// Whether `conn` negotiated 4-octet AS (false before OpenConfirm).
     pub(crate) fn conn_four_octet(&self, conn: ConnId) -> bool {
         self.conn_neg(conn).is_some_and(|n| n.four_octet_as)
@@ -382,11 +352,7 @@ impl Engine {
 
     fn conn_neg(&self, conn: ConnId) -> Option<&Negotiated> {
         let id = self.peers.by_conn(conn)?;
-        let c = self.peer(id)?.conns.iter().find(|c| c.id == conn)?;
-        match &c.state {
-            ConnState::OpenConfirm { neg } | ConnState::Established { neg } => Some(neg),
-            _ => None,
-        }
+        self.peer(id)?.session.conn_negotiated(conn)
     }
 
     fn tick(&mut self, now: Instant) {
@@ -524,9 +490,8 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        p.last_event = Some(Event::ManualStop);
-        p.enabled = false;
-        p.timers = TimerTable::default();
+        p.session.record(Event::ManualStop);
+        p.session.stop();
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
         self.clear_routes(id, |_| true);
@@ -540,8 +505,7 @@ impl Engine {
         let Some(p) = self.peer_mut(id) else {
             return Err(ConfigError::UnknownPeer(id));
         };
-        if !p.enabled {
-            p.enabled = true;
+        if p.session.start() {
             self.fsm_start(id);
         }
         Ok(())
@@ -576,8 +540,7 @@ impl Engine {
         let ids = self.peers.ids();
         for id in ids {
             if let Some(p) = self.peer_mut(id) {
-                p.enabled = false;
-                p.timers = TimerTable::default();
+                p.session.stop();
             }
             self.drop_all_conns(id, None, true);
         }
@@ -588,7 +551,7 @@ impl Engine {
     pub fn route_refresh(&mut self, now: Instant, id: PeerId) -> bool {
         self.tick(now);
         let Some(p) = self.peer(id) else { return false };
-        let (Some((conn, _)), Some(neg)) = (p.established, p.neg.as_ref()) else {
+        let (Some((conn, _)), Some(neg)) = (p.session.established(), p.session.negotiated()) else {
             return false;
         };
         if !neg.route_refresh {
@@ -622,24 +585,11 @@ impl Engine {
     ) -> Option<(PeerId, ConnId)> {
         self.tick(now);
         let id = self.peer_by_addr(remote_addr)?;
-        let p = self.peer(id)?;
-        if !p.enabled || p.conns.len() >= 2 {
+        if !self.peer(id)?.session.accepts_inbound() {
             return None;
         }
         let conn = self.peers.new_conn(id);
-        let p = self.peer_mut(id)?;
-        // The peer is up: forget the failed attempts.
-        p.connect_failures = 0;
-        // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
-        // only trying to connect (20,000 absent peers kept 22 MB so).
-        p.conns.reserve_exact(1);
-        p.conns.push(Conn {
-            id: conn,
-            dir: Direction::Inbound,
-            state: ConnState::Connecting,
-            timers: TimerTable::default(),
-            local_addr,
-        });
+        self.peer_mut(id)?.session.accepted(conn, local_addr);
         self.conn_up(id, conn);
         Some((id, conn))
     }
@@ -650,13 +600,12 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        if let Some(c) = self.peer_mut(id).and_then(|p| p.conn_mut(conn)) {
-            if !matches!(c.state, ConnState::Connecting) {
-                return;
-            }
-            c.local_addr = local_addr;
+        if self
+            .peer_mut(id)
+            .is_some_and(|p| p.session.connected(conn, local_addr))
+        {
+            self.conn_up(id, conn);
         }
-        self.conn_up(id, conn);
     }
 
     /// Our outbound connection attempt failed (Event 18 TcpConnectionFails in Connect).
@@ -665,11 +614,10 @@ impl Engine {
         let Some(id) = self.peers.by_conn(conn) else {
             return;
         };
-        self.event(id, Event::TcpConnectionFails);
+        self.peers.remove_conn(conn);
         if let Some(p) = self.peer_mut(id) {
-            p.connect_failures = p.connect_failures.saturating_add(1);
+            p.session.connect_failed(conn);
         }
-        self.remove_conn(id, conn);
         self.schedule_retry(id, false);
     }
 
@@ -684,14 +632,6 @@ impl Engine {
     }
 
     // ---------------------------------------------------------------- timers
-
-    /// Arms a peer's timer (`conn` none) or a connection's, if the peer and connection exist.
-    pub(crate) fn arm(&mut self, peer: PeerId, conn: Option<ConnId>, timer: Timer, at: Instant) {
-        let key = TimerKey { peer, conn, timer };
-        if let Some(t) = self.peers.table_mut(&key) {
-            self.timerq.set(t, key, at);
-        }
-    }
 
     /// The earliest time at which [`Engine::handle_timeout`] must be called. It drops the timer
     /// queue's stale entries on the way: a cost in proportion to the timers stopped or moved since
@@ -728,29 +668,9 @@ impl Engine {
         match t {
             // Event 9 ConnectRetryTimer_Expires / Event 13 IdleHoldTimer_Expires: try again.
             Timer::ConnectRetry | Timer::IdleHold => {
-                self.event(
-                    id,
-                    if t == Timer::IdleHold {
-                        Event::IdleHoldTimerExpires
-                    } else {
-                        Event::ConnectRetryTimerExpires
-                    },
-                );
-                // RFC 4271 8.2.2 (Connect state, Event 9): "drops the TCP connection, restarts
-                // the ConnectRetryTimer, ... initiates a TCP connection".
-                let stuck: Vec<ConnId> = self.peer(id).map_or_else(Vec::new, |p| {
-                    p.conns
-                        .iter()
-                        .filter(|c| c.dir == Direction::Outbound && matches!(c.state, ConnState::Connecting))
-                        .map(|c| c.id)
-                        .collect()
-                });
-                if !stuck.is_empty()
-                    && let Some(p) = self.peer_mut(id)
-                {
-                    // An attempt nobody answered within ConnectRetryTime (unreachable) counts as failed.
-                    p.connect_failures = p.connect_failures.saturating_add(1);
-                }
+                let stuck = self
+                    .peer_mut(id)
+                    .map_or_else(Vec::new, |p| p.session.retry_expired(t));
                 for c in stuck {
                     self.out.push_back(Output::Close { conn: c });
                     self.remove_conn(id, c);
@@ -764,60 +684,36 @@ impl Engine {
             Timer::LlgrStale => {
                 self.clear_routes(id, |r| r.flags & STALE_LLGR != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.llgr_stale = FamilySet::EMPTY;
+                    p.session.llgr_timer_expired();
                 }
             }
             // RFC 7313 section 4: stale routes not refreshed before the timer are purged.
             Timer::RefreshStale => {
                 self.clear_routes(id, |r| r.flags & STALE_REFRESH != 0);
                 if let Some(p) = self.peer_mut(id) {
-                    p.refresh_stale = FamilySet::EMPTY;
+                    p.session.refresh_timer_expired();
                 }
             }
             Timer::Hold | Timer::Keepalive => {}
         }
     }
 
+    /// Event 10 HoldTimer_Expires / Event 11 KeepaliveTimer_Expires ([`Session::conn_timer_expired`]).
     fn conn_timer(&mut self, id: PeerId, conn: ConnId, t: Timer) {
-        match t {
-            // Event 10 HoldTimer_Expires: NOTIFICATION "Hold Timer Expired", close.
-            Timer::Hold => {
-                self.event(id, Event::HoldTimerExpires);
-                let n = Notification {
-                    code: notif::code::HOLD_TIMER_EXPIRED,
-                    subcode: 0,
-                    data: Bytes::new(),
-                };
-                self.conn_down(id, conn, DownReason::NotificationSent(n.clone()), Some(n));
-            }
-            // Event 11 KeepaliveTimer_Expires: send KEEPALIVE, restart the timer.
-            Timer::Keepalive => {
-                self.event(id, Event::KeepaliveTimerExpires);
-                let ka = self
-                    .peer(id)
-                    .and_then(|p| p.conns.iter().find(|c| c.id == conn))
-                    .and_then(|c| match &c.state {
-                        ConnState::OpenConfirm { neg } | ConnState::Established { neg } => {
-                            Some(neg.keepalive)
-                        }
-                        _ => None,
-                    });
-                if let Some(ka) = ka.filter(|k| !k.is_zero()) {
-                    self.send(id, conn, encode::keepalive());
-                    let at = self.now + self.jitter.apply(ka);
-                    self.arm(id, Some(conn), Timer::Keepalive, at);
-                }
-            }
-            _ => {}
+        let Some((s, mut cx)) = self.session(id) else {
+            return;
+        };
+        if let Some(e) = s.conn_timer_expired(&mut cx, conn, t) {
+            self.apply(id, e);
         }
     }
 
     // ---------------------------------------------------------------- outputs and introspection
 
-    /// The next action for the caller. When the queue is empty, pending RIB changes are flushed
-    /// first (best path, reflection, update-group encoding), so draining this until `None` after
-    /// feeding a batch of events produces one packed set of UPDATEs; then members catching up are
-    /// served ([`Engine::poll_catch_up`]).
+    /// The next action for the caller: the one way out (see "The way out" on [`Engine`]). When the
+    /// queue is empty, pending RIB changes are flushed first (best path, reflection, update-group
+    /// encoding), so draining this until `None` after feeding a batch of events produces one packed
+    /// set of UPDATEs; then members catching up are served ([`Engine::poll_catch_up`]).
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.out.is_empty() {
             // Give back the memory of a large burst (initial fan-out) once it is drained.
@@ -876,8 +772,9 @@ impl Engine {
         let counts = self.groups.adj_out_counts();
         let loc_counts = self.loc_counts();
         self.peers.iter().map(move |p| {
-            let sent = p
-                .group
+            let sent = self
+                .groups
+                .group_of(p.id)
                 .and_then(|g| counts.get(g))
                 .map_or([0; 2], |c| c.sent_to(p.id));
             let (accepted, stale) = loc_counts.get(p.id.slot()).copied().unwrap_or_default();
@@ -888,8 +785,9 @@ impl Engine {
     /// One peer.
     pub fn peer_info_of(&self, id: PeerId) -> Option<PeerInfo> {
         let p = self.peer(id)?;
-        let sent = p
-            .group
+        let sent = self
+            .groups
+            .group_of(id)
             .map_or([0; 2], |g| self.groups.adj_out_counts_of(g).sent_to(id));
         let (accepted, stale) = self.loc_counts_of(p);
         Some(self.peer_info_with(p, sent, accepted, stale))
@@ -903,7 +801,7 @@ impl Engine {
         ids.iter()
             .filter_map(|&id| {
                 let p = self.peer(id)?;
-                let sent = p.group.map_or([0; 2], |g| {
+                let sent = self.groups.group_of(id).map_or([0; 2], |g| {
                     counts
                         .entry(g)
                         .or_insert_with(|| self.groups.adj_out_counts_of(g))
@@ -957,20 +855,20 @@ impl Engine {
             id: p.id,
             config: p.cfg.clone(),
             state: p.state(),
-            established_since: p.established.map(|(_, t)| t),
-            negotiated: p.established.and(p.neg.as_deref().cloned()),
+            established_since: p.session.established().map(|(_, t)| t),
+            negotiated: p.session.established_negotiated().cloned(),
             prefixes_received: p.adj_in.len(),
             prefixes_advertised: advertised[0] + advertised[1],
             received_by_family: p.adj_in.len_by_family(),
             accepted_by_family: accepted,
             advertised_by_family: advertised,
             prefixes_stale: stale,
-            last_down: p.last_down.clone(),
-            last_down_at: p.last_down_at,
-            update_group: p.group,
+            last_down: p.session.last_down().0.cloned(),
+            last_down_at: p.session.last_down().1,
+            update_group: self.groups.group_of(p.id),
             stats: p.stats,
-            last_event: p.last_event,
-            connect_failures: p.connect_failures,
+            last_event: p.session.last_event(),
+            connect_failures: p.session.connect_failures(),
         }
     }
 

@@ -279,7 +279,11 @@ impl Groups {
     /// waits for them once).
     pub(crate) fn poll_catch_up(&mut self, cx: &mut Ctx<'_>, pending: bool) -> Option<Output> {
         while let Some(id) = self.ready.pop_front() {
-            let Some((gi, conn)) = cx.peers.get(id).and_then(|p| Some((p.group?, p.established?.0))) else {
+            let Some((gi, conn)) = self
+                .group_of(id)
+                .zip(cx.peers.get(id).and_then(|p| p.session.established()))
+                .map(|(gi, (conn, _))| (gi, conn))
+            else {
                 continue;
             };
             let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {

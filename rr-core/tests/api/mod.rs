@@ -18,19 +18,15 @@ const FORMAT_VERSIONS: std::ops::RangeInclusive<u64> = 50..=60;
 pub fn public_api(package: &str, lib_name: &str) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // A target directory of its own (under the workspace's): a nested cargo writing into the
+    // target directory of the `cargo test` that runs this test broke the doc tests run after it.
+    let target = target_dir(&cargo, &manifest_dir).join("public-api");
     let out = Command::new(&cargo)
         .current_dir(&manifest_dir)
         .env("RUSTC_BOOTSTRAP", "1")
-        .args([
-            "rustdoc",
-            "-q",
-            "-p",
-            package,
-            "--lib",
-            "--",
-            "-Z",
-            "unstable-options",
-        ])
+        .args(["rustdoc", "-q", "-p", package, "--lib", "--target-dir"])
+        .arg(&target)
+        .args(["--", "-Z", "unstable-options"])
         .args(["--output-format", "json"])
         .output()
         .expect("run cargo rustdoc");
@@ -39,9 +35,7 @@ pub fn public_api(package: &str, lib_name: &str) -> String {
         "cargo rustdoc failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let json = target_dir(&cargo, &manifest_dir)
-        .join("doc")
-        .join(format!("{lib_name}.json"));
+    let json = target.join("doc").join(format!("{lib_name}.json"));
     let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
     let doc: Value = serde_json::from_str(&text).expect("rustdoc JSON");
     let version = doc["format_version"].as_u64().unwrap_or(0);

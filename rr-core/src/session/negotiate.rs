@@ -1,89 +1,14 @@
-//! The BGP session finite state machine (RFC 4271 section 8): states, events, and OPEN
-//! negotiation. A state holds only its own data: `OpenSent` what we offered, `OpenConfirm` and
-//! `Established` the negotiated session.
-//!
-//! The engine keeps one connection state per TCP connection (RFC 4271 section 8: "one FSM per
-//! connection" while a collision is unresolved) and derives the peer's [`State`] from them.
+//! OPEN negotiation (RFC 4271 section 6.2 checks, then the capabilities: RFC 4760 families,
+//! RFC 6793 4-octet AS, RFC 7911 ADD-PATH, RFC 8654 extended messages, RFC 4724 graceful restart,
+//! RFC 9494 LLGR): what we offered and what the peer's OPEN carried give the [`Negotiated`]
+//! session.
 
 use bgp_wire::notification::open as open_err;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use super::{Negotiated, PeerGr};
 use crate::types::FamilySet;
-
-/// Session states (RFC 4271 section 8.2.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum State {
-    /// Idle: refusing connections (stopped, or waiting out the idle hold timer).
-    Idle,
-    /// Connect: an outbound TCP connection is being set up.
-    Connect,
-    /// Active: listening for the peer (passive, or after a failed connection).
-    Active,
-    /// OpenSent: our OPEN is sent, waiting for the peer's.
-    OpenSent,
-    /// OpenConfirm: OPENs exchanged, waiting for KEEPALIVE.
-    OpenConfirm,
-    /// Established: UPDATEs flow.
-    Established,
-}
-
-/// FSM events, numbered as in RFC 4271 section 8.1 (the subset that exists in a sans-I/O engine;
-/// the rest are handled by the daemon's socket layer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// Event 1: ManualStart (peer added or re-enabled).
-    ManualStart,
-    /// Event 2: ManualStop (peer removed, shut down).
-    ManualStop,
-    /// Event 4: ManualStart_with_PassiveTcpEstablishment.
-    ManualStartPassive,
-    /// Event 9: ConnectRetryTimer_Expires.
-    ConnectRetryTimerExpires,
-    /// Event 10: HoldTimer_Expires.
-    HoldTimerExpires,
-    /// Event 11: KeepaliveTimer_Expires.
-    KeepaliveTimerExpires,
-    /// Event 13: IdleHoldTimer_Expires.
-    IdleHoldTimerExpires,
-    /// Event 16/17: Tcp_CR_Acked / TcpConnectionConfirmed (outbound / inbound connection up).
-    TcpConnectionUp,
-    /// Event 18: TcpConnectionFails.
-    TcpConnectionFails,
-    /// Event 19: BGPOpen.
-    BgpOpen,
-    /// Event 21: BGPHeaderErr.
-    BgpHeaderErr,
-    /// Event 22: BGPOpenMsgErr.
-    BgpOpenMsgErr,
-    /// Event 23: OpenCollisionDump.
-    OpenCollisionDump,
-    /// Event 24: NotifMsgVerErr.
-    NotifMsgVerErr,
-    /// Event 25: NotifMsg.
-    NotifMsg,
-    /// Event 26: KeepAliveMsg.
-    KeepAliveMsg,
-    /// Event 27: UpdateMsg.
-    UpdateMsg,
-    /// Event 28: UpdateMsgErr.
-    UpdateMsgErr,
-}
-
-/// Graceful restart information a peer advertised (RFC 4724 section 3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PeerGr {
-    /// Restart State (R) bit: the peer has just restarted.
-    pub restarting: bool,
-    /// Restart Time in seconds.
-    pub restart_time: u16,
-    /// Families the peer listed.
-    pub families: FamilySet,
-    /// Families whose forwarding state the peer preserved (F bit).
-    pub forwarding: FamilySet,
-}
 
 /// What a peer's OPEN carried, reduced to what the engine negotiates on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,39 +85,6 @@ pub(crate) struct LocalOffer {
     pub gr_forwarding: bool,
     /// LLGR stale time offered.
     pub llgr_stale_time: Option<u32>,
-}
-
-/// The outcome of the OPEN exchange (held by OpenConfirm and Established).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Negotiated {
-    /// Peer's BGP identifier.
-    pub remote_router_id: Ipv4Addr,
-    /// Peer's AS.
-    pub remote_as: u32,
-    /// Negotiated hold time (the smaller of the two; zero disables keepalives and the hold timer).
-    pub hold_time: Duration,
-    /// Keepalive interval in force.
-    pub keepalive: Duration,
-    /// Families both sides support.
-    pub families: FamilySet,
-    /// Both sent 4-octet AS.
-    pub four_octet_as: bool,
-    /// Peer supports route refresh.
-    pub route_refresh: bool,
-    /// Both support enhanced route refresh.
-    pub enhanced_route_refresh: bool,
-    /// We receive path ids in these families.
-    pub add_path_rx: FamilySet,
-    /// We send path ids in these families.
-    pub add_path_tx: FamilySet,
-    /// Both support extended messages.
-    pub extended_messages: bool,
-    /// Peer's GR capability (we act as helper when GR is enabled locally).
-    pub peer_gr: Option<PeerGr>,
-    /// Peer's LLGR capability when both sides offered it.
-    pub peer_llgr: Option<(FamilySet, u32)>,
-    /// The decode context of these parameters, built once and shared ([`Negotiated::decode_ctx`]).
-    pub(crate) decode: std::sync::Arc<bgp_wire::DecodeCtx>,
 }
 
 /// An OPEN rejected: the NOTIFICATION (code 2, subcode) to send.
@@ -283,30 +175,6 @@ pub(crate) fn negotiate(
     };
     neg.decode = std::sync::Arc::new(neg.build_decode_ctx());
     Ok(neg)
-}
-
-/// Per-connection FSM state with only the data each state needs.
-#[derive(Clone, Debug)]
-pub(crate) enum ConnState {
-    /// Outbound TCP connection requested, not yet up (Connect).
-    Connecting,
-    /// TCP up, OPEN sent (OpenSent). Holds what we offered.
-    OpenSent { offer: LocalOffer },
-    /// OPENs exchanged (OpenConfirm). Holds the negotiated parameters.
-    OpenConfirm { neg: Box<Negotiated> },
-    /// Established.
-    Established { neg: Box<Negotiated> },
-}
-
-impl ConnState {
-    pub(crate) fn state(&self) -> State {
-        match self {
-            ConnState::Connecting => State::Connect,
-            ConnState::OpenSent { .. } => State::OpenSent,
-            ConnState::OpenConfirm { .. } => State::OpenConfirm,
-            ConnState::Established { .. } => State::Established,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! FSM internals: connection set-up and tear-down, collision detection (RFC 4271 section 6.8),
-//! session down with graceful-restart retention (RFC 4724), LLGR (RFC 9494), stale marking.
+//! What a session's transitions mean for the rest of the engine: connection ids and the
+//! Connect/Close outputs, a session going down (the update group left, routes removed or, with
+//! graceful restart (RFC 4724) and LLGR (RFC 9494), marked stale in the RIB), and the maximum
+//! prefix limit. The transitions themselves are in [`crate::session`].
 
 use super::*;
 
@@ -16,39 +18,23 @@ impl Engine {
             },
         );
         let Some(p) = self.peer(id) else { return };
-        if p.enabled && !p.cfg.passive {
+        if p.session.enabled() && !p.cfg.passive {
             self.try_connect(id);
         }
     }
 
+    /// Opens an outbound connection if the session wants one ([`Session::wants_outbound`]).
     pub(super) fn try_connect(&mut self, id: PeerId) {
         let Some(p) = self.peer(id) else { return };
-        if !p.enabled || p.cfg.passive || p.conns.iter().any(|c| c.dir == Direction::Outbound) {
-            return;
-        }
-        // RFC 4271 8.2.2: an Established session blocks new outbound attempts.
-        if p.established.is_some() {
+        if !p.session.wants_outbound(&p.cfg) {
             return;
         }
         let conn = self.peers.new_conn(id);
-        let Some(p) = self.peer_mut(id) else { return };
-        // Exactly one more slot: a Vec's first allocation holds four, about 1 KiB per peer that is
-        // only trying to connect (20,000 absent peers kept 22 MB so).
-        p.conns.reserve_exact(1);
-        p.conns.push(Conn {
-            id: conn,
-            dir: Direction::Outbound,
-            state: ConnState::Connecting,
-            timers: TimerTable::default(),
-            local_addr: None,
-        });
-        let (remote_addr, local_addr) = (p.cfg.remote_addr, p.cfg.local_addr);
-        // While connecting the timer bounds the attempt; after failures it also spaces the attempts
-        // (an unanswered attempt counts as a failure when the timer fires).
-        let retry = p.cfg.retry_delay(p.connect_failures.saturating_add(1));
-        // ConnectRetryTimer runs while connecting (RFC 4271 8.2.2 Connect state).
-        let at = self.now + self.jitter.apply(retry);
-        self.arm(id, None, Timer::ConnectRetry, at);
+        let Some((s, cfg, mut cx)) = self.session_cfg(id) else {
+            return;
+        };
+        s.connecting(&mut cx, conn, cfg);
+        let (remote_addr, local_addr) = (cfg.remote_addr, cfg.local_addr);
         self.out.push_back(Output::Connect {
             peer: id,
             conn,
@@ -57,34 +43,18 @@ impl Engine {
         });
     }
 
+    /// Arms the next attempt once the peer has no connection ([`Session::schedule_retry`]).
     pub(super) fn schedule_retry(&mut self, id: PeerId, after_session: bool) {
-        let Some(p) = self.peer(id) else { return };
-        if !p.enabled || p.cfg.passive || !p.conns.is_empty() {
-            return;
+        let idle_hold = self.cfg.idle_hold_time;
+        if let Some((s, cfg, mut cx)) = self.session_cfg(id) {
+            s.schedule_retry(&mut cx, cfg, after_session, idle_hold);
         }
-        let d = if after_session {
-            self.cfg.idle_hold_time
-        } else {
-            p.cfg.retry_delay(p.connect_failures.max(1))
-        };
-        let at = self.now + self.jitter.apply(d);
-        let t = if after_session {
-            Timer::IdleHold
-        } else {
-            Timer::ConnectRetry
-        };
-        self.arm(id, None, t, at);
     }
 
     /// Forgets a peer's failed attempts; one waiting out a backoff delay is tried after the base interval.
     pub(super) fn reset_backoff(&mut self, id: PeerId) {
-        let Some(p) = self.peer_mut(id) else { return };
-        p.connect_failures = 0;
-        let waiting = p.conns.is_empty() && p.timers.get(Timer::ConnectRetry).is_some();
-        let base = p.cfg.connect_retry;
-        if waiting {
-            let at = self.now + self.jitter.apply(base);
-            self.arm(id, None, Timer::ConnectRetry, at);
+        if let Some((s, cfg, mut cx)) = self.session_cfg(id) {
+            s.reset_backoff(&mut cx, cfg.connect_retry);
         }
     }
 
@@ -130,14 +100,9 @@ impl Engine {
             self.remove_conn(id, conn);
             return;
         };
-        let at = self.now + OPEN_HOLD;
-        if let Some(p) = self.peer_mut(id) {
-            p.timers.stop(Timer::ConnectRetry);
-            if let Some(c) = p.conn_mut(conn) {
-                c.state = ConnState::OpenSent { offer };
-            }
+        if let Some((s, mut cx)) = self.session(id) {
+            s.open_sent(&mut cx, conn, offer);
         }
-        self.arm(id, Some(conn), Timer::Hold, at);
         self.send(id, conn, bytes);
     }
 
@@ -151,10 +116,7 @@ impl Engine {
     pub(super) fn remove_conn(&mut self, id: PeerId, conn: ConnId) {
         self.peers.remove_conn(conn);
         if let Some(p) = self.peer_mut(id) {
-            p.conns.retain(|c| c.id != conn);
-            if p.conns.is_empty() {
-                p.timers.stop(Timer::ConnectRetry);
-            }
+            p.session.remove_conn(conn);
         }
     }
 
@@ -172,7 +134,7 @@ impl Engine {
         }
         let was_established = self
             .peer(id)
-            .is_some_and(|p| p.established.is_some_and(|(c, _)| c == conn));
+            .is_some_and(|p| p.session.established().is_some_and(|(c, _)| c == conn));
         self.out.push_back(Output::Close { conn });
         self.remove_conn(id, conn);
         if was_established {
@@ -185,8 +147,7 @@ impl Engine {
             // failure the operator must see as much as a session that ended.
             let now = self.now;
             if let Some(p) = self.peer_mut(id) {
-                p.last_down = Some(reason.clone());
-                p.last_down_at = Some(now);
+                p.session.failed(now, &reason);
             }
             self.out.push_back(Output::ConnectionFailed {
                 peer: id,
@@ -200,7 +161,7 @@ impl Engine {
     pub(super) fn drop_all_conns(&mut self, id: PeerId, notify: Option<Notification>, no_retry: bool) {
         let conns: Vec<(ConnId, State)> = self
             .peer(id)
-            .map(|p| p.conns.iter().map(|c| (c.id, c.state.state())).collect())
+            .map(|p| p.session.conns().collect())
             .unwrap_or_default();
         for (c, st) in conns {
             // A NOTIFICATION is only meaningful once our OPEN is out (OpenSent or later).
@@ -216,87 +177,50 @@ impl Engine {
             self.conn_down(id, c, reason, n);
         }
         if no_retry && let Some(p) = self.peer_mut(id) {
-            p.timers.stop(Timer::ConnectRetry);
-            p.timers.stop(Timer::IdleHold);
+            p.session.no_retry();
         }
     }
 
+    /// The Established session ended ([`Session::down`]): the peer leaves its update group, its
+    /// routes go or, with graceful restart, stay marked stale.
     pub(super) fn session_down(&mut self, id: PeerId, reason: DownReason) {
         self.groups_leave(id);
-        let gr_enabled = self
-            .peer(id)
-            .is_some_and(|p| p.cfg.graceful_restart.enabled && p.enabled);
         let now = self.now;
         let Some(p) = self.peer_mut(id) else { return };
-        p.established = None;
-        p.last_down = Some(reason.clone());
-        p.last_down_at = Some(now);
-        p.eor_received = FamilySet::EMPTY;
-        p.refresh_stale = FamilySet::EMPTY;
-        p.timers.stop(Timer::RefreshStale);
-        // RFC 4724 section 4.2: "When the Receiving Speaker detects termination of the TCP session
-        // for a BGP session with a peer that has advertised the Graceful Restart Capability, it
-        // MUST retain the routes received from the peer for all the address families that were
-        // previously received in the Graceful Restart Capability and MUST mark them as stale".
-        // A NOTIFICATION ends the session for good (RFC 8538 N-bit not implemented).
-        let gr: Option<PeerGr> = match (&reason, gr_enabled) {
-            (DownReason::ConnectionLost | DownReason::Replaced, true) => {
-                p.neg.as_ref().and_then(|n| n.peer_gr)
-            }
-            _ => None,
-        };
+        let helper = p.cfg.graceful_restart.enabled && p.session.enabled();
+        let gr = p.session.down(now, &reason, helper);
         let retained = gr.map_or(FamilySet::EMPTY, |g| g.families);
         self.out.push_back(Output::SessionDown { peer: id, reason });
         // Drop what is not retained, mark the rest stale.
         self.clear_routes(id, |r| !retained.contains(r.family));
         if let Some(g) = gr {
             self.mark_stale(id, retained, STALE_GR);
-            let at = self.now + Duration::from_secs(u64::from(g.restart_time));
-            if let Some(p) = self.peer_mut(id) {
-                p.gr_stale = p.gr_stale.union(retained);
+            if let Some((s, mut cx)) = self.session(id) {
+                s.retain_stale(&mut cx, g);
             }
-            self.arm(id, None, Timer::GrRestart, at);
         }
     }
 
+    /// The GrRestart timer fired ([`Session::restart_timer_expired`]).
     pub(super) fn gr_timer_expired(&mut self, id: PeerId) {
-        let Some(p) = self.peer(id) else { return };
-        if p.established.is_some() {
-            // The stale-path timer of a re-established session: End-of-RIB never came.
-            self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
-            if let Some(p) = self.peer_mut(id) {
-                p.gr_stale = FamilySet::EMPTY;
-                p.llgr_stale = FamilySet::EMPTY;
-                p.timers.stop(Timer::LlgrStale);
-            }
+        let Some((s, mut cx)) = self.session(id) else {
             return;
-        }
-        let llgr = p.neg.as_ref().and_then(|n| n.peer_llgr);
-        let stale = p.gr_stale;
-        match llgr {
+        };
+        match s.restart_timer_expired(&mut cx) {
+            RestartExpiry::StalePathTimeout => {
+                self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
+            }
             // RFC 9494 section 4.2: when the restart timer expires, routes of families with a
             // non-zero long-lived stale time enter the long-lived stale phase, carrying LLGR_STALE;
             // routes carrying NO_LLGR are removed.
-            Some((fams, time)) if time > 0 && !fams.intersect(stale).is_empty() => {
-                let keep = fams.intersect(stale);
+            RestartExpiry::Llgr(keep) => {
                 self.clear_routes(id, |r| {
                     r.flags & STALE_GR != 0
                         && (!keep.contains(r.family) || r.attrs.has_community(Community::NO_LLGR))
                 });
                 self.enter_llgr(id, keep);
-                let at = self.now + Duration::from_secs(u64::from(time));
-                if let Some(p) = self.peer_mut(id) {
-                    p.gr_stale = FamilySet::EMPTY;
-                    p.llgr_stale = keep;
-                }
-                self.arm(id, None, Timer::LlgrStale, at);
             }
-            _ => {
-                self.clear_routes(id, |r| r.flags & STALE_GR != 0);
-                if let Some(p) = self.peer_mut(id) {
-                    p.gr_stale = FamilySet::EMPTY;
-                }
-            }
+            RestartExpiry::Purge => self.clear_routes(id, |r| r.flags & STALE_GR != 0),
         }
     }
 
@@ -342,7 +266,7 @@ impl Engine {
     /// Records the last FSM event of a peer (introspection).
     pub(super) fn event(&mut self, id: PeerId, ev: Event) {
         if let Some(p) = self.peer_mut(id) {
-            p.last_event = Some(ev);
+            p.session.record(ev);
         }
     }
 
@@ -396,7 +320,7 @@ impl Engine {
         let Some(over) = over else {
             return false;
         };
-        let Some((conn, _)) = p.established else {
+        let Some((conn, _)) = p.session.established() else {
             return false;
         };
         let (afi, safi) = over.afi_safi();
