@@ -52,7 +52,7 @@ use crate::peers::Peers;
 use crate::pmap::PrefixMap;
 use crate::policy::{self, Policy, RouteContext, Verdict};
 use crate::reflect::{self, Source};
-use crate::rib::{self, LocRib, Path, STALE_LLGR, Slots};
+use crate::rib::{self, Path, Rib, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
 mod walk;
@@ -421,11 +421,11 @@ fn desired(
 
 /// What the update groups use of the rest of the engine for one call, borrowed from it field by
 /// field: the peer table (the source of each path: role, router id, address; each member's
-/// connection and message counter), the Loc-RIB (read; a flush also drops the prefixes it finds
-/// without paths), the attribute interner (results of export policies) and the output queue.
+/// connection and message counter), the RIB (its Loc-RIB read; a flush also drops the prefixes it
+/// finds without paths), the attribute interner (results of export policies) and the output queue.
 pub(crate) struct Ctx<'a> {
     pub(crate) peers: &'a mut Peers,
-    pub(crate) loc: &'a mut LocRib,
+    pub(crate) rib: &'a mut Rib,
     pub(crate) interner: &'a mut Interner,
     pub(crate) out: &'a mut OutQueue,
     /// The cluster id reflected routes carry (RFC 4456 section 8).
@@ -558,7 +558,7 @@ impl Groups {
         let mut want = Vec::new();
         let mut cache = ExportCache::default();
         let peers = &*cx.peers;
-        for (prefix, paths) in cx.loc.iter() {
+        for (prefix, paths) in cx.rib.iter() {
             if paths.is_empty() {
                 continue;
             }
@@ -729,7 +729,7 @@ impl Groups {
         let mut want = Vec::new();
         let mut cache = ExportCache::default();
         for prefix in dirty {
-            let paths = cx.loc.paths(prefix);
+            let paths = cx.rib.paths(prefix);
             rib::rank(cx.peers, paths, &mut order);
             for (gi, g) in self.list.iter_mut().enumerate() {
                 let Some(g) = g.as_mut() else { continue };
@@ -746,7 +746,7 @@ impl Groups {
                 diff_prefix(&self.member_of, gi, g, &mut batches[gi], *prefix, paths, &want);
             }
             if paths.is_empty() {
-                cx.loc.remove_empty(prefix);
+                cx.rib.remove_empty(prefix);
             }
         }
         for g in self.list.iter_mut().flatten() {
@@ -1062,7 +1062,7 @@ mod tests {
     /// The parts of an engine the groups borrow, with three established route-reflector clients.
     struct World {
         peers: Peers,
-        loc: LocRib,
+        rib: Rib,
         interner: Interner,
         out: OutQueue,
         ids: Vec<PeerId>,
@@ -1084,7 +1084,7 @@ mod tests {
                 .collect();
             World {
                 peers,
-                loc: LocRib::default(),
+                rib: Rib::default(),
                 interner: Interner::default(),
                 out: OutQueue::default(),
                 ids,
@@ -1094,7 +1094,7 @@ mod tests {
         fn cx(&mut self) -> Ctx<'_> {
             Ctx {
                 peers: &mut self.peers,
-                loc: &mut self.loc,
+                rib: &mut self.rib,
                 interner: &mut self.interner,
                 out: &mut self.out,
                 cluster_id: Ipv4Addr::new(192, 0, 2, 100),
@@ -1105,7 +1105,8 @@ mod tests {
             let a = self
                 .interner
                 .intern(RouteAttrs::new(Origin::Igp, Some(IpAddr::from([10, 0, 0, 9]))));
-            self.loc.upsert(prefix, from, 0, a, 0);
+            self.rib
+                .announce(from, prefix, 0, crate::rib::Imported::unchanged(a));
         }
 
         fn join(&mut self, groups: &mut Groups, key: &GroupKey, id: PeerId) -> usize {
@@ -1264,9 +1265,9 @@ mod tests {
         assert_eq!(counts.sent_to(a), [0, 0]);
         assert_eq!(counts.sent_to(b), [1, 0]);
         // Withdrawn: the prefix leaves the Adj-RIB-Out, and the Loc-RIB entry left empty goes.
-        w.loc.remove(&p, a, 0);
+        w.rib.withdraw(a, &p, 0);
         g.flush(&mut w.cx(), &[p]);
         assert_eq!(g.adj_out_counts_of(0).sent_to(b), [0, 0]);
-        assert_eq!(w.loc.len(), 0);
+        assert_eq!(w.rib.len(), 0);
     }
 }

@@ -224,43 +224,14 @@ impl Engine {
         }
     }
 
+    /// `id`'s GR-stale routes of `fams` enter the LLGR stale phase ([`Rib::enter_llgr`]).
     pub(super) fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
-        let Some(p) = self.peers.get_mut(id) else {
-            return;
-        };
-        let mut changed = Vec::new();
-        for (prefix, path_id) in p.adj_in.iter() {
-            let Some(r) = self.loc.path(&prefix, id, path_id) else {
-                continue;
-            };
-            if fams.contains(prefix.family()) && r.flags & STALE_GR != 0 {
-                let mut a = (*r.attrs).clone();
-                if !a.has_community(Community::LLGR_STALE) {
-                    a.communities.push(Community::LLGR_STALE);
-                }
-                let flags = (r.flags & !STALE_GR) | STALE_LLGR;
-                changed.push((prefix, path_id, flags, self.interner.intern(a)));
-            }
-        }
-        for (prefix, path_id, flags, attrs) in changed {
-            self.loc.set_flags(&prefix, id, path_id, flags, Some(&attrs));
-            self.dirty.mark(prefix);
-        }
+        self.rib.enter_llgr(id, fams, &mut self.interner);
     }
 
+    /// Flags `id`'s routes of `fams` stale ([`Rib::mark_stale`]).
     pub(super) fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
-        let Some(p) = self.peers.get_mut(id) else {
-            return;
-        };
-        for (prefix, path_id) in p.adj_in.iter() {
-            if fams.contains(prefix.family()) {
-                let flags = self.loc.path(&prefix, id, path_id).map_or(0, |r| r.flags) | flag;
-                self.loc.set_flags(&prefix, id, path_id, flags, None);
-                if flag == STALE_LLGR {
-                    self.dirty.mark(prefix);
-                }
-            }
-        }
+        self.rib.mark_stale(id, fams, flag);
     }
 
     /// Records the last FSM event of a peer (introspection).
@@ -270,38 +241,10 @@ impl Engine {
         }
     }
 
-    /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB.
+    /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB
+    /// ([`Rib::withdraw_where`]).
     pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
-        let Some(p) = self.peers.get_mut(id) else {
-            return;
-        };
-        let mut removed = Vec::new();
-        let loc = &self.loc;
-        p.adj_in.retain(|prefix, path_id| {
-            let Some(r) = loc.path(&prefix, id, path_id) else {
-                // Not in the Loc-RIB (cannot happen: both are updated together): drop the key.
-                removed.push((prefix, path_id));
-                return false;
-            };
-            let keep = !pred(&RouteRef {
-                family: prefix.family(),
-                flags: r.flags,
-                attrs: &r.attrs,
-            });
-            if !keep {
-                removed.push((prefix, path_id));
-            }
-            keep
-        });
-        for (prefix, path_id) in &removed {
-            if !p.pre_policy.is_empty() {
-                p.pre_policy.remove(&(*prefix, *path_id));
-            }
-        }
-        for (prefix, path_id) in removed {
-            self.loc.remove(&prefix, id, path_id);
-            self.dirty.mark(prefix);
-        }
+        self.rib.withdraw_where(id, pred);
     }
 
     /// RFC 4486 section 4: Cease subcode 1 when the peer exceeds its prefix limit; the data field
@@ -313,10 +256,11 @@ impl Engine {
         };
         // The limit applies per address family (the RFC 4486 data names one AFI/SAFI); the family
         // of the UPDATE being processed is checked first.
+        let received = self.rib.received_by_family(id);
         let over = family
             .into_iter()
             .chain(Family::ALL)
-            .find(|f| p.adj_in.len_by_family()[f.index()] > max);
+            .find(|f| received[f.index()] > max);
         let Some(over) = over else {
             return false;
         };

@@ -12,7 +12,7 @@ impl Engine {
         let Engine {
             groups,
             peers,
-            loc,
+            rib,
             interner,
             out,
             cluster_id,
@@ -20,7 +20,7 @@ impl Engine {
         } = self;
         let cx = Ctx {
             peers,
-            loc,
+            rib,
             interner,
             out,
             cluster_id: *cluster_id,
@@ -75,14 +75,14 @@ impl Engine {
     /// Best path for every dirty prefix, diff against every group's Adj-RIB-Out, encode, send;
     /// then the catch-ups of regrouped members and re-sends for route refreshes.
     pub(crate) fn groups_flush(&mut self) {
-        if self.dirty.is_empty() && !self.groups.has_pending() {
+        if !self.rib.has_changes() && !self.groups.has_pending() {
             return;
         }
-        let dirty = self.dirty.take();
+        let dirty = self.rib.take_changed();
         let (groups, mut cx) = self.groups_ctx();
         groups.flush(&mut cx, &dirty);
         // Keep the allocation of the dirty list for the next batch.
-        self.dirty.recycle(dirty);
+        self.rib.recycle_changed(dirty);
     }
 
     /// Flow control from the caller. Report `true` when `conn`'s write queue passes the caller's
@@ -114,7 +114,7 @@ impl Engine {
         if self.deferral.is_active() {
             return None;
         }
-        let pending = !self.dirty.is_empty();
+        let pending = self.rib.has_changes();
         let (groups, mut cx) = self.groups_ctx();
         groups.poll_catch_up(&mut cx, pending)
     }

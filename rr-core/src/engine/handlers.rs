@@ -174,13 +174,7 @@ impl Engine {
         let neg_fams = p.session.negotiated().map_or(FamilySet::EMPTY, |n| n.families);
         let mut first_family = None;
         for (prefix, path_id) in &upd.withdrawn {
-            if p.adj_in.remove(prefix, *path_id) {
-                if !p.pre_policy.is_empty() {
-                    p.pre_policy.remove(&(*prefix, *path_id));
-                }
-                self.loc.remove(prefix, id, *path_id);
-                self.dirty.mark(*prefix);
-            }
+            self.rib.withdraw(id, prefix, *path_id);
         }
         if let Some(mut attrs) = upd.attrs {
             if p.cfg.role == Role::Ebgp {
@@ -209,26 +203,17 @@ impl Engine {
                 first_family.get_or_insert(prefix.family());
                 match &shared {
                     Some(a) => {
-                        p.adj_in.insert(*prefix, *path_id);
                         // Import policy, between the Adj-RIB-In and best path.
-                        let (attrs, flags) =
-                            import.apply(p, &mut self.interner, &mut cache, *prefix, *path_id, a);
-                        self.loc.upsert(*prefix, id, *path_id, attrs, flags);
+                        let imported = import.apply(&mut self.interner, &mut cache, *prefix, a);
+                        self.rib.announce(id, *prefix, *path_id, imported);
                     }
                     None => {
                         // Looped: ignored, and an earlier path with the same key is implicitly
                         // withdrawn.
                         p.stats.looped_paths += 1;
-                        if !p.adj_in.remove(prefix, *path_id) {
-                            continue;
-                        }
-                        if !p.pre_policy.is_empty() {
-                            p.pre_policy.remove(&(*prefix, *path_id));
-                        }
-                        self.loc.remove(prefix, id, *path_id);
+                        self.rib.withdraw(id, prefix, *path_id);
                     }
                 }
-                self.dirty.mark(*prefix);
             }
         }
         if let Some(f) = upd.end_of_rib {

@@ -3,12 +3,14 @@
 //!
 //! The Loc-RIB holds every path of the Adj-RIB-In. A path the policy rejects stays there with
 //! its attributes as received and the [`REJECTED`] flag (no best-path candidate); a path it
-//! modifies holds the modified set, and the set as received is kept in [`Peer::pre_policy`]. So a
+//! modifies holds the modified set, and the set as received is kept beside the Adj-RIB-In key
+//! ([`crate::rib::AdjRibIn`]). So a
 //! policy change, loosening included, re-evaluates locally: no ROUTE-REFRESH, no session reset,
 //! and only prefixes whose outcome changed are marked for the next flush.
 
 use super::*;
 use crate::policy::{self, PeerKind, RouteContext, Verdict};
+use crate::rib::Imported;
 
 /// The kind of peer a role is, for policy matching.
 pub(crate) fn peer_kind(role: Role) -> PeerKind {
@@ -39,22 +41,17 @@ impl Import {
         }
     }
 
-    /// The Loc-RIB attributes and flags of the received path (`prefix`, `path_id`) with
-    /// attributes `a`, recording the set as received in `p.pre_policy` when the policy modified it.
+    /// What the policy makes of a received path for `prefix` with attributes `a`: the Loc-RIB
+    /// attributes and flags, and the set as received when the policy modified it.
     pub(super) fn apply(
         &self,
-        p: &mut Peer,
         interner: &mut Interner,
         cache: &mut ImportCache,
         prefix: Prefix,
-        path_id: u32,
         a: &Arc<RouteAttrs>,
-    ) -> (Arc<RouteAttrs>, u8) {
+    ) -> Imported {
         let Some(pol) = &self.policy else {
-            if !p.pre_policy.is_empty() {
-                p.pre_policy.remove(&(prefix, path_id));
-            }
-            return (Arc::clone(a), 0);
+            return Imported::unchanged(Arc::clone(a));
         };
         let ctx = RouteContext {
             prefix,
@@ -63,51 +60,42 @@ impl Import {
             source: Some(self.source),
         };
         match pol.evaluate(&ctx) {
-            Verdict::Reject => {
-                p.pre_policy.remove(&(prefix, path_id));
-                (Arc::clone(a), REJECTED)
-            }
-            Verdict::Accept([]) => {
-                p.pre_policy.remove(&(prefix, path_id));
-                (Arc::clone(a), 0)
-            }
+            Verdict::Reject => Imported {
+                attrs: Arc::clone(a),
+                flags: REJECTED,
+                as_received: None,
+            },
+            Verdict::Accept([]) => Imported::unchanged(Arc::clone(a)),
             Verdict::Accept(mods) => {
                 let k = (Arc::as_ptr(a) as usize, mods.as_ptr() as usize);
                 let m = cache
                     .entry(k)
                     .or_insert_with(|| interner.intern(policy::modify(a, mods)));
-                if Arc::ptr_eq(m, a) {
-                    p.pre_policy.remove(&(prefix, path_id));
-                } else {
-                    p.pre_policy.insert((prefix, path_id), Arc::clone(a));
+                Imported {
+                    attrs: Arc::clone(m),
+                    flags: 0,
+                    as_received: (!Arc::ptr_eq(m, a)).then(|| Arc::clone(a)),
                 }
-                (Arc::clone(m), 0)
             }
         }
     }
 }
 
 impl Engine {
-    /// Re-applies `id`'s import policy to its whole Adj-RIB-In; marks dirty only the prefixes
+    /// Re-applies `id`'s import policy to its whole Adj-RIB-In; marks changed only the prefixes
     /// whose outcome (accepted or not, attributes) changed.
     pub(crate) fn reapply_import(&mut self, id: PeerId) {
-        let Some(p) = self.peers.get_mut(id) else {
+        let Some(p) = self.peers.get(id) else {
             return;
         };
         let import = Import::of(p);
         let mut cache = ImportCache::default();
-        let mut changed = Vec::new();
-        let keys: Vec<(Prefix, u32)> = p.adj_in.iter().collect();
-        for (prefix, path_id) in keys {
-            let Some(r) = self.loc.path(&prefix, id, path_id) else {
-                continue;
-            };
-            let (cur, flags) = (Arc::clone(&r.attrs), r.flags);
-            let mut pre = p
-                .pre_policy
-                .get(&(prefix, path_id))
-                .cloned()
-                .unwrap_or_else(|| Arc::clone(&cur));
+        let paths: Vec<(Prefix, u32, Arc<RouteAttrs>, u8)> = self
+            .rib
+            .adj_rib_in(id)
+            .map(|(prefix, path_id, pre, r)| (prefix, path_id, Arc::clone(pre), r.flags))
+            .collect();
+        for (prefix, path_id, mut pre, flags) in paths {
             // RFC 9494 section 4.2: a route in the LLGR stale phase carries LLGR_STALE; the set as
             // received does not.
             if flags & STALE_LLGR != 0 && !pre.has_community(Community::LLGR_STALE) {
@@ -115,18 +103,11 @@ impl Engine {
                 a.communities.push(Community::LLGR_STALE);
                 pre = self.interner.intern(a);
             }
-            let (attrs, new_flags) = import.apply(p, &mut self.interner, &mut cache, prefix, path_id, &pre);
-            let new_flags = (flags & !REJECTED) | new_flags;
-            if new_flags != flags || !Arc::ptr_eq(&attrs, &cur) {
-                changed.push((prefix, path_id, new_flags, attrs));
-            }
+            let imported = import.apply(&mut self.interner, &mut cache, prefix, &pre);
+            self.rib.reimport(id, prefix, path_id, imported);
         }
         if import.policy.is_none() {
-            p.pre_policy = Default::default();
-        }
-        for (prefix, path_id, flags, attrs) in changed {
-            self.loc.set_flags(&prefix, id, path_id, flags, Some(&attrs));
-            self.dirty.mark(prefix);
+            self.rib.clear_as_received(id);
         }
     }
 }

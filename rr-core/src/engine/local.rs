@@ -75,9 +75,7 @@ impl Engine {
         attrs.originator_id = None;
         attrs.cluster_list.clear();
         let attrs = self.interner.intern(attrs);
-        self.local.insert(prefix, 0);
-        self.loc.upsert(prefix, PeerId::LOCAL, 0, attrs, 0);
-        self.dirty.mark(prefix);
+        self.rib.originate(prefix, attrs);
         Ok(())
     }
 
@@ -85,17 +83,12 @@ impl Engine {
     /// one. Peers that were sent it get a withdrawal (or the next best path) at the next flush.
     pub fn withdraw_local(&mut self, now: Instant, prefix: &Prefix) -> bool {
         self.tick(now);
-        if !self.local.remove(prefix, 0) {
-            return false;
-        }
-        self.loc.remove(prefix, PeerId::LOCAL, 0);
-        self.dirty.mark(*prefix);
-        true
+        self.rib.withdraw_local(prefix)
     }
 
     /// The prefixes this speaker originates.
     pub fn local_routes(&self) -> impl Iterator<Item = Prefix> + '_ {
-        self.local.iter().map(|(p, _)| p)
+        self.rib.local_routes()
     }
 
     /// Turns [`Output::LocRibChanged`] on or off (off by default: an engine that does not ask pays
@@ -134,7 +127,7 @@ impl Engine {
 
     /// The best path of `prefix` now.
     fn loc_best(&self, prefix: &Prefix) -> Option<Reported> {
-        let paths = self.loc.paths(prefix);
+        let paths = self.rib.paths(prefix);
         let mut order = Vec::new();
         crate::rib::rank(&self.peers, paths, &mut order);
         let p = &paths[*order.first()?];
@@ -153,8 +146,8 @@ impl Engine {
             return;
         };
         let mut order = Vec::new();
-        for prefix in self.dirty.iter() {
-            let paths = self.loc.paths(&prefix);
+        for prefix in self.rib.changed() {
+            let paths = self.rib.paths(&prefix);
             crate::rib::rank(&self.peers, paths, &mut order);
             let best = order.first().map(|&i| &paths[i]);
             let changed = match (reported.get(&prefix), best) {

@@ -1,10 +1,10 @@
-//! The engine: owns every peer (its [`Session`], [`crate::session`], and its Adj-RIB-In), the
-//! Loc-RIB and the update groups ([`crate::group`]), and carries out what a session's transitions
-//! ask for on the rest (`effects`, `handlers`). Sans-I/O: events come in through `handle_*` with
-//! the current time, actions go out through [`Engine::poll_output`], and [`Engine::poll_timeout`]
-//! says when to call [`Engine::handle_timeout`] next.
+//! The engine: owns every peer (its [`Session`], [`crate::session`]), the RIB (the Adj-RIBs-In
+//! and the Loc-RIB, [`crate::rib`]) and the update groups ([`crate::group`]), and carries out what
+//! a session's transitions ask for on the rest (`effects`, `handlers`). Sans-I/O: events come in
+//! through `handle_*` with the current time, actions go out through [`Engine::poll_output`], and
+//! [`Engine::poll_timeout`] says when to call [`Engine::handle_timeout`] next.
 //!
-//! Work is batched: UPDATEs only touch the Adj-RIB-In and mark prefixes dirty; best path,
+//! Work is batched: UPDATEs only change the RIB, which marks their prefixes changed; best path,
 //! reflection and encoding run once per batch in [`Engine::flush`], which `poll_output` calls when
 //! its queue is empty. A caller that feeds every message it has before draining outputs therefore
 //! gets one packed set of UPDATEs per batch, encoded once per update group.
@@ -21,9 +21,9 @@ use crate::encode;
 use crate::group::Groups;
 use crate::output::{DownReason, Output};
 use crate::peers::Peers;
-use crate::pmap::{Dirty, PathSet, PrefixMap};
+use crate::pmap::PrefixMap;
 use crate::reflect;
-use crate::rib::{AdjRibIn, LocRib, REJECTED, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
+use crate::rib::{REJECTED, Rib, RouteRef, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{Event, LocalOffer, Negotiated, RemoteOpen, RestartExpiry, Session, State};
 use crate::timer::{Jitter, Timer, TimerKey, TimerQueue};
 use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
@@ -94,23 +94,18 @@ pub struct PeerStats {
     pub treat_as_withdraw: u64,
 }
 
-/// A configured peer: its session (RFC 4271 section 8, [`Session`]), its Adj-RIB-In and what
-/// the engine keeps beside them.
+/// A configured peer: its session (RFC 4271 section 8, [`Session`]) and what the engine keeps
+/// beside it. Its Adj-RIB-In is in the [`Rib`].
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub(crate) id: PeerId,
     pub(crate) cfg: PeerConfig,
     /// Connections, timers and negotiated state.
     pub(crate) session: Session,
-    pub(crate) adj_in: AdjRibIn,
     pub(crate) stats: PeerStats,
     /// The route-selection deferral no longer waits for this peer (End-of-RIB received, or
     /// excluded by RFC 4724 section 4.1).
     pub(crate) deferral_settled: bool,
-    /// The attributes as received of the paths whose Loc-RIB attributes the import policy
-    /// modified (rejected and unmodified paths keep theirs in the Loc-RIB): with the Loc-RIB, the
-    /// pre-policy Adj-RIB-In a policy change is re-evaluated from. Empty without import policy.
-    pub(crate) pre_policy: crate::hash::FastMap<(Prefix, u32), Arc<RouteAttrs>>,
 }
 
 impl Peer {
@@ -120,10 +115,8 @@ impl Peer {
             id,
             cfg,
             session: Session::default(),
-            adj_in: AdjRibIn::default(),
             stats: PeerStats::default(),
             deferral_settled: false,
-            pre_policy: Default::default(),
         }
     }
 
@@ -288,8 +281,8 @@ pub struct Engine {
     interner_check_at: usize,
     /// The RFC 4271 defaults, for connections without negotiated parameters.
     default_decode_ctx: Arc<bgp_wire::DecodeCtx>,
-    pub(crate) loc: LocRib,
-    pub(crate) dirty: Dirty,
+    /// The Adj-RIBs-In, the routes this speaker originates and the Loc-RIB.
+    pub(crate) rib: Rib,
     pub(crate) groups: Groups,
     pub(crate) out: queue::OutQueue,
     jitter: Jitter,
@@ -298,9 +291,6 @@ pub struct Engine {
     pub(crate) now: Instant,
     /// Route-selection deferral after a (re)start (RFC 4724 section 4.1).
     pub(crate) deferral: deferral::Deferral,
-    /// The prefixes this speaker originates (path id 0; the routes are in the Loc-RIB from
-    /// [`PeerId::LOCAL`]).
-    local: PathSet,
     /// The best paths last reported by [`Output::LocRibChanged`]; `None` while not asked for.
     reported: Option<PrefixMap<local::Reported>>,
 }
@@ -317,12 +307,10 @@ impl Engine {
             interner: Interner::default(),
             interner_check_at: 1024,
             default_decode_ctx: Arc::default(),
-            loc: LocRib::default(),
-            dirty: Dirty::default(),
+            rib: Rib::default(),
             groups: Groups::default(),
             out: queue::OutQueue::default(),
             timerq: TimerQueue::default(),
-            local: PathSet::default(),
             reported: None,
             now: Instant::ZERO,
         }
@@ -476,7 +464,7 @@ impl Engine {
             data: Bytes::new(),
         };
         self.drop_all_conns(id, Some(n), true);
-        self.clear_routes(id, |_| true);
+        self.rib.remove_peer(id);
         self.peers.remove(id);
         self.deferral_check();
         Ok(())
@@ -733,7 +721,7 @@ impl Engine {
     /// Whether a [`Engine::flush`] would have work: changed prefixes, members joining or catching up,
     /// or route refreshes to serve.
     pub fn has_pending_changes(&self) -> bool {
-        !self.deferral.is_active() && (!self.dirty.is_empty() || self.groups.has_pending())
+        !self.deferral.is_active() && (self.rib.has_changes() || self.groups.has_pending())
     }
 
     /// Runs best path and update-group encoding for every prefix changed since the last flush.
@@ -744,8 +732,8 @@ impl Engine {
         }
         self.report_loc_rib();
         self.groups_flush();
-        self.dirty.shrink_if_drained();
-        if self.dirty.is_empty() {
+        self.rib.shrink_changed_if_drained();
+        if !self.rib.has_changes() {
             self.interner_maybe_collect();
         }
     }
@@ -756,8 +744,7 @@ impl Engine {
         if self.interner.len() <= self.interner_check_at {
             return;
         }
-        let live_paths: usize = self.peers.iter().map(|p| p.adj_in.len()).sum::<usize>() + self.local.len();
-        if self.interner.len() > live_paths {
+        if self.interner.len() > self.rib.paths_len() {
             self.interner.collect();
         }
         self.interner_check_at = (self.interner.len() * 2).max(1024);
@@ -770,7 +757,7 @@ impl Engine {
     pub fn peers(&self) -> impl Iterator<Item = PeerInfo> + '_ {
         // Count each group's Adj-RIB-Out once, not once per member (a walk of the whole table).
         let counts = self.groups.adj_out_counts();
-        let loc_counts = self.loc_counts();
+        let loc_counts = self.rib.candidates_by_slot(self.peers.slots());
         self.peers.iter().map(move |p| {
             let sent = self
                 .groups
@@ -789,7 +776,7 @@ impl Engine {
             .groups
             .group_of(id)
             .map_or([0; 2], |g| self.groups.adj_out_counts_of(g).sent_to(id));
-        let (accepted, stale) = self.loc_counts_of(p);
+        let (accepted, stale) = self.rib.candidates_of(p.id);
         Some(self.peer_info_with(p, sent, accepted, stale))
     }
 
@@ -807,41 +794,10 @@ impl Engine {
                         .or_insert_with(|| self.groups.adj_out_counts_of(g))
                         .sent_to(id)
                 });
-                let (accepted, stale) = self.loc_counts_of(p);
+                let (accepted, stale) = self.rib.candidates_of(p.id);
                 Some(self.peer_info_with(p, sent, accepted, stale))
             })
             .collect()
-    }
-
-    /// One peer's Loc-RIB paths that are candidates, per family, and those that are stale (a
-    /// Loc-RIB lookup per path of its Adj-RIB-In).
-    fn loc_counts_of(&self, p: &Peer) -> ([usize; 2], usize) {
-        let (mut stale, mut accepted) = (0, [0usize; 2]);
-        for (pr, pid) in p.adj_in.iter() {
-            if let Some(r) = self.loc.path(&pr, p.id, pid) {
-                accepted[pr.family().index()] += usize::from(r.flags & REJECTED == 0);
-                stale += usize::from(r.flags & STALE_ANY != 0);
-            }
-        }
-        (accepted, stale)
-    }
-
-    /// Per peer slot: the peer's Loc-RIB paths that are candidates (not rejected by policy), per
-    /// family, and those that are stale; gathered in one pass over the Loc-RIB (looking each
-    /// Adj-RIB-In path up in the Loc-RIB instead cost a hash lookup per path per peer).
-    fn loc_counts(&self) -> Vec<([usize; 2], usize)> {
-        let mut out = vec![([0usize; 2], 0usize); self.peers.slots()];
-        for (pr, paths) in self.loc.iter() {
-            for r in paths {
-                if let Some(c) = out.get_mut(r.peer.slot())
-                    && self.peers.get(r.peer).is_some()
-                {
-                    c.0[pr.family().index()] += usize::from(r.flags & REJECTED == 0);
-                    c.1 += usize::from(r.flags & STALE_ANY != 0);
-                }
-            }
-        }
-        out
     }
 
     fn peer_info_with(
@@ -851,15 +807,16 @@ impl Engine {
         accepted: [usize; 2],
         stale: usize,
     ) -> PeerInfo {
+        let received = self.rib.received_by_family(p.id);
         PeerInfo {
             id: p.id,
             config: p.cfg.clone(),
             state: p.state(),
             established_since: p.session.established().map(|(_, t)| t),
             negotiated: p.session.established_negotiated().cloned(),
-            prefixes_received: p.adj_in.len(),
+            prefixes_received: received[0] + received[1],
             prefixes_advertised: advertised[0] + advertised[1],
-            received_by_family: p.adj_in.len_by_family(),
+            received_by_family: received,
             accepted_by_family: accepted,
             advertised_by_family: advertised,
             prefixes_stale: stale,
@@ -875,12 +832,7 @@ impl Engine {
     /// Estimated memory held by the RIBs.
     pub fn rib_memory(&self) -> RibMemory {
         let mut m = RibMemory::default();
-        for p in self.peers.iter() {
-            m.paths_in += p.adj_in.len();
-            m.adj_rib_in += p.adj_in.table_bytes()
-                + p.pre_policy.capacity() * (std::mem::size_of::<((Prefix, u32), Arc<RouteAttrs>)>() + 1);
-        }
-        m.loc_rib = self.loc.memory();
+        (m.paths_in, m.adj_rib_in, m.loc_rib) = self.rib.memory();
         m.adj_rib_out = self.groups.memory();
         m.attr_sets = self.interner.len();
         m.attrs = self.interner.memory();
@@ -889,7 +841,7 @@ impl Engine {
 
     /// Number of prefixes in the Loc-RIB (counting those whose only paths the import policy rejected).
     pub fn loc_rib_len(&self) -> usize {
-        self.loc.len()
+        self.rib.len()
     }
 
     /// Number of distinct interned attribute sets.
@@ -904,7 +856,7 @@ impl Engine {
     /// ([`Engine::poll_output`] on an empty queue, or [`Engine::flush`]), and not at all while
     /// route selection is deferred ([`Engine::selection_deferred`]).
     pub fn route(&self, prefix: &Prefix) -> Option<RouteInfo> {
-        let paths = self.loc.paths(prefix);
+        let paths = self.rib.paths(prefix);
         if paths.is_empty() {
             return None;
         }
@@ -934,9 +886,7 @@ impl Engine {
 
     /// Every Loc-RIB prefix with a path the import policy accepted (unordered).
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
-        self.loc
-            .iter()
-            .filter_map(|(p, paths)| paths.iter().any(|r| r.flags & REJECTED == 0).then_some(p))
+        self.rib.prefixes()
     }
 
     /// One page of the Loc-RIB in [`Prefix`] order (IPv4 before IPv6, then address, then length): the
@@ -956,8 +906,8 @@ impl Engine {
             return Vec::new();
         }
         // A max-heap of the `limit` smallest candidates: its top is the one to evict.
-        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.loc.len()) + 1);
-        for (p, paths) in self.loc.iter() {
+        let mut heap: BinaryHeap<Prefix> = BinaryHeap::with_capacity(limit.min(self.rib.len()) + 1);
+        for (p, paths) in self.rib.iter() {
             // As `prefixes`: a prefix whose every path the import policy rejected is not listed.
             if !paths.iter().any(|r| r.flags & REJECTED == 0) || after.is_some_and(|a| p <= *a) {
                 continue;
@@ -975,30 +925,18 @@ impl Engine {
     /// The Adj-RIB-In of a peer, before import policy: (prefix, path id, attributes as received,
     /// stale). Paths the import policy rejected are included.
     pub fn adj_rib_in(&self, id: PeerId) -> impl Iterator<Item = (Prefix, u32, &Arc<RouteAttrs>, bool)> + '_ {
-        let loc = &self.loc;
-        self.peer(id).into_iter().flat_map(move |p| {
-            p.adj_in.iter().filter_map(move |(pr, pid)| {
-                let r = loc.path(&pr, id, pid)?;
-                let attrs = p.pre_policy.get(&(pr, pid)).unwrap_or(&r.attrs);
-                Some((pr, pid, attrs, r.flags & STALE_ANY != 0))
-            })
-        })
+        self.rib
+            .adj_rib_in(id)
+            .map(|(prefix, path_id, attrs, r)| (prefix, path_id, attrs, r.flags & STALE_ANY != 0))
     }
 
     /// Whether `id`'s import policy accepted the path (`prefix`, `path_id`) of its Adj-RIB-In
     /// (`None`: no such path).
     pub fn import_accepted(&self, id: PeerId, prefix: &Prefix, path_id: u32) -> Option<bool> {
-        self.loc
+        self.rib
             .path(prefix, id, path_id)
             .map(|r| r.flags & REJECTED == 0)
     }
-}
-
-/// A route as seen by [`Engine::clear_routes`] predicates.
-pub(crate) struct RouteRef<'a> {
-    pub(crate) family: Family,
-    pub(crate) flags: u8,
-    pub(crate) attrs: &'a Arc<RouteAttrs>,
 }
 
 /// Cease with an RFC 8203/9003 shutdown communication (truncated to 255 octets on a character
