@@ -192,9 +192,9 @@ impl Engine {
         let retained = gr.map_or(FamilySet::EMPTY, |g| g.families);
         self.out.push_back(Output::SessionDown { peer: id, reason });
         // Drop what is not retained, mark the rest stale.
-        self.clear_routes(id, |r| !retained.contains(r.family));
+        self.rib.withdraw_where(id, |r| !retained.contains(r.family));
         if let Some(g) = gr {
-            self.mark_stale(id, retained, STALE_GR);
+            self.rib.mark_stale(id, retained, STALE_GR);
             if let Some((s, mut cx)) = self.session(id) {
                 s.retain_stale(&mut cx, g);
             }
@@ -208,30 +208,21 @@ impl Engine {
         };
         match s.restart_timer_expired(&mut cx) {
             RestartExpiry::StalePathTimeout => {
-                self.clear_routes(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
+                self.rib
+                    .withdraw_where(id, |r| r.flags & (STALE_GR | STALE_LLGR) != 0);
             }
             // RFC 9494 section 4.2: when the restart timer expires, routes of families with a
             // non-zero long-lived stale time enter the long-lived stale phase, carrying LLGR_STALE;
             // routes carrying NO_LLGR are removed.
             RestartExpiry::Llgr(keep) => {
-                self.clear_routes(id, |r| {
+                self.rib.withdraw_where(id, |r| {
                     r.flags & STALE_GR != 0
                         && (!keep.contains(r.family) || r.attrs.has_community(Community::NO_LLGR))
                 });
-                self.enter_llgr(id, keep);
+                self.rib.enter_llgr(id, keep, &mut self.interner);
             }
-            RestartExpiry::Purge => self.clear_routes(id, |r| r.flags & STALE_GR != 0),
+            RestartExpiry::Purge => self.rib.withdraw_where(id, |r| r.flags & STALE_GR != 0),
         }
-    }
-
-    /// `id`'s GR-stale routes of `fams` enter the LLGR stale phase ([`Rib::enter_llgr`]).
-    pub(super) fn enter_llgr(&mut self, id: PeerId, fams: FamilySet) {
-        self.rib.enter_llgr(id, fams, &mut self.interner);
-    }
-
-    /// Flags `id`'s routes of `fams` stale ([`Rib::mark_stale`]).
-    pub(super) fn mark_stale(&mut self, id: PeerId, fams: FamilySet, flag: u8) {
-        self.rib.mark_stale(id, fams, flag);
     }
 
     /// Records the last FSM event of a peer (introspection).
@@ -239,12 +230,6 @@ impl Engine {
         if let Some(p) = self.peer_mut(id) {
             p.session.record(ev);
         }
-    }
-
-    /// Removes the peer's routes matching `pred` from its Adj-RIB-In and the Loc-RIB
-    /// ([`Rib::withdraw_where`]).
-    pub(crate) fn clear_routes(&mut self, id: PeerId, pred: impl Fn(&RouteRef<'_>) -> bool) {
-        self.rib.withdraw_where(id, pred);
     }
 
     /// RFC 4486 section 4: Cease subcode 1 when the peer exceeds its prefix limit; the data field

@@ -127,7 +127,7 @@ impl Engine {
         };
         p.stats.established_transitions += 1;
         if !drop_stale.is_empty() {
-            self.clear_routes(id, |r| {
+            self.rib.withdraw_where(id, |r| {
                 r.flags & (STALE_GR | STALE_LLGR) != 0 && drop_stale.contains(r.family)
             });
         }
@@ -241,7 +241,8 @@ impl Engine {
     pub(super) fn on_end_of_rib(&mut self, id: PeerId, f: Family) {
         let Some(p) = self.peer_mut(id) else { return };
         if p.session.end_of_rib(f) {
-            self.clear_routes(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
+            self.rib
+                .withdraw_where(id, |r| r.family == f && r.flags & (STALE_GR | STALE_LLGR) != 0);
         }
         self.deferral_note(id);
     }
@@ -269,7 +270,7 @@ impl Engine {
             0 => self.groups_refresh(id, f),
             // RFC 7313 section 4: BoRR — mark the peer's routes of the family stale ...
             1 => {
-                self.mark_stale(id, FamilySet::only(f), STALE_REFRESH);
+                self.rib.mark_stale(id, FamilySet::only(f), STALE_REFRESH);
                 if let Some((s, mut cx)) = self.session(id) {
                     s.begin_refresh(&mut cx, f);
                 }
@@ -279,7 +280,8 @@ impl Engine {
                 if let Some(p) = self.peer_mut(id) {
                     p.session.end_refresh(f);
                 }
-                self.clear_routes(id, |r| r.family == f && r.flags & STALE_REFRESH != 0);
+                self.rib
+                    .withdraw_where(id, |r| r.family == f && r.flags & STALE_REFRESH != 0);
             }
             // RFC 7313 section 5: other subtypes are ignored.
             _ => {}

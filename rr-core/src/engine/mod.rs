@@ -23,7 +23,7 @@ use crate::output::{DownReason, Output};
 use crate::peers::Peers;
 use crate::pmap::PrefixMap;
 use crate::reflect;
-use crate::rib::{REJECTED, Rib, RouteRef, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
+use crate::rib::{REJECTED, Rib, STALE_ANY, STALE_GR, STALE_LLGR, STALE_REFRESH};
 use crate::session::{Event, LocalOffer, Negotiated, RemoteOpen, RestartExpiry, Session, State};
 use crate::timer::{Jitter, Timer, TimerKey, TimerQueue};
 use crate::types::{ConnId, Family, FamilySet, Instant, PeerId, Prefix, PrefixFamily};
@@ -482,7 +482,7 @@ impl Engine {
         p.session.stop();
         let n = shutdown_notification(notif::cease::ADMINISTRATIVE_SHUTDOWN, message);
         self.drop_all_conns(id, Some(n), true);
-        self.clear_routes(id, |_| true);
+        self.rib.withdraw_where(id, |_| true);
         self.deferral_check();
         Ok(())
     }
@@ -670,14 +670,14 @@ impl Engine {
             // all the stale routes from the peer that it is retaining."
             Timer::GrRestart => self.gr_timer_expired(id),
             Timer::LlgrStale => {
-                self.clear_routes(id, |r| r.flags & STALE_LLGR != 0);
+                self.rib.withdraw_where(id, |r| r.flags & STALE_LLGR != 0);
                 if let Some(p) = self.peer_mut(id) {
                     p.session.llgr_timer_expired();
                 }
             }
             // RFC 7313 section 4: stale routes not refreshed before the timer are purged.
             Timer::RefreshStale => {
-                self.clear_routes(id, |r| r.flags & STALE_REFRESH != 0);
+                self.rib.withdraw_where(id, |r| r.flags & STALE_REFRESH != 0);
                 if let Some(p) = self.peer_mut(id) {
                     p.session.refresh_timer_expired();
                 }
