@@ -1106,7 +1106,8 @@ mod tests {
                 .interner
                 .intern(RouteAttrs::new(Origin::Igp, Some(IpAddr::from([10, 0, 0, 9]))));
             self.rib
-                .announce(from, prefix, 0, crate::rib::Imported::unchanged(a));
+                .peer(from)
+                .announce(prefix, 0, crate::rib::Imported::unchanged(a));
         }
 
         fn join(&mut self, groups: &mut Groups, key: &GroupKey, id: PeerId) -> usize {
@@ -1265,7 +1266,7 @@ mod tests {
         assert_eq!(counts.sent_to(a), [0, 0]);
         assert_eq!(counts.sent_to(b), [1, 0]);
         // Withdrawn: the prefix leaves the Adj-RIB-Out, and the Loc-RIB entry left empty goes.
-        w.rib.withdraw(a, &p, 0);
+        w.rib.peer(a).withdraw(&p, 0);
         g.flush(&mut w.cx(), &[p]);
         assert_eq!(g.adj_out_counts_of(0).sent_to(b), [0, 0]);
         assert_eq!(w.rib.len(), 0);

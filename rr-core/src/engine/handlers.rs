@@ -173,8 +173,9 @@ impl Engine {
         p.stats.updates_received += 1;
         let neg_fams = p.session.negotiated().map_or(FamilySet::EMPTY, |n| n.families);
         let mut first_family = None;
+        let mut rib = self.rib.peer(id);
         for (prefix, path_id) in &upd.withdrawn {
-            self.rib.withdraw(id, prefix, *path_id);
+            rib.withdraw(prefix, *path_id);
         }
         if let Some(mut attrs) = upd.attrs {
             if p.cfg.role == Role::Ebgp {
@@ -205,13 +206,13 @@ impl Engine {
                     Some(a) => {
                         // Import policy, between the Adj-RIB-In and best path.
                         let imported = import.apply(&mut self.interner, &mut cache, *prefix, a);
-                        self.rib.announce(id, *prefix, *path_id, imported);
+                        rib.announce(*prefix, *path_id, imported);
                     }
                     None => {
                         // Looped: ignored, and an earlier path with the same key is implicitly
                         // withdrawn.
                         p.stats.looped_paths += 1;
-                        self.rib.withdraw(id, prefix, *path_id);
+                        rib.withdraw(prefix, *path_id);
                     }
                 }
             }

@@ -43,6 +43,7 @@ impl Import {
 
     /// What the policy makes of a received path for `prefix` with attributes `a`: the Loc-RIB
     /// attributes and flags, and the set as received when the policy modified it.
+    #[inline]
     pub(super) fn apply(
         &self,
         interner: &mut Interner,
@@ -50,9 +51,22 @@ impl Import {
         prefix: Prefix,
         a: &Arc<RouteAttrs>,
     ) -> Imported {
-        let Some(pol) = &self.policy else {
-            return Imported::unchanged(Arc::clone(a));
-        };
+        match &self.policy {
+            // Without a policy (the common case) the path enters the Loc-RIB as received.
+            None => Imported::unchanged(Arc::clone(a)),
+            Some(pol) => self.evaluate(pol, interner, cache, prefix, a),
+        }
+    }
+
+    /// [`Import::apply`] with a policy.
+    fn evaluate(
+        &self,
+        pol: &crate::policy::Policy,
+        interner: &mut Interner,
+        cache: &mut ImportCache,
+        prefix: Prefix,
+        a: &Arc<RouteAttrs>,
+    ) -> Imported {
         let ctx = RouteContext {
             prefix,
             attrs: a,

@@ -69,6 +69,41 @@ pub(crate) struct RouteRef<'a> {
     pub(crate) attrs: &'a Arc<RouteAttrs>,
 }
 
+/// One peer's Adj-RIB-In and the Loc-RIB, borrowed together from the [`Rib`] ([`Rib::peer`])
+/// while the engine applies one UPDATE of the peer.
+pub(crate) struct PeerRib<'a> {
+    peer: PeerId,
+    adj: &'a mut AdjRibIn,
+    loc: &'a mut LocRib,
+    changed: &'a mut Dirty,
+}
+
+impl PeerRib<'_> {
+    /// The peer announced (`prefix`, `path_id`) and the import policy made `imported` of it: the
+    /// key enters its Adj-RIB-In and the path the Loc-RIB, replacing the path the peer sent
+    /// before with the same key (implicit withdraw, RFC 4271 section 3.1; with ADD-PATH the key
+    /// includes the path id, RFC 7911 section 3).
+    #[inline]
+    pub(crate) fn announce(&mut self, prefix: Prefix, path_id: u32, imported: Imported) {
+        self.adj.insert(prefix, path_id, imported.as_received);
+        self.loc
+            .upsert(prefix, self.peer, path_id, imported.attrs, imported.flags);
+        self.changed.mark(prefix);
+    }
+
+    /// The peer withdrew (`prefix`, `path_id`), or sent a path for it that is ignored (a loop):
+    /// the key leaves its Adj-RIB-In and the path the Loc-RIB. Returns whether there was one.
+    #[inline]
+    pub(crate) fn withdraw(&mut self, prefix: &Prefix, path_id: u32) -> bool {
+        if !self.adj.remove(prefix, path_id) {
+            return false;
+        }
+        self.loc.remove(prefix, self.peer, path_id);
+        self.changed.mark(*prefix);
+        true
+    }
+}
+
 /// The RIB: every peer's Adj-RIB-In, the routes this speaker originates, the Loc-RIB, and the
 /// prefixes changed since the last flush.
 #[derive(Debug, Default)]
@@ -117,31 +152,20 @@ impl Rib {
 
     // ------------------------------------------------------------ changes
 
-    /// `peer` announced (`prefix`, `path_id`) and the import policy made `imported` of it: the
-    /// key enters its Adj-RIB-In and the path the Loc-RIB, replacing the path the peer sent
-    /// before with the same key (implicit withdraw, RFC 4271 section 3.1; with ADD-PATH the key
-    /// includes the path id, RFC 7911 section 3).
+    /// `peer`'s Adj-RIB-In with the Loc-RIB, to apply what one of its UPDATEs says (created
+    /// empty if the peer has none yet).
     #[inline]
-    pub(crate) fn announce(&mut self, peer: PeerId, prefix: Prefix, path_id: u32, imported: Imported) {
-        self.adj_mut(peer).insert(prefix, path_id, imported.as_received);
-        self.loc
-            .upsert(prefix, peer, path_id, imported.attrs, imported.flags);
-        self.changed.mark(prefix);
-    }
-
-    /// `peer` withdrew (`prefix`, `path_id`), or sent a path for it that is ignored (a loop):
-    /// the key leaves its Adj-RIB-In and the path the Loc-RIB. Returns whether there was one.
-    #[inline]
-    pub(crate) fn withdraw(&mut self, peer: PeerId, prefix: &Prefix, path_id: u32) -> bool {
-        let Some((adj, loc, changed)) = self.adj_and_loc(peer) else {
-            return false;
-        };
-        if !adj.remove(prefix, path_id) {
-            return false;
+    pub(crate) fn peer(&mut self, peer: PeerId) -> PeerRib<'_> {
+        self.adj_mut(peer);
+        let Rib {
+            adj_in, loc, changed, ..
+        } = self;
+        PeerRib {
+            peer,
+            adj: &mut adj_in[peer.slot()].1,
+            loc,
+            changed,
         }
-        loc.remove(prefix, peer, path_id);
-        changed.mark(*prefix);
-        true
     }
 
     /// Withdraws every path of `peer` for which `pred` is true.
@@ -407,7 +431,8 @@ mod tests {
     fn announce_then_withdraw_leaves_nothing_but_the_changed_prefix() {
         let (mut rib, mut i) = (Rib::default(), Interner::default());
         let x = p("10.0.0.0/24");
-        rib.announce(A, x, 0, Imported::unchanged(attrs(&mut i, [192, 0, 2, 1])));
+        rib.peer(A)
+            .announce(x, 0, Imported::unchanged(attrs(&mut i, [192, 0, 2, 1])));
         assert_eq!(keys(&rib, &x), [(A, 0, 0)]);
         assert_eq!(rib.received_by_family(A), [1, 0]);
         assert_eq!(rib.changed().collect::<Vec<_>>(), [x]);
@@ -415,9 +440,9 @@ mod tests {
         rib.recycle_changed(changed);
         assert!(!rib.has_changes());
 
-        assert!(rib.withdraw(A, &x, 0));
-        assert!(!rib.withdraw(A, &x, 0), "withdrawn once");
-        assert!(!rib.withdraw(B, &x, 0), "another peer's key");
+        assert!(rib.peer(A).withdraw(&x, 0));
+        assert!(!rib.peer(A).withdraw(&x, 0), "withdrawn once");
+        assert!(!rib.peer(B).withdraw(&x, 0), "another peer's key");
         assert!(rib.paths(&x).is_empty());
         assert_eq!(rib.received_by_family(A), [0, 0]);
         assert_eq!(rib.paths_len(), 0);
@@ -433,14 +458,14 @@ mod tests {
         let (mut rib, mut i) = (Rib::default(), Interner::default());
         let x = p("10.0.0.0/24");
         let (a1, a2) = (attrs(&mut i, [192, 0, 2, 1]), attrs(&mut i, [192, 0, 2, 2]));
-        rib.announce(A, x, 7, Imported::unchanged(Arc::clone(&a1)));
-        rib.announce(A, x, 8, Imported::unchanged(Arc::clone(&a1)));
-        rib.announce(A, x, 7, Imported::unchanged(Arc::clone(&a2)));
+        rib.peer(A).announce(x, 7, Imported::unchanged(Arc::clone(&a1)));
+        rib.peer(A).announce(x, 8, Imported::unchanged(Arc::clone(&a1)));
+        rib.peer(A).announce(x, 7, Imported::unchanged(Arc::clone(&a2)));
         assert_eq!(keys(&rib, &x), [(A, 7, 0), (A, 8, 0)]);
         assert!(Arc::ptr_eq(&rib.path(&x, A, 7).unwrap().attrs, &a2));
         assert_eq!(rib.received_by_family(A), [2, 0], "two ADD-PATH paths, not three");
         // Another peer's path with the same path id is a path of its own.
-        rib.announce(B, x, 7, Imported::unchanged(a1));
+        rib.peer(B).announce(x, 7, Imported::unchanged(a1));
         assert_eq!(rib.paths(&x).len(), 3);
         assert_eq!(rib.changed().count(), 1, "one prefix, marked once");
     }
@@ -450,9 +475,9 @@ mod tests {
         let (mut rib, mut i) = (Rib::default(), Interner::default());
         let (x, y) = (p("10.0.0.0/24"), p("2001:db8::/32"));
         let a = attrs(&mut i, [192, 0, 2, 1]);
-        rib.announce(A, x, 0, Imported::unchanged(Arc::clone(&a)));
-        rib.announce(A, y, 0, Imported::unchanged(Arc::clone(&a)));
-        rib.announce(B, x, 0, Imported::unchanged(Arc::clone(&a)));
+        rib.peer(A).announce(x, 0, Imported::unchanged(Arc::clone(&a)));
+        rib.peer(A).announce(y, 0, Imported::unchanged(Arc::clone(&a)));
+        rib.peer(B).announce(x, 0, Imported::unchanged(Arc::clone(&a)));
         rib.take_changed();
 
         // Graceful restart: A's IPv4 paths are kept, flagged stale; best path is not affected.
@@ -485,8 +510,8 @@ mod tests {
         let (mut rib, mut i) = (Rib::default(), Interner::default());
         let (x, y) = (p("10.0.0.0/24"), p("10.0.1.0/24"));
         let (received, modified) = (attrs(&mut i, [192, 0, 2, 1]), attrs(&mut i, [192, 0, 2, 9]));
-        rib.announce(
-            A,
+        let mut from_a = rib.peer(A);
+        from_a.announce(
             x,
             0,
             Imported {
@@ -495,8 +520,7 @@ mod tests {
                 as_received: Some(Arc::clone(&received)),
             },
         );
-        rib.announce(
-            A,
+        from_a.announce(
             y,
             0,
             Imported {
@@ -540,7 +564,8 @@ mod tests {
     fn a_removed_peers_slot_is_reused_with_an_empty_adj_rib_in() {
         let (mut rib, mut i) = (Rib::default(), Interner::default());
         let x = p("10.0.0.0/24");
-        rib.announce(A, x, 0, Imported::unchanged(attrs(&mut i, [192, 0, 2, 1])));
+        rib.peer(A)
+            .announce(x, 0, Imported::unchanged(attrs(&mut i, [192, 0, 2, 1])));
         rib.originate(x, attrs(&mut i, [192, 0, 2, 100]));
         assert_eq!(rib.paths_len(), 2);
         rib.remove_peer(A);
@@ -549,7 +574,8 @@ mod tests {
         assert_eq!(next.slot(), A.slot());
         assert_eq!(rib.received_by_family(next), [0, 0]);
         assert_eq!(rib.adj_rib_in(A).count(), 0, "the old id finds nothing");
-        rib.announce(next, x, 0, Imported::unchanged(attrs(&mut i, [192, 0, 2, 3])));
+        rib.peer(next)
+            .announce(x, 0, Imported::unchanged(attrs(&mut i, [192, 0, 2, 3])));
         assert_eq!(rib.received_by_family(A), [0, 0]);
         assert_eq!(rib.received_by_family(next), [1, 0]);
         assert!(rib.withdraw_local(&x));
