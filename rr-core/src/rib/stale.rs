@@ -55,3 +55,46 @@ impl Rib {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{A, B, attrs, keys, p};
+    use super::*;
+    use crate::rib::{Imported, STALE_ANY};
+    use crate::types::Family;
+
+    #[test]
+    fn stale_marking_and_purge_touch_only_the_peer_and_the_families_asked() {
+        let (mut rib, mut i) = (Rib::default(), Interner::default());
+        let (x, y) = (p("10.0.0.0/24"), p("2001:db8::/32"));
+        let a = attrs(&mut i, [192, 0, 2, 1]);
+        rib.peer(A).announce(x, 0, Imported::unchanged(Arc::clone(&a)));
+        rib.peer(A).announce(y, 0, Imported::unchanged(Arc::clone(&a)));
+        rib.peer(B).announce(x, 0, Imported::unchanged(Arc::clone(&a)));
+        rib.take_changed();
+
+        // Graceful restart: A's IPv4 paths are kept, flagged stale; best path is not affected.
+        rib.mark_stale(A, FamilySet::only(Family::Ipv4Unicast), STALE_GR);
+        assert_eq!(keys(&rib, &x), [(A, 0, STALE_GR), (B, 0, 0)]);
+        assert_eq!(keys(&rib, &y), [(A, 0, 0)]);
+        assert!(!rib.has_changes());
+        assert_eq!(rib.candidates_of(A), ([1, 1], 1));
+
+        // LLGR: the stale paths carry LLGR_STALE and best path sees them again.
+        rib.enter_llgr(A, FamilySet::only(Family::Ipv4Unicast), &mut i);
+        assert_eq!(keys(&rib, &x), [(A, 0, STALE_LLGR), (B, 0, 0)]);
+        assert!(
+            rib.path(&x, A, 0)
+                .unwrap()
+                .attrs
+                .has_community(bgp_wire::Community::LLGR_STALE)
+        );
+        assert_eq!(rib.changed().collect::<Vec<_>>(), [x]);
+
+        // The purge removes only what is still stale.
+        rib.withdraw_where(A, |r| r.flags & STALE_ANY != 0);
+        assert_eq!(keys(&rib, &x), [(B, 0, 0)]);
+        assert_eq!(keys(&rib, &y), [(A, 0, 0)]);
+        assert_eq!(rib.received_by_family(A), [0, 1]);
+    }
+}
