@@ -154,22 +154,11 @@ mod tests {
     use super::*;
     use crate::config::Role;
     use crate::session::State;
-    use crate::timer::{Jitter, TimerQueue};
-    use crate::types::{Instant, PeerId};
+    use crate::session::with_cx;
+    use crate::types::Instant;
 
     fn cfg() -> PeerConfig {
         PeerConfig::new("192.0.2.2".parse().unwrap(), 64512, Role::RrClient)
-    }
-
-    fn with_cx<R>(s: &mut Session, f: impl FnOnce(&mut Session, &mut Ctx<'_>) -> R) -> R {
-        let (mut q, mut j) = (TimerQueue::default(), Jitter::new(7));
-        let mut cx = Ctx {
-            peer: PeerId::new(0, 0),
-            now: Instant::ZERO,
-            timers: &mut q,
-            jitter: &mut j,
-        };
-        f(s, &mut cx)
     }
 
     #[test]

@@ -30,6 +30,20 @@ pub(crate) use fsm::{Ctx, Effect, Identity};
 pub(crate) use negotiate::{LocalOffer, RemoteOpen, negotiate};
 pub(crate) use stale::RestartExpiry;
 
+/// Test set-up: runs `f` on `s` in a context of its own (peer 0, time zero, a fresh timer queue), for the
+/// transitions' unit tests in this module's files.
+#[cfg(test)]
+fn with_cx<R>(s: &mut Session, f: impl FnOnce(&mut Session, &mut Ctx<'_>) -> R) -> R {
+    let (mut q, mut j) = (crate::timer::TimerQueue::default(), crate::timer::Jitter::new(7));
+    let mut cx = Ctx {
+        peer: crate::types::PeerId::new(0, 0),
+        now: Instant::ZERO,
+        timers: &mut q,
+        jitter: &mut j,
+    };
+    f(s, &mut cx)
+}
+
 /// Session states (RFC 4271 section 8.2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]

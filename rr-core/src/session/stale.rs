@@ -143,8 +143,8 @@ impl Session {
 mod tests {
     use super::*;
     use crate::session::Negotiated;
-    use crate::timer::{Jitter, TimerQueue};
-    use crate::types::{ConnId, PeerId};
+    use crate::session::with_cx;
+    use crate::types::ConnId;
 
     const V4: Family = Family::Ipv4Unicast;
     const V6: Family = Family::Ipv6Unicast;
@@ -179,17 +179,6 @@ mod tests {
             families: FamilySet::both(),
             ..Default::default()
         }
-    }
-
-    fn with_cx<R>(s: &mut Session, f: impl FnOnce(&mut Session, &mut Ctx<'_>) -> R) -> R {
-        let (mut q, mut j) = (TimerQueue::default(), Jitter::new(7));
-        let mut cx = Ctx {
-            peer: PeerId::new(0, 0),
-            now: Instant::ZERO,
-            timers: &mut q,
-            jitter: &mut j,
-        };
-        f(s, &mut cx)
     }
 
     fn established(neg: Box<Negotiated>) -> Session {
