@@ -112,6 +112,8 @@ struct OutBucket {
     keys: BTreeSet<(Prefix, u32)>,
     /// Position in the group's walk order (0: not placed yet).
     stamp: u64,
+    /// Changed since the last [`Group::place_touched`]: its key is in the walk's touched list once.
+    touched: bool,
     /// The bucket encoded for the group, with the export treatment it was encoded with; `None`
     /// once the bucket changed.
     enc: Option<EncodedBucket>,
@@ -130,11 +132,14 @@ impl Group {
             attrs: Arc::clone(&r.attrs),
             keys: BTreeSet::new(),
             stamp: 0,
+            touched: false,
             enc: None,
         });
         b.keys.insert((prefix, r.id));
         b.enc = None;
-        self.walk.touch(k);
+        if !std::mem::replace(&mut b.touched, true) {
+            self.walk.touch(k);
+        }
     }
 
     fn bucket_remove(&mut self, prefix: Prefix, r: &OutRoute) {
@@ -148,7 +153,7 @@ impl Group {
             let stamp = b.stamp;
             self.buckets.remove(&k);
             self.walk.unplace(stamp);
-        } else {
+        } else if !std::mem::replace(&mut b.touched, true) {
             self.walk.touch(k);
         }
     }
@@ -206,6 +211,9 @@ impl MemberIndex {
 /// Prefix deliveries (changed prefixes x members of a group) above which a flush is not fanned out
 /// to the group's members but walked by them ([`Groups::stream_to_walk`]).
 const WALK_BATCH_DELIVERIES: usize = 1 << 20;
+
+/// Changed prefixes diffed, placed and sent together in one step of a flush ([`Groups::flush`]).
+const FLUSH_SLICE: usize = 8192;
 
 impl Groups {
     /// Before a large flush: the members of every group for which `dirty` changed prefixes would be
@@ -723,41 +731,52 @@ impl Groups {
     /// send; then the catch-ups of regrouped members and re-sends for route refreshes.
     pub(crate) fn flush(&mut self, cx: &mut Ctx<'_>, dirty: &[Prefix]) {
         self.stream_to_walk(dirty.len());
-        let ng = self.list.len();
-        let mut batches: Vec<Batch> = (0..ng).map(|_| Batch::default()).collect();
         let mut order = Vec::new();
         let mut want = Vec::new();
         let mut cache = ExportCache::default();
-        for prefix in dirty {
-            let paths = cx.rib.paths(prefix);
-            rib::rank(cx.peers, paths, &mut order);
-            for (gi, g) in self.list.iter_mut().enumerate() {
-                let Some(g) = g.as_mut() else { continue };
-                desired(
-                    cx.peers,
-                    &g.key,
-                    *prefix,
-                    paths,
-                    &order,
-                    &mut want,
-                    cx.interner,
-                    &mut cache,
-                );
-                diff_prefix(&self.member_of, gi, g, &mut batches[gi], *prefix, paths, &want);
+        // In slices: a batch (the diff of every group) holds entries for its slice only, so a flush of
+        // a whole table (the end of a selection deferral, a peer's full table) does not hold a second
+        // copy of every changed key at once. Each slice's changes are placed and sent before the
+        // next; a prefix is in one slice only, so its withdrawal and announcement stay in order.
+        for slice in dirty.chunks(FLUSH_SLICE) {
+            let mut batches: Vec<Batch> = (0..self.list.len()).map(|_| Batch::default()).collect();
+            for prefix in slice {
+                let paths = cx.rib.paths(prefix);
+                rib::rank(cx.peers, paths, &mut order);
+                for (gi, g) in self.list.iter_mut().enumerate() {
+                    let Some(g) = g.as_mut() else { continue };
+                    desired(
+                        cx.peers,
+                        &g.key,
+                        *prefix,
+                        paths,
+                        &order,
+                        &mut want,
+                        cx.interner,
+                        &mut cache,
+                    );
+                    diff_prefix(&self.member_of, gi, g, &mut batches[gi], *prefix, paths, &want);
+                }
+                if paths.is_empty() {
+                    cx.rib.remove_empty(prefix);
+                }
             }
-            if paths.is_empty() {
-                cx.rib.remove_empty(prefix);
+            for g in self.list.iter_mut().flatten() {
+                g.place_touched();
+            }
+            for (gi, batch) in batches.into_iter().enumerate() {
+                let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
+                    continue;
+                };
+                if !batch.is_empty() {
+                    g.encode_batch(cx, batch);
+                }
             }
         }
         for g in self.list.iter_mut().flatten() {
-            g.place_touched();
-        }
-        for (gi, batch) in batches.into_iter().enumerate() {
-            let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
-                continue;
-            };
-            if !batch.is_empty() {
-                g.encode_batch(cx, batch);
+            if dirty.is_empty() {
+                // No slice ran: tombstones no walker needs still go.
+                g.place_touched();
             }
             g.serve_pending(cx);
         }

@@ -215,6 +215,7 @@ impl Group {
                 let Some(b) = self.buckets.get_mut(&k) else {
                     continue;
                 };
+                b.touched = false;
                 if b.stamp != 0 {
                     self.walk.order.remove(&b.stamp);
                 }
