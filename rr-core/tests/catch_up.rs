@@ -496,3 +496,78 @@ fn end_of_rib_waits_for_changes_not_flushed_yet() {
     assert!(routes < eor, "End-of-RIB at {eor} before the routes at {routes}");
     assert_eq!(w.holds(2), w.expected(2));
 }
+
+/// Members walking the same stretch of many buckets are handed it as runs: several buckets'
+/// messages in one output, the same bytes for each of them. A member whose own routes are in a run
+/// walks it bucket by bucket and is never sent them. After the order changes, runs are rebuilt and
+/// every member still ends exact.
+#[test]
+fn members_walking_together_are_handed_runs_of_buckets() {
+    let mut w = World::new(4);
+    w.drain();
+    for m in [0, 1, 2] {
+        w.congest(m, true);
+    }
+    // 80 buckets (one attribute set each), 40 of them member 0's own.
+    for i in 0..40u32 {
+        w.announce(
+            3,
+            &prefixes(i * 10..i * 10 + 10),
+            Ipv4Addr::new(10, 9, 0, i as u8),
+        );
+        w.announce(0, &prefixes(1000 + i..1001 + i), Ipv4Addr::new(10, 8, 0, i as u8));
+    }
+    w.drain();
+    let mut outputs: HashMap<ConnId, Vec<Bytes>> = HashMap::new();
+    for m in [0, 1, 2] {
+        w.congest(m, false);
+    }
+    while let Some(o) = w.e.poll_output() {
+        if let Output::Send { conn, bytes } = o {
+            outputs.entry(conn).or_default().push(bytes.clone());
+            w.apply(conn, bytes);
+        }
+    }
+    for m in 0..4 {
+        assert_eq!(w.holds(m), w.expected(m), "client {m}");
+    }
+    let msgs = |v: &[Bytes]| {
+        v.iter()
+            .map(|b| rr_core::split_messages(b).count())
+            .sum::<usize>()
+    };
+    let (o1, o2) = (&outputs[&w.conns[1]], &outputs[&w.conns[2]]);
+    assert_eq!((msgs(o1), msgs(o2)), (80, 80), "every bucket, one message each");
+    assert!(
+        o1.len() <= 2,
+        "80 buckets in {} outputs: not handed as runs",
+        o1.len()
+    );
+    let ptrs = |v: &[Bytes]| v.iter().map(|m| m.as_ptr()).collect::<Vec<_>>();
+    assert_eq!(ptrs(o1), ptrs(o2), "the same run bytes for both members");
+    let o0 = &outputs[&w.conns[0]];
+    assert_eq!(msgs(o0), 40, "member 0 is sent member 3's buckets only");
+    assert_eq!(
+        o0.len(),
+        40,
+        "member 0 walks the run holding its own buckets one by one"
+    );
+
+    // The order changes while they walk again: runs built before are not used.
+    for m in [1, 2] {
+        w.congest(m, true);
+    }
+    w.withdraw(3, &prefixes(0..100));
+    w.announce(3, &prefixes(2000..2010), Ipv4Addr::new(10, 7, 0, 1));
+    w.drain();
+    w.congest(1, false);
+    w.drain_some(1);
+    w.announce(0, &prefixes(3000..3005), Ipv4Addr::new(10, 6, 0, 1));
+    w.withdraw(3, &prefixes(300..310));
+    w.drain();
+    w.congest(2, false);
+    w.drain();
+    for m in 0..4 {
+        assert_eq!(w.holds(m), w.expected(m), "client {m} at the end");
+    }
+}

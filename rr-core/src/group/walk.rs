@@ -18,15 +18,23 @@
 //!
 //! A bucket is sent whole: a member that fell behind on a bucket that changed is sent all of the
 //! bucket's routes again, not just the changed ones (re-announcing a route it holds is harmless).
+//!
+//! Consecutive buckets are also shared as a [`Run`]: their encodings copied once into one buffer of
+//! about [`RUN_BYTES`], which every member walking past them is handed whole (one output, one write
+//! queue entry, one cursor step instead of one per message). A run is dropped when the order changes
+//! (a flush placed changes, a bucket or tombstone came or went); a member whose own routes are in a
+//! run, or for which a bucket's export treatment changed since the run was built, walks that stretch
+//! bucket by bucket as before.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use bgp_wire::AttrBlock;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::{BucketKey, BucketOrder, Ctx, EncodedBucket, Group, Groups, encode_nlri, withdrawals};
-use crate::encode;
+use crate::attrs::RouteAttrs;
+use crate::encode::{self, Export};
 #[cfg(doc)]
 use crate::engine::Engine;
 use crate::hash::FastMap;
@@ -38,6 +46,12 @@ const CATCH_UP_BURST: usize = 64;
 
 /// Withdrawn keys packed into one walk step at most.
 const TOMBSTONES_PER_STEP: usize = 4096;
+
+/// Octets of encodings a [`Run`] gathers (it ends at the first bucket that reaches this).
+const RUN_BYTES: usize = 32 * 1024;
+
+/// Buckets a [`Run`] is built from at most (and at least two).
+const RUN_BUCKETS: usize = 512;
 
 /// A group's walk order and the members walking it.
 #[derive(Debug, Default)]
@@ -54,6 +68,23 @@ pub(super) struct WalkState {
     pub(super) walkers: FastMap<PeerId, Walker>,
     /// End-of-RIB of every family of the group, encoded once.
     eor: Option<Arc<[Bytes]>>,
+    /// Runs of consecutive buckets by their first stamp; none overlap.
+    runs: BTreeMap<u64, Arc<Run>>,
+}
+
+/// Consecutive buckets of the order (stamps `start..=end`, no tombstone between them) whose
+/// encodings were copied into one buffer, handed whole to every member walking past them.
+#[derive(Debug)]
+struct Run {
+    /// The stamp of its last bucket.
+    end: u64,
+    /// Each bucket's source peer (never sent its own routes), attributes and the export treatment its
+    /// encoding was made with.
+    buckets: Vec<(PeerId, Arc<RouteAttrs>, Export)>,
+    /// The buckets' messages, one after the other.
+    data: Bytes,
+    /// How many messages `data` holds.
+    msgs: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +131,7 @@ impl WalkState {
     pub(super) fn unplace(&mut self, stamp: u64) {
         if stamp != 0 {
             self.order.remove(&stamp);
+            self.runs.clear();
         }
     }
 
@@ -110,6 +142,7 @@ impl WalkState {
             return;
         }
         self.stamp += 1;
+        self.runs.clear();
         let only_from = match self.tombs.get(&k) {
             Some(t) => {
                 self.order.remove(&t.stamp);
@@ -181,6 +214,15 @@ impl WalkState {
 
     /// Drops the tombstones every walker has passed (all of them when nobody walks).
     fn collect(&mut self) {
+        if self.walkers.is_empty() {
+            self.runs.clear();
+        } else if let Some(first) = self.runs.first_key_value().map(|(&s, _)| s) {
+            // Runs every walker has passed.
+            let passed = self.walkers.values().map(|w| w.after).min().unwrap_or(0);
+            if first <= passed {
+                self.runs.retain(|_, r| r.end > passed);
+            }
+        }
         if self.tombs.is_empty() {
             return;
         }
@@ -205,6 +247,7 @@ impl Group {
             let mut placed: Vec<(BucketOrder, BucketKey)> = Vec::with_capacity(touched.len());
             touched.sort_unstable();
             touched.dedup();
+            self.walk.runs.clear();
             for k in touched.drain(..) {
                 if let Some(first) = self.buckets.get(&k).and_then(|b| b.keys.first()) {
                     placed.push(((k.0, k.2, *first), k));
@@ -232,8 +275,8 @@ impl Group {
 
 /// What a walk gives a member next.
 enum Walked {
-    /// A message to send.
-    Msg(Bytes),
+    /// Messages to send (`Bytes` holding this many).
+    Msg(Bytes, usize),
     /// Up to date: back to the shared stream.
     UpToDate,
     /// A joiner whose End-of-RIB waits for the next flush.
@@ -244,6 +287,8 @@ enum Walked {
 enum Step {
     /// Messages to send, from the first.
     Send(Arc<[Bytes]>),
+    /// A run's messages at once (the cursor is past its last bucket).
+    Run(Bytes, usize),
     /// Nothing for this member at this item; go on.
     Skip,
     /// The cursor is at the newest stamp.
@@ -309,13 +354,13 @@ impl Groups {
                     self.burst = 0;
                     self.parked.push(id);
                 }
-                Walked::Msg(bytes) => {
+                Walked::Msg(bytes, n) => {
                     if let Some(w) = g.walk.walkers.get_mut(&id) {
                         w.queued = true;
                     }
                     // A few messages in a row to one member before the next: its writer then sends
                     // them in one system call instead of one call per message.
-                    self.burst += 1;
+                    self.burst += n;
                     if self.burst < CATCH_UP_BURST {
                         self.ready.push_front(id);
                     } else {
@@ -323,7 +368,7 @@ impl Groups {
                         self.ready.push_back(id);
                     }
                     if let Some(p) = cx.peers.get_mut(id) {
-                        p.stats.messages_sent += 1;
+                        p.stats.messages_sent += n as u64;
                     }
                     return Some(Output::Send { conn, bytes });
                 }
@@ -352,7 +397,7 @@ impl Group {
             if let Some((msgs, i)) = &mut w.cur {
                 if let Some(m) = msgs.get(*i) {
                     *i += 1;
-                    return Some(Walked::Msg(m.clone()));
+                    return Some(Walked::Msg(m.clone(), 1));
                 }
                 w.cur = None;
             }
@@ -360,6 +405,7 @@ impl Group {
                 Step::Send(msgs) => {
                     self.walk.walkers.get_mut(&id)?.cur = Some((msgs, 0));
                 }
+                Step::Run(data, n) => return Some(Walked::Msg(data, n)),
                 Step::Skip => {}
                 Step::Done => {
                     let w = self.walk.walkers.get_mut(&id)?;
@@ -400,6 +446,10 @@ impl Group {
         };
         match item {
             Item::Bucket(k) => {
+                if let Some(run) = self.run_at(cx, stamp, id) {
+                    self.walk.walkers.get_mut(&id)?.after = run.end;
+                    return Some(Step::Run(run.data.clone(), run.msgs));
+                }
                 self.walk.walkers.get_mut(&id)?.after = stamp;
                 // Never back to the peer the routes came from.
                 if k.2 == id {
@@ -446,6 +496,70 @@ impl Group {
                 })
             }
         }
+    }
+
+    /// The run starting at `stamp` (a bucket's), built now if no run covers `stamp`, when member `id`
+    /// may be handed it whole: none of its buckets came from `id`, and each is still exported as it
+    /// was encoded. `None`: walk bucket by bucket.
+    fn run_at(&mut self, cx: &Ctx<'_>, stamp: u64, id: PeerId) -> Option<Arc<Run>> {
+        let run = match self.walk.runs.range(..=stamp).next_back() {
+            Some((&start, r)) if start == stamp => Arc::clone(r),
+            // Inside another run (a member that walked part of it bucket by bucket).
+            Some((_, r)) if r.end >= stamp => return None,
+            _ => {
+                let r = Arc::new(self.build_run(cx, stamp)?);
+                self.walk.runs.insert(stamp, Arc::clone(&r));
+                r
+            }
+        };
+        let usable = run
+            .buckets
+            .iter()
+            .all(|(src, attrs, ex)| *src != id && cx.export_for(&self.key, *src, attrs) == *ex);
+        usable.then_some(run)
+    }
+
+    /// A run of the buckets from `stamp` on: up to the first tombstone, [`RUN_BUCKETS`] buckets or
+    /// [`RUN_BYTES`] octets; `None` if that is fewer than two buckets.
+    fn build_run(&mut self, cx: &Ctx<'_>, stamp: u64) -> Option<Run> {
+        let items: Vec<(u64, BucketKey)> = self
+            .walk
+            .order
+            .range(stamp..)
+            .take(RUN_BUCKETS)
+            .map_while(|(&s, it)| match *it {
+                Item::Bucket(k) => Some((s, k)),
+                Item::Tomb(_) => None,
+            })
+            .collect();
+        if items.len() < 2 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        let mut buckets = Vec::new();
+        let (mut len, mut end) = (0, stamp);
+        for (s, k) in items {
+            let m = self.bucket_msgs(cx, k)?;
+            let b = self.buckets.get(&k)?;
+            buckets.push((k.2, Arc::clone(&b.attrs), b.enc.as_ref()?.export));
+            len += m.iter().map(Bytes::len).sum::<usize>();
+            parts.push(m);
+            end = s;
+            if len >= RUN_BYTES {
+                break;
+            }
+        }
+        let mut data = BytesMut::with_capacity(len);
+        for x in parts.iter().flat_map(|m| m.iter()) {
+            data.extend_from_slice(x);
+        }
+        let msgs = parts.iter().map(|m| m.len()).sum();
+        (buckets.len() >= 2).then(|| Run {
+            end,
+            buckets,
+            data: data.freeze(),
+            msgs,
+        })
     }
 
     /// Bucket `k` encoded for the group (from the cache, or encoded now and cached).
