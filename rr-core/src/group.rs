@@ -29,8 +29,9 @@
 //! fell behind together are sent the same bytes and a slow member costs about what a fast one does. A
 //! bucket that changes during the walk gets a new stamp and is visited again; the walk ends, and the
 //! member rejoins the stream, when its cursor reaches the newest stamp. The walk is pulled by the
-//! caller one message at a time ([`Engine::poll_catch_up`]), so the engine never buffers a copy for
-//! a member, and the caller decides how much output may be queued at once.
+//! caller a message (or a run of consecutive buckets' messages) at a time ([`Engine::poll_catch_up`]),
+//! so the engine never buffers a copy for a member, and the caller decides how much output may be
+//! queued at once.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -220,7 +221,7 @@ impl Groups {
     /// more than [`WALK_BATCH_DELIVERIES`] deliveries leave the shared stream and walk the group's
     /// Adj-RIB-Out from where they are (see [`walk`]). Fanning such a batch out would queue every
     /// message once per member at once (at 2500 clients announcing their tables together, millions of
-    /// queue entries, whatever the caller's budget); walking, they are pulled one message at a time
+    /// queue entries, whatever the caller's budget); walking, they are pulled a message or run at a time
     /// under the caller's budget ([`Engine::poll_catch_up`]) and are all sent the same cached
     /// encodings, so members that fall behind together are caught up together.
     fn stream_to_walk(&mut self, dirty: usize) {
@@ -231,6 +232,15 @@ impl Groups {
             for id in std::mem::take(&mut g.members) {
                 g.walk.start_queued(id, false, &mut self.ready);
             }
+        }
+    }
+
+    /// A session was established or ended, a member regrouped or asked for a refresh: how a route is
+    /// exported may have changed (a source's router id, the cluster id) without its bucket changing,
+    /// so no walk may hand out an encoding copied into a run before ([`walk`]).
+    fn drop_runs(&mut self) {
+        for g in self.list.iter_mut().flatten() {
+            g.walk.drop_runs();
         }
     }
 
@@ -533,6 +543,7 @@ impl Groups {
     /// Adds established peer `id` to the group of `key` (created and filled from the Loc-RIB if
     /// new); the peer walks the group's table and gets End-of-RIB ([`walk`]). Returns the group.
     pub(crate) fn join(&mut self, cx: &mut Ctx<'_>, key: GroupKey, id: PeerId) -> usize {
+        self.drop_runs();
         let gi = self.group_for(cx, key);
         if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) {
             g.walk.start_queued(id, true, &mut self.ready);
@@ -624,6 +635,7 @@ impl Groups {
         old_gi: usize,
         key: GroupKey,
     ) -> Option<usize> {
+        self.drop_runs();
         let old = self.list.get(old_gi).and_then(Option::as_ref)?;
         if old.key == key {
             return None;
@@ -699,6 +711,7 @@ impl Groups {
 
     /// `id` leaves group `gi` (which goes when it has nobody left).
     pub(crate) fn leave(&mut self, gi: usize, id: PeerId) {
+        self.drop_runs();
         if self.member_of.group_of(id) == Some(gi) {
             self.member_of.set(id, None);
         }
@@ -719,6 +732,7 @@ impl Groups {
     /// Member `id` of group `gi` asked for a route refresh of `f`: the group's table of `f` is sent
     /// to it again at the next flush.
     pub(crate) fn refresh(&mut self, gi: usize, id: PeerId, f: Family) {
+        self.drop_runs();
         if let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut)
             && g.key.families.contains(f)
             && g.members.contains(&id)

@@ -252,7 +252,7 @@ pub struct RibMemory {
 /// - [`Engine::flush`] when its interval has passed and [`Engine::has_pending_changes`] says
 ///   there is work; the UPDATEs it encodes are then returned by `poll_queued`;
 /// - [`Engine::poll_catch_up`] while its connections have room: the queued actions first, then
-///   one message at a time of the members catching up.
+///   one message (or a run of several, in one `Bytes`) at a time of the members catching up.
 ///
 /// `poll_output` is exactly: a flush when the queue is empty, then `poll_catch_up`.
 ///

@@ -12,19 +12,22 @@
 //! size and however long it was behind; members that fell behind together walk the same items and are
 //! sent the same `Bytes`.
 //!
-//! The walk is pulled: [`Engine::poll_catch_up`] hands out one message at a time, round robin over
-//! the members whose connection has room ([`Engine::set_congested`]), so the caller bounds what is
-//! queued (per peer and for the whole process) and the engine never holds a copy for a member.
+//! The walk is pulled: [`Engine::poll_catch_up`] hands out one message (or one [`Run`]) at a time,
+//! round robin over the members whose connection has room ([`Engine::set_congested`]), so the caller
+//! bounds what is queued (per peer and for the whole process) and the engine never holds a copy for a
+//! member.
 //!
 //! A bucket is sent whole: a member that fell behind on a bucket that changed is sent all of the
 //! bucket's routes again, not just the changed ones (re-announcing a route it holds is harmless).
 //!
 //! Consecutive buckets are also shared as a [`Run`]: their encodings copied once into one buffer of
 //! about [`RUN_BYTES`], which every member walking past them is handed whole (one output, one write
-//! queue entry, one cursor step instead of one per message). A run is dropped when the order changes
-//! (a flush placed changes, a bucket or tombstone came or went); a member whose own routes are in a
-//! run, or for which a bucket's export treatment changed since the run was built, walks that stretch
-//! bucket by bucket as before.
+//! queue entry, one cursor step instead of one per message). A member whose own routes are in a run
+//! walks that stretch bucket by bucket as before. Runs are dropped when the order changes (a flush
+//! placed changes, a bucket or tombstone came or went) and when a bucket's export treatment may have
+//! changed without the bucket changing (a session established, perhaps with another router id; a
+//! member regrouped, left or refreshed, as when the cluster id changes: [`WalkState::drop_runs`]), so
+//! a run always holds the encodings [`Group::bucket_msgs`] would give.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -33,8 +36,7 @@ use bgp_wire::AttrBlock;
 use bytes::{Bytes, BytesMut};
 
 use super::{BucketKey, BucketOrder, Ctx, EncodedBucket, Group, Groups, encode_nlri, withdrawals};
-use crate::attrs::RouteAttrs;
-use crate::encode::{self, Export};
+use crate::encode;
 #[cfg(doc)]
 use crate::engine::Engine;
 use crate::hash::FastMap;
@@ -78,9 +80,8 @@ pub(super) struct WalkState {
 struct Run {
     /// The stamp of its last bucket.
     end: u64,
-    /// Each bucket's source peer (never sent its own routes), attributes and the export treatment its
-    /// encoding was made with.
-    buckets: Vec<(PeerId, Arc<RouteAttrs>, Export)>,
+    /// Each bucket's source peer (never sent its own routes).
+    sources: Vec<PeerId>,
     /// The buckets' messages, one after the other.
     data: Bytes,
     /// How many messages `data` holds.
@@ -212,7 +213,12 @@ impl WalkState {
         ready.push_back(id);
     }
 
-    /// Drops the tombstones every walker has passed (all of them when nobody walks).
+    /// Drops every run: a bucket's export treatment may have changed without the bucket changing.
+    pub(super) fn drop_runs(&mut self) {
+        self.runs.clear();
+    }
+
+    /// Drops the tombstones every walker has passed (all of them when nobody walks), and the runs.
     fn collect(&mut self) {
         if self.walkers.is_empty() {
             self.runs.clear();
@@ -499,8 +505,7 @@ impl Group {
     }
 
     /// The run starting at `stamp` (a bucket's), built now if no run covers `stamp`, when member `id`
-    /// may be handed it whole: none of its buckets came from `id`, and each is still exported as it
-    /// was encoded. `None`: walk bucket by bucket.
+    /// may be handed it whole: none of its buckets came from `id`. `None`: walk bucket by bucket.
     fn run_at(&mut self, cx: &Ctx<'_>, stamp: u64, id: PeerId) -> Option<Arc<Run>> {
         let run = match self.walk.runs.range(..=stamp).next_back() {
             Some((&start, r)) if start == stamp => Arc::clone(r),
@@ -512,20 +517,22 @@ impl Group {
                 r
             }
         };
-        let usable = run
-            .buckets
-            .iter()
-            .all(|(src, attrs, ex)| *src != id && cx.export_for(&self.key, *src, attrs) == *ex);
-        usable.then_some(run)
+        (!run.sources.contains(&id)).then_some(run)
     }
 
-    /// A run of the buckets from `stamp` on: up to the first tombstone, [`RUN_BUCKETS`] buckets or
-    /// [`RUN_BYTES`] octets; `None` if that is fewer than two buckets.
+    /// A run of the buckets from `stamp` on: up to the first tombstone or the next run, [`RUN_BUCKETS`]
+    /// buckets or [`RUN_BYTES`] octets; `None` if that is fewer than two buckets.
     fn build_run(&mut self, cx: &Ctx<'_>, stamp: u64) -> Option<Run> {
+        let next_run = self
+            .walk
+            .runs
+            .range(stamp + 1..)
+            .next()
+            .map_or(u64::MAX, |(&s, _)| s);
         let items: Vec<(u64, BucketKey)> = self
             .walk
             .order
-            .range(stamp..)
+            .range(stamp..next_run)
             .take(RUN_BUCKETS)
             .map_while(|(&s, it)| match *it {
                 Item::Bucket(k) => Some((s, k)),
@@ -536,14 +543,13 @@ impl Group {
             return None;
         }
         let mut parts = Vec::new();
-        let mut buckets = Vec::new();
+        let mut sources = Vec::new();
         let (mut len, mut end) = (0, stamp);
         for (s, k) in items {
             let m = self.bucket_msgs(cx, k)?;
-            let b = self.buckets.get(&k)?;
-            buckets.push((k.2, Arc::clone(&b.attrs), b.enc.as_ref()?.export));
             len += m.iter().map(Bytes::len).sum::<usize>();
             parts.push(m);
+            sources.push(k.2);
             end = s;
             if len >= RUN_BYTES {
                 break;
@@ -554,9 +560,9 @@ impl Group {
             data.extend_from_slice(x);
         }
         let msgs = parts.iter().map(|m| m.len()).sum();
-        (buckets.len() >= 2).then(|| Run {
+        (sources.len() >= 2).then(|| Run {
             end,
-            buckets,
+            sources,
             data: data.freeze(),
             msgs,
         })
