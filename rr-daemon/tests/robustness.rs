@@ -260,6 +260,13 @@ fn control_plane_is_private_and_authenticated() {
     assert_eq!(mode, 0o600, "socket mode {mode:o} under umask 000");
     assert!(rr.log().contains("reachable beyond loopback"), "{}", rr.log());
 
+    // Until the daemon has read its datastore every request but /status is answered 400 ("has not read
+    // its datastore yet"), whatever the token: wait for that first (a loaded machine can take a while).
+    wait_for(
+        "the daemon to read its datastore",
+        Duration::from_secs(60),
+        || rr.try_get("/peers").map(|_| ()),
+    );
     // TCP: no token 401, read-only token GET 200 / POST 403, full token passes (400: no such peer).
     let tcp = |method: &str, path: &str, token: Option<&str>| -> u16 {
         use std::io::{Read as _, Write as _};
