@@ -1003,6 +1003,21 @@ pub fn renice_self(n: i32) {
     }
 }
 
+/// Restricts every thread of process `pid` (and the threads it starts later) to the CPUs in `cpus` (a
+/// `taskset` list such as `1` or `0,2-3`), with util-linux's `taskset`.
+pub fn pin(pid: u32, cpus: &str) -> Result<(), String> {
+    let st = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset -a -p -c {cpus} {pid}: {st}"))
+    }
+}
+
 /// The 1-minute load average of the machine, from `/proc/loadavg`.
 pub fn loadavg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")

@@ -60,6 +60,10 @@ struct Args {
     /// shared machine, so that other work disturbs the comparison less).
     #[arg(long, allow_hyphen_values = true)]
     nice: Option<i32>,
+    /// Pin each reflector (every thread) to this CPU and the load generator to all the others, so that
+    /// neither takes the other's core (shows whether the generator, not the reflector, bounds a figure).
+    #[arg(long)]
+    pin_reflector: Option<usize>,
     /// Keep each reflector's scratch directory (configuration, logs) and print its path.
     #[arg(long)]
     keep: bool,
@@ -146,6 +150,20 @@ fn main() -> anyhow::Result<()> {
     if let Some(n) = args.nice {
         load::renice_self(n);
     }
+    if let Some(cpu) = args.pin_reflector {
+        let n = std::thread::available_parallelism().map_or(1, usize::from);
+        let others: Vec<String> = (0..n).filter(|c| *c != cpu).map(|c| c.to_string()).collect();
+        anyhow::ensure!(
+            cpu < n && !others.is_empty(),
+            "--pin-reflector {cpu}: this machine has CPUs 0 to {} and the generator needs one of its own",
+            n - 1
+        );
+        load::pin(std::process::id(), &others.join(",")).map_err(anyhow::Error::msg)?;
+        println!(
+            "pinned: reflectors on CPU {cpu}, this load generator on CPUs {}",
+            others.join(",")
+        );
+    }
     let daemon = benches::cli::daemon_path(args.daemon.as_deref());
     let w = &args.workload;
     let rt = benches::cli::runtime(w.threads)?;
@@ -188,6 +206,12 @@ fn main() -> anyhow::Result<()> {
                         continue;
                     }
                 };
+                if let Some(cpu) = args.pin_reflector
+                    && let Err(e) = load::pin(r.pid(), &cpu.to_string())
+                {
+                    eprintln!("[{name}] cannot pin to CPU {cpu}: {e}");
+                    continue;
+                }
                 let cfg = LoadConfig {
                     label: name.clone(),
                     target: r.addr,
