@@ -4,7 +4,7 @@
 //! most: integers go through `itoa`, IPv4 addresses through a digit writer, the common attribute values
 //! (ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, communities, AGGREGATOR, ORIGINATOR_ID, CLUSTER_LIST,
 //! MP_REACH_NLRI's next hop) are spelled out, and anything else is handed to `serde_json` attribute by
-//! attribute. The text is the same as serializing the entry with serde (`RibLine` in the tests, the
+//! attribute. The text is the same as serializing the entry with serde (`Reference` in the tests, the
 //! reference this writer is checked against): bgp-wire's serde form under `attributes`, the flat fields of
 //! [`super::Described`], keys in alphabetical order.
 
