@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 mod rib_json;
 mod summary;
 
-use rib_json::{RibLine, write_rib_line};
+use rib_json::{RecordParts, RibLine, write_rib_line};
 use summary::Summary;
 
 /// Exit code for malformed input and I/O errors.
@@ -70,6 +70,7 @@ pub(crate) fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         out: stdout,
         peers: None,
         peer_json: Vec::new(),
+        parts: RecordParts::default(),
         buf: Vec::with_capacity(OUT_BUF + (1 << 12)),
         summary: args.summary.then(Box::default),
         errors: 0,
@@ -138,6 +139,8 @@ struct Decoder<'a, W: Write> {
     peers: Option<PeerIndexTable>,
     /// Each peer of `peers` as JSON, written into every RIB entry of the peer.
     peer_json: Vec<Vec<u8>>,
+    /// The current RIB record's share of its entries' lines.
+    parts: RecordParts,
     /// Lines not yet written to `out` (one buffer for the whole run).
     buf: Vec<u8>,
     /// With `--summary`: the counts, and nothing printed per record.
@@ -324,8 +327,9 @@ impl<W: Write> Decoder<'_, W> {
 
     fn rib(&mut self, rec: &ReadRecord, r: &RibRecord) -> anyhow::Result<bool> {
         let family = r.afi_safi();
-        if let Some(s) = &mut self.summary {
-            s.rib_record(r);
+        match &mut self.summary {
+            Some(s) => s.rib_record(r),
+            None => self.parts.fill(rec, r),
         }
         for (i, e) in r.entries.iter().enumerate() {
             if let Some(s) = &mut self.summary {
@@ -359,10 +363,8 @@ impl<W: Write> Decoder<'_, W> {
             }
             if self.summary.is_none() {
                 let line = RibLine {
-                    rec,
+                    parts: &self.parts,
                     entry: i,
-                    record: r,
-                    family,
                     path_id: e.path_id,
                     peer_index: e.peer_index,
                     peer: peer.map(Vec::as_slice),

@@ -15,12 +15,67 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp_wire::mrt::{ReadRecord, RibRecord};
 use bgp_wire::{Aggregator, AsPath, AttrValue, AttributeError, MpNextHop, Origin, PathAttribute};
 
+/// The parts of a RIB entry's line that every entry of a record shares, written once per record: from
+/// `{"afi_safi"` to before the first attribute field (head), `microseconds` to `mrt_type` (middle),
+/// `offset`, and `prefix` to the end of the object (tail).
+#[derive(Default)]
+pub(super) struct RecordParts {
+    text: Vec<u8>,
+    /// Where the head, the middle and the offset part end in `text`; the tail is the rest.
+    ends: [usize; 3],
+}
+
+impl RecordParts {
+    /// Writes the parts for the record `rec`, whose body is `r`.
+    pub(super) fn fill(&mut self, rec: &ReadRecord, r: &RibRecord) {
+        let out = &mut self.text;
+        out.clear();
+        let family = r.afi_safi();
+        out.extend_from_slice(b"{\"afi_safi\":{\"afi\":");
+        uint(out, family.afi.0);
+        out.extend_from_slice(b",\"safi\":");
+        uint(out, family.safi.0);
+        out.push(b'}');
+        self.ends[0] = out.len();
+        if let Some(v) = rec.record.microseconds {
+            key(out, "microseconds");
+            uint(out, v);
+        }
+        key(out, "mrt_subtype");
+        uint(out, rec.record.subtype());
+        key(out, "mrt_type");
+        uint(out, rec.record.mrt_type());
+        self.ends[1] = out.len();
+        key(out, "offset");
+        uint(out, rec.offset);
+        self.ends[2] = out.len();
+        key(out, "prefix");
+        out.push(b'"');
+        ip_bare(out, r.prefix.addr);
+        out.push(b'/');
+        uint(out, r.prefix.len);
+        out.push(b'"');
+        key(out, "record");
+        uint(out, rec.number);
+        key(out, "sequence");
+        uint(out, r.sequence);
+        key(out, "timestamp");
+        uint(out, rec.record.timestamp);
+        out.extend_from_slice(b",\"type\":\"rib_entry\"}");
+    }
+
+    fn part(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let end = self.ends.get(i).copied().unwrap_or(self.text.len());
+        &self.text[start..end]
+    }
+}
+
 /// One RIB entry's fields, as [`write_rib_line`] prints them.
 pub(super) struct RibLine<'a> {
-    pub(super) rec: &'a ReadRecord,
+    /// The record's parts, filled for this entry's record.
+    pub(super) parts: &'a RecordParts,
     pub(super) entry: usize,
-    pub(super) record: &'a RibRecord,
-    pub(super) family: bgp_wire::AfiSafi,
     pub(super) path_id: Option<u32>,
     pub(super) peer_index: u16,
     /// The peer's JSON object (`{"asn":..,"bgp_id":..,"ip":..}`), or `None` (printed as `null`) for an
@@ -82,12 +137,7 @@ impl<'a> Flat<'a> {
 /// Appends the entry's JSON object (no newline) to `out`.
 pub(super) fn write_rib_line(out: &mut Vec<u8>, l: &RibLine<'_>) {
     let d = Flat::new(l.attributes);
-    let rec = &l.rec.record;
-    out.extend_from_slice(b"{\"afi_safi\":{\"afi\":");
-    uint(out, l.family.afi.0);
-    out.extend_from_slice(b",\"safi\":");
-    uint(out, l.family.safi.0);
-    out.push(b'}');
+    out.extend_from_slice(l.parts.part(0));
     if let Some(g) = d.aggregator {
         key(out, "aggregator");
         flat_aggregator(out, g);
@@ -145,20 +195,12 @@ pub(super) fn write_rib_line(out: &mut Vec<u8>, l: &RibLine<'_>) {
         key(out, "med");
         uint(out, v);
     }
-    if let Some(v) = rec.microseconds {
-        key(out, "microseconds");
-        uint(out, v);
-    }
-    key(out, "mrt_subtype");
-    uint(out, rec.subtype());
-    key(out, "mrt_type");
-    uint(out, rec.mrt_type());
+    out.extend_from_slice(l.parts.part(1));
     if d.next_hops {
         key(out, "next_hops");
         next_hops(out, l.attributes);
     }
-    key(out, "offset");
-    uint(out, l.rec.offset);
+    out.extend_from_slice(l.parts.part(2));
     if let Some(v) = d.only_to_customer {
         key(out, "only_to_customer");
         uint(out, v);
@@ -186,19 +228,7 @@ pub(super) fn write_rib_line(out: &mut Vec<u8>, l: &RibLine<'_>) {
     out.extend_from_slice(l.peer.unwrap_or(b"null"));
     key(out, "peer_index");
     uint(out, l.peer_index);
-    key(out, "prefix");
-    out.push(b'"');
-    ip_bare(out, l.record.prefix.addr);
-    out.push(b'/');
-    uint(out, l.record.prefix.len);
-    out.push(b'"');
-    key(out, "record");
-    uint(out, l.rec.number);
-    key(out, "sequence");
-    uint(out, l.record.sequence);
-    key(out, "timestamp");
-    uint(out, rec.timestamp);
-    out.extend_from_slice(b",\"type\":\"rib_entry\"}");
+    out.extend_from_slice(l.parts.part(3));
 }
 
 /// `,"name":`
@@ -534,10 +564,12 @@ mod tests {
     use serde::Serialize;
 
     use super::super::{Described, PeerJson};
-    use super::{RibLine, write_rib_line};
+    use super::{RecordParts, RibLine, write_rib_line};
 
     /// The entry serialized with serde: the text [`write_rib_line`] must write.
     struct Reference<'a> {
+        rec: &'a ReadRecord,
+        record: &'a RibRecord,
         line: &'a RibLine<'a>,
         peer: Option<PeerJson>,
         described: Described<'a>,
@@ -547,6 +579,7 @@ mod tests {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeMap;
             let l = self.line;
+            let (rec, record) = (self.rec, self.record);
             let d = &self.described;
             let mut m = s.serialize_map(None)?;
             macro_rules! opt {
@@ -557,7 +590,7 @@ mod tests {
                 };
             }
             let errors: Vec<String> = l.errors.iter().map(|e| e.to_string()).collect();
-            m.serialize_entry("afi_safi", &l.family)?;
+            m.serialize_entry("afi_safi", &record.afi_safi())?;
             opt!("aggregator", d.aggregator);
             opt!("as4_aggregator", d.as4_aggregator);
             opt!("as4_path", d.as4_path);
@@ -572,13 +605,13 @@ mod tests {
             opt!("large_communities", d.large_communities);
             opt!("local_pref", d.local_pref);
             opt!("med", d.med);
-            opt!("microseconds", l.rec.record.microseconds);
-            m.serialize_entry("mrt_subtype", &l.rec.record.subtype())?;
-            m.serialize_entry("mrt_type", &l.rec.record.mrt_type())?;
+            opt!("microseconds", rec.record.microseconds);
+            m.serialize_entry("mrt_subtype", &rec.record.subtype())?;
+            m.serialize_entry("mrt_type", &rec.record.mrt_type())?;
             if !d.next_hops.is_empty() {
                 m.serialize_entry("next_hops", &d.next_hops)?;
             }
-            m.serialize_entry("offset", &l.rec.offset)?;
+            m.serialize_entry("offset", &rec.offset)?;
             opt!("only_to_customer", d.only_to_customer);
             opt!("origin", d.origin);
             m.serialize_entry("originated_time", &l.originated_time)?;
@@ -586,10 +619,10 @@ mod tests {
             opt!("path_id", l.path_id);
             m.serialize_entry("peer", &self.peer)?;
             m.serialize_entry("peer_index", &l.peer_index)?;
-            m.serialize_entry("prefix", &format_args!("{}", l.record.prefix))?;
-            m.serialize_entry("record", &l.rec.number)?;
-            m.serialize_entry("sequence", &l.record.sequence)?;
-            m.serialize_entry("timestamp", &l.rec.record.timestamp)?;
+            m.serialize_entry("prefix", &format_args!("{}", record.prefix))?;
+            m.serialize_entry("record", &rec.number)?;
+            m.serialize_entry("sequence", &record.sequence)?;
+            m.serialize_entry("timestamp", &rec.record.timestamp)?;
             m.serialize_entry("type", "rib_entry")?;
             m.end()
         }
@@ -614,11 +647,11 @@ mod tests {
     ) {
         let e = &r.entries[i];
         let cached = peer.map(|p| serde_json::to_vec(&peer_json(p)).unwrap());
+        let mut parts = RecordParts::default();
+        parts.fill(rec, r);
         let line = RibLine {
-            rec,
+            parts: &parts,
             entry: i,
-            record: r,
-            family: r.afi_safi(),
             path_id: e.path_id,
             peer_index: e.peer_index,
             peer: cached.as_deref(),
@@ -629,6 +662,8 @@ mod tests {
         let mut fast = Vec::new();
         write_rib_line(&mut fast, &line);
         let want = serde_json::to_string(&Reference {
+            rec,
+            record: r,
             line: &line,
             peer: peer.map(peer_json),
             described: Described::new(attributes),
