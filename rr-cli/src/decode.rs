@@ -1,13 +1,17 @@
-//! `rr-cli decode --mrt FILE [--roundtrip] [--keep-going]`: one JSON object per line for every BGP
-//! message (BGP4MP), RIB entry and peer table (TABLE_DUMP_V2) and state change of an MRT file.
+//! `rr-cli decode --mrt FILE [--summary] [--roundtrip] [--keep-going]`: one JSON object per line for every
+//! BGP message (BGP4MP), RIB entry and peer table (TABLE_DUMP_V2) and state change of an MRT file; with
+//! `--summary`, the same decoding and checks with one summary object at the end instead ([`summary`]).
 //!
 //! Exit codes: 0 when every record decoded (and, with `--roundtrip`, re-encoded byte-exact);
 //! [`EXIT_FAILURE`] for malformed input, I/O errors or RFC 7606 attribute errors; [`EXIT_ROUNDTRIP`] when
 //! a message or record re-encodes differently. Problems go to stderr with the record number and byte
 //! offset; without `--keep-going` the first one stops the run.
+//!
+//! RIB entries, most of a large dump, are written by [`rib_json`] straight into a byte buffer; the other
+//! objects go through `serde_json`.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +24,12 @@ use bgp_wire::{AttrValue, Message, PathAttribute, Update};
 use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+mod rib_json;
+mod summary;
+
+use rib_json::{RecordParts, RibLine, write_rib_line};
+use summary::Summary;
 
 /// Exit code for malformed input and I/O errors.
 pub(crate) const EXIT_FAILURE: u8 = 1;
@@ -38,6 +48,12 @@ pub(crate) struct DecodeArgs {
     /// Report problems and carry on with the next record instead of stopping at the first.
     #[arg(long)]
     keep_going: bool,
+    /// Decode and check everything as without it (every message, every RIB entry's attributes; the same
+    /// problems on stderr, the same exit code), but print one JSON object at the end instead of one per
+    /// record: records per MRT type, peers with their RIB entries, prefixes and RIB entries per address
+    /// family, distinct attribute sets, BGP4MP messages per type, and the number of problems.
+    #[arg(long)]
+    summary: bool,
 }
 
 /// Runs the subcommand.
@@ -47,16 +63,23 @@ pub(crate) fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     } else {
         Box::new(File::open(&args.mrt).with_context(|| format!("cannot open {}", args.mrt.display()))?)
     };
-    let (_, input) = decompress(BufReader::new(input)).context("cannot read the input")?;
+    let (compression, input) = decompress(BufReader::new(input)).context("cannot read the input")?;
     let stdout = io::stdout().lock();
     let mut d = Decoder {
         args,
-        out: BufWriter::new(stdout),
+        out: stdout,
         peers: None,
-        failed: false,
-        mismatched: false,
+        peer_json: Vec::new(),
+        parts: RecordParts::default(),
+        buf: Vec::with_capacity(OUT_BUF + (1 << 12)),
+        summary: args.summary.then(Box::default),
+        errors: 0,
+        warnings: 0,
+        mismatches: 0,
     };
-    for item in MrtReader::new(input) {
+    let mut reader = MrtReader::new(input);
+    let mut complete = true;
+    for item in reader.by_ref() {
         let go_on = match item {
             Ok(rec) => d.record(&rec)?,
             Err(e) => {
@@ -66,35 +89,73 @@ pub(crate) fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             }
         };
         if !go_on {
+            complete = false;
             break;
         }
     }
-    match d.out.flush() {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to stdout")?,
+    if let Some(s) = &d.summary {
+        let end = summary::End {
+            file: args.mrt.display().to_string(),
+            compression,
+            octets: reader.offset(),
+            complete,
+            peers: d.peers.as_ref(),
+            errors: d.errors,
+            warnings: d.warnings,
+            mismatches: d.mismatches,
+        };
+        serde_json::to_writer_pretty(&mut d.buf, &s.report(end))?;
+        d.buf.push(b'\n');
     }
-    Ok(ExitCode::from(if d.failed {
+    d.out
+        .write_all(&d.buf)
+        .and_then(|()| d.out.flush())
+        .or_else(broken_pipe)?;
+    Ok(ExitCode::from(if d.errors > 0 {
         EXIT_FAILURE
-    } else if d.mismatched {
+    } else if d.mismatches > 0 {
         EXIT_ROUNDTRIP
     } else {
         0
     }))
 }
 
+/// A closed output (`| head`) ends the run quietly; any other write error is reported.
+fn broken_pipe(e: io::Error) -> anyhow::Result<()> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e).context("cannot write to stdout")
+    }
+}
+
+/// Output is written to stdout in chunks of this size (at least), each ending with a whole line.
+const OUT_BUF: usize = 1 << 16;
+
 struct Decoder<'a, W: Write> {
     args: &'a DecodeArgs,
     out: W,
     /// The last PEER_INDEX_TABLE, for RIB entries' peer indexes.
     peers: Option<PeerIndexTable>,
-    failed: bool,
-    mismatched: bool,
+    /// Each peer of `peers` as JSON, written into every RIB entry of the peer.
+    peer_json: Vec<Vec<u8>>,
+    /// The current RIB record's share of its entries' lines.
+    parts: RecordParts,
+    /// Lines not yet written to `out` (one buffer for the whole run).
+    buf: Vec<u8>,
+    /// With `--summary`: the counts, and nothing printed per record.
+    summary: Option<Box<Summary>>,
+    /// Problems reported on stderr: malformed input and attribute errors, unknown peer indexes,
+    /// round-trip differences.
+    errors: u64,
+    warnings: u64,
+    mismatches: u64,
 }
 
 impl<W: Write> Decoder<'_, W> {
     fn malformed(&mut self, e: &MrtError) {
         eprintln!("error: {e}");
-        self.failed = true;
+        self.errors += 1;
     }
 
     /// Reports a round-trip difference; `base` is the stream offset of `want[0]`.
@@ -107,23 +168,23 @@ impl<W: Write> Decoder<'_, W> {
             want.len(),
             got.len()
         );
-        self.mismatched = true;
+        self.mismatches += 1;
     }
 
     fn emit(&mut self, v: &Value) -> anyhow::Result<bool> {
-        let line = serde_json::to_string(v)?;
-        match writeln!(self.out, "{line}") {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-            Err(e) => Err(e).context("cannot write to stdout"),
-        }
+        serde_json::to_writer(&mut self.buf, v)?;
+        self.end_line()
     }
 
-    /// Writes one object, serialized straight to the output (no `Value` tree in between).
-    fn emit_typed(&mut self, v: &impl Serialize) -> anyhow::Result<bool> {
-        let res = serde_json::to_writer(&mut self.out, v)
-            .map_err(io::Error::from)
-            .and_then(|()| self.out.write_all(b"\n"));
+    /// Ends the line just appended to `self.buf`, and writes the buffer out once it is full; returns
+    /// false when the output is closed.
+    fn end_line(&mut self) -> anyhow::Result<bool> {
+        self.buf.push(b'\n');
+        if self.buf.len() < OUT_BUF {
+            return Ok(true);
+        }
+        let res = self.out.write_all(&self.buf);
+        self.buf.clear();
         match res {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
@@ -133,7 +194,10 @@ impl<W: Write> Decoder<'_, W> {
 
     /// Handles one record; returns whether to go on.
     fn record(&mut self, rec: &ReadRecord) -> anyhow::Result<bool> {
-        let (failed, mismatched) = (self.failed, self.mismatched);
+        let (errors, mismatches) = (self.errors, self.mismatches);
+        if let Some(s) = &mut self.summary {
+            s.record(&rec.record);
+        }
         if self.args.roundtrip {
             match rec.record.to_bytes() {
                 Ok(bytes) if bytes[..] == rec.raw[..] => {}
@@ -143,35 +207,57 @@ impl<W: Write> Decoder<'_, W> {
                         "roundtrip: mrt record {}: record does not re-encode: {e}",
                         rec.number
                     );
-                    self.mismatched = true;
+                    self.mismatches += 1;
                 }
             }
         }
         let go_on = match &rec.record.body {
             MrtBody::Bgp4mp(Bgp4mp::Message(m)) => self.message(rec, m)?,
             MrtBody::Bgp4mp(Bgp4mp::StateChange(s)) => {
-                let mut o = header(rec, "state_change");
-                session(&mut o, &s.peer);
-                o.insert("old_state".into(), json!(s.old_state));
-                o.insert("new_state".into(), json!(s.new_state));
-                self.emit(&Value::Object(o))?
+                if let Some(sum) = &mut self.summary {
+                    sum.state_change();
+                    true
+                } else {
+                    let mut o = header(rec, "state_change");
+                    session(&mut o, &s.peer);
+                    o.insert("old_state".into(), json!(s.old_state));
+                    o.insert("new_state".into(), json!(s.new_state));
+                    self.emit(&Value::Object(o))?
+                }
             }
             MrtBody::TableDumpV2(TableDumpV2::PeerIndexTable(t)) => {
-                let mut o = header(rec, "peer_index_table");
-                o.insert("collector_bgp_id".into(), json!(t.collector_bgp_id));
-                o.insert("view_name".into(), json!(String::from_utf8_lossy(&t.view_name)));
-                o.insert("peers".into(), serde_json::to_value(&t.peers)?);
                 self.peers = Some(t.clone());
-                self.emit(&Value::Object(o))?
+                self.peer_json = t
+                    .peers
+                    .iter()
+                    .map(|p| {
+                        serde_json::to_vec(&PeerJson {
+                            asn: p.asn,
+                            bgp_id: p.bgp_id,
+                            ip: p.ip,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                if let Some(s) = &mut self.summary {
+                    s.peer_index_table();
+                    true
+                } else {
+                    let mut o = header(rec, "peer_index_table");
+                    o.insert("collector_bgp_id".into(), json!(t.collector_bgp_id));
+                    o.insert("view_name".into(), json!(String::from_utf8_lossy(&t.view_name)));
+                    o.insert("peers".into(), serde_json::to_value(&t.peers)?);
+                    self.emit(&Value::Object(o))?
+                }
             }
             MrtBody::TableDumpV2(TableDumpV2::Rib(r)) => self.rib(rec, r)?,
+            _ if self.summary.is_some() => true,
             _ => {
                 let mut o = header(rec, "other");
                 o.insert("length".into(), json!(rec.raw.len()));
                 self.emit(&Value::Object(o))?
             }
         };
-        let clean = failed == self.failed && mismatched == self.mismatched;
+        let clean = errors == self.errors && mismatches == self.mismatches;
         Ok(go_on && (clean || self.args.keep_going))
     }
 
@@ -188,21 +274,12 @@ impl<W: Write> Decoder<'_, W> {
                 return Ok(true);
             }
         };
-        let mut o = header(rec, message_type(&msg));
-        session(&mut o, &m.peer);
-        o.insert(
-            "direction".into(),
-            json!(if m.local { "sent" } else { "received" }),
-        );
-        o.insert("as4".into(), json!(m.as4));
-        o.insert("add_path".into(), json!(m.add_path));
-        describe_message(&msg, &mut o)?;
-        o.insert("message".into(), serde_json::to_value(&msg)?);
-        o.insert(
-            "attribute_errors".into(),
-            json!(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()),
-        );
-        let go_on = self.emit(&Value::Object(o))?;
+        let go_on = if let Some(s) = &mut self.summary {
+            s.message(message_type(&msg), &msg);
+            true
+        } else {
+            self.describe(rec, m, &msg, &errors)?
+        };
         for e in errors {
             let off = base + e.offset as u64;
             self.malformed(&MrtError::new(rec.number, off, MrtErrorKind::Bgp(e)));
@@ -216,16 +293,48 @@ impl<W: Write> Decoder<'_, W> {
                         "roundtrip: mrt record {}: message does not re-encode: {e}",
                         rec.number
                     );
-                    self.mismatched = true;
+                    self.mismatches += 1;
                 }
             }
         }
         Ok(go_on)
     }
 
+    /// Prints a BGP4MP message's object; returns whether to go on.
+    fn describe(
+        &mut self,
+        rec: &ReadRecord,
+        m: &Bgp4mpMessage,
+        msg: &Message,
+        errors: &[bgp_wire::AttributeError],
+    ) -> anyhow::Result<bool> {
+        let mut o = header(rec, message_type(msg));
+        session(&mut o, &m.peer);
+        o.insert(
+            "direction".into(),
+            json!(if m.local { "sent" } else { "received" }),
+        );
+        o.insert("as4".into(), json!(m.as4));
+        o.insert("add_path".into(), json!(m.add_path));
+        describe_message(msg, &mut o)?;
+        o.insert("message".into(), serde_json::to_value(msg)?);
+        o.insert(
+            "attribute_errors".into(),
+            json!(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()),
+        );
+        self.emit(&Value::Object(o))
+    }
+
     fn rib(&mut self, rec: &ReadRecord, r: &RibRecord) -> anyhow::Result<bool> {
         let family = r.afi_safi();
+        match &mut self.summary {
+            Some(s) => s.rib_record(r),
+            None => self.parts.fill(rec, r),
+        }
         for (i, e) in r.entries.iter().enumerate() {
+            if let Some(s) = &mut self.summary {
+                s.rib_entry(family, e.peer_index, &e.attributes);
+            }
             // The attributes are a slice of the record: their stream offset is the record's plus the
             // distance between the two buffers.
             let within = (e.attributes.as_ptr() as usize).wrapping_sub(rec.raw.as_ptr() as usize);
@@ -244,39 +353,29 @@ impl<W: Write> Decoder<'_, W> {
                     continue;
                 }
             };
-            let peer = match self
-                .peers
-                .as_ref()
-                .and_then(|t| t.peers.get(usize::from(e.peer_index)))
-            {
-                Some(p) => Some(PeerJson {
-                    asn: p.asn,
-                    bgp_id: p.bgp_id,
-                    ip: p.ip,
-                }),
-                None => {
-                    // A dangling index is the writer's bookkeeping slip (GoBGP gives its own routes an
-                    // index past its table), not undecodable data: warn, keep going, exit 0.
-                    let kind = MrtErrorKind::UnknownPeerIndex(e.peer_index);
-                    eprintln!("warning: {}", MrtError::new(rec.number, rec.offset, kind));
-                    None
+            let peer = self.peer_json.get(usize::from(e.peer_index));
+            if peer.is_none() {
+                // A dangling index is the writer's bookkeeping slip (GoBGP gives its own routes an index
+                // past its table), not undecodable data: warn, keep going, exit 0.
+                let kind = MrtErrorKind::UnknownPeerIndex(e.peer_index);
+                eprintln!("warning: {}", MrtError::new(rec.number, rec.offset, kind));
+                self.warnings += 1;
+            }
+            if self.summary.is_none() {
+                let line = RibLine {
+                    parts: &self.parts,
+                    entry: i,
+                    path_id: e.path_id,
+                    peer_index: e.peer_index,
+                    peer: peer.map(Vec::as_slice),
+                    originated_time: e.originated_time,
+                    attributes: &attrs,
+                    errors: &errors,
+                };
+                write_rib_line(&mut self.buf, &line);
+                if !self.end_line()? {
+                    return Ok(false);
                 }
-            };
-            let line = RibLine {
-                rec,
-                entry: i,
-                record: r,
-                family,
-                path_id: e.path_id,
-                peer_index: e.peer_index,
-                peer,
-                originated_time: e.originated_time,
-                described: Described::new(&attrs),
-                attributes: &attrs,
-                errors: &errors,
-            };
-            if !self.emit_typed(&line)? {
-                return Ok(false);
             }
             for err in errors {
                 self.malformed(&MrtError::new(
@@ -295,7 +394,7 @@ impl<W: Write> Decoder<'_, W> {
                             "roundtrip: mrt record {}: rib entry {i} does not re-encode: {err}",
                             rec.number
                         );
-                        self.mismatched = true;
+                        self.mismatches += 1;
                     }
                 }
             }
@@ -521,82 +620,6 @@ struct PeerJson {
     asn: u32,
     bgp_id: std::net::Ipv4Addr,
     ip: std::net::IpAddr,
-}
-
-/// One RIB entry as printed: the fields of [`header`], the entry's own, and [`Described`] ones, all in
-/// alphabetical order, written straight to the output.
-struct RibLine<'a> {
-    rec: &'a ReadRecord,
-    entry: usize,
-    record: &'a RibRecord,
-    family: bgp_wire::AfiSafi,
-    path_id: Option<u32>,
-    peer_index: u16,
-    /// `None` (printed as `null`) for an index past the peer table.
-    peer: Option<PeerJson>,
-    originated_time: u32,
-    described: Described<'a>,
-    attributes: &'a [PathAttribute],
-    errors: &'a [bgp_wire::AttributeError],
-}
-
-impl Serialize for RibLine<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let d = &self.described;
-        let mut m = s.serialize_map(None)?;
-        macro_rules! opt {
-            ($key:literal, $v:expr) => {
-                if let Some(v) = &$v {
-                    m.serialize_entry($key, v)?;
-                }
-            };
-        }
-        m.serialize_entry("afi_safi", &self.family)?;
-        opt!("aggregator", d.aggregator);
-        opt!("as4_aggregator", d.as4_aggregator);
-        opt!("as4_path", d.as4_path);
-        opt!("as_path", d.as_path);
-        opt!("atomic_aggregate", d.atomic_aggregate);
-        m.serialize_entry("attribute_errors", &ErrorStrings(self.errors))?;
-        m.serialize_entry("attributes", self.attributes)?;
-        opt!("cluster_list", d.cluster_list);
-        opt!("communities", d.communities);
-        m.serialize_entry("entry", &self.entry)?;
-        opt!("extended_communities", d.extended_communities);
-        opt!("large_communities", d.large_communities);
-        opt!("local_pref", d.local_pref);
-        opt!("med", d.med);
-        opt!("microseconds", self.rec.record.microseconds);
-        m.serialize_entry("mrt_subtype", &self.rec.record.subtype())?;
-        m.serialize_entry("mrt_type", &self.rec.record.mrt_type())?;
-        if !d.next_hops.is_empty() {
-            m.serialize_entry("next_hops", &d.next_hops)?;
-        }
-        m.serialize_entry("offset", &self.rec.offset)?;
-        opt!("only_to_customer", d.only_to_customer);
-        opt!("origin", d.origin);
-        m.serialize_entry("originated_time", &self.originated_time)?;
-        opt!("originator_id", d.originator_id);
-        opt!("path_id", self.path_id);
-        m.serialize_entry("peer", &self.peer)?;
-        m.serialize_entry("peer_index", &self.peer_index)?;
-        m.serialize_entry("prefix", &format_args!("{}", self.record.prefix))?;
-        m.serialize_entry("record", &self.rec.number)?;
-        m.serialize_entry("sequence", &self.record.sequence)?;
-        m.serialize_entry("timestamp", &self.rec.record.timestamp)?;
-        m.serialize_entry("type", "rib_entry")?;
-        m.end()
-    }
-}
-
-/// Errors printed as their messages.
-struct ErrorStrings<'a>(&'a [bgp_wire::AttributeError]);
-
-impl Serialize for ErrorStrings<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|e| e.to_string()))
-    }
 }
 
 fn hex(b: &[u8]) -> String {

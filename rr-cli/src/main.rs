@@ -1,7 +1,7 @@
 //! Operator CLI for the Calico BGP route reflector.
 //!
 //! One module per subcommand group; `main` only parses the command line and dispatches:
-//! - [`decode`]: `decode` (and round-trip) MRT captures with `bgp-wire`.
+//! - [`decode`]: `decode` (and round-trip, or summarize) MRT captures with `bgp-wire`.
 //! - [`admin`]: datastore administration, calicoctl style: `get`, `apply`, `delete`, `reflector`.
 //! - [`explain`]: why a node and a reflector have a session, or why not (datastore only).
 //! - [`control`]: the running daemon over its control API: `status`, `peers`, `routes`, `peer`, `dump`,
@@ -28,7 +28,8 @@ struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Decode an MRT file (BGP4MP, TABLE_DUMP_V2; gzip/bzip2 detected) into one JSON object per line.
+    /// Decode an MRT file (BGP4MP, TABLE_DUMP_V2; gzip/bzip2 detected) into one JSON object per line, or check
+    /// it all and print one summary object (--summary).
     Decode(decode::DecodeArgs),
     /// Show nodes, bgppeers, bgpconfigurations or bgpfilters from the datastore.
     Get(admin::GetArgs),

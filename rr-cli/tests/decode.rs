@@ -177,6 +177,15 @@ fn roundtrip_difference_names_record_and_offset() {
         err.contains("mrt record 2") && err.contains("byte offset 123"),
         "{err}"
     );
+    let out = run(&["--mrt", path.to_str().unwrap(), "--roundtrip", "--summary"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stderr(&out), err);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["roundtrip_mismatches"].as_u64(), s["errors"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(s["messages"]["update"], 1);
 }
 
 #[test]
@@ -238,4 +247,224 @@ fn gzip_input_is_detected() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plain_out = run(&["--mrt", capture("gobgp-updates.mrt").to_str().unwrap()]);
     assert_eq!(out.stdout, plain_out.stdout);
+}
+
+/// The summary object of a `--summary` run.
+fn summary(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn summary_counts_what_the_lines_show() {
+    for name in [
+        "bird-updates.mrt",
+        "bird-rib4.mrt",
+        "bird-rib6.mrt",
+        "gobgp-updates.mrt",
+        "gobgp-table.mrt",
+    ] {
+        let path = capture(name);
+        let lines_out = run(&["--mrt", path.to_str().unwrap()]);
+        let out = run(&["--mrt", path.to_str().unwrap(), "--summary", "--roundtrip"]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert_eq!(stderr(&out), stderr(&lines_out), "{name}: the same warnings");
+        let s = summary(&out);
+        let v = lines(&lines_out);
+        let count = |t: &str| v.iter().filter(|o| o["type"] == t).count() as u64;
+        assert_eq!(s["complete"], true, "{name}");
+        assert_eq!(
+            s["records"].as_u64(),
+            Some(v.len() as u64 - count("rib_entry") + rib_records(&v))
+        );
+        assert_eq!(s["rib_entries"].as_u64(), Some(count("rib_entry")), "{name}");
+        assert_eq!(s["state_changes"].as_u64(), Some(count("state_change")), "{name}");
+        assert_eq!(
+            s["messages"]["update"].as_u64().unwrap_or(0),
+            count("update"),
+            "{name}"
+        );
+        assert_eq!(
+            s["peer_index_tables"].as_u64(),
+            Some(count("peer_index_table")),
+            "{name}"
+        );
+        let typed: u64 = s["record_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["records"].as_u64().unwrap())
+            .sum();
+        assert_eq!(Some(typed), s["records"].as_u64(), "{name}");
+        assert_eq!(
+            (s["errors"].as_u64(), s["roundtrip_mismatches"].as_u64()),
+            (Some(0), Some(0))
+        );
+        let announced: usize = v
+            .iter()
+            .filter_map(|o| o["announced"].as_array())
+            .map(Vec::len)
+            .sum();
+        let counted: u64 = s["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["announced"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, announced as u64, "{name}");
+    }
+}
+
+/// RIB records among the lines: distinct record numbers of the RIB entries.
+fn rib_records(v: &[Value]) -> u64 {
+    let mut n: Vec<u64> = v
+        .iter()
+        .filter(|o| o["type"] == "rib_entry")
+        .map(|o| o["record"].as_u64().unwrap())
+        .collect();
+    n.dedup();
+    n.len() as u64
+}
+
+#[test]
+fn summary_of_a_table_dump() {
+    let path = capture("gobgp-table.mrt");
+    let out = run(&["--mrt", path.to_str().unwrap(), "--summary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!(s["compression"], "none");
+    assert_eq!(
+        s["octets"].as_u64(),
+        Some(std::fs::metadata(&path).unwrap().len())
+    );
+    let types = &s["record_types"];
+    assert_eq!(types[0]["name"], "TABLE_DUMP_V2/PEER_INDEX_TABLE");
+    assert_eq!(types[0]["records"], 1);
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "TABLE_DUMP_V2/RIB_IPV4_UNICAST_ADDPATH"),
+        "{types}"
+    );
+    // The peer table's two peers, and index 2 that GoBGP's own routes name past it (warned about).
+    let peers = s["peers"].as_array().unwrap();
+    assert_eq!(peers.len(), 3, "{peers:?}");
+    assert_eq!(peers[1]["ip"], "127.0.0.11");
+    assert_eq!(peers[2]["index"], 2);
+    assert_eq!(peers[2]["asn"], Value::Null);
+    assert!(peers[2]["rib_entries"].as_u64().unwrap() > 0);
+    assert_eq!(
+        s["warnings"].as_u64(),
+        Some(stderr(&out).matches("warning:").count() as u64)
+    );
+    let v = lines(&run(&["--mrt", path.to_str().unwrap()]));
+    let families = s["families"].as_array().unwrap();
+    let names: Vec<_> = families.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ipv4-unicast", "ipv6-unicast"]);
+    let sum = |k: &str| families.iter().map(|f| f[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("prefixes"), rib_records(&v));
+    assert_eq!(sum("rib_entries"), s["rib_entries"].as_u64().unwrap());
+    let sets = s["attribute_sets"].as_u64().unwrap();
+    assert!(sets > 1 && sets <= s["rib_entries"].as_u64().unwrap(), "{sets}");
+}
+
+#[test]
+fn summary_of_malformed_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(capture("bird-updates.mrt")).unwrap();
+    let mut starts = vec![];
+    let mut at = 0;
+    while at < good.len() {
+        starts.push(at);
+        at += 12 + u32::from_be_bytes(good[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    // A bad address family in record 2, as in malformed_input_names_record_and_offset.
+    let bad = dir.path().join("bad-afi.mrt");
+    let mut data = good.clone();
+    data[starts[1] + 12 + 8 + 2 + 1] = 9;
+    std::fs::write(&bad, &data).unwrap();
+    let want = format!("mrt record 2 at byte offset {}", starts[1] + 12 + 10);
+    for keep_going in [false, true] {
+        let mut args = vec!["--mrt", bad.to_str().unwrap(), "--summary"];
+        let mut lines_args = vec!["--mrt", bad.to_str().unwrap()];
+        if keep_going {
+            args.push("--keep-going");
+            lines_args.push("--keep-going");
+        }
+        let out = run(&args);
+        let lines_out = run(&lines_args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            stderr(&lines_out),
+            "the same problems as the JSON lines"
+        );
+        assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+        let s = summary(&out);
+        assert_eq!(s["errors"], 1);
+        assert_eq!(s["complete"], keep_going);
+        // Stopped at record 2, or every record but the bad one counted.
+        let records = if keep_going { starts.len() - 1 } else { 1 };
+        assert_eq!(s["records"].as_u64(), Some(records as u64));
+    }
+
+    // Truncated in the middle of the fourth record: three records counted, the run incomplete.
+    let cut = dir.path().join("cut.mrt");
+    std::fs::write(&cut, &good[..starts[3] + 20]).unwrap();
+    let out = run(&["--mrt", cut.to_str().unwrap(), "--summary", "--keep-going"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("stream ends"), "{}", stderr(&out));
+    let s = summary(&out);
+    assert_eq!((s["records"].as_u64(), s["errors"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(s["complete"], false);
+
+    // A RIB entry with an ORIGIN of 7 (an RFC 7606 attribute error): reported and counted as the lines do.
+    let mut table = std::fs::read(capture("bird-rib4.mrt")).unwrap();
+    let v = lines(&run(&["--mrt", capture("bird-rib4.mrt").to_str().unwrap()]));
+    let entry = v
+        .iter()
+        .find(|o| o["type"] == "rib_entry" && o["origin"].is_string())
+        .expect("a RIB entry with an ORIGIN");
+    let from = entry["offset"].as_u64().unwrap() as usize;
+    let at = from
+        + table[from..]
+            .windows(3)
+            .position(|w| w == [0x40, 1, 1])
+            .expect("the ORIGIN attribute");
+    table[at + 3] = 7;
+    let bad = dir.path().join("bad-origin.mrt");
+    std::fs::write(&bad, &table).unwrap();
+    for keep_going in [false, true] {
+        let mut args = vec!["--mrt", bad.to_str().unwrap()];
+        if keep_going {
+            args.push("--keep-going");
+        }
+        let lines_out = run(&args);
+        args.push("--summary");
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(stderr(&out), stderr(&lines_out));
+        let s = summary(&out);
+        assert_eq!(
+            s["errors"].as_u64(),
+            Some(stderr(&out).matches("error:").count() as u64)
+        );
+        assert!(s["errors"].as_u64().unwrap() >= 1);
+        assert_eq!(s["complete"], keep_going);
+        let printed = lines(&lines_out)
+            .iter()
+            .filter(|o| o["type"] == "rib_entry")
+            .count() as u64;
+        assert_eq!(
+            s["rib_entries"].as_u64(),
+            Some(printed),
+            "the bad entry counted once"
+        );
+    }
 }

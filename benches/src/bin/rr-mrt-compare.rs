@@ -7,6 +7,8 @@
 //! record per prefix with an entry per peer) to a temporary directory, then times, alternating, each of:
 //!
 //! - `rr-cli decode --mrt FILE` as a process, its output (one JSON object per RIB entry) to `/dev/null`;
+//! - `rr-cli decode --mrt FILE --summary` as a process: the same decoding and checks, one summary printed
+//!   (the like-for-like comparison with a reader that prints nothing);
 //! - bgpkit-parser's reader, in this process: `BgpkitParser::from_reader` over a `BufReader<File>`, every
 //!   element (one per RIB entry, attributes decoded) taken from its element iterator and its prefix, AS
 //!   path, next hop and communities read, nothing written;
@@ -16,7 +18,8 @@
 //! - bgp-wire's `MrtReader` over the same `BufReader<File>`, every entry's attributes decoded, nothing
 //!   written (what rr-cli does before it writes JSON).
 //!
-//! Before timing, each reader's count of RIB entries is checked (rr-cli's by its output lines). Reported:
+//! Before timing, each reader's count of RIB entries is checked (rr-cli's by its output lines, and by the
+//! summary's `rib_entries`). Reported:
 //! the fastest and the median of `--runs` runs, and RIB entries per second from the median.
 
 use anyhow::{Context, bail, ensure};
@@ -97,11 +100,12 @@ fn read_wire(path: &Path) -> anyhow::Result<u64> {
     Ok(n)
 }
 
-/// `rr-cli decode --mrt`, output to `out`.
-fn rr_cli(bin: &str, path: &Path, out: Stdio) -> anyhow::Result<std::process::Output> {
+/// `rr-cli decode --mrt PATH [EXTRA]`, output to `out`.
+fn rr_cli(bin: &str, path: &Path, extra: &[&str], out: Stdio) -> anyhow::Result<std::process::Output> {
     Command::new(bin)
         .args(["decode", "--mrt"])
         .arg(path)
+        .args(extra)
         .stdout(out)
         .stderr(Stdio::piped())
         .output()
@@ -144,7 +148,7 @@ fn main() -> anyhow::Result<()> {
     drop(data);
 
     // The same entries for everyone: rr-cli prints the peer table and one line per entry.
-    let out = rr_cli(&bin, &path, Stdio::piped())?;
+    let out = rr_cli(&bin, &path, &[], Stdio::piped())?;
     if !out.status.success() {
         bail!("rr-cli failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -152,6 +156,19 @@ fn main() -> anyhow::Result<()> {
     ensure!(
         lines == entries + 1,
         "rr-cli printed {lines} lines for {entries} entries"
+    );
+    let out = rr_cli(&bin, &path, &["--summary"], Stdio::piped())?;
+    if !out.status.success() {
+        bail!(
+            "rr-cli --summary failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).context("rr-cli --summary")?;
+    ensure!(
+        summary["rib_entries"].as_u64() == Some(entries),
+        "rr-cli --summary counted {} entries for {entries}",
+        summary["rib_entries"]
     );
     ensure!(read_bgpkit(&path)? == entries, "bgpkit-parser read another count");
     ensure!(
@@ -162,20 +179,31 @@ fn main() -> anyhow::Result<()> {
 
     let names = [
         "rr-cli decode --mrt (process, JSON to /dev/null)",
+        "rr-cli decode --mrt --summary (process, one summary)",
         "bgpkit-parser reader (elements, no output)",
         "bgpkit-parser reader, elements as JSON lines (as its CLI's --json)",
         "bgp-wire MrtReader (attributes decoded, no output)",
     ];
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 5] = Default::default();
     for _ in 0..args.runs {
         times[0].push(time(|| {
-            let out = rr_cli(&bin, &path, Stdio::from(File::create("/dev/null")?))?;
+            let out = rr_cli(&bin, &path, &[], Stdio::from(File::create("/dev/null")?))?;
             ensure!(out.status.success(), "rr-cli failed");
             Ok(())
         })?);
-        times[1].push(time(|| read_bgpkit(&path).map(|_| ()))?);
-        times[2].push(time(|| bgpkit_json(&path).map(|_| ()))?);
-        times[3].push(time(|| read_wire(&path).map(|_| ()))?);
+        times[1].push(time(|| {
+            let out = rr_cli(
+                &bin,
+                &path,
+                &["--summary"],
+                Stdio::from(File::create("/dev/null")?),
+            )?;
+            ensure!(out.status.success(), "rr-cli --summary failed");
+            Ok(())
+        })?);
+        times[2].push(time(|| read_bgpkit(&path).map(|_| ()))?);
+        times[3].push(time(|| bgpkit_json(&path).map(|_| ()))?);
+        times[4].push(time(|| read_wire(&path).map(|_| ()))?);
     }
     println!("| reader | fastest | median | RIB entries/s (median) |");
     println!("|---|---|---|---|");
