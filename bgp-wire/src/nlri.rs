@@ -423,15 +423,25 @@ fn v6_mask(len: u8) -> [u8; 16] {
         .to_be_bytes()
 }
 
+/// The network mask of an IPv4 prefix of length `len` (at most 32), in network byte order, as a
+/// native-endian integer (to be applied to `u32::from_ne_bytes` of the address octets).
+#[inline(always)]
+fn v4_mask(len: u8) -> u32 {
+    // len 0 shifts the whole value out: mask 0.
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    u32::from_ne_bytes(mask.to_be_bytes())
+}
+
 /// A run of entries of `STEP` octets (path id when `AP`, length octet `len`, `STEP - 1 - 4*AP`
-/// address octets) from `start`: the run extends over every whole entry with length octet `len`.
-/// The entries are read as `[u8; STEP]` arrays, so every field is at a constant offset with no
-/// bounds check, and `extend` over a mapped slice iterator (`TrustedLen`) reserves once with no
-/// capacity check per entry. An IPv4 address is a constant-size copy. An IPv6 address is read as
-/// the 16 octets from its first one (octets past the prefix belong to the next entries) and
-/// masked with the run's network mask, so that it is written as one 16-octet value, not octet by
-/// octet; the last entries of the field, with fewer than 16 octets from their address on, are
-/// copied octet by octet. Returns the end of the run.
+/// address octets) from `start`: the run extends over every whole entry with length octet `len`
+/// (counted eight entries at a time). The entries are read as `[u8; STEP]` arrays, so every field
+/// is at a constant offset with no bounds check, and `extend` over a mapped slice iterator
+/// (`TrustedLen`) reserves once with no capacity check per entry. The address is read as the 4
+/// (IPv4) or 16 (IPv6) octets from its first one, through a window of as many consecutive entries
+/// as hold them (the octets past the prefix belong to the next entries), and masked with the
+/// run's network mask: one load, one AND and whole-word stores per entry instead of octet by
+/// octet. The run's last entries, closer than that to the end of the field, are copied octet by
+/// octet. Returns the end of the run.
 fn run_of<const V6: bool, const AP: bool, const STEP: usize>(
     buf: &[u8],
     start: usize,
@@ -453,12 +463,15 @@ fn run_of<const V6: bool, const AP: bool, const STEP: usize>(
     // RFC 4271 section 4.3: "the value of trailing bits is irrelevant": host bits are cleared.
     if V6 {
         let mask = v6_mask(len);
-        // Entry k's address starts at k * STEP + id + 1; the first `wide` entries have 16
-        // octets from there on in the field (k * STEP + id + 17 <= rest.len()).
-        let wide = (rest.len().saturating_sub(id + 1 + 16 - STEP) / STEP).min(count);
-        out.extend(entries[..wide].iter().enumerate().map(move |(k, e)| {
-            let at = k * STEP + if AP { 5 } else { 1 };
-            let w: &[u8; 16] = rest[at..at + 16].try_into().expect("in the field");
+        // An entry and the 16 octets from its address on lie in `n` consecutive entries: the
+        // first `wide` entries of the run are read through windows of `n` entries.
+        let n = (id + 17).div_ceil(STEP);
+        let wide = (entries.len() + 1).saturating_sub(n).min(count);
+        let spans = if wide == 0 { &[] } else { &entries[..wide + n - 1] };
+        out.extend(spans.windows(n).map(move |w| {
+            let id = if AP { 4 } else { 0 };
+            let e = &w[0];
+            let w: &[u8; 16] = w.as_flattened()[id + 1..id + 17].try_into().expect("n entries");
             Nlri {
                 path_id: path_id(e),
                 prefix: Prefix {
@@ -480,18 +493,26 @@ fn run_of<const V6: bool, const AP: bool, const STEP: usize>(
             }
         }));
     } else {
-        // A whole last octet when `len` is a multiple of 8, else its `len % 8` high bits.
-        let last = 0xffu8 << ((8 - (len & 7)) & 7);
-        out.extend(entries[..count].iter().map(move |e| {
-            let addr = &e[if AP { 5 } else { 1 }..];
-            let mut a = [0u8; 4];
-            a[..addr.len()].copy_from_slice(addr);
-            if let Some(l) = addr.len().checked_sub(1) {
-                a[l] &= last;
+        // Likewise with 4 octets.
+        let mask = v4_mask(len);
+        let n = (id + 5).div_ceil(STEP);
+        let wide = (entries.len() + 1).saturating_sub(n).min(count);
+        let spans = if wide == 0 { &[] } else { &entries[..wide + n - 1] };
+        out.extend(spans.windows(n).map(move |w| {
+            let id = if AP { 4 } else { 0 };
+            let a: [u8; 4] = w.as_flattened()[id + 1..id + 5].try_into().expect("n entries");
+            Nlri {
+                path_id: path_id(&w[0]),
+                prefix: Prefix::v4_octets((u32::from_ne_bytes(a) & mask).to_ne_bytes(), len),
             }
+        }));
+        out.extend(entries[wide..count].iter().map(move |e| {
+            let mut a = [0u8; 4];
+            let addr = &e[if AP { 5 } else { 1 }..];
+            a[..addr.len()].copy_from_slice(addr);
             Nlri {
                 path_id: path_id(e),
-                prefix: Prefix::v4_octets(a, len),
+                prefix: Prefix::v4_octets((u32::from_ne_bytes(a) & mask).to_ne_bytes(), len),
             }
         }));
     }
