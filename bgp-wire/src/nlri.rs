@@ -470,18 +470,35 @@ fn run_of<const V6: bool, const AP: bool, const STEP: usize>(
         let n = (id + 17).div_ceil(STEP);
         let wide = (entries.len() + 1).saturating_sub(n).min(count);
         let spans = if wide == 0 { &[] } else { &entries[..wide + n - 1] };
-        out.extend(spans.windows(n).map(move |w| {
+        let prefix = move |w: &[[u8; STEP]]| {
             let id = if AP { 4 } else { 0 };
-            let e = &w[0];
             let w: &[u8; 16] = w.as_flattened()[id + 1..id + 17].try_into().expect("n entries");
-            Nlri {
-                path_id: path_id(e),
-                prefix: Prefix {
-                    addr: std::array::from_fn(|i| w[i] & mask[i]),
-                    len_family: len_family(len, true),
-                },
+            Prefix {
+                addr: std::array::from_fn(|i| w[i] & mask[i]),
+                len_family: len_family(len, true),
             }
-        }));
+        };
+        if AP {
+            out.extend(spans.windows(n).map(move |w| Nlri {
+                path_id: path_id(&w[0]),
+                prefix: prefix(w),
+            }));
+        } else {
+            // Zipped with the entries: both are random-access iterators, so the loop keeps one
+            // counter, where `Windows` alone checks its remaining length and counts the pushed
+            // entries apart (3 instructions less per entry under callgrind, 3 % less time per
+            // UPDATE). With ADD-PATH the same zip saves one instruction per entry but measured
+            // about 1 % slower, so that case keeps the plain windows.
+            out.extend(
+                entries[..wide]
+                    .iter()
+                    .zip(spans.windows(n))
+                    .map(move |(_, w)| Nlri {
+                        path_id: None,
+                        prefix: prefix(w),
+                    }),
+            );
+        }
         out.extend(entries[wide..count].iter().map(move |e| {
             let mut a = [0u8; 16];
             let addr = &e[if AP { 5 } else { 1 }..];
