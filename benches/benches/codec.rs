@@ -23,14 +23,11 @@
 //! bgpkit-parser), so a comparison never measures a parser that gave up early.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use benches::codec::typical_attributes;
+use benches::codec::{NLRI, decode_ctx, typical_attributes, update, visit};
 use bgp_wire::mrt::{MrtBody, MrtReader, TableDumpV2};
-use bgp_wire::{
-    AddPathMap, AfiSafi, AttrValue, DecodeCtx, EncodeCtx, Message, MpNextHop, MpReach, Nlri, PathAttribute,
-    Prefix, Update,
-};
+use bgp_wire::{AttrValue, DecodeCtx, EncodeCtx, Message, Update};
 use bgpkit_parser::models::{AsnLength, AttributeValue, BgpMessage, MrtMessage, TableDumpV2Message};
 use bgpkit_parser::parser::bgp::messages::{parse_bgp_message, parse_bgp_update_message};
 use bytes::{Bytes, BytesMut};
@@ -44,76 +41,12 @@ use routecore::bgp::nlri::afisafi::{
 use routecore::bgp::path_attributes::OwnedPathAttributes;
 use routecore::bgp::types::AddpathDirection;
 
-const NLRI: usize = 500;
 const MRT_PREFIXES: usize = 20_000;
 const MRT_PEERS: usize = 4;
 
-fn v4_nlri(n: usize, add_path: bool) -> Vec<Nlri> {
-    (0..n)
-        .map(|i| {
-            let p = Prefix::v4(Ipv4Addr::from(0x0a00_0000u32 + ((i as u32) << 8)), 24).expect("a /24");
-            if add_path {
-                Nlri::with_path_id(i as u32 + 1, p)
-            } else {
-                Nlri::new(p)
-            }
-        })
-        .collect()
-}
-
-fn v6_nlri(n: usize, add_path: bool) -> Vec<Nlri> {
-    (0..n)
-        .map(|i| {
-            let addr = Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + ((i as u128) << 80));
-            let p = Prefix::v6(addr, 48).expect("a /48");
-            if add_path {
-                Nlri::with_path_id(i as u32 + 1, p)
-            } else {
-                Nlri::new(p)
-            }
-        })
-        .collect()
-}
-
-/// IPv4 NLRI in the NLRI field.
-fn update_v4(add_path: bool) -> Update {
-    Update {
-        withdrawn: vec![],
-        attributes: typical_attributes(),
-        nlri: v4_nlri(NLRI, add_path),
-    }
-}
-
-/// IPv6 NLRI in MP_REACH_NLRI; NEXT_HOP replaced by the MP next hop.
-fn update_v6(add_path: bool) -> Update {
-    let mut attributes: Vec<PathAttribute> = typical_attributes()
-        .into_iter()
-        .filter(|a| !matches!(a.value, AttrValue::NextHop(_)))
-        .collect();
-    attributes.push(PathAttribute::new(AttrValue::MpReach(MpReach {
-        afi_safi: AfiSafi::IPV6_UNICAST,
-        next_hop: MpNextHop::Ipv6 {
-            global: "2001:db8::1".parse().expect("v6"),
-            link_local: None,
-        },
-        nlri: v6_nlri(NLRI, add_path),
-        opaque_nlri: Bytes::new(),
-    })));
-    Update {
-        withdrawn: vec![],
-        attributes,
-        nlri: vec![],
-    }
-}
-
 /// bgp-wire's decode context (4-octet AS; ADD-PATH on both unicast families when asked) and routecore's.
 fn contexts(add_path: bool) -> (DecodeCtx, EncodeCtx, SessionConfig) {
-    let fams = if add_path {
-        AddPathMap::with([AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST])
-    } else {
-        AddPathMap::new()
-    };
-    let d = DecodeCtx::modern(fams);
+    let d = decode_ctx(add_path);
     let e = d.mirror();
     let mut rc = SessionConfig::modern();
     if add_path {
@@ -125,25 +58,7 @@ fn contexts(add_path: bool) -> (DecodeCtx, EncodeCtx, SessionConfig) {
 }
 
 // ------------------------------------------------------------------ visitors: same work for every library
-
-/// Walks every prefix (length + path id) and counts every attribute.
-fn visit_wire(u: &Update) -> u64 {
-    let mut acc = 0u64;
-    let mut prefixes = |n: &[Nlri]| {
-        for x in n {
-            acc += u64::from(x.prefix.len()) + u64::from(x.path_id.unwrap_or(0));
-        }
-    };
-    prefixes(&u.nlri);
-    let mut attrs = 0u64;
-    for a in &u.attributes {
-        attrs += 1;
-        if let AttrValue::MpReach(m) = &a.value {
-            prefixes(&m.nlri);
-        }
-    }
-    acc + attrs
-}
+// (bgp-wire's is `benches::codec::visit`: every prefix's length + path id, every attribute counted)
 
 fn visit_bgpkit(u: &bgpkit_parser::models::BgpUpdateMessage) -> u64 {
     let mut acc = 0u64;
@@ -281,7 +196,7 @@ fn decode_group(c: &mut Criterion, name: &str, upd: Update, v6: bool, add_path: 
     g.throughput(Throughput::Elements(NLRI as u64));
     g.bench_function("bgp-wire", |b| {
         b.iter(|| match Message::decode(black_box(&frame), &dctx) {
-            Ok(Message::Update(u)) => visit_wire(&u),
+            Ok(Message::Update(u)) => visit(&u),
             _ => unreachable!(),
         })
     });
@@ -295,13 +210,13 @@ fn decode_group(c: &mut Criterion, name: &str, upd: Update, v6: bool, add_path: 
 }
 
 fn update_v4_groups(c: &mut Criterion) {
-    decode_group(c, "update_v4", update_v4(false), false, false);
-    decode_group(c, "update_v4_addpath", update_v4(true), false, true);
+    decode_group(c, "update_v4", update(false, false), false, false);
+    decode_group(c, "update_v4_addpath", update(false, true), false, true);
 }
 
 fn update_v6_groups(c: &mut Criterion) {
-    decode_group(c, "update_v6_mp", update_v6(false), true, false);
-    decode_group(c, "update_v6_mp_addpath", update_v6(true), true, true);
+    decode_group(c, "update_v6_mp", update(true, false), true, false);
+    decode_group(c, "update_v6_mp_addpath", update(true, true), true, true);
 }
 
 fn attributes_6(c: &mut Criterion) {
@@ -325,7 +240,7 @@ fn attributes_6(c: &mut Criterion) {
     assert_eq!(visit_routecore(&frame, &rc, false, false), 6);
     let mut g = c.benchmark_group("attributes_6");
     g.bench_function("bgp-wire", |b| {
-        b.iter(|| visit_wire(&Update::decode(black_box(&body), &dctx).unwrap()))
+        b.iter(|| visit(&Update::decode(black_box(&body), &dctx).unwrap()))
     });
     g.bench_function("bgpkit-parser", |b| {
         b.iter(|| {
@@ -342,7 +257,7 @@ fn attributes_6(c: &mut Criterion) {
 
 fn encode_v4(c: &mut Criterion) {
     let (_, ectx, _) = contexts(false);
-    let msg = Message::Update(update_v4(false));
+    let msg = Message::Update(update(false, false));
     let frame = msg.to_bytes(&ectx).expect("encodes");
     let theirs = parse_bgp_message(&mut frame.clone(), false, &AsnLength::Bits32).unwrap();
     let mut g = c.benchmark_group("encode_v4");

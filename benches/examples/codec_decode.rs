@@ -12,83 +12,10 @@
 //! 500 decodes.
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
-use benches::codec::typical_attributes;
-use bgp_wire::{
-    AddPathMap, AfiSafi, AttrValue, DecodeCtx, Message, MpNextHop, MpReach, Nlri, PathAttribute, Prefix,
-    Update,
-};
-use bytes::Bytes;
-
-const NLRI: usize = 500;
-
-fn nlri(v6: bool, add_path: bool) -> Vec<Nlri> {
-    (0..NLRI)
-        .map(|i| {
-            let p = if v6 {
-                let a = Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + ((i as u128) << 80));
-                Prefix::v6(a, 48).expect("a /48")
-            } else {
-                Prefix::v4(Ipv4Addr::from(0x0a00_0000u32 + ((i as u32) << 8)), 24).expect("a /24")
-            };
-            if add_path {
-                Nlri::with_path_id(i as u32 + 1, p)
-            } else {
-                Nlri::new(p)
-            }
-        })
-        .collect()
-}
-
-/// The benchmark's frame: IPv4 in the NLRI field, IPv6 in MP_REACH_NLRI (NEXT_HOP left out).
-fn frame(v6: bool, add_path: bool) -> (Bytes, DecodeCtx) {
-    let fams = if add_path {
-        AddPathMap::with([AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST])
-    } else {
-        AddPathMap::new()
-    };
-    let dctx = DecodeCtx::modern(fams);
-    let mut attributes = typical_attributes();
-    let mut u = Update::default();
-    if v6 {
-        attributes.retain(|a| !matches!(a.value, AttrValue::NextHop(_)));
-        attributes.push(PathAttribute::new(AttrValue::MpReach(MpReach {
-            afi_safi: AfiSafi::IPV6_UNICAST,
-            next_hop: MpNextHop::Ipv6 {
-                global: "2001:db8::1".parse().expect("v6"),
-                link_local: None,
-            },
-            nlri: nlri(true, add_path),
-            opaque_nlri: Bytes::new(),
-        })));
-    } else {
-        u.nlri = nlri(false, add_path);
-    }
-    u.attributes = attributes;
-    let bytes = Message::Update(u).to_bytes(&dctx.mirror()).expect("encodes");
-    (bytes, dctx)
-}
-
-/// The benchmark's visit: every prefix (length + path id) and every attribute.
-fn visit(u: &Update) -> u64 {
-    let mut acc = 0u64;
-    let mut prefixes = |n: &[Nlri]| {
-        for x in n {
-            acc += u64::from(x.prefix.len()) + u64::from(x.path_id.unwrap_or(0));
-        }
-    };
-    prefixes(&u.nlri);
-    let mut attrs = 0u64;
-    for a in &u.attributes {
-        attrs += 1;
-        if let AttrValue::MpReach(m) = &a.value {
-            prefixes(&m.nlri);
-        }
-    }
-    acc + attrs
-}
+use benches::codec::{NLRI, decode_ctx, update, visit};
+use bgp_wire::Message;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -101,7 +28,10 @@ fn main() {
         "v6_addpath" => (true, true),
         g => panic!("unknown group {g}: v4, v4_addpath, v6, v6_addpath"),
     };
-    let (frame, dctx) = frame(v6, add_path);
+    let dctx = decode_ctx(add_path);
+    let frame = Message::Update(update(v6, add_path))
+        .to_bytes(&dctx.mirror())
+        .expect("encodes");
     let mut sum = 0u64;
     let mut best = f64::MAX;
     let batch = 500.min(iters.max(1));

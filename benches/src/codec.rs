@@ -1,12 +1,16 @@
-//! Inputs shared by the codec benchmarks (`benches/codec.rs`) and `rr-mrt-compare`: the path attributes a
-//! reflector typically carries and a TABLE_DUMP_V2 RIB dump written by bgp-wire's MRT writer.
+//! Inputs shared by the codec benchmarks (`benches/codec.rs`), the `codec_decode` example and
+//! `rr-mrt-compare`: the path attributes a reflector typically carries, the benchmark's 500-NLRI UPDATEs and
+//! their visit, and a TABLE_DUMP_V2 RIB dump written by bgp-wire's MRT writer.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp_wire::mrt::{
     MrtBody, MrtRecord, MrtWriter, PeerEntry, PeerIndexTable, RibEntry, RibPrefix, RibRecord, TableDumpV2,
 };
-use bgp_wire::{AsPath, AttrValue, Community, Origin, PathAttribute};
+use bgp_wire::{
+    AddPathMap, AfiSafi, AsPath, AttrValue, Community, DecodeCtx, MpNextHop, MpReach, Nlri, Origin,
+    PathAttribute, Prefix, Update,
+};
 use bytes::{Bytes, BytesMut};
 
 /// ORIGIN, AS_PATH (3 hops), NEXT_HOP, MULTI_EXIT_DISC, LOCAL_PREF, COMMUNITIES (2): what a Calico node's
@@ -23,6 +27,85 @@ pub fn typical_attributes() -> Vec<PathAttribute> {
             Community::new(64512, 200),
         ])),
     ]
+}
+
+/// Prefixes in each of the benchmark's UPDATEs.
+pub const NLRI: usize = 500;
+
+/// `n` consecutive /24s from 10.0.0.0 (`v6`: /48s from 2001:db8::), with path ids 1.. when `add_path`.
+pub fn nlri(n: usize, v6: bool, add_path: bool) -> Vec<Nlri> {
+    (0..n)
+        .map(|i| {
+            let p = if v6 {
+                let a = Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + ((i as u128) << 80));
+                Prefix::v6(a, 48).expect("a /48")
+            } else {
+                Prefix::v4(Ipv4Addr::from(0x0a00_0000u32 + ((i as u32) << 8)), 24).expect("a /24")
+            };
+            if add_path {
+                Nlri::with_path_id(i as u32 + 1, p)
+            } else {
+                Nlri::new(p)
+            }
+        })
+        .collect()
+}
+
+/// The benchmark's UPDATE: [`NLRI`] IPv4 prefixes in the NLRI field with [`typical_attributes`], or (`v6`)
+/// IPv6 prefixes in MP_REACH_NLRI, the NEXT_HOP replaced by the MP next hop.
+pub fn update(v6: bool, add_path: bool) -> Update {
+    let mut attributes = typical_attributes();
+    if !v6 {
+        return Update {
+            withdrawn: vec![],
+            attributes,
+            nlri: nlri(NLRI, false, add_path),
+        };
+    }
+    attributes.retain(|a| !matches!(a.value, AttrValue::NextHop(_)));
+    attributes.push(PathAttribute::new(AttrValue::MpReach(MpReach {
+        afi_safi: AfiSafi::IPV6_UNICAST,
+        next_hop: MpNextHop::Ipv6 {
+            global: "2001:db8::1".parse().expect("v6"),
+            link_local: None,
+        },
+        nlri: nlri(NLRI, true, add_path),
+        opaque_nlri: Bytes::new(),
+    })));
+    Update {
+        withdrawn: vec![],
+        attributes,
+        nlri: vec![],
+    }
+}
+
+/// bgp-wire's decode context for the benchmark's UPDATEs: 4-octet AS; ADD-PATH on both unicast families
+/// when asked.
+pub fn decode_ctx(add_path: bool) -> DecodeCtx {
+    DecodeCtx::modern(if add_path {
+        AddPathMap::with([AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST])
+    } else {
+        AddPathMap::new()
+    })
+}
+
+/// The benchmark's visit of a decoded UPDATE: every prefix (length + path id) and every attribute.
+pub fn visit(u: &Update) -> u64 {
+    let mut acc = 0u64;
+    let mut prefixes = |n: &[Nlri]| {
+        for x in n {
+            acc += u64::from(x.prefix.len()) + u64::from(x.path_id.unwrap_or(0));
+        }
+    };
+    prefixes(&u.nlri);
+    let mut attrs = 0u64;
+    for a in &u.attributes {
+        attrs += 1;
+        if let AttrValue::MpReach(m) = &a.value {
+            prefixes(&m.nlri);
+        }
+    }
+    acc + attrs
 }
 
 /// A TABLE_DUMP_V2 RIB dump: a peer index table of `peers` peers and one RIB_IPV4_UNICAST record per
