@@ -242,6 +242,14 @@ fn uint(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
+/// `open` (such as `{"NextHop":`), the value `f` writes, and the closing `}`: serde's form of an enum
+/// variant with one field.
+fn tagged(out: &mut Vec<u8>, open: &[u8], f: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(open);
+    f(out);
+    out.push(b'}');
+}
+
 /// `[a,b,..]` with `f` writing each element.
 fn list<T>(out: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T)) {
     out.push(b'[');
@@ -456,21 +464,9 @@ fn attr_value(out: &mut Vec<u8>, v: &AttrValue) -> bool {
             }
             out.extend_from_slice(b"]}}");
         }
-        AttrValue::NextHop(a) => {
-            out.extend_from_slice(b"{\"NextHop\":");
-            ipv4(out, *a);
-            out.push(b'}');
-        }
-        AttrValue::MultiExitDisc(x) => {
-            out.extend_from_slice(b"{\"MultiExitDisc\":");
-            uint(out, *x);
-            out.push(b'}');
-        }
-        AttrValue::LocalPref(x) => {
-            out.extend_from_slice(b"{\"LocalPref\":");
-            uint(out, *x);
-            out.push(b'}');
-        }
+        AttrValue::NextHop(a) => tagged(out, b"{\"NextHop\":", |out| ipv4(out, *a)),
+        AttrValue::MultiExitDisc(x) => tagged(out, b"{\"MultiExitDisc\":", |out| uint(out, *x)),
+        AttrValue::LocalPref(x) => tagged(out, b"{\"LocalPref\":", |out| uint(out, *x)),
         AttrValue::AtomicAggregate => out.extend_from_slice(b"\"AtomicAggregate\""),
         AttrValue::Aggregator(g) | AttrValue::As4Aggregator(g) => {
             out.extend_from_slice(if matches!(v, AttrValue::Aggregator(_)) {
@@ -483,13 +479,10 @@ fn attr_value(out: &mut Vec<u8>, v: &AttrValue) -> bool {
             ipv4(out, g.address);
             out.extend_from_slice(b"}}");
         }
-        AttrValue::Communities(c) => {
-            out.extend_from_slice(b"{\"Communities\":");
-            list(out, c, |out, c| community(out, *c));
-            out.push(b'}');
-        }
-        AttrValue::LargeCommunities(c) => {
-            out.extend_from_slice(b"{\"LargeCommunities\":");
+        AttrValue::Communities(c) => tagged(out, b"{\"Communities\":", |out| {
+            list(out, c, |out, c| community(out, *c))
+        }),
+        AttrValue::LargeCommunities(c) => tagged(out, b"{\"LargeCommunities\":", |out| {
             list(out, c, |out, c| {
                 out.push(b'"');
                 uint(out, c.global_admin);
@@ -498,24 +491,15 @@ fn attr_value(out: &mut Vec<u8>, v: &AttrValue) -> bool {
                 out.push(b':');
                 uint(out, c.local_data_2);
                 out.push(b'"');
-            });
-            out.push(b'}');
-        }
+            })
+        }),
         AttrValue::ExtendedCommunities(c) => {
-            out.extend_from_slice(b"{\"ExtendedCommunities\":");
-            list(out, c, display);
-            out.push(b'}');
+            tagged(out, b"{\"ExtendedCommunities\":", |out| list(out, c, display))
         }
-        AttrValue::OriginatorId(a) => {
-            out.extend_from_slice(b"{\"OriginatorId\":");
-            ipv4(out, *a);
-            out.push(b'}');
-        }
-        AttrValue::ClusterList(l) => {
-            out.extend_from_slice(b"{\"ClusterList\":");
-            list(out, l, |out, a| ipv4(out, *a));
-            out.push(b'}');
-        }
+        AttrValue::OriginatorId(a) => tagged(out, b"{\"OriginatorId\":", |out| ipv4(out, *a)),
+        AttrValue::ClusterList(l) => tagged(out, b"{\"ClusterList\":", |out| {
+            list(out, l, |out, a| ipv4(out, *a))
+        }),
         // A RIB entry's MP_REACH_NLRI: the next hop only (RFC 6396 section 4.3.4).
         AttrValue::MpReach(m) if m.nlri.is_empty() && m.opaque_nlri.is_empty() => {
             out.extend_from_slice(b"{\"MpReach\":{\"afi_safi\":{\"afi\":");
@@ -524,11 +508,7 @@ fn attr_value(out: &mut Vec<u8>, v: &AttrValue) -> bool {
             uint(out, m.afi_safi.safi.0);
             out.extend_from_slice(b"},\"next_hop\":");
             match &m.next_hop {
-                MpNextHop::Ipv4(a) => {
-                    out.extend_from_slice(b"{\"Ipv4\":");
-                    ipv4(out, *a);
-                    out.push(b'}');
-                }
+                MpNextHop::Ipv4(a) => tagged(out, b"{\"Ipv4\":", |out| ipv4(out, *a)),
                 MpNextHop::Ipv6 { global, link_local } => {
                     out.extend_from_slice(b"{\"Ipv6\":{\"global\":");
                     display(out, global);
