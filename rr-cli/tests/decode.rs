@@ -38,15 +38,18 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every capture in the test data: BIRD and GoBGP, updates and table dumps.
+const CAPTURES: [&str; 5] = [
+    "bird-updates.mrt",
+    "bird-rib4.mrt",
+    "bird-rib6.mrt",
+    "gobgp-updates.mrt",
+    "gobgp-table.mrt",
+];
+
 #[test]
 fn captures_decode_and_round_trip() {
-    for name in [
-        "bird-updates.mrt",
-        "bird-rib4.mrt",
-        "bird-rib6.mrt",
-        "gobgp-updates.mrt",
-        "gobgp-table.mrt",
-    ] {
+    for name in CAPTURES {
         let path = capture(name);
         let out = run(&["--mrt", path.to_str().unwrap(), "--roundtrip"]);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
@@ -261,13 +264,7 @@ fn summary(out: &Output) -> Value {
 
 #[test]
 fn summary_counts_what_the_lines_show() {
-    for name in [
-        "bird-updates.mrt",
-        "bird-rib4.mrt",
-        "bird-rib6.mrt",
-        "gobgp-updates.mrt",
-        "gobgp-table.mrt",
-    ] {
+    for name in CAPTURES {
         let path = capture(name);
         let lines_out = run(&["--mrt", path.to_str().unwrap()]);
         let out = run(&["--mrt", path.to_str().unwrap(), "--summary", "--roundtrip"]);
