@@ -35,7 +35,7 @@ pub(crate) fn settings(cfg: &Config) -> String {
             None => "kubernetes (in-cluster)".to_string(),
         },
     };
-    let rows: [(&str, String); 21] = [
+    let rows: [(&str, String); 22] = [
         ("datastore", ds),
         ("nodename", opt(cfg.nodename.as_ref())),
         ("ip", opt(cfg.ip)),
@@ -51,6 +51,11 @@ pub(crate) fn settings(cfg: &Config) -> String {
         ("secrets dir", opt(cfg.secrets_dir.as_ref().map(|p| p.display()))),
         ("write queue high", format!("{} bytes", cfg.write_queue_high)),
         ("output budget", format!("{} bytes", cfg.output_budget)),
+        (
+            "socket send buffer",
+            cfg.socket_send_buffer
+                .map_or_else(|| "kernel default".to_string(), |n| format!("{n} bytes")),
+        ),
         ("batch interval", format!("{} ms", cfg.batching.min.as_millis())),
         (
             "batch interval growth",

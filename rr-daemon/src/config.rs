@@ -172,6 +172,12 @@ pub(crate) struct Args {
     /// bytes of an update group's message are shared.
     #[arg(long, default_value_t = 256 << 20)]
     pub(crate) output_budget: usize,
+    /// SO_SNDBUF of every BGP session's socket, in bytes (unset: the kernel's own sizing, which grows a
+    /// socket's send buffer up to the third field of net.ipv4.tcp_wmem, 4 MiB by default). The kernel holds
+    /// up to this much per peer before the daemon's write queue (--write-queue-high) fills; set it to bound
+    /// the kernel's memory with thousands of peers that may stall (like FRR bgpd's --socket_size).
+    #[arg(long)]
+    pub(crate) socket_send_buffer: Option<usize>,
     /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none; at most 1000).
     /// A change after a quiet period goes out at once; under a stream of changes, at most one batch per
     /// interval, so that every peer gets one larger write instead of one small one per change.
@@ -348,6 +354,8 @@ pub(crate) struct Config {
     pub(crate) write_queue_high: usize,
     /// Bytes queued across all peers before catch-up output waits.
     pub(crate) output_budget: usize,
+    /// SO_SNDBUF of the session sockets; `None`: the kernel's sizing.
+    pub(crate) socket_send_buffer: Option<usize>,
     /// Minimum time between two update-group flushes, and its growth with the connections.
     pub(crate) batching: Batching,
     /// Per-peer prefix limit.
@@ -631,6 +639,7 @@ impl Config {
             write_queue_high: args.write_queue_high.max(4096),
             // At least one peer's worth, so that a catch-up always makes progress.
             output_budget: args.output_budget.max(args.write_queue_high.max(4096)),
+            socket_send_buffer: args.socket_send_buffer,
             batching: Batching {
                 min: std::time::Duration::from_millis(args.batch_interval_ms),
                 per_connection: if args.fanout_writes_per_sec == 0 {

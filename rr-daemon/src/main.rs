@@ -166,6 +166,7 @@ async fn run(cfg: Config, log: Arc<logging::LogControl>) -> anyhow::Result<()> {
         cfg.batching,
         cfg.selection_deferral,
     );
+    engine_task.set_socket_send_buffer(cfg.socket_send_buffer);
     // BMP collectors and the BGP4MP update log: tasks fed by the engine task, finished at shutdown.
     let mut monitors = Vec::new();
     let sys_name = cfg.nodename.clone().unwrap_or_else(|| "rr-daemon".to_string());

@@ -15,8 +15,8 @@
 //!   BMP collector / BGP4MP log ── Monitor{Attach,Page} ┘        │  drains poll_output():            │
 //!   signal handler ── Shutdown{mode} ──────────────────────────►│                                   │
 //!                                                               └──────────────────────────────────┘
-//!                         Send{bytes} (shared Bytes, bounded mpsc per connection)  │   Connect → spawn connect
-//!                                                                                  ▼   Close   → writer ends
+//!        Send{bytes}: written to the socket at once while nothing is queued for it │   Connect → spawn connect
+//!        (else, or what the socket did not take: shared Bytes, bounded mpsc per conn) ▼   Close   → writer ends
 //!                                                                    session writer (one per conn) ──► TCP
 //!   engine task ── MonItem (Peer Up/Down, UPDATE frames, table pages; bounded mpsc per sink, try_send) ──►
 //!                  bmp::run (one per --bmp-collector) ──► TCP;  mrt_updates::run ──► files
@@ -27,8 +27,11 @@
 //!   task hands them on [`rr_core::Output::Established`]; the engine gets the message with its RFC 7606
 //!   outcome ([`rr_core::Received`]). Until then they pass whole frames, and the engine decodes them with
 //!   the context it holds (so a frame never meets the wrong context).
-//! - Writers take shared `Bytes` from a bounded queue: one encoding of an update group is written to every
-//!   member. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
+//! - The engine task writes a message straight to the socket (a non-blocking `send`) while the connection's
+//!   writer has nothing queued; what the socket does not take goes to the writer, which takes shared `Bytes`
+//!   from a bounded queue: one encoding of an update group is written to every member. Handing every write
+//!   to a writer task (a queue entry, a wake-up, another thread) cost as much as the system call itself when
+//!   thousands of members each get a small UPDATE; the writer is there for sockets that are full. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
 //!   rather than letting it block the engine or grow memory without bound.
 //! - Flow control: a member whose queue passes `--write-queue-high` bytes, or that holds more than its share
 //!   ([`session_io::Budget::fair_share`]) while the process's queues together pass `--output-budget`, leaves its group's shared stream
@@ -236,4 +239,6 @@ pub(crate) struct EngineTask {
     timers_fired: tokio::time::Instant,
     /// BMP collectors and the BGP4MP update log, when configured.
     monitor: Option<monitor::Monitor>,
+    /// SO_SNDBUF of the session sockets (`--socket-send-buffer`); `None`: the kernel's sizing.
+    socket_send_buffer: Option<usize>,
 }

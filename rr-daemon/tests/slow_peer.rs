@@ -46,7 +46,13 @@ fn slow_reader_does_not_block_others_and_catches_up() {
     let big: Vec<String> = (0..N)
         .map(|i| format!("10.{}.{}.0/24", 100 + i / 250, i % 250))
         .collect();
-    let rr = Rr::start("rr1", &topo.yaml(), &["--write-queue-high", "4096"]);
+    // A small send buffer on the reflector's sockets: otherwise the kernel takes the whole table for the
+    // stalled peer (it sizes a loopback socket's buffer to megabytes) and the daemon's queue never fills.
+    let rr = Rr::start(
+        "rr1",
+        &topo.yaml(),
+        &["--write-queue-high", "4096", "--socket-send-buffer", "8192"],
+    );
     let mut birds: Vec<Bird> = specs.into_iter().map(Bird::start).collect();
     for b in &birds {
         b.wait_established("rr1", T);

@@ -76,7 +76,13 @@ impl EngineTask {
             timers_stale: true,
             timers_fired: tokio::time::Instant::now(),
             monitor: None,
+            socket_send_buffer: None,
         }
+    }
+
+    /// SO_SNDBUF of every session socket started from now on (`--socket-send-buffer`; `None`: the kernel's).
+    pub(crate) fn set_socket_send_buffer(&mut self, bytes: Option<usize>) {
+        self.socket_send_buffer = bytes;
     }
 
     /// A BMP collector or the BGP4MP update log: its task gets the returned handle.

@@ -80,6 +80,7 @@ impl EngineTask {
                     m.sent(conn, &bytes);
                 }
                 let Some(h) = self.conns.get(&conn) else { return };
+                let Some(bytes) = h.write_now(bytes) else { return };
                 let len = bytes.len();
                 // The total first: a writer takes from its own count, then from the total.
                 let total = self.budget.total.fetch_add(len, Ordering::AcqRel) + len;

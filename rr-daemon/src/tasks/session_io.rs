@@ -1,5 +1,6 @@
 //! Session I/O: one reader (framing and decoding) and one writer (a bounded queue of shared `Bytes`, written
-//! in vectored batches with flow control) per connection.
+//! in vectored batches with flow control) per connection. The engine task writes to the socket itself while
+//! the writer has nothing queued ([`ConnHandle::write_now`]); the writer takes over what does not fit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,9 +9,7 @@ use std::time::Duration;
 use bgp_wire::{DecodeCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message};
 use bytes::{Bytes, BytesMut};
 use rr_core::{ConnId, PeerId, Received};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
@@ -102,22 +101,57 @@ pub(super) struct ConnHandle {
     pub(super) flow: Arc<Flow>,
     /// Hands the reader the session's decode context once it is established.
     pub(super) ctx: watch::Sender<Option<Arc<DecodeCtx>>>,
+    /// The socket, shared with the reader and the writer.
+    stream: Arc<TcpStream>,
+}
+
+impl ConnHandle {
+    /// Writes `bytes` straight to the socket if the writer has nothing queued (so the order of the bytes on
+    /// the wire is kept) and the socket takes them without blocking; returns what is left for the writer's
+    /// queue (`None`: all written).
+    ///
+    /// Under a stream of small changes to thousands of members, handing each write to the member's writer
+    /// task (a queue entry, a task wake-up, another thread) cost about as much as the system call itself.
+    /// Only the engine task queues for the writer, and the writer takes bytes off [`Flow::queued`] once the
+    /// kernel has them, so a zero there means every byte handed over is on the socket already.
+    pub(super) fn write_now(&self, bytes: Bytes) -> Option<Bytes> {
+        if self.flow.queued.load(Ordering::Acquire) != 0 {
+            return Some(bytes);
+        }
+        match self.stream.try_write(&bytes) {
+            Ok(n) if n >= bytes.len() => None,
+            Ok(n) => Some(bytes.slice(n..)),
+            // Would block, or failed: the writer meets the failure too and the reader reports it.
+            Err(_) => Some(bytes),
+        }
+    }
 }
 
 impl EngineTask {
     /// Spawns the reader and writer tasks of a connection.
     pub(super) fn start_conn(&mut self, conn: ConnId, peer: PeerId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        if let Some(n) = self.socket_send_buffer
+            && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(n)
+        {
+            tracing::warn!(conn = conn.get(), error = %e, "cannot set the socket send buffer");
+        }
         if let Some(m) = self.monitor.as_mut() {
             m.conn_started(conn, peer, stream.local_addr().ok(), stream.peer_addr().ok());
         }
         let keep_frames = self.monitor.as_ref().is_some_and(monitor::Monitor::wants_frames);
-        let (rd, wr) = stream.into_split();
+        let stream = Arc::new(stream);
         let (tx, rx) = mpsc::channel(SEND_QUEUE);
         let (ctx_tx, ctx_rx) = watch::channel(None);
         // No tracing span on the reader and writer: they log nothing themselves (the engine task reports
         // their events), and entering a span on every poll costs a few percent of the daemon's CPU.
-        let reader = tokio::spawn(read_loop(conn, rd, ctx_rx, self.tx.clone(), keep_frames));
+        let reader = tokio::spawn(read_loop(
+            conn,
+            stream.clone(),
+            ctx_rx,
+            self.tx.clone(),
+            keep_frames,
+        ));
         let flow = Arc::new(Flow::default());
         let w = Writer {
             conn,
@@ -127,7 +161,7 @@ impl EngineTask {
             reader: reader.abort_handle(),
             low_watermark: self.low_watermark,
         };
-        tokio::spawn(w.run(wr, rx));
+        tokio::spawn(w.run(stream.clone(), rx));
         self.conns.insert(
             conn,
             ConnHandle {
@@ -135,6 +169,7 @@ impl EngineTask {
                 tx,
                 flow,
                 ctx: ctx_tx,
+                stream,
             },
         );
     }
@@ -143,7 +178,7 @@ impl EngineTask {
 /// Reads, frames and decodes one connection.
 async fn read_loop(
     conn: ConnId,
-    mut rd: OwnedReadHalf,
+    rd: Arc<TcpStream>,
     ctx: watch::Receiver<Option<Arc<DecodeCtx>>>,
     tx: mpsc::Sender<EngineCmd>,
     keep_frames: bool,
@@ -200,12 +235,39 @@ async fn read_loop(
         } else if buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_CHUNK);
         }
-        match rd.read_buf(&mut buf).await {
+        match read_buf(&rd, &mut buf).await {
             Ok(0) | Err(_) => {
                 let _ = tx.send(EngineCmd::Disconnected { conn }).await;
                 return;
             }
             Ok(_) => {}
+        }
+    }
+}
+
+/// Reads what the socket has into `buf` (waits until it has something); `Ok(0)` at the end of the stream.
+async fn read_buf(s: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        s.readable().await?;
+        match s.try_read_buf(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            r => return r,
+        }
+    }
+}
+
+/// Writes as much of `slices` as the socket takes (waits until it takes something). One slice goes out
+/// with `send`, several with `writev`.
+async fn write_some(s: &TcpStream, slices: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+    loop {
+        s.writable().await?;
+        let r = match slices {
+            [one] => s.try_write(one),
+            _ => s.try_write_vectored(slices),
+        };
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            r => return r,
         }
     }
 }
@@ -228,8 +290,8 @@ impl Writer {
     ///
     /// Whatever is queued when the socket is ready goes out in one vectored write (up to
     /// [`WRITE_BATCH`] messages), so a burst to a peer costs a few system calls, not one per UPDATE.
-    async fn run(self, wr: OwnedWriteHalf, mut rx: mpsc::Receiver<WriteCmd>) {
-        self.write_all(wr, &mut rx).await;
+    async fn run(self, wr: Arc<TcpStream>, mut rx: mpsc::Receiver<WriteCmd>) {
+        self.write_all(&wr, &mut rx).await;
         // Whatever is still queued will never be written: give it back to the output budget. The queue is
         // closed first, so the engine task queues nothing more (and takes back what it tried to).
         rx.close();
@@ -239,7 +301,7 @@ impl Writer {
         self.room();
     }
 
-    async fn write_all(&self, mut wr: OwnedWriteHalf, rx: &mut mpsc::Receiver<WriteCmd>) {
+    async fn write_all(&self, wr: &TcpStream, rx: &mut mpsc::Receiver<WriteCmd>) {
         // Grown during a burst and given back after it (below).
         let mut batch: Vec<Bytes> = Vec::new();
         let mut close = false;
@@ -255,7 +317,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if self.write_batch(&mut wr, &mut batch).await.is_err() {
+            if self.write_batch(wr, &mut batch).await.is_err() {
                 // The reader sees the failure too and reports the disconnection.
                 return;
             }
@@ -264,20 +326,21 @@ impl Writer {
                 batch = Vec::new();
             }
         }
-        let _ = wr.shutdown().await;
+        // Our FIN after the last byte (the socket is shared, so dropping this side does not send it).
+        let _ = socket2::SockRef::from(wr).shutdown(std::net::Shutdown::Write);
         // Give the peer a moment to read a final NOTIFICATION before the socket goes away entirely.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.reader.abort();
     }
 
     /// Writes every message of `batch` (emptied), accounting each write against the queued bytes.
-    async fn write_batch(&self, wr: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+    async fn write_batch(&self, wr: &TcpStream, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
         let mut i = 0;
         while i < batch.len() {
             let slices: Vec<std::io::IoSlice<'_>> =
                 batch[i..].iter().map(|b| std::io::IoSlice::new(b)).collect();
             // A heap list, freed after the call: an array here would live in every session's task.
-            let n = wr.write_vectored(&slices).await?;
+            let n = write_some(wr, &slices).await?;
             drop(slices);
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
