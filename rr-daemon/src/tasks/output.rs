@@ -40,7 +40,7 @@ impl EngineTask {
     /// while the output budget has room (at most [`CATCH_UP_PER_PASS`] messages).
     pub(super) fn drain_queued(&mut self) {
         while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
-            self.act(out);
+            self.act(out, true);
         }
         self.catch_up_more = false;
         for _ in 0..CATCH_UP_PER_PASS {
@@ -53,7 +53,8 @@ impl EngineTask {
                 self.budget.waiting.store(false, Ordering::Release);
             }
             match self.engine.as_mut().and_then(Engine::poll_catch_up) {
-                Some(out) => self.act(out),
+                // Catch-up is bulk: left to the writers, which send what is queued in one vectored write.
+                Some(out) => self.act(out, false),
                 None => return,
             }
         }
@@ -68,8 +69,9 @@ impl EngineTask {
         self.drain_queued();
     }
 
-    /// Acts on one engine output.
-    pub(super) fn act(&mut self, out: Output) {
+    /// Acts on one engine output; `direct`: a send may be written to the socket at once
+    /// ([`ConnHandle::write_now`](super::session_io::ConnHandle::write_now)), else it goes to the writer.
+    fn act(&mut self, out: Output, direct: bool) {
         match out {
             Output::Send { conn, bytes } => {
                 self.metrics.sent_bytes.inc_by(bytes.len() as u64);
@@ -80,7 +82,12 @@ impl EngineTask {
                     m.sent(conn, &bytes);
                 }
                 let Some(h) = self.conns.get(&conn) else { return };
-                let Some(bytes) = h.write_now(bytes) else { return };
+                let bytes = if direct {
+                    let Some(rest) = h.write_now(bytes) else { return };
+                    rest
+                } else {
+                    bytes
+                };
                 let len = bytes.len();
                 // The total first: a writer takes from its own count, then from the total.
                 let total = self.budget.total.fetch_add(len, Ordering::AcqRel) + len;

@@ -22,6 +22,9 @@ const SEND_QUEUE: usize = 65536;
 /// simply grows it.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The largest send the engine task writes to a socket itself ([`ConnHandle::write_now`]).
+const DIRECT_MAX: usize = 8 * 1024;
+
 /// Write-queue accounting shared by the engine task and a connection's writer.
 #[derive(Default)]
 pub(super) struct Flow {
@@ -114,8 +117,12 @@ impl ConnHandle {
     /// task (a queue entry, a task wake-up, another thread) cost about as much as the system call itself.
     /// Only the engine task queues for the writer, and the writer takes bytes off [`Flow::queued`] once the
     /// kernel has them, so a zero there means every byte handed over is on the socket already.
+    ///
+    /// Only small sends ([`DIRECT_MAX`]): bulk (a table, a catch-up) costs less through the writer, which
+    /// sends whatever has queued in one vectored write (at 1000 clients x 100 prefixes, writing each 32 KiB
+    /// run at once took twice the CPU).
     pub(super) fn write_now(&self, bytes: Bytes) -> Option<Bytes> {
-        if self.flow.queued.load(Ordering::Acquire) != 0 {
+        if bytes.len() > DIRECT_MAX || self.flow.queued.load(Ordering::Acquire) != 0 {
             return Some(bytes);
         }
         match self.stream.try_write(&bytes) {
