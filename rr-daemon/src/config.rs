@@ -185,9 +185,9 @@ pub(crate) struct Args {
     pub(crate) batch_interval_ms: u64,
     /// Writes per second that flushes of route changes may ask for (one per connection per flush; 0: no
     /// limit). With many connections under a stream of changes the batch interval grows to connections /
-    /// this rate (at most 250 ms), so the cost of the writes stays bounded: at the default 50,000, up to 1000
-    /// connections keep the 20 ms interval and 3000 get 60 ms.
-    #[arg(long, default_value_t = 50_000)]
+    /// this rate (at most 250 ms), so the cost of the writes stays bounded: at the default 65,000, up to 1300
+    /// connections keep the 20 ms interval and 3000 get 46 ms.
+    #[arg(long, default_value_t = 65_000)]
     pub(crate) fanout_writes_per_sec: u64,
     /// Paths accepted from one peer in one address family (IPv4 and IPv6 counted apart) before its session is
     /// closed with Cease / Maximum Number of Prefixes Reached (RFC 4486, naming that family); Calico has no
@@ -687,10 +687,13 @@ mod tests {
         let p = f.path().to_str().expect("utf8");
         let ms = std::time::Duration::from_millis;
         let c = resolve(&["--datastore", "file", "--file", p, "--ip", "127.0.1.1"], &[]).expect("valid");
-        // Defaults: 20 ms, 50,000 writes per second (20 us per connection).
+        // Defaults: 20 ms, 65,000 writes per second (15.384 us per connection).
         assert_eq!(c.batching.interval(0), ms(20));
-        assert_eq!(c.batching.interval(1000), ms(20));
-        assert_eq!(c.batching.interval(3000), ms(60));
+        assert_eq!(c.batching.interval(1300), ms(20));
+        assert_eq!(
+            c.batching.interval(3000),
+            std::time::Duration::from_nanos(15_384 * 3000)
+        );
         assert_eq!(c.batching.interval(1_000_000), ms(250), "capped");
         let fixed = resolve(
             &[
