@@ -75,8 +75,10 @@ impl EtcdServer {
             let peer_port = free_port();
             let mut s = EtcdServer {
                 dir: tempfile::tempdir().expect("temporary directory"),
-                name: "default".into(),
-                cluster: format!("default=http://127.0.0.1:{peer_port}"),
+                // A name of its own: the start-up check below tells this etcd from another test's that took
+                // the client port first.
+                name: format!("rr-test-{peer_port}"),
+                cluster: format!("rr-test-{peer_port}=http://127.0.0.1:{peer_port}"),
                 client_port: free_port(),
                 peer_port,
                 tls: tls.clone(),
@@ -170,7 +172,15 @@ impl EtcdServer {
             }
             let out = self.ctl_on(port, &["endpoint", "health"]);
             if out.status.success() {
-                return Ok(());
+                // Healthy, but is it ours? Free ports are found by binding and releasing them, so a parallel
+                // test's etcd may listen on this port (and ours then exits): only a member of our name counts.
+                let members = self.ctl_on(port, &["member", "list"]);
+                if String::from_utf8_lossy(&members.stdout)
+                    .split([',', '\n'])
+                    .any(|f| f.trim() == self.name)
+                {
+                    return Ok(());
+                }
             }
             if Instant::now() > deadline {
                 panic!(
