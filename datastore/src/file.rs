@@ -365,14 +365,18 @@ impl FileDatastore {
             }
         }
         let mut text = self.read_text();
-        if let Ok(t) = &text
-            && let mut st = self.lock()
-            && t.as_deref().map(Digest::of) == st.last_text
-            && st.unreadable.is_none()
         {
+            let mut st = self.lock();
+            // The metadata from before this read: if the text changes after it (also while it settles
+            // below), the next look sees newer metadata and reads again.
             st.last_meta = meta.map(|m| (m, now));
             st.skipped = 0;
-            return;
+            if let Ok(t) = &text
+                && t.as_deref().map(Digest::of) == st.last_text
+                && st.unreadable.is_none()
+            {
+                return;
+            }
         }
         for _ in 0..20 {
             tokio::time::sleep(SETTLE).await;
@@ -383,10 +387,6 @@ impl FileDatastore {
             text = again;
         }
         let mut st = self.lock();
-        // The metadata from before the first read: if the text changed since, the next look sees newer
-        // metadata and reads again.
-        st.last_meta = meta.map(|m| (m, now));
-        st.skipped = 0;
         match text {
             Ok(t) => {
                 self.apply_text(&mut st, t);
