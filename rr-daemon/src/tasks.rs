@@ -15,8 +15,8 @@
 //!   BMP collector / BGP4MP log ── Monitor{Attach,Page} ┘        │  drains poll_output():            │
 //!   signal handler ── Shutdown{mode} ──────────────────────────►│                                   │
 //!                                                               └──────────────────────────────────┘
-//!        Send{bytes}: written to the socket at once while nothing is queued for it │   Connect → spawn connect
-//!        (else, or what the socket did not take: shared Bytes, bounded mpsc per conn) ▼   Close   → writer ends
+//!    Send{bytes} up to 8 KiB, not a catch-up: written at once if nothing is queued │   Connect → spawn connect
+//!    (else, or what the socket did not take: shared Bytes, bounded mpsc per conn)  ▼   Close   → writer ends
 //!                                                                    session writer (one per conn) ──► TCP
 //!   engine task ── MonItem (Peer Up/Down, UPDATE frames, table pages; bounded mpsc per sink, try_send) ──►
 //!                  bmp::run (one per --bmp-collector) ──► TCP;  mrt_updates::run ──► files
@@ -27,12 +27,14 @@
 //!   task hands them on [`rr_core::Output::Established`]; the engine gets the message with its RFC 7606
 //!   outcome ([`rr_core::Received`]). Until then they pass whole frames, and the engine decodes them with
 //!   the context it holds (so a frame never meets the wrong context).
-//! - The engine task writes a message straight to the socket (a non-blocking `send`) while the connection's
-//!   writer has nothing queued; what the socket does not take goes to the writer, which takes shared `Bytes`
-//!   from a bounded queue: one encoding of an update group is written to every member. Handing every write
-//!   to a writer task (a queue entry, a wake-up, another thread) cost as much as the system call itself when
-//!   thousands of members each get a small UPDATE; the writer is there for sockets that are full. A peer whose queue overflows is dropped (its routes are kept by the others until it returns)
-//!   rather than letting it block the engine or grow memory without bound.
+//! - The engine task writes a small send (at most 8 KiB, not from a catch-up) straight to the socket (a
+//!   non-blocking `send`) while the connection's writer has nothing queued; what the socket does not take,
+//!   and all bulk output, goes to the writer, which takes shared `Bytes` from a bounded queue and sends what
+//!   has queued in one vectored write: one encoding of an update group is written to every member. Handing
+//!   every small write to a writer task (a queue entry, a wake-up, another thread) cost as much as the system
+//!   call itself when thousands of members each get a small UPDATE. A peer whose queue overflows is dropped
+//!   (its routes are kept by the others until it returns) rather than letting it block the engine or grow
+//!   memory without bound.
 //! - Flow control: a member whose queue passes `--write-queue-high` bytes, or that holds more than its share
 //!   ([`session_io::Budget::fair_share`]) while the process's queues together pass `--output-budget`, leaves its group's shared stream
 //!   ([`Engine::set_congested`]). Members catching up (joining, or back after falling behind) are pulled one

@@ -1,6 +1,6 @@
 //! Session I/O: one reader (framing and decoding) and one writer (a bounded queue of shared `Bytes`, written
-//! in vectored batches with flow control) per connection. The engine task writes to the socket itself while
-//! the writer has nothing queued ([`ConnHandle::write_now`]); the writer takes over what does not fit.
+//! in vectored batches with flow control) per connection. The engine task writes small sends to the socket
+//! itself while the writer has nothing queued ([`ConnHandle::write_now`]); the writer takes the rest.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
