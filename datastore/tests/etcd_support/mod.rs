@@ -312,10 +312,13 @@ impl EtcdCluster {
 
     fn try_start(n: usize) -> Result<Self, String> {
         let peers: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        // Names of this cluster's own (like a single server's), so that the start-up check tells its members
+        // from another test's etcd that took one of the ports.
+        let name = |i: usize| format!("rr-test-{}-m{i}", peers[0]);
         let cluster = peers
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("m{i}=http://127.0.0.1:{p}"))
+            .map(|(i, p)| format!("{}=http://127.0.0.1:{p}", name(i)))
             .collect::<Vec<_>>()
             .join(",");
         let mut members: Vec<EtcdServer> = peers
@@ -323,7 +326,7 @@ impl EtcdCluster {
             .enumerate()
             .map(|(i, p)| EtcdServer {
                 dir: tempfile::tempdir().expect("temporary directory"),
-                name: format!("m{i}"),
+                name: name(i),
                 cluster: cluster.clone(),
                 client_port: free_port(),
                 peer_port: *p,
