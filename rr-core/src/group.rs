@@ -179,6 +179,9 @@ pub(crate) struct Groups {
     parked: Vec<PeerId>,
     /// The group of every member: the one record of a peer's group.
     member_of: MemberIndex,
+    /// Sources that came back with another router id ([`Groups::source_renamed`]): the next flush
+    /// sends their routes again although the paths did not change.
+    renamed: Vec<PeerId>,
 }
 
 /// The group of each member, by peer slot (with the member's id, so that a reused slot's new
@@ -232,6 +235,27 @@ impl Groups {
             for id in std::mem::take(&mut g.members) {
                 g.walk.start_queued(id, false, &mut self.ready);
             }
+        }
+    }
+
+    /// Source `id` came back with another router id, keeping its paths (graceful restart): the
+    /// export of its routes changed (ORIGINATOR_ID) without their buckets changing. Every bucket of
+    /// its routes is placed again (a new stamp, so members walking past it see it again, and encoded
+    /// anew), and the next flush announces its changed prefixes (the engine marks all of them) to
+    /// the members in the stream even where the advertised path is the same.
+    pub(crate) fn source_renamed(&mut self, id: PeerId) {
+        self.drop_runs();
+        for g in self.list.iter_mut().flatten() {
+            let Group { buckets, walk, .. } = g;
+            for (k, b) in buckets.iter_mut().filter(|(k, _)| k.2 == id) {
+                b.enc = None;
+                if !std::mem::replace(&mut b.touched, true) {
+                    walk.touch(*k);
+                }
+            }
+        }
+        if !self.renamed.contains(&id) {
+            self.renamed.push(id);
         }
     }
 
@@ -769,7 +793,16 @@ impl Groups {
                         cx.interner,
                         &mut cache,
                     );
-                    diff_prefix(&self.member_of, gi, g, &mut batches[gi], *prefix, paths, &want);
+                    diff_prefix(
+                        &self.member_of,
+                        &self.renamed,
+                        gi,
+                        g,
+                        &mut batches[gi],
+                        *prefix,
+                        paths,
+                        &want,
+                    );
                 }
                 if paths.is_empty() {
                     cx.rib.remove_empty(prefix);
@@ -794,6 +827,7 @@ impl Groups {
             }
             g.serve_pending(cx);
         }
+        self.renamed.clear();
         // The changes are placed: joiners that waited for them walk on (and then get End-of-RIB).
         let parked = std::mem::take(&mut self.parked);
         self.ready.extend(parked);
@@ -941,9 +975,12 @@ impl Group {
     }
 }
 
-/// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes.
+/// Diffs the desired paths of one prefix against a group's Adj-RIB-Out and records the changes. A
+/// path from a source in `renamed` is announced again even if the group advertises it already.
+#[allow(clippy::too_many_arguments)]
 fn diff_prefix(
     members: &MemberIndex,
+    renamed: &[PeerId],
     gi: usize,
     g: &mut Group,
     batch: &mut Batch,
@@ -965,7 +1002,9 @@ fn diff_prefix(
             attrs: Arc::clone(attrs),
         });
         match old.iter().find(|o| o.id == oid) {
-            Some(o) if Arc::ptr_eq(&o.attrs, attrs) && o.peer == p.peer => continue,
+            Some(o) if Arc::ptr_eq(&o.attrs, attrs) && o.peer == p.peer && !renamed.contains(&p.peer) => {
+                continue;
+            }
             // The member the new path came from holds the old one: it must be withdrawn there,
             // since the new announcement is not sent back to it.
             Some(o) if o.peer != p.peer && is_member(p.peer) => batch.member_wd.push((p.peer, prefix, oid)),

@@ -27,12 +27,18 @@ fn established(e: &mut Engine, i: usize) -> ConnId {
     let mut c = PeerConfig::new(a.into(), AS, Role::RrClient);
     c.passive = true;
     e.add_peer(now, c).unwrap();
-    let (_, conn) = e.handle_incoming(now, a.into(), None).unwrap();
+    connect(e, i, a, vec![Capability::FourOctetAs(AS)])
+}
+
+/// A new session of the configured client `i`, with router id `rid` and capabilities `caps`.
+fn connect(e: &mut Engine, i: usize, rid: Ipv4Addr, caps: Vec<Capability>) -> ConnId {
+    let now = Instant::from_millis(1);
+    let (_, conn) = e.handle_incoming(now, addr(i).into(), None).unwrap();
     let open = Open::new(
         Asn::new(AS).unwrap(),
         HoldTime::DEFAULT,
-        RouterId::new(a).unwrap(),
-        vec![Capability::FourOctetAs(AS)],
+        RouterId::new(rid).unwrap(),
+        caps,
     );
     e.handle_frame(now, conn, &frame(Message::Open(open)));
     e.handle_frame(now, conn, &frame(Message::Keepalive));
@@ -569,5 +575,135 @@ fn members_walking_together_are_handed_runs_of_buckets() {
     w.drain();
     for m in 0..4 {
         assert_eq!(w.holds(m), w.expected(m), "client {m} at the end");
+    }
+}
+
+/// The ORIGINATOR_ID (RFC 4456 section 8) of the last announcement of each prefix among `msgs`.
+fn originators(msgs: &[Bytes]) -> BTreeMap<String, Option<Ipv4Addr>> {
+    let ctx = DecodeCtx {
+        four_octet_as: true,
+        ..DecodeCtx::default()
+    };
+    let mut got = BTreeMap::new();
+    for m in msgs.iter().flat_map(rr_core::split_messages) {
+        let Ok(Message::Update(u)) = Message::decode(&m, &ctx) else {
+            continue;
+        };
+        let id = u.attributes.iter().find_map(|a| match a.value {
+            AttrValue::OriginatorId(id) => Some(id),
+            _ => None,
+        });
+        for (_, n) in u.announced() {
+            got.insert(n.prefix.to_string(), id);
+        }
+    }
+    got
+}
+
+/// A source that comes back under graceful restart (RFC 4724) with another router id while members
+/// are caught up through runs built with its old router id: as soon as its session is back every
+/// member holds each of its kept routes with the new ORIGINATOR_ID (RFC 4456 section 8: "the
+/// ROUTER_ID of the originator"), the members that walk (one of them already past the routes) as
+/// well as the one in the group's stream; its announcing the same routes again then sends nothing.
+/// Runs and cached encodings hold the old id, and the Adj-RIB-Out diff sees no change in a path
+/// whose source only changed its router id.
+#[test]
+fn a_source_back_under_graceful_restart_with_another_router_id_is_reflected_with_it() {
+    let gr = |restarting: bool| {
+        Capability::GracefulRestart(bgp_wire::GracefulRestart {
+            restart_state: restarting,
+            notification: false,
+            restart_time: 120,
+            families: vec![bgp_wire::GrFamily {
+                afi_safi: bgp_wire::AfiSafi::IPV4_UNICAST,
+                forwarding: true,
+            }],
+        })
+    };
+    let caps = |restarting: bool| vec![Capability::FourOctetAs(AS), gr(restarting)];
+    let mut w = World::new(3);
+    // Client 3 negotiates graceful restart.
+    let now = w.now();
+    let mut c = PeerConfig::new(addr(3).into(), AS, Role::RrClient);
+    c.passive = true;
+    w.e.add_peer(now, c).unwrap();
+    let c3 = connect(&mut w.e, 3, addr(3), caps(false));
+    w.conns.push(c3);
+    w.announced.push(BTreeMap::new());
+    w.drain();
+    // Members 0 and 1 fall behind while client 3 announces 40 buckets; member 2 takes the stream.
+    for m in [0, 1] {
+        w.congest(m, true);
+    }
+    let buckets: Vec<(Vec<String>, Ipv4Addr)> = (0..40u32)
+        .map(|i| (prefixes(i * 10..i * 10 + 10), Ipv4Addr::new(10, 9, 0, i as u8)))
+        .collect();
+    for (p, nh) in &buckets {
+        w.announce(3, p, *nh);
+    }
+    w.drain();
+    for m in [0, 1] {
+        w.congest(m, false);
+    }
+    // One member starts walking: a run of client 3's buckets exists, encoded with its old router id.
+    let start = w.sent.len();
+    w.drain_some(1);
+    let first = w.sent_to(0, start).len() + w.sent_to(1, start).len();
+    assert!(
+        first > 1,
+        "a run of several buckets handed out ({first} messages)"
+    );
+    assert_eq!(
+        originators(&w.sent[start..].iter().map(|(_, b)| b.clone()).collect::<Vec<_>>())
+            .values()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [&Some(addr(3))].into(),
+        "the run carries the old router id"
+    );
+    // Client 3 restarts: its connection drops (routes kept, stale) and it comes back as 10.0.9.9.
+    // Its kept routes are reflected with the new id at once, before it announces anything.
+    let now = w.now();
+    w.e.handle_disconnected(now, c3);
+    let new_rid = Ipv4Addr::new(10, 0, 9, 9);
+    let c3 = connect(&mut w.e, 3, new_rid, caps(true));
+    w.conns[3] = c3;
+    let start = w.sent.len();
+    w.drain();
+    let check = |w: &World, when: &str| {
+        for m in 0..3 {
+            assert_eq!(w.holds(m), w.expected(m), "client {m} {when}");
+            let got = originators(&w.sent_to(m, 0));
+            for p in buckets.iter().flat_map(|(p, _)| p) {
+                assert_eq!(
+                    got.get(p),
+                    Some(&Some(new_rid)),
+                    "client {m} holds {p} with the old ORIGINATOR_ID {when} (sent since the restart: {} \
+                     outputs)",
+                    w.sent_to(m, start).len()
+                );
+            }
+        }
+    };
+    check(&w, "once the session is back");
+    // It announces the same routes again, then End-of-RIB: nothing changes, nothing is sent again.
+    let start = w.sent.len();
+    for (p, nh) in &buckets {
+        w.announce(3, p, *nh);
+    }
+    w.e.handle_frame(
+        now,
+        c3,
+        &frame(Message::Update(bgp_wire::end_of_rib(
+            bgp_wire::AfiSafi::IPV4_UNICAST,
+        ))),
+    );
+    w.drain();
+    check(&w, "after its End-of-RIB");
+    for m in 0..3 {
+        assert_eq!(
+            w.sent_to(m, start),
+            Vec::<Bytes>::new(),
+            "client {m} sent the same routes again"
+        );
     }
 }

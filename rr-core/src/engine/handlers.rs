@@ -82,7 +82,8 @@ impl Engine {
                 conn,
                 neg,
                 drop_stale,
-            } => self.established(id, conn, neg, drop_stale),
+                renamed,
+            } => self.established(id, conn, neg, drop_stale, renamed),
         }
     }
 
@@ -121,7 +122,20 @@ impl Engine {
 
     /// The session reached Established on `conn` ([`Session::keepalive_received`] recorded it):
     /// the stale routes of `drop_stale` go, the peer joins its update group.
-    fn established(&mut self, id: PeerId, conn: ConnId, neg: Box<Negotiated>, drop_stale: FamilySet) {
+    ///
+    /// `renamed`: the peer came back with another router id while paths of its previous session are
+    /// kept (graceful restart). The router id ranks its paths (RFC 4271 section 9.1.2.2 f) and is
+    /// the ORIGINATOR_ID they are reflected with (RFC 4456 section 8: "the ROUTER_ID of the
+    /// originator"), so every prefix it has a path for is selected and advertised again, and the
+    /// update groups re-send its routes even where the path itself did not change.
+    fn established(
+        &mut self,
+        id: PeerId,
+        conn: ConnId,
+        neg: Box<Negotiated>,
+        drop_stale: FamilySet,
+        renamed: bool,
+    ) {
         let Some(p) = self.peers.get_mut(id) else {
             return;
         };
@@ -130,6 +144,10 @@ impl Engine {
             self.rib.withdraw_where(id, |r| {
                 r.flags & (STALE_GR | STALE_LLGR) != 0 && drop_stale.contains(r.family)
             });
+        }
+        if renamed {
+            self.rib.mark_peer_changed(id);
+            self.groups.source_renamed(id);
         }
         let decode_ctx = neg.decode_ctx();
         self.out.push_back(Output::Established {

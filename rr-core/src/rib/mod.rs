@@ -196,6 +196,17 @@ impl Rib {
         }
     }
 
+    /// Marks every prefix `peer` has a path for as changed (its paths are the same, but what they
+    /// rank and export as is not: the peer came back with another router id).
+    pub(crate) fn mark_peer_changed(&mut self, peer: PeerId) {
+        let Some((adj, _, changed)) = self.adj_and_loc(peer) else {
+            return;
+        };
+        for (prefix, _) in adj.iter() {
+            changed.mark(prefix);
+        }
+    }
+
     /// The peer is removed: its paths are withdrawn and its Adj-RIB-In freed.
     pub(crate) fn remove_peer(&mut self, peer: PeerId) {
         self.withdraw_where(peer, |_| true);

@@ -57,11 +57,14 @@ pub(crate) enum Effect {
         notify: Option<Notification>,
     },
     /// `conn` reached Established with `neg` (the session already recorded it). Stale routes of
-    /// the families in `drop_stale` are to be removed (RFC 4724 section 4.2).
+    /// the families in `drop_stale` are to be removed (RFC 4724 section 4.2). `renamed`: the peer's
+    /// router id differs from its previous session's (paths it kept through a restart rank and
+    /// export differently).
     Established {
         conn: ConnId,
         neg: Box<Negotiated>,
         drop_stale: FamilySet,
+        renamed: bool,
     },
 }
 
@@ -305,6 +308,8 @@ impl Session {
         c.state = ConnState::Established { neg: neg.clone() };
         self.local_addr = c.local_addr;
         self.established = Some((conn, cx.now));
+        let renamed =
+            !self.remote_router_id.is_unspecified() && self.remote_router_id != neg.remote_router_id;
         self.remote_router_id = neg.remote_router_id;
         self.eor_received = FamilySet::EMPTY;
         self.connect_failures = 0;
@@ -329,6 +334,7 @@ impl Session {
             conn,
             neg,
             drop_stale: FamilySet::from_bits(stale.bits() & !keep.bits()),
+            renamed,
         })
     }
 
@@ -573,13 +579,14 @@ mod tests {
             conn,
             neg,
             drop_stale,
+            renamed,
         }) = f.keepalive(c)
         else {
             panic!("not established");
         };
         assert_eq!(
-            (conn, neg.remote_router_id, drop_stale),
-            (c, PEER_HIGH, FamilySet::EMPTY)
+            (conn, neg.remote_router_id, drop_stale, renamed),
+            (c, PEER_HIGH, FamilySet::EMPTY, false)
         );
         assert_eq!(f.s.conn_state(c), Some(State::Established));
         assert_eq!(f.s.state(), State::Established);
