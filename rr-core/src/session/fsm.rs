@@ -727,6 +727,32 @@ mod tests {
         assert_eq!(f.s.conn_state(new), Some(State::OpenConfirm));
     }
 
+    /// A session established again reports whether the peer's router id changed since the last
+    /// one (the engine then selects and advertises the paths it kept again); the first does not.
+    #[test]
+    fn reestablishment_reports_a_changed_router_id() {
+        let mut f = Fixture::new();
+        let establish = |f: &mut Fixture, id: u64, rid: Ipv4Addr| {
+            let c = f.open_sent(id, Direction::Outbound);
+            f.open(c, rid);
+            let renamed = match f.keepalive(c) {
+                Some(Effect::Established { renamed, .. }) => renamed,
+                other => panic!("not established: {other:?}"),
+            };
+            // The connection is lost again.
+            let now = f.now;
+            f.s.down(now, &DownReason::ConnectionLost, true);
+            f.s.remove_conn(c);
+            renamed
+        };
+        assert!(!establish(&mut f, 1, PEER_HIGH), "first session");
+        assert!(!establish(&mut f, 2, PEER_HIGH), "same router id");
+        assert!(
+            establish(&mut f, 3, Ipv4Addr::new(10, 0, 0, 77)),
+            "another router id"
+        );
+    }
+
     /// RFC 4724 section 4.2: stale families the peer no longer preserves are dropped on
     /// re-establishment; the preserved ones wait for End-of-RIB under the stale-path timer.
     #[test]
