@@ -110,6 +110,55 @@ fn restarting_client_keeps_its_routes_at_others_until_end_of_rib() {
     assert_eq!(p["prefixes_stale"], 0, "{p}");
 }
 
+/// A client that comes back from a graceful restart with another router id (RFC 4724 keeps its routes at the
+/// reflector, stale) and announces the same routes: the other client receives them with the new router id as
+/// ORIGINATOR_ID (RFC 4456 section 8), although the routes themselves did not change.
+#[test]
+fn client_back_from_graceful_restart_with_another_router_id_is_reflected_with_it() {
+    require(&["bird"]);
+    let Setup { rr, mut birds } = setup(6, &[]);
+    let prefix = "10.3.0.0/26";
+    let originator = |b: &Bird| {
+        b.bgp_routes(prefix)
+            .first()
+            .and_then(|r| r.attr("originator_id").map(str::to_string))
+    };
+    let old_id = birds[1].spec.addr.to_string();
+    wait_for(
+        "client 2 has client 3's route from its router id",
+        T,
+        || match originator(&birds[0]) {
+            Some(o) if o == old_id => Ok(()),
+            o => Err(format!("{o:?}")),
+        },
+    );
+    let mut after = birds[1].spec.clone();
+    let new_id = Ipv4Addr::new(10, 99, 0, 3);
+    after.router_id = Some(new_id);
+    birds[1].graceful_restart(after, Duration::from_secs(2));
+    birds[1].wait_established("rr1", T);
+    wait_for(
+        "client 2 has client 3's route from its new router id",
+        T,
+        || match originator(&birds[0]) {
+            Some(o) if o == new_id.to_string() => Ok(()),
+            o => Err(format!("{o:?}; reflector log:\n{}", rr.log())),
+        },
+    );
+    wait_for("no stale route left after client 3's End-of-RIB", T, || {
+        let p = rr.peer("node3").expect("peer node3");
+        if p["prefixes_stale"] == 0 {
+            Ok(())
+        } else {
+            Err(p.to_string())
+        }
+    });
+    assert_eq!(
+        originator(&birds[0]).as_deref(),
+        Some(new_id.to_string().as_str())
+    );
+}
+
 #[test]
 fn reflector_sigterm_lets_clients_keep_routes() {
     require(&["bird"]);

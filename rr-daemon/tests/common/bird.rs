@@ -74,6 +74,8 @@ pub struct BirdSpec {
     pub rr_cluster_id: Option<Ipv4Addr>,
     /// (prefix, AS): prepend the AS to that static route's AS_PATH on export (to build AS loops).
     pub prepend: Vec<(String, u32)>,
+    /// Router id when it is not `addr`.
+    pub router_id: Option<Ipv4Addr>,
 }
 
 impl BirdSpec {
@@ -93,13 +95,14 @@ impl BirdSpec {
             gr_time: 120,
             rr_cluster_id: None,
             prepend: Vec::new(),
+            router_id: None,
         }
     }
 
     /// The BIRD configuration text.
     pub fn config(&self) -> String {
         let mut c = String::new();
-        let _ = writeln!(c, "router id {};", self.addr);
+        let _ = writeln!(c, "router id {};", self.router_id.unwrap_or(self.addr));
         let _ = writeln!(c, "log stderr all;");
         let _ = writeln!(c, "protocol device {{ }}");
         let _ = writeln!(c, "protocol static s4 {{ ipv4;");
