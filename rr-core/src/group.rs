@@ -126,6 +126,17 @@ struct EncodedBucket {
     msgs: Arc<[Bytes]>,
 }
 
+impl OutBucket {
+    /// Bucket `k` changed, or how it is exported did: its encoding goes, and it is placed again (a new
+    /// stamp, [`Group::place_touched`]) at the end of the flush, so that members walking past it see it.
+    fn changed(&mut self, k: BucketKey, walk: &mut walk::WalkState) {
+        self.enc = None;
+        if !std::mem::replace(&mut self.touched, true) {
+            walk.touch(k);
+        }
+    }
+}
+
 impl Group {
     fn bucket_add(&mut self, prefix: Prefix, r: &OutRoute) {
         let k = bucket_key(prefix, r);
@@ -137,10 +148,7 @@ impl Group {
             enc: None,
         });
         b.keys.insert((prefix, r.id));
-        b.enc = None;
-        if !std::mem::replace(&mut b.touched, true) {
-            self.walk.touch(k);
-        }
+        b.changed(k, &mut self.walk);
     }
 
     fn bucket_remove(&mut self, prefix: Prefix, r: &OutRoute) {
@@ -149,13 +157,12 @@ impl Group {
             return;
         };
         b.keys.remove(&(prefix, r.id));
-        b.enc = None;
         if b.keys.is_empty() {
             let stamp = b.stamp;
             self.buckets.remove(&k);
             self.walk.unplace(stamp);
-        } else if !std::mem::replace(&mut b.touched, true) {
-            self.walk.touch(k);
+        } else {
+            b.changed(k, &mut self.walk);
         }
     }
 }
@@ -248,10 +255,7 @@ impl Groups {
         for g in self.list.iter_mut().flatten() {
             let Group { buckets, walk, .. } = g;
             for (k, b) in buckets.iter_mut().filter(|(k, _)| k.2 == id) {
-                b.enc = None;
-                if !std::mem::replace(&mut b.touched, true) {
-                    walk.touch(*k);
-                }
+                b.changed(*k, walk);
             }
         }
         if !self.renamed.contains(&id) {
