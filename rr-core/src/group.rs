@@ -90,6 +90,10 @@ struct Group {
     key: GroupKey,
     /// Members in sync with the Adj-RIB-Out.
     members: Vec<PeerId>,
+    /// The members' (peer, connection) pairs for a fan-out, sorted by connection, kept between flushes
+    /// (with thousands of members and a flush every few milliseconds, building it was a cost of its
+    /// own); dropped whenever `members` changes.
+    fan_conns: Option<Arc<[(PeerId, ConnId)]>>,
     /// Members that asked for a route refresh of a family.
     refreshing: Vec<(PeerId, Family)>,
     /// Members moved here from another group (their export policy changed) and the keys whose
@@ -239,6 +243,7 @@ impl Groups {
             if g.members.len() < 2 || dirty.saturating_mul(g.members.len()) < WALK_BATCH_DELIVERIES {
                 continue;
             }
+            g.fan_conns = None;
             for id in std::mem::take(&mut g.members) {
                 g.walk.start_queued(id, false, &mut self.ready);
             }
@@ -505,16 +510,26 @@ impl Ctx<'_> {
     }
 
     /// Queues `msgs` for every established peer of `to` (each message skips its source), as one
-    /// queue entry.
-    fn fan_out(&mut self, to: &[PeerId], msgs: Vec<(Bytes, Option<PeerId>)>) {
+    /// queue entry. `cache`: the (peer, connection) pairs of `to` from an earlier call, or `None`
+    /// (then made, and kept there).
+    fn fan_out(
+        &mut self,
+        to: &[PeerId],
+        cache: &mut Option<Arc<[(PeerId, ConnId)]>>,
+        msgs: Vec<(Bytes, Option<PeerId>)>,
+    ) {
         if msgs.is_empty() {
             return;
         }
-        let conns: Vec<(PeerId, ConnId)> = to
-            .iter()
-            .filter_map(|&id| Some((id, self.peers.get(id)?.session.established()?.0)))
-            .collect();
-        for (id, n) in self.out.fan(conns, msgs) {
+        let conns = cache.get_or_insert_with(|| {
+            let mut v: Vec<(PeerId, ConnId)> = to
+                .iter()
+                .filter_map(|&id| Some((id, self.peers.get(id)?.session.established()?.0)))
+                .collect();
+            v.sort_unstable_by_key(|&(_, c)| c);
+            v.into()
+        });
+        for (id, n) in self.out.fan(conns.clone(), msgs) {
             if let Some(p) = self.peers.get_mut(id) {
                 p.stats.messages_sent += n as u64;
             }
@@ -595,6 +610,7 @@ impl Groups {
         let mut g = Group {
             key: key.clone(),
             members: Vec::new(),
+            fan_conns: None,
             refreshing: Vec::new(),
             regrouped: Vec::new(),
             adj_out: PrefixMap::default(),
@@ -747,6 +763,7 @@ impl Groups {
             return;
         };
         g.members.retain(|m| *m != id);
+        g.fan_conns = None;
         g.refreshing.retain(|(m, _)| *m != id);
         g.regrouped.retain(|(m, _)| *m != id);
         g.walk.leave(id);
@@ -860,7 +877,7 @@ impl Group {
         out
     }
 
-    fn encode_batch(&self, cx: &mut Ctx<'_>, mut batch: Batch) {
+    fn encode_batch(&mut self, cx: &mut Ctx<'_>, mut batch: Batch) {
         let key = &self.key;
         let members = &self.members;
         let mut msgs: Vec<(Bytes, Option<PeerId>)> = Vec::new();
@@ -881,7 +898,7 @@ impl Group {
         let mut ann_msgs = Vec::new();
         cx.encode_buckets(key, std::mem::take(&mut batch.ann), &mut ann_msgs);
         msgs.extend(ann_msgs.into_iter().map(|(m, s)| (m, Some(s))));
-        cx.fan_out(members, msgs);
+        cx.fan_out(members, &mut self.fan_conns, msgs);
         // Per-member withdrawals (best path moved to a path learned from that member).
         batch.member_wd.sort_unstable();
         let mut i = 0;
@@ -976,6 +993,7 @@ impl Group {
             cx.send_to(to, m);
         }
         self.members.push(to);
+        self.fan_conns = None;
     }
 }
 

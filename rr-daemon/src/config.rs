@@ -42,7 +42,24 @@ impl Batching {
             .min(MAX_SCALED_BATCH_INTERVAL);
         self.min.max(scaled)
     }
+
+    /// Whether `connections` get a paced fan-out: the interval they give is longer than the minimum, so
+    /// instead of writing every member at the end of each interval, route changes are flushed every
+    /// [`Batching::flush_step`] and each member is written in its turn, once per interval, with what
+    /// has gathered for it (the same writes, spread evenly).
+    pub(crate) fn paced(&self, connections: usize) -> bool {
+        self.interval(connections) > self.min
+    }
+
+    /// The time between two flushes of a paced fan-out: [`PACE_STEP`], or the minimum if shorter.
+    pub(crate) fn flush_step(&self) -> std::time::Duration {
+        self.min.min(PACE_STEP)
+    }
 }
+
+/// The flush step of a paced fan-out: an UPDATE waits at most this before being held for the members'
+/// turns.
+const PACE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 /// Upper bound of `--selection-deferral-secs` (FRR allows the same range for `select-defer-time`).
 const MAX_SELECTION_DEFERRAL_SECS: u64 = 3600;
 
@@ -180,13 +197,18 @@ pub(crate) struct Args {
     pub(crate) socket_send_buffer: Option<usize>,
     /// Milliseconds over which route changes are collected into one batch of UPDATEs (0: none; at most 1000).
     /// A change after a quiet period goes out at once; under a stream of changes, at most one batch per
-    /// interval, so that every peer gets one larger write instead of one small one per change.
+    /// interval, so that every peer gets one larger write instead of one small one per change. With more
+    /// connections than `--fanout-writes-per-sec` allows at this interval, changes are flushed every 2 ms (or
+    /// this, if shorter) and each connection is written in its turn (see there).
     #[arg(long, default_value_t = 20)]
     pub(crate) batch_interval_ms: u64,
-    /// Writes per second that flushes of route changes may ask for (one per connection per flush; 0: no
-    /// limit). With many connections under a stream of changes the batch interval grows to connections /
-    /// this rate (at most 250 ms), so the cost of the writes stays bounded: at the default 65,000, up to 1300
-    /// connections keep the 20 ms interval and 3000 get 46 ms.
+    /// Writes per second that route changes may cause (one per connection per batch interval; 0: no limit).
+    /// With many connections under a stream of changes each connection is written at most once per
+    /// connections / this rate (at most 250 ms), so the cost of the writes stays bounded: at the default
+    /// 65,000, up to 1300 connections keep the 20 ms batch interval and 3000 get 46 ms. Past that point the
+    /// fan-out is paced: changes are flushed every 2 ms and held, and the connections are written in turn,
+    /// evenly spread over the interval, each with everything held for it, so that a change waits for its
+    /// member's turn rather than for the next batch and then for its place among all the members' writes.
     #[arg(long, default_value_t = 65_000)]
     pub(crate) fanout_writes_per_sec: u64,
     /// Paths accepted from one peer in one address family (IPv4 and IPv6 counted apart) before its session is
@@ -695,6 +717,10 @@ mod tests {
             std::time::Duration::from_nanos(15_384 * 3000)
         );
         assert_eq!(c.batching.interval(1_000_000), ms(250), "capped");
+        // Paced past the point where the interval grows; flushed every 2 ms then.
+        assert!(!c.batching.paced(0) && !c.batching.paced(1300));
+        assert!(c.batching.paced(1301) && c.batching.paced(3000));
+        assert_eq!(c.batching.flush_step(), ms(2));
         let fixed = resolve(
             &[
                 "--datastore",
@@ -710,6 +736,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(fixed.batching.interval(100_000), ms(20), "0: a fixed interval");
+        assert!(!fixed.batching.paced(100_000), "0: never paced");
         let long = resolve(
             &[
                 "--datastore",
@@ -729,6 +756,7 @@ mod tests {
             ms(500),
             "never below the minimum"
         );
+        assert!(!long.batching.paced(100_000), "the cap is below the minimum");
     }
 
     #[test]

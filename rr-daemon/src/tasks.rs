@@ -232,6 +232,8 @@ pub(crate) struct EngineTask {
     /// Route-selection deferral of every engine this task builds (`--selection-deferral-secs`).
     selection_deferral: Option<Duration>,
     last_flush: tokio::time::Instant,
+    /// Paced fan-out: whether the engine holds flush output, and the turn of the connections.
+    pacing: Pacing,
     /// The engine's next timer deadline as last looked up, when, and whether the engine may have armed an
     /// earlier one since (see [`engine::TIMER_GRANULARITY`]).
     timer_deadline: Option<tokio::time::Instant>,
@@ -243,4 +245,38 @@ pub(crate) struct EngineTask {
     monitor: Option<monitor::Monitor>,
     /// SO_SNDBUF of the session sockets (`--socket-send-buffer`); `None`: the kernel's sizing.
     socket_send_buffer: Option<usize>,
+}
+
+/// Paced fan-out ([`Batching::paced`]): the engine holds each flush's UPDATEs and the connections are
+/// written in turn, one every `interval / connections`, each with everything held for it. An UPDATE then
+/// waits for its member's turn (at most one interval) instead of for the next flush and then for its
+/// place among all the members' writes (up to one interval plus the time the writes take).
+#[derive(Debug)]
+pub(crate) struct Pacing {
+    /// The engine holds flush output ([`Engine::set_hold_fan_out`]).
+    on: bool,
+    /// The connections in turn order (by id, so that a connection keeps its place when others come or
+    /// go), taken again when a round ends.
+    ring: Vec<ConnId>,
+    /// The next turn in `ring`.
+    at: usize,
+    /// When the turns up to now were last counted.
+    last: tokio::time::Instant,
+    /// Scratch for what the engine releases for one connection.
+    released: Vec<Bytes>,
+    /// Pacing was reported at INFO once.
+    logged: bool,
+}
+
+impl Pacing {
+    fn new() -> Pacing {
+        Pacing {
+            on: false,
+            ring: Vec::new(),
+            at: 0,
+            last: tokio::time::Instant::now(),
+            released: Vec::new(),
+            logged: false,
+        }
+    }
 }

@@ -116,6 +116,41 @@ impl Engine {
         }
         let pending = self.rib.has_changes();
         let (groups, mut cx) = self.groups_ctx();
-        groups.poll_catch_up(&mut cx, pending)
+        let o = groups.poll_catch_up(&mut cx, pending)?;
+        if let Output::Send { conn, .. } = &o
+            && self.out.has_held()
+        {
+            // What is held for the member goes first (it fell behind with fan-outs held for it).
+            self.out.queue_held_of(*conn);
+            if !self.out.is_empty() {
+                self.out.push_back(o);
+                return self.out.pop_front();
+            }
+        }
+        Some(o)
+    }
+
+    /// Holds the UPDATEs of update-group flushes (`true`) for the caller to take connection by
+    /// connection with [`Engine::release_held`], instead of queuing one output per member and flush:
+    /// a paced fan-out, in which each member is written once per turn however many flushes happened
+    /// since its last one. `false` queues what is held (in order) and stops holding. Held messages
+    /// are never reordered with the connection's other outputs: any other send for the connection
+    /// (its catch-up, a NOTIFICATION) queues what is held for it first, and closing it drops them.
+    /// Off by default; [`Engine::poll_output`] never releases held messages.
+    pub fn set_hold_fan_out(&mut self, on: bool) {
+        self.out.set_hold(on);
+    }
+
+    /// Whether flush output is held for some connection ([`Engine::set_hold_fan_out`]).
+    pub fn has_held(&self) -> bool {
+        self.out.has_held()
+    }
+
+    /// Appends to `out` what is held for `conn`, in order: consecutive messages copied together into
+    /// buffers of up to 64 KiB, so that one turn is usually one write. While outputs are queued (some
+    /// may be for `conn` and must go first), they are queued behind them instead: poll
+    /// [`Engine::poll_queued`] after the turns.
+    pub fn release_held(&mut self, conn: ConnId, out: &mut Vec<Bytes>) {
+        self.out.release(conn, out);
     }
 }

@@ -44,6 +44,8 @@ impl EngineTask {
                     cfg.rng_seed = self.rng_seed;
                     cfg.selection_deferral = self.selection_deferral;
                     self.engine = Some(Engine::new(cfg));
+                    // A new engine holds nothing: the next pass sets it up for the connections there are.
+                    self.pacing.on = false;
                     self.identity = Some(new);
                 }
             }

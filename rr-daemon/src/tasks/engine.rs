@@ -71,6 +71,7 @@ impl EngineTask {
             batching,
             selection_deferral,
             last_flush: tokio::time::Instant::now(),
+            pacing: super::Pacing::new(),
             timer_deadline: None,
             timers_checked: tokio::time::Instant::now(),
             timers_stale: true,

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use rr_core::{ConnId, Engine, Output, PeerId, Received};
 use tracing::{debug, info, info_span, warn};
 
+use std::time::Duration;
+
 use super::engine::CATCH_UP_PER_PASS;
 use super::session_io::{WriteCmd, take};
 use super::{EngineTask, control};
@@ -19,21 +21,114 @@ impl EngineTask {
     // ------------------------------------------------------------------ outputs
 
     /// Sends what the engine has queued and flushes its route changes if the batch interval since the last
-    /// flush has passed; otherwise returns when the next flush is due.
+    /// flush has passed; with paced fan-out, flushes every [`Batching::flush_step`] and writes the
+    /// connections whose turn has come. Returns when to come back (the next flush or turn).
     pub(super) fn drain_batched(&mut self) -> Option<tokio::time::Instant> {
+        let conns = self.conns.len();
+        let paced = self.batching.paced(conns);
+        if paced != self.pacing.on
+            && let Some(e) = self.engine.as_mut()
+        {
+            // Off: what is held is queued, in order, and sent just below.
+            e.set_hold_fan_out(paced);
+            self.pacing.on = paced;
+            self.pacing.last = tokio::time::Instant::now();
+            let interval_ms = self.batching.interval(conns).as_secs_f64() * 1000.0;
+            // Once at INFO (it says how the daemon writes from now on); a count hovering at the threshold
+            // would repeat it.
+            if paced && !self.pacing.logged {
+                self.pacing.logged = true;
+                info!(
+                    connections = conns,
+                    interval_ms,
+                    flush_step_ms = self.batching.flush_step().as_secs_f64() * 1000.0,
+                    "paced fan-out on: route changes are held and each connection is written in its turn, once per interval"
+                );
+            } else {
+                debug!(connections = conns, interval_ms, paced, "paced fan-out switched");
+            }
+        }
         self.drain_queued();
         let pending = self.engine.as_ref().is_some_and(Engine::has_pending_changes);
-        if !pending {
+        let now = tokio::time::Instant::now();
+        let mut wake = None;
+        if pending {
+            let step = if self.pacing.on {
+                self.batching.flush_step()
+            } else {
+                self.batching.interval(conns)
+            };
+            let due = self.last_flush + step;
+            if now < due {
+                wake = Some(due);
+            } else {
+                self.last_flush = now;
+                self.drain();
+            }
+        } else if !self.pacing.on {
             return None;
         }
-        let due = self.last_flush + self.batching.interval(self.conns.len());
-        let now = tokio::time::Instant::now();
-        if now < due {
-            return Some(due);
+        if self.pacing.on {
+            let next = self.take_turns(now);
+            wake = match (wake, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
-        self.last_flush = now;
-        self.drain();
-        None
+        wake
+    }
+
+    /// Paced fan-out: writes what the engine holds for each connection whose turn has come since the
+    /// last call (one turn every interval / connections, at most one round at once), and returns when to
+    /// come back while anything is held.
+    fn take_turns(&mut self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        if !self.engine.as_ref().is_some_and(Engine::has_held) {
+            // Turns not taken add up to one round: after a quiet spell the next change goes to every
+            // member at once, as without pacing.
+            return None;
+        }
+        let n = self.conns.len().max(1);
+        let spacing = self.batching.interval(n) / u32::try_from(n).unwrap_or(u32::MAX);
+        let spacing = spacing.max(Duration::from_micros(1));
+        let elapsed = now.saturating_duration_since(self.pacing.last);
+        let due = elapsed.as_nanos() / spacing.as_nanos();
+        let turns = if due >= n as u128 {
+            self.pacing.last = now;
+            n
+        } else {
+            let t = due as usize;
+            self.pacing.last += spacing * t as u32;
+            t
+        };
+        for _ in 0..turns {
+            if self.pacing.at >= self.pacing.ring.len() {
+                self.pacing.ring.clear();
+                self.pacing.ring.extend(self.conns.keys().copied());
+                self.pacing.ring.sort_unstable();
+                self.pacing.at = 0;
+                if self.pacing.ring.is_empty() {
+                    break;
+                }
+            }
+            let conn = self.pacing.ring[self.pacing.at];
+            self.pacing.at += 1;
+            let mut released = std::mem::take(&mut self.pacing.released);
+            if let Some(e) = self.engine.as_mut() {
+                e.release_held(conn, &mut released);
+            }
+            for bytes in released.drain(..) {
+                self.act(Output::Send { conn, bytes }, true);
+            }
+            self.pacing.released = released;
+        }
+        // What the engine queued instead of releasing (it had other output queued first).
+        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
+            self.act(out, true);
+        }
+        self.engine
+            .as_ref()
+            .is_some_and(Engine::has_held)
+            .then(|| now + TURN_TICK.max(spacing))
     }
 
     /// Acts on the engine's queued outputs without flushing pending route changes, then on catch-up output
@@ -336,6 +431,9 @@ impl EngineTask {
         self.peers.get(&id).map(|p| &*p.spec)
     }
 }
+
+/// How often the turns of a paced fan-out are taken (each time, the connections whose turn has come).
+const TURN_TICK: Duration = Duration::from_millis(1);
 
 /// Peer names one log line lists at most.
 const NAMES_IN_A_LINE: usize = 10;
