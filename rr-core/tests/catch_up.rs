@@ -55,6 +55,8 @@ struct World {
     announced: Vec<BTreeMap<String, Ipv4Addr>>,
     /// Every message sent, by connection, in order.
     sent: Vec<(ConnId, Bytes)>,
+    /// Messages of every type handed to each connection.
+    count: HashMap<ConnId, u64>,
 }
 
 impl World {
@@ -67,6 +69,7 @@ impl World {
             held: HashMap::new(),
             announced: vec![BTreeMap::new(); n],
             sent: Vec::new(),
+            count: HashMap::new(),
         };
         w.drain();
         w
@@ -118,6 +121,7 @@ impl World {
         let msgs: Vec<Bytes> = rr_core::split_messages(&bytes).collect();
         let whole: usize = msgs.iter().map(Bytes::len).sum();
         assert_eq!(whole, bytes.len(), "a send ends inside a message");
+        *self.count.entry(conn).or_default() += msgs.len() as u64;
         for m in &msgs {
             self.apply_one(conn, m.clone());
         }
@@ -804,6 +808,19 @@ fn a_paced_fan_out_with_members_behind_ends_with_exactly_the_adj_rib_out() {
         assert!(!w.e.has_held());
         for m in 0..n {
             assert_eq!(w.holds(m), w.expected(m), "round {round}, client {m}");
+        }
+        // Every message handed over is counted once for its member (held ones when taken).
+        let counted: HashMap<std::net::IpAddr, u64> =
+            w.e.peers()
+                .map(|p| (p.config.remote_addr, p.stats.messages_sent))
+                .collect();
+        for m in 0..n {
+            let handed = w.count.get(&w.conns[m]).copied().unwrap_or(0);
+            assert_eq!(
+                counted.get(&addr(m).into()),
+                Some(&handed),
+                "round {round}, client {m}: messages sent"
+            );
         }
     }
 }

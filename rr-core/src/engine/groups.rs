@@ -122,6 +122,7 @@ impl Engine {
         {
             // What is held for the member goes first (it fell behind with fan-outs held for it).
             self.out.queue_held_of(*conn);
+            self.count_handed();
             if !self.out.is_empty() {
                 self.out.push_back(o);
                 return self.out.pop_front();
@@ -152,5 +153,16 @@ impl Engine {
     /// [`Engine::poll_queued`] after the turns.
     pub fn release_held(&mut self, conn: ConnId, out: &mut Vec<Bytes>) {
         self.out.release(conn, out);
+        self.count_handed();
+    }
+
+    /// Adds the held messages handed out since the last call to their members' sent counts.
+    pub(super) fn count_handed(&mut self) {
+        let peers = &mut self.peers;
+        self.out.take_handed(|id, n| {
+            if let Some(p) = peers.get_mut(id) {
+                p.stats.messages_sent += n as u64;
+            }
+        });
     }
 }

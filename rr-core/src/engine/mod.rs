@@ -84,7 +84,9 @@ pub(crate) struct InUpdate {
 pub struct PeerStats {
     /// UPDATE messages received.
     pub updates_received: u64,
-    /// Messages sent to the peer (all types, counting each group message once per member).
+    /// Messages sent to the peer (all types, counting each group message once per member). With
+    /// fan-outs held ([`Engine::set_hold_fan_out`]) a group message counts when the member takes it
+    /// (released, or queued ahead of its other output), as seen at the engine's next poll.
     pub messages_sent: u64,
     /// Times the session reached Established.
     pub established_transitions: u64,
@@ -708,6 +710,7 @@ impl Engine {
             self.out.shrink_if_drained();
             self.flush();
         }
+        self.count_handed();
         self.out.pop_front().or_else(|| self.poll_catch_up())
     }
 
@@ -715,6 +718,8 @@ impl Engine {
     /// [`Engine::poll_output`]). With [`Engine::has_pending_changes`] and [`Engine::flush`] this lets
     /// a caller send session traffic at once while batching route changes over a short interval.
     pub fn poll_queued(&mut self) -> Option<Output> {
+        // Held messages a connection's other output queued ahead of it (see Engine::set_hold_fan_out).
+        self.count_handed();
         self.out.pop_front()
     }
 

@@ -38,8 +38,10 @@ pub(crate) const PACK: usize = 64 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct OutQueue {
     q: VecDeque<Queued>,
-    /// Fan-outs held for release connection by connection; `None`: fan-outs are queued.
-    held: Option<Held>,
+    /// Whether fan-outs are held for release connection by connection (else queued).
+    hold: bool,
+    /// The held fan-outs (empty when not holding).
+    held: Held,
 }
 
 /// Held fan-outs beyond which the oldest is queued for its remaining members (a bound on memory
@@ -57,6 +59,10 @@ struct Held {
     next: FastMap<ConnId, u64>,
     /// `base` when places at or before it were last forgotten.
     pruned_at: u64,
+    /// Messages handed out (released or queued) per member since the engine last counted them into
+    /// its per-peer statistics ([`OutQueue::take_handed`]): a held fan-out is counted when a member
+    /// takes it, not once per member and flush.
+    handed: Vec<(PeerId, usize)>,
 }
 
 /// A held fan-out: its connections sorted by [`ConnId`], and how many have not taken it.
@@ -210,20 +216,23 @@ impl Fan {
 }
 
 impl Fan {
-    /// Every run of `peer`'s messages (all but its own), in order, as [`Fan::next_run`] hands them.
-    fn runs_for(&self, peer: PeerId, mut sink: impl FnMut(Bytes)) {
+    /// Every run of `peer`'s messages (all but its own), in order, as [`Fan::next_run`] hands them;
+    /// returns how many messages they hold.
+    fn runs_for(&self, peer: PeerId, mut sink: impl FnMut(Bytes)) -> usize {
         self.spans_for(peer, |c, start, end| {
             sink(if start == 0 && end == c.len() {
                 c.clone()
             } else {
                 c.slice(start..end)
             })
-        });
+        })
     }
 
     /// [`Fan::runs_for`] as (chunk, start, end), so that a caller copying them clones nothing.
-    fn spans_for(&self, peer: PeerId, mut sink: impl FnMut(&Bytes, usize, usize)) {
+    /// Returns how many messages they hold.
+    fn spans_for(&self, peer: PeerId, mut sink: impl FnMut(&Bytes, usize, usize)) -> usize {
         let mut m = 0;
+        let mut n = 0;
         while m < self.msgs.len() {
             let first = &self.msgs[m];
             m += 1;
@@ -231,15 +240,18 @@ impl Fan {
                 continue;
             }
             let (chunk, start, mut end) = (first.chunk, first.start, first.end);
+            n += 1;
             while let Some(p) = self.msgs.get(m) {
                 if p.chunk != chunk || p.src == Some(peer) {
                     break;
                 }
                 end = p.end;
                 m += 1;
+                n += 1;
             }
             sink(&self.chunks[chunk as usize], start as usize, end as usize);
         }
+        n
     }
 }
 
@@ -263,11 +275,20 @@ impl Held {
             return;
         }
         let skip = usize::try_from(from - self.base).unwrap_or(usize::MAX);
+        let mut handed = None;
         for e in self.log.iter_mut().skip(skip) {
             if let Some(i) = e.find(conn) {
-                e.fan.spans_for(e.fan.conns[i].0, &mut sink);
+                let peer = e.fan.conns[i].0;
+                let n = e.fan.spans_for(peer, &mut sink);
+                let (_, total) = handed.get_or_insert((peer, 0));
+                *total += n;
                 e.left = e.left.saturating_sub(1);
             }
+        }
+        if let Some((peer, n)) = handed
+            && n > 0
+        {
+            self.handed.push((peer, n));
         }
         self.next.insert(conn, head);
         self.trim();
@@ -301,7 +322,10 @@ impl Held {
             let n = self.next.entry(conn).or_insert(base);
             if *n <= base {
                 *n = base + 1;
-                e.fan.runs_for(peer, |b| sink(conn, b));
+                let n = e.fan.runs_for(peer, |b| sink(conn, b));
+                if n > 0 {
+                    self.handed.push((peer, n));
+                }
             }
         }
         self.trim();
@@ -312,9 +336,8 @@ impl OutQueue {
     /// Queues one action. With fan-outs held, what is held for the action's connection is queued
     /// before it (a send) or dropped (a close), so that a connection's outputs stay in order.
     pub(crate) fn push_back(&mut self, o: Output) {
-        if let Some(h) = self.held.as_mut()
-            && !h.log.is_empty()
-        {
+        let h = &mut self.held;
+        if !h.log.is_empty() {
             match &o {
                 Output::Send { conn, .. } => {
                     let conn = *conn;
@@ -333,9 +356,9 @@ impl OutQueue {
     /// Holds fan-outs from now on (`true`), or queues them again (`false`: what is held is queued
     /// at once, connection by connection, in order).
     pub(crate) fn set_hold(&mut self, on: bool) {
-        if on {
-            self.held.get_or_insert_with(Held::default);
-        } else if let Some(mut h) = self.held.take() {
+        self.hold = on;
+        if !on {
+            let h = &mut self.held;
             while !h.log.is_empty() {
                 let q = &mut self.q;
                 h.spill_front(|conn, bytes| q.push_back(Queued::One(Output::Send { conn, bytes })));
@@ -343,9 +366,16 @@ impl OutQueue {
         }
     }
 
+    /// Moves the per-member counts of held messages handed out since the last call into `f`.
+    pub(crate) fn take_handed(&mut self, mut f: impl FnMut(PeerId, usize)) {
+        for (p, n) in self.held.handed.drain(..) {
+            f(p, n);
+        }
+    }
+
     /// Whether fan-outs are being held and some are.
     pub(crate) fn has_held(&self) -> bool {
-        self.held.as_ref().is_some_and(|h| !h.log.is_empty())
+        !self.held.log.is_empty()
     }
 
     /// Appends to `out` everything held for `conn`, in order: consecutive messages copied into one
@@ -356,7 +386,7 @@ impl OutQueue {
             self.queue_held_of(conn);
             return;
         }
-        let Some(h) = self.held.as_mut() else { return };
+        let h = &mut self.held;
         // The first span alone is handed as a slice of its chunk (no copy); from the second on they
         // are copied together.
         let mut first: Option<Bytes> = None;
@@ -389,9 +419,8 @@ impl OutQueue {
     /// Queues what is held for `conn` ahead of an output made elsewhere for it (a catch-up
     /// message), so that its outputs stay in order.
     pub(crate) fn queue_held_of(&mut self, conn: ConnId) {
-        if let Some(h) = self.held.as_mut()
-            && !h.log.is_empty()
-        {
+        let h = &mut self.held;
+        if !h.log.is_empty() {
             let q = &mut self.q;
             h.take(conn, |bytes| {
                 q.push_back(Queued::One(Output::Send { conn, bytes }))
@@ -412,18 +441,24 @@ impl OutQueue {
                 *own.entry(*s).or_default() += 1;
             }
         }
-        let counts = conns
-            .iter()
-            .map(|&(p, _)| (p, msgs.len() - own.get(&p).copied().unwrap_or(0)))
-            .collect();
         if conns.is_empty() || msgs.is_empty() {
-            return counts;
+            return Vec::new();
         }
+        // Held: each member's count is taken when it takes its messages ([`OutQueue::take_handed`]).
+        let counts = if self.hold {
+            Vec::new()
+        } else {
+            conns
+                .iter()
+                .map(|&(p, _)| (p, msgs.len() - own.get(&p).copied().unwrap_or(0)))
+                .collect()
+        };
         let mut f = Fan::new(conns, msgs);
         if !f.settle() {
             return counts;
         }
-        if let Some(h) = self.held.as_mut() {
+        if self.hold {
+            let h = &mut self.held;
             if !f.conns.is_sorted_by_key(|&(_, c)| c) {
                 let mut v = f.conns.to_vec();
                 v.sort_unstable_by_key(|&(_, c)| c);
@@ -627,10 +662,8 @@ mod tests {
             q.fan(Vec::new().into(), vec![(Bytes::from_static(b"x"), None)]),
             Vec::new()
         );
-        assert_eq!(
-            q.fan(vec![(PeerId(1), ConnId(1))].into(), Vec::new()),
-            vec![(PeerId(1), 0)]
-        );
+        // No messages: nothing to count.
+        assert_eq!(q.fan(vec![(PeerId(1), ConnId(1))].into(), Vec::new()), Vec::new());
         assert!(q.is_empty());
         assert!(sends(&mut q).is_empty());
         // The last send of a fan-out removes it at once: the queue reports empty.
@@ -680,7 +713,7 @@ mod tests {
         q.release(ConnId(12), &mut out);
         assert_eq!(out, vec![Bytes::from_static(b"abd")]);
         assert!(!q.has_held());
-        assert!(q.held.as_ref().is_some_and(|h| h.next.is_empty()));
+        assert!(q.held.next.is_empty());
     }
 
     #[test]
@@ -819,7 +852,7 @@ mod tests {
             q.fan(conns.clone(), vec![(b, None)]);
             // Connection 1 takes its share every time; 2 never does.
             q.release(ConnId(1), &mut out);
-            assert!(q.held.as_ref().is_some_and(|h| h.log.len() <= MAX_HELD));
+            assert!(q.held.log.len() <= MAX_HELD);
         }
         let mut got: FastMap<u64, Vec<u8>> = FastMap::default();
         for b in out {

@@ -170,13 +170,14 @@ impl EngineTask {
         match out {
             Output::Send { conn, bytes } => {
                 self.metrics.sent_bytes.inc_by(bytes.len() as u64);
-                if let Some(w) = self.wire_of(conn) {
-                    w.count_frames(Dir::Out, &bytes);
-                }
                 if let Some(m) = self.monitor.as_mut() {
                     m.sent(conn, &bytes);
                 }
                 let Some(h) = self.conns.get(&conn) else { return };
+                // One look-up of the connection for both (this runs once per member and write).
+                if let Some(e) = self.peers.get_mut(&h.peer) {
+                    e.wire.count_frames(Dir::Out, &bytes);
+                }
                 let bytes = if direct {
                     let Some(rest) = h.write_now(bytes) else { return };
                     rest
