@@ -44,6 +44,9 @@ pub(crate) struct OutQueue {
     held: Held,
 }
 
+/// Bytes of one connection's held messages copied into one buffer at most ([`OutQueue::release`]).
+const COPY_MAX: usize = 16 * 1024;
+
 /// Held fan-outs beyond which the oldest is queued for its remaining members (a bound on memory
 /// should the caller stop releasing; a caller sweeping every connection each few hundred
 /// milliseconds never gets near it).
@@ -378,8 +381,10 @@ impl OutQueue {
         !self.held.log.is_empty()
     }
 
-    /// Appends to `out` everything held for `conn`, in order: consecutive messages copied into one
-    /// buffer of up to [`PACK`] bytes (one write), a larger run as it is.
+    /// Appends to `out` everything held for `conn`, in order: the first [`COPY_MAX`] bytes copied
+    /// into one buffer (a turn under churn is many small UPDATEs: one write), the rest as slices of
+    /// the shared chunks (a turn during a table's fan-out is megabytes: copying it for each member
+    /// would cost more than the writes).
     /// While outputs are queued (some may be for `conn`), they are queued behind them instead.
     pub(crate) fn release(&mut self, conn: ConnId, out: &mut Vec<Bytes>) {
         if !self.q.is_empty() {
@@ -387,27 +392,33 @@ impl OutQueue {
             return;
         }
         let h = &mut self.held;
-        // The first span alone is handed as a slice of its chunk (no copy); from the second on they
-        // are copied together.
+        // The first span alone is handed as a slice of its chunk (no copy); the next ones are copied
+        // together with it while the copy stays within COPY_MAX; past that, slices.
         let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
+        let mut copying = true;
         h.take_spans(conn, |c, start, end| {
             let len = end - start;
-            if let Some(f) = first.take() {
-                if f.len() + len <= PACK {
-                    buf.reserve(f.len() + len);
-                    buf.extend_from_slice(&f);
-                } else {
-                    out.push(f);
+            if copying {
+                if let Some(f) = first.take() {
+                    if f.len() + len <= COPY_MAX {
+                        buf.reserve(f.len() + len);
+                        buf.extend_from_slice(&f);
+                    } else {
+                        out.push(f);
+                        copying = false;
+                    }
+                } else if !buf.is_empty() && buf.len() + len > COPY_MAX {
+                    out.push(std::mem::take(&mut buf).freeze());
+                    copying = false;
                 }
             }
-            if !buf.is_empty() && buf.len() + len > PACK {
-                out.push(std::mem::take(&mut buf).freeze());
-            }
-            if buf.is_empty() {
+            if copying && !buf.is_empty() {
+                buf.extend_from_slice(&c[start..end]);
+            } else if copying {
                 first = Some(c.slice(start..end));
             } else {
-                buf.extend_from_slice(&c[start..end]);
+                out.push(c.slice(start..end));
             }
         });
         if !buf.is_empty() {
@@ -872,5 +883,30 @@ mod tests {
         assert_eq!(got.get(&1), Some(&want));
         assert_eq!(got.get(&2), Some(&want));
         assert!(!q.has_held());
+    }
+
+    #[test]
+    fn a_large_release_is_copied_up_to_copy_max_and_sliced_after() {
+        let mut q = OutQueue::default();
+        q.set_hold(true);
+        let conns: Arc<[(PeerId, ConnId)]> = vec![(PeerId(1), ConnId(1))].into();
+        let mut want = Vec::new();
+        let mut chunks = Vec::new();
+        for k in 0..40u8 {
+            let b = Bytes::from(vec![k; 1000]);
+            want.extend_from_slice(&b);
+            chunks.push(b.clone());
+            q.fan(conns.clone(), vec![(b, None)]);
+        }
+        let mut out = Vec::new();
+        q.release(ConnId(1), &mut out);
+        assert_eq!(out.concat(), want);
+        // The first 16 messages in one copied buffer, then each message as a slice of its own
+        // (not a copy: the same memory as the fan-out's).
+        assert_eq!(out[0].len(), 16 * 1000);
+        assert_eq!(out.len(), 1 + 24);
+        for (o, c) in out[1..].iter().zip(&chunks[16..]) {
+            assert_eq!(o.as_ptr(), c.as_ptr());
+        }
     }
 }
