@@ -339,19 +339,10 @@ impl OutQueue {
     /// Queues one action. With fan-outs held, what is held for the action's connection is queued
     /// before it (a send) or dropped (a close), so that a connection's outputs stay in order.
     pub(crate) fn push_back(&mut self, o: Output) {
-        let h = &mut self.held;
-        if !h.log.is_empty() {
-            match &o {
-                Output::Send { conn, .. } => {
-                    let conn = *conn;
-                    let q = &mut self.q;
-                    h.take(conn, |bytes| {
-                        q.push_back(Queued::One(Output::Send { conn, bytes }))
-                    });
-                }
-                Output::Close { conn } => h.take(*conn, |_| {}),
-                _ => {}
-            }
+        match &o {
+            Output::Send { conn, .. } => self.queue_held_of(*conn),
+            Output::Close { conn } if !self.held.log.is_empty() => self.held.take(*conn, |_| {}),
+            _ => {}
         }
         self.q.push_back(Queued::One(o));
     }

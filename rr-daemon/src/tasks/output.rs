@@ -2,14 +2,13 @@
 //! or close, and the session events that are counted and logged.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bgp_wire::notification::code;
 use bgp_wire::{Message, Treatment};
 use bytes::Bytes;
 use rr_core::{ConnId, Engine, Output, PeerId, Received};
 use tracing::{debug, info, info_span, warn};
-
-use std::time::Duration;
 
 use super::engine::CATCH_UP_PER_PASS;
 use super::session_io::{WriteCmd, take};
@@ -21,7 +20,7 @@ impl EngineTask {
     // ------------------------------------------------------------------ outputs
 
     /// Sends what the engine has queued and flushes its route changes if the batch interval since the last
-    /// flush has passed; with paced fan-out, flushes every [`Batching::flush_step`] and writes the
+    /// flush has passed; with paced fan-out, flushes every [`crate::config::Batching::flush_step`] and writes the
     /// connections whose turn has come. Returns when to come back (the next flush or turn).
     pub(super) fn drain_batched(&mut self) -> Option<tokio::time::Instant> {
         let conns = self.conns.len();
