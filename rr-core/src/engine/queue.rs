@@ -208,13 +208,18 @@ impl Fan {
             end = p.end;
             self.m += 1;
         }
-        let c = &self.chunks[chunk as usize];
-        let bytes = if start == 0 && end as usize == c.len() {
-            c.clone()
-        } else {
-            c.slice(start as usize..end as usize)
-        };
+        let bytes = span(&self.chunks[chunk as usize], start as usize, end as usize);
         Output::Send { conn, bytes }
+    }
+}
+
+/// Octets `start..end` of chunk `c`: the chunk itself when that is all of it, else a slice (never a
+/// copy).
+fn span(c: &Bytes, start: usize, end: usize) -> Bytes {
+    if start == 0 && end == c.len() {
+        c.clone()
+    } else {
+        c.slice(start..end)
     }
 }
 
@@ -222,13 +227,7 @@ impl Fan {
     /// Every run of `peer`'s messages (all but its own), in order, as [`Fan::next_run`] hands them;
     /// returns how many messages they hold.
     fn runs_for(&self, peer: PeerId, mut sink: impl FnMut(Bytes)) -> usize {
-        self.spans_for(peer, |c, start, end| {
-            sink(if start == 0 && end == c.len() {
-                c.clone()
-            } else {
-                c.slice(start..end)
-            })
-        })
+        self.spans_for(peer, |c, start, end| sink(span(c, start, end)))
     }
 
     /// [`Fan::runs_for`] as (chunk, start, end), so that a caller copying them clones nothing.
@@ -261,13 +260,7 @@ impl Fan {
 impl Held {
     /// Hands `conn` every held message for it (in order) and moves it past the log's end.
     fn take(&mut self, conn: ConnId, mut sink: impl FnMut(Bytes)) {
-        self.take_spans(conn, |c, start, end| {
-            sink(if start == 0 && end == c.len() {
-                c.clone()
-            } else {
-                c.slice(start..end)
-            })
-        });
+        self.take_spans(conn, |c, start, end| sink(span(c, start, end)));
     }
 
     /// [`Held::take`] as (chunk, start, end).
@@ -341,7 +334,7 @@ impl OutQueue {
     pub(crate) fn push_back(&mut self, o: Output) {
         match &o {
             Output::Send { conn, .. } => self.queue_held_of(*conn),
-            Output::Close { conn } if !self.held.log.is_empty() => self.held.take(*conn, |_| {}),
+            Output::Close { conn } if !self.held.log.is_empty() => self.held.take_spans(*conn, |_, _, _| {}),
             _ => {}
         }
         self.q.push_back(Queued::One(o));
@@ -352,10 +345,8 @@ impl OutQueue {
     pub(crate) fn set_hold(&mut self, on: bool) {
         self.hold = on;
         if !on {
-            let h = &mut self.held;
-            while !h.log.is_empty() {
-                let q = &mut self.q;
-                h.spill_front(|conn, bytes| q.push_back(Queued::One(Output::Send { conn, bytes })));
+            while !self.held.log.is_empty() {
+                self.spill_front();
             }
         }
     }
@@ -382,40 +373,48 @@ impl OutQueue {
             self.queue_held_of(conn);
             return;
         }
-        let h = &mut self.held;
-        // The first span alone is handed as a slice of its chunk (no copy); the next ones are copied
-        // together with it while the copy stays within COPY_MAX; past that, slices.
+        // Spans are copied together while they fit in COPY_MAX (the first alone stays a slice of its
+        // chunk until a second joins it); from the first that does not fit on, each is a slice.
         let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
+        let mut copied = 0;
         let mut copying = true;
-        h.take_spans(conn, |c, start, end| {
+        self.held.take_spans(conn, |c, start, end| {
             let len = end - start;
-            if copying {
-                if let Some(f) = first.take() {
-                    if f.len() + len <= COPY_MAX {
-                        buf.reserve(f.len() + len);
-                        buf.extend_from_slice(&f);
-                    } else {
-                        out.push(f);
-                        copying = false;
+            if copying && copied + len <= COPY_MAX {
+                copied += len;
+                match first.take() {
+                    None if buf.is_empty() => first = Some(c.slice(start..end)),
+                    f => {
+                        if let Some(f) = f {
+                            buf.reserve(copied);
+                            buf.extend_from_slice(&f);
+                        }
+                        buf.extend_from_slice(&c[start..end]);
                     }
-                } else if !buf.is_empty() && buf.len() + len > COPY_MAX {
+                }
+                return;
+            }
+            if copying {
+                copying = false;
+                out.extend(first.take());
+                if !buf.is_empty() {
                     out.push(std::mem::take(&mut buf).freeze());
-                    copying = false;
                 }
             }
-            if copying && !buf.is_empty() {
-                buf.extend_from_slice(&c[start..end]);
-            } else if copying {
-                first = Some(c.slice(start..end));
-            } else {
-                out.push(c.slice(start..end));
-            }
+            out.push(c.slice(start..end));
         });
+        out.extend(first);
         if !buf.is_empty() {
             out.push(buf.freeze());
         }
-        out.extend(first);
+    }
+
+    /// Queues the oldest held fan-out for the members that have not taken it, and drops it.
+    fn spill_front(&mut self) {
+        let q = &mut self.q;
+        self.held
+            .spill_front(|conn, bytes| q.push_back(Queued::One(Output::Send { conn, bytes })));
     }
 
     /// Queues what is held for `conn` ahead of an output made elsewhere for it (a catch-up
@@ -437,12 +436,6 @@ impl OutQueue {
         conns: Arc<[(PeerId, ConnId)]>,
         msgs: Vec<(Bytes, Option<PeerId>)>,
     ) -> Vec<(PeerId, usize)> {
-        let mut own: FastMap<PeerId, usize> = FastMap::default();
-        for (_, src) in &msgs {
-            if let Some(s) = src {
-                *own.entry(*s).or_default() += 1;
-            }
-        }
         if conns.is_empty() || msgs.is_empty() {
             return Vec::new();
         }
@@ -450,6 +443,12 @@ impl OutQueue {
         let counts = if self.hold {
             Vec::new()
         } else {
+            let mut own: FastMap<PeerId, usize> = FastMap::default();
+            for (_, src) in &msgs {
+                if let Some(s) = src {
+                    *own.entry(*s).or_default() += 1;
+                }
+            }
             conns
                 .iter()
                 .map(|&(p, _)| (p, msgs.len() - own.get(&p).copied().unwrap_or(0)))
@@ -473,8 +472,7 @@ impl OutQueue {
                 hint: 0,
             });
             if h.log.len() > MAX_HELD {
-                let q = &mut self.q;
-                h.spill_front(|conn, bytes| q.push_back(Queued::One(Output::Send { conn, bytes })));
+                self.spill_front();
             }
         } else {
             self.q.push_back(Queued::Fan(f));
@@ -571,13 +569,7 @@ mod tests {
         // Sizes around PACK, sources spread over the members and beyond: per connection, the
         // concatenated sends are its messages (all but its own) in order, and no send passes PACK
         // unless it is one message that does.
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..50 {
             let members = 1 + rnd(6) as u32;
             let conns: Vec<(PeerId, ConnId)> = (0..members)
@@ -678,6 +670,16 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    /// A seeded xorshift64: `rnd(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     /// Drains the queue into per-connection byte streams.
     fn drain_into(q: &mut OutQueue, got: &mut FastMap<u64, Vec<u8>>, closed: &mut Vec<u64>) {
         while let Some(o) = q.pop_front() {
@@ -749,13 +751,7 @@ mod tests {
         // turned on and off and more fan-outs than MAX_HELD: per open connection, what was queued and
         // released together is exactly what was made for it, in order; a closed connection got a
         // prefix of its messages and nothing after its close.
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
         for round in 0..30 {
             let n = 2 + rnd(8);
             let mut q = OutQueue::default();
