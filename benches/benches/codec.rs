@@ -12,6 +12,9 @@
 //! - `update_v4`, `update_v4_addpath`: an UPDATE with 500 IPv4 /24 NLRI behind a typical 6-attribute set,
 //!   without and with ADD-PATH path ids (RFC 7911);
 //! - `update_v6_mp`, `update_v6_mp_addpath`: 500 IPv6 /48 in MP_REACH_NLRI (RFC 4760), same attributes;
+//! - `nlri_decode`: the same four UPDATEs decoded and dropped, nothing visited, for bgp-wire and bgpkit-parser
+//!   (both decode eagerly; routecore's decode is lazy, so it is measured only with its walk, above): issue 17's
+//!   NLRI decode target, measured as its 323 M/s baseline was;
 //! - `attributes_6`: the 6-attribute set alone (an UPDATE without NLRI);
 //! - `encode_v4`: the `update_v4` message encoded from each library's decoded form (routecore is not in this
 //!   group: it builds UPDATEs through a different, builder-based API, not from a decoded message);
@@ -219,6 +222,43 @@ fn update_v6_groups(c: &mut Criterion) {
     decode_group(c, "update_v6_mp_addpath", update(true, true), true, true);
 }
 
+/// `nlri_decode`: the decode alone, for issue 17's NLRI decode target (at least 500 M prefixes/s), measured
+/// as its baseline was (`Message::decode` of the 500-NLRI UPDATE, result dropped: 72f4fe4's `decode/bgp-wire`).
+/// bgp-wire and bgpkit-parser decode eagerly, so this is every prefix decoded into an owned list (address with
+/// host bits cleared, length, path id) and every attribute into an owned value, then all of it freed; routecore
+/// is not in this group: its `from_octets` only frames the message (its prefixes are decoded when walked, which
+/// the `update_*` groups measure).
+fn nlri_decode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nlri_decode");
+    g.throughput(Throughput::Elements(NLRI as u64));
+    for (name, v6, add_path) in [
+        ("v4", false, false),
+        ("v4_addpath", false, true),
+        ("v6_mp", true, false),
+        ("v6_mp_addpath", true, true),
+    ] {
+        let (dctx, ectx, _) = contexts(add_path);
+        let upd = update(v6, add_path);
+        let sent = wire_prefixes(&upd);
+        let frame: Bytes = Message::Update(upd).to_bytes(&ectx).expect("encodes");
+        match Message::decode(&frame, &dctx) {
+            Ok(Message::Update(u)) => assert!(wire_prefixes(&u) == sent, "bgp-wire reads other prefixes"),
+            _ => panic!("bgp-wire does not decode the UPDATE"),
+        }
+        assert!(
+            bgpkit_prefixes(&bgpkit_update(&frame, add_path)) == sent,
+            "bgpkit-parser reads other prefixes"
+        );
+        g.bench_function(format!("bgp-wire/{name}"), |b| {
+            b.iter(|| Message::decode(black_box(&frame), &dctx).expect("decodes"))
+        });
+        g.bench_function(format!("bgpkit-parser/{name}"), |b| {
+            b.iter(|| bgpkit_update(black_box(&frame), add_path))
+        });
+    }
+    g.finish();
+}
+
 fn attributes_6(c: &mut Criterion) {
     let (dctx, ectx, rc) = contexts(false);
     let msg = Message::Update(Update {
@@ -357,6 +397,7 @@ criterion_group!(
     benches,
     update_v4_groups,
     update_v6_groups,
+    nlri_decode,
     attributes_6,
     encode_v4,
     mrt_rib

@@ -5,11 +5,12 @@
 //! cargo build --profile bench -p benches --example codec_decode
 //! valgrind --tool=callgrind target/release/examples/codec_decode v4 1000
 //! target/release/examples/codec_decode v6_addpath 200000
+//! target/release/examples/codec_decode v6_addpath 200000 decode
 //! ```
 //!
 //! Groups: `v4`, `v4_addpath`, `v6`, `v6_addpath` (the `update_*` groups of `benches/codec.rs`). Prints the
 //! checksum of the visit (so the work is not optimised away) and the best time per UPDATE over batches of
-//! 500 decodes.
+//! 500 decodes. A third argument `decode` decodes and drops without the visit (the `nlri_decode` group).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -21,6 +22,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let group = args.next().unwrap_or_else(|| "v4".into());
     let iters: usize = args.next().map_or(1000, |s| s.parse().expect("iterations"));
+    // `decode`: decode and drop, nothing visited (the `nlri_decode` group); default: decode and visit.
+    let visit_each = match args.next().as_deref() {
+        None | Some("visit") => true,
+        Some("decode") => false,
+        Some(m) => panic!("unknown mode {m}: visit, decode"),
+    };
     let (v6, add_path) = match group.as_str() {
         "v4" => (false, false),
         "v4_addpath" => (false, true),
@@ -39,7 +46,8 @@ fn main() {
         let t = Instant::now();
         for _ in 0..batch {
             match Message::decode(black_box(&frame), &dctx) {
-                Ok(Message::Update(u)) => sum = sum.wrapping_add(visit(&u)),
+                Ok(Message::Update(u)) if visit_each => sum = sum.wrapping_add(visit(&u)),
+                Ok(Message::Update(u)) => sum = sum.wrapping_add(u.attributes.len() as u64),
                 _ => unreachable!("the frame decodes"),
             }
         }
