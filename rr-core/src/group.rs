@@ -56,7 +56,10 @@ use crate::reflect::{self, Source};
 use crate::rib::{self, Path, Rib, STALE_LLGR, Slots};
 use crate::types::{ConnId, Family, FamilySet, PeerId, Prefix, PrefixFamily};
 
+mod members;
 mod walk;
+
+use members::Members;
 
 /// Everything that makes two peers' outbound streams differ.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -89,11 +92,7 @@ struct OutRoute {
 struct Group {
     key: GroupKey,
     /// Members in sync with the Adj-RIB-Out.
-    members: Vec<PeerId>,
-    /// The members' (peer, connection) pairs for a fan-out, sorted by connection, kept between flushes
-    /// (with thousands of members and a flush every few milliseconds, building it was a cost of its
-    /// own); dropped whenever `members` changes.
-    fan_conns: Option<Arc<[(PeerId, ConnId)]>>,
+    members: Members,
     /// Members that asked for a route refresh of a family.
     refreshing: Vec<(PeerId, Family)>,
     /// Members moved here from another group (their export policy changed) and the keys whose
@@ -243,8 +242,7 @@ impl Groups {
             if g.members.len() < 2 || dirty.saturating_mul(g.members.len()) < WALK_BATCH_DELIVERIES {
                 continue;
             }
-            g.fan_conns = None;
-            for id in std::mem::take(&mut g.members) {
+            for id in g.members.take() {
                 g.walk.start_queued(id, false, &mut self.ready);
             }
         }
@@ -510,19 +508,13 @@ impl Ctx<'_> {
     }
 
     /// Queues `msgs` for every established peer of `to` (each message skips its source), as one
-    /// queue entry. `cache`: the (peer, connection) pairs of `to` from an earlier call, or `None`
-    /// (then made, and kept there).
-    fn fan_out(
-        &mut self,
-        to: &[PeerId],
-        cache: &mut Option<Arc<[(PeerId, ConnId)]>>,
-        msgs: Vec<(Bytes, Option<PeerId>)>,
-    ) {
+    /// queue entry, through the members' fan-out list (made here when they changed since the last).
+    fn fan_out(&mut self, to: &mut Members, msgs: Vec<(Bytes, Option<PeerId>)>) {
         if msgs.is_empty() {
             return;
         }
-        let conns = cache.get_or_insert_with(|| {
-            let mut v: Vec<(PeerId, ConnId)> = to
+        let conns = to.fan_list(|list| {
+            let mut v: Vec<(PeerId, ConnId)> = list
                 .iter()
                 .filter_map(|&id| Some((id, self.peers.get(id)?.session.established()?.0)))
                 .collect();
@@ -609,8 +601,7 @@ impl Groups {
         let mut adj_out = PrefixMap::default();
         let mut g = Group {
             key: key.clone(),
-            members: Vec::new(),
-            fan_conns: None,
+            members: Members::default(),
             refreshing: Vec::new(),
             regrouped: Vec::new(),
             adj_out: PrefixMap::default(),
@@ -762,8 +753,7 @@ impl Groups {
         let Some(g) = self.list.get_mut(gi).and_then(Option::as_mut) else {
             return;
         };
-        g.members.retain(|m| *m != id);
-        g.fan_conns = None;
+        g.members.remove(id);
         g.refreshing.retain(|(m, _)| *m != id);
         g.regrouped.retain(|(m, _)| *m != id);
         g.walk.leave(id);
@@ -879,7 +869,6 @@ impl Group {
 
     fn encode_batch(&mut self, cx: &mut Ctx<'_>, mut batch: Batch) {
         let key = &self.key;
-        let members = &self.members;
         let mut msgs: Vec<(Bytes, Option<PeerId>)> = Vec::new();
         let mut list = Vec::new();
         for fam in Family::ALL {
@@ -898,7 +887,7 @@ impl Group {
         let mut ann_msgs = Vec::new();
         cx.encode_buckets(key, std::mem::take(&mut batch.ann), &mut ann_msgs);
         msgs.extend(ann_msgs.into_iter().map(|(m, s)| (m, Some(s))));
-        cx.fan_out(members, &mut self.fan_conns, msgs);
+        cx.fan_out(&mut self.members, msgs);
         // Per-member withdrawals (best path moved to a path learned from that member).
         batch.member_wd.sort_unstable();
         let mut i = 0;
@@ -912,7 +901,7 @@ impl Group {
                 j += 1;
             }
             // A member that is behind gets these through its catch-up instead.
-            if members.contains(&to) {
+            if self.members.contains(&to) {
                 for fam in Family::ALL {
                     if !lists[fam.index()].is_empty() {
                         for m in withdrawals(key, fam, &lists[fam.index()]) {
@@ -993,7 +982,6 @@ impl Group {
             cx.send_to(to, m);
         }
         self.members.push(to);
-        self.fan_conns = None;
     }
 }
 
@@ -1310,7 +1298,7 @@ mod tests {
         }
         assert_eq!(sent, [Some(vec![prefix("10.1.0.0/24")]), None]);
         let grp = g.list[gi].as_ref().unwrap();
-        assert_eq!(grp.members, [b], "in the shared stream once up to date");
+        assert_eq!(*grp.members, [b], "in the shared stream once up to date");
         assert_eq!(w.peers.get(b).unwrap().stats.messages_sent, 2);
     }
 

@@ -310,9 +310,7 @@ impl Groups {
             return;
         };
         if congested {
-            if let Some(pos) = g.members.iter().position(|m| *m == id) {
-                g.members.swap_remove(pos);
-                g.fan_conns = None;
+            if g.members.remove(id) {
                 g.walk.start_congested(id);
             } else if let Some(w) = g.walk.walkers.get_mut(&id) {
                 w.ready = false;
@@ -384,7 +382,6 @@ impl Groups {
                     // Up to date: back in the shared stream.
                     g.walk.walkers.remove(&id);
                     g.members.push(id);
-                    g.fan_conns = None;
                     g.walk.collect();
                 }
             }
