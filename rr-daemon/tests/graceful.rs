@@ -7,7 +7,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::bird::Bird;
 use common::rr::{NodeDef, Rr, Topology};
 use common::{free_port, require, wait_for};
 
@@ -27,14 +27,7 @@ fn setup(base: u8, extra_flags: &[&str]) -> Setup {
         .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
     let mut specs = Vec::new();
     for n in [2u8, 3] {
-        let port = free_port("127.0.0.1");
-        let mut spec = BirdSpec::client(n, port, 64512);
-        spec.addr = Ipv4Addr::new(127, 0, base, n);
-        spec.name = format!("bird{base}-{n}");
-        spec.neighbors
-            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes
-            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        let spec = topo.add_bird_client(base, n, 64512, rr_ip, rr_port);
         specs.push(spec);
     }
     let rr = Rr::start("rr1", &topo.yaml(), extra_flags);

@@ -7,7 +7,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::bird::Bird;
 use common::raw::{RawPeer, msg, update};
 use common::rr::{NodeDef, Rr, Topology};
 use common::{free_port, require, wait_for};
@@ -29,14 +29,7 @@ fn raw_peer_errors_get_notifications_and_others_are_unaffected() {
         .push(NodeDef::client("raw", raw_ip, free_port("127.0.0.1")));
     let mut specs = Vec::new();
     for n in [2u8, 3] {
-        let port = free_port("127.0.0.1");
-        let mut spec = BirdSpec::client(n, port, 64512);
-        spec.addr = Ipv4Addr::new(127, 0, BASE, n);
-        spec.name = format!("bird{n}");
-        spec.neighbors
-            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes
-            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        let spec = topo.add_bird_client(BASE, n, 64512, rr_ip, rr_port);
         specs.push(spec);
     }
     let rr = Rr::start("rr1", &topo.yaml(), &[]);

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::bird::Bird;
 use common::rr::{NodeDef, Rr, Topology};
 use common::{free_port, require, wait_for};
 
@@ -34,14 +34,8 @@ fn paced_fan_out_delivers_every_change_in_order() {
         .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
     let mut specs = Vec::new();
     for n in CLIENTS {
-        let port = free_port("127.0.0.1");
-        let mut spec = BirdSpec::client(n, port, 64512);
-        spec.addr = Ipv4Addr::new(127, 0, BASE, n);
+        let mut spec = topo.add_bird_client(BASE, n, 64512, rr_ip, rr_port);
         spec.routes6.clear();
-        spec.neighbors
-            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes
-            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
         specs.push(spec);
     }
     // 100 writes a second: 10 ms per connection, so four connections ask for a 40 ms interval, past the

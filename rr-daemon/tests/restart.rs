@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::bird::{Bird, BirdNeighbor, BirdSpec, parse_routes};
+use common::bird::{Bird, parse_routes};
 use common::rr::{NodeDef, Rr, Topology};
 use common::{free_port, require, wait_for};
 
@@ -34,14 +34,7 @@ fn build(b: u8, clients: &[u8]) -> Net {
         .push(NodeDef::reflector("rr1", rr_ip, "244.0.0.1".parse().expect("ip")));
     let mut specs = Vec::new();
     for &n in clients {
-        let port = free_port("127.0.0.1");
-        let mut spec = BirdSpec::client(n, port, 64512);
-        spec.addr = Ipv4Addr::new(127, 0, b, n);
-        spec.name = format!("bird{b}-{n}");
-        spec.neighbors
-            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes
-            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        let spec = topo.add_bird_client(b, n, 64512, rr_ip, rr_port);
         specs.push(spec);
     }
     let rr = Rr::start("rr1", &topo.yaml(), &DEFERRAL);

@@ -388,14 +388,7 @@ fn session_failures_are_logged_and_counted() {
     let mut specs = Vec::new();
     // node2 runs AS 64999 although the datastore says 64512: Bad Peer AS. node3 is well configured.
     for (n, asn) in [(2u8, 64999u32), (3, 64512)] {
-        let port = free_port("127.0.0.1");
-        let mut spec = BirdSpec::client(n, port, asn);
-        spec.addr = Ipv4Addr::new(127, 0, base, n);
-        spec.name = format!("bird{base}-{n}");
-        spec.neighbors
-            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes
-            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        let spec = topo.add_bird_client(base, n, asn, rr_ip, rr_port);
         specs.push(spec);
     }
     let rr = Rr::start("rr1", &topo.yaml(), &[]);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bgp_wire::{DecodeCtx, Message};
 use bytes::Bytes;
-use common::bird::{Bird, BirdNeighbor, BirdSpec};
+use common::bird::Bird;
 use common::raw::{RawPeer, msg};
 use common::rr::{NodeDef, Rr, Topology};
 use common::{free_port, require, wait_for};
@@ -31,15 +31,8 @@ fn slow_reader_does_not_block_others_and_catches_up() {
         .push(NodeDef::client("raw", raw_ip, free_port("127.0.0.1")));
     let mut specs = Vec::new();
     for n in [2u8, 3] {
-        let port = free_port("127.0.0.1");
-        let mut spec = BirdSpec::client(n, port, 64512);
-        spec.addr = Ipv4Addr::new(127, 0, BASE, n);
-        spec.name = format!("bird{n}");
+        let mut spec = topo.add_bird_client(BASE, n, 64512, rr_ip, rr_port);
         spec.routes6.clear();
-        spec.neighbors
-            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
-        topo.nodes
-            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
         specs.push(spec);
     }
     // Client 2 will announce N prefixes.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::bird::{BirdNeighbor, BirdSpec};
 use super::{ChildGuard, wait_for};
 
 /// A Calico node in a test topology.
@@ -64,6 +65,21 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Adds node `node<n>` for a BIRD client at 127.0.`base`.`n` with AS `asn` on a free port, peering with
+    /// the reflector `rr1` at `rr_ip`:`rr_port`, and returns the client's spec (named `bird<base>-<n>`, with
+    /// [`BirdSpec::client`]'s routes until the test changes them).
+    pub fn add_bird_client(&mut self, base: u8, n: u8, asn: u32, rr_ip: Ipv4Addr, rr_port: u16) -> BirdSpec {
+        let port = super::free_port("127.0.0.1");
+        let mut spec = BirdSpec::client(n, port, asn);
+        spec.addr = Ipv4Addr::new(127, 0, base, n);
+        spec.name = format!("bird{base}-{n}");
+        spec.neighbors
+            .push(BirdNeighbor::new("rr1", rr_ip, rr_port, 64512));
+        self.nodes
+            .push(NodeDef::client(&format!("node{n}"), spec.addr, port));
+        spec
+    }
+
     /// Calico's documented reflector setup: mesh off, every node peers with `route-reflector == 'true'`.
     pub fn calico_rr(listen_port: u16) -> Self {
         Self {
