@@ -147,10 +147,11 @@ impl Engine {
         self.out.has_held()
     }
 
-    /// Appends to `out` what is held for `conn`, in order: consecutive messages copied together into
-    /// buffers of up to 64 KiB, so that one turn is usually one write. While outputs are queued (some
-    /// may be for `conn` and must go first), they are queued behind them instead: poll
-    /// [`Engine::poll_queued`] after the turns.
+    /// Appends to `out` what is held for `conn`, in order: the first 16 KiB copied into one buffer (a
+    /// turn under churn, many small UPDATEs, is one write), the rest as zero-copy slices of the shared
+    /// encodings (a turn during a table's fan-out is megabytes, not copied per member). While outputs
+    /// are queued (some may be for `conn` and must go first), they are queued behind them instead:
+    /// poll [`Engine::poll_queued`] after the turns.
     pub fn release_held(&mut self, conn: ConnId, out: &mut Vec<Bytes>) {
         self.out.release(conn, out);
         self.count_handed();

@@ -121,9 +121,7 @@ impl EngineTask {
             self.pacing.released = released;
         }
         // What the engine queued instead of releasing (it had other output queued first).
-        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
-            self.act(out, true);
-        }
+        self.act_on_queued();
         self.engine
             .as_ref()
             .is_some_and(Engine::has_held)
@@ -133,9 +131,7 @@ impl EngineTask {
     /// Acts on the engine's queued outputs without flushing pending route changes, then on catch-up output
     /// while the output budget has room (at most [`CATCH_UP_PER_PASS`] messages).
     pub(super) fn drain_queued(&mut self) {
-        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
-            self.act(out, true);
-        }
+        self.act_on_queued();
         self.catch_up_more = false;
         for _ in 0..CATCH_UP_PER_PASS {
             if self.budget.used_up() {
@@ -153,6 +149,13 @@ impl EngineTask {
             }
         }
         self.catch_up_more = true;
+    }
+
+    /// Acts on the engine's queued outputs (no flush, no catch-up).
+    fn act_on_queued(&mut self) {
+        while let Some(out) = self.engine.as_mut().and_then(Engine::poll_queued) {
+            self.act(out, true);
+        }
     }
 
     /// Flushes the engine's route changes, then drains every output and acts on it.
